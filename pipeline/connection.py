@@ -1,0 +1,50 @@
+"""Open the configured bucket, starting the embedded S3 server when none is configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from pipeline.embedded_s3 import EMBEDDED_HOST, EmbeddedS3
+from pipeline.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
+from pipeline.storage import Bucket, make_s3_client
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A bucket and the settings that reach it (the endpoint filled in when embedded)."""
+
+    bucket: Bucket
+    settings: Settings
+    embedded: bool
+
+
+@contextmanager
+def connect(
+    settings: Settings, *, port: int = 0, host: str = EMBEDDED_HOST
+) -> Iterator[Connection]:
+    """Yield a connection; with no endpoint configured, serve one for the block's duration."""
+    if not settings.embedded:
+        bucket = Bucket(
+            make_s3_client(settings),
+            settings.bucket,
+            multipart_threshold=settings.multipart_threshold_bytes,
+        )
+        yield Connection(bucket, settings, embedded=False)
+        return
+    with EmbeddedS3(host, port) as server:
+        local = settings.model_copy(
+            update={
+                "endpoint_url": server.endpoint_url,
+                "access_key_id": settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY),
+                "secret_access_key": settings.secret_access_key or SecretStr(EMBEDDED_SECRET_KEY),
+            }
+        )
+        bucket = Bucket(
+            make_s3_client(local), local.bucket, multipart_threshold=local.multipart_threshold_bytes
+        )
+        bucket.ensure_exists(local.region)
+        yield Connection(bucket, local, embedded=True)

@@ -1,0 +1,137 @@
+"""The one exception tree of reelpipe, split by what the caller does next.
+
+    ReelpipeError
+    ├── ConfigError                 settings are wrong: fix them and start again
+    ├── RetryableError              try again later (with backoff)
+    │   ├── StorageUnavailable      S3 5xx, throttling, connection failures
+    │   └── EncoderCrashed          ffmpeg/x264 died on a clip that probed fine
+    ├── ConflictError               someone else wrote first
+    │   ├── AlreadyExists           a create-if-absent lost (If-None-Match: *)
+    │   └── PreconditionFailed      a compare-and-swap lost (If-Match: <etag>)
+    ├── StorageError                a request S3 refused for good
+    │   ├── ObjectNotFound          no such key
+    │   ├── BucketNotFound          no such bucket
+    │   └── AccessDenied            credentials refused
+    └── JobError                    the job itself is bad: record it and stop
+        ├── InvalidKey              a key or id that could escape its user's folder
+        ├── InvalidManifest         the job manifest does not validate
+        ├── InputNotFound           the clip the manifest names is not there
+        ├── InvalidMedia            the clip is not a decodable video
+        ├── LimitExceeded           the clip is over a configured limit
+        └── StageParamsInvalid      parameters that do not fit this clip
+
+Every JobError has an ``ErrorKind`` that is written into the status manifest.
+Messages say what went wrong and how to fix it, and never carry secrets.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """The error kinds a status manifest can carry."""
+
+    INVALID_KEY = "invalid_key"
+    INVALID_MANIFEST = "invalid_manifest"
+    INPUT_NOT_FOUND = "input_not_found"
+    INVALID_MEDIA = "invalid_media"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    INVALID_PARAMS = "invalid_params"
+    ENCODER_FAILED = "encoder_failed"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    INTERNAL = "internal"
+
+
+class ReelpipeError(Exception):
+    """Base of every error reelpipe raises on purpose."""
+
+    kind: ErrorKind = ErrorKind.INTERNAL
+
+
+class ConfigError(ReelpipeError):
+    """Settings are missing or inconsistent."""
+
+
+class RetryableError(ReelpipeError):
+    """A transient failure: the same call may succeed later."""
+
+
+class StorageUnavailable(RetryableError):
+    """The object store is throttling, failing (5xx) or unreachable."""
+
+    kind = ErrorKind.STORAGE_UNAVAILABLE
+
+
+class EncoderCrashed(RetryableError):
+    """The encoder exited abnormally on input that probed as valid."""
+
+    kind = ErrorKind.ENCODER_FAILED
+
+
+class ConflictError(ReelpipeError):
+    """A conditional write lost against a concurrent writer."""
+
+
+class AlreadyExists(ConflictError):
+    """A create-if-absent found the key already there."""
+
+
+class PreconditionFailed(ConflictError):
+    """A compare-and-swap found a different ETag than expected."""
+
+
+class StorageError(ReelpipeError):
+    """The object store refused a request for a reason retrying won't fix."""
+
+
+class ObjectNotFound(StorageError):
+    """The key does not exist."""
+
+
+class BucketNotFound(StorageError):
+    """The bucket does not exist."""
+
+
+class AccessDenied(StorageError):
+    """The credentials were refused."""
+
+
+class JobError(ReelpipeError):
+    """The job cannot succeed as submitted; it is failed at once, never retried."""
+
+
+class InvalidKey(JobError, ValueError):
+    """A user id, request id or key that is malformed or could escape its folder."""
+
+    kind = ErrorKind.INVALID_KEY
+
+
+class InvalidManifest(JobError):
+    """The job manifest does not validate."""
+
+    kind = ErrorKind.INVALID_MANIFEST
+
+
+class InputNotFound(JobError):
+    """The clip named by the manifest is not in the bucket."""
+
+    kind = ErrorKind.INPUT_NOT_FOUND
+
+
+class InvalidMedia(JobError):
+    """The clip cannot be decoded as a video."""
+
+    kind = ErrorKind.INVALID_MEDIA
+
+
+class LimitExceeded(JobError):
+    """The clip is larger, longer or bigger in pixels than the settings allow."""
+
+    kind = ErrorKind.LIMIT_EXCEEDED
+
+
+class StageParamsInvalid(JobError):
+    """Stage parameters that are valid on their own but do not fit this clip."""
+
+    kind = ErrorKind.INVALID_PARAMS

@@ -1,0 +1,208 @@
+"""The job manifest an app uploads to ``inbox/{user_id}/{request_id}.json``.
+
+A stage runs only if its block is present; the order is always
+detect -> framing -> overlay -> upscale. Example::
+
+    {"schema_version": 1, "input_key": "clips/game1.mp4",
+     "stages": {
+       "framing": {"trim": {"start_s": 2.0, "end_s": 8.0},
+                   "crop": {"x": 320, "y": 0, "width": 608, "height": 1080},
+                   "speed": [{"start_s": 4.0, "end_s": 6.0, "factor": 0.5}]},
+       "overlay": {"highlight": {"boxes": [[0, 600, 300, 80, 200], [60, 700, 310, 80, 200]]},
+                   "style": "spotlight"}}}
+
+Times are seconds of the source clip; boxes are ``[frame, x, y, w, h]`` keyframes
+in source-frame pixels (upright), interpolated between keyframes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import InvalidKey, InvalidManifest
+from pipeline.keys import validate_relative_key
+from pipeline.manifests.base import WireModel, describe_validation_error
+
+SCHEMA_VERSION = 1
+NOT_YET_IMPLEMENTED = ("detect", "upscale")
+
+
+class StageName(StrEnum):
+    """The stages, in the order they always run."""
+
+    DETECT = "detect"
+    FRAMING = "framing"
+    OVERLAY = "overlay"
+    UPSCALE = "upscale"
+
+
+STAGE_ORDER: tuple[StageName, ...] = tuple(StageName)
+
+
+class Trim(WireModel):
+    """Keep ``[start_s, end_s)`` of the source."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Trim:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be greater than start_s ({self.start_s})")
+        return self
+
+
+class Crop(WireModel):
+    """A fixed crop rectangle in upright source pixels (rounded down to even numbers)."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    width: int = Field(ge=16)
+    height: int = Field(ge=16)
+
+
+class SpeedSegment(WireModel):
+    """Play ``[start_s, end_s)`` of the source at ``factor`` (0.5 = slow motion)."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    factor: float = Field(ge=0.125, le=8.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpeedSegment:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be greater than start_s ({self.start_s})")
+        return self
+
+
+class FramingParams(WireModel):
+    """Trim, crop and speed changes; all optional (none = a normalising re-encode)."""
+
+    trim: Trim | None = None
+    crop: Crop | None = None
+    speed: list[SpeedSegment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _segments_fit(self) -> FramingParams:
+        ordered = sorted(self.speed, key=lambda s: s.start_s)
+        for before, after in itertools.pairwise(ordered):
+            if after.start_s < before.end_s:
+                raise ValueError(
+                    f"speed segments overlap: [{before.start_s}, {before.end_s}) and "
+                    f"[{after.start_s}, {after.end_s})"
+                )
+        if self.trim is not None:
+            for seg in ordered:
+                if seg.start_s < self.trim.start_s or seg.end_s > self.trim.end_s:
+                    raise ValueError(
+                        f"speed segment [{seg.start_s}, {seg.end_s}) lies outside the trim "
+                        f"[{self.trim.start_s}, {self.trim.end_s})"
+                    )
+        return self
+
+
+Keyframe = Annotated[
+    tuple[int, float, float, float, float], Field(description="[frame, x, y, width, height]")
+]
+
+
+class Highlight(WireModel):
+    """The player to highlight, as box keyframes in source frames."""
+
+    boxes: list[Keyframe] = Field(min_length=1)
+
+    @field_validator("boxes")
+    @classmethod
+    def _keyframes_valid(
+        cls, boxes: list[tuple[int, float, float, float, float]]
+    ) -> list[tuple[int, float, float, float, float]]:
+        previous = -1
+        for i, (frame, _x, _y, w, h) in enumerate(boxes):
+            if frame < 0:
+                raise ValueError(f"row {i}: frame must be >= 0")
+            if frame <= previous:
+                raise ValueError(f"row {i}: frames must be strictly increasing")
+            if w <= 0 or h <= 0:
+                raise ValueError(f"row {i}: width and height must be > 0")
+            previous = frame
+        return boxes
+
+
+class OverlayStyle(StrEnum):
+    """How the highlighted player is shown."""
+
+    SPOTLIGHT = "spotlight"  # darken outside a soft ellipse, plus the ring at the feet
+    RING = "ring"  # only the ring at the feet
+
+
+class OverlayParams(WireModel):
+    """Highlight one player through the clip."""
+
+    highlight: Highlight
+    style: OverlayStyle = OverlayStyle.SPOTLIGHT
+    dim: float = Field(0.4, ge=0.0, le=1.0, description="brightness kept outside the spotlight")
+
+
+class Stages(WireModel):
+    """The stage blocks; a stage runs only if its block is present."""
+
+    detect: dict[str, Any] | None = None
+    framing: FramingParams | None = None
+    overlay: OverlayParams | None = None
+    upscale: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _known_and_not_empty(self) -> Stages:
+        missing = [name for name in NOT_YET_IMPLEMENTED if getattr(self, name) is not None]
+        if missing:
+            names = ", ".join(f"'{n}'" for n in missing)
+            raise ValueError(
+                f"stage {names} is not implemented in this pipeline version yet; "
+                "remove the block to run the other stages"
+            )
+        if self.framing is None and self.overlay is None:
+            raise ValueError("no stage requested: add a 'framing' or 'overlay' block")
+        return self
+
+    def requested(self) -> list[StageName]:
+        """The requested stages, in run order."""
+        return [name for name in STAGE_ORDER if getattr(self, name.value) is not None]
+
+
+class JobManifest(WireModel):
+    """What an app asks reelpipe to do with one clip."""
+
+    schema_version: Literal[1] = 1
+    input_key: str | None = Field(
+        None, description="the clip, relative to users/{user_id}/ (filled in by `process`)"
+    )
+    stages: Stages
+
+    @field_validator("input_key")
+    @classmethod
+    def _safe_key(cls, key: str | None) -> str | None:
+        if key is None:
+            return None
+        try:
+            return validate_relative_key(key)
+        except InvalidKey as exc:
+            raise ValueError(str(exc)) from None
+
+
+def parse_job_manifest(raw: bytes | str | dict[str, Any]) -> JobManifest:
+    """Parse a manifest document; any problem raises InvalidManifest naming the fields."""
+    try:
+        data = json.loads(raw) if isinstance(raw, bytes | str) else raw
+    except ValueError as exc:
+        raise InvalidManifest(f"the manifest is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidManifest("the manifest must be a JSON object")
+    try:
+        return JobManifest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidManifest(f"invalid manifest: {describe_validation_error(exc)}") from None

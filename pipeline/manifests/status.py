@@ -1,0 +1,111 @@
+"""The status manifest reelpipe keeps at ``users/{user_id}/jobs/{job_id}/status.json``.
+
+Apps poll it for state, progress, outputs, timings and errors. Every update
+builds a new model (they are frozen) and is written compare-and-swap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from pipeline import PIPELINE_VERSION
+from pipeline.errors import ErrorKind
+from pipeline.manifests.base import WireModel
+from pipeline.manifests.job import StageName
+
+
+def utc_now() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class JobState(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    WAITING_FOR_INPUT = "waiting_for_input"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """True for the terminal states."""
+        return self in (JobState.SUCCEEDED, JobState.FAILED)
+
+
+class StageState(StrEnum):
+    """Where one stage of a job is."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Progress(WireModel):
+    """Overall progress: 0-100 with what is happening now."""
+
+    percent: float = Field(0.0, ge=0, le=100)
+    message: str = ""
+
+
+class ErrorInfo(WireModel):
+    """Why a job failed, for people: a kind to branch on and a message to show."""
+
+    kind: ErrorKind
+    message: str
+    stage: StageName | None = None
+
+
+class StageStatus(WireModel):
+    """One stage's part of the status."""
+
+    state: StageState = StageState.PENDING
+    progress: float = Field(0.0, ge=0, le=100)
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    frames: int | None = None
+    fps: float | None = None
+    backend: str | None = None
+    outputs: dict[str, str] = Field(default_factory=dict)
+    gpu_seconds: float = 0.0
+
+
+class StatusManifest(WireModel):
+    """The state of one job, as apps read it."""
+
+    schema_version: int = 1
+    job_id: str
+    user_id: str
+    request_key: str | None = None
+    manifest_key: str
+    input_key: str | None = None
+    state: JobState = JobState.QUEUED
+    progress: Progress = Progress(percent=0.0, message="queued")
+    stages: dict[StageName, StageStatus] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    output_key: str | None = None
+    error: ErrorInfo | None = None
+    pipeline_version: str = PIPELINE_VERSION
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    gpu_seconds: float = 0.0
+    cost_usd: float = 0.0
+
+    def with_stage(self, name: StageName, **changes: object) -> StatusManifest:
+        """A copy with one stage's fields changed."""
+        current = self.stages.get(name, StageStatus())
+        stages = dict(self.stages)
+        stages[name] = current.model_copy(update=changes)
+        return self.model_copy(update={"stages": stages})

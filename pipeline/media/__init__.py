@@ -1,0 +1,1 @@
+"""The media boundary: probing, decoding, encoding (ffmpeg CLI and PyAV)."""

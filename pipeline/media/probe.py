@@ -1,0 +1,125 @@
+"""Probe a clip with ffprobe: what a stage needs to know before it decodes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from pipeline.errors import ConfigError, InvalidMedia
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A clip's video and audio facts. Width and height are as stored (coded);
+    ``display_width``/``display_height`` are upright, after ``rotation``."""
+
+    width: int
+    height: int
+    rotation: int  # clockwise degrees a player turns the picture: 0, 90, 180 or 270
+    fps: Fraction
+    frame_count: int
+    duration_s: float
+    codec: str
+    pix_fmt: str
+    has_audio: bool
+    audio_codec: str | None
+    size_bytes: int
+
+    @property
+    def display_width(self) -> int:
+        """Width as shown (upright)."""
+        return self.height if self.rotation in (90, 270) else self.width
+
+    @property
+    def display_height(self) -> int:
+        """Height as shown (upright)."""
+        return self.width if self.rotation in (90, 270) else self.height
+
+
+def ffmpeg_binary(name: str = "ffmpeg") -> str:
+    """Path of ``ffmpeg``/``ffprobe``, or a ConfigError that says how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        raise ConfigError(
+            f"{name} is not installed: run scripts/bootstrap (apt-get install ffmpeg)"
+        )
+    return path
+
+
+def _rotation(stream: dict[str, object]) -> int:
+    degrees = 0.0
+    for side in stream.get("side_data_list", []) or []:  # type: ignore[attr-defined]
+        if isinstance(side, dict) and "rotation" in side:
+            degrees = float(side["rotation"])
+    tags = stream.get("tags") or {}
+    if not degrees and isinstance(tags, dict) and "rotate" in tags:
+        degrees = -float(tags["rotate"])
+    # ffprobe reports the display matrix counter-clockwise; players turn clockwise.
+    return round(-degrees / 90.0) % 4 * 90
+
+
+def _fraction(text: str | None) -> Fraction | None:
+    try:
+        value = Fraction(text) if text else None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value else None
+
+
+def probe(path: Path) -> VideoInfo:
+    """Facts about the clip at ``path``; InvalidMedia when it has no decodable video."""
+    cmd = [
+        ffmpeg_binary("ffprobe"),
+        "-v",
+        "error",
+        "-show_streams",
+        "-show_format",
+        "-of",
+        "json",
+        str(path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        reason = proc.stderr.decode(errors="replace").strip().splitlines()
+        detail = reason[-1] if reason else f"ffprobe exited {proc.returncode}"
+        detail = detail.replace(str(path), path.name)
+        raise InvalidMedia(f"the clip is not a readable video: {detail}")
+    doc = json.loads(proc.stdout or b"{}")
+    streams = doc.get("streams", [])
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video"
+            and not (s.get("disposition") or {}).get("attached_pic")
+        ),
+        None,
+    )
+    if video is None:
+        raise InvalidMedia("the clip has no video stream")
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    fps = _fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate"))
+    if fps is None:
+        raise InvalidMedia("the clip's frame rate cannot be determined")
+    duration = float(video.get("duration") or doc.get("format", {}).get("duration") or 0.0)
+    frames = int(video.get("nb_frames") or 0) or round(duration * fps)
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0 or frames <= 0:
+        raise InvalidMedia("the clip's video stream is empty or has no size")
+    return VideoInfo(
+        width=width,
+        height=height,
+        rotation=_rotation(video),
+        fps=fps,
+        frame_count=frames,
+        duration_s=duration,
+        codec=str(video.get("codec_name", "")),
+        pix_fmt=str(video.get("pix_fmt", "")),
+        has_audio=audio is not None,
+        audio_codec=str(audio.get("codec_name")) if audio else None,
+        size_bytes=path.stat().st_size,
+    )

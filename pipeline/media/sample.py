@@ -1,0 +1,195 @@
+"""A deterministic sports-like sample clip: pitch, two teams, a ball, crowd audio.
+
+Used by ``reelpipe process`` when no clip is given, by the tests (small sizes,
+with known ground-truth boxes) and by the benchmarks (1080p). The same
+arguments always give the same pixels and samples.
+
+Example::
+
+    truth = write_sample_clip(Path("game.mp4"), width=320, height=180, duration_s=2)
+    truth.boxes[30, 0]        # player 0's [x, y, w, h] in frame 30
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.media.frames import FrameWriter, YuvFrame
+from pipeline.settings import EncodeProfile
+
+AUDIO_RATE = 48_000
+TEAM_COLOURS = ((40, 40, 215), (200, 90, 30))  # BGR: red, blue
+PLAYERS_PER_TEAM = 5
+
+
+@dataclass(frozen=True)
+class SampleTruth:
+    """Where everything was drawn.
+
+    ``boxes[frame, player] = [x, y, w, h]`` (feet at the bottom centre), ``ball[frame] = [x, y]``.
+    """
+
+    width: int
+    height: int
+    fps: int
+    frames: int
+    boxes: np.ndarray
+    ball: np.ndarray
+    has_audio: bool
+
+    def keyframes(self, player: int, every: int = 10) -> list[list[float]]:
+        """Highlight keyframes ``[frame, x, y, w, h]`` for one player, every N frames."""
+        rows: list[list[float]] = []
+        for frame in [*range(0, self.frames, every), self.frames - 1]:
+            x, y, w, h = (round(float(v), 1) for v in self.boxes[frame, player])
+            if not rows or rows[-1][0] != frame:
+                rows.append([frame, x, y, w, h])
+        return rows
+
+
+def _pitch(width: int, height: int) -> np.ndarray:
+    img = np.empty((height, width, 3), np.uint8)
+    stripe = max(1, width // 12)
+    for i in range(0, width, stripe):
+        img[:, i : i + stripe] = (60, 150, 50) if (i // stripe) % 2 == 0 else (50, 135, 45)
+    line = max(1, height // 180)
+    m = max(2, height // 20)
+    white = (235, 235, 235)
+    cv2.rectangle(img, (m, m), (width - m, height - m), white, line)
+    cv2.line(img, (width // 2, m), (width // 2, height - m), white, line)
+    cv2.circle(img, (width // 2, height // 2), height // 6, white, line)
+    box_w, box_h = width // 8, height // 2
+    cv2.rectangle(img, (m, (height - box_h) // 2), (m + box_w, (height + box_h) // 2), white, line)
+    cv2.rectangle(
+        img,
+        (width - m - box_w, (height - box_h) // 2),
+        (width - m, (height + box_h) // 2),
+        white,
+        line,
+    )
+    return img
+
+
+def _trajectories(
+    width: int, height: int, fps: int, frames: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = 2 * PLAYERS_PER_TEAM
+    t = np.arange(frames) / fps
+    ph, pw = 0.16 * height, 0.06 * height
+    cx = rng.uniform(0.15, 0.85, n) * width
+    cy = rng.uniform(0.3, 0.8, n) * height
+    # Player 0 is the sample's star: he stays near the middle so a 9:16 crop keeps him.
+    cx[0], cy[0] = 0.5 * width, 0.55 * height
+    ax = rng.uniform(0.04, 0.12, n) * width
+    ay = rng.uniform(0.03, 0.1, n) * height
+    ax[0] = 0.06 * width
+    wx, wy = rng.uniform(0.3, 0.9, n), rng.uniform(0.3, 0.9, n)
+    px, py = rng.uniform(0, 2 * math.pi, n), rng.uniform(0, 2 * math.pi, n)
+    feet_x = cx + ax * np.sin(np.outer(t, wx) + px)
+    feet_y = cy + ay * np.sin(np.outer(t, wy) + py)
+    boxes = np.stack(
+        [feet_x - pw / 2, feet_y - ph, np.full_like(feet_x, pw), np.full_like(feet_y, ph)], axis=-1
+    )
+    # The ball is passed from player to player every second, rolling between feet.
+    order = rng.permutation(n)
+    ball = np.empty((frames, 2))
+    for f in range(frames):
+        leg = f // fps
+        a, b = order[leg % n], order[(leg + 1) % n]
+        s = (f % fps) / fps
+        s = s * s * (3 - 2 * s)
+        ball[f] = (1 - s) * np.array([feet_x[f, a], feet_y[f, a]]) + s * np.array(
+            [feet_x[f, b], feet_y[f, b]]
+        )
+    return boxes, ball
+
+
+def _draw(canvas: np.ndarray, boxes: np.ndarray, ball: np.ndarray, frame: int, fps: int) -> None:
+    height = canvas.shape[0]
+    for player, (x, y, w, h) in enumerate(boxes):
+        colour = TEAM_COLOURS[player // PLAYERS_PER_TEAM]
+        cxi = int(x + w / 2)
+        stride = int(w * 0.35 * math.sin(2 * math.pi * (frame / fps * 2.2 + player / 7)))
+        leg_top = int(y + h * 0.62)
+        thick = max(1, int(w * 0.18))
+        cv2.line(canvas, (cxi, leg_top), (cxi - stride, int(y + h)), (30, 30, 30), thick)
+        cv2.line(canvas, (cxi, leg_top), (cxi + stride, int(y + h)), (30, 30, 30), thick)
+        cv2.ellipse(
+            canvas,
+            (cxi, int(y + h * 0.42)),
+            (max(1, int(w / 2)), max(1, int(h * 0.24))),
+            0,
+            0,
+            360,
+            colour,
+            -1,
+        )
+        cv2.circle(canvas, (cxi, int(y + h * 0.12)), max(1, int(w * 0.3)), (150, 180, 225), -1)
+    radius = max(2, height // 90)
+    bx, by = int(ball[0]), int(ball[1])
+    cv2.circle(canvas, (bx, by), radius, (250, 250, 250), -1, cv2.LINE_AA)
+    cv2.circle(canvas, (bx, by), radius, (20, 20, 20), max(1, radius // 3), cv2.LINE_AA)
+
+
+def _crowd_audio(duration_s: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    n = round(duration_s * AUDIO_RATE)
+    noise = rng.standard_normal(n)
+    kernel = np.ones(24) / 24  # a soft low-pass: crowd murmur, not hiss
+    murmur = np.convolve(noise, kernel, mode="same") * 0.6
+    t = np.arange(n) / AUDIO_RATE
+    swell = 0.7 + 0.3 * np.sin(2 * math.pi * 0.15 * t)
+    audio = murmur * swell
+    for start in np.arange(0.5, duration_s, 4.0):  # a referee's whistle every 4 s
+        mask = (t >= start) & (t < start + 0.35)
+        audio[mask] += (
+            0.35 * np.sin(2 * math.pi * 2800 * t[mask]) * np.sin(2 * math.pi * 30 * t[mask])
+        )
+    result: np.ndarray = np.clip(audio, -1, 1).astype(np.float32)
+    return result
+
+
+def write_sample_clip(
+    path: Path,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    fps: int = 30,
+    duration_s: float = 8.0,
+    audio: bool = True,
+    seed: int = 7,
+    profile: EncodeProfile | None = None,
+) -> SampleTruth:
+    """Write the sample clip to ``path`` (H.264 + AAC MP4) and return its ground truth."""
+    frames = round(duration_s * fps)
+    boxes, ball = _trajectories(width, height, fps, frames, seed)
+    background = _pitch(width, height)
+    profile = profile or EncodeProfile(preset="veryfast", crf=18)
+    samples = _crowd_audio(frames / fps, seed) if audio else None
+    chunk = AUDIO_RATE // fps
+    with FrameWriter(
+        path,
+        width,
+        height,
+        Fraction(fps),
+        profile,
+        audio_sample_rate=AUDIO_RATE if audio else None,
+    ) as writer:
+        for f in range(frames):
+            canvas = background.copy()
+            _draw(canvas, boxes[f], ball[f], f, fps)
+            i420 = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420)
+            y = i420[:height]
+            u = i420[height : height + height // 4].reshape(height // 2, width // 2)
+            v = i420[height + height // 4 :].reshape(height // 2, width // 2)
+            writer.write(YuvFrame.from_planes(f, y, u, v))
+            if samples is not None:
+                writer.write_audio(samples[f * chunk : (f + 1) * chunk])
+    return SampleTruth(width, height, fps, frames, boxes, ball, audio)

@@ -1,0 +1,319 @@
+"""The orchestrator: validate a claimed job, run its stages in order, report.
+
+It is the one place that catches broadly: a JobError is recorded and the job
+stops; a RetryableError is retried with backoff up to a limit, then recorded;
+anything else is recorded as an internal error. The input is never touched.
+Status is written at every transition and, while a stage runs, at most once
+per ``progress_interval_s`` from the stage's own progress.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from pipeline.claim import ClaimedJob
+from pipeline.errors import (
+    ErrorKind,
+    InputNotFound,
+    InvalidManifest,
+    JobError,
+    ObjectNotFound,
+    ReelpipeError,
+    RetryableError,
+)
+from pipeline.keys import user_key
+from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
+from pipeline.manifests.status import (
+    ErrorInfo,
+    JobState,
+    Progress,
+    StageState,
+    StageStatus,
+    StatusManifest,
+    utc_now,
+)
+from pipeline.runners.base import Runner
+from pipeline.settings import Settings
+from pipeline.stages.base import StageRequest, StageResult
+from pipeline.status_store import Mutation, StatusStore
+from pipeline.storage import Bucket
+
+log = structlog.get_logger(__name__)
+
+StatusListener = Callable[[StatusManifest], None]
+
+SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
+
+
+@dataclass
+class _Throttle:
+    interval_s: float
+    last: float = float("-inf")
+
+    def ready(self, now: float) -> bool:
+        if now - self.last >= self.interval_s:
+            self.last = now
+            return True
+        return False
+
+
+class Orchestrator:
+    """Runs claimed jobs through a runner, keeping their status manifest."""
+
+    def __init__(
+        self,
+        bucket: Bucket,
+        runner: Runner,
+        settings: Settings,
+        *,
+        on_status: StatusListener | None = None,
+        max_stage_attempts: int = 3,
+        retry_backoff_s: float = 1.0,
+    ) -> None:
+        self.bucket = bucket
+        self.runner = runner
+        self.settings = settings
+        self.on_status = on_status
+        self.max_stage_attempts = max_stage_attempts
+        self.retry_backoff_s = retry_backoff_s
+
+    def run(self, job: ClaimedJob) -> StatusManifest:
+        """Run ``job`` to a terminal state and return its final status."""
+        with structlog.contextvars.bound_contextvars(job_id=job.job_id, user_id=job.user_id):
+            store = job.status
+            started = time.monotonic()
+            try:
+                manifest = self._load_manifest(job)
+                input_key = self._resolve_input(job.user_id, manifest)
+            except JobError as exc:
+                return self._fail(store, exc, None, started)
+            stages = manifest.stages.requested()
+            self._write(
+                store,
+                lambda s: s.model_copy(
+                    update={
+                        "state": JobState.RUNNING,
+                        "input_key": input_key,
+                        "attempts": s.attempts + 1,
+                        "started_at": s.started_at or utc_now(),
+                        "stages": {name: s.stages.get(name, _pending()) for name in stages},
+                        "progress": Progress(percent=SETUP_SHARE, message="starting"),
+                    }
+                ),
+            )
+            video_key = input_key
+            upstream: dict[StageName, dict[str, str]] = {}
+            for index, name in enumerate(stages):
+                request = StageRequest(
+                    user_id=job.user_id,
+                    job_id=job.job_id,
+                    stage=name,
+                    video_key=video_key,
+                    params=getattr(manifest.stages, name.value),
+                    final=index == len(stages) - 1,
+                    upstream=dict(upstream),
+                )
+                try:
+                    result = self._run_stage(store, request, index, len(stages))
+                except ReelpipeError as exc:
+                    return self._fail(store, exc, name, started)
+                except Exception as exc:
+                    log.exception("stage_crashed", stage=name.value)
+                    return self._fail(store, exc, name, started)
+                upstream[name] = result.outputs
+                video_key = result.outputs["video"]
+            return self._succeed(store, upstream, video_key, started)
+
+    # -- steps ------------------------------------------------------------------
+
+    def _load_manifest(self, job: ClaimedJob) -> JobManifest:
+        try:
+            body, _ = self.bucket.get_bytes(job.manifest_key)
+        except ObjectNotFound:
+            raise InvalidManifest(
+                "the manifest was replaced or removed while it was being claimed; upload it again"
+            ) from None
+        return parse_job_manifest(body)
+
+    def _resolve_input(self, user_id: str, manifest: JobManifest) -> str:
+        if manifest.input_key is None:
+            raise InvalidManifest("input_key: required (the clip, relative to the user folder)")
+        key = user_key(user_id, manifest.input_key)
+        if not self.bucket.exists(key):
+            raise InputNotFound(
+                f"input_key {manifest.input_key!r}: no such clip at {key!r}; upload it first"
+            )
+        return key
+
+    def _run_stage(
+        self, store: StatusStore, request: StageRequest, index: int, count: int
+    ) -> StageResult:
+        with structlog.contextvars.bound_contextvars(stage=request.stage.value):
+            for attempt in range(1, self.max_stage_attempts + 1):
+                try:
+                    return self._attempt_stage(store, request, index, count)
+                except RetryableError as exc:
+                    if attempt == self.max_stage_attempts:
+                        raise
+                    delay = self.retry_backoff_s * 2 ** (attempt - 1)
+                    log.warning("stage_retry", attempt=attempt, delay_s=delay, error=str(exc))
+                    time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt_stage(
+        self, store: StatusStore, request: StageRequest, index: int, count: int
+    ) -> StageResult:
+        name = request.stage
+        began = time.monotonic()
+        self._write(store, _stage_started(name, index, count))
+        throttle = _Throttle(self.settings.progress_interval_s)
+
+        def progress(fraction: float) -> None:
+            if throttle.ready(time.monotonic()):
+                self._write(store, _stage_progress(name, index, count, fraction))
+
+        result = self.runner.run_stage(request, progress)
+        duration = time.monotonic() - began
+        fps = result.frames / duration if duration > 0 else None
+        log.info(
+            "stage_finished",
+            duration_s=round(duration, 3),
+            frames=result.frames,
+            fps=round(fps, 1) if fps else None,
+            backend=result.backend,
+        )
+        self._write(store, _stage_finished(name, index, count, result, duration))
+        return result
+
+    def _succeed(
+        self,
+        store: StatusStore,
+        upstream: dict[StageName, dict[str, str]],
+        video_key: str,
+        started: float,
+    ) -> StatusManifest:
+        outputs = {
+            f"{stage.value}.{name}": key
+            for stage, out in upstream.items()
+            for name, key in out.items()
+        }
+        final = self._write(
+            store,
+            lambda s: s.model_copy(
+                update={
+                    "state": JobState.SUCCEEDED,
+                    "progress": Progress(percent=100.0, message="complete"),
+                    "outputs": outputs,
+                    "output_key": video_key,
+                    "error": None,
+                    "finished_at": utc_now(),
+                    "duration_s": round(time.monotonic() - started, 3),
+                }
+            ),
+        )
+        log.info("job_succeeded", output_key=video_key, duration_s=final.duration_s)
+        return final
+
+    def _fail(
+        self, store: StatusStore, exc: Exception, stage: StageName | None, started: float
+    ) -> StatusManifest:
+        kind = exc.kind if isinstance(exc, ReelpipeError) else ErrorKind.INTERNAL
+        message = str(exc) if isinstance(exc, ReelpipeError) else f"{type(exc).__name__}: {exc}"
+        message = _redact(message, self.settings.secret_values())
+        error = ErrorInfo(kind=kind, message=message, stage=stage)
+
+        def mark(s: StatusManifest) -> StatusManifest:
+            if stage is not None and stage in s.stages:
+                s = s.with_stage(stage, state=StageState.FAILED, finished_at=utc_now())
+            return s.model_copy(
+                update={
+                    "state": JobState.FAILED,
+                    "error": error,
+                    "progress": Progress(
+                        percent=s.progress.percent, message=f"failed: {kind.value}"
+                    ),
+                    "finished_at": utc_now(),
+                    "duration_s": round(time.monotonic() - started, 3),
+                }
+            )
+
+        final = self._write(store, mark)
+        log.error(
+            "job_failed", kind=kind.value, stage=stage.value if stage else None, message=message
+        )
+        return final
+
+    def _write(self, store: StatusStore, mutate: Mutation) -> StatusManifest:
+        status = store.update(mutate)
+        if self.on_status is not None:
+            self.on_status(status)
+        return status
+
+
+def _stage_started(name: StageName, index: int, count: int) -> Mutation:
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return s.with_stage(
+            name,
+            state=StageState.RUNNING,
+            progress=0.0,
+            attempts=s.stages[name].attempts + 1,
+            started_at=utc_now(),
+        ).model_copy(update={"progress": _overall(index, count, 0.0, name)})
+
+    return mutate
+
+
+def _stage_progress(name: StageName, index: int, count: int, fraction: float) -> Mutation:
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return s.with_stage(name, progress=round(100 * fraction, 1)).model_copy(
+            update={"progress": _overall(index, count, fraction, name)}
+        )
+
+    return mutate
+
+
+def _stage_finished(
+    name: StageName, index: int, count: int, result: StageResult, duration: float
+) -> Mutation:
+    fps = round(result.frames / duration, 2) if duration > 0 else None
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return s.with_stage(
+            name,
+            state=StageState.SUCCEEDED,
+            progress=100.0,
+            finished_at=utc_now(),
+            duration_s=round(duration, 3),
+            frames=result.frames,
+            fps=fps,
+            backend=result.backend,
+            outputs=result.outputs,
+            gpu_seconds=result.gpu_seconds,
+        ).model_copy(
+            update={
+                "progress": _overall(index + 1, count, 0.0, name),
+                "gpu_seconds": s.gpu_seconds + result.gpu_seconds,
+            }
+        )
+
+    return mutate
+
+
+def _pending() -> StageStatus:
+    return StageStatus()
+
+
+def _overall(index: int, count: int, fraction: float, name: StageName) -> Progress:
+    percent = SETUP_SHARE + STAGES_SHARE * (index + fraction) / count
+    message = f"{name.value} {round(100 * fraction)}%" if index < count else "saving"
+    return Progress(percent=round(min(percent, 99.0), 1), message=message)
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,1 @@
+"""Drawing on yuv420p planes (annotators configured once, called per frame)."""

@@ -1,0 +1,123 @@
+"""Settings, built once at the entrypoint from arguments and the environment.
+
+Nothing in reelpipe reads the environment at import time: the CLI (or the Modal
+app) calls :meth:`Settings.from_env` once and passes the object down.
+
+Example::
+
+    settings = Settings.from_env(os.environ, bucket="clips")
+    settings.embedded          # True when no endpoint is configured
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from pipeline.errors import ConfigError
+
+EMBEDDED_ACCESS_KEY = "reelpipe-local"
+EMBEDDED_SECRET_KEY = "reelpipe-local-secret"
+
+
+class EncodeProfile(BaseModel):
+    """x264 settings for one class of output."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    preset: str = "fast"
+    crf: int = Field(23, ge=0, le=51)
+    audio_bitrate: str = "192k"
+
+
+class Limits(BaseModel):
+    """What a job's input clip may be at most."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_clip_bytes: int = Field(4 * 1024**3, gt=0)
+    max_duration_s: float = Field(20 * 60.0, gt=0)
+    max_pixels: int = Field(3840 * 2160, gt=0)
+
+
+class Settings(BaseModel):
+    """Everything a reelpipe process needs to know, passed explicitly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint_url: str | None = None
+    bucket: str = "reelpipe"
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    scratch_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "reelpipe")
+    limits: Limits = Limits()
+    final_encode: EncodeProfile = EncodeProfile()
+    # Intermediates between stages: near-lossless and cheap to encode, so a chain
+    # of stages neither compounds losses nor pays the final preset twice.
+    intermediate_encode: EncodeProfile = EncodeProfile(preset="ultrafast", crf=12)
+    progress_interval_s: float = Field(1.0, ge=0)
+    s3_max_attempts: int = Field(5, ge=1)
+    multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
+
+    @property
+    def embedded(self) -> bool:
+        """True when reelpipe serves its own S3 endpoint (no endpoint configured)."""
+        return self.endpoint_url is None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The secret strings that must never reach a log, a manifest or an error."""
+        values = (self.secret_access_key, self.access_key_id)
+        return tuple(v.get_secret_value() for v in values if v and v.get_secret_value())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from environment variables, then explicit overrides.
+
+        Recognised: ``REELPIPE_ENDPOINT_URL``, ``REELPIPE_BUCKET``,
+        ``REELPIPE_REGION`` (R2: ``auto``), ``AWS_ACCESS_KEY_ID``,
+        ``AWS_SECRET_ACCESS_KEY``, ``REELPIPE_SCRATCH_DIR``,
+        ``REELPIPE_MAX_CLIP_BYTES``, ``REELPIPE_MAX_DURATION_S``,
+        ``REELPIPE_MAX_PIXELS``, ``REELPIPE_X264_PRESET``, ``REELPIPE_X264_CRF``.
+        Overrides whose value is ``None`` are ignored, so CLI flags can be passed
+        through as they are.
+        """
+        values: dict[str, Any] = {}
+        simple = {
+            "REELPIPE_ENDPOINT_URL": "endpoint_url",
+            "REELPIPE_BUCKET": "bucket",
+            "REELPIPE_REGION": "region",
+            "AWS_ACCESS_KEY_ID": "access_key_id",
+            "AWS_SECRET_ACCESS_KEY": "secret_access_key",
+            "REELPIPE_SCRATCH_DIR": "scratch_dir",
+        }
+        for var, field in simple.items():
+            if env.get(var):
+                values[field] = env[var]
+        limits = {
+            "REELPIPE_MAX_CLIP_BYTES": "max_clip_bytes",
+            "REELPIPE_MAX_DURATION_S": "max_duration_s",
+            "REELPIPE_MAX_PIXELS": "max_pixels",
+        }
+        limit_values = {f: env[v] for v, f in limits.items() if env.get(v)}
+        if limit_values:
+            values["limits"] = limit_values
+        final = {}
+        if env.get("REELPIPE_X264_PRESET"):
+            final["preset"] = env["REELPIPE_X264_PRESET"]
+        if env.get("REELPIPE_X264_CRF"):
+            final["crf"] = env["REELPIPE_X264_CRF"]
+        if final:
+            values["final_encode"] = final
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"invalid settings: {problems}") from None

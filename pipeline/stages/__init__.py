@@ -1,0 +1,1 @@
+"""The stages: each reads its input by key, writes its outputs by key."""

@@ -1,0 +1,136 @@
+"""The stage contract: configured once, called with a context and a request,
+returns the keys it wrote.
+
+    stage = FramingStage()
+    result = stage.run(ctx, request)     # result.outputs == {"video": "users/.../video.mp4"}
+
+A stage never sees another stage's objects, only keys: the same code runs in
+this process, in a local worker or in a Modal function.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import structlog
+from pydantic import BaseModel
+
+from pipeline.errors import LimitExceeded
+from pipeline.keys import stage_key
+from pipeline.manifests.job import StageName
+from pipeline.media.probe import VideoInfo, probe
+from pipeline.settings import EncodeProfile, Limits, Settings
+from pipeline.storage import Bucket
+
+log = structlog.get_logger(__name__)
+
+ProgressFn = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """What one stage is asked to do."""
+
+    user_id: str
+    job_id: str
+    stage: StageName
+    video_key: str  # the video this stage reads: the job's input or the previous stage's
+    params: BaseModel
+    final: bool  # the last stage of the job writes the final encode
+    upstream: Mapping[StageName, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage wrote and what it cost."""
+
+    outputs: dict[str, str]
+    frames: int
+    backend: str
+    gpu_seconds: float = 0.0
+
+
+@dataclass
+class StageContext:
+    """What a running stage may use: the bucket, settings, scratch space, progress."""
+
+    bucket: Bucket
+    settings: Settings
+    scratch: Path
+    progress: ProgressFn = lambda fraction: None
+
+    def encode_profile(self, request: StageRequest) -> EncodeProfile:
+        """Final quality for the last stage, near-lossless and cheap before it."""
+        s = self.settings
+        return s.final_encode if request.final else s.intermediate_encode
+
+    def fetch(self, key: str, name: str) -> Path:
+        """Download ``key`` into scratch as ``name``."""
+        return self.bucket.download_file(key, self.scratch / name)
+
+    def fetch_video(self, key: str) -> tuple[Path, VideoInfo]:
+        """Download and probe the input video, enforcing the configured limits."""
+        info_size = self.bucket.head(key).size
+        check_size(info_size, self.settings.limits)
+        suffix = Path(key).suffix or ".mp4"
+        path = self.fetch(key, f"input{suffix}")
+        info = probe(path)
+        check_limits(info, self.settings.limits)
+        return path, info
+
+    def publish(
+        self, path: Path, request: StageRequest, name: str, content_type: str = "video/mp4"
+    ) -> str:
+        """Upload a stage artifact to ``users/{u}/jobs/{j}/{stage}/{name}``; returns its key."""
+        key = stage_key(request.user_id, request.job_id, request.stage.value, name)
+        self.bucket.upload_file(path, key, content_type=content_type)
+        return key
+
+    def publish_json(self, data: Any, request: StageRequest, name: str) -> str:
+        """Write a JSON stage artifact; returns its key."""
+        key = stage_key(request.user_id, request.job_id, request.stage.value, name)
+        self.bucket.put_json(key, data)
+        return key
+
+    def cleanup(self) -> None:
+        """Remove the scratch directory."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def check_size(size_bytes: int, limits: Limits) -> None:
+    """LimitExceeded when the clip is larger than allowed."""
+    if size_bytes > limits.max_clip_bytes:
+        raise LimitExceeded(
+            f"the clip is {size_bytes / 1e6:.1f} MB; the limit is "
+            f"{limits.max_clip_bytes / 1e6:.1f} MB (REELPIPE_MAX_CLIP_BYTES)"
+        )
+
+
+def check_limits(info: VideoInfo, limits: Limits) -> None:
+    """LimitExceeded when the clip is longer or bigger in pixels than allowed."""
+    check_size(info.size_bytes, limits)
+    if info.duration_s > limits.max_duration_s:
+        raise LimitExceeded(
+            f"the clip lasts {info.duration_s:.1f} s; the limit is "
+            f"{limits.max_duration_s:.0f} s (REELPIPE_MAX_DURATION_S)"
+        )
+    if info.width * info.height > limits.max_pixels:
+        raise LimitExceeded(
+            f"the clip is {info.width}x{info.height}; the limit is {limits.max_pixels} pixels "
+            "a frame (REELPIPE_MAX_PIXELS)"
+        )
+
+
+class Stage(Protocol):
+    """One step of the pipeline."""
+
+    name: ClassVar[StageName]
+    version: ClassVar[str]
+
+    def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+        """Read ``request.video_key``, write outputs, return their keys."""
+        ...

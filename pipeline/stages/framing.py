@@ -1,0 +1,57 @@
+"""Framing: trim, crop and speed changes (slow motion with audio kept in sync).
+
+One ffmpeg pass per job: decode (auto-rotated upright), re-time, crop, encode.
+ffmpeg's own frame counter drives the progress. Writes ``video.mp4`` and
+``timeline.json`` (how output frames map to source frames, for later stages).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pipeline.manifests.job import FramingParams, StageName
+from pipeline.media.codec import ffmpeg_audio_args, ffmpeg_video_args
+from pipeline.media.ffmpeg_run import run_ffmpeg
+from pipeline.media.probe import probe
+from pipeline.stages.base import StageContext, StageRequest, StageResult
+from pipeline.stages.framing_plan import filter_graph, plan_timeline
+
+
+class FramingStage:
+    """Trim, crop, speed: one ffmpeg pass."""
+
+    name: ClassVar[StageName] = StageName.FRAMING
+    version: ClassVar[str] = "1"
+
+    def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+        """Frame ``request.video_key`` as ``request.params`` says."""
+        params = request.params
+        assert isinstance(params, FramingParams)
+        source, info = ctx.fetch_video(request.video_key)
+        timeline = plan_timeline(params, info)
+        profile = ctx.encode_profile(request)
+        output = ctx.scratch / "framed.mp4"
+        first = timeline.pieces[0].source_start_s
+        last = timeline.pieces[-1].source_end_s
+        fps = f"{info.fps.numerator}/{info.fps.denominator}"
+        args = []
+        if first > 0:
+            args += ["-ss", f"{first:.6f}"]
+        args += ["-t", f"{last - first:.6f}", "-i", str(source)]
+        args += ["-filter_complex", filter_graph(timeline, fps, info.has_audio), "-map", "[v]"]
+        args += ffmpeg_video_args(profile)
+        if info.has_audio:
+            args += ["-map", "[a]", *ffmpeg_audio_args(profile)]
+        else:
+            args += ["-an"]
+        args += ["-metadata:s:v:0", "rotate=0", str(output)]
+        total = max(1, timeline.output_frames)
+        run_ffmpeg(args, on_frames=lambda n: ctx.progress(min(1.0, n / total)))
+        frames = probe(output).frame_count
+        outputs = {
+            "video": ctx.publish(output, request, "video.mp4"),
+            "timeline": ctx.publish_json(
+                timeline.model_dump(mode="json"), request, "timeline.json"
+            ),
+        }
+        return StageResult(outputs=outputs, frames=frames, backend="ffmpeg")

@@ -1,0 +1,119 @@
+"""Framing as a plan: the source-to-output timeline and the ffmpeg filter graph.
+
+Pure functions of (params, probe), so they are tested without encoding. The
+video is re-timed with one piecewise ``setpts`` expression (a single stream:
+memory stays flat however long the clip), then ``fps`` makes it constant-rate
+again (slow motion repeats frames, speed-up drops them). The audio is cut into
+the same pieces and each is time-stretched with ``atempo`` so both stay in sync.
+"""
+
+from __future__ import annotations
+
+from pipeline.errors import StageParamsInvalid
+from pipeline.manifests.job import FramingParams
+from pipeline.manifests.timeline import FramingTimeline, Piece, Rect
+from pipeline.media.codec import even
+from pipeline.media.probe import VideoInfo
+
+
+def plan_timeline(params: FramingParams, info: VideoInfo) -> FramingTimeline:
+    """The timeline framing will produce from this clip; StageParamsInvalid if it cannot."""
+    width, height = info.display_width, info.display_height
+    duration = info.duration_s
+    start, end = (params.trim.start_s, params.trim.end_s) if params.trim else (0.0, duration)
+    if start >= duration:
+        raise StageParamsInvalid(
+            f"framing.trim starts at {start:g} s but the clip is only {duration:.2f} s long"
+        )
+    end = min(end, duration)
+    pieces: list[Piece] = []
+    cursor = start
+    for seg in sorted(params.speed, key=lambda s: s.start_s):
+        seg_start, seg_end = max(seg.start_s, start), min(seg.end_s, end)
+        if seg_end <= seg_start:
+            continue
+        if seg_start > cursor:
+            pieces.append(Piece(source_start_s=cursor, source_end_s=seg_start, factor=1.0))
+        pieces.append(Piece(source_start_s=seg_start, source_end_s=seg_end, factor=seg.factor))
+        cursor = seg_end
+    if cursor < end:
+        pieces.append(Piece(source_start_s=cursor, source_end_s=end, factor=1.0))
+    if params.crop is not None:
+        c = params.crop
+        crop = Rect(x=c.x - c.x % 2, y=c.y - c.y % 2, width=even(c.width), height=even(c.height))
+        if crop.x + crop.width > width or crop.y + crop.height > height:
+            raise StageParamsInvalid(
+                f"framing.crop ({c.x}, {c.y}) {c.width}x{c.height} does not fit inside "
+                f"the {width}x{height} clip"
+            )
+    else:
+        crop = Rect(x=0, y=0, width=even(width), height=even(height))
+    return FramingTimeline(
+        source_width=width,
+        source_height=height,
+        source_fps=float(info.fps),
+        output_fps=float(info.fps),
+        crop=crop,
+        pieces=pieces,
+    )
+
+
+def _num(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def _retime_expression(timeline: FramingTimeline, origin: float) -> str:
+    """``setpts`` expression mapping source time T (from the trim start) to output time."""
+    expr = ""
+    out_start = 0.0
+    terms = []
+    for piece in timeline.pieces:
+        rel = piece.source_start_s - origin
+        terms.append(
+            (piece.source_end_s - origin, f"{_num(out_start)}+(T-{_num(rel)})/{_num(piece.factor)}")
+        )
+        out_start += piece.output_duration_s
+    expr = terms[-1][1]
+    for rel_end, term in reversed(terms[:-1]):
+        expr = f"if(lt(T,{_num(rel_end)}),{term},{expr})"
+    return f"({expr})/TB"
+
+
+def atempo_chain(factor: float) -> str:
+    """``atempo`` filters giving ``factor`` (each one limited to 0.5-2.0 for quality)."""
+    parts = []
+    while factor < 0.5:
+        parts.append("atempo=0.5")
+        factor /= 0.5
+    while factor > 2.0:
+        parts.append("atempo=2.0")
+        factor /= 2.0
+    if abs(factor - 1.0) > 1e-9:
+        parts.append(f"atempo={_num(factor)}")
+    return ",".join(parts) or "anull"
+
+
+def filter_graph(timeline: FramingTimeline, fps: str, has_audio: bool) -> str:
+    """The ``-filter_complex`` graph; outputs ``[v]`` and, with audio, ``[a]``."""
+    origin = timeline.pieces[0].source_start_s
+    c = timeline.crop
+    video = (
+        f"[0:v]setpts=PTS-STARTPTS,setpts='{_retime_expression(timeline, origin)}',"
+        f"crop={c.width}:{c.height}:{c.x}:{c.y},fps={fps},format=yuv420p[v]"
+    )
+    if not has_audio:
+        return video
+    n = len(timeline.pieces)
+    if n == 1 and timeline.pieces[0].factor == 1.0:
+        return f"{video};[0:a]asetpts=PTS-STARTPTS[a]"
+    split = "".join(f"[as{i}]" for i in range(n))
+    chains = [f"[0:a]asetpts=PTS-STARTPTS,asplit={n}{split}"]
+    for i, piece in enumerate(timeline.pieces):
+        start, end = piece.source_start_s - origin, piece.source_end_s - origin
+        chains.append(
+            f"[as{i}]atrim=start={_num(start)}:end={_num(end)},asetpts=PTS-STARTPTS,"
+            f"{atempo_chain(piece.factor)}[ap{i}]"
+        )
+    joined = "".join(f"[ap{i}]" for i in range(n))
+    chains.append(f"{joined}concat=n={n}:v=0:a=1[a]")
+    return ";".join([video, *chains])

@@ -1,0 +1,22 @@
+"""Which class implements each stage."""
+
+from __future__ import annotations
+
+from pipeline.errors import ConfigError
+from pipeline.manifests.job import StageName
+from pipeline.stages.base import Stage
+from pipeline.stages.framing import FramingStage
+from pipeline.stages.overlay import OverlayStage
+
+_STAGES: dict[StageName, type[Stage]] = {
+    StageName.FRAMING: FramingStage,
+    StageName.OVERLAY: OverlayStage,
+}
+
+
+def stage_for(name: StageName) -> Stage:
+    """A fresh instance of the stage called ``name``."""
+    try:
+        return _STAGES[name]()
+    except KeyError:
+        raise ConfigError(f"stage {name.value!r} is not implemented") from None

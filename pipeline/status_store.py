@@ -1,0 +1,69 @@
+"""Compare-and-swap writes of one job's status manifest.
+
+Every write is ``If-Match: <etag>`` of the version it was built from; on a
+conflict the store re-reads and re-applies the change, so concurrent writers
+(a worker's progress, a scan, the nightly job) never lose each other's updates.
+Creation is ``If-None-Match: *``: exactly one claimer creates a status.
+
+Example::
+
+    store = StatusStore(bucket, status_key(user, job))
+    store.update(lambda s: s.model_copy(update={"state": JobState.RUNNING}))
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from pipeline.errors import ConflictError, PreconditionFailed
+from pipeline.manifests.status import StatusManifest, utc_now
+from pipeline.storage import Bucket
+
+Mutation = Callable[[StatusManifest], StatusManifest]
+
+
+class StatusStore:
+    """The status manifest at ``key``, read and written optimistically."""
+
+    def __init__(self, bucket: Bucket, key: str, *, max_attempts: int = 20) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.max_attempts = max_attempts
+        self._current: StatusManifest | None = None
+        self._etag: str | None = None
+
+    def create(self, status: StatusManifest) -> StatusManifest:
+        """Create the status; AlreadyExists if another claimer was first."""
+        self._etag = self.bucket.put_json(
+            self.key, status.model_dump(mode="json"), if_none_match=True
+        )
+        self._current = status
+        return status
+
+    def read(self) -> StatusManifest:
+        """The current status from the bucket."""
+        doc = self.bucket.get_json(self.key)
+        self._current = StatusManifest.model_validate(doc.data)
+        self._etag = doc.etag
+        return self._current
+
+    def update(self, mutate: Mutation) -> StatusManifest:
+        """Apply ``mutate`` to the latest status and write it; retried on conflict."""
+        for attempt in range(self.max_attempts):
+            if self._current is None or self._etag is None:
+                self.read()
+            assert self._current is not None and self._etag is not None
+            updated = mutate(self._current).model_copy(update={"updated_at": utc_now()})
+            try:
+                self._etag = self.bucket.put_json(
+                    self.key, updated.model_dump(mode="json"), if_match=self._etag
+                )
+            except PreconditionFailed:
+                self._current = self._etag = None
+                time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
+                continue
+            self._current = updated
+            return updated
+        raise ConflictError(f"status {self.key!r}: gave up after {self.max_attempts} conflicts")

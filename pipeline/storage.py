@@ -1,0 +1,310 @@
+"""Bucket: the one boundary between reelpipe and an S3 API (moto, R2, S3, MinIO).
+
+botocore errors are translated here, by error code, into the project's error
+types; nothing above this module sees a ``ClientError``. Retries for throttling
+and 5xx are configured on the client (botocore's ``standard`` mode), not looped
+by hand.
+
+Example::
+
+    bucket = Bucket(make_s3_client(settings), settings.bucket)
+    etag = bucket.put_json("users/a/x.json", {"n": 1}, if_none_match=True)
+    doc = bucket.get_json("users/a/x.json")
+    bucket.put_json("users/a/x.json", {"n": 2}, if_match=doc.etag)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError
+
+from pipeline.errors import (
+    AccessDenied,
+    AlreadyExists,
+    BucketNotFound,
+    ObjectNotFound,
+    PreconditionFailed,
+    StorageError,
+    StorageUnavailable,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+    from pipeline.settings import Settings
+
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_PRECONDITION = {"PreconditionFailed", "412"}
+_CONFLICT = {"ConditionalRequestConflict", "409"}
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+_UNAVAILABLE = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "InternalError",
+    "503",
+    "500",
+}
+
+
+def make_s3_client(settings: Settings) -> S3Client:
+    """An S3 client for the configured endpoint, with retries configured for 5xx/throttling."""
+    config = Config(
+        region_name=settings.region,
+        signature_version="s3v4",
+        retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+        s3={"addressing_style": "path"},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        aws_access_key_id=(
+            settings.access_key_id.get_secret_value() if settings.access_key_id else None
+        ),
+        aws_secret_access_key=(
+            settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
+        ),
+        config=config,
+    )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD or a listing tells about one object."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A JSON object read from the bucket with the ETag to compare-and-swap against."""
+
+    data: Any
+    etag: str
+
+
+def _translate(exc: ClientError | BotoCoreError, action: str, key: str) -> Exception:
+    """Map a botocore error onto the project's error tree."""
+    if isinstance(exc, ConnectionError):
+        return StorageUnavailable(f"{action} {key!r}: the S3 endpoint is unreachable ({exc})")
+    if not isinstance(exc, ClientError):
+        return StorageUnavailable(f"{action} {key!r}: {exc}")
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    codes = {code, status}
+    if codes & _PRECONDITION:
+        return PreconditionFailed(f"{action} {key!r}: the object changed (precondition failed)")
+    if codes & _CONFLICT:
+        return PreconditionFailed(f"{action} {key!r}: a concurrent conditional write won")
+    if code == "NoSuchBucket":
+        return BucketNotFound(f"{action} {key!r}: the bucket does not exist")
+    if codes & _NOT_FOUND:
+        return ObjectNotFound(f"{action} {key!r}: no such key")
+    if codes & _DENIED:
+        return AccessDenied(f"{action} {key!r}: access denied ({code}); check the credentials")
+    if codes & _UNAVAILABLE or status.startswith("5"):
+        return StorageUnavailable(f"{action} {key!r}: the S3 endpoint is failing ({code})")
+    return StorageError(f"{action} {key!r}: {code or status} {error.get('Message', '')}".strip())
+
+
+class Bucket:
+    """One bucket on an S3 API, with the operations reelpipe needs."""
+
+    def __init__(
+        self, client: S3Client, name: str, *, multipart_threshold: int = 64 * 1024**2
+    ) -> None:
+        self.client = client
+        self.name = name
+        self._transfer = TransferConfig(
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=max(8 * 1024**2, multipart_threshold // 8),
+            use_threads=True,
+        )
+
+    def ensure_exists(self, region: str) -> None:
+        """Create the bucket if it is missing (embedded server, tests)."""
+        try:
+            self.client.head_bucket(Bucket=self.name)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
+                raise _translate(exc, "head bucket", self.name) from exc
+        kwargs: dict[str, Any] = {"Bucket": self.name}
+        if region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self.client.create_bucket(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise _translate(exc, "create bucket", self.name) from exc
+
+    # -- objects ---------------------------------------------------------------
+
+    def head(self, key: str) -> ObjectInfo:
+        """Size and ETag of ``key``; raises ObjectNotFound."""
+        try:
+            resp = self.client.head_object(Bucket=self.name, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "head", key) from exc
+        return ObjectInfo(key, resp["ContentLength"], resp["ETag"], resp.get("LastModified"))
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        try:
+            self.head(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def get_bytes(self, key: str) -> tuple[bytes, str]:
+        """The body and ETag of ``key``."""
+        try:
+            resp = self.client.get_object(Bucket=self.name, Key=key)
+            return resp["Body"].read(), resp["ETag"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "get", key) from exc
+
+    def put_bytes(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        """Write ``body``; conditional when asked. Returns the new ETag.
+
+        ``if_none_match=True`` creates only if absent (AlreadyExists otherwise);
+        ``if_match=etag`` replaces only that version (PreconditionFailed otherwise).
+        """
+        kwargs: dict[str, Any] = {
+            "Bucket": self.name,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+        }
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            resp = self.client.put_object(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            error = _translate(exc, "put", key)
+            if if_none_match and isinstance(error, PreconditionFailed):
+                raise AlreadyExists(f"put {key!r}: the key already exists") from exc
+            raise error from exc
+        return resp["ETag"]
+
+    def get_json(self, key: str) -> JsonDocument:
+        """Read and parse a JSON object."""
+        body, etag = self.get_bytes(key)
+        try:
+            return JsonDocument(json.loads(body), etag)
+        except ValueError as exc:
+            raise StorageError(f"get {key!r}: not valid JSON ({exc})") from exc
+
+    def put_json(
+        self, key: str, data: Any, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> str:
+        """Write ``data`` as JSON; see :meth:`put_bytes` for the conditions."""
+        body = json.dumps(data, indent=1, sort_keys=False).encode()
+        return self.put_bytes(
+            key,
+            body,
+            content_type="application/json",
+            if_match=if_match,
+            if_none_match=if_none_match,
+        )
+
+    def upload_file(self, path: Path, key: str, *, content_type: str = "video/mp4") -> str:
+        """Upload a file (multipart above the threshold). Returns the ETag."""
+        try:
+            self.client.upload_file(
+                str(path),
+                self.name,
+                key,
+                ExtraArgs={"ContentType": content_type},
+                Config=self._transfer,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "upload", key) from exc
+        except Exception as exc:  # boto3's S3UploadFailedError wraps the ClientError
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ClientError | BotoCoreError):
+                raise _translate(cause, "upload", key) from exc
+            raise
+        return self.head(key).etag
+
+    def download_file(self, key: str, path: Path) -> Path:
+        """Download ``key`` to ``path`` (parallel ranged GETs for large objects)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client.download_file(self.name, key, str(path), Config=self._transfer)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "download", key) from exc
+        return path
+
+    def copy(self, source_key: str, dest_key: str, *, source_etag: str | None = None) -> str:
+        """Server-side copy; with ``source_etag`` only that version is copied."""
+        kwargs: dict[str, Any] = {
+            "Bucket": self.name,
+            "Key": dest_key,
+            "CopySource": {"Bucket": self.name, "Key": source_key},
+        }
+        if source_etag is not None:
+            kwargs["CopySourceIfMatch"] = source_etag
+        try:
+            resp = self.client.copy_object(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "copy", source_key) from exc
+        return resp["CopyObjectResult"]["ETag"]
+
+    def delete(self, key: str) -> None:
+        """Delete ``key`` (no error if it is already gone)."""
+        try:
+            self.client.delete_object(Bucket=self.name, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "delete", key) from exc
+
+    def list(self, prefix: str, *, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, page by page (1,000 keys a request)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs: dict[str, Any] = {"Bucket": self.name, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            for page in paginator.paginate(**kwargs):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(
+                        item["Key"], item["Size"], item["ETag"], item.get("LastModified")
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "list", prefix) from exc
+
+    def presigned_get(self, key: str, expires_s: int = 3600) -> str:
+        """A URL anyone can GET ``key`` with until it expires."""
+        try:
+            return self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=expires_s
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "presign", key) from exc
