@@ -3,8 +3,10 @@
 The job id is derived from the manifest's key and ETag, so the same upload
 seen twice (scan and webhook, two scanners, a retried event) is the same job.
 The claim is the creation of its status manifest with ``If-None-Match: *``.
-Only after winning is the manifest copied into the job folder, and only after
-the copy is it removed from the inbox: nothing uploaded is lost.
+Only after winning is the manifest (the very version that was read) written
+into the job folder, and only then removed from the inbox: nothing uploaded is
+lost. The copy is a GET and a PUT rather than a server-side copy: a manifest is
+small, and pinning a server-side copy to an ETag is not honoured everywhere.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline.errors import AlreadyExists, ObjectNotFound, PreconditionFailed
+from pipeline.errors import AlreadyExists, ObjectNotFound
 from pipeline.keys import job_id_for, job_manifest_key, parse_inbox_key, status_key
 from pipeline.manifests.status import StatusManifest
 from pipeline.status_store import StatusStore
@@ -36,7 +38,7 @@ def claim(bucket: Bucket, inbox_key: str) -> ClaimedJob | None:
     """Claim the manifest at ``inbox_key``; None if another claimer won or it is gone."""
     entry = parse_inbox_key(inbox_key)
     try:
-        etag = bucket.head(inbox_key).etag
+        body, etag = bucket.get_bytes(inbox_key)
     except ObjectNotFound:
         return None
     job_id = job_id_for(inbox_key, etag)
@@ -53,13 +55,8 @@ def claim(bucket: Bucket, inbox_key: str) -> ClaimedJob | None:
     except AlreadyExists:
         log.debug("claim_lost", inbox_key=inbox_key, job_id=job_id)
         return None
-    try:
-        bucket.copy(inbox_key, manifest_key, source_etag=etag)
-    except (ObjectNotFound, PreconditionFailed):
-        # Replaced or removed since the HEAD: this job's upload is gone; keep the
-        # status (the orchestrator reports the missing manifest) and leave the inbox alone.
-        log.warning("claim_manifest_changed", inbox_key=inbox_key, job_id=job_id)
-        return ClaimedJob(entry.user_id, job_id, manifest_key, store)
+    # The body read above is exactly the version this job id names: keep that one.
+    bucket.put_bytes(manifest_key, body, content_type="application/json")
     bucket.delete(inbox_key)
     log.info("claimed", inbox_key=inbox_key, job_id=job_id)
     return ClaimedJob(entry.user_id, job_id, manifest_key, store)

@@ -263,21 +263,6 @@ class Bucket:
             raise _translate(exc, "download", key) from exc
         return path
 
-    def copy(self, source_key: str, dest_key: str, *, source_etag: str | None = None) -> str:
-        """Server-side copy; with ``source_etag`` only that version is copied."""
-        kwargs: dict[str, Any] = {
-            "Bucket": self.name,
-            "Key": dest_key,
-            "CopySource": {"Bucket": self.name, "Key": source_key},
-        }
-        if source_etag is not None:
-            kwargs["CopySourceIfMatch"] = source_etag
-        try:
-            resp = self.client.copy_object(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc, "copy", source_key) from exc
-        return resp["CopyObjectResult"]["ETag"]
-
     def delete(self, key: str) -> None:
         """Delete ``key`` (no error if it is already gone)."""
         try:

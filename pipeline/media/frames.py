@@ -78,6 +78,15 @@ class YuvFrame:
         return wrapped
 
 
+def check_complete(decoded: int, expected: int) -> None:
+    """InvalidMedia when far fewer frames decode than the container promises."""
+    if decoded < expected * 0.95 and expected - decoded > 2:
+        raise InvalidMedia(
+            f"the clip's data ends early ({decoded} of {expected} frames decoded): "
+            "the upload is truncated or corrupt"
+        )
+
+
 class FrameReader:
     """Decodes a clip into upright, even-sized yuv420p frames.
 
@@ -118,6 +127,7 @@ class FrameReader:
             raise InvalidMedia(f"decoding failed at frame {index}: {exc}") from exc
         if index == 0:
             raise InvalidMedia("the clip has no decodable frames")
+        check_complete(index, self.info.frame_count)
 
     def _upright(self, index: int, frame: Any) -> YuvFrame:
         coded_w, coded_h = even(frame.width), even(frame.height)

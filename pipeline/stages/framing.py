@@ -12,6 +12,7 @@ from typing import ClassVar
 from pipeline.manifests.job import FramingParams, StageName
 from pipeline.media.codec import ffmpeg_audio_args, ffmpeg_video_args
 from pipeline.media.ffmpeg_run import run_ffmpeg
+from pipeline.media.frames import check_complete
 from pipeline.media.probe import probe
 from pipeline.stages.base import StageContext, StageRequest, StageResult
 from pipeline.stages.framing_plan import filter_graph, plan_timeline
@@ -48,6 +49,7 @@ class FramingStage:
         total = max(1, timeline.output_frames)
         run_ffmpeg(args, on_frames=lambda n: ctx.progress(min(1.0, n / total)))
         frames = probe(output).frame_count
+        check_complete(frames, timeline.output_frames)
         outputs = {
             "video": ctx.publish(output, request, "video.mp4"),
             "timeline": ctx.publish_json(

@@ -86,7 +86,7 @@ def atempo_chain(factor: float) -> str:
         parts.append("atempo=0.5")
         factor /= 0.5
     while factor > 2.0:
-        parts.append("atempo=2.0")
+        parts.append("atempo=2")
         factor /= 2.0
     if abs(factor - 1.0) > 1e-9:
         parts.append(f"atempo={_num(factor)}")

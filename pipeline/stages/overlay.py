@@ -6,13 +6,16 @@ copies the audio packets through untouched (no audio re-encode).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.frames import FrameReader, FrameWriter
+from pipeline.media.probe import VideoInfo
 from pipeline.render.spotlight import Spotlight
-from pipeline.stages.base import StageContext, StageRequest, StageResult
+from pipeline.settings import EncodeProfile
+from pipeline.stages.base import ProgressFn, StageContext, StageRequest, StageResult
 from pipeline.stages.highlight_track import HighlightTrack
 
 
@@ -31,24 +34,9 @@ class OverlayStage:
         track = HighlightTrack(params.highlight.boxes, timeline)
         spotlight = Spotlight(params.style, params.dim)
         output = ctx.scratch / "overlay.mp4"
-        total = max(1, timeline.output_frames if timeline else info.frame_count)
-        with (
-            FrameReader(source, info) as reader,
-            FrameWriter(
-                output,
-                reader.width,
-                reader.height,
-                reader.fps,
-                ctx.encode_profile(request),
-                time_base=reader.time_base,
-                audio_template=reader.audio,
-            ) as writer,
-        ):
-            for frame in reader.frames(on_audio=writer.mux_audio):
-                spotlight.annotate(frame, track.box_at(frame.index))
-                writer.write(frame)
-                ctx.progress(min(1.0, (frame.index + 1) / total))
-            frames = writer.frames_written
+        frames = render_highlight(
+            source, output, info, track, spotlight, ctx.encode_profile(request), ctx.progress
+        )
         outputs = {"video": ctx.publish(output, request, "video.mp4")}
         return StageResult(outputs=outputs, frames=frames, backend="pyav-x264")
 
@@ -58,3 +46,33 @@ class OverlayStage:
         if key is None:
             return None
         return FramingTimeline.model_validate(ctx.bucket.get_json(key).data)
+
+
+def render_highlight(
+    source: Path,
+    output: Path,
+    info: VideoInfo,
+    track: HighlightTrack,
+    spotlight: Spotlight,
+    profile: EncodeProfile,
+    progress: ProgressFn,
+) -> int:
+    """The overlay's frame loop on local files; returns the frames written."""
+    total = max(1, info.frame_count)
+    with (
+        FrameReader(source, info) as reader,
+        FrameWriter(
+            output,
+            reader.width,
+            reader.height,
+            reader.fps,
+            profile,
+            time_base=reader.time_base,
+            audio_template=reader.audio,
+        ) as writer,
+    ):
+        for frame in reader.frames(on_audio=writer.mux_audio):
+            spotlight.annotate(frame, track.box_at(frame.index))
+            writer.write(frame)
+            progress(min(1.0, (frame.index + 1) / total))
+        return writer.frames_written

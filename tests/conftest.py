@@ -1,0 +1,47 @@
+"""Shared fixtures: a real moto S3 server for the session, wiped between tests."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from pipeline.embedded_s3 import EmbeddedS3
+from pipeline.settings import EncodeProfile, Settings
+from pipeline.storage import Bucket, make_s3_client
+
+TEST_BUCKET = "reelpipe-test"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[EmbeddedS3]:
+    """One moto S3 server on loopback for the whole run."""
+    with EmbeddedS3() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(s3_server: EmbeddedS3, tmp_path: Path) -> Settings:
+    """Settings pointing at the test server, scratch under the test's tmp dir."""
+    request = urllib.request.Request(f"{s3_server.endpoint_url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request).close()
+    return Settings(
+        endpoint_url=s3_server.endpoint_url,
+        bucket=TEST_BUCKET,
+        access_key_id=SecretStr("test-access-key"),
+        secret_access_key=SecretStr("test-secret-key-do-not-log"),
+        scratch_dir=tmp_path / "scratch",
+        progress_interval_s=0.0,
+        final_encode=EncodeProfile(preset="veryfast", crf=23),
+    )
+
+
+@pytest.fixture
+def bucket(settings: Settings) -> Bucket:
+    """An empty bucket on the test server."""
+    b = Bucket(make_s3_client(settings), settings.bucket, multipart_threshold=5 * 1024**2)
+    b.ensure_exists(settings.region)
+    return b

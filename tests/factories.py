@@ -1,0 +1,61 @@
+"""Factories for test inputs: generated clips and variants made with ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pipeline.media.sample import SampleTruth, write_sample_clip
+
+
+def make_clip(
+    directory: Path,
+    name: str = "clip.mp4",
+    *,
+    width: int = 320,
+    height: int = 180,
+    duration_s: float = 2.0,
+    fps: int = 30,
+    audio: bool = True,
+) -> tuple[Path, SampleTruth]:
+    """A generated sports clip (H.264 + AAC unless ``audio=False``)."""
+    path = directory / name
+    truth = write_sample_clip(
+        path, width=width, height=height, duration_s=duration_s, fps=fps, audio=audio
+    )
+    return path, truth
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly, failing the test on error."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def make_rotated(source: Path, dest: Path, rotate: int = 90) -> Path:
+    """``source`` with a rotation flag (as phones record), the pixels untouched."""
+    ffmpeg("-i", str(source), "-c", "copy", "-metadata:s:v:0", f"rotate={rotate}", str(dest))
+    return dest
+
+
+def make_odd_sized(source: Path, dest: Path, width: int = 641, height: int = 361) -> Path:
+    """``source`` rescaled to an odd size (H.264 4:4:4, which allows it)."""
+    ffmpeg(
+        "-i",
+        str(source),
+        "-vf",
+        f"scale={width}:{height}",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv444p",
+        "-c:a",
+        "copy",
+        str(dest),
+    )
+    return dest
+
+
+def job_manifest(**stages: Any) -> dict[str, Any]:
+    """A job manifest document with the given stage blocks."""
+    return {"schema_version": 1, "stages": stages}

@@ -1,0 +1,202 @@
+"""Orchestrator: claimed jobs run to a terminal state with an honest status manifest."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.claim import ClaimedJob, claim
+from pipeline.errors import EncoderCrashed, ErrorKind
+from pipeline.keys import status_key
+from pipeline.manifests.job import StageName
+from pipeline.manifests.status import JobState, StageState, StatusManifest
+from pipeline.orchestrator import Orchestrator
+from pipeline.runners.local import LocalRunner
+from pipeline.settings import Settings
+from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.storage import Bucket
+from pipeline.submit import submit_manifest, upload_clip
+from tests.factories import job_manifest, make_clip
+
+
+def submit(bucket: Bucket, clip: Path, manifest: dict[str, Any]) -> ClaimedJob:
+    relative = upload_clip(bucket, "u", clip)
+    inbox = submit_manifest(bucket, "u", {"input_key": relative, **manifest})
+    job = claim(bucket, inbox)
+    assert job is not None
+    return job
+
+
+def overlay_block(truth: Any) -> dict[str, Any]:
+    return {"highlight": {"boxes": truth.keyframes(0, every=15)}}
+
+
+def test_a_job_runs_all_its_stages_and_reports_outputs(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """framing -> overlay: succeeded, outputs in the bucket, inbox emptied, status stored."""
+    clip, truth = make_clip(tmp_path)
+    job = submit(
+        bucket,
+        clip,
+        job_manifest(
+            framing={"trim": {"start_s": 0.5, "end_s": 1.5}}, overlay=overlay_block(truth)
+        ),
+    )
+    seen: list[StatusManifest] = []
+    status = Orchestrator(
+        bucket, LocalRunner(bucket, settings), settings, on_status=seen.append
+    ).run(job)
+    assert status.state is JobState.SUCCEEDED, status.error
+    assert status.progress.percent == 100.0
+    assert list(status.stages) == [StageName.FRAMING, StageName.OVERLAY]
+    for stage in status.stages.values():
+        assert stage.state is StageState.SUCCEEDED and stage.attempts == 1
+        assert stage.started_at and stage.finished_at and stage.duration_s is not None
+        assert stage.frames == 30
+    assert status.output_key == status.stages[StageName.OVERLAY].outputs["video"]
+    assert bucket.exists(status.output_key)
+    assert not list(bucket.list("inbox/"))
+    assert bucket.exists(status.manifest_key)
+    stored = StatusManifest.model_validate(bucket.get_json(job.status.key).data)
+    assert stored == status
+    percents = [s.progress.percent for s in seen]
+    assert percents == sorted(percents)
+    assert {s.state for s in seen} == {JobState.RUNNING, JobState.SUCCEEDED}
+
+
+def test_each_upload_is_claimed_once(bucket: Bucket, tmp_path: Path) -> None:
+    """A second claim of the same manifest gets nothing."""
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={}))
+    assert claim(bucket, inbox) is not None
+    assert claim(bucket, inbox) is None
+
+
+def test_unimplemented_stage_fails_the_job_by_name(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """A manifest asking for detect fails at validation, saying so, input untouched."""
+    clip, _ = make_clip(tmp_path)
+    job = submit(bucket, clip, job_manifest(detect={}, framing={}))
+    status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
+    assert status.state is JobState.FAILED
+    assert status.error is not None and status.error.kind is ErrorKind.INVALID_MANIFEST
+    assert "'detect'" in status.error.message
+    assert status.stages == {}
+
+
+def test_missing_clip_fails_with_input_not_found(bucket: Bucket, settings: Settings) -> None:
+    """A manifest naming a clip that is not there fails clearly."""
+    inbox = submit_manifest(
+        bucket, "u", {"input_key": "clips/none.mp4", **job_manifest(framing={})}
+    )
+    job = claim(bucket, inbox)
+    assert job is not None
+    status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
+    assert status.error is not None and status.error.kind is ErrorKind.INPUT_NOT_FOUND
+    assert "clips/none.mp4" in status.error.message
+
+
+def test_corrupt_clip_fails_the_stage_and_keeps_the_input(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Undecodable input: failed/invalid_media on the first stage; the upload is intact."""
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64)
+    job = submit(
+        bucket, bad, job_manifest(framing={}, overlay={"highlight": {"boxes": [[0, 1, 1, 4, 4]]}})
+    )
+    status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
+    assert status.state is JobState.FAILED
+    assert status.error is not None
+    assert (status.error.kind, status.error.stage) == (ErrorKind.INVALID_MEDIA, StageName.FRAMING)
+    assert status.stages[StageName.FRAMING].state is StageState.FAILED
+    assert status.stages[StageName.OVERLAY].state is StageState.PENDING
+    assert status.input_key is not None
+    assert bucket.get_bytes(status.input_key)[0] == bad.read_bytes()
+
+
+class FlakyRunner:
+    """Raises a retryable error on the first call of each stage, then runs it for real."""
+
+    def __init__(self, inner: LocalRunner, error: Exception) -> None:
+        self.inner = inner
+        self.error = error
+        self.failed: set[StageName] = set()
+
+    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+        if request.stage not in self.failed:
+            self.failed.add(request.stage)
+            raise self.error
+        return self.inner.run_stage(request, progress)
+
+
+def test_transient_errors_are_retried(bucket: Bucket, settings: Settings, tmp_path: Path) -> None:
+    """An encoder crash is retried; the stage records two attempts and succeeds."""
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    job = submit(bucket, clip, job_manifest(framing={}))
+    runner = FlakyRunner(LocalRunner(bucket, settings), EncoderCrashed("x264 died"))
+    status = Orchestrator(bucket, runner, settings, retry_backoff_s=0.01).run(job)
+    assert status.state is JobState.SUCCEEDED
+    assert status.stages[StageName.FRAMING].attempts == 2
+
+
+def test_unexpected_errors_are_recorded_without_secrets(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """A crash is recorded as internal; a secret in its message is masked."""
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    job = submit(bucket, clip, job_manifest(framing={}))
+    secret = settings.secret_values()[0]
+    runner = FlakyRunner(LocalRunner(bucket, settings), RuntimeError(f"boom with {secret}"))
+    status = Orchestrator(bucket, runner, settings).run(job)
+    assert status.error is not None and status.error.kind is ErrorKind.INTERNAL
+    assert secret not in status.error.message and "***" in status.error.message
+    raw = bucket.get_bytes(status_key("u", job.job_id))[0].decode()
+    assert secret not in raw
+
+
+class SlowRunner:
+    """Reports progress 40 times over ~2 s, like a stage's frame loop."""
+
+    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+        for i in range(40):
+            time.sleep(0.05)
+            progress((i + 1) / 40)
+        return StageResult(outputs={"video": request.video_key}, frames=40, backend="test")
+
+
+def test_progress_writes_are_throttled(bucket: Bucket, settings: Settings, tmp_path: Path) -> None:
+    """40 progress calls in ~2 s make at most ~1 status write a second."""
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    job = submit(bucket, clip, job_manifest(framing={}))
+    writes: list[str] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"].endswith("status.json"):
+            writes.append(params["Key"])
+
+    bucket.client.meta.events.register("provide-client-params.s3.PutObject", count)
+    throttled = settings.model_copy(update={"progress_interval_s": 1.0})
+    status = Orchestrator(bucket, SlowRunner(), throttled).run(job)
+    assert status.state is JobState.SUCCEEDED
+    # running + stage started + <=3 progress + stage finished + succeeded
+    assert 4 <= len(writes) <= 7
+    assert status.stages[StageName.FRAMING].progress == 100.0
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b'{"schema_version": 1, "stages": {"framing": {"crop": 5}}}']
+)
+def test_bad_manifests_fail_with_a_message(bucket: Bucket, settings: Settings, raw: bytes) -> None:
+    """Broken manifests become failed jobs with a readable message; nothing crashes."""
+    inbox = submit_manifest(bucket, "u", raw)
+    job = claim(bucket, inbox)
+    assert job is not None
+    status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
+    assert status.state is JobState.FAILED
+    assert status.error is not None and status.error.kind is ErrorKind.INVALID_MANIFEST
+    assert "manifest" in status.error.message

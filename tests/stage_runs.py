@@ -1,0 +1,51 @@
+"""Run one stage through the local runner against the test bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.manifests.job import FramingParams, OverlayParams, StageName
+from pipeline.runners.local import LocalRunner
+from pipeline.settings import Settings
+from pipeline.stages.base import StageRequest, StageResult
+from pipeline.storage import Bucket
+
+JOB_ID = "0123456789abcdef0123"
+PARAMS = {StageName.FRAMING: FramingParams, StageName.OVERLAY: OverlayParams}
+
+
+def run_stage(
+    bucket: Bucket,
+    settings: Settings,
+    stage: StageName,
+    params: dict[str, Any],
+    video_key: str,
+    *,
+    upstream: dict[StageName, dict[str, str]] | None = None,
+    progress: list[float] | None = None,
+) -> StageResult:
+    """Run ``stage`` on ``video_key`` with the final encode profile."""
+    request = StageRequest(
+        user_id="u",
+        job_id=JOB_ID,
+        stage=stage,
+        video_key=video_key,
+        params=PARAMS[stage].model_validate(params),
+        final=True,
+        upstream=upstream or {},
+    )
+    sink = progress if progress is not None else []
+    return LocalRunner(bucket, settings).run_stage(request, sink.append)
+
+
+def upload(bucket: Bucket, clip: Path, name: str = "clip.mp4") -> str:
+    """Put a clip in the user's folder; returns its key."""
+    key = f"users/u/clips/{name}"
+    bucket.upload_file(clip, key)
+    return key
+
+
+def fetch(bucket: Bucket, result: StageResult, directory: Path, name: str = "out.mp4") -> Path:
+    """Download a stage's video output."""
+    return bucket.download_file(result.outputs["video"], directory / name)

@@ -1,0 +1,131 @@
+"""Keys: hostile ids and keys are rejected with a clear message; good ones pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import InvalidKey
+from pipeline.keys import (
+    inbox_key,
+    job_id_for,
+    parse_inbox_key,
+    relative_to_user,
+    stage_key,
+    status_key,
+    user_key,
+    validate_id,
+    validate_relative_key,
+)
+
+
+@pytest.mark.parametrize(
+    ("user_id", "expected"),
+    [
+        ("alice", "users/alice/"),
+        ("user_42", "users/user_42/"),
+        ("a.b-c", "users/a.b-c/"),
+        ("7", "users/7/"),
+    ],
+)
+def test_good_user_ids_build_user_keys(user_id: str, expected: str) -> None:
+    """Plain ids give ``users/{id}/`` prefixes."""
+    assert user_key(user_id, "clips/x.mp4") == f"{expected}clips/x.mp4"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "fragment"),
+    [
+        ("", "not allowed"),
+        ("..", "not allowed"),
+        ("a..b", "no '..'"),
+        ("../etc", "not allowed"),
+        ("/root", "not allowed"),
+        ("a/b", "not allowed"),
+        ("a\\b", "not allowed"),
+        ("a\nb", "not allowed"),
+        ("a\x00", "not allowed"),
+        (".hidden", "starting with a letter"),
+        ("x" * 65, "1-64"),
+        ("ünï", "not allowed"),
+    ],
+)
+def test_hostile_user_ids_are_rejected(user_id: str, fragment: str) -> None:
+    """Ids that could escape or confuse the layout raise InvalidKey saying why."""
+    with pytest.raises(InvalidKey, match="user id") as info:
+        validate_id(user_id)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("", "empty"),
+        ("../other/clip.mp4", "'..' segment"),
+        ("clips/../../users/bob/x.mp4", "'..' segment"),
+        ("./clip.mp4", "'.' segment"),
+        ("/clips/a.mp4", "starts with '/'"),
+        ("clips\\a.mp4", "backslash"),
+        ("clips/a\x07.mp4", "control character"),
+        ("clips/a\x7f.mp4", "control character"),
+        ("clips//a.mp4", "empty path segment"),
+        ("clips/", "empty path segment"),
+        ("a" * 513, "longer than 512"),
+        ("c/" + "a" * 256, "longer than 255"),
+    ],
+)
+def test_hostile_keys_are_rejected(key: str, fragment: str) -> None:
+    """Keys that could escape ``users/{user_id}/`` raise InvalidKey with the reason."""
+    with pytest.raises(InvalidKey) as info:
+        validate_relative_key(key)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["clip.mp4", "clips/game1.mp4", "a/b/c/d e.mov", "clips/ünïcode-名前.mp4", "x..y.mp4"]
+)
+def test_good_keys_are_accepted(key: str) -> None:
+    """Ordinary relative keys pass unchanged."""
+    assert validate_relative_key(key) == key
+
+
+def test_inbox_keys_round_trip() -> None:
+    """An inbox key parses back into its user and request ids."""
+    key = inbox_key("alice", "req-1")
+    assert key == "inbox/alice/req-1.json"
+    entry = parse_inbox_key(key)
+    assert (entry.user_id, entry.request_id, entry.key) == ("alice", "req-1", key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["inbox/alice/req.txt", "inbox/alice/sub/req.json", "outbox/alice/r.json", "inbox/../r.json"],
+)
+def test_malformed_inbox_keys_are_rejected(key: str) -> None:
+    """Anything not shaped inbox/<user>/<request>.json is refused."""
+    with pytest.raises(InvalidKey):
+        parse_inbox_key(key)
+
+
+def test_job_ids_depend_on_key_and_etag() -> None:
+    """The same upload gives the same job; another ETag or key gives another job."""
+    a = job_id_for("inbox/u/r.json", '"abc"')
+    assert a == job_id_for("inbox/u/r.json", "abc")
+    assert a != job_id_for("inbox/u/r.json", '"abd"')
+    assert a != job_id_for("inbox/u/s.json", '"abc"')
+    assert status_key("u", a) == f"users/u/jobs/{a}/status.json"
+    assert stage_key("u", a, "framing", "video.mp4") == f"users/u/jobs/{a}/framing/video.mp4"
+
+
+def test_job_and_artifact_names_are_checked() -> None:
+    """Job ids and artifact names cannot smuggle paths either."""
+    with pytest.raises(InvalidKey):
+        status_key("u", "../../x")
+    with pytest.raises(InvalidKey):
+        stage_key("u", "0" * 20, "framing", "../status.json")
+
+
+def test_relative_to_user_refuses_other_users() -> None:
+    """A key under another user's folder is not this user's."""
+    assert relative_to_user("alice", "users/alice/clips/a.mp4") == "clips/a.mp4"
+    with pytest.raises(InvalidKey):
+        relative_to_user("alice", "users/bob/clips/a.mp4")

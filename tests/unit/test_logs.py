@@ -1,0 +1,60 @@
+"""Logging: context is bound per job and stage; secrets never reach the output."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import structlog
+
+from pipeline.logs import configure_logging
+from pipeline.manifests.status import Progress, StatusManifest
+from pipeline.progress_bar import ProgressBar
+
+
+class FakeTty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_json_lines_carry_bound_context_and_mask_secrets() -> None:
+    """Off a terminal each event is one JSON line with job_id/stage; secrets become ***."""
+    out = io.StringIO()
+    configure_logging(secrets=["hunter2-secret"], stream=out)
+    log = structlog.get_logger("t")
+    with structlog.contextvars.bound_contextvars(job_id="j1", stage="framing"):
+        log.info(
+            "stage_finished", frames=10, note="key=hunter2-secret", nested={"a": ["hunter2-secret"]}
+        )
+    line = json.loads(out.getvalue().strip())
+    assert line["event"] == "stage_finished"
+    assert (line["job_id"], line["stage"], line["frames"]) == ("j1", "framing", 10)
+    assert "hunter2-secret" not in out.getvalue()
+    assert line["note"] == "key=***" and line["nested"] == {"a": ["***"]}
+
+
+def test_terminal_logs_are_readable_text() -> None:
+    """On a terminal the lines are key=value text, not JSON."""
+    out = FakeTty()
+    configure_logging(stream=out)
+    structlog.get_logger("t").info("claimed", job_id="j2")
+    text = out.getvalue()
+    assert "claimed" in text and "job_id=j2" in text and not text.strip().startswith("{")
+
+
+def test_progress_bar_draws_on_terminals_only() -> None:
+    """The bar redraws one line on a terminal and stays silent otherwise."""
+    status = StatusManifest(job_id="0" * 20, user_id="u", manifest_key="m").model_copy(
+        update={"progress": Progress(percent=50.0, message="framing 40%")}
+    )
+    tty = FakeTty()
+    bar = ProgressBar(tty)
+    bar.update(status)
+    bar.close()
+    assert "50.0%" in tty.getvalue() and "framing 40%" in tty.getvalue()
+    assert "#" * 15 in tty.getvalue()
+    pipe = io.StringIO()
+    quiet = ProgressBar(pipe)
+    quiet.update(status)
+    quiet.close()
+    assert pipe.getvalue() == ""

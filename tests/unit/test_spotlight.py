@@ -1,0 +1,86 @@
+"""Spotlight: darkens outside the player, keeps him lit, rings his feet."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.manifests.job import OverlayStyle
+from pipeline.manifests.timeline import FramingTimeline, Piece, Rect
+from pipeline.media.frames import YuvFrame
+from pipeline.render.spotlight import Box, Spotlight
+from pipeline.stages.highlight_track import HighlightTrack
+
+
+def grey_frame(width: int = 320, height: int = 180, luma: int = 180) -> YuvFrame:
+    y = np.full((height, width), luma, np.uint8)
+    c = np.full((height // 2, width // 2), 160, np.uint8)
+    return YuvFrame.from_planes(0, y, c, c.copy())
+
+
+def test_spotlight_darkens_outside_and_keeps_the_player_lit() -> None:
+    """Far pixels are dimmed by ``dim`` in limited range; the box centre is untouched."""
+    frame = grey_frame()
+    Spotlight(OverlayStyle.SPOTLIGHT, dim=0.4).annotate(frame, Box(140, 40, 40, 100))
+    expected_dark = round(16 + (180 - 16) * 0.4)
+    assert frame.y[5, 5] == expected_dark
+    assert frame.u[2, 2] == round(128 + (160 - 128) * 0.4)
+    assert frame.y[90, 160] == 180
+    assert frame.u[45, 80] == 160
+
+
+def test_spotlight_edge_is_soft() -> None:
+    """Brightness falls off gradually from the player to the dark area."""
+    frame = grey_frame()
+    Spotlight(OverlayStyle.SPOTLIGHT, dim=0.4).annotate(frame, Box(140, 40, 40, 100))
+    row = frame.y[90, 160:320].astype(int)
+    steps = np.diff(row)
+    assert (steps <= 0).all()
+    assert len(set(row.tolist())) > 5
+    assert np.abs(steps).max() < 40
+
+
+def test_ring_is_drawn_at_the_feet() -> None:
+    """The ring style leaves the picture bright and marks the feet."""
+    frame = grey_frame(luma=100)
+    Spotlight(OverlayStyle.RING).annotate(frame, Box(140, 40, 40, 100))
+    assert frame.y[5, 5] == 100
+    ring_rows = frame.y[130:150, 100:220]
+    assert ring_rows.max() > 150
+
+
+def test_no_box_leaves_the_frame_untouched() -> None:
+    """Without a player to follow nothing is drawn."""
+    frame = grey_frame()
+    before = frame.y.copy()
+    Spotlight().annotate(frame, None)
+    assert np.array_equal(frame.y, before)
+
+
+def test_box_partly_outside_the_frame_is_clipped() -> None:
+    """A player walking out of the picture does not break drawing."""
+    frame = grey_frame()
+    Spotlight().annotate(frame, Box(300, 150, 60, 100))
+    Spotlight().annotate(frame, Box(-500, -500, 10, 10))
+
+
+def test_highlight_keyframes_interpolate_and_hold() -> None:
+    """Between keyframes the box moves linearly; outside them it holds."""
+    track = HighlightTrack([(0, 600, 300, 80, 200), (60, 700, 310, 80, 200)])
+    assert track.box_at(30) == Box(650, 305, 80, 200)
+    assert track.box_at(90) == Box(700, 310, 80, 200)
+
+
+def test_highlight_is_mapped_through_the_framing_timeline() -> None:
+    """After trim 2 s and crop x=320, source frame 60 is output frame 0 at x-320."""
+    timeline = FramingTimeline(
+        source_width=1920,
+        source_height=1080,
+        source_fps=30,
+        output_fps=30,
+        crop=Rect(x=320, y=0, width=608, height=1080),
+        pieces=[Piece(source_start_s=2, source_end_s=8, factor=1)],
+    )
+    track = HighlightTrack([(0, 600, 300, 80, 200), (120, 720, 300, 80, 200)], timeline)
+    box = track.box_at(0)
+    assert (box.x, box.y) == pytest.approx((660 - 320, 300))
