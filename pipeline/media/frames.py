@@ -185,6 +185,9 @@ class FrameWriter:
         stream.pix_fmt = PIX_FMT
         stream.options = x264_options(profile)
         stream.codec_context.time_base = time_base or Fraction(1, 1) / fps
+        # As the ffmpeg CLI does: x264's own frame threads on every core (libav's default is 1).
+        stream.codec_context.thread_count = 0
+        stream.codec_context.thread_type = "FRAME"
         self.stream = stream
         self._frame_duration = 1 / fps
         self.audio: Any = None
