@@ -6,7 +6,7 @@
 (d) the whole overlay stage through the local runner, S3 download/upload included.
 
 Runs are interleaved (a, b, c, d, a, b, ...) and the median of N is reported.
-Usage: python bench/overlay_vs_ffmpeg.py [--runs 3] [--seconds 10]
+Usage (from the repository root): python -m bench.overlay_vs_ffmpeg [--runs 3] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -14,25 +14,22 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import cv2
 
-import cv2  # noqa: E402
-
-from bench.measure import Timing, median_timing, row, run, spread, time_call  # noqa: E402
-from pipeline.connection import connect  # noqa: E402
-from pipeline.manifests.job import OverlayParams, StageName  # noqa: E402
-from pipeline.media.probe import probe  # noqa: E402
-from pipeline.media.sample import SampleTruth, write_sample_clip  # noqa: E402
-from pipeline.render.spotlight import Spotlight  # noqa: E402
-from pipeline.runners.local import LocalRunner  # noqa: E402
-from pipeline.settings import EncodeProfile, Settings  # noqa: E402
-from pipeline.stages.base import StageRequest  # noqa: E402
-from pipeline.stages.highlight_track import HighlightTrack  # noqa: E402
-from pipeline.stages.overlay import render_highlight  # noqa: E402
+from bench.measure import Timing, median_timing, row, run, spread, time_call
+from pipeline.connection import connect
+from pipeline.manifests.job import OverlayParams, StageName
+from pipeline.media.probe import probe
+from pipeline.media.sample import SampleTruth, write_sample_clip
+from pipeline.render.spotlight import Spotlight
+from pipeline.runners.local import LocalRunner
+from pipeline.settings import EncodeProfile, Settings
+from pipeline.stages.base import StageRequest
+from pipeline.stages.highlight_track import HighlightTrack
+from pipeline.stages.overlay import render_highlight
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
 
@@ -120,8 +117,10 @@ def main() -> None:
         "c": "(c) seed approach: cv2 BGR -> ffmpeg stdin pipe",
         "d": "(d) overlay stage via local runner, S3 transfer included",
     }
-    print(f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {info.frame_count} frames, "
-          f"x264 {PROFILE.preset} crf {PROFILE.crf}, {os.cpu_count()} cores, median of {args.runs}")
+    print(
+        f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {info.frame_count} frames, "
+        f"x264 {PROFILE.preset} crf {PROFILE.crf}, {os.cpu_count()} cores, median of {args.runs}"
+    )
     print("| path | wall s | fps | cores busy | x limit |")
     print("| --- | --- | --- | --- | --- |")
     for key, label in names.items():

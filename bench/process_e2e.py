@@ -8,7 +8,7 @@ Rows: (limit) bare ffmpeg re-encode of the clip, x264 fast crf 23, audio copied;
 (chain) `reelpipe process` with framing (full length, full frame) then overlay: two
 re-encodes, the first at the near-lossless intermediate profile.
 
-Usage: python bench/process_e2e.py [--runs 3] [--seconds 20]
+Usage (from the repository root): python -m bench.process_e2e [--runs 3] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.measure import Timing, median_timing, row, run, spread, time_call  # noqa: E402
-from pipeline.media.sample import write_sample_clip  # noqa: E402
+from bench.measure import Timing, median_timing, row, run, spread, time_call
+from pipeline.media.sample import write_sample_clip
 
 
 def main() -> None:
@@ -68,8 +66,10 @@ def main() -> None:
         "overlay": "reelpipe process, overlay only",
         "chain": "reelpipe process, framing + overlay",
     }
-    print(f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {truth.frames} frames, "
-          f"{os.cpu_count()} cores, median of {args.runs}")
+    print(
+        f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {truth.frames} frames, "
+        f"{os.cpu_count()} cores, median of {args.runs}"
+    )
     print("| path | wall s | fps | cores busy | x limit |")
     print("| --- | --- | --- | --- | --- |")
     for key, label in labels.items():
