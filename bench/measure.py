@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import resource
-import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -42,22 +41,29 @@ def run(cmd: Sequence[str], env: dict[str, str] | None = None) -> None:
     subprocess.run(cmd, check=True, env={**os.environ, **(env or {})}, capture_output=True)
 
 
-def median_timing(runs: list[Timing]) -> Timing:
+def best(runs: list[Timing]) -> Timing:
+    """The least disturbed run (the minimum wall time), as timeit reports."""
+    return min(runs, key=lambda t: t.wall_s)
+
+
+def median(runs: list[Timing]) -> Timing:
     """The run with the median wall time."""
     ordered = sorted(runs, key=lambda t: t.wall_s)
     return ordered[len(ordered) // 2]
 
 
-def row(name: str, timing: Timing, frames: int, limit: Timing | None) -> str:
-    """One table row: wall, fps, cores busy, ratio to the limit."""
-    ratio = f"{timing.wall_s / limit.wall_s:.2f}x" if limit else "-"
+HEADER = (
+    "| path | best wall s | median wall s | fps (best) | cores busy | x limit (best) "
+    "| x limit (median) |\n| --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def row(name: str, runs: list[Timing], frames: int, limit: list[Timing]) -> str:
+    """One table row. Ratios use the best runs (this machine's neighbours are noisy)
+    and, for comparison, the medians."""
+    b, m = best(runs), median(runs)
     return (
-        f"| {name} | {timing.wall_s:.2f} | {frames / timing.wall_s:.1f} | "
-        f"{timing.cores_busy:.2f} | {ratio} |"
+        f"| {name} | {b.wall_s:.2f} | {m.wall_s:.2f} | {frames / b.wall_s:.1f} | "
+        f"{b.cores_busy:.2f} | {b.wall_s / best(limit).wall_s:.2f}x | "
+        f"{m.wall_s / median(limit).wall_s:.2f}x |"
     )
-
-
-def spread(runs: list[Timing]) -> str:
-    """Min-max of the wall times, for the reader to judge noise."""
-    walls = [t.wall_s for t in runs]
-    return f"{min(walls):.2f}-{max(walls):.2f} s (median {statistics.median(walls):.2f})"

@@ -5,7 +5,8 @@
 (c) the seed's approach: cv2.VideoCapture -> BGR -> ellipse -> ffmpeg stdin pipe,
 (d) the whole overlay stage through the local runner, S3 download/upload included.
 
-Runs are interleaved (a, b, c, d, a, b, ...) and the median of N is reported.
+Runs are interleaved (a, b, c, d, a, b, ...) and the best and the median of N
+are reported (this machine's neighbours make single runs noisy).
 Usage (from the repository root): python -m bench.overlay_vs_ffmpeg [--runs 3] [--seconds 10]
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import cv2
 
-from bench.measure import Timing, median_timing, row, run, spread, time_call
+from bench.measure import HEADER, Timing, row, run, time_call
 from pipeline.connection import connect
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.media.probe import probe
@@ -110,23 +111,20 @@ def main() -> None:
             results["b"].append(time_call(lambda: bare_ffmpeg(src, work / "b.mp4")))
             results["c"].append(time_call(lambda: seed_pipe(src, work / "c.mp4", truth)))
             results["d"].append(time_call(lambda: runner.run_stage(request, lambda f: None)))
-    limit = median_timing(results["b"])
-    names = {
-        "a": "(a) overlay stage frame loop (PyAV, yuv420p in place)",
-        "b": "(b) bare ffmpeg re-encode, same x264 settings (the limit)",
-        "c": "(c) seed approach: cv2 BGR -> ffmpeg stdin pipe",
-        "d": "(d) overlay stage via local runner, S3 transfer included",
-    }
+        names = {
+            "a": "(a) overlay stage frame loop (PyAV, yuv420p in place)",
+            "b": "(b) bare ffmpeg re-encode, same x264 settings (the limit)",
+            "c": "(c) seed approach: cv2 BGR -> ffmpeg stdin pipe",
+            "d": "(d) overlay stage via local runner, S3 transfer included",
+        }
     print(
         f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {info.frame_count} frames, "
-        f"x264 {PROFILE.preset} crf {PROFILE.crf}, {os.cpu_count()} cores, median of {args.runs}"
+        f"x264 {PROFILE.preset} crf {PROFILE.crf}, {os.cpu_count()} cores, "
+        f"best and median of {args.runs} interleaved runs"
     )
-    print("| path | wall s | fps | cores busy | x limit |")
-    print("| --- | --- | --- | --- | --- |")
+    print(HEADER)
     for key, label in names.items():
-        print(row(label, median_timing(results[key]), info.frame_count, limit))
-    for key in "abcd":
-        print(f"  {key}: {spread(results[key])}")
+        print(row(label, results[key], info.frame_count, results["b"]))
 
 
 if __name__ == "__main__":

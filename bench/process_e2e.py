@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.measure import Timing, median_timing, row, run, spread, time_call
+from bench.measure import HEADER, Timing, row, run, time_call
 from pipeline.media.sample import write_sample_clip
 
 
@@ -60,22 +60,18 @@ def main() -> None:
         results["limit"].append(time_call(bare))
         results["overlay"].append(time_call(lambda: process("overlay")))
         results["chain"].append(time_call(lambda: process("chain")))
-    limit = median_timing(results["limit"])
-    labels = {
-        "limit": "bare ffmpeg re-encode (the limit)",
-        "overlay": "reelpipe process, overlay only",
-        "chain": "reelpipe process, framing + overlay",
-    }
+        labels = {
+            "limit": "bare ffmpeg re-encode (the limit)",
+            "overlay": "reelpipe process, overlay only",
+            "chain": "reelpipe process, framing + overlay",
+        }
     print(
         f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {truth.frames} frames, "
-        f"{os.cpu_count()} cores, median of {args.runs}"
+        f"{os.cpu_count()} cores, best and median of {args.runs} interleaved runs"
     )
-    print("| path | wall s | fps | cores busy | x limit |")
-    print("| --- | --- | --- | --- | --- |")
+    print(HEADER)
     for key, label in labels.items():
-        print(row(label, median_timing(results[key]), truth.frames, limit))
-    for key, runs in results.items():
-        print(f"  {key}: {spread(runs)}")
+        print(row(label, results[key], truth.frames, results["limit"]))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,16 @@
 The job id is derived from the manifest's key and ETag, so the same upload
 seen twice (scan and webhook, two scanners, a retried event) is the same job.
 The claim is the creation of its status manifest with ``If-None-Match: *``.
-Only after winning is the manifest (the very version that was read) written
-into the job folder, and only then removed from the inbox: nothing uploaded is
-lost. The copy is a GET and a PUT rather than a server-side copy: a manifest is
+
+Order of writes, each safe to repeat:
+
+1. ``active/{user}/{job}`` marker (so a claimer that dies right after winning is
+   still found and resumed by the next scan; losers rewrite the same empty object);
+2. the status manifest, created only if absent: **the claim**;
+3. the manifest (the very version that was read) into the job folder;
+4. the inbox entry removed. Nothing uploaded is lost before it is copied.
+
+The copy is a GET and a PUT rather than a server-side copy: a manifest is
 small, and pinning a server-side copy to an ETag is not honoured everywhere.
 """
 
@@ -16,7 +23,8 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.errors import AlreadyExists, ObjectNotFound
-from pipeline.keys import job_id_for, job_manifest_key, parse_inbox_key, status_key
+from pipeline.keys import active_key, job_id_for, job_manifest_key, parse_inbox_key, status_key
+from pipeline.lease import new_lease
 from pipeline.manifests.status import StatusManifest
 from pipeline.status_store import StatusStore
 from pipeline.storage import Bucket
@@ -26,15 +34,27 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class ClaimedJob:
-    """A job this process won and must now run."""
+    """A job to run: claimed just now, or found again by a scan to resume."""
 
     user_id: str
     job_id: str
     manifest_key: str
     status: StatusStore
 
+    @classmethod
+    def existing(cls, bucket: Bucket, user_id: str, job_id: str) -> ClaimedJob:
+        """A handle on a job that was claimed before."""
+        return cls(
+            user_id,
+            job_id,
+            job_manifest_key(user_id, job_id),
+            StatusStore(bucket, status_key(user_id, job_id)),
+        )
 
-def claim(bucket: Bucket, inbox_key: str) -> ClaimedJob | None:
+
+def claim(
+    bucket: Bucket, inbox_key: str, *, owner: str = "", lease_ttl_s: float = 60.0
+) -> ClaimedJob | None:
     """Claim the manifest at ``inbox_key``; None if another claimer won or it is gone."""
     entry = parse_inbox_key(inbox_key)
     try:
@@ -42,21 +62,21 @@ def claim(bucket: Bucket, inbox_key: str) -> ClaimedJob | None:
     except ObjectNotFound:
         return None
     job_id = job_id_for(inbox_key, etag)
-    manifest_key = job_manifest_key(entry.user_id, job_id)
-    store = StatusStore(bucket, status_key(entry.user_id, job_id))
+    job = ClaimedJob.existing(bucket, entry.user_id, job_id)
+    bucket.put_bytes(active_key(entry.user_id, job_id), b"", content_type="text/plain")
     status = StatusManifest(
         job_id=job_id,
         user_id=entry.user_id,
         request_key=inbox_key,
-        manifest_key=manifest_key,
+        manifest_key=job.manifest_key,
+        lease=new_lease(owner, lease_ttl_s) if owner else None,
     )
     try:
-        store.create(status)
+        job.status.create(status)
     except AlreadyExists:
         log.debug("claim_lost", inbox_key=inbox_key, job_id=job_id)
         return None
-    # The body read above is exactly the version this job id names: keep that one.
-    bucket.put_bytes(manifest_key, body, content_type="application/json")
+    bucket.put_bytes(job.manifest_key, body, content_type="application/json")
     bucket.delete(inbox_key)
     log.info("claimed", inbox_key=inbox_key, job_id=job_id)
-    return ClaimedJob(entry.user_id, job_id, manifest_key, store)
+    return job

@@ -4,7 +4,8 @@
     ├── ConfigError                 settings are wrong: fix them and start again
     ├── RetryableError              try again later (with backoff)
     │   ├── StorageUnavailable      S3 5xx, throttling, connection failures
-    │   └── EncoderCrashed          ffmpeg/x264 died on a clip that probed fine
+    │   ├── EncoderCrashed          ffmpeg/x264 died on a clip that probed fine
+    │   └── WorkerLost              the job's worker died (killed, out of memory) too often
     ├── ConflictError               someone else wrote first
     │   ├── AlreadyExists           a create-if-absent lost (If-None-Match: *)
     │   └── PreconditionFailed      a compare-and-swap lost (If-Match: <etag>)
@@ -39,8 +40,19 @@ class ErrorKind(StrEnum):
     LIMIT_EXCEEDED = "limit_exceeded"
     INVALID_PARAMS = "invalid_params"
     ENCODER_FAILED = "encoder_failed"
+    WORKER_LOST = "worker_lost"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     INTERNAL = "internal"
+
+    @property
+    def transient(self) -> bool:
+        """True for failures that another run may not repeat (worth reprocessing)."""
+        return self in (
+            ErrorKind.ENCODER_FAILED,
+            ErrorKind.WORKER_LOST,
+            ErrorKind.STORAGE_UNAVAILABLE,
+            ErrorKind.INTERNAL,
+        )
 
 
 class ReelpipeError(Exception):
@@ -67,6 +79,12 @@ class EncoderCrashed(RetryableError):
     """The encoder exited abnormally on input that probed as valid."""
 
     kind = ErrorKind.ENCODER_FAILED
+
+
+class WorkerLost(RetryableError):
+    """The job's worker stopped without finishing, more times than allowed."""
+
+    kind = ErrorKind.WORKER_LOST
 
 
 class ConflictError(ReelpipeError):

@@ -7,6 +7,8 @@ Layout::
     users/{user_id}/jobs/{job_id}/manifest.json       the accepted manifest
     users/{user_id}/jobs/{job_id}/status.json         the status manifest
     users/{user_id}/jobs/{job_id}/{stage}/{name}      stage artifacts
+    active/{user_id}/{job_id}                         a claimed job not yet finished (an index,
+                                                      so a scan never lists history)
 
 A manifest may only name keys under its own ``users/{user_id}/``; anything that
 could escape it (``..``, a leading ``/``, backslashes, control characters, empty
@@ -28,6 +30,7 @@ from pipeline.errors import InvalidKey
 
 USERS_PREFIX = "users/"
 INBOX_PREFIX = "inbox/"
+ACTIVE_PREFIX = "active/"
 MAX_RELATIVE_KEY_BYTES = 512
 MAX_SEGMENT_BYTES = 255
 
@@ -150,3 +153,24 @@ def stage_key(user_id: str, job_id: str, stage: str, name: str) -> str:
     if not _STAGE_FILE.fullmatch(name) or ".." in name:
         raise InvalidKey(f"artifact name {name!r} is not allowed")
     return f"{job_prefix(user_id, job_id)}{stage}/{name}"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job by its user and id."""
+
+    user_id: str
+    job_id: str
+
+
+def active_key(user_id: str, job_id: str) -> str:
+    """``active/{user_id}/{job_id}``: present while the job is not finished."""
+    return f"{ACTIVE_PREFIX}{validate_id(user_id)}/{validate_job_id(job_id)}"
+
+
+def parse_active_key(key: str) -> JobRef:
+    """The job an ``active/`` marker stands for."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != ACTIVE_PREFIX.rstrip("/"):
+        raise InvalidKey(f"{key!r} is not an active-job key of the form active/<user>/<job>")
+    return JobRef(validate_id(parts[1]), validate_job_id(parts[2]))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from pipeline import PIPELINE_VERSION
 from pipeline.claim import ClaimedJob
 from pipeline.errors import (
     ErrorKind,
@@ -24,8 +25,9 @@ from pipeline.errors import (
     ObjectNotFound,
     ReelpipeError,
     RetryableError,
+    WorkerLost,
 )
-from pipeline.keys import user_key
+from pipeline.keys import job_id_for, user_key
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
 from pipeline.manifests.status import (
     ErrorInfo,
@@ -38,13 +40,21 @@ from pipeline.manifests.status import (
 )
 from pipeline.runners.base import Runner
 from pipeline.settings import Settings
+from pipeline.stage_cache import stage_cache_key
 from pipeline.stages.base import StageRequest, StageResult
+from pipeline.stages.registry import stage_for
 from pipeline.status_store import Mutation, StatusStore
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)
 
 StatusListener = Callable[[StatusManifest], None]
+Interrupted = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
 
 SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
 
@@ -81,14 +91,20 @@ class Orchestrator:
         self.max_stage_attempts = max_stage_attempts
         self.retry_backoff_s = retry_backoff_s
 
-    def run(self, job: ClaimedJob) -> StatusManifest:
-        """Run ``job`` to a terminal state and return its final status."""
+    def run(self, job: ClaimedJob, *, interrupted: Interrupted = _never) -> StatusManifest:
+        """Run ``job`` until it finishes, waits for its clip, or ``interrupted()`` says stop.
+
+        Stages already done with the same cache key are reused, so a resumed
+        job redoes only what was not finished.
+        """
         with structlog.contextvars.bound_contextvars(job_id=job.job_id, user_id=job.user_id):
             store = job.status
             started = time.monotonic()
             try:
                 manifest = self._load_manifest(job)
                 input_key = self._resolve_input(job.user_id, manifest)
+            except InputNotFound as exc:
+                return self._wait_or_fail(store, exc, started)
             except JobError as exc:
                 return self._fail(store, exc, None, started)
             stages = manifest.stages.requested()
@@ -100,6 +116,9 @@ class Orchestrator:
                         "input_key": input_key,
                         "attempts": s.attempts + 1,
                         "started_at": s.started_at or utc_now(),
+                        "waiting_since": None,
+                        "error": None,
+                        "pipeline_version": PIPELINE_VERSION,
                         "stages": {name: s.stages.get(name, _pending()) for name in stages},
                         "progress": Progress(percent=SETUP_SHARE, message="starting"),
                     }
@@ -108,6 +127,9 @@ class Orchestrator:
             video_key = input_key
             upstream: dict[StageName, dict[str, str]] = {}
             for index, name in enumerate(stages):
+                if interrupted():
+                    log.info("job_interrupted", before_stage=name.value)
+                    return store.latest
                 request = StageRequest(
                     user_id=job.user_id,
                     job_id=job.job_id,
@@ -118,7 +140,7 @@ class Orchestrator:
                     upstream=dict(upstream),
                 )
                 try:
-                    result = self._run_stage(store, request, index, len(stages))
+                    result = self._run_or_reuse(store, request, index, len(stages))
                 except ReelpipeError as exc:
                     return self._fail(store, exc, name, started)
                 except Exception as exc:
@@ -128,16 +150,41 @@ class Orchestrator:
                 video_key = result.outputs["video"]
             return self._succeed(store, upstream, video_key, started)
 
+    def abandon(self, job: ClaimedJob) -> StatusManifest:
+        """Fail a job whose workers died ``max_job_attempts`` times."""
+        attempts = job.status.latest.attempts
+        error = WorkerLost(
+            f"the job was started {attempts} times and its worker stopped each time "
+            "(killed, out of memory or preempted); giving up"
+        )
+        return self._fail(job.status, error, None, time.monotonic())
+
     # -- steps ------------------------------------------------------------------
 
     def _load_manifest(self, job: ClaimedJob) -> JobManifest:
         try:
             body, _ = self.bucket.get_bytes(job.manifest_key)
         except ObjectNotFound:
-            raise InvalidManifest(
-                "the manifest was replaced or removed while it was being claimed; upload it again"
-            ) from None
+            body = self._recover_manifest(job)
         return parse_job_manifest(body)
+
+    def _recover_manifest(self, job: ClaimedJob) -> bytes:
+        """The claimer died before copying the manifest: finish its copy from the inbox."""
+        request_key = job.status.latest.request_key
+        missing = InvalidManifest(
+            "the manifest was replaced or removed while it was being claimed; upload it again"
+        )
+        if request_key is None:
+            raise missing
+        try:
+            body, etag = self.bucket.get_bytes(request_key)
+        except ObjectNotFound:
+            raise missing from None
+        if job_id_for(request_key, etag) != job.job_id:
+            raise missing
+        self.bucket.put_bytes(job.manifest_key, body, content_type="application/json")
+        self.bucket.delete(request_key)
+        return body
 
     def _resolve_input(self, user_id: str, manifest: JobManifest) -> str:
         if manifest.input_key is None:
@@ -148,6 +195,32 @@ class Orchestrator:
                 f"input_key {manifest.input_key!r}: no such clip at {key!r}; upload it first"
             )
         return key
+
+    def _run_or_reuse(
+        self, store: StatusStore, request: StageRequest, index: int, count: int
+    ) -> StageResult:
+        name = request.stage
+        profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
+        input_etag = self.bucket.head(request.video_key).etag
+        key = stage_cache_key(request, stage_for(name).version, input_etag, profile)
+        done = store.latest.stages.get(name)
+        if (
+            done is not None
+            and done.state is StageState.SUCCEEDED
+            and done.cache_key == key
+            and all(self.bucket.exists(k) for k in done.outputs.values())
+        ):
+            log.info("stage_cached", stage=name.value, cache_key=key)
+            self._write(
+                store,
+                lambda s: s.model_copy(update={"progress": _overall(index + 1, count, 0.0, name)}),
+            )
+            return StageResult(
+                outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
+            )
+        result = self._run_stage(store, request, index, count)
+        self._write(store, lambda s: s.with_stage(name, cache_key=key))
+        return result
 
     def _run_stage(
         self, store: StatusStore, request: StageRequest, index: int, count: int
@@ -189,6 +262,35 @@ class Orchestrator:
         self._write(store, _stage_finished(name, index, count, result, duration))
         return result
 
+    def _wait_or_fail(
+        self, store: StatusStore, missing: InputNotFound, started: float
+    ) -> StatusManifest:
+        """The clip is not there yet: wait (the scan retries) until the wait runs out."""
+        now = utc_now()
+        since = store.latest.waiting_since or now
+        waited = (now - since).total_seconds()
+        if waited >= self.settings.input_wait_s:
+            limit = self.settings.input_wait_s
+            return self._fail(
+                store,
+                InputNotFound(f"{missing} (waited {limit:.0f} s for it; REELPIPE_INPUT_WAIT_S)"),
+                None,
+                started,
+            )
+        log.info("waiting_for_input", waited_s=round(waited, 1))
+        return self._write(
+            store,
+            lambda s: s.model_copy(
+                update={
+                    "state": JobState.WAITING_FOR_INPUT,
+                    "waiting_since": since,
+                    "progress": Progress(
+                        percent=0.0, message="waiting for the clip to be uploaded"
+                    ),
+                }
+            ),
+        )
+
     def _succeed(
         self,
         store: StatusStore,
@@ -210,6 +312,7 @@ class Orchestrator:
                     "outputs": outputs,
                     "output_key": video_key,
                     "error": None,
+                    "lease": None,
                     "finished_at": utc_now(),
                     "duration_s": round(time.monotonic() - started, 3),
                 }

@@ -54,6 +54,7 @@ class Settings(BaseModel):
     region: str = "us-east-1"
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
     scratch_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "reelpipe")
     limits: Limits = Limits()
     final_encode: EncodeProfile = EncodeProfile()
@@ -61,6 +62,10 @@ class Settings(BaseModel):
     # of stages neither compounds losses nor pays the final preset twice.
     intermediate_encode: EncodeProfile = EncodeProfile(preset="ultrafast", crf=12)
     progress_interval_s: float = Field(1.0, ge=0)
+    lease_ttl_s: float = Field(60.0, gt=0, description="a worker silent this long is dead")
+    input_wait_s: float = Field(900.0, ge=0, description="how long a job waits for its clip")
+    max_job_attempts: int = Field(3, ge=1, description="runs of a job whose worker keeps dying")
+    scan_period_s: float = Field(5.0, gt=0)
     s3_max_attempts: int = Field(5, ge=1)
     multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 
@@ -71,7 +76,7 @@ class Settings(BaseModel):
 
     def secret_values(self) -> tuple[str, ...]:
         """The secret strings that must never reach a log, a manifest or an error."""
-        values = (self.secret_access_key, self.access_key_id)
+        values = (self.secret_access_key, self.access_key_id, self.webhook_secret)
         return tuple(v.get_secret_value() for v in values if v and v.get_secret_value())
 
     @classmethod
@@ -94,6 +99,10 @@ class Settings(BaseModel):
             "AWS_ACCESS_KEY_ID": "access_key_id",
             "AWS_SECRET_ACCESS_KEY": "secret_access_key",
             "REELPIPE_SCRATCH_DIR": "scratch_dir",
+            "REELPIPE_LEASE_TTL_S": "lease_ttl_s",
+            "REELPIPE_INPUT_WAIT_S": "input_wait_s",
+            "REELPIPE_SCAN_PERIOD_S": "scan_period_s",
+            "REELPIPE_WEBHOOK_SECRET": "webhook_secret",
         }
         for var, field in simple.items():
             if env.get(var):

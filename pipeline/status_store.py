@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 
@@ -33,6 +34,7 @@ class StatusStore:
         self.max_attempts = max_attempts
         self._current: StatusManifest | None = None
         self._etag: str | None = None
+        self._lock = threading.Lock()  # a worker's progress and its lease renewals share a store
 
     def create(self, status: StatusManifest) -> StatusManifest:
         """Create the status; AlreadyExists if another claimer was first."""
@@ -49,8 +51,20 @@ class StatusStore:
         self._etag = doc.etag
         return self._current
 
+    @property
+    def latest(self) -> StatusManifest:
+        """The last status this store read or wrote (read now if none yet)."""
+        return self._current if self._current is not None else self.read()
+
     def update(self, mutate: Mutation) -> StatusManifest:
-        """Apply ``mutate`` to the latest status and write it; retried on conflict."""
+        """Apply ``mutate`` to the latest status and write it; retried on conflict.
+
+        ``mutate`` may raise to abort (nothing is written).
+        """
+        with self._lock:
+            return self._update(mutate)
+
+    def _update(self, mutate: Mutation) -> StatusManifest:
         for attempt in range(self.max_attempts):
             if self._current is None or self._etag is None:
                 self.read()

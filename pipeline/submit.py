@@ -12,10 +12,11 @@ import hashlib
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.keys import inbox_key, user_key
+from pipeline.keys import inbox_key, job_id_for, user_key
 from pipeline.storage import Bucket
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -44,11 +45,19 @@ def upload_clip(bucket: Bucket, user_id: str, path: Path) -> str:
     return relative
 
 
+@dataclass(frozen=True)
+class Submission:
+    """A manifest in the inbox, and the job it will become."""
+
+    inbox_key: str
+    job_id: str
+
+
 def submit_manifest(
     bucket: Bucket, user_id: str, manifest: dict[str, Any] | bytes, *, request_id: str | None = None
-) -> str:
-    """Put a manifest in the inbox; returns its inbox key. Bytes are uploaded as they are."""
+) -> Submission:
+    """Put a manifest in the inbox (never over another). Bytes are uploaded as they are."""
     key = inbox_key(user_id, request_id or uuid.uuid4().hex)
     body = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
-    bucket.put_bytes(key, body, content_type="application/json", if_none_match=True)
-    return key
+    etag = bucket.put_bytes(key, body, content_type="application/json", if_none_match=True)
+    return Submission(key, job_id_for(key, etag))

@@ -76,6 +76,20 @@ class StageStatus(WireModel):
     backend: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict)
     gpu_seconds: float = 0.0
+    cache_key: str | None = Field(
+        None, description="stage version + input ETag + params: equal keys mean equal outputs"
+    )
+
+
+class Lease(WireModel):
+    """Who is running the job, until when. An expired lease means the worker died."""
+
+    owner: str
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        """True once ``expires_at`` has passed."""
+        return now >= self.expires_at
 
 
 class StatusManifest(WireModel):
@@ -102,6 +116,8 @@ class StatusManifest(WireModel):
     duration_s: float | None = None
     gpu_seconds: float = 0.0
     cost_usd: float = 0.0
+    lease: Lease | None = None
+    waiting_since: datetime | None = None
 
     def with_stage(self, name: StageName, **changes: object) -> StatusManifest:
         """A copy with one stage's fields changed."""

@@ -24,7 +24,7 @@ from tests.factories import job_manifest, make_clip
 
 def submit(bucket: Bucket, clip: Path, manifest: dict[str, Any]) -> ClaimedJob:
     relative = upload_clip(bucket, "u", clip)
-    inbox = submit_manifest(bucket, "u", {"input_key": relative, **manifest})
+    inbox = submit_manifest(bucket, "u", {"input_key": relative, **manifest}).inbox_key
     job = claim(bucket, inbox)
     assert job is not None
     return job
@@ -70,7 +70,7 @@ def test_a_job_runs_all_its_stages_and_reports_outputs(
 
 def test_each_upload_is_claimed_once(bucket: Bucket, tmp_path: Path) -> None:
     """A second claim of the same manifest gets nothing."""
-    inbox = submit_manifest(bucket, "u", job_manifest(framing={}))
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={})).inbox_key
     assert claim(bucket, inbox) is not None
     assert claim(bucket, inbox) is None
 
@@ -88,16 +88,56 @@ def test_unimplemented_stage_fails_the_job_by_name(
     assert status.stages == {}
 
 
-def test_missing_clip_fails_with_input_not_found(bucket: Bucket, settings: Settings) -> None:
-    """A manifest naming a clip that is not there fails clearly."""
-    inbox = submit_manifest(
-        bucket, "u", {"input_key": "clips/none.mp4", **job_manifest(framing={})}
-    )
+def test_missing_clip_waits_then_fails_with_input_not_found(
+    bucket: Bucket, settings: Settings
+) -> None:
+    """A manifest whose clip is not there waits; past the wait it fails, naming the clip."""
+    inbox = submit_manifest(bucket, "u", {"input_key": "clips/none.mp4", **job_manifest(framing={})}).inbox_key
     job = claim(bucket, inbox)
     assert job is not None
     status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
+    assert status.state is JobState.WAITING_FOR_INPUT
+    assert status.waiting_since is not None and status.error is None
+    impatient = settings.model_copy(update={"input_wait_s": 0.0})
+    status = Orchestrator(bucket, LocalRunner(bucket, impatient), impatient).run(job)
+    assert status.state is JobState.FAILED
     assert status.error is not None and status.error.kind is ErrorKind.INPUT_NOT_FOUND
-    assert "clips/none.mp4" in status.error.message
+    assert "clips/none.mp4" in status.error.message and "waited" in status.error.message
+
+
+def test_a_waiting_job_runs_once_its_clip_arrives(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Manifest first, clip later: the next run finds the clip and succeeds."""
+    inbox = submit_manifest(bucket, "u", {"input_key": "clips/late.mp4", **job_manifest(framing={})}).inbox_key
+    job = claim(bucket, inbox)
+    assert job is not None
+    orchestrator = Orchestrator(bucket, LocalRunner(bucket, settings), settings)
+    assert orchestrator.run(job).state is JobState.WAITING_FOR_INPUT
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    bucket.upload_file(clip, "users/u/clips/late.mp4")
+    status = orchestrator.run(job)
+    assert status.state is JobState.SUCCEEDED
+    assert status.waiting_since is None
+
+
+def test_finished_stages_are_reused_when_a_job_runs_again(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Running a job again skips stages with the same cache key; outputs are untouched."""
+    clip, truth = make_clip(tmp_path, duration_s=1.0)
+    job = submit(bucket, clip, job_manifest(framing={}, overlay=overlay_block(truth)))
+    orchestrator = Orchestrator(bucket, LocalRunner(bucket, settings), settings)
+    first = orchestrator.run(job)
+    framed = first.stages[StageName.FRAMING].outputs["video"]
+    etag = bucket.head(framed).etag
+    second = orchestrator.run(job)
+    assert second.state is JobState.SUCCEEDED
+    for name in (StageName.FRAMING, StageName.OVERLAY):
+        assert second.stages[name].attempts == 1
+        assert second.stages[name].cache_key == first.stages[name].cache_key is not None
+    assert bucket.head(framed).etag == etag
+    assert second.attempts == 2
 
 
 def test_corrupt_clip_fails_the_stage_and_keeps_the_input(
@@ -193,7 +233,7 @@ def test_progress_writes_are_throttled(bucket: Bucket, settings: Settings, tmp_p
 )
 def test_bad_manifests_fail_with_a_message(bucket: Bucket, settings: Settings, raw: bytes) -> None:
     """Broken manifests become failed jobs with a readable message; nothing crashes."""
-    inbox = submit_manifest(bucket, "u", raw)
+    inbox = submit_manifest(bucket, "u", raw).inbox_key
     job = claim(bucket, inbox)
     assert job is not None
     status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)

@@ -1,0 +1,104 @@
+"""The scan: claim what is in the inbox, resume what was abandoned.
+
+Its requests grow with pending work, never with history: it lists ``inbox/``
+(new manifests) and ``active/`` (claimed, unfinished jobs), one request per
+1,000 keys each, and reads the status of each active job. Finished jobs live
+under ``users/`` and are never listed.
+
+Example::
+
+    scanner = Scanner(bucket, settings, dispatch=worker.run)
+    report = scanner.scan_once()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from pipeline.claim import ClaimedJob, claim
+from pipeline.errors import InvalidKey, ObjectNotFound
+from pipeline.keys import ACTIVE_PREFIX, INBOX_PREFIX, parse_active_key, parse_inbox_key
+from pipeline.lease import worker_id
+from pipeline.manifests.status import utc_now
+from pipeline.settings import Settings
+from pipeline.storage import Bucket
+
+log = structlog.get_logger(__name__)
+
+Dispatch = Callable[[ClaimedJob], object]
+
+
+@dataclass
+class ScanReport:
+    """What one scan found and did."""
+
+    claimed: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+
+class Scanner:
+    """Claims inbox manifests and hands jobs to ``dispatch`` (a worker or a queue)."""
+
+    def __init__(
+        self, bucket: Bucket, settings: Settings, dispatch: Dispatch, *, owner: str | None = None
+    ) -> None:
+        self.bucket = bucket
+        self.settings = settings
+        self.dispatch = dispatch
+        self.owner = owner or worker_id()
+
+    def claim_key(self, inbox_key: str) -> ClaimedJob | None:
+        """Claim one inbox manifest and dispatch it (None if lost or not a manifest key)."""
+        job = claim(self.bucket, inbox_key, owner=self.owner, lease_ttl_s=self.settings.lease_ttl_s)
+        if job is not None:
+            self.dispatch(job)
+        return job
+
+    def scan_once(self) -> ScanReport:
+        """One pass over ``inbox/`` and ``active/``."""
+        report = ScanReport()
+        for item in self.bucket.list(INBOX_PREFIX):
+            try:
+                parse_inbox_key(item.key)
+            except InvalidKey:
+                report.ignored.append(item.key)
+                continue
+            if self.claim_key(item.key) is not None:
+                report.claimed.append(item.key)
+        now = utc_now()
+        for item in self.bucket.list(ACTIVE_PREFIX):
+            try:
+                ref = parse_active_key(item.key)
+            except InvalidKey:
+                report.ignored.append(item.key)
+                continue
+            job = ClaimedJob.existing(self.bucket, ref.user_id, ref.job_id)
+            try:
+                status = job.status.read()
+            except ObjectNotFound:
+                # A claimer that died before creating the status: the inbox entry is
+                # still there and the next scan claims it again.
+                age = (now - item.last_modified).total_seconds() if item.last_modified else 0
+                if age > self.settings.lease_ttl_s:
+                    self.bucket.delete(item.key)
+                    report.retired.append(item.key)
+                continue
+            if status.state.finished:
+                self.bucket.delete(item.key)
+                report.retired.append(item.key)
+            elif status.lease is None or status.lease.expired(now):
+                self.dispatch(job)
+                report.resumed.append(job.job_id)
+        if report.claimed or report.resumed or report.ignored:
+            log.info(
+                "scan",
+                claimed=len(report.claimed),
+                resumed=len(report.resumed),
+                ignored=len(report.ignored),
+            )
+        return report
