@@ -25,7 +25,7 @@ import structlog
 from pipeline.errors import AlreadyExists, ObjectNotFound
 from pipeline.keys import active_key, job_id_for, job_manifest_key, parse_inbox_key, status_key
 from pipeline.lease import new_lease
-from pipeline.manifests.status import StatusManifest
+from pipeline.manifests.status import LeaseKind, StatusManifest
 from pipeline.status_store import StatusStore
 from pipeline.storage import Bucket
 
@@ -55,7 +55,11 @@ class ClaimedJob:
 def claim(
     bucket: Bucket, inbox_key: str, *, owner: str = "", lease_ttl_s: float = 60.0
 ) -> ClaimedJob | None:
-    """Claim the manifest at ``inbox_key``; None if another claimer won or it is gone."""
+    """Claim the manifest at ``inbox_key``; None if another claimer won or it is gone.
+
+    The new job holds a claim lease: scans leave it alone until it expires (its
+    claimer died before a worker started it), while any worker may start it.
+    """
     entry = parse_inbox_key(inbox_key)
     try:
         body, etag = bucket.get_bytes(inbox_key)
@@ -69,7 +73,7 @@ def claim(
         user_id=entry.user_id,
         request_key=inbox_key,
         manifest_key=job.manifest_key,
-        lease=new_lease(owner, lease_ttl_s) if owner else None,
+        lease=new_lease(owner or "claimer", lease_ttl_s, LeaseKind.CLAIM),
     )
     try:
         job.status.create(status)

@@ -23,7 +23,7 @@ from types import TracebackType
 import structlog
 
 from pipeline.errors import ConflictError
-from pipeline.manifests.status import Lease, StatusManifest, utc_now
+from pipeline.manifests.status import Lease, LeaseKind, StatusManifest, utc_now
 from pipeline.status_store import StatusStore
 
 log = structlog.get_logger(__name__)
@@ -42,17 +42,22 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def new_lease(owner: str, ttl_s: float) -> Lease:
+def new_lease(owner: str, ttl_s: float, kind: LeaseKind = LeaseKind.RUN) -> Lease:
     """A lease held by ``owner`` for ``ttl_s`` from now."""
-    return Lease(owner=owner, expires_at=utc_now() + timedelta(seconds=ttl_s))
+    return Lease(owner=owner, expires_at=utc_now() + timedelta(seconds=ttl_s), kind=kind)
 
 
 def acquire(store: StatusStore, owner: str, ttl_s: float) -> StatusManifest:
-    """Take the lease (free, expired or already ours); LeaseHeld otherwise."""
+    """Take the lease (free, expired, a claim's, or already ours); LeaseHeld otherwise."""
 
     def take(status: StatusManifest) -> StatusManifest:
         lease = status.lease
-        if lease is not None and lease.owner != owner and not lease.expired(utc_now()):
+        if (
+            lease is not None
+            and lease.kind is LeaseKind.RUN
+            and lease.owner != owner
+            and not lease.expired(utc_now())
+        ):
             raise LeaseHeld(f"job {status.job_id} is being run by {lease.owner}")
         return status.model_copy(update={"lease": new_lease(owner, ttl_s)})
 

@@ -25,7 +25,7 @@ from pipeline.claim import ClaimedJob
 from pipeline.errors import InvalidKey, ObjectNotFound, ReelpipeError
 from pipeline.keys import USERS_PREFIX, active_key, validate_id, validate_job_id
 from pipeline.lease import LeaseHeld, new_lease
-from pipeline.manifests.status import JobState, Progress, StatusManifest
+from pipeline.manifests.status import JobState, LeaseKind, Progress, StatusManifest
 from pipeline.storage import Bucket
 from pipeline.worker import Worker
 
@@ -116,7 +116,7 @@ def requeue(bucket: Bucket, job: ClaimedJob, owner: str, lease_ttl_s: float) -> 
                 "finished_at": None,
                 "attempts": 0,
                 "progress": Progress(percent=0.0, message="queued for reprocessing"),
-                "lease": new_lease(owner, lease_ttl_s),
+                "lease": new_lease(owner, lease_ttl_s, LeaseKind.CLAIM),
             }
         )
 

@@ -59,3 +59,19 @@ def make_odd_sized(source: Path, dest: Path, width: int = 641, height: int = 361
 def job_manifest(**stages: Any) -> dict[str, Any]:
     """A job manifest document with the given stage blocks."""
     return {"schema_version": 1, "stages": stages}
+
+
+def seed_history(bucket_name: str, jobs: int, user_id: str = "history") -> None:
+    """``jobs`` finished jobs (status, manifest, output) written straight into the
+    in-process moto backend: test set-up only, thousands of objects in a second.
+    Everything under test still goes through the S3 API."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    status = b'{"schema_version": 1, "state": "succeeded"}'
+    for i in range(jobs):
+        prefix = f"users/{user_id}/jobs/{i:020x}/"
+        backend.put_object(bucket_name, prefix + "status.json", status)
+        backend.put_object(bucket_name, prefix + "manifest.json", b"{}")
+        backend.put_object(bucket_name, prefix + "framing/video.mp4", b"\x00" * 16)

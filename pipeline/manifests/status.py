@@ -81,11 +81,19 @@ class StageStatus(WireModel):
     )
 
 
+class LeaseKind(StrEnum):
+    """What a lease protects."""
+
+    CLAIM = "claim"  # claimed and queued: no other scan may resume it; any worker may start it
+    RUN = "run"  # a worker is running it: nobody else may until it expires
+
+
 class Lease(WireModel):
-    """Who is running the job, until when. An expired lease means the worker died."""
+    """Who holds the job, until when. An expired lease means the holder died."""
 
     owner: str
     expires_at: datetime
+    kind: LeaseKind = LeaseKind.RUN
 
     def expired(self, now: datetime) -> bool:
         """True once ``expires_at`` has passed."""

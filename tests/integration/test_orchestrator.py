@@ -92,7 +92,9 @@ def test_missing_clip_waits_then_fails_with_input_not_found(
     bucket: Bucket, settings: Settings
 ) -> None:
     """A manifest whose clip is not there waits; past the wait it fails, naming the clip."""
-    inbox = submit_manifest(bucket, "u", {"input_key": "clips/none.mp4", **job_manifest(framing={})}).inbox_key
+    inbox = submit_manifest(
+        bucket, "u", {"input_key": "clips/none.mp4", **job_manifest(framing={})}
+    ).inbox_key
     job = claim(bucket, inbox)
     assert job is not None
     status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
@@ -109,7 +111,9 @@ def test_a_waiting_job_runs_once_its_clip_arrives(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
     """Manifest first, clip later: the next run finds the clip and succeeds."""
-    inbox = submit_manifest(bucket, "u", {"input_key": "clips/late.mp4", **job_manifest(framing={})}).inbox_key
+    inbox = submit_manifest(
+        bucket, "u", {"input_key": "clips/late.mp4", **job_manifest(framing={})}
+    ).inbox_key
     job = claim(bucket, inbox)
     assert job is not None
     orchestrator = Orchestrator(bucket, LocalRunner(bucket, settings), settings)
@@ -240,3 +244,31 @@ def test_bad_manifests_fail_with_a_message(bucket: Bucket, settings: Settings, r
     assert status.state is JobState.FAILED
     assert status.error is not None and status.error.kind is ErrorKind.INVALID_MANIFEST
     assert "manifest" in status.error.message
+
+
+def test_client_submit_and_wait_reports_phases_in_order(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """An app submits, a worker runs the job, and wait() reports queued -> ... -> complete."""
+    import threading
+
+    from pipeline.client import Phase, ProgressUpdate, ReelpipeClient
+    from pipeline.scan import Scanner
+    from pipeline.worker import Worker
+
+    clip, truth = make_clip(tmp_path, duration_s=2.0)
+    client = ReelpipeClient(bucket, "u")
+    submission = client.submit(clip, job_manifest(framing={}, overlay=overlay_block(truth)))
+    assert client.status(submission.job_id) is None
+    worker = Worker(bucket, settings, LocalRunner(bucket, settings))
+    thread = threading.Thread(target=Scanner(bucket, settings, worker.run).scan_once)
+    thread.start()
+    updates: list[ProgressUpdate] = []
+    final = client.wait(submission.job_id, on_progress=updates.append, poll_s=0.05, timeout_s=120)
+    thread.join()
+    assert final.state is JobState.SUCCEEDED
+    phases = [u.phase for u in updates]
+    assert phases[0] is Phase.QUEUED and phases[-1] is Phase.COMPLETE
+    order = list(Phase)
+    assert [order.index(p) for p in phases] == sorted(order.index(p) for p in phases)
+    assert Phase.PROCESSING in phases

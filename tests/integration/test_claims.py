@@ -1,0 +1,80 @@
+"""Exactly-once claims under contention: threads and processes race for one manifest."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from pydantic import SecretStr
+
+from pipeline.claim import ClaimedJob
+from pipeline.scan import Scanner
+from pipeline.settings import Settings
+from pipeline.storage import Bucket, make_s3_client
+from pipeline.submit import submit_manifest
+from tests.factories import job_manifest
+
+THREADS_PER_PROCESS = 5
+
+
+def _race(settings_json: str, inbox_key: str, start_at: float, results: object) -> None:
+    """A claimer process: several threads claim at the same instant; report the wins."""
+    settings = Settings.model_validate_json(settings_json)
+    settings = settings.model_copy(
+        update={
+            "access_key_id": SecretStr("test-access-key"),
+            "secret_access_key": SecretStr("test-secret-key-do-not-log"),
+        }
+    )
+    bucket = Bucket(make_s3_client(settings), settings.bucket)
+    won: list[str] = []
+    scanner = Scanner(bucket, settings, lambda job: won.append(job.job_id), owner="proc")
+
+    def attempt(_: int) -> None:
+        time.sleep(max(0.0, start_at - time.time()))
+        scanner.claim_key(inbox_key)
+
+    with ThreadPoolExecutor(THREADS_PER_PROCESS) as pool:
+        list(pool.map(attempt, range(THREADS_PER_PROCESS)))
+    results.put(len(won))  # type: ignore[attr-defined]
+
+
+def test_twenty_concurrent_claimers_make_one_job(bucket: Bucket, settings: Settings) -> None:
+    """10 threads here + 2 processes x 5 threads: one winner, one status, one run."""
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={})).inbox_key
+    start_at = time.time() + 2.0
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    processes = [
+        ctx.Process(target=_race, args=(settings.model_dump_json(), inbox, start_at, queue))
+        for _ in range(2)
+    ]
+    for p in processes:
+        p.start()
+    runs: list[ClaimedJob] = []
+    lock = threading.Lock()
+
+    def dispatch(job: ClaimedJob) -> None:
+        with lock:
+            runs.append(job)
+
+    scanner = Scanner(bucket, settings, dispatch, owner="main")
+
+    def attempt(_: int) -> None:
+        time.sleep(max(0.0, start_at - time.time()))
+        scanner.claim_key(inbox)
+
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(attempt, range(10)))
+    for p in processes:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    process_wins = sum(queue.get(timeout=5) for _ in processes)
+    assert len(runs) + process_wins == 1
+    statuses = [o.key for o in bucket.list("users/u/jobs/") if o.key.endswith("status.json")]
+    assert len(statuses) == 1
+    assert not list(bucket.list("inbox/"))
+    manifests = [o.key for o in bucket.list("users/u/jobs/") if o.key.endswith("manifest.json")]
+    assert len(manifests) == 1

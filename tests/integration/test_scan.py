@@ -1,0 +1,113 @@
+"""The scan: claims the inbox, resumes abandoned jobs, and stays flat with history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pipeline.claim import ClaimedJob
+from pipeline.keys import active_key
+from pipeline.lease import Lease
+from pipeline.manifests.status import JobState, utc_now
+from pipeline.runners.local import LocalRunner
+from pipeline.scan import Scanner
+from pipeline.settings import Settings
+from pipeline.storage import Bucket
+from pipeline.submit import submit_manifest, upload_clip
+from pipeline.worker import Worker
+from tests.factories import job_manifest, make_clip, seed_history
+
+PER_CLAIM = 5  # GET manifest, PUT active marker, PUT status, PUT manifest copy, DELETE inbox
+PER_ACTIVE = 1  # GET status
+
+
+class RequestCounter:
+    """Counts the HTTP requests a boto3 client sends, by operation."""
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.operations: list[str] = []
+        bucket.client.meta.events.register("before-send.s3", self._count)
+
+    def _count(self, request: Any, **kwargs: Any) -> None:
+        self.operations.append(kwargs.get("event_name", "").rsplit(".", 1)[-1])
+
+    def reset(self) -> None:
+        self.operations.clear()
+
+
+def pending(bucket: Bucket, count: int, tag: str) -> list[str]:
+    return [
+        submit_manifest(bucket, "u", job_manifest(framing={}), request_id=f"{tag}-{i}").inbox_key
+        for i in range(count)
+    ]
+
+
+def test_scan_requests_do_not_grow_with_history(bucket: Bucket, settings: Settings) -> None:
+    """10 pending with no history and 10 pending with 5,000 finished jobs cost the same."""
+    claimed: list[ClaimedJob] = []
+    scanner = Scanner(bucket, settings, claimed.append, owner="scan")
+    counter = RequestCounter(bucket)
+    pending(bucket, 10, "before")
+    counter.reset()
+    scanner.scan_once()
+    without_history = len(counter.operations)
+    for job in claimed:  # finish them, as workers would
+        bucket.delete(active_key(job.user_id, job.job_id))
+    seed_history(settings.bucket, 5000)
+    pending(bucket, 10, "after")
+    counter.reset()
+    report = scanner.scan_once()
+    with_history = len(counter.operations)
+    assert len(report.claimed) == 10
+    assert with_history == without_history
+    per_job_work = 10 * (PER_CLAIM + PER_ACTIVE)
+    assert with_history - per_job_work <= 20
+    assert counter.operations.count("ListObjectsV2") == 2
+
+
+def test_scan_ignores_foreign_inbox_keys(bucket: Bucket, settings: Settings) -> None:
+    """Anything in inbox/ that is not a manifest key is left alone, and the scan goes on."""
+    bucket.put_bytes("inbox/readme.txt", b"hi")
+    bucket.put_bytes("inbox/u/sub/x.json", b"{}")
+    good = pending(bucket, 1, "ok")[0]
+    claimed: list[ClaimedJob] = []
+    report = Scanner(bucket, settings, claimed.append).scan_once()
+    assert report.claimed == [good]
+    assert sorted(report.ignored) == ["inbox/readme.txt", "inbox/u/sub/x.json"]
+    assert bucket.exists("inbox/readme.txt")
+
+
+def test_scan_resumes_jobs_whose_lease_expired(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """A job claimed by a worker that vanished is resumed once its lease runs out."""
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    relative = upload_clip(bucket, "u", clip)
+    submit_manifest(bucket, "u", {"input_key": relative, **job_manifest(framing={})})
+    dead: list[ClaimedJob] = []
+    Scanner(bucket, settings, dead.append, owner="dead-worker").scan_once()
+    (job,) = dead
+    worker = Worker(bucket, settings, LocalRunner(bucket, settings), owner="alive")
+    second = Scanner(bucket, settings, worker.run, owner="alive")
+    assert second.scan_once().resumed == []  # the lease is still valid
+    expired = Lease(owner="dead-worker", expires_at=utc_now() - timedelta(seconds=1))
+    job.status.update(lambda s: s.model_copy(update={"lease": expired}))
+    report = second.scan_once()
+    assert report.resumed == [job.job_id]
+    status = job.status.read()
+    assert status.state is JobState.SUCCEEDED and status.lease is None
+    assert not bucket.exists(active_key("u", job.job_id))
+    assert second.scan_once().resumed == []
+
+
+def test_scan_retires_markers_of_finished_jobs(bucket: Bucket, settings: Settings) -> None:
+    """A stale active marker of a finished job is removed, not resumed."""
+    pending(bucket, 1, "x")
+    claimed: list[ClaimedJob] = []
+    Scanner(bucket, settings, claimed.append).scan_once()
+    (job,) = claimed
+    job.status.update(lambda s: s.model_copy(update={"state": JobState.SUCCEEDED, "lease": None}))
+    report = Scanner(bucket, settings, claimed.append).scan_once()
+    assert report.retired == [active_key("u", job.job_id)]
+    assert len(claimed) == 1

@@ -1,0 +1,127 @@
+"""Webhook: signed R2 and S3 notifications claim; everything else is refused or ignored."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipeline.claim import ClaimedJob
+from pipeline.scan import Scanner
+from pipeline.settings import Settings
+from pipeline.storage import Bucket
+from pipeline.submit import submit_manifest
+from pipeline.webhook import event_keys, signed_headers
+from pipeline.webhook_app import create_app
+from tests.factories import job_manifest
+
+SECRET = "webhook-test-secret"
+
+
+@pytest.fixture
+def claimed() -> list[ClaimedJob]:
+    return []
+
+
+@pytest.fixture
+def client(bucket: Bucket, settings: Settings, claimed: list[ClaimedJob]) -> TestClient:
+    scanner = Scanner(bucket, settings, claimed.append, owner="webhook")
+    return TestClient(create_app(SECRET, scanner.claim_key))
+
+
+def post(client: TestClient, document: Any, *, secret: str = SECRET, at: int | None = None) -> Any:
+    body = json.dumps(document).encode()
+    return client.post("/events", content=body, headers=signed_headers(secret, body, at))
+
+
+def r2_event(key: str) -> dict[str, Any]:
+    return {
+        "account": "acct",
+        "bucket": "reelpipe-test",
+        "action": "PutObject",
+        "object": {"key": key, "size": 10, "eTag": "x"},
+        "eventTime": "2026-11-29T10:00:00Z",
+    }
+
+
+def test_r2_event_claims_the_manifest(
+    client: TestClient, bucket: Bucket, claimed: list[ClaimedJob]
+) -> None:
+    """A signed R2 notification for an inbox manifest claims it."""
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={})).inbox_key
+    resp = post(client, r2_event(inbox))
+    assert resp.status_code == 200
+    assert resp.json() == {"claimed": [inbox], "ignored": []}
+    assert len(claimed) == 1 and not bucket.exists(inbox)
+
+
+def test_r2_batch_and_s3_records_claim_each_manifest(
+    client: TestClient, bucket: Bucket, claimed: list[ClaimedJob]
+) -> None:
+    """A batch of R2 events, and S3 records with URL-encoded keys, claim every manifest."""
+    a = submit_manifest(bucket, "u", job_manifest(framing={}), request_id="a").inbox_key
+    b = submit_manifest(bucket, "u", job_manifest(framing={}), request_id="b.1").inbox_key
+    assert post(client, [r2_event(a)]).json()["claimed"] == [a]
+    records = {"Records": [{"s3": {"object": {"key": b.replace(".", "%2E"), "size": 1}}}]}
+    assert post(client, records).json()["claimed"] == [b]
+    assert len(claimed) == 2
+
+
+def test_repeated_events_claim_once(
+    client: TestClient, bucket: Bucket, claimed: list[ClaimedJob]
+) -> None:
+    """The same notification delivered twice (or a scan after it) makes one job."""
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={})).inbox_key
+    post(client, r2_event(inbox))
+    second = post(client, r2_event(inbox))
+    assert second.status_code == 200 and second.json()["claimed"] == []
+    assert len(claimed) == 1
+
+
+def test_keys_outside_the_inbox_are_ignored(client: TestClient, claimed: list[ClaimedJob]) -> None:
+    """The pipeline's own writes and other uploads do nothing."""
+    keys = ["users/u/jobs/0123456789abcdef0123/status.json", "users/u/clips/x.mp4", "inbox/u/x.txt"]
+    resp = post(client, [r2_event(k) for k in keys])
+    assert resp.status_code == 200
+    assert resp.json() == {"claimed": [], "ignored": keys}
+    assert claimed == []
+
+
+def test_bad_signature_is_401(client: TestClient, bucket: Bucket) -> None:
+    """A request signed with another secret is refused and claims nothing."""
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={})).inbox_key
+    resp = post(client, r2_event(inbox), secret="not-the-secret")
+    assert resp.status_code == 401
+    assert bucket.exists(inbox)
+
+
+def test_replayed_old_request_is_401(client: TestClient, bucket: Bucket) -> None:
+    """A correctly signed request from ten minutes ago is refused."""
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={})).inbox_key
+    resp = post(client, r2_event(inbox), at=int(time.time()) - 600)
+    assert resp.status_code == 401
+    assert bucket.exists(inbox)
+
+
+def test_unsigned_request_is_401(client: TestClient) -> None:
+    """No headers, no entry."""
+    assert client.post("/events", content=b"{}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b'{"hello": 1}', b'{"Records": [{"s3": {}}]}', b"[1]"]
+)
+def test_garbage_is_400(client: TestClient, body: bytes) -> None:
+    """Signed but not a notification: 400 with a reason."""
+    resp = client.post("/events", content=body, headers=signed_headers(SECRET, body))
+    assert resp.status_code == 400
+    assert "error" in resp.json()
+
+
+def test_s3_keys_are_url_decoded() -> None:
+    """``+`` is a space and %xx escapes are decoded in S3 records."""
+    doc = {"Records": [{"s3": {"object": {"key": "inbox/u/my+req%2B1.json"}}}]}
+    assert event_keys(doc) == ["inbox/u/my req+1.json"]
