@@ -12,21 +12,30 @@ Example::
 from __future__ import annotations
 
 import logging
-import socket
+import threading
 from types import TracebackType
+from typing import Any
 
 from pipeline.errors import ConfigError
 
 EMBEDDED_HOST = "127.0.0.1"
+# How often the serving loop checks for shutdown: stopping costs at most this long.
+POLL_INTERVAL_S = 0.05
 
 
 class EmbeddedS3:
-    """A moto S3 server on ``host:port`` (port 0 picks a free one)."""
+    """A moto S3 server on ``host:port`` (port 0 picks a free one).
+
+    Built like moto's ``ThreadedMotoServer``, but the socket is bound in the
+    caller's thread (a taken port is an error here, not a hang in a thread) and
+    the serving loop polls for shutdown every 50 ms instead of 500 ms.
+    """
 
     def __init__(self, host: str = EMBEDDED_HOST, port: int = 0) -> None:
         self.host = host
         self.port = port
-        self._server: object | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -37,39 +46,45 @@ class EmbeddedS3:
 
     def start(self) -> EmbeddedS3:
         """Start serving; returns self."""
-        from moto.server import ThreadedMotoServer
-
-        if self.port:
-            self._check_port_free()
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         # werkzeug logs one line per request at INFO: keep the terminal for progress.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        app = DomainDispatcherApplication(create_backend_app)
         try:
-            server.start()
-        except OSError as exc:
-            raise ConfigError(f"cannot serve S3 on {self.host}:{self.port}: {exc}") from exc
-        self.port = server.get_host_and_port()[1]
+            server = make_server(
+                self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except (OSError, SystemExit):  # werkzeug exits when the port is taken
+            raise ConfigError(
+                f"cannot serve S3 on {self.host}:{self.port}: the address is in use or not "
+                "available; choose another --port"
+            ) from None
+        self.port = int(server.server_address[1])
         self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL_S},
+            name="embedded-s3",
+            daemon=True,
+        )
+        self._thread.start()
         return self
-
-    def _check_port_free(self) -> None:
-        # moto binds inside its thread and would wait forever on a taken port.
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((self.host, self.port))
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot serve S3 on {self.host}:{self.port}: {exc.strerror}; "
-                    "choose another --port"
-                ) from exc
 
     def stop(self) -> None:
         """Stop serving (the data is gone)."""
         if self._server is not None:
-            self._server.stop()  # type: ignore[attr-defined]
+            self._server.shutdown()
+            self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def __enter__(self) -> EmbeddedS3:
         return self.start()

@@ -66,6 +66,12 @@ class Settings(BaseModel):
     input_wait_s: float = Field(900.0, ge=0, description="how long a job waits for its clip")
     max_job_attempts: int = Field(3, ge=1, description="runs of a job whose worker keeps dying")
     scan_period_s: float = Field(5.0, gt=0)
+    upscale_weights: Path | None = Field(
+        None, description="SRVGGNetCompact state dict; unset: the classical upscaler"
+    )
+    upscale_tile: int = Field(256, ge=32, description="input tile size of model inference")
+    upscale_batch: int = Field(4, ge=1, description="frames per model call")
+    max_output_pixels: int = Field(3840 * 2160, gt=0, description="largest frame upscale writes")
     s3_max_attempts: int = Field(5, ge=1)
     multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 
@@ -103,6 +109,9 @@ class Settings(BaseModel):
             "REELPIPE_INPUT_WAIT_S": "input_wait_s",
             "REELPIPE_SCAN_PERIOD_S": "scan_period_s",
             "REELPIPE_WEBHOOK_SECRET": "webhook_secret",
+            "REELPIPE_UPSCALE_WEIGHTS": "upscale_weights",
+            "REELPIPE_UPSCALE_TILE": "upscale_tile",
+            "REELPIPE_MAX_OUTPUT_PIXELS": "max_output_pixels",
         }
         for var, field in simple.items():
             if env.get(var):

@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifests.job import FramingParams, OverlayParams, StageName
+from pipeline.manifests.job import FramingParams, OverlayParams, StageName, UpscaleParams
 from pipeline.runners.local import LocalRunner
 from pipeline.settings import Settings
 from pipeline.stages.base import StageRequest, StageResult
 from pipeline.storage import Bucket
 
 JOB_ID = "0123456789abcdef0123"
-PARAMS = {StageName.FRAMING: FramingParams, StageName.OVERLAY: OverlayParams}
+PARAMS = {
+    StageName.FRAMING: FramingParams,
+    StageName.OVERLAY: OverlayParams,
+    StageName.UPSCALE: UpscaleParams,
+}
 
 
 def run_stage(

@@ -29,7 +29,7 @@ from pipeline.keys import validate_relative_key
 from pipeline.manifests.base import WireModel, describe_validation_error
 
 SCHEMA_VERSION = 1
-NOT_YET_IMPLEMENTED = ("detect", "upscale")
+NOT_YET_IMPLEMENTED = ("detect",)
 
 
 class StageName(StrEnum):
@@ -148,13 +148,28 @@ class OverlayParams(WireModel):
     dim: float = Field(0.4, ge=0.0, le=1.0, description="brightness kept outside the spotlight")
 
 
+class UpscaleBackend(StrEnum):
+    """Which upscaler runs."""
+
+    AUTO = "auto"  # the model when REELPIPE_UPSCALE_WEIGHTS is set, else classical
+    MODEL = "model"
+    CLASSICAL = "classical"
+
+
+class UpscaleParams(WireModel):
+    """Make the reel ``scale`` times larger."""
+
+    scale: Literal[2, 4] = 2
+    backend: UpscaleBackend = UpscaleBackend.AUTO
+
+
 class Stages(WireModel):
     """The stage blocks; a stage runs only if its block is present."""
 
     detect: dict[str, Any] | None = None
     framing: FramingParams | None = None
     overlay: OverlayParams | None = None
-    upscale: dict[str, Any] | None = None
+    upscale: UpscaleParams | None = None
 
     @model_validator(mode="after")
     def _known_and_not_empty(self) -> Stages:
@@ -165,8 +180,8 @@ class Stages(WireModel):
                 f"stage {names} is not implemented in this pipeline version yet; "
                 "remove the block to run the other stages"
             )
-        if self.framing is None and self.overlay is None:
-            raise ValueError("no stage requested: add a 'framing' or 'overlay' block")
+        if self.framing is None and self.overlay is None and self.upscale is None:
+            raise ValueError("no stage requested: add a 'framing', 'overlay' or 'upscale' block")
         return self
 
     def requested(self) -> list[StageName]:

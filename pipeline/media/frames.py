@@ -87,6 +87,19 @@ def check_complete(decoded: int, expected: int) -> None:
         )
 
 
+def split_i420(
+    i420: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y, U, V views of a packed I420 buffer (as cv2's ``COLOR_*2YUV_I420`` writes it)."""
+    flat = i420.reshape(-1)
+    luma, chroma = width * height, (width // 2) * (height // 2)
+    return (
+        flat[:luma].reshape(height, width),
+        flat[luma : luma + chroma].reshape(height // 2, width // 2),
+        flat[luma + chroma : luma + 2 * chroma].reshape(height // 2, width // 2),
+    )
+
+
 class FrameReader:
     """Decodes a clip into upright, even-sized yuv420p frames.
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.media.frames import FrameWriter, YuvFrame
+from pipeline.media.frames import FrameWriter, YuvFrame, split_i420
 from pipeline.settings import EncodeProfile
 
 AUDIO_RATE = 48_000
@@ -186,10 +186,7 @@ def write_sample_clip(
             canvas = background.copy()
             _draw(canvas, boxes[f], ball[f], f, fps)
             i420 = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420)
-            y = i420[:height]
-            u = i420[height : height + height // 4].reshape(height // 2, width // 2)
-            v = i420[height + height // 4 :].reshape(height // 2, width // 2)
-            writer.write(YuvFrame.from_planes(f, y, u, v))
+            writer.write(YuvFrame.from_planes(f, *split_i420(i420, width, height)))
             if samples is not None:
                 writer.write_audio(samples[f * chunk : (f + 1) * chunk])
     return SampleTruth(width, height, fps, frames, boxes, ball, audio)

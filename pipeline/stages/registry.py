@@ -7,10 +7,12 @@ from pipeline.manifests.job import StageName
 from pipeline.stages.base import Stage
 from pipeline.stages.framing import FramingStage
 from pipeline.stages.overlay import OverlayStage
+from pipeline.stages.upscale import UpscaleStage
 
 _STAGES: dict[StageName, type[Stage]] = {
     StageName.FRAMING: FramingStage,
     StageName.OVERLAY: OverlayStage,
+    StageName.UPSCALE: UpscaleStage,
 }
 
 

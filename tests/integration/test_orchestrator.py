@@ -80,7 +80,7 @@ def test_unimplemented_stage_fails_the_job_by_name(
 ) -> None:
     """A manifest asking for detect fails at validation, saying so, input untouched."""
     clip, _ = make_clip(tmp_path)
-    job = submit(bucket, clip, job_manifest(detect={}, framing={}))
+    job = submit(bucket, clip, job_manifest(detect={}, framing={}))  # detect: not yet built
     status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
     assert status.state is JobState.FAILED
     assert status.error is not None and status.error.kind is ErrorKind.INVALID_MANIFEST

@@ -102,9 +102,9 @@ def test_overlapping_speed_segments_are_rejected() -> None:
         parse_job_manifest(doc)
 
 
-@pytest.mark.parametrize("stage", ["detect", "upscale"])
+@pytest.mark.parametrize("stage", ["detect"])
 def test_stages_not_implemented_yet_are_rejected_by_name(stage: str) -> None:
-    """detect and upscale are refused at validation, naming the stage, never faked."""
+    """detect is refused at validation, naming the stage, never faked."""
     doc = _with(f"stages.{stage}", {})
     with pytest.raises(InvalidManifest) as info:
         parse_job_manifest(doc)
@@ -117,6 +117,20 @@ def test_documents_that_are_not_objects_are_rejected(raw: bytes) -> None:
     """Garbage and non-object JSON fail with a clear message."""
     with pytest.raises(InvalidManifest, match="JSON"):
         parse_job_manifest(raw)
+
+
+@pytest.mark.parametrize(
+    ("block", "ok"),
+    [({}, True), ({"scale": 4}, True), ({"scale": 3}, False), ({"backend": "gan"}, False)],
+)
+def test_upscale_block_is_validated(block: dict[str, Any], ok: bool) -> None:
+    """Upscale accepts x2/x4 and the known backends only."""
+    doc = {"schema_version": 1, "stages": {"upscale": block}}
+    if ok:
+        assert parse_job_manifest(doc).stages.requested() == [StageName.UPSCALE]
+    else:
+        with pytest.raises(InvalidManifest, match=r"stages\.upscale"):
+            parse_job_manifest(doc)
 
 
 def test_no_stage_at_all_is_rejected() -> None:

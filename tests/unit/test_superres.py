@@ -1,0 +1,146 @@
+"""Super-resolution: the network loads through the real loader, tiles are seamless,
+the classical backend beats bicubic on a real photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pipeline.errors import ConfigError  # noqa: E402
+from pipeline.superres.backends import ClassicalUpscaler, ModelUpscaler, load_model  # noqa: E402
+from pipeline.superres.classical import upscale_rgb  # noqa: E402
+from pipeline.superres.srvgg import SRVGGNetCompact, load_srvgg  # noqa: E402
+from pipeline.superres.tiling import tiled_forward  # noqa: E402
+
+
+def small_net(num_conv: int = 4, upscale: int = 4) -> SRVGGNetCompact:
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=16, num_conv=num_conv, upscale=upscale)
+    return net.eval()
+
+
+def save(net: SRVGGNetCompact, path: Path, key: str | None = "params_ema") -> Path:
+    state = net.state_dict()
+    torch.save({key: state} if key else state, path)
+    return path
+
+
+@pytest.mark.parametrize("key", ["params_ema", "params", None])
+def test_published_layouts_load_through_the_real_loader(tmp_path: Path, key: str | None) -> None:
+    """A random-weight net saved as Real-ESRGAN publishes it loads back identically."""
+    net = small_net()
+    loaded = load_srvgg(save(net, tmp_path / "w.pth", key))
+    assert (loaded.num_conv, loaded.upscale) == (4, 4)
+    x = torch.rand(1, 3, 12, 10)
+    with torch.inference_mode():
+        assert torch.equal(net(x), loaded(x))
+    assert loaded(x).shape == (1, 3, 48, 40)
+
+
+def test_the_real_architectures_are_recognised(tmp_path: Path) -> None:
+    """The animevideov3 shape (64 features, 16 convs, x4) is read off the tensors."""
+    net = SRVGGNetCompact(num_feat=64, num_conv=16, upscale=4)
+    loaded = load_srvgg(save(net, tmp_path / "realesr-animevideov3.pth"))
+    assert (loaded.body[0].out_channels, loaded.num_conv, loaded.upscale) == (64, 16, 4)
+    assert loaded.receptive_radius == 18
+
+
+def test_missing_weights_name_the_setting(tmp_path: Path) -> None:
+    """A path that does not exist says which setting to fix."""
+    with pytest.raises(ConfigError, match="REELPIPE_UPSCALE_WEIGHTS"):
+        load_srvgg(tmp_path / "nope.pth")
+
+
+def test_truncated_and_garbage_files_fail_clearly(tmp_path: Path) -> None:
+    """Half a file, or no torch file at all, is a clear error, not a traceback."""
+    good = save(small_net(), tmp_path / "w.pth").read_bytes()
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good[: len(good) // 2])
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x00not a model" * 100)
+    for path in (truncated, garbage):
+        with pytest.raises(ConfigError, match="cannot read upscale weights"):
+            load_srvgg(path)
+
+
+def test_wrong_state_dicts_fail_clearly(tmp_path: Path) -> None:
+    """A state dict of another network is refused with the reason."""
+    path = tmp_path / "other.pth"
+    torch.save({"params": {"conv.weight": torch.zeros(3, 3, 3, 3)}}, path)
+    with pytest.raises(ConfigError, match="not an SRVGGNetCompact"):
+        load_srvgg(path)
+    torch.save({"something": 1}, path)
+    with pytest.raises(ConfigError, match="params_ema"):
+        load_srvgg(path)
+
+
+@pytest.mark.parametrize(("height", "width", "tile"), [(37, 53, 16), (64, 64, 32), (20, 90, 24)])
+def test_tiled_inference_equals_whole_frame(height: int, width: int, tile: int) -> None:
+    """With overlap >= the receptive radius, tiles leave no seams (sizes not tile multiples)."""
+    net = small_net()
+    x = torch.rand(2, 3, height, width)
+    with torch.inference_mode():
+        whole = net(x)
+        tiled = tiled_forward(net, x, scale=4, tile=tile, overlap=net.receptive_radius)
+    assert tiled.shape == whole.shape
+    assert torch.allclose(tiled, whole, atol=1e-5)
+
+
+def test_too_little_overlap_shows_seams() -> None:
+    """The overlap matters: without it tiles differ from the whole frame."""
+    net = small_net()
+    x = torch.rand(1, 3, 40, 40)
+    with torch.inference_mode():
+        whole = net(x)
+        tiled = tiled_forward(net, x, scale=4, tile=16, overlap=0)
+    assert not torch.allclose(tiled, whole, atol=1e-3)
+
+
+def test_model_upscaler_turns_x4_into_x2(tmp_path: Path) -> None:
+    """A x4 model asked for x2 gives exactly twice the size, on yuv420p planes."""
+    weights = save(small_net(), tmp_path / "w.pth")
+    load_model.cache_clear()
+    upscaler = ModelUpscaler(weights, 2, tile=16)
+    y = np.full((24, 32), 120, np.uint8)
+    u = np.full((12, 16), 128, np.uint8)
+    (out,) = upscaler.upscale_batch([(y, u, u.copy())])
+    assert out[0].shape == (48, 64) and out[1].shape == (24, 32)
+    assert load_model(weights, "cpu") is upscaler.model  # loaded once per process
+
+
+def sample_photo() -> np.ndarray:
+    matplotlib = pytest.importorskip("matplotlib")
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    h, w = image.shape[:2]
+    return cv2.cvtColor(image[: h - h % 2, : w - w % 2], cv2.COLOR_BGR2RGB)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def test_classical_beats_bicubic_on_a_real_photo() -> None:
+    """Downscale a photo x2, upscale it back: Lanczos + unsharp is closer than bicubic."""
+    original = sample_photo()
+    h, w = original.shape[:2]
+    small = cv2.resize(original, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    bicubic = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    ours = upscale_rgb(small, 2)
+    assert ours.shape == original.shape
+    assert psnr(ours, original) > psnr(bicubic, original)
+
+
+def test_classical_upscaler_doubles_planes() -> None:
+    """Planes come back exactly twice as large."""
+    y = np.zeros((18, 32), np.uint8)
+    u = np.zeros((9, 16), np.uint8)
+    (out,) = ClassicalUpscaler(2).upscale_batch([(y, u, u)])
+    assert [p.shape for p in out] == [(36, 64), (18, 32), (18, 32)]
