@@ -3,7 +3,9 @@
 Rows: the model (the realesr-animevideov3 architecture: 64 features, 16
 convolutions, x4 then resized to x2; random weights, since speed does not
 depend on them) with tiling on (256 px tiles) and off, and the classical
-backend. Each row runs in a fresh process so its peak memory (max RSS) is its own.
+backend. Each row runs in a fresh process so its peak memory (max RSS) is its
+own; the memory rows repeat the model at 1280x720 in, where whole-frame
+activations (64 x H x W floats per layer) dominate what tiling bounds.
 
 Usage (from the repository root): python -m bench.upscale_cpu [--frames 8]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -24,19 +27,19 @@ import numpy as np
 WIDTH, HEIGHT = 640, 360
 
 
-def frames(count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def frames(count: int, width: int, height: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(0)
     return [
         (
-            rng.integers(16, 235, (HEIGHT, WIDTH), dtype=np.uint8),
-            rng.integers(16, 240, (HEIGHT // 2, WIDTH // 2), dtype=np.uint8),
-            rng.integers(16, 240, (HEIGHT // 2, WIDTH // 2), dtype=np.uint8),
+            rng.integers(16, 235, (height, width), dtype=np.uint8),
+            rng.integers(16, 240, (height // 2, width // 2), dtype=np.uint8),
+            rng.integers(16, 240, (height // 2, width // 2), dtype=np.uint8),
         )
         for _ in range(count)
     ]
 
 
-def run_one(config: str, count: int) -> dict[str, float]:
+def run_one(config: str, count: int, width: int, height: int) -> dict[str, float]:
     """Measure one configuration in this process."""
     from pipeline.superres.backends import ClassicalUpscaler, ModelUpscaler, Upscaler
 
@@ -54,9 +57,9 @@ def run_one(config: str, count: int) -> dict[str, float]:
         torch.save({"params_ema": net.state_dict()}, weights)
         tile = 256 if config == "model-tiled" else 0
         upscaler = ModelUpscaler(weights, 2, tile=tile)
-    batch = frames(count)
-    upscaler.upscale_batch(batch[:1])  # warm-up
+    batch = frames(count, width, height)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    upscaler.upscale_batch(batch[:1])  # warm-up (counted in the peak)
     started = time.perf_counter()
     for frame in batch:
         upscaler.upscale_batch([frame])
@@ -69,30 +72,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.frames)))
+        width, height = (int(v) for v in args.size.split("x"))
+        print(json.dumps(run_one(args.one, args.frames, width, height)))
         return
-    print(f"{WIDTH}x{HEIGHT} -> {WIDTH * 2}x{HEIGHT * 2}, {args.frames} frames, batch 1, fp32 CPU")
-    print("| backend | frames/s | peak RSS MB |")
-    print("| --- | --- | --- |")
-    for config in ("classical", "model-tiled", "model-untiled"):
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.upscale_cpu",
-                "--one",
-                config,
-                "--frames",
-                str(args.frames),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        result = json.loads(out.strip().splitlines()[-1])
-        print(f"| {config} | {result['fps']:.2f} | {result['peak_mb']:.0f} |")
+    print(f"batch 1, fp32 on {os.cpu_count()} CPU cores, x2 output")
+    print("| backend | input | frames/s | peak RSS MB | RSS growth while upscaling MB |")
+    print("| --- | --- | --- | --- | --- |")
+    runs = [
+        ("classical", f"{WIDTH}x{HEIGHT}", args.frames),
+        ("model-tiled", f"{WIDTH}x{HEIGHT}", args.frames),
+        ("model-untiled", f"{WIDTH}x{HEIGHT}", args.frames),
+        ("model-tiled", "1280x720", 1),
+        ("model-untiled", "1280x720", 1),
+    ]
+    for config, size, count in runs:
+        cmd = [sys.executable, "-m", "bench.upscale_cpu", "--one", config]
+        cmd += ["--frames", str(count), "--size", size]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(f"| {config} | {size} | {r['fps']:.2f} | {r['peak_mb']:.0f} | {r['growth_mb']:.0f} |")
 
 
 if __name__ == "__main__":

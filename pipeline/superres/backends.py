@@ -6,7 +6,7 @@
 The model backend loads its weights once per process (``load_model`` is
 cached; ``load_model.cache_clear()`` resets it) and runs batched, tiled
 inference: fp16 on CUDA, fp32 on CPU. A 4x model asked for 2x is run at 4x and
-resized down with area averaging.
+area-averaged down tile by tile.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class ModelUpscaler:
         self.scale = scale
         self.tile = tile
         self.name = f"srvgg-x{self.model.upscale}:{weights.name}"
-        if self.model.upscale < scale:
+        if self.model.upscale < scale or self.model.upscale % scale:
             raise ConfigError(
                 f"the upscale model is x{self.model.upscale}; it cannot produce x{scale}"
             )
@@ -98,6 +98,7 @@ class ModelUpscaler:
         rgb = np.stack([_to_rgb(f) for f in frames])
         dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         x = torch.from_numpy(rgb).to(self.device).permute(0, 3, 1, 2).to(dtype) / 255.0
+        factor = self.model.upscale // self.scale
         with torch.inference_mode():
             y = tiled_forward(
                 self.model,
@@ -105,15 +106,11 @@ class ModelUpscaler:
                 scale=self.model.upscale,
                 tile=self.tile,
                 overlap=self.model.receptive_radius,
+                downscale=factor,
             )
-        out = (y.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        results = []
-        for image in out:
-            if self.model.upscale != self.scale:
-                h, w = rgb.shape[1] * self.scale, rgb.shape[2] * self.scale
-                image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-            results.append(_to_planes(np.ascontiguousarray(image)))
-        return results
+            y.clamp_(0, 1).mul_(255.0).round_()
+            out = y.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return [_to_planes(np.ascontiguousarray(image)) for image in out]
 
 
 def _to_rgb(planes: Planes) -> np.ndarray:

@@ -57,6 +57,7 @@ def test_upscaled_picture_matches_the_source(
     assert psnr(back, read_frame(clip, 5, 320, 180)) > 30
 
 
+@pytest.mark.slow
 def test_model_backend_runs_in_the_stage(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
