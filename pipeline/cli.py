@@ -153,13 +153,19 @@ def _app_settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM: long-running commands stop cleanly on it."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve S3 (embedded unless --endpoint-url), the scan, the webhook and workers."""
     settings = _settings(args)
     configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals()
     options = ServeOptions(
         host=args.host,
         webhook_port=args.webhook_port if args.webhook_port else args.port + 1,
@@ -242,9 +248,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     """Claim pending manifests and resume abandoned jobs, running them here."""
     settings = _app_settings(args)
     configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals()
     with connect(settings) as conn:
         worker = Worker(
             conn.bucket, conn.settings, LocalRunner(conn.bucket, conn.settings), stop=stop

@@ -34,7 +34,6 @@ from pipeline.manifests.status import (
     JobState,
     Progress,
     StageState,
-    StageStatus,
     StatusManifest,
     utc_now,
 )
@@ -44,6 +43,14 @@ from pipeline.stage_cache import stage_cache_key
 from pipeline.stages.base import StageRequest, StageResult
 from pipeline.stages.registry import stage_for
 from pipeline.status_store import Mutation, StatusStore
+from pipeline.status_updates import (
+    SETUP_SHARE,
+    overall_progress,
+    pending_stage,
+    stage_finished,
+    stage_progress,
+    stage_started,
+)
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)
@@ -54,9 +61,6 @@ Interrupted = Callable[[], bool]
 
 def _never() -> bool:
     return False
-
-
-SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
 
 
 @dataclass
@@ -119,7 +123,7 @@ class Orchestrator:
                         "waiting_since": None,
                         "error": None,
                         "pipeline_version": PIPELINE_VERSION,
-                        "stages": {name: s.stages.get(name, _pending()) for name in stages},
+                        "stages": {name: s.stages.get(name, pending_stage()) for name in stages},
                         "progress": Progress(percent=SETUP_SHARE, message="starting"),
                     }
                 ),
@@ -213,7 +217,9 @@ class Orchestrator:
             log.info("stage_cached", stage=name.value, cache_key=key)
             self._write(
                 store,
-                lambda s: s.model_copy(update={"progress": _overall(index + 1, count, 0.0, name)}),
+                lambda s: s.model_copy(
+                    update={"progress": overall_progress(index + 1, count, 0.0, name)}
+                ),
             )
             return StageResult(
                 outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
@@ -242,12 +248,12 @@ class Orchestrator:
     ) -> StageResult:
         name = request.stage
         began = time.monotonic()
-        self._write(store, _stage_started(name, index, count))
+        self._write(store, stage_started(name, index, count))
         throttle = _Throttle(self.settings.progress_interval_s)
 
         def progress(fraction: float) -> None:
             if throttle.ready(time.monotonic()):
-                self._write(store, _stage_progress(name, index, count, fraction))
+                self._write(store, stage_progress(name, index, count, fraction))
 
         result = self.runner.run_stage(request, progress)
         duration = time.monotonic() - began
@@ -259,7 +265,7 @@ class Orchestrator:
             fps=round(fps, 1) if fps else None,
             backend=result.backend,
         )
-        self._write(store, _stage_finished(name, index, count, result, duration))
+        self._write(store, stage_finished(name, index, count, result, duration))
         return result
 
     def _wait_or_fail(
@@ -355,65 +361,6 @@ class Orchestrator:
         if self.on_status is not None:
             self.on_status(status)
         return status
-
-
-def _stage_started(name: StageName, index: int, count: int) -> Mutation:
-    def mutate(s: StatusManifest) -> StatusManifest:
-        return s.with_stage(
-            name,
-            state=StageState.RUNNING,
-            progress=0.0,
-            attempts=s.stages[name].attempts + 1,
-            started_at=utc_now(),
-        ).model_copy(update={"progress": _overall(index, count, 0.0, name)})
-
-    return mutate
-
-
-def _stage_progress(name: StageName, index: int, count: int, fraction: float) -> Mutation:
-    def mutate(s: StatusManifest) -> StatusManifest:
-        return s.with_stage(name, progress=round(100 * fraction, 1)).model_copy(
-            update={"progress": _overall(index, count, fraction, name)}
-        )
-
-    return mutate
-
-
-def _stage_finished(
-    name: StageName, index: int, count: int, result: StageResult, duration: float
-) -> Mutation:
-    fps = round(result.frames / duration, 2) if duration > 0 else None
-
-    def mutate(s: StatusManifest) -> StatusManifest:
-        return s.with_stage(
-            name,
-            state=StageState.SUCCEEDED,
-            progress=100.0,
-            finished_at=utc_now(),
-            duration_s=round(duration, 3),
-            frames=result.frames,
-            fps=fps,
-            backend=result.backend,
-            outputs=result.outputs,
-            gpu_seconds=result.gpu_seconds,
-        ).model_copy(
-            update={
-                "progress": _overall(index + 1, count, 0.0, name),
-                "gpu_seconds": s.gpu_seconds + result.gpu_seconds,
-            }
-        )
-
-    return mutate
-
-
-def _pending() -> StageStatus:
-    return StageStatus()
-
-
-def _overall(index: int, count: int, fraction: float, name: StageName) -> Progress:
-    percent = SETUP_SHARE + STAGES_SHARE * (index + fraction) / count
-    message = f"{name.value} {round(100 * fraction)}%" if index < count else "saving"
-    return Progress(percent=round(min(percent, 99.0), 1), message=message)
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:

@@ -56,6 +56,24 @@ def make_odd_sized(source: Path, dest: Path, width: int = 641, height: int = 361
     return dest
 
 
+# The job manifest documented in the README (and the core pipeline issue).
+DOCUMENTED_MANIFEST: dict[str, Any] = {
+    "schema_version": 1,
+    "input_key": "clips/game1.mp4",
+    "stages": {
+        "framing": {
+            "trim": {"start_s": 2.0, "end_s": 8.0},
+            "crop": {"x": 320, "y": 0, "width": 608, "height": 1080},
+            "speed": [{"start_s": 4.0, "end_s": 6.0, "factor": 0.5}],
+        },
+        "overlay": {
+            "highlight": {"boxes": [[0, 600, 300, 80, 200], [60, 700, 310, 80, 200]]},
+            "style": "spotlight",
+        },
+    },
+}
+
+
 def job_manifest(**stages: Any) -> dict[str, Any]:
     """A job manifest document with the given stage blocks."""
     return {"schema_version": 1, "stages": stages}

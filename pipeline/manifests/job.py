@@ -44,17 +44,21 @@ class StageName(StrEnum):
 STAGE_ORDER: tuple[StageName, ...] = tuple(StageName)
 
 
-class Trim(WireModel):
-    """Keep ``[start_s, end_s)`` of the source."""
+class TimeRange(WireModel):
+    """``[start_s, end_s)`` of the source, in seconds."""
 
     start_s: float = Field(ge=0)
     end_s: float = Field(gt=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> Trim:
+    def _ordered(self) -> TimeRange:
         if self.end_s <= self.start_s:
             raise ValueError(f"end_s ({self.end_s}) must be greater than start_s ({self.start_s})")
         return self
+
+
+class Trim(TimeRange):
+    """Keep ``[start_s, end_s)`` of the source."""
 
 
 class Crop(WireModel):
@@ -66,18 +70,10 @@ class Crop(WireModel):
     height: int = Field(ge=16)
 
 
-class SpeedSegment(WireModel):
+class SpeedSegment(TimeRange):
     """Play ``[start_s, end_s)`` of the source at ``factor`` (0.5 = slow motion)."""
 
-    start_s: float = Field(ge=0)
-    end_s: float = Field(gt=0)
     factor: float = Field(ge=0.125, le=8.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> SpeedSegment:
-        if self.end_s <= self.start_s:
-            raise ValueError(f"end_s ({self.end_s}) must be greater than start_s ({self.start_s})")
-        return self
 
 
 class FramingParams(WireModel):

@@ -7,30 +7,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pipeline.media.sample import write_sample_clip
 from pipeline.settings import EncodeProfile, Settings
 from pipeline.storage import Bucket
+from tests.factories import DOCUMENTED_MANIFEST
 from tests.media_checks import assert_playable_everywhere
-
-ISSUE_EXAMPLE: dict[str, Any] = {
-    "schema_version": 1,
-    "input_key": "clips/game1.mp4",
-    "stages": {
-        "framing": {
-            "trim": {"start_s": 2.0, "end_s": 8.0},
-            "crop": {"x": 320, "y": 0, "width": 608, "height": 1080},
-            "speed": [{"start_s": 4.0, "end_s": 6.0, "factor": 0.5}],
-        },
-        "overlay": {
-            "highlight": {"boxes": [[0, 600, 300, 80, 200], [60, 700, 310, 80, 200]]},
-            "style": "spotlight",
-        },
-    },
-}
 
 
 def reelpipe(
@@ -66,7 +50,7 @@ def test_process_runs_the_documented_manifest(tmp_path: Path) -> None:
         profile=EncodeProfile(preset="ultrafast", crf=20),
     )
     manifest = tmp_path / "job.json"
-    doc = {k: v for k, v in ISSUE_EXAMPLE.items() if k != "input_key"}
+    doc = {k: v for k, v in DOCUMENTED_MANIFEST.items() if k != "input_key"}
     manifest.write_text(json.dumps(doc))
     run = reelpipe("process", str(clip), "--manifest", str(manifest), "--out", "out", cwd=tmp_path)
     assert run.returncode == 0, run.stderr

@@ -12,27 +12,12 @@ from pipeline.errors import InvalidManifest
 from pipeline.manifests.job import JobManifest, OverlayStyle, StageName, parse_job_manifest
 from pipeline.manifests.schema import json_schemas
 from pipeline.manifests.status import JobState, StageState, StageStatus, StatusManifest
-
-EXAMPLE: dict[str, Any] = {
-    "schema_version": 1,
-    "input_key": "clips/game1.mp4",
-    "stages": {
-        "framing": {
-            "trim": {"start_s": 2.0, "end_s": 8.0},
-            "crop": {"x": 320, "y": 0, "width": 608, "height": 1080},
-            "speed": [{"start_s": 4.0, "end_s": 6.0, "factor": 0.5}],
-        },
-        "overlay": {
-            "highlight": {"boxes": [[0, 600, 300, 80, 200], [60, 700, 310, 80, 200]]},
-            "style": "spotlight",
-        },
-    },
-}
+from tests.factories import DOCUMENTED_MANIFEST
 
 
 def test_the_issue_example_parses_and_round_trips() -> None:
     """The documented example is accepted and survives a JSON round trip unchanged."""
-    manifest = parse_job_manifest(json.dumps(EXAMPLE))
+    manifest = parse_job_manifest(json.dumps(DOCUMENTED_MANIFEST))
     assert manifest.stages.requested() == [StageName.FRAMING, StageName.OVERLAY]
     assert manifest.stages.overlay is not None
     assert manifest.stages.overlay.style is OverlayStyle.SPOTLIGHT
@@ -48,7 +33,7 @@ def test_stage_blocks_are_optional() -> None:
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(EXAMPLE)
+    doc = copy.deepcopy(DOCUMENTED_MANIFEST)
     *parents, last = path.split(".")
     node: Any = doc
     for part in parents:

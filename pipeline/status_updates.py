@@ -1,0 +1,75 @@
+"""The status transitions of a running job, as compare-and-swap mutations.
+
+Each function returns a :data:`~pipeline.status_store.Mutation` that the
+orchestrator hands to ``StatusStore.update`` (re-applied on conflict).
+Overall progress: 3% for set-up, 95% shared equally by the stages, the last
+2% for saving; a stage's share follows its own frame loop.
+"""
+
+from __future__ import annotations
+
+from pipeline.manifests.job import StageName
+from pipeline.manifests.status import Progress, StageState, StageStatus, StatusManifest, utc_now
+from pipeline.stages.base import StageResult
+from pipeline.status_store import Mutation
+
+SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
+
+
+def stage_started(name: StageName, index: int, count: int) -> Mutation:
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return s.with_stage(
+            name,
+            state=StageState.RUNNING,
+            progress=0.0,
+            attempts=s.stages[name].attempts + 1,
+            started_at=utc_now(),
+        ).model_copy(update={"progress": overall_progress(index, count, 0.0, name)})
+
+    return mutate
+
+
+def stage_progress(name: StageName, index: int, count: int, fraction: float) -> Mutation:
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return s.with_stage(name, progress=round(100 * fraction, 1)).model_copy(
+            update={"progress": overall_progress(index, count, fraction, name)}
+        )
+
+    return mutate
+
+
+def stage_finished(
+    name: StageName, index: int, count: int, result: StageResult, duration: float
+) -> Mutation:
+    fps = round(result.frames / duration, 2) if duration > 0 else None
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return s.with_stage(
+            name,
+            state=StageState.SUCCEEDED,
+            progress=100.0,
+            finished_at=utc_now(),
+            duration_s=round(duration, 3),
+            frames=result.frames,
+            fps=fps,
+            backend=result.backend,
+            outputs=result.outputs,
+            gpu_seconds=result.gpu_seconds,
+        ).model_copy(
+            update={
+                "progress": overall_progress(index + 1, count, 0.0, name),
+                "gpu_seconds": s.gpu_seconds + result.gpu_seconds,
+            }
+        )
+
+    return mutate
+
+
+def pending_stage() -> StageStatus:
+    return StageStatus()
+
+
+def overall_progress(index: int, count: int, fraction: float, name: StageName) -> Progress:
+    percent = SETUP_SHARE + STAGES_SHARE * (index + fraction) / count
+    message = f"{name.value} {round(100 * fraction)}%" if index < count else "saving"
+    return Progress(percent=round(min(percent, 99.0), 1), message=message)
