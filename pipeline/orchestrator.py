@@ -224,17 +224,15 @@ class Orchestrator:
             return StageResult(
                 outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
             )
-        result = self._run_stage(store, request, index, count)
-        self._write(store, lambda s: s.with_stage(name, cache_key=key))
-        return result
+        return self._run_stage(store, request, index, count, key)
 
     def _run_stage(
-        self, store: StatusStore, request: StageRequest, index: int, count: int
+        self, store: StatusStore, request: StageRequest, index: int, count: int, cache_key: str
     ) -> StageResult:
         with structlog.contextvars.bound_contextvars(stage=request.stage.value):
             for attempt in range(1, self.max_stage_attempts + 1):
                 try:
-                    return self._attempt_stage(store, request, index, count)
+                    return self._attempt_stage(store, request, index, count, cache_key)
                 except RetryableError as exc:
                     if attempt == self.max_stage_attempts:
                         raise
@@ -244,7 +242,7 @@ class Orchestrator:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt_stage(
-        self, store: StatusStore, request: StageRequest, index: int, count: int
+        self, store: StatusStore, request: StageRequest, index: int, count: int, cache_key: str
     ) -> StageResult:
         name = request.stage
         began = time.monotonic()
@@ -265,7 +263,7 @@ class Orchestrator:
             fps=round(fps, 1) if fps else None,
             backend=result.backend,
         )
-        self._write(store, stage_finished(name, index, count, result, duration))
+        self._write(store, stage_finished(name, index, count, result, duration, cache_key))
         return result
 
     def _wait_or_fail(

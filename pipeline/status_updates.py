@@ -39,7 +39,12 @@ def stage_progress(name: StageName, index: int, count: int, fraction: float) -> 
 
 
 def stage_finished(
-    name: StageName, index: int, count: int, result: StageResult, duration: float
+    name: StageName,
+    index: int,
+    count: int,
+    result: StageResult,
+    duration: float,
+    cache_key: str,
 ) -> Mutation:
     fps = round(result.frames / duration, 2) if duration > 0 else None
 
@@ -55,6 +60,7 @@ def stage_finished(
             backend=result.backend,
             outputs=result.outputs,
             gpu_seconds=result.gpu_seconds,
+            cache_key=cache_key,
         ).model_copy(
             update={
                 "progress": overall_progress(index + 1, count, 0.0, name),

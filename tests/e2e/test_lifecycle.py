@@ -46,7 +46,7 @@ def test_killed_worker_is_resumed_without_redoing_finished_stages(
     client = ReelpipeClient(bucket, "u")
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=30)}}
     job_id = client.submit(clip, job_manifest(framing={}, overlay=overlay)).job_id
-    env = server_env(settings, REELPIPE_LEASE_TTL_S="3", REELPIPE_X264_PRESET="slow")
+    env = server_env(settings, REELPIPE_LEASE_TTL_S="6", REELPIPE_X264_PRESET="slow")
     worker = subprocess.Popen([*PYTHON_CLI, "scan", "--once"], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
