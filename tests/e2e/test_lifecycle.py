@@ -198,3 +198,36 @@ def test_serve_runs_a_job_uploaded_with_the_aws_cli(served: object, tmp_path: Pa
     assert "succeeded" in shown.stdout and "framing" in shown.stdout
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
+
+
+def test_serve_against_an_existing_bucket_runs_jobs_and_hides_its_keys(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """`serve --endpoint-url` works the configured bucket; its secret key is never printed."""
+    env = server_env(settings, REELPIPE_SCAN_PERIOD_S="0.5")
+    proc = subprocess.Popen(
+        [
+            *PYTHON_CLI,
+            "serve",
+            "--endpoint-url",
+            str(settings.endpoint_url),
+            "--webhook-port",
+            str(free_port()),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        clip, _ = make_clip(tmp_path, duration_s=1.0)
+        client = ReelpipeClient(bucket, "u")
+        job_id = client.submit(clip, job_manifest(framing={})).job_id
+        final = client.wait(job_id, poll_s=0.2, timeout_s=120)
+        assert final.state is JobState.SUCCEEDED
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert str(settings.endpoint_url) in out
+    assert "test-secret-key-do-not-log" not in out + err

@@ -98,3 +98,22 @@ def test_max_jobs_limits_the_run(bucket: Bucket, settings: Settings, tmp_path: P
         broken.run(claimed_job(bucket, clip, {"framing": {}}))
     worker = Worker(bucket, settings, LocalRunner(bucket, settings))
     assert len(reprocess(bucket, worker, dry_run=True, max_jobs=2).candidates) == 2
+
+
+def test_since_skips_jobs_untouched_since_then(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """--since leaves out jobs whose status has not changed since that date."""
+    from datetime import timedelta
+
+    from pipeline.manifests.status import utc_now
+
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    broken = Worker(bucket, settings, BrokenEncoder())
+    broken.orchestrator.retry_backoff_s = 0.0
+    broken.run(claimed_job(bucket, clip, {"framing": {}}))
+    worker = Worker(bucket, settings, LocalRunner(bucket, settings))
+    future = utc_now() + timedelta(hours=1)
+    past = utc_now() - timedelta(hours=1)
+    assert reprocess(bucket, worker, dry_run=True, since=future).candidates == []
+    assert len(reprocess(bucket, worker, dry_run=True, since=past).candidates) == 1

@@ -70,6 +70,15 @@ def test_r2_batch_and_s3_records_claim_each_manifest(
     assert len(claimed) == 2
 
 
+def test_r2_queue_batches_are_accepted(
+    client: TestClient, bucket: Bucket, claimed: list[ClaimedJob]
+) -> None:
+    """A queue consumer forwarding ``{"messages": [{"body": event}]}`` works too."""
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={})).inbox_key
+    resp = post(client, {"messages": [{"id": "m1", "body": r2_event(inbox)}]})
+    assert resp.json()["claimed"] == [inbox]
+
+
 def test_repeated_events_claim_once(
     client: TestClient, bucket: Bucket, claimed: list[ClaimedJob]
 ) -> None:
