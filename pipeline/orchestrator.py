@@ -142,6 +142,7 @@ class Orchestrator:
                     params=getattr(manifest.stages, name.value),
                     final=index == len(stages) - 1,
                     upstream=dict(upstream),
+                    position=(index, len(stages)),
                 )
                 try:
                     result = self._run_or_reuse(store, request, index, len(stages))

@@ -42,6 +42,7 @@ class StageRequest:
     params: BaseModel
     final: bool  # the last stage of the job writes the final encode
     upstream: Mapping[StageName, Mapping[str, str]] = field(default_factory=dict)
+    position: tuple[int, int] = (0, 1)  # (index, count) in the job, for overall progress
 
 
 @dataclass(frozen=True)

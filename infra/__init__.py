@@ -1,0 +1,1 @@
+"""Deployment of reelpipe at scale (the Modal app)."""

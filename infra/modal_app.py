@@ -1,0 +1,207 @@
+"""reelpipe on Modal: one right-sized function per stage, a CPU-only orchestrator,
+the scan on a schedule, the webhook, and the nightly reprocess.
+
+Read top to bottom: images, secrets and volumes, the app, the stage functions
+in call order, the orchestrator, then the triggers. Everything heavy (torch,
+the pipeline's media code) is imported inside the functions, so this file
+imports anywhere, with no GPU packages installed.
+
+    modal deploy infra/modal_app.py          # or: reelpipe deploy (coming with issue 5)
+
+Secrets to create once (``modal secret create r2-credentials ...``):
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``REELPIPE_ENDPOINT_URL``
+(``https://<account>.r2.cloudflarestorage.com``), ``REELPIPE_BUCKET``,
+``REELPIPE_WEBHOOK_SECRET``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import modal
+
+try:  # FastAPI resolves the webhook's ``Request`` annotation by name at run time.
+    from fastapi import Request
+except ImportError:  # pragma: no cover - the file still imports without the web extra
+    Request = Any  # type: ignore[misc,assignment]
+
+# Deploy-time configuration of this file (not of the pipeline, which reads no
+# environment at import): the app name apps look functions up by.
+APP_NAME = os.environ.get("REELPIPE_MODAL_APP", "reel-ballers-video")
+WEIGHTS_DIR = "/weights"
+
+# -- images: one per resource profile ----------------------------------------
+
+# The base: ffmpeg (H.264/AAC, ffprobe) and the pipeline with its light dependencies.
+base_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("ffmpeg")
+    .pip_install(
+        "boto3>=1.35",
+        "av>=14.0",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.10",
+        "pydantic>=2.7",
+        "structlog>=24.1",
+        "fastapi>=0.110",
+        "moto>=5.1",  # imported by the package; never serves here
+    )
+    .add_local_python_source("pipeline")
+)
+
+# Upscaling adds torch (CUDA build); the weights come from a Volume.
+upscale_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("ffmpeg")
+    .pip_install(
+        "torch>=2.3",
+        "boto3>=1.35",
+        "av>=14.0",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.10",
+        "pydantic>=2.7",
+        "structlog>=24.1",
+        "moto>=5.1",
+    )
+    .add_local_python_source("pipeline")
+)
+
+# -- secrets and volumes ------------------------------------------------------
+
+r2_credentials = modal.Secret.from_name(
+    "r2-credentials",
+    required_keys=["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REELPIPE_ENDPOINT_URL"],
+)
+weights_volume = modal.Volume.from_name("reelpipe-weights", create_if_missing=True)
+
+# Raising is Modal's retry signal: stage bodies return job errors as data and
+# raise only transient ones (S3 5xx, a crashed encoder), which are retried.
+transient_retries = modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=5.0)
+
+app = modal.App(APP_NAME)
+
+
+def _bucket_and_settings(**overrides: Any) -> tuple[Any, Any]:
+    from pipeline.settings import Settings
+    from pipeline.storage import Bucket, make_s3_client
+
+    settings = Settings.from_env(os.environ, **overrides)
+    bucket = Bucket(make_s3_client(settings), settings.bucket)
+    return bucket, settings
+
+
+# -- the stages, in call order -------------------------------------------------
+
+
+@app.function(
+    image=base_image, cpu=4.0, timeout=900, secrets=[r2_credentials], retries=transient_retries
+)
+def process_framing(request: dict[str, Any]) -> dict[str, Any]:
+    """Trim, crop, speed: one ffmpeg pass, CPU only."""
+    from pipeline.runners.remote import execute_stage
+
+    return execute_stage(request, *_bucket_and_settings())
+
+
+@app.function(
+    image=base_image, gpu="T4", timeout=900, secrets=[r2_credentials], retries=transient_retries
+)
+def render_overlay(request: dict[str, Any]) -> dict[str, Any]:
+    """The spotlight that follows a player."""
+    from pipeline.runners.remote import execute_stage
+
+    return execute_stage(request, *_bucket_and_settings())
+
+
+@app.function(
+    image=upscale_image,
+    gpu="L4",
+    timeout=1800,
+    secrets=[r2_credentials],
+    volumes={WEIGHTS_DIR: weights_volume},
+    retries=transient_retries,
+)
+def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
+    """Super-resolution; the model loads once per container (cached by path)."""
+    from pathlib import Path
+
+    from pipeline.runners.remote import execute_stage
+
+    weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth")
+    overrides = {"upscale_weights": weights} if weights.is_file() else {}
+    return execute_stage(request, *_bucket_and_settings(**overrides))
+
+
+# -- the orchestrator: CPU only, it waits on the GPU functions ---------------------
+
+
+@app.function(image=base_image, timeout=3600, secrets=[r2_credentials])
+def orchestrate_job(user_id: str, job_id: str) -> str:
+    """Run one claimed job through the stage functions; returns its final state."""
+    from pipeline.claim import ClaimedJob
+    from pipeline.runners.modal import ModalFunctions, ModalRunner
+    from pipeline.worker import Worker
+
+    bucket, settings = _bucket_and_settings()
+    worker = Worker(bucket, settings, ModalRunner(ModalFunctions(APP_NAME)))
+    status = worker.run(ClaimedJob.existing(bucket, user_id, job_id))
+    return status.state.value if status else "held-elsewhere"
+
+
+def _spawn(job: Any) -> None:
+    orchestrate_job.spawn(job.user_id, job.job_id)
+
+
+# -- triggers --------------------------------------------------------------------
+
+
+@app.function(
+    image=base_image, schedule=modal.Period(minutes=1), timeout=600, secrets=[r2_credentials]
+)
+def scan_inbox() -> dict[str, int]:
+    """The scheduled scan: claim new manifests, resume abandoned jobs."""
+    from pipeline.scan import Scanner
+
+    bucket, settings = _bucket_and_settings()
+    report = Scanner(bucket, settings, _spawn).scan_once()
+    return {"claimed": len(report.claimed), "resumed": len(report.resumed)}
+
+
+@app.function(image=base_image, secrets=[r2_credentials])
+@modal.fastapi_endpoint(method="POST")
+async def webhook(request: Request) -> Any:
+    """R2/S3 event notifications, signed with REELPIPE_WEBHOOK_SECRET."""
+    import asyncio
+
+    from fastapi.responses import JSONResponse
+
+    from pipeline.scan import Scanner
+    from pipeline.webhook import WebhookError, handle_event
+
+    bucket, settings = _bucket_and_settings()
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    scanner = Scanner(bucket, settings, _spawn)
+    body = await request.body()
+    try:
+        result = await asyncio.to_thread(
+            handle_event, secret, dict(request.headers), body, scanner.claim_key
+        )
+    except WebhookError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+    return JSONResponse(result.as_json())
+
+
+@app.function(
+    image=base_image, schedule=modal.Cron("0 3 * * *"), timeout=6 * 3600, secrets=[r2_credentials]
+)
+def nightly_reprocess() -> dict[str, int]:
+    """Re-run failed and outdated jobs (03:00 UTC)."""
+    from pipeline.reprocess import reprocess
+    from pipeline.runners.modal import ModalFunctions, ModalRunner
+    from pipeline.worker import Worker
+
+    bucket, settings = _bucket_and_settings()
+    worker = Worker(bucket, settings, ModalRunner(ModalFunctions(APP_NAME)))
+    report = reprocess(bucket, worker, max_jobs=500)
+    return {"succeeded": len(report.succeeded), "failed": len(report.failed)}

@@ -1,0 +1,74 @@
+"""Run stages as deployed Modal functions, looked up by name.
+
+Deployed functions are found with ``modal.Function.from_name(app, name)``
+(never by importing the app's definitions, which are not hydrated), once per
+name: ``ModalFunctions.lookup.cache_clear()`` resets the cache. Any object with
+a ``lookup(name)`` returning something with ``.remote(...)`` can stand in for
+Modal (the tests run the same stage code in-process that way).
+
+Example::
+
+    runner = ModalRunner(ModalFunctions("reel-ballers-video"))
+    worker = Worker(bucket, settings, runner)
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Protocol
+
+from pipeline.manifests.job import StageName
+from pipeline.runners.wire import request_to_wire, result_from_wire
+from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+
+DEFAULT_APP_NAME = "reel-ballers-video"
+
+# Function names follow the seed: say what each does.
+STAGE_FUNCTIONS: dict[StageName, str] = {
+    StageName.FRAMING: "process_framing",
+    StageName.OVERLAY: "render_overlay",
+    StageName.UPSCALE: "apply_upscale",
+}
+
+
+class RemoteFunction(Protocol):
+    """The part of ``modal.Function`` a runner uses."""
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Call it and wait for the result."""
+        ...
+
+
+class FunctionRegistry(Protocol):
+    """Finds deployed functions by name."""
+
+    def lookup(self, name: str) -> RemoteFunction:
+        """The deployed function called ``name``."""
+        ...
+
+
+class ModalFunctions:
+    """Deployed functions of one Modal app, looked up lazily and cached."""
+
+    def __init__(self, app_name: str = DEFAULT_APP_NAME) -> None:
+        self.app_name = app_name
+
+    @functools.cache  # noqa: B019 - one registry per app name, for the process's life
+    def lookup(self, name: str) -> RemoteFunction:
+        """``modal.Function.from_name(app, name)``, once per name."""
+        import modal
+
+        function: RemoteFunction = modal.Function.from_name(self.app_name, name)
+        return function
+
+
+class ModalRunner:
+    """Calls each stage's Modal function; the stage itself writes its progress."""
+
+    def __init__(self, functions: FunctionRegistry) -> None:
+        self.functions = functions
+
+    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+        """Run the stage remotely and wait for it (job errors are raised again here)."""
+        function = self.functions.lookup(STAGE_FUNCTIONS[request.stage])
+        return result_from_wire(function.remote(request_to_wire(request)))

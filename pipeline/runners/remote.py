@@ -1,0 +1,45 @@
+"""The body of a stage function running elsewhere (a Modal container).
+
+It rebuilds the stage request from JSON, runs the stage with the same code the
+local runner uses, and writes the stage's progress into the job's status
+itself (compare-and-swap, throttled): the caller only waits. Job errors come
+back as data; transient errors are raised, which is the platform's signal to
+retry the call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pipeline.errors import JobError
+from pipeline.keys import status_key
+from pipeline.runners.local import LocalRunner
+from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wire
+from pipeline.settings import Settings
+from pipeline.status_store import StatusStore
+from pipeline.status_updates import stage_progress
+from pipeline.storage import Bucket
+
+
+def execute_stage(wire: dict[str, Any], bucket: Bucket, settings: Settings) -> dict[str, Any]:
+    """Run one stage request (JSON in, JSON out)."""
+    request = request_from_wire(wire)
+    index, count = request.position
+    store = StatusStore(bucket, status_key(request.user_id, request.job_id))
+    last = [float("-inf")]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= settings.progress_interval_s:
+            last[0] = now
+            store.update(stage_progress(request.stage, index, count, fraction))
+
+    started = time.monotonic()
+    try:
+        result = LocalRunner(bucket, settings).run_stage(request, progress)
+    except JobError as exc:
+        return error_to_wire(exc)
+    wire_result = result_to_wire(result)
+    wire_result["seconds"] = round(time.monotonic() - started, 3)
+    return wire_result

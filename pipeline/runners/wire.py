@@ -1,0 +1,81 @@
+"""Stage calls as plain JSON: what crosses a process or a Modal function boundary.
+
+Requests and results carry keys and parameters only, never media. A job error
+raised remotely comes back as data (so the platform does not retry it) and is
+raised again, as the same type, on the caller's side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.errors import ErrorKind, JobError
+from pipeline.manifests.job import StageName, Stages
+from pipeline.stages.base import StageRequest, StageResult
+
+
+def request_to_wire(request: StageRequest) -> dict[str, Any]:
+    """A JSON-ready stage request."""
+    return {
+        "user_id": request.user_id,
+        "job_id": request.job_id,
+        "stage": request.stage.value,
+        "video_key": request.video_key,
+        "params": request.params.model_dump(mode="json"),
+        "final": request.final,
+        "upstream": {k.value: dict(v) for k, v in request.upstream.items()},
+        "position": list(request.position),
+    }
+
+
+def request_from_wire(wire: dict[str, Any]) -> StageRequest:
+    """The request back from JSON."""
+    stage = StageName(wire["stage"])
+    # The stage's own parameter model, validated exactly as in a manifest.
+    model = getattr(Stages.model_validate({stage.value: wire["params"]}), stage.value)
+    index, count = wire.get("position", [0, 1])
+    return StageRequest(
+        user_id=wire["user_id"],
+        job_id=wire["job_id"],
+        stage=stage,
+        video_key=wire["video_key"],
+        params=model,
+        final=bool(wire["final"]),
+        upstream={StageName(k): dict(v) for k, v in wire.get("upstream", {}).items()},
+        position=(int(index), int(count)),
+    )
+
+
+def result_to_wire(result: StageResult) -> dict[str, Any]:
+    """A JSON-ready stage result."""
+    return {
+        "outputs": result.outputs,
+        "frames": result.frames,
+        "backend": result.backend,
+        "gpu_seconds": result.gpu_seconds,
+    }
+
+
+def error_to_wire(error: JobError) -> dict[str, Any]:
+    """A job error as data."""
+    return {"error": {"kind": error.kind.value, "message": str(error)}}
+
+
+class RemoteJobError(JobError):
+    """A job error raised by a stage that ran elsewhere."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def result_from_wire(wire: dict[str, Any]) -> StageResult:
+    """The result back from JSON; a remote job error is raised here."""
+    if "error" in wire:
+        raise RemoteJobError(ErrorKind(wire["error"]["kind"]), wire["error"]["message"])
+    return StageResult(
+        outputs=dict(wire["outputs"]),
+        frames=int(wire["frames"]),
+        backend=str(wire["backend"]),
+        gpu_seconds=float(wire.get("gpu_seconds", 0.0)),
+    )

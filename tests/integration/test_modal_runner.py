@@ -1,0 +1,115 @@
+"""The Modal runner, with a registry standing in for ``Function.from_name`` that runs
+the very body the Modal functions run, in-process: same outputs and status as local."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.claim import ClaimedJob, claim
+from pipeline.errors import ErrorKind
+from pipeline.manifests.job import StageName
+from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.runners.local import LocalRunner
+from pipeline.runners.modal import STAGE_FUNCTIONS, ModalRunner
+from pipeline.runners.remote import execute_stage
+from pipeline.settings import Settings
+from pipeline.storage import Bucket
+from pipeline.submit import submit_manifest, upload_clip
+from pipeline.worker import Worker
+from tests.factories import job_manifest, make_clip
+from tests.media_checks import assert_playable_everywhere, psnr, read_frame
+
+
+class InProcessCall:
+    """``.remote(...)`` over JSON, as a call to another container would be."""
+
+    def __init__(self, body: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.body = body
+        self.calls = 0
+
+    def remote(self, wire: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        result = self.body(json.loads(json.dumps(wire)))
+        return json.loads(json.dumps(result))
+
+
+class InProcessFunctions:
+    """A registry of the app's stage functions, executing ``execute_stage`` here."""
+
+    def __init__(self, bucket: Bucket, settings: Settings) -> None:
+        self.calls: dict[str, InProcessCall] = {}
+        self.bucket, self.settings = bucket, settings
+
+    def lookup(self, name: str) -> InProcessCall:
+        assert name in STAGE_FUNCTIONS.values(), name
+        return self.calls.setdefault(
+            name, InProcessCall(lambda wire: execute_stage(wire, self.bucket, self.settings))
+        )
+
+
+def submit(bucket: Bucket, clip: Path, manifest: dict[str, Any], request_id: str) -> ClaimedJob:
+    relative = upload_clip(bucket, "u", clip)
+    inbox = submit_manifest(bucket, "u", {"input_key": relative, **manifest}, request_id=request_id)
+    job = claim(bucket, inbox.inbox_key)
+    assert job is not None
+    return job
+
+
+def test_modal_runner_matches_the_local_runner(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Same stages, frames, states and pictures; progress written by the remote side."""
+    clip, truth = make_clip(tmp_path, duration_s=2.0)
+    manifest = job_manifest(
+        framing={"trim": {"start_s": 0.5, "end_s": 1.5}},
+        overlay={"highlight": {"boxes": truth.keyframes(0, every=15)}},
+    )
+    local = Worker(bucket, settings, LocalRunner(bucket, settings)).run(
+        submit(bucket, clip, manifest, "local")
+    )
+    functions = InProcessFunctions(bucket, settings)
+    remote = Worker(bucket, settings, ModalRunner(functions)).run(
+        submit(bucket, clip, manifest, "remote")
+    )
+    assert isinstance(local, StatusManifest) and isinstance(remote, StatusManifest)
+    assert local.state is remote.state is JobState.SUCCEEDED
+    assert {k: v.calls for k, v in functions.calls.items()} == {
+        "process_framing": 1,
+        "render_overlay": 1,
+    }
+    for name in (StageName.FRAMING, StageName.OVERLAY):
+        a, b = local.stages[name], remote.stages[name]
+        assert (a.state, a.frames, a.backend, a.cache_key) == (
+            b.state,
+            b.frames,
+            b.backend,
+            b.cache_key,
+        )
+        assert b.progress == 100.0
+    assert remote.progress.percent == 100.0
+    videos = []
+    for status, name in ((local, "local.mp4"), (remote, "remote.mp4")):
+        assert status.output_key is not None
+        videos.append(bucket.download_file(status.output_key, tmp_path / name))
+    facts = [assert_playable_everywhere(v) for v in videos]
+    assert facts[0].video == facts[1].video
+    assert psnr(read_frame(videos[0], 15, 320, 180), read_frame(videos[1], 15, 320, 180)) > 40
+
+
+def test_remote_job_errors_come_back_as_job_errors(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """A crop that does not fit fails the job with the same kind, not a retry storm."""
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    manifest = job_manifest(framing={"crop": {"x": 300, "y": 0, "width": 100, "height": 100}})
+    functions = InProcessFunctions(bucket, settings)
+    status = Worker(bucket, settings, ModalRunner(functions)).run(
+        submit(bucket, clip, manifest, "bad")
+    )
+    assert status is not None and status.state is JobState.FAILED
+    assert status.error is not None and status.error.kind is ErrorKind.INVALID_PARAMS
+    assert "320x180" in status.error.message
+    assert functions.calls["process_framing"].calls == 1
