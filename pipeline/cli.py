@@ -25,6 +25,7 @@ from pipeline import __version__
 from pipeline.claim import claim
 from pipeline.client import ReelpipeClient
 from pipeline.connection import connect
+from pipeline.deploy import deploy_command, run_deploy, verify_functions
 from pipeline.errors import ReelpipeError
 from pipeline.logs import configure_logging
 from pipeline.manifests.schema import json_schemas
@@ -33,6 +34,7 @@ from pipeline.media.sample import write_sample_clip
 from pipeline.progress_bar import ProgressBar
 from pipeline.reprocess import reprocess
 from pipeline.runners.local import LocalRunner
+from pipeline.runners.modal import DEFAULT_APP_NAME
 from pipeline.sample_job import sample_manifest
 from pipeline.scan import Scanner
 from pipeline.serve import ServeOptions, serve
@@ -286,6 +288,26 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return EXIT_OK if not report.failed else EXIT_JOB_FAILED
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Deploy the Modal app (or print the command with --dry-run)."""
+    command = deploy_command(args.app_file, app_name=args.app)
+    if args.dry_run:
+        print(" ".join(command.argv))
+        return EXIT_OK
+    log = Path("deploy_result.txt")
+    code = run_deploy(command, log)
+    print(f"modal deploy exited {code}; output in {log.resolve()}")
+    return EXIT_OK if code == 0 else EXIT_JOB_FAILED
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Look every function of the deployed app up by name."""
+    report = verify_functions(args.app)
+    for name, result in report.items():
+        print(f"{name}: {result}")
+    return EXIT_OK if all(r == "OK" for r in report.values()) else EXIT_JOB_FAILED
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schemas (all, or the one named)."""
     schemas = json_schemas()
@@ -361,6 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only jobs whose status changed since this date (ISO)")
     _add_connection_args(p)
     p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("deploy", help="deploy the Modal app (modal deploy, UTF-8 safe)")
+    p.add_argument("--app-file", type=Path, default=Path("infra/modal_app.py"))
+    p.add_argument("--app", default=DEFAULT_APP_NAME, help="Modal app name")
+    p.add_argument("--dry-run", action="store_true", help="print the command only")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("verify", help="check the deployed functions answer by name")
+    p.add_argument("--app", default=DEFAULT_APP_NAME, help="Modal app name")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("schema", help="print the JSON Schemas of the manifests")
     p.add_argument("name", nargs="?", help="job, status or framing-timeline")
