@@ -147,6 +147,10 @@ class FrameReader:
         if frame.format.name != PIX_FMT or (coded_w, coded_h) != (frame.width, frame.height):
             frame = frame.reformat(width=coded_w, height=coded_h, format=PIX_FMT)
         if self._turns == 0:
+            # The decoder may still read this picture as a reference for frames it is
+            # decoding on other threads: editing it in place would leak into them.
+            # make_writable() copies the buffer only when it is shared.
+            frame.make_writable()
             return YuvFrame.wrap(index, frame)
         source = YuvFrame.wrap(index, frame)
         planes = [np.rot90(p, self._turns) for p in (source.y, source.u, source.v)]

@@ -39,7 +39,7 @@ def test_spotlight_follows_the_player_and_keeps_audio(
     assert facts.audio is not None and facts.audio.codec == "aac"
     assert abs(facts.audio.duration_s - facts.video.duration_s) < 0.05
     assert progress[-1] == 1.0
-    for frame in (5, 40):
+    for frame in (5, 20, 40, 59):
         before, after = (
             luma(read_frame(clip, frame, 320, 180)),
             luma(read_frame(out, frame, 320, 180)),
@@ -50,7 +50,8 @@ def test_spotlight_follows_the_player_and_keeps_audio(
         assert abs(after[lit].mean() - before[lit].mean()) < 12
         far_x = 10 if cx > 160 else 300
         far = (slice(5, 25), slice(far_x, far_x + 10))
-        assert after[far].mean() < 0.6 * before[far].mean()
+        # Dimmed exactly once by 0.4 (in full-range RGB terms), never compounded.
+        assert abs(after[far].mean() - 0.4 * before[far].mean()) < 5
 
 
 def test_overlay_after_framing_maps_boxes_through_the_timeline(
@@ -111,3 +112,39 @@ def test_overlay_on_a_rotated_source_is_upright(
     )
     facts = assert_playable_everywhere(fetch(bucket, result, tmp_path))
     assert (facts.video.width, facts.video.height, facts.rotation) == (180, 320, 0)
+
+
+def test_each_frame_is_dimmed_exactly_once(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Edits never leak into frames the decoder is still predicting from.
+
+    An ``ultrafast`` clip (every frame predicted from the one before, as the
+    pipeline's intermediates are) decoded on several threads: were the decoded
+    pictures edited in place while still serving as references, the dimming
+    would compound from frame to frame.
+    """
+    from pipeline.media.sample import write_sample_clip
+    from pipeline.settings import EncodeProfile
+
+    clip = tmp_path / "intermediate.mp4"
+    write_sample_clip(
+        clip,
+        width=320,
+        height=180,
+        duration_s=2.0,
+        profile=EncodeProfile(preset="ultrafast", crf=12),
+    )
+    result = run_stage(
+        bucket,
+        settings,
+        StageName.OVERLAY,
+        {"highlight": {"boxes": [[0, 10, 10, 10, 20]]}, "dim": 0.4},
+        upload(bucket, clip),
+    )
+    out = fetch(bucket, result, tmp_path)
+    far = (slice(100, 170), slice(150, 310))
+    for frame in range(0, 60, 7):
+        before = luma(read_frame(clip, frame, 320, 180))[far].mean()
+        after = luma(read_frame(out, frame, 320, 180))[far].mean()
+        assert abs(after - 0.4 * before) < 5, (frame, before, after)
