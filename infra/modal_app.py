@@ -33,8 +33,8 @@ WEIGHTS_DIR = "/weights"
 
 # -- images: one per resource profile ----------------------------------------
 
-# The base: ffmpeg (H.264/AAC, ffprobe) and the pipeline with its light dependencies.
-base_image = (
+# ffmpeg (H.264/AAC, ffprobe) and the pipeline's light dependencies: shared by all.
+runtime_image = (
     modal.Image.debian_slim(python_version="3.11")
     .apt_install("ffmpeg")
     .pip_install(
@@ -47,25 +47,13 @@ base_image = (
         "fastapi>=0.110",
         "moto>=5.1",  # imported by the package; never serves here
     )
-    .add_local_python_source("pipeline")
 )
 
+# The base image: the runtime plus the pipeline's source (local files go last).
+base_image = runtime_image.add_local_python_source("pipeline")
+
 # Upscaling adds torch (CUDA build); the weights come from a Volume.
-upscale_image = (
-    modal.Image.debian_slim(python_version="3.11")
-    .apt_install("ffmpeg")
-    .pip_install(
-        "torch>=2.3",
-        "boto3>=1.35",
-        "av>=14.0",
-        "numpy>=1.26",
-        "opencv-python-headless>=4.10",
-        "pydantic>=2.7",
-        "structlog>=24.1",
-        "moto>=5.1",
-    )
-    .add_local_python_source("pipeline")
-)
+upscale_image = runtime_image.pip_install("torch>=2.3").add_local_python_source("pipeline")
 
 # -- secrets and volumes ------------------------------------------------------
 
