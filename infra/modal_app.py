@@ -6,7 +6,7 @@ in call order, the orchestrator, then the triggers. Everything heavy (torch,
 the pipeline's media code) is imported inside the functions, so this file
 imports anywhere, with no GPU packages installed.
 
-    modal deploy infra/modal_app.py          # or: reelpipe deploy (coming with issue 5)
+    reelpipe deploy        # modal deploy infra/modal_app.py, then reelpipe verify
 
 Secrets to create once (``modal secret create r2-credentials ...``):
 ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``REELPIPE_ENDPOINT_URL``
@@ -55,6 +55,16 @@ base_image = runtime_image.add_local_python_source("pipeline")
 # Upscaling adds torch (CUDA build); the weights come from a Volume.
 upscale_image = runtime_image.pip_install("torch>=2.3").add_local_python_source("pipeline")
 
+# Detection adds YOLO (the headless ultralytics build: one OpenCV in the image) and
+# lap for ByteTrack. Weights come from the Volume; ultralytics never downloads.
+yolo_image = (
+    runtime_image.pip_install(
+        "torch>=2.3", "torchvision>=0.18", "ultralytics-opencv-headless>=8.4", "lap>=0.5"
+    )
+    .env({"YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": "/tmp/ultralytics"})
+    .add_local_python_source("pipeline")
+)
+
 # -- secrets and volumes ------------------------------------------------------
 
 r2_credentials = modal.Secret.from_name(
@@ -72,14 +82,40 @@ app = modal.App(APP_NAME)
 
 def _bucket_and_settings(**overrides: Any) -> tuple[Any, Any]:
     from pipeline.settings import Settings
-    from pipeline.storage import Bucket, make_s3_client
+    from pipeline.storage import open_bucket
 
     settings = Settings.from_env(os.environ, **overrides)
-    bucket = Bucket(make_s3_client(settings), settings.bucket)
-    return bucket, settings
+    return open_bucket(settings), settings
 
 
 # -- the stages, in call order -------------------------------------------------
+
+
+def _yolo_overrides() -> dict[str, Any]:
+    """The YOLO weights on the Volume (``REELPIPE_YOLO_WEIGHTS_NAME``), when present.
+
+    The model loads on a container's first call and is cached by path for the
+    container's life: one load per container, as an ``@modal.enter()`` would.
+    """
+    from pathlib import Path
+
+    weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_YOLO_WEIGHTS_NAME", "yolov8x.pt")
+    return {"yolo_weights": weights} if weights.is_file() else {}
+
+
+@app.function(
+    image=yolo_image,
+    gpu="T4",
+    timeout=1800,
+    secrets=[r2_credentials],
+    volumes={WEIGHTS_DIR: weights_volume},
+    retries=transient_retries,
+)
+def detect_objects(request: dict[str, Any]) -> dict[str, Any]:
+    """Players and the ball, tracked (the motion backend when no weights are on the Volume)."""
+    from pipeline.runners.remote import execute_stage
+
+    return execute_stage(request, *_bucket_and_settings(**_yolo_overrides()), gpu="T4")
 
 
 @app.function(
@@ -96,10 +132,10 @@ def process_framing(request: dict[str, Any]) -> dict[str, Any]:
     image=base_image, gpu="T4", timeout=900, secrets=[r2_credentials], retries=transient_retries
 )
 def render_overlay(request: dict[str, Any]) -> dict[str, Any]:
-    """The spotlight that follows a player."""
+    """The spotlight that follows a player (one segment of it when fanned out)."""
     from pipeline.runners.remote import execute_stage
 
-    return execute_stage(request, *_bucket_and_settings())
+    return execute_stage(request, *_bucket_and_settings(), gpu="T4")
 
 
 @app.function(
@@ -118,7 +154,60 @@ def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
 
     weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth")
     overrides = {"upscale_weights": weights} if weights.is_file() else {}
-    return execute_stage(request, *_bucket_and_settings(**overrides))
+    return execute_stage(request, *_bucket_and_settings(**overrides), gpu="L4")
+
+
+# -- the seed's interactive calls (an app's user picks a player) ---------------------
+
+
+@app.function(
+    image=yolo_image,
+    gpu="T4",
+    timeout=300,
+    secrets=[r2_credentials],
+    volumes={WEIGHTS_DIR: weights_volume},
+)
+def detect_players_modal(
+    user_id: str, input_key: str, frame_number: int = 0, confidence_threshold: float = 0.5
+) -> dict[str, Any]:
+    """``{"status": "success", "detections": [...], "video_width", "video_height"}``."""
+    from pipeline.errors import JobError
+    from pipeline.interactive import detect_players
+
+    bucket, settings = _bucket_and_settings(**_yolo_overrides())
+    try:
+        return detect_players(
+            bucket, settings, user_id, input_key, frame_number, confidence_threshold
+        )
+    except JobError as exc:
+        return {"status": "error", "error": {"kind": exc.kind.value, "message": str(exc)}}
+
+
+@app.function(
+    image=yolo_image,
+    gpu="T4",
+    timeout=600,
+    secrets=[r2_credentials],
+    volumes={WEIGHTS_DIR: weights_volume},
+)
+def detect_ball_modal(
+    user_id: str,
+    input_key: str,
+    start_frame: int = 0,
+    end_frame: int = 300,
+    confidence_threshold: float = 0.3,
+) -> dict[str, Any]:
+    """``{"status": "success", "ball_positions": [...], "video_width", "video_height"}``."""
+    from pipeline.errors import JobError
+    from pipeline.interactive import detect_ball
+
+    bucket, settings = _bucket_and_settings(**_yolo_overrides())
+    try:
+        return detect_ball(
+            bucket, settings, user_id, input_key, start_frame, end_frame, confidence_threshold
+        )
+    except JobError as exc:
+        return {"status": "error", "error": {"kind": exc.kind.value, "message": str(exc)}}
 
 
 # -- the orchestrator: CPU only, it waits on the GPU functions ---------------------
@@ -132,7 +221,8 @@ def orchestrate_job(user_id: str, job_id: str) -> str:
     from pipeline.worker import Worker
 
     bucket, settings = _bucket_and_settings()
-    worker = Worker(bucket, settings, ModalRunner(ModalFunctions(APP_NAME)))
+    runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
+    worker = Worker(bucket, settings, runner)
     status = worker.run(ClaimedJob.existing(bucket, user_id, job_id))
     return status.state.value if status else "held-elsewhere"
 
@@ -190,6 +280,6 @@ def nightly_reprocess() -> dict[str, int]:
     from pipeline.worker import Worker
 
     bucket, settings = _bucket_and_settings()
-    worker = Worker(bucket, settings, ModalRunner(ModalFunctions(APP_NAME)))
-    report = reprocess(bucket, worker, max_jobs=500)
+    runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
+    report = reprocess(bucket, Worker(bucket, settings, runner), max_jobs=500)
     return {"succeeded": len(report.succeeded), "failed": len(report.failed)}

@@ -6,6 +6,8 @@
     reelpipe status JOB --user U [--watch] [--json]         read a job's status
     reelpipe scan [--once]                                  claim and run what is pending
     reelpipe reprocess [--dry-run] [--max-jobs N] [--since DATE]
+    reelpipe plan CLIP [--manifest FILE] [--json]           workers, GPU, time and cost
+    reelpipe detect-players CLIP --frame N / detect-ball    the interactive detection calls
     reelpipe deploy [--dry-run] / reelpipe verify           the Modal app
     reelpipe schema [NAME]                                  print the JSON Schemas
     reelpipe sample OUT.mp4                                 write the sample clip
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +37,7 @@ from pipeline.cli_common import (
     load_manifest,
     settings_from,
 )
+from pipeline.cli_detect import add_detect_commands
 from pipeline.cli_service import (
     cmd_reprocess,
     cmd_scan,
@@ -44,14 +48,18 @@ from pipeline.cli_service import (
 from pipeline.connection import connect
 from pipeline.deploy import deploy_command, run_deploy, verify_functions
 from pipeline.errors import ReelpipeError
+from pipeline.job_plan import plan_job
 from pipeline.logs import configure_logging
+from pipeline.manifests.job import parse_job_manifest
 from pipeline.manifests.schema import json_schemas
 from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.progress_bar import ProgressBar
 from pipeline.runners.local import LocalRunner
 from pipeline.runners.modal import DEFAULT_APP_NAME
 from pipeline.sample_job import sample_manifest
+from pipeline.settings import Settings
 from pipeline.storage import Bucket
 from pipeline.submit import submit_manifest, upload_clip
 from pipeline.worker import Worker
@@ -109,6 +117,31 @@ def cmd_process(args: argparse.Namespace) -> int:
     print(f"status: {paths['status'].resolve()}")
     print(f"bucket: s3://{settings.bucket}/{job.status.key}")
     return exit_for(status)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the cost model's plan for a clip and a manifest (nothing runs)."""
+    settings = Settings.from_env(os.environ, segment_workers=args.workers)
+    info = probe(args.clip)
+    raw = load_manifest(args.manifest) or {"schema_version": 1, "stages": {"framing": {}}}
+    manifest = parse_job_manifest(raw)
+    plan = plan_job(manifest.stages, info, settings)
+    if args.json:
+        print(json.dumps(plan.as_json(), indent=2))
+        return EXIT_OK
+    print(f"{args.clip.name}: {info.frame_count} frames, {info.duration_s:.1f} s")
+    print(f"{'stage':<10}{'machine':<8}{'workers':>8}{'wall s':>9}{'cost $':>10}  alternatives")
+    for stage in plan.stages:
+        others = ", ".join(
+            f"{e.workers}: {e.wall_s:.1f} s ${e.cost_usd:.4f}" for e in stage.alternatives
+        )
+        chosen = stage.chosen
+        print(
+            f"{stage.stage.value:<10}{stage.machine:<8}{chosen.workers:>8}"
+            f"{chosen.wall_s:>9.1f}{chosen.cost_usd:>10.4f}  {others or '-'}"
+        )
+    print(f"total: {plan.total_wall_s:.1f} s, ${plan.total_cost_usd:.4f}")
+    return EXIT_OK
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -206,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only jobs whose status changed since this date (ISO)")
     add_connection_args(p)
     p.set_defaults(func=cmd_reprocess)
+
+    add_detect_commands(sub)
+
+    p = sub.add_parser("plan", help="estimate workers, GPU time and cost per stage")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--manifest", type=Path, help="job manifest JSON (default: re-encode)")
+    p.add_argument("--workers", type=int, help="force this many segments")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("deploy", help="deploy the Modal app (modal deploy, UTF-8 safe)")
     p.add_argument("--app-file", type=Path, default=Path("infra/modal_app.py"))

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from pipeline.embedded_s3 import EMBEDDED_HOST, EmbeddedS3
 from pipeline.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
-from pipeline.storage import Bucket, make_s3_client
+from pipeline.storage import Bucket, open_bucket
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,7 @@ def connect(
 ) -> Iterator[Connection]:
     """Yield a connection; with no endpoint configured, serve one for the block's duration."""
     if not settings.embedded:
-        bucket = Bucket(
-            make_s3_client(settings),
-            settings.bucket,
-            multipart_threshold=settings.multipart_threshold_bytes,
-        )
+        bucket = open_bucket(settings)
         yield Connection(bucket, settings, embedded=False)
         return
     with EmbeddedS3(host, port) as server:
@@ -43,8 +39,6 @@ def connect(
                 "secret_access_key": settings.secret_access_key or SecretStr(EMBEDDED_SECRET_KEY),
             }
         )
-        bucket = Bucket(
-            make_s3_client(local), local.bucket, multipart_threshold=local.multipart_threshold_bytes
-        )
+        bucket = open_bucket(local)
         bucket.ensure_exists(local.region)
         yield Connection(bucket, local, embedded=True)

@@ -26,6 +26,9 @@ from pipeline.errors import ConfigError
 
 # Every function the app must expose, by the names callers look up.
 APP_FUNCTIONS = (
+    "detect_objects",
+    "detect_players_modal",
+    "detect_ball_modal",
     "process_framing",
     "render_overlay",
     "apply_upscale",

@@ -27,6 +27,7 @@ from pipeline.errors import (
     RetryableError,
     WorkerLost,
 )
+from pipeline.job_plan import plan_job
 from pipeline.keys import job_id_for, user_key
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
 from pipeline.manifests.status import (
@@ -38,6 +39,7 @@ from pipeline.manifests.status import (
     utc_now,
 )
 from pipeline.runners.base import Runner
+from pipeline.segments import plan_stage_segments, probe_stage_input, run_segmented
 from pipeline.settings import Settings
 from pipeline.stage_cache import stage_cache_key
 from pipeline.stages.base import StageRequest, StageResult
@@ -112,6 +114,7 @@ class Orchestrator:
             except JobError as exc:
                 return self._fail(store, exc, None, started)
             stages = manifest.stages.requested()
+            estimated = self._estimate_cost(manifest, input_key)
             self._write(
                 store,
                 lambda s: s.model_copy(
@@ -123,6 +126,7 @@ class Orchestrator:
                         "waiting_since": None,
                         "error": None,
                         "pipeline_version": PIPELINE_VERSION,
+                        "estimated_cost_usd": estimated,
                         "stages": {name: s.stages.get(name, pending_stage()) for name in stages},
                         "progress": Progress(percent=SETUP_SHARE, message="starting"),
                     }
@@ -139,7 +143,7 @@ class Orchestrator:
                     job_id=job.job_id,
                     stage=name,
                     video_key=video_key,
-                    params=getattr(manifest.stages, name.value),
+                    params=manifest.stages.params_for(name),
                     final=index == len(stages) - 1,
                     upstream=dict(upstream),
                     position=(index, len(stages)),
@@ -152,7 +156,7 @@ class Orchestrator:
                     log.exception("stage_crashed", stage=name.value)
                     return self._fail(store, exc, name, started)
                 upstream[name] = result.outputs
-                video_key = result.outputs["video"]
+                video_key = result.outputs.get("video", video_key)
             return self._succeed(store, upstream, video_key, started)
 
     def abandon(self, job: ClaimedJob) -> StatusManifest:
@@ -201,13 +205,29 @@ class Orchestrator:
             )
         return key
 
+    def _estimate_cost(self, manifest: JobManifest, input_key: str) -> float | None:
+        """The planner's cost for this job; None when the clip cannot be probed yet
+        (the stage that reads it reports why)."""
+        try:
+            info = probe_stage_input(self.bucket, input_key)
+            return round(plan_job(manifest.stages, info, self.settings).total_cost_usd, 6)
+        except JobError as exc:
+            log.info("cost_estimate_skipped", reason=str(exc))
+            return None
+
     def _run_or_reuse(
         self, store: StatusStore, request: StageRequest, index: int, count: int
     ) -> StageResult:
         name = request.stage
         profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
         input_etag = self.bucket.head(request.video_key).etag
-        key = stage_cache_key(request, stage_for(name).version, input_etag, profile)
+        side_etags = {
+            f"{stage.value}.{label}": self.bucket.head(k).etag
+            for stage, outputs in request.upstream.items()
+            for label, k in outputs.items()
+            if k != request.video_key and label != "video"
+        }
+        key = stage_cache_key(request, stage_for(name).version, input_etag, profile, side_etags)
         done = store.latest.stages.get(name)
         if (
             done is not None
@@ -247,14 +267,22 @@ class Orchestrator:
     ) -> StageResult:
         name = request.stage
         began = time.monotonic()
-        self._write(store, stage_started(name, index, count))
+        segments = plan_stage_segments(
+            self.bucket, self.settings, request, capacity=self.runner.max_workers
+        )
+        self._write(store, stage_started(name, index, count, workers=len(segments) or 1))
         throttle = _Throttle(self.settings.progress_interval_s)
 
         def progress(fraction: float) -> None:
             if throttle.ready(time.monotonic()):
                 self._write(store, stage_progress(name, index, count, fraction))
 
-        result = self.runner.run_stage(request, progress)
+        if segments:
+            result = run_segmented(
+                self.bucket, self.settings, self.runner, request, segments, progress
+            )
+        else:
+            result = self.runner.run_stage(request, progress)
         duration = time.monotonic() - began
         fps = result.frames / duration if duration > 0 else None
         log.info(
@@ -264,7 +292,8 @@ class Orchestrator:
             fps=round(fps, 1) if fps else None,
             backend=result.backend,
         )
-        self._write(store, stage_finished(name, index, count, result, duration, cache_key))
+        price = self.settings.compute_for(name.value)[1].usd_per_second
+        self._write(store, stage_finished(name, index, count, result, duration, cache_key, price))
         return result
 
     def _wait_or_fail(

@@ -1,7 +1,7 @@
-"""How many GPU workers a clip gets, and what that costs: the seed's cost model.
+"""How many workers a stage gets, and what that costs: the seed's cost model.
 
 With a CPU-only orchestrator, N GPU workers cost a start-up per container plus
-the frames themselves (``F / 60`` GPU-seconds at 60 fps a GPU):
+the frames themselves (``F / fps`` GPU-seconds; the seed measured 60 fps on a T4):
 
 | workers | base GPU-s | wall time (s) |
 | --- | --- | --- |
@@ -11,7 +11,9 @@ the frames themselves (``F / 60`` GPU-seconds at 60 fps a GPU):
 | 8 | 56 | 12 + F/480 |
 
 Short clips run on one GPU (faster *and* cheaper below ~28 s); the default
-thresholds pick 2 workers for 30-90 s, 4 for 90-180 s and 8 above.
+thresholds pick 2 workers for 30-90 s, 4 for 90-180 s and 8 above. Start-up
+seconds, frame rates and prices live in one table,
+:attr:`Settings.compute <pipeline.settings.Settings.compute>`.
 
 Example::
 
@@ -24,67 +26,43 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-GPU_FPS = 60.0  # frames a GPU worker processes per second (the seed's measurement)
-T4_USD_PER_GPU_SECOND = 0.000463
+from pipeline.settings import DEFAULT_THRESHOLDS, SEED_T4, ComputeProfile, Thresholds
 
-
-@dataclass(frozen=True)
-class WorkerCost:
-    """The seed's measured overheads for one worker count."""
-
-    workers: int
-    base_gpu_s: float
-    base_wall_s: float
-
-
-COSTS: dict[int, WorkerCost] = {
-    1: WorkerCost(1, 5.0, 5.0),
-    2: WorkerCost(2, 14.0, 12.0),
-    4: WorkerCost(4, 28.0, 12.0),
-    8: WorkerCost(8, 56.0, 12.0),
-}
-
-# (clip seconds up to, workers): the seed's cost-optimised thresholds.
-DEFAULT_THRESHOLDS: tuple[tuple[float, int], ...] = (
-    (30.0, 1),
-    (90.0, 2),
-    (180.0, 4),
-    (float("inf"), 8),
-)
+WORKER_OPTIONS = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Predicted wall time, GPU-seconds and cost of a run."""
+    """Predicted wall time, GPU-seconds and cost of one stage run."""
 
     workers: int
     wall_s: float
     gpu_s: float
-
-    @property
-    def cost_usd(self) -> float:
-        """At T4 prices."""
-        return self.gpu_s * T4_USD_PER_GPU_SECOND
+    cost_usd: float
 
 
-def estimate(frames: int, workers: int) -> Estimate:
-    """The seed's model for ``frames`` frames on ``workers`` GPUs."""
-    cost = COSTS[workers]
-    work = frames / GPU_FPS
-    return Estimate(workers, cost.base_wall_s + work / workers, cost.base_gpu_s + work)
+def estimate(
+    frames: int, workers: int, profile: ComputeProfile = SEED_T4, stage: str = "overlay"
+) -> Estimate:
+    """The seed's model for ``frames`` frames of ``stage`` on ``workers`` machines."""
+    work = frames / profile.fps_for(stage)
+    if workers == 1:
+        wall, busy = profile.startup_s + work, profile.startup_s + work
+    else:
+        wall = profile.parallel_wall_s + work / workers
+        busy = profile.parallel_startup_s * workers + work
+    return Estimate(workers, wall, busy, busy * profile.usd_per_second)
 
 
-def break_even_seconds(workers: int, fps: float = 30.0) -> float:
-    """Clip length above which ``workers`` GPUs finish sooner than one."""
-    one, many = COSTS[1], COSTS[workers]
-    # 5 + F/60 = 12 + F/(60 N)  ->  F = (12 - 5) / (1/60 - 1/(60 N))
-    frames = (many.base_wall_s - one.base_wall_s) / (1 / GPU_FPS - 1 / (GPU_FPS * workers))
+def break_even_seconds(workers: int, fps: float = 30.0, profile: ComputeProfile = SEED_T4) -> float:
+    """Clip length above which ``workers`` machines finish sooner than one."""
+    rate = profile.fps_for("overlay")
+    # start + F/r = wall_n + F/(r N)  ->  F = (wall_n - start) / (1/r - 1/(r N))
+    frames = (profile.parallel_wall_s - profile.startup_s) / (1 / rate - 1 / (rate * workers))
     return frames / fps
 
 
-def workers_for(
-    duration_s: float, thresholds: tuple[tuple[float, int], ...] = DEFAULT_THRESHOLDS
-) -> int:
+def workers_for(duration_s: float, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> int:
     """How many workers a clip of ``duration_s`` gets."""
     for upto, workers in thresholds:
         if duration_s <= upto:
@@ -111,7 +89,7 @@ def plan_segments(
     frame_count: int,
     fps: float,
     *,
-    thresholds: tuple[tuple[float, int], ...] = DEFAULT_THRESHOLDS,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     workers: int | None = None,
 ) -> SegmentPlan:
     """Split a clip for parallel workers (``workers`` overrides the thresholds)."""

@@ -44,10 +44,70 @@ class Limits(BaseModel):
     max_pixels: int = Field(3840 * 2160, gt=0)
 
 
+Thresholds = tuple[tuple[float, int], ...]
+
+# (clip seconds up to, workers): the seed's cost-optimised thresholds.
+DEFAULT_THRESHOLDS: Thresholds = ((30.0, 1), (90.0, 2), (180.0, 4), (float("inf"), 8))
+
+
+class ComputeProfile(BaseModel):
+    """One machine type in the cost model: start-up, throughput and price.
+
+    The seed's overheads: one worker pays ``startup_s`` (cold start); N
+    parallel workers pay ``parallel_startup_s`` each and start producing
+    frames ``parallel_wall_s`` after the call (coordination included).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    usd_per_second: float = Field(ge=0)
+    startup_s: float = Field(5.0, ge=0)
+    parallel_startup_s: float = Field(7.0, ge=0)
+    parallel_wall_s: float = Field(12.0, ge=0)
+    fps: dict[str, float] = Field(description="frames a second per stage on this machine")
+
+    def fps_for(self, stage: str) -> float:
+        """Throughput of ``stage``; the overlay's rate for stages not measured."""
+        return self.fps.get(stage) or self.fps.get("overlay") or 30.0
+
+
+# The seed's measurements: 60 fps overlay on a T4 at $0.000463 a GPU-second.
+SEED_T4 = ComputeProfile(
+    usd_per_second=0.000463, fps={"overlay": 60.0, "detect": 60.0, "upscale": 6.0}
+)
+
+# Rates for machines the seed did not measure are estimates (relative to the
+# T4); replace them with measured figures through settings.
+DEFAULT_COMPUTE: dict[str, ComputeProfile] = {
+    "T4": SEED_T4,
+    "L4": ComputeProfile(
+        usd_per_second=0.000222, fps={"overlay": 75.0, "detect": 120.0, "upscale": 14.0}
+    ),
+    "A10G": ComputeProfile(
+        usd_per_second=0.000306, fps={"overlay": 80.0, "detect": 140.0, "upscale": 16.0}
+    ),
+    "cpu": ComputeProfile(
+        usd_per_second=0.0000262,
+        startup_s=2.0,
+        parallel_startup_s=3.0,
+        parallel_wall_s=6.0,
+        fps={"overlay": 30.0, "framing": 60.0, "detect": 8.0, "upscale": 2.0},
+    ),
+}
+
+# Where each stage runs (infra/modal_app.py requests the same machines).
+DEFAULT_STAGE_COMPUTE: dict[str, str] = {
+    "detect": "T4",
+    "framing": "cpu",
+    "overlay": "T4",
+    "upscale": "L4",
+}
+
+
 class Settings(BaseModel):
     """Everything a reelpipe process needs to know, passed explicitly."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
     endpoint_url: str | None = None
     bucket: str = "reelpipe"
@@ -69,11 +129,34 @@ class Settings(BaseModel):
     upscale_weights: Path | None = Field(
         None, description="SRVGGNetCompact state dict; unset: the classical upscaler"
     )
+    yolo_weights: Path | None = Field(
+        None, description="YOLO .pt file for the detect stage; unset: the motion backend"
+    )
+    yolo_imgsz: int = Field(640, ge=64, description="YOLO input size")
+    detect_batch: int = Field(8, ge=1, description="frames per detector call")
     upscale_tile: int = Field(256, ge=32, description="input tile size of model inference")
     upscale_batch: int = Field(4, ge=1, description="frames per model call")
     max_output_pixels: int = Field(3840 * 2160, gt=0, description="largest frame upscale writes")
+    compute: dict[str, ComputeProfile] = Field(default_factory=lambda: dict(DEFAULT_COMPUTE))
+    stage_compute: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STAGE_COMPUTE))
+    segment_thresholds: Thresholds = DEFAULT_THRESHOLDS
+    segment_workers: int | None = Field(
+        None, ge=1, description="force this many segments for frame-local stages"
+    )
+    max_segment_workers: int = Field(8, ge=1, description="most parallel workers on Modal")
+    detect_overlap_s: float = Field(
+        1.0, ge=0, description="detection segments start this early, to stitch track ids"
+    )
+    local_workers: int = Field(
+        1, ge=1, description="local worker processes for segments; 1: no split locally"
+    )
     s3_max_attempts: int = Field(5, ge=1)
     multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
+
+    def compute_for(self, stage: str) -> tuple[str, ComputeProfile]:
+        """The machine type ``stage`` runs on and its profile."""
+        name = self.stage_compute.get(stage, "cpu")
+        return name, self.compute[name]
 
     @property
     def embedded(self) -> bool:
@@ -89,11 +172,10 @@ class Settings(BaseModel):
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
         """Build settings from environment variables, then explicit overrides.
 
-        Recognised: ``REELPIPE_ENDPOINT_URL``, ``REELPIPE_BUCKET``,
-        ``REELPIPE_REGION`` (R2: ``auto``), ``AWS_ACCESS_KEY_ID``,
-        ``AWS_SECRET_ACCESS_KEY``, ``REELPIPE_SCRATCH_DIR``,
-        ``REELPIPE_MAX_CLIP_BYTES``, ``REELPIPE_MAX_DURATION_S``,
-        ``REELPIPE_MAX_PIXELS``, ``REELPIPE_X264_PRESET``, ``REELPIPE_X264_CRF``.
+        Recognised: the variables in the tables below (``REELPIPE_ENDPOINT_URL``,
+        ``REELPIPE_BUCKET``, ``REELPIPE_REGION`` (R2: ``auto``), ``AWS_ACCESS_KEY_ID``,
+        ``AWS_SECRET_ACCESS_KEY``, ``REELPIPE_YOLO_WEIGHTS``, ...), the limits
+        ``REELPIPE_MAX_*`` and ``REELPIPE_X264_PRESET`` / ``REELPIPE_X264_CRF``.
         Overrides whose value is ``None`` are ignored, so CLI flags can be passed
         through as they are.
         """
@@ -111,7 +193,11 @@ class Settings(BaseModel):
             "REELPIPE_WEBHOOK_SECRET": "webhook_secret",
             "REELPIPE_UPSCALE_WEIGHTS": "upscale_weights",
             "REELPIPE_UPSCALE_TILE": "upscale_tile",
+            "REELPIPE_YOLO_WEIGHTS": "yolo_weights",
+            "REELPIPE_DETECT_BATCH": "detect_batch",
             "REELPIPE_MAX_OUTPUT_PIXELS": "max_output_pixels",
+            "REELPIPE_SEGMENT_WORKERS": "segment_workers",
+            "REELPIPE_LOCAL_WORKERS": "local_workers",
         }
         for var, field in simple.items():
             if env.get(var):

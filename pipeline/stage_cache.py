@@ -1,5 +1,6 @@
 """Stage cache keys: a stage is a deterministic function of (stage version,
-input ETag, params, encode profile), so equal keys mean its outputs can be reused.
+input ETag, params, encode profile, the ETags of the side inputs it reads such
+as detections), so equal keys mean its outputs can be reused.
 
 A resumed or reprocessed job skips every stage whose recorded key is unchanged
 and whose outputs are still in the bucket.
@@ -15,7 +16,11 @@ from pipeline.stages.base import StageRequest
 
 
 def stage_cache_key(
-    request: StageRequest, version: str, input_etag: str, profile: EncodeProfile
+    request: StageRequest,
+    version: str,
+    input_etag: str,
+    profile: EncodeProfile,
+    side_etags: dict[str, str] | None = None,
 ) -> str:
     """The cache key of running ``request`` on the input with ``input_etag``."""
     material = {
@@ -26,4 +31,6 @@ def stage_cache_key(
         "final": request.final,
         "profile": profile.model_dump(mode="json"),
     }
+    if side_etags:
+        material["side_inputs"] = {k: v.strip('"') for k, v in sorted(side_etags.items())}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import Progress, StageState, StageStatus, StatusManifest, utc_now
-from pipeline.stages.base import StageResult
+from pipeline.stages.base import Segment, StageResult
 from pipeline.status_store import Mutation
 
 SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
 
 
-def stage_started(name: StageName, index: int, count: int) -> Mutation:
+def stage_started(name: StageName, index: int, count: int, workers: int = 1) -> Mutation:
     def mutate(s: StatusManifest) -> StatusManifest:
         return s.with_stage(
             name,
@@ -24,6 +24,8 @@ def stage_started(name: StageName, index: int, count: int) -> Mutation:
             progress=0.0,
             attempts=s.stages[name].attempts + 1,
             started_at=utc_now(),
+            workers=workers,
+            segments=[0.0] * workers if workers > 1 else [],
         ).model_copy(update={"progress": overall_progress(index, count, 0.0, name)})
 
     return mutate
@@ -38,6 +40,23 @@ def stage_progress(name: StageName, index: int, count: int, fraction: float) -> 
     return mutate
 
 
+def segment_progress(
+    name: StageName, index: int, count: int, segment: Segment, fraction: float
+) -> Mutation:
+    """One segment's progress; the stage's is the mean over its segments."""
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        parts = list(s.stages[name].segments)
+        parts += [0.0] * (segment.count - len(parts))
+        parts[segment.index] = round(100 * fraction, 1)
+        done = sum(parts) / len(parts) / 100
+        return s.with_stage(name, segments=parts, progress=round(100 * done, 1)).model_copy(
+            update={"progress": overall_progress(index, count, done, name)}
+        )
+
+    return mutate
+
+
 def stage_finished(
     name: StageName,
     index: int,
@@ -45,8 +64,10 @@ def stage_finished(
     result: StageResult,
     duration: float,
     cache_key: str,
+    usd_per_gpu_second: float = 0.0,
 ) -> Mutation:
     fps = round(result.frames / duration, 2) if duration > 0 else None
+    cost = result.gpu_seconds * usd_per_gpu_second
 
     def mutate(s: StatusManifest) -> StatusManifest:
         return s.with_stage(
@@ -60,11 +81,13 @@ def stage_finished(
             backend=result.backend,
             outputs=result.outputs,
             gpu_seconds=result.gpu_seconds,
+            segments=[],
             cache_key=cache_key,
         ).model_copy(
             update={
                 "progress": overall_progress(index + 1, count, 0.0, name),
-                "gpu_seconds": s.gpu_seconds + result.gpu_seconds,
+                "gpu_seconds": round(s.gpu_seconds + result.gpu_seconds, 3),
+                "cost_usd": round(s.cost_usd + cost, 6),
             }
         )
 

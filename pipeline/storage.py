@@ -81,6 +81,15 @@ def make_s3_client(settings: Settings) -> S3Client:
     )
 
 
+def open_bucket(settings: Settings) -> Bucket:
+    """The configured bucket through a new client (the endpoint must be known)."""
+    return Bucket(
+        make_s3_client(settings),
+        settings.bucket,
+        multipart_threshold=settings.multipart_threshold_bytes,
+    )
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """What a HEAD or a listing tells about one object."""

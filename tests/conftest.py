@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,11 +10,35 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from pipeline.detect.offline import offline_environment
 from pipeline.embedded_s3 import EmbeddedS3
 from pipeline.settings import EncodeProfile, Settings
 from pipeline.storage import Bucket, make_s3_client
 
 TEST_BUCKET = "reelpipe-test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ultralytics_offline(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """ultralytics never downloads and keeps its settings in the session's tmp dir."""
+    offline_environment(tmp_path_factory.mktemp("ultralytics"))
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Fail any connection beyond loopback; returns the addresses that were attempted."""
+    attempts: list[object] = []
+    original = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not host.startswith(("127.", "::1", "localhost", "/")):
+            attempts.append(address)
+            raise OSError(f"network access attempted in a test: {address!r}")
+        original(sock, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    return attempts
 
 
 @pytest.fixture(scope="session")

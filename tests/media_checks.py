@@ -126,3 +126,31 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def read_frames(path: Path, indices: list[int], width: int, height: int) -> list[np.ndarray]:
+    """Frames ``indices`` (ascending) of ``path`` as RGB arrays, in one ffmpeg decode."""
+    chosen = "+".join(f"eq(n\\,{i})" for i in indices)
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"select={chosen}",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+    assert len(frames) == len(indices), (len(frames), indices)
+    return list(frames)

@@ -1,15 +1,19 @@
-"""Run one stage through the local runner against the test bucket."""
+"""Run one stage, or one whole job, through the local runner against the test bucket."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from pipeline.claim import ClaimedJob, claim
 from pipeline.manifests.job import FramingParams, OverlayParams, StageName, UpscaleParams
+from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.runners.local import LocalRunner
 from pipeline.settings import Settings
 from pipeline.stages.base import StageRequest, StageResult
 from pipeline.storage import Bucket
+from pipeline.submit import submit_manifest, upload_clip
+from pipeline.worker import Worker
 
 JOB_ID = "0123456789abcdef0123"
 PARAMS = {
@@ -53,3 +57,28 @@ def upload(bucket: Bucket, clip: Path, name: str = "clip.mp4") -> str:
 def fetch(bucket: Bucket, result: StageResult, directory: Path, name: str = "out.mp4") -> Path:
     """Download a stage's video output."""
     return bucket.download_file(result.outputs["video"], directory / name)
+
+
+def run_job(
+    bucket: Bucket,
+    settings: Settings,
+    clip: Path,
+    manifest: dict[str, Any],
+    tag: str,
+    runner: Any = None,
+) -> StatusManifest:
+    """Upload ``clip``, submit ``manifest``, claim and run it; it must succeed."""
+    relative = upload_clip(bucket, "u", clip)
+    inbox = submit_manifest(bucket, "u", {"input_key": relative, **manifest}, request_id=tag)
+    job = claim(bucket, inbox.inbox_key)
+    assert isinstance(job, ClaimedJob)
+    status = Worker(bucket, settings, runner or LocalRunner(bucket, settings)).run(job)
+    assert isinstance(status, StatusManifest)
+    assert status.state is JobState.SUCCEEDED, status.error
+    return status
+
+
+def fetch_output(bucket: Bucket, status: StatusManifest, path: Path) -> Path:
+    """Download a finished job's output video to ``path``."""
+    assert status.output_key is not None
+    return bucket.download_file(status.output_key, path)

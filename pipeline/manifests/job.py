@@ -13,6 +13,15 @@ detect -> framing -> overlay -> upscale. Example::
 
 Times are seconds of the source clip; boxes are ``[frame, x, y, w, h]`` keyframes
 in source-frame pixels (upright), interpolated between keyframes.
+
+With detection, the camera and the spotlight follow the action by themselves::
+
+    {"input_key": "clips/game1.mp4",
+     "stages": {"framing": {"aspect": "9:16", "follow": "action"},
+                "overlay": {"highlight": {"frame": 30, "x": 640, "y": 360}}}}
+
+``detect`` runs first whenever ``follow`` or a click/track highlight needs it
+(its block may be given to choose the backend, stride and thresholds).
 """
 
 from __future__ import annotations
@@ -29,7 +38,6 @@ from pipeline.keys import validate_relative_key
 from pipeline.manifests.base import WireModel, describe_validation_error
 
 SCHEMA_VERSION = 1
-NOT_YET_IMPLEMENTED = ("detect",)
 
 
 class StageName(StrEnum):
@@ -57,6 +65,24 @@ class TimeRange(WireModel):
         return self
 
 
+class DetectBackend(StrEnum):
+    """Which detector runs."""
+
+    AUTO = "auto"  # yolo when REELPIPE_YOLO_WEIGHTS is set, else motion
+    YOLO = "yolo"  # players (COCO person) and the ball (COCO sports ball), tracked
+    MOTION = "motion"  # moving regions and the action centre; needs no weights
+
+
+class DetectParams(WireModel):
+    """Find the players and the ball (or the moving regions) in every frame."""
+
+    backend: DetectBackend = DetectBackend.AUTO
+    stride: int = Field(2, ge=1, le=30, description="detect every Nth frame, track in between")
+    confidence: float = Field(0.25, gt=0, lt=1, description="players' minimum confidence")
+    ball_confidence: float = Field(0.1, gt=0, lt=1, description="the ball's minimum confidence")
+    max_ball_gap_s: float = Field(1.0, ge=0, description="longest ball gap interpolated")
+
+
 class Trim(TimeRange):
     """Keep ``[start_s, end_s)`` of the source."""
 
@@ -76,15 +102,37 @@ class SpeedSegment(TimeRange):
     factor: float = Field(ge=0.125, le=8.0)
 
 
+class Follow(StrEnum):
+    """What a moving crop keeps in the picture."""
+
+    ACTION = "action"  # the ball weighted with nearby players (motion: the moving centre)
+
+
 class FramingParams(WireModel):
-    """Trim, crop and speed changes; all optional (none = a normalising re-encode)."""
+    """Trim, crop and speed changes; all optional (none = a normalising re-encode).
+
+    ``aspect`` crops to that shape (``"9:16"`` for vertical reels): centred, or
+    moving with the action when ``follow`` is set. A fixed ``crop`` excludes both.
+    """
 
     trim: Trim | None = None
     crop: Crop | None = None
+    aspect: str | None = Field(None, pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")
+    follow: Follow | None = None
     speed: list[SpeedSegment] = Field(default_factory=list)
+
+    @property
+    def aspect_ratio(self) -> float | None:
+        """Width over height of ``aspect`` (9:16 when only ``follow`` is given)."""
+        if self.aspect is None:
+            return 9 / 16 if self.follow is not None else None
+        w, h = self.aspect.split(":")
+        return int(w) / int(h)
 
     @model_validator(mode="after")
     def _segments_fit(self) -> FramingParams:
+        if self.crop is not None and (self.aspect is not None or self.follow is not None):
+            raise ValueError("give either a fixed 'crop' or 'aspect'/'follow', not both")
         ordered = sorted(self.speed, key=lambda s: s.start_s)
         for before, after in itertools.pairwise(ordered):
             if after.start_s < before.end_s:
@@ -108,15 +156,46 @@ Keyframe = Annotated[
 
 
 class Highlight(WireModel):
-    """The player to highlight, as box keyframes in source frames."""
+    """The player to highlight: box keyframes, a click on them, or a detected track.
 
-    boxes: list[Keyframe] = Field(min_length=1)
+    Exactly one of: ``boxes`` (keyframes in source frames), ``frame`` + ``x`` +
+    ``y`` (a click in source pixels: the track under it), or ``track_id``.
+    """
+
+    boxes: list[Keyframe] | None = Field(None, min_length=1)
+    frame: int | None = Field(None, ge=0)
+    x: float | None = Field(None, ge=0)
+    y: float | None = Field(None, ge=0)
+    track_id: int | None = Field(None, ge=0)
+
+    @property
+    def needs_detections(self) -> bool:
+        """True for a click or a track id (the track comes from detect)."""
+        return self.boxes is None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Highlight:
+        click = (self.frame, self.x, self.y)
+        forms = [
+            self.boxes is not None,
+            any(v is not None for v in click),
+            self.track_id is not None,
+        ]
+        if sum(forms) != 1:
+            raise ValueError(
+                "give exactly one of 'boxes', a click ('frame', 'x', 'y') or 'track_id'"
+            )
+        if forms[1] and any(v is None for v in click):
+            raise ValueError("a click needs all of 'frame', 'x' and 'y'")
+        return self
 
     @field_validator("boxes")
     @classmethod
     def _keyframes_valid(
-        cls, boxes: list[tuple[int, float, float, float, float]]
-    ) -> list[tuple[int, float, float, float, float]]:
+        cls, boxes: list[tuple[int, float, float, float, float]] | None
+    ) -> list[tuple[int, float, float, float, float]] | None:
+        if boxes is None:
+            return None
         previous = -1
         for i, (frame, _x, _y, w, h) in enumerate(boxes):
             if frame < 0:
@@ -162,27 +241,42 @@ class UpscaleParams(WireModel):
 class Stages(WireModel):
     """The stage blocks; a stage runs only if its block is present."""
 
-    detect: dict[str, Any] | None = None
+    detect: DetectParams | None = None
     framing: FramingParams | None = None
     overlay: OverlayParams | None = None
     upscale: UpscaleParams | None = None
 
     @model_validator(mode="after")
-    def _known_and_not_empty(self) -> Stages:
-        missing = [name for name in NOT_YET_IMPLEMENTED if getattr(self, name) is not None]
-        if missing:
-            names = ", ".join(f"'{n}'" for n in missing)
+    def _not_empty(self) -> Stages:
+        if all(getattr(self, name.value) is None for name in STAGE_ORDER):
             raise ValueError(
-                f"stage {names} is not implemented in this pipeline version yet; "
-                "remove the block to run the other stages"
+                "no stage requested: add a 'detect', 'framing', 'overlay' or 'upscale' block"
             )
-        if self.framing is None and self.overlay is None and self.upscale is None:
-            raise ValueError("no stage requested: add a 'framing', 'overlay' or 'upscale' block")
         return self
 
+    @property
+    def needs_detect(self) -> bool:
+        """True when a later stage uses detections (``follow``, a click or a track id)."""
+        follows = self.framing is not None and self.framing.follow is not None
+        picks = self.overlay is not None and self.overlay.highlight.needs_detections
+        return follows or picks
+
     def requested(self) -> list[StageName]:
-        """The requested stages, in run order."""
-        return [name for name in STAGE_ORDER if getattr(self, name.value) is not None]
+        """The stages to run, in order (detect added when a later stage needs it)."""
+        wanted = [name for name in STAGE_ORDER if getattr(self, name.value) is not None]
+        if self.needs_detect and StageName.DETECT not in wanted:
+            wanted.insert(0, StageName.DETECT)
+        return wanted
+
+    def params_for(self, name: StageName) -> WireModel:
+        """The parameters ``name`` runs with (defaults for an added detect)."""
+        params = getattr(self, name.value)
+        if params is None and name is StageName.DETECT:
+            return DetectParams()
+        if params is None:
+            raise KeyError(f"stage {name.value} was not requested")
+        assert isinstance(params, WireModel)
+        return params
 
 
 class JobManifest(WireModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import JobManifest
 from pipeline.manifests.status import StatusManifest
 from pipeline.manifests.timeline import FramingTimeline
@@ -12,6 +13,7 @@ SCHEMAS: dict[str, type[Any]] = {
     "job": JobManifest,
     "status": StatusManifest,
     "framing-timeline": FramingTimeline,
+    "detections": Detections,
 }
 
 

@@ -76,6 +76,10 @@ class StageStatus(WireModel):
     backend: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict)
     gpu_seconds: float = 0.0
+    workers: int = Field(1, ge=1, description="segments run in parallel for this stage")
+    segments: list[float] = Field(
+        default_factory=list, description="each segment's progress (0-100) while they run"
+    )
     cache_key: str | None = Field(
         None, description="stage version + input ETag + params: equal keys mean equal outputs"
     )
@@ -123,7 +127,10 @@ class StatusManifest(WireModel):
     finished_at: datetime | None = None
     duration_s: float | None = None
     gpu_seconds: float = 0.0
-    cost_usd: float = 0.0
+    cost_usd: float = Field(0.0, description="measured: GPU-seconds at the configured prices")
+    estimated_cost_usd: float | None = Field(
+        None, description="the planner's estimate when the job started"
+    )
     lease: Lease | None = None
     waiting_since: datetime | None = None
 

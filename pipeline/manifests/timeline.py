@@ -41,8 +41,20 @@ class FramingTimeline(WireModel):
     source_height: int
     source_fps: float
     output_fps: float
-    crop: Rect
+    crop: Rect  # the window's size; its position when ``crop_path`` is empty
     pieces: list[Piece] = Field(min_length=1)
+    crop_path: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="a moving crop: the window's [x, y] at each source frame from 0",
+    )
+
+    def crop_origin(self, source_frame: float) -> tuple[int, int]:
+        """Top-left corner of the crop window at ``source_frame``."""
+        if not self.crop_path:
+            return self.crop.x, self.crop.y
+        i = min(max(0, round(source_frame)), len(self.crop_path) - 1)
+        x, y = self.crop_path[i]
+        return x, y
 
     @property
     def output_duration_s(self) -> float:

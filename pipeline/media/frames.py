@@ -123,8 +123,23 @@ class FrameReader:
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90_000)
         self._turns = (-info.rotation // 90) % 4  # np.rot90 turns counter-clockwise
 
-    def frames(self, on_audio: Callable[[Any], None] | None = None) -> Iterator[YuvFrame]:
-        """Every frame in order; audio packets go to ``on_audio`` as they are demuxed."""
+    def frames(
+        self,
+        on_audio: Callable[[Any], None] | None = None,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ) -> Iterator[YuvFrame]:
+        """Frames ``[start, end)`` in order; audio packets go to ``on_audio`` as demuxed.
+
+        The whole clip counts decoded frames. A range (one segment of a parallel
+        run) seeks to the keyframe before ``start`` and numbers frames by their
+        timestamps, which equals the count on the constant-rate clips that are
+        split (see ``VideoInfo.constant_rate``).
+        """
+        if start or end is not None:
+            yield from self._range(start, self.info.frame_count if end is None else end)
+            return
         streams = [self.video] + ([self.audio] if self.audio is not None and on_audio else [])
         index = 0
         try:
@@ -141,6 +156,54 @@ class FrameReader:
         if index == 0:
             raise InvalidMedia("the clip has no decodable frames")
         check_complete(index, self.info.frame_count)
+
+    def keyframes(self) -> Iterator[YuvFrame]:
+        """Only the keyframes, numbered by timestamp: the decoder skips everything else,
+        so a sample across a long clip costs a few decodes (a background, a preview)."""
+        origin = self.video.start_time or 0
+        ticks_per_frame = 1 / (self.fps * self.time_base)
+        self.video.codec_context.skip_frame = "NONKEY"
+        try:
+            for packet in self._container.demux(self.video):
+                for frame in packet.decode():
+                    if frame.pts is not None:
+                        yield self._upright(round((frame.pts - origin) / ticks_per_frame), frame)
+        except av.FFmpegError as exc:
+            raise InvalidMedia(f"decoding keyframes failed: {exc}") from exc
+        finally:
+            self.video.codec_context.skip_frame = "DEFAULT"
+
+    def _range(self, start: int, end: int) -> Iterator[YuvFrame]:
+        origin = self.video.start_time or 0
+        ticks_per_frame = 1 / (self.fps * self.time_base)
+        if start > 0:
+            target = origin + int(start * ticks_per_frame)
+            self._container.seek(target, stream=self.video, backward=True, any_frame=False)
+        expected = start
+        try:
+            for packet in self._container.demux(self.video):
+                for frame in packet.decode():
+                    if frame.pts is None:
+                        continue
+                    index = round((frame.pts - origin) / ticks_per_frame)
+                    if index < start:
+                        continue
+                    if index >= end:
+                        return
+                    if index != expected:
+                        raise InvalidMedia(
+                            f"frame {expected} is missing from the clip's timestamps "
+                            f"(found {index}); it cannot be split into segments"
+                        )
+                    yield self._upright(index, frame)
+                    expected += 1
+        except av.FFmpegError as exc:
+            raise InvalidMedia(f"decoding failed at frame {expected}: {exc}") from exc
+        if expected < end:
+            raise InvalidMedia(
+                f"the clip's data ends early ({expected} of {end} frames decoded): "
+                "the upload is truncated or corrupt"
+            )
 
     def _upright(self, index: int, frame: Any) -> YuvFrame:
         coded_w, coded_h = even(frame.width), even(frame.height)
@@ -191,6 +254,7 @@ class FrameWriter:
         time_base: Fraction | None = None,
         audio_template: Any = None,
         audio_sample_rate: int | None = None,
+        renumber: bool = False,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError(f"yuv420p needs even dimensions, got {width}x{height}")
@@ -216,11 +280,12 @@ class FrameWriter:
             self.audio.bit_rate = int(profile.audio_bitrate.rstrip("k")) * 1000
             self.audio.layout = "mono"
         self.frames_written = 0
+        self.renumber = renumber  # timestamps from zero at 1/fps, ignoring the source's
 
     def write(self, frame: YuvFrame) -> None:
-        """Encode one frame (its pts kept when it has one, else numbered)."""
+        """Encode one frame (its pts kept when it has one, unless renumbering)."""
         av_frame = frame.av_frame
-        if av_frame.pts is None:
+        if av_frame.pts is None or self.renumber:
             av_frame.time_base = self.stream.codec_context.time_base
             av_frame.pts = round(self.frames_written * self._frame_duration / av_frame.time_base)
         av_frame.pict_type = av.video.frame.PictureType.NONE

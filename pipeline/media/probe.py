@@ -28,6 +28,7 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None
     size_bytes: int
+    constant_rate: bool = True  # every frame lasts 1/fps: frame n starts at n/fps
 
     @property
     def display_width(self) -> int:
@@ -72,6 +73,19 @@ def _fraction(text: str | None) -> Fraction | None:
 
 def probe(path: Path) -> VideoInfo:
     """Facts about the clip at ``path``; InvalidMedia when it has no decodable video."""
+    return _probe(str(path), path.name, path.stat().st_size)
+
+
+def probe_url(url: str, name: str, size_bytes: int) -> VideoInfo:
+    """Facts about a clip read over HTTP (a presigned GET), without downloading it.
+
+    ffprobe reads only the container's index; ``name`` stands for the URL in
+    errors, so the signature never reaches a message.
+    """
+    return _probe(url, name, size_bytes)
+
+
+def _probe(target: str, name: str, size_bytes: int) -> VideoInfo:
     cmd = [
         ffmpeg_binary("ffprobe"),
         "-v",
@@ -80,13 +94,13 @@ def probe(path: Path) -> VideoInfo:
         "-show_format",
         "-of",
         "json",
-        str(path),
+        target,
     ]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         reason = proc.stderr.decode(errors="replace").strip().splitlines()
         detail = reason[-1] if reason else f"ffprobe exited {proc.returncode}"
-        detail = detail.replace(str(path), path.name)
+        detail = detail.replace(target, name)
         raise InvalidMedia(f"the clip is not a readable video: {detail}")
     doc = json.loads(proc.stdout or b"{}")
     streams = doc.get("streams", [])
@@ -121,5 +135,6 @@ def probe(path: Path) -> VideoInfo:
         pix_fmt=str(video.get("pix_fmt", "")),
         has_audio=audio is not None,
         audio_codec=str(audio.get("codec_name")) if audio else None,
-        size_bytes=path.stat().st_size,
+        size_bytes=size_bytes,
+        constant_rate=fps == _fraction(video.get("r_frame_rate")),
     )

@@ -61,18 +61,31 @@ class Spotlight:
 
     def __init__(self, style: OverlayStyle = OverlayStyle.SPOTLIGHT, dim: float = 0.4) -> None:
         self.style = style
-        self._luma = _lut(16, dim)
-        self._chroma = _lut(128, dim)
+        self.dim = dim
+        self._luts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def annotate(self, frame: YuvFrame, box: Box | None) -> None:
-        """Draw on ``frame`` in place; nothing when ``box`` is None."""
-        if box is None:
+    def annotate(self, frame: YuvFrame, box: Box | None, strength: float = 1.0) -> None:
+        """Draw on ``frame`` in place; nothing when ``box`` is None or ``strength`` is 0.
+
+        A strength below 1 (a followed player being lost) dims less and, below
+        one half, drops the ring: the highlight fades instead of jumping.
+        """
+        if box is None or strength <= 0:
             return
         if self.style is OverlayStyle.SPOTLIGHT:
-            self._spotlight(frame, box)
-        self._ring(frame, box)
+            self._spotlight(frame, box, strength)
+        if strength >= 0.5:
+            self._ring(frame, box)
 
-    def _spotlight(self, frame: YuvFrame, box: Box) -> None:
+    def _lookup(self, strength: float) -> tuple[np.ndarray, np.ndarray]:
+        step = round(strength * 20)  # 5% steps: a fade shows no banding, the cache stays small
+        if step not in self._luts:
+            dim = 1.0 - (1.0 - self.dim) * step / 20
+            self._luts[step] = (_lut(16, dim), _lut(128, dim))
+        return self._luts[step]
+
+    def _spotlight(self, frame: YuvFrame, box: Box, strength: float) -> None:
+        luma, chroma = self._lookup(strength)
         height, width = frame.y.shape
         cx, cy = box.x + box.w / 2, box.y + box.h / 2
         a, b = box.w * 0.5 * 1.6 + 4, box.h * 0.5 * 1.2 + 4
@@ -89,9 +102,9 @@ class Spotlight:
                 frame.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2].copy(),
                 frame.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2].copy(),
             )
-        cv2.LUT(frame.y, self._luma, dst=frame.y)
-        cv2.LUT(frame.u, self._chroma, dst=frame.u)
-        cv2.LUT(frame.v, self._chroma, dst=frame.v)
+        cv2.LUT(frame.y, luma, dst=frame.y)
+        cv2.LUT(frame.u, chroma, dst=frame.u)
+        cv2.LUT(frame.v, chroma, dst=frame.v)
         if not lit:
             return
         mask = _soft_ellipse(y1 - y0, x1 - x0, cx - x0, cy - y0, a, b)

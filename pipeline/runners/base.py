@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pipeline.stages.base import ProgressFn, StageRequest, StageResult
 
 
 class Runner(Protocol):
-    """Executes one stage request somewhere and returns its result."""
+    """Executes stage requests somewhere and returns their results."""
+
+    @property
+    def max_workers(self) -> int:
+        """How many segments this runner can process at once."""
+        ...
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         """Run the stage named by ``request.stage``; ``progress(fraction)`` as it goes."""
+        ...
+
+    def run_segments(
+        self, requests: Sequence[StageRequest], progress: ProgressFn
+    ) -> list[StageResult]:
+        """Run the segments of one stage, in parallel where it can; results in order."""
         ...

@@ -1,11 +1,23 @@
-"""Run stages in this process, with scratch space under the settings' scratch dir."""
+"""Run stages on this machine, with scratch space under the settings' scratch dir.
+
+A single request runs in this process. Segments of a parallel run go to
+``settings.local_workers`` worker processes (spawned, each with its own S3
+client), which run the same body as a Modal function and write their progress
+into the job's status themselves.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from pipeline.runners.wire import request_to_wire, result_from_wire
 from pipeline.settings import Settings
 from pipeline.stages.base import ProgressFn, StageContext, StageRequest, StageResult
 from pipeline.stages.registry import stage_for
-from pipeline.storage import Bucket
+from pipeline.storage import Bucket, open_bucket
 
 
 class LocalRunner:
@@ -15,12 +27,50 @@ class LocalRunner:
         self.bucket = bucket
         self.settings = settings
 
+    @property
+    def max_workers(self) -> int:
+        """Local worker processes for segments (``REELPIPE_LOCAL_WORKERS``)."""
+        return self.settings.local_workers
+
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         """Run one stage here."""
         scratch = self.settings.scratch_dir / request.job_id / request.stage.value
+        if request.segment is not None:
+            scratch = scratch / f"segment-{request.segment.index:03d}"
         scratch.mkdir(parents=True, exist_ok=True)
         ctx = StageContext(self.bucket, self.settings, scratch, progress)
         try:
             return stage_for(request.stage).run(ctx, request)
         finally:
             ctx.cleanup()
+
+    def run_segments(
+        self, requests: Sequence[StageRequest], progress: ProgressFn
+    ) -> list[StageResult]:
+        """One after another here with one worker, else across worker processes."""
+        count = len(requests)
+        if self.settings.local_workers <= 1 or count == 1:
+            return [
+                self.run_stage(r, _share_of(progress, i, count)) for i, r in enumerate(requests)
+            ]
+        processes = min(self.settings.local_workers, count)
+        # spawn, not fork: the parent holds threads (lease renewal, S3 pools).
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            futures = [
+                pool.submit(run_in_worker_process, request_to_wire(r), self.settings)
+                for r in requests
+            ]
+            return [result_from_wire(f.result()) for f in futures]
+
+
+def _share_of(progress: ProgressFn, index: int, count: int) -> ProgressFn:
+    """Part ``index`` of ``count`` run one after another: its share of the bar."""
+    return lambda fraction: progress((index + fraction) / count)
+
+
+def run_in_worker_process(wire: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """A worker process's body: the Modal functions' body, with its own bucket client."""
+    from pipeline.runners.remote import execute_stage
+
+    return execute_stage(wire, open_bucket(settings), settings)

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from pipeline.manifests.job import StageName
@@ -25,6 +26,7 @@ DEFAULT_APP_NAME = "reel-ballers-video"
 
 # Function names follow the seed: say what each does.
 STAGE_FUNCTIONS: dict[StageName, str] = {
+    StageName.DETECT: "detect_objects",
     StageName.FRAMING: "process_framing",
     StageName.OVERLAY: "render_overlay",
     StageName.UPSCALE: "apply_upscale",
@@ -36,6 +38,10 @@ class RemoteFunction(Protocol):
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Call it and wait for the result."""
+        ...
+
+    def map(self, inputs: Iterable[Any], /) -> Iterable[Any]:
+        """Call it once per input, in parallel containers; results in input order."""
         ...
 
 
@@ -65,10 +71,23 @@ class ModalFunctions:
 class ModalRunner:
     """Calls each stage's Modal function; the stage itself writes its progress."""
 
-    def __init__(self, functions: FunctionRegistry) -> None:
+    def __init__(self, functions: FunctionRegistry, *, max_workers: int = 8) -> None:
         self.functions = functions
+        self._max_workers = max_workers
+
+    @property
+    def max_workers(self) -> int:
+        """Containers one stage may fan out to (``Settings.max_segment_workers``)."""
+        return self._max_workers
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         """Run the stage remotely and wait for it (job errors are raised again here)."""
         function = self.functions.lookup(STAGE_FUNCTIONS[request.stage])
         return result_from_wire(function.remote(request_to_wire(request)))
+
+    def run_segments(
+        self, requests: Sequence[StageRequest], progress: ProgressFn
+    ) -> list[StageResult]:
+        """Fan the segments out with ``.map`` (one container each); results in order."""
+        function = self.functions.lookup(STAGE_FUNCTIONS[requests[0].stage])
+        return [result_from_wire(r) for r in function.map([request_to_wire(q) for q in requests])]

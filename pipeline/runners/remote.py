@@ -4,11 +4,13 @@ It rebuilds the stage request from JSON, runs the stage with the same code the
 local runner uses, and writes the stage's progress into the job's status
 itself (compare-and-swap, throttled): the caller only waits. Job errors come
 back as data; transient errors are raised, which is the platform's signal to
-retry the call.
+retry the call. On a GPU function (``gpu`` named) the call's seconds are its
+GPU-seconds, which the status turns into cost.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -18,11 +20,13 @@ from pipeline.runners.local import LocalRunner
 from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wire
 from pipeline.settings import Settings
 from pipeline.status_store import StatusStore
-from pipeline.status_updates import stage_progress
+from pipeline.status_updates import segment_progress, stage_progress
 from pipeline.storage import Bucket
 
 
-def execute_stage(wire: dict[str, Any], bucket: Bucket, settings: Settings) -> dict[str, Any]:
+def execute_stage(
+    wire: dict[str, Any], bucket: Bucket, settings: Settings, *, gpu: str | None = None
+) -> dict[str, Any]:
     """Run one stage request (JSON in, JSON out)."""
     request = request_from_wire(wire)
     index, count = request.position
@@ -33,13 +37,21 @@ def execute_stage(wire: dict[str, Any], bucket: Bucket, settings: Settings) -> d
         now = time.monotonic()
         if now - last[0] >= settings.progress_interval_s:
             last[0] = now
-            store.update(stage_progress(request.stage, index, count, fraction))
+            if request.segment is None:
+                store.update(stage_progress(request.stage, index, count, fraction))
+            else:
+                store.update(
+                    segment_progress(request.stage, index, count, request.segment, fraction)
+                )
 
     started = time.monotonic()
     try:
         result = LocalRunner(bucket, settings).run_stage(request, progress)
     except JobError as exc:
         return error_to_wire(exc)
+    seconds = round(time.monotonic() - started, 3)
+    if gpu is not None:
+        result = dataclasses.replace(result, gpu_seconds=seconds)
     wire_result = result_to_wire(result)
-    wire_result["seconds"] = round(time.monotonic() - started, 3)
+    wire_result["seconds"] = seconds
     return wire_result

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.errors import ErrorKind, JobError
 from pipeline.manifests.job import StageName, Stages
-from pipeline.stages.base import StageRequest, StageResult
+from pipeline.stages.base import Segment, StageRequest, StageResult
 
 
 def request_to_wire(request: StageRequest) -> dict[str, Any]:
@@ -25,6 +25,7 @@ def request_to_wire(request: StageRequest) -> dict[str, Any]:
         "final": request.final,
         "upstream": {k.value: dict(v) for k, v in request.upstream.items()},
         "position": list(request.position),
+        "segment": None if request.segment is None else vars(request.segment).copy(),
     }
 
 
@@ -34,6 +35,7 @@ def request_from_wire(wire: dict[str, Any]) -> StageRequest:
     # The stage's own parameter model, validated exactly as in a manifest.
     model = getattr(Stages.model_validate({stage.value: wire["params"]}), stage.value)
     index, count = wire.get("position", [0, 1])
+    segment = wire.get("segment")
     return StageRequest(
         user_id=wire["user_id"],
         job_id=wire["job_id"],
@@ -43,6 +45,7 @@ def request_from_wire(wire: dict[str, Any]) -> StageRequest:
         final=bool(wire["final"]),
         upstream={StageName(k): dict(v) for k, v in wire.get("upstream", {}).items()},
         position=(int(index), int(count)),
+        segment=None if segment is None else Segment(**{k: int(v) for k, v in segment.items()}),
     )
 
 

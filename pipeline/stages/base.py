@@ -32,6 +32,36 @@ ProgressFn = Callable[[float], None]
 
 
 @dataclass(frozen=True)
+class Segment:
+    """Frames ``[start, end)`` of a stage's input: part ``index`` of ``count``.
+
+    A segment's worker writes video only (``artifact``); the orchestrator joins
+    the parts without re-encoding and muxes the audio once.
+    """
+
+    index: int
+    count: int
+    start: int
+    end: int
+    overlap: int = 0  # frames before ``start`` also processed, to stitch tracks across
+
+    @property
+    def frames(self) -> int:
+        """How many frames the segment holds."""
+        return self.end - self.start
+
+    @property
+    def artifact(self) -> str:
+        """The segment's video, e.g. ``segment-002.mp4``."""
+        return f"segment-{self.index:03d}.mp4"
+
+    def artifact_named(self, whole: str) -> str:
+        """The segment's part of the artifact ``whole``: ``detections-segment-002.json``."""
+        stem, _, suffix = whole.rpartition(".")
+        return f"{stem}-segment-{self.index:03d}.{suffix}"
+
+
+@dataclass(frozen=True)
 class StageRequest:
     """What one stage is asked to do."""
 
@@ -43,6 +73,17 @@ class StageRequest:
     final: bool  # the last stage of the job writes the final encode
     upstream: Mapping[StageName, Mapping[str, str]] = field(default_factory=dict)
     position: tuple[int, int] = (0, 1)  # (index, count) in the job, for overall progress
+    segment: Segment | None = None  # part of a parallel run; None: the whole clip
+
+    def output_name(self, whole: str = "video.mp4") -> str:
+        """The artifact name of this request's video: ``whole`` or the segment's part."""
+        return self.segment.artifact if self.segment else whole
+
+    def frame_window(self, info: VideoInfo) -> tuple[int, int]:
+        """The ``[start, end)`` frames this request covers."""
+        if self.segment is None:
+            return 0, info.frame_count
+        return self.segment.start, self.segment.end
 
 
 @dataclass(frozen=True)

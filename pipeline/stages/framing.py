@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+
+from pipeline.errors import StageParamsInvalid
+from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import FramingParams, StageName
-from pipeline.media.codec import ffmpeg_audio_args, ffmpeg_video_args
+from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.frames import check_complete
-from pipeline.media.probe import probe
+from pipeline.media.probe import VideoInfo, probe
 from pipeline.stages.base import StageContext, StageRequest, StageResult
-from pipeline.stages.framing_plan import filter_graph, plan_timeline
+from pipeline.stages.follow_path import crop_path, follow_targets, window_size
+from pipeline.stages.framing_plan import crop_commands, filter_graph, plan_timeline
 
 
 class FramingStage:
@@ -29,7 +34,8 @@ class FramingStage:
         params = request.params
         assert isinstance(params, FramingParams)
         source, info = ctx.fetch_video(request.video_key)
-        timeline = plan_timeline(params, info)
+        follow = self._follow_path(ctx, request, params, info) if params.follow else None
+        timeline = plan_timeline(params, info, follow)
         profile = ctx.encode_profile(request)
         output = ctx.scratch / "framed.mp4"
         first = timeline.pieces[0].source_start_s
@@ -39,7 +45,12 @@ class FramingStage:
         if first > 0:
             args += ["-ss", f"{first:.6f}"]
         args += ["-t", f"{last - first:.6f}", "-i", str(source)]
-        args += ["-filter_complex", filter_graph(timeline, fps, info.has_audio), "-map", "[v]"]
+        commands = None
+        if timeline.crop_path:
+            commands = ctx.scratch / "follow.cmd"
+            commands.write_text(crop_commands(timeline, info.frame_count))
+        graph = filter_graph(timeline, fps, info.has_audio, commands)
+        args += ["-filter_complex", graph, "-map", "[v]"]
         args += ffmpeg_video_args(profile)
         if info.has_audio:
             args += ["-map", "[a]", *ffmpeg_audio_args(profile)]
@@ -57,3 +68,18 @@ class FramingStage:
             ),
         }
         return StageResult(outputs=outputs, frames=frames, backend="ffmpeg")
+
+    @staticmethod
+    def _follow_path(
+        ctx: StageContext, request: StageRequest, params: FramingParams, info: VideoInfo
+    ) -> np.ndarray:
+        """The virtual camera's window corner per source frame, from the detections."""
+        key = request.upstream.get(StageName.DETECT, {}).get("detections")
+        if key is None:
+            raise StageParamsInvalid("framing.follow needs the detect stage")
+        doc = Detections.model_validate(ctx.bucket.get_json(key).data)
+        width, height = even(info.display_width), even(info.display_height)
+        ratio = params.aspect_ratio
+        assert ratio is not None
+        win_w, win_h = window_size(width, height, ratio)
+        return crop_path(follow_targets(doc), width, height, win_w, win_h, float(info.fps))

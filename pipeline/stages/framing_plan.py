@@ -9,15 +9,26 @@ the same pieces and each is time-stretched with ``atempo`` so both stay in sync.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from pipeline.errors import StageParamsInvalid
 from pipeline.manifests.job import FramingParams
 from pipeline.manifests.timeline import FramingTimeline, Piece, Rect
 from pipeline.media.codec import even
 from pipeline.media.probe import VideoInfo
+from pipeline.stages.follow_path import window_size
 
 
-def plan_timeline(params: FramingParams, info: VideoInfo) -> FramingTimeline:
-    """The timeline framing will produce from this clip; StageParamsInvalid if it cannot."""
+def plan_timeline(
+    params: FramingParams, info: VideoInfo, follow: np.ndarray | None = None
+) -> FramingTimeline:
+    """The timeline framing will produce from this clip; StageParamsInvalid if it cannot.
+
+    ``follow`` is the moving crop's top-left corner per source frame (``follow``
+    framing); ``aspect`` alone centres a window of that shape.
+    """
     width, height = info.display_width, info.display_height
     duration = info.duration_s
     start, end = (params.trim.start_s, params.trim.end_s) if params.trim else (0.0, duration)
@@ -46,8 +57,17 @@ def plan_timeline(params: FramingParams, info: VideoInfo) -> FramingTimeline:
                 f"framing.crop ({c.x}, {c.y}) {c.width}x{c.height} does not fit inside "
                 f"the {width}x{height} clip"
             )
+    elif params.aspect_ratio is not None:
+        win_w, win_h = window_size(width, height, params.aspect_ratio)
+        crop = Rect(
+            x=(width - win_w) // 4 * 2, y=(height - win_h) // 4 * 2, width=win_w, height=win_h
+        )
     else:
         crop = Rect(x=0, y=0, width=even(width), height=even(height))
+    path: list[tuple[int, int]] = []
+    if follow is not None and len(follow):
+        path = [(int(x), int(y)) for x, y in follow]
+        crop = crop.model_copy(update={"x": path[0][0], "y": path[0][1]})
     return FramingTimeline(
         source_width=width,
         source_height=height,
@@ -55,7 +75,32 @@ def plan_timeline(params: FramingParams, info: VideoInfo) -> FramingTimeline:
         output_fps=float(info.fps),
         crop=crop,
         pieces=pieces,
+        crop_path=path,
     )
+
+
+def crop_commands(timeline: FramingTimeline, frame_count: int) -> str:
+    """``sendcmd`` lines moving the ``crop@follow`` window, in the graph's time
+    (zero at the first kept source frame); one line per change of position."""
+    fps = timeline.source_fps
+    origin = timeline.pieces[0].source_start_s
+    first = max(0, int(origin * fps))
+    last = min(frame_count, len(timeline.crop_path))
+    lines, previous = [], None
+    for k in range(first, last):
+        position = timeline.crop_path[k]
+        if position == previous:
+            continue
+        previous = position
+        # Half a frame early, so float rounding never delays a move by one frame.
+        t = max(0.0, (k - 0.5) / fps - origin) if k > first else 0.0
+        lines.append(f"{t:.6f} crop@follow x {position[0]}, crop@follow y {position[1]};")
+    return "\n".join(lines) + "\n"
+
+
+def filter_escape(path: str) -> str:
+    """A file path as a filter option value: quoted (inside quotes only ' is special)."""
+    return "'" + path.replace("'", "'\\''") + "'"
 
 
 def _num(value: float) -> str:
@@ -93,14 +138,27 @@ def atempo_chain(factor: float) -> str:
     return ",".join(parts) or "anull"
 
 
-def filter_graph(timeline: FramingTimeline, fps: str, has_audio: bool) -> str:
-    """The ``-filter_complex`` graph; outputs ``[v]`` and, with audio, ``[a]``."""
+def filter_graph(
+    timeline: FramingTimeline, fps: str, has_audio: bool, commands: Path | None = None
+) -> str:
+    """The ``-filter_complex`` graph; outputs ``[v]`` and, with audio, ``[a]``.
+
+    A moving crop (``commands``: a ``sendcmd`` file) is applied before the
+    re-timing, on source timestamps; a fixed crop after it.
+    """
     origin = timeline.pieces[0].source_start_s
     c = timeline.crop
-    video = (
-        f"[0:v]setpts=PTS-STARTPTS,setpts='{_retime_expression(timeline, origin)}',"
-        f"crop={c.width}:{c.height}:{c.x}:{c.y},fps={fps},format=yuv420p[v]"
-    )
+    retime = f"setpts='{_retime_expression(timeline, origin)}'"
+    if commands is not None:
+        moving = (
+            f"sendcmd=f={filter_escape(str(commands))},crop@follow={c.width}:{c.height}:{c.x}:{c.y}"
+        )
+        video = f"[0:v]setpts=PTS-STARTPTS,{moving},{retime},fps={fps},format=yuv420p[v]"
+    else:
+        video = (
+            f"[0:v]setpts=PTS-STARTPTS,{retime},"
+            f"crop={c.width}:{c.height}:{c.x}:{c.y},fps={fps},format=yuv420p[v]"
+        )
     if not has_audio:
         return video
     n = len(timeline.pieces)

@@ -2,7 +2,9 @@
 
 Keyframes ``[frame, x, y, w, h]`` are in source frames and source pixels; they
 are interpolated linearly (held before the first and after the last) and mapped
-through framing's timeline (trim, speed, crop) when framing ran first.
+through framing's timeline (trim, speed, crop, a moving crop) when framing ran
+first. A followed track also has a strength per source frame (it fades out
+while the player is lost).
 """
 
 from __future__ import annotations
@@ -20,11 +22,20 @@ class HighlightTrack:
         self,
         keyframes: list[tuple[int, float, float, float, float]],
         timeline: FramingTimeline | None = None,
+        strength: np.ndarray | None = None,
     ) -> None:
         rows = np.asarray(keyframes, dtype=np.float64).reshape(-1, 5)
         self._frames = rows[:, 0]
         self._values = rows[:, 1:]
         self._timeline = timeline
+        self._strength = strength  # per source frame, 0-1 (a followed track fades out)
+
+    def strength_at(self, output_frame: int) -> float:
+        """How strongly to draw the highlight (1 unless a followed player was lost)."""
+        if self._strength is None or not len(self._strength):
+            return 1.0
+        f = round(self.source_frame(output_frame))
+        return float(self._strength[min(max(f, 0), len(self._strength) - 1)])
 
     def source_frame(self, output_frame: int) -> float:
         """The source frame shown at ``output_frame``."""
@@ -37,6 +48,6 @@ class HighlightTrack:
         f = self.source_frame(output_frame)
         x, y, w, h = (float(np.interp(f, self._frames, col)) for col in self._values.T)
         if self._timeline is not None:
-            x -= self._timeline.crop.x
-            y -= self._timeline.crop.y
+            dx, dy = self._timeline.crop_origin(f)
+            x, y = x - dx, y - dy
         return Box(x, y, w, h)

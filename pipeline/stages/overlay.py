@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from pipeline.errors import StageParamsInvalid
+from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.frames import FrameReader, FrameWriter
@@ -17,6 +19,7 @@ from pipeline.render.spotlight import Spotlight
 from pipeline.settings import EncodeProfile
 from pipeline.stages.base import ProgressFn, StageContext, StageRequest, StageResult
 from pipeline.stages.highlight_track import HighlightTrack
+from pipeline.stages.track_pick import pick_track
 
 
 class OverlayStage:
@@ -31,14 +34,38 @@ class OverlayStage:
         assert isinstance(params, OverlayParams)
         source, info = ctx.fetch_video(request.video_key)
         timeline = self._timeline(ctx, request)
-        track = HighlightTrack(params.highlight.boxes, timeline)
+        track = self._track(ctx, request, params, timeline)
         spotlight = Spotlight(params.style, params.dim)
         output = ctx.scratch / "overlay.mp4"
         frames = render_highlight(
-            source, output, info, track, spotlight, ctx.encode_profile(request), ctx.progress
+            source,
+            output,
+            info,
+            track,
+            spotlight,
+            ctx.encode_profile(request),
+            ctx.progress,
+            window=request.frame_window(info) if request.segment else None,
         )
-        outputs = {"video": ctx.publish(output, request, "video.mp4")}
+        outputs = {"video": ctx.publish(output, request, request.output_name())}
         return StageResult(outputs=outputs, frames=frames, backend="pyav-x264")
+
+    @staticmethod
+    def _track(
+        ctx: StageContext,
+        request: StageRequest,
+        params: OverlayParams,
+        timeline: FramingTimeline | None,
+    ) -> HighlightTrack:
+        """Keyframes as given, or the picked player's track from the detections."""
+        if params.highlight.boxes is not None:
+            return HighlightTrack(params.highlight.boxes, timeline)
+        key = request.upstream.get(StageName.DETECT, {}).get("detections")
+        if key is None:
+            raise StageParamsInvalid("a click or track_id highlight needs the detect stage")
+        doc = Detections.model_validate(ctx.bucket.get_json(key).data)
+        picked = pick_track(doc, params.highlight)
+        return HighlightTrack(picked.keyframes, timeline, picked.strength)
 
     @staticmethod
     def _timeline(ctx: StageContext, request: StageRequest) -> FramingTimeline | None:
@@ -56,9 +83,16 @@ def render_highlight(
     spotlight: Spotlight,
     profile: EncodeProfile,
     progress: ProgressFn,
+    *,
+    window: tuple[int, int] | None = None,
 ) -> int:
-    """The overlay's frame loop on local files; returns the frames written."""
-    total = max(1, info.frame_count)
+    """The overlay's frame loop on local files; returns the frames written.
+
+    With a ``window`` (one segment of a parallel run) only those frames are
+    rendered, video only, timestamps starting at zero.
+    """
+    start, end = window or (0, info.frame_count)
+    total = max(1, end - start)
     with (
         FrameReader(source, info) as reader,
         FrameWriter(
@@ -68,11 +102,17 @@ def render_highlight(
             reader.fps,
             profile,
             time_base=reader.time_base,
-            audio_template=reader.audio,
+            audio_template=reader.audio if window is None else None,
+            renumber=window is not None,
         ) as writer,
     ):
-        for frame in reader.frames(on_audio=writer.mux_audio):
-            spotlight.annotate(frame, track.box_at(frame.index))
+        frames = (
+            reader.frames(on_audio=writer.mux_audio)
+            if window is None
+            else reader.frames(start=start, end=end)
+        )
+        for frame in frames:
+            spotlight.annotate(frame, track.box_at(frame.index), track.strength_at(frame.index))
             writer.write(frame)
-            progress(min(1.0, (frame.index + 1) / total))
+            progress(min(1.0, (frame.index - start + 1) / total))
         return writer.frames_written

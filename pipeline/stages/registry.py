@@ -5,11 +5,13 @@ from __future__ import annotations
 from pipeline.errors import ConfigError
 from pipeline.manifests.job import StageName
 from pipeline.stages.base import Stage
+from pipeline.stages.detect import DetectStage
 from pipeline.stages.framing import FramingStage
 from pipeline.stages.overlay import OverlayStage
 from pipeline.stages.upscale import UpscaleStage
 
 _STAGES: dict[StageName, type[Stage]] = {
+    StageName.DETECT: DetectStage,
     StageName.FRAMING: FramingStage,
     StageName.OVERLAY: OverlayStage,
     StageName.UPSCALE: UpscaleStage,

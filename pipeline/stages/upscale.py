@@ -38,7 +38,9 @@ class UpscaleStage:
         upscaler = select_backend(ctx.settings, scale, params.backend.value)
         output = ctx.scratch / "upscaled.mp4"
         batch: list[YuvFrame] = []
-        total = max(1, info.frame_count)
+        start, end = request.frame_window(info)
+        segmented = request.segment is not None
+        total = max(1, end - start)
         with (
             FrameReader(source, info) as reader,
             FrameWriter(
@@ -48,17 +50,23 @@ class UpscaleStage:
                 reader.fps,
                 ctx.encode_profile(request),
                 time_base=reader.time_base,
-                audio_template=reader.audio,
+                audio_template=None if segmented else reader.audio,
+                renumber=segmented,
             ) as writer,
         ):
-            for frame in reader.frames(on_audio=writer.mux_audio):
+            decoded = (
+                reader.frames(start=start, end=end)
+                if segmented
+                else reader.frames(on_audio=writer.mux_audio)
+            )
+            for frame in decoded:
                 batch.append(frame)
                 if len(batch) == ctx.settings.upscale_batch:
                     _flush(upscaler, batch, writer)
-                    ctx.progress(min(1.0, (frame.index + 1) / total))
+                    ctx.progress(min(1.0, (frame.index - start + 1) / total))
             _flush(upscaler, batch, writer)
             frames = writer.frames_written
-        outputs = {"video": ctx.publish(output, request, "video.mp4")}
+        outputs = {"video": ctx.publish(output, request, request.output_name())}
         return StageResult(outputs=outputs, frames=frames, backend=upscaler.name)
 
 

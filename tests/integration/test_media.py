@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.errors import InvalidMedia
 from pipeline.media.frames import FrameReader, FrameWriter
-from pipeline.media.probe import probe
+from pipeline.media.probe import probe, probe_url
 from pipeline.settings import EncodeProfile
 from tests.factories import ffmpeg, make_clip, make_odd_sized, make_rotated
 from tests.media_checks import assert_playable_everywhere, inspect, psnr, read_frame
@@ -140,3 +140,39 @@ def test_plane_edits_reach_the_encoder(tmp_path: Path) -> None:
             frame.v[:] = 128
             writer.write(frame)
     assert float(np.mean(read_frame(out, 5, 320, 180))) < 4
+
+
+@pytest.mark.parametrize(("start", "end"), [(0, 20), (37, 61), (75, 90)])
+def test_a_frame_range_decodes_the_same_frames_as_the_whole_clip(
+    tmp_path: Path, start: int, end: int
+) -> None:
+    """A segment seeks to its keyframe and yields exactly frames [start, end), bit-identical."""
+    clip, _ = make_clip(tmp_path, duration_s=3.0)
+    ffmpeg("-i", str(clip), "-c:v", "libx264", "-g", "24", "-c:a", "copy", str(tmp_path / "g.mp4"))
+    source = tmp_path / "g.mp4"
+    info = probe(source)
+    assert info.constant_rate
+    with FrameReader(source, info) as reader:
+        whole = {f.index: f.y.copy() for f in reader.frames() if start <= f.index < end}
+    with FrameReader(source, info) as reader:
+        part = [(f.index, f.y.copy()) for f in reader.frames(start=start, end=end)]
+    assert [i for i, _ in part] == list(range(start, end))
+    assert all(np.array_equal(whole[i], y) for i, y in part)
+
+
+def test_a_probe_over_http_never_shows_the_url(tmp_path: Path) -> None:
+    """Probing a presigned URL reports errors by the object's name, without the signature."""
+    url = "http://127.0.0.1:9/bucket/clip.mp4?X-Amz-Signature=abcdef0123"
+    with pytest.raises(InvalidMedia) as caught:
+        probe_url(url, "clip.mp4", 0)
+    assert "X-Amz-Signature" not in str(caught.value) and "abcdef0123" not in str(caught.value)
+
+
+def test_keyframes_decode_only_the_keyframes(tmp_path: Path) -> None:
+    """With a 24-frame GOP, the keyframes are frames 0, 24, 48, ... numbered by timestamp."""
+    clip, _ = make_clip(tmp_path, duration_s=3.0)
+    source = tmp_path / "g.mp4"
+    ffmpeg("-i", str(clip), "-c:v", "libx264", "-g", "24", "-sc_threshold", "0", str(source))
+    info = probe(source)
+    with FrameReader(source, info) as reader:
+        assert [f.index for f in reader.keyframes()] == [0, 24, 48, 72]

@@ -29,11 +29,17 @@ class InProcessCall:
     def __init__(self, body: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         self.body = body
         self.calls = 0
+        self.mapped = 0
 
     def remote(self, wire: dict[str, Any]) -> dict[str, Any]:
         self.calls += 1
         result = self.body(json.loads(json.dumps(wire)))
         return json.loads(json.dumps(result))
+
+    def map(self, wires: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One call per input, as Modal's ``.map`` (results in input order)."""
+        self.mapped += len(wires)
+        return [self.remote(wire) for wire in wires]
 
 
 class InProcessFunctions:

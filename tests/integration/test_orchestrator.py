@@ -75,17 +75,21 @@ def test_each_upload_is_claimed_once(bucket: Bucket, tmp_path: Path) -> None:
     assert claim(bucket, inbox) is None
 
 
-def test_unimplemented_stage_fails_the_job_by_name(
+def test_a_click_on_nobody_fails_the_overlay_clearly(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
-    """A manifest asking for detect fails at validation, saying so, input untouched."""
-    clip, _ = make_clip(tmp_path)
-    job = submit(bucket, clip, job_manifest(detect={}, framing={}))  # detect: not yet built
+    """detect runs, then the overlay says the click found no player; input untouched."""
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    click = {"highlight": {"frame": 10, "x": 2, "y": 2}}  # the top-left corner: grass
+    job = submit(bucket, clip, job_manifest(overlay=click))
     status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
     assert status.state is JobState.FAILED
-    assert status.error is not None and status.error.kind is ErrorKind.INVALID_MANIFEST
-    assert "'detect'" in status.error.message
-    assert status.stages == {}
+    assert status.error is not None and status.error.kind is ErrorKind.INVALID_PARAMS
+    assert status.error.stage is StageName.OVERLAY
+    assert "no tracked player at (2, 2)" in status.error.message
+    assert status.stages[StageName.DETECT].state is StageState.SUCCEEDED
+    assert status.input_key is not None
+    assert bucket.get_bytes(status.input_key)[0] == clip.read_bytes()
 
 
 def test_missing_clip_waits_then_fails_with_input_not_found(
@@ -170,6 +174,7 @@ class FlakyRunner:
         self.inner = inner
         self.error = error
         self.failed: set[StageName] = set()
+        self.max_workers = 1
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         if request.stage not in self.failed:
@@ -205,6 +210,8 @@ def test_unexpected_errors_are_recorded_without_secrets(
 
 class SlowRunner:
     """Reports progress 40 times over ~2 s, like a stage's frame loop."""
+
+    max_workers = 1
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         for i in range(40):

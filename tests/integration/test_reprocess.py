@@ -21,6 +21,8 @@ from tests.factories import job_manifest, make_clip
 class BrokenEncoder:
     """A runner whose encoder always crashes (a bad night on the GPU fleet)."""
 
+    max_workers = 1
+
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         raise EncoderCrashed("x264 segfaulted")
 

@@ -87,14 +87,42 @@ def test_overlapping_speed_segments_are_rejected() -> None:
         parse_job_manifest(doc)
 
 
-@pytest.mark.parametrize("stage", ["detect"])
-def test_stages_not_implemented_yet_are_rejected_by_name(stage: str) -> None:
-    """detect is refused at validation, naming the stage, never faked."""
-    doc = _with(f"stages.{stage}", {})
-    with pytest.raises(InvalidManifest) as info:
-        parse_job_manifest(doc)
-    assert f"'{stage}'" in str(info.value)
-    assert "not implemented" in str(info.value)
+@pytest.mark.parametrize(
+    ("stages", "order"),
+    [
+        ({"framing": {"aspect": "9:16", "follow": "action"}}, ["detect", "framing"]),
+        ({"overlay": {"highlight": {"frame": 3, "x": 10, "y": 20}}}, ["detect", "overlay"]),
+        ({"overlay": {"highlight": {"track_id": 4}}}, ["detect", "overlay"]),
+        ({"framing": {"aspect": "9:16"}}, ["framing"]),
+        ({"detect": {"backend": "motion"}}, ["detect"]),
+        ({"overlay": {"highlight": {"boxes": [[0, 1, 1, 4, 4]]}}}, ["overlay"]),
+    ],
+)
+def test_detect_is_added_when_a_later_stage_needs_it(
+    stages: dict[str, Any], order: list[str]
+) -> None:
+    """follow, a click or a track id bring detect in first; nothing else does."""
+    manifest = parse_job_manifest({"stages": stages})
+    assert [s.value for s in manifest.stages.requested()] == order
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"framing": {"crop": {"x": 0, "y": 0, "width": 90, "height": 160}, "aspect": "9:16"}},
+         "either a fixed 'crop'"),
+        ({"framing": {"aspect": "wide"}}, "stages.framing.aspect"),
+        ({"overlay": {"highlight": {"frame": 3, "x": 10}}}, "a click needs all"),
+        ({"overlay": {"highlight": {"track_id": 1, "boxes": [[0, 1, 1, 4, 4]]}}}, "exactly one"),
+        ({"overlay": {"highlight": {}}}, "exactly one"),
+        ({"detect": {"stride": 0}}, "stages.detect.stride"),
+        ({"detect": {"backend": "magic"}}, "stages.detect.backend"),
+    ],
+)  # fmt: skip
+def test_detection_driven_blocks_are_validated(block: dict[str, Any], message: str) -> None:
+    """Conflicting or incomplete follow/highlight blocks are refused with the field named."""
+    with pytest.raises(InvalidManifest, match=message):
+        parse_job_manifest({"stages": block})
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"text"'])

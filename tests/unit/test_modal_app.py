@@ -26,6 +26,9 @@ def test_the_app_file_imports_without_torch() -> None:
 @pytest.mark.parametrize(
     ("function", "gpus"),
     [
+        (modal_app.detect_objects, [("T4", 1)]),
+        (modal_app.detect_players_modal, [("T4", 1)]),
+        (modal_app.detect_ball_modal, [("T4", 1)]),
         (modal_app.process_framing, []),
         (modal_app.render_overlay, [("T4", 1)]),
         (modal_app.apply_upscale, [("L4", 1)]),
@@ -39,12 +42,18 @@ def test_functions_get_the_planned_resources(function: object, gpus: list[object
     info = function.info()  # type: ignore[attr-defined]
     assert list(info.gpus) == gpus
     assert any("r2-credentials" in str(s) for s in info.secrets)
-    assert info.timeout >= 600
+    assert info.timeout >= 300
 
 
 def test_stage_functions_retry_transient_errors_only() -> None:
     """Stage functions retry (they raise only transient errors); the orchestrator does not."""
-    for function in (modal_app.process_framing, modal_app.render_overlay, modal_app.apply_upscale):
+    stages = (
+        modal_app.detect_objects,
+        modal_app.process_framing,
+        modal_app.render_overlay,
+        modal_app.apply_upscale,
+    )
+    for function in stages:
         assert function.info().max_retries == 2
     assert not modal_app.orchestrate_job.info().max_retries
 
@@ -55,3 +64,4 @@ def test_schedules_and_the_webhook() -> None:
     assert "0 3 * * *" in str(modal_app.nightly_reprocess.info().schedule)
     assert modal_app.webhook.info().web_info.method == "POST"
     assert "/weights" in modal_app.apply_upscale.info().volumes
+    assert "/weights" in modal_app.detect_objects.info().volumes

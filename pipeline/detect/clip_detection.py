@@ -1,0 +1,131 @@
+"""One pass over a clip: decode, scale, detect in batches every ``stride`` frames, track.
+
+Example::
+
+    found = detect_frames(path, info, MotionDetector(), stride=2)
+    doc = assemble(found, ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from pipeline.detect.contract import PLAYER, Detector, FrameDetections
+from pipeline.detect.tracking import Tracker
+from pipeline.errors import ConfigError
+from pipeline.media.codec import even
+from pipeline.media.frames import FrameReader, YuvFrame
+from pipeline.media.probe import VideoInfo
+
+log = structlog.get_logger(__name__)
+
+SHORT_CLIP_FRAMES = 900  # decoded through for a background sample; longer: keyframes
+
+ProgressFn = Callable[[float], None]
+TrackerFactory = Callable[[float], Tracker | None]
+
+
+def bytetrack(config_dir: Path) -> TrackerFactory:
+    """ByteTrack at the detection rate; None without the ml extra (boxes stay untracked,
+    which ``follow`` does not need; picking a player by click or id does)."""
+
+    def build(detection_rate: float) -> Tracker | None:
+        try:
+            return Tracker(detection_rate, config_dir)
+        except ConfigError as exc:
+            log.warning("tracking_unavailable", reason=str(exc))
+            return None
+
+    return build
+
+
+def no_tracking(detection_rate: float) -> Tracker | None:
+    """Boxes stay untracked (single-frame requests)."""
+    return None
+
+
+def scaled_rgb(frame: YuvFrame, width: int) -> np.ndarray:
+    """The frame as RGB, ``width`` pixels wide (aspect kept, never enlarged)."""
+    src_w, src_h = frame.av_frame.width, frame.av_frame.height
+    width = min(width, src_w)
+    height = even(round(src_h * width / src_w))
+    converted = frame.av_frame.reformat(width=width, height=height, format="rgb24")
+    rgb: np.ndarray = converted.to_ndarray()
+    return rgb
+
+
+def sample_frames(path: Path, info: VideoInfo, width: int, count: int = 25) -> list[np.ndarray]:
+    """About ``count`` frames spread over the clip, RGB at ``width`` (for a background).
+
+    A short clip is decoded through, keeping every k-th frame; a long one gives
+    its keyframes (only those are decoded), thinned to ``count``.
+    """
+    with FrameReader(path, info) as reader:
+        if info.frame_count > SHORT_CLIP_FRAMES:
+            keys = [scaled_rgb(f, width) for f in reader.keyframes()]
+            if len(keys) >= count // 3:
+                step = max(1, len(keys) // count)
+                return keys[::step][:count]
+    step = max(1, info.frame_count // count)
+    with FrameReader(path, info) as reader:
+        return [scaled_rgb(f, width) for f in reader.frames() if f.index % step == 0][:count]
+
+
+def detect_frames(
+    path: Path,
+    info: VideoInfo,
+    detector: Detector,
+    *,
+    stride: int = 1,
+    batch_size: int = 8,
+    start: int = 0,
+    end: int | None = None,
+    tracker: TrackerFactory = no_tracking,
+    progress: ProgressFn = lambda fraction: None,
+) -> dict[int, FrameDetections]:
+    """Detections on frames ``start, start + stride, ...`` (and the last) of ``[start, end)``,
+    in source pixels, with track ids on the players when a tracker is given."""
+    end = info.frame_count if end is None else end
+    found: dict[int, FrameDetections] = {}
+    track = tracker(float(info.fps) / stride)
+    pending: list[tuple[int, np.ndarray]] = []
+    total = max(1, end - start)
+    shape = (even(info.display_height), even(info.display_width))
+
+    def flush() -> None:
+        if not pending:
+            return
+        results = detector.detect([image for _, image in pending])
+        for (index, image), det in zip(pending, results, strict=True):
+            det = det.scaled(shape[1] / image.shape[1])
+            if track is not None:
+                players = det.classes == PLAYER
+                ids = np.full(len(det.scores), -1, dtype=np.int64)
+                ids[players] = track.update(det.of_class(PLAYER), shape)
+                det.track_ids = ids
+            found[index] = det
+        pending.clear()
+
+    prime = getattr(detector, "prime", None)
+    if prime is not None:
+        prime(sample_frames(path, info, detector.input_width))
+    with FrameReader(path, info) as reader:
+        # A constant-rate clip seeks to ``start``; any other is decoded from the top.
+        seek = start > 0 and info.constant_rate
+        frames = reader.frames(start=start, end=end) if seek else reader.frames()
+        for frame in frames:
+            if frame.index >= end:
+                break
+            if frame.index < start:
+                continue
+            if (frame.index - start) % stride == 0 or frame.index == end - 1:
+                pending.append((frame.index, scaled_rgb(frame, detector.input_width)))
+                if len(pending) == batch_size:
+                    flush()
+            progress(min(1.0, (frame.index - start + 1) / total))
+        flush()
+    return found

@@ -1,0 +1,110 @@
+"""Plan a whole job: per stage, the machine, the worker count, time and cost.
+
+Detect, overlay and upscale may be split across workers; the count
+comes from the clip length and the thresholds, as the orchestrator would pick
+it on Modal. Framing changes how many frames later stages see (trim, speed).
+
+Example::
+
+    plan = plan_job(manifest.stages, probe(clip), settings)
+    plan.total_cost_usd, [s.workers for s in plan.stages]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.manifests.job import FramingParams, StageName, Stages
+from pipeline.media.probe import VideoInfo
+from pipeline.planner import WORKER_OPTIONS, Estimate, estimate, workers_for
+from pipeline.segments import SPLITTABLE_STAGES
+from pipeline.settings import Settings
+from pipeline.stages.framing_plan import plan_timeline
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage's chosen configuration, and what the others would cost."""
+
+    stage: StageName
+    machine: str
+    frames: int
+    chosen: Estimate
+    alternatives: list[Estimate] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``reelpipe plan --json`` shape of this stage."""
+        return {
+            "stage": self.stage.value,
+            "workers": self.chosen.workers,
+            "gpu": self.machine,
+            "frames": self.frames,
+            "est_wall_s": round(self.chosen.wall_s, 2),
+            "est_cost_usd": round(self.chosen.cost_usd, 5),
+            "alternatives": [
+                {
+                    "workers": e.workers,
+                    "est_wall_s": round(e.wall_s, 2),
+                    "est_cost_usd": round(e.cost_usd, 5),
+                }
+                for e in self.alternatives
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Every stage's plan; totals add the stages up (they run one after another)."""
+
+    stages: list[StagePlan]
+
+    @property
+    def total_cost_usd(self) -> float:
+        """Estimated cost of the job."""
+        return sum(s.chosen.cost_usd for s in self.stages)
+
+    @property
+    def total_wall_s(self) -> float:
+        """Estimated wall time of the job."""
+        return sum(s.chosen.wall_s for s in self.stages)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``reelpipe plan --json`` document."""
+        return {
+            "stages": [s.as_json() for s in self.stages],
+            "total_cost_usd": round(self.total_cost_usd, 5),
+            "total_wall_s": round(self.total_wall_s, 2),
+        }
+
+
+def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
+    """Plan ``stages`` for a clip described by ``info``."""
+    frames, fps = info.frame_count, float(info.fps)
+    plans = []
+    for name in stages.requested():
+        machine, profile = settings.compute_for(name.value)
+        if name in SPLITTABLE_STAGES:
+            options = [w for w in WORKER_OPTIONS if w <= settings.max_segment_workers]
+            chosen = settings.segment_workers or min(
+                workers_for(frames / fps, settings.segment_thresholds),
+                settings.max_segment_workers,
+            )
+        else:
+            options, chosen = [1], 1
+        estimates = {w: estimate(frames, w, profile, name.value) for w in {*options, chosen}}
+        plans.append(
+            StagePlan(
+                stage=name,
+                machine=machine,
+                frames=frames,
+                chosen=estimates[chosen],
+                alternatives=[estimates[w] for w in sorted(estimates) if w != chosen],
+            )
+        )
+        if name is StageName.FRAMING:
+            params = stages.framing
+            assert isinstance(params, FramingParams)
+            timeline = plan_timeline(params, info)
+            frames, fps = timeline.output_frames, timeline.output_fps
+    return JobPlan(plans)

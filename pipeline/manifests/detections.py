@@ -1,0 +1,98 @@
+"""``detect/detections.json``: what the detect stage found, frame by frame.
+
+Compact by design (a 10-minute clip has ~18,000 frames): one row per box as a
+plain array whose meaning ``columns`` names once, never an object per box.
+
+    {"schema_version": 1, "backend": "yolo", "stride": 2,
+     "video": {"width": 1920, "height": 1080, "fps": 30.0, "frame_count": 300},
+     "classes": ["player", "ball"],
+     "columns": ["class", "confidence", "track_id", "x1", "y1", "x2", "y2", "interpolated"],
+     "frames": [[[0, 0.91, 7, 600.0, 300.0, 680.0, 500.0, 0], ...], ...],
+     "ball": [[960.5, 540.2, 0], null, [962.0, 541.0, 1], ...],
+     "action": [[955.0, 560.0], ...]}
+
+``frames[i]``, ``ball[i]`` and ``action[i]`` describe frame ``i`` (upright
+source pixels). ``track_id`` is -1 for untracked boxes; ``interpolated`` is 1
+for boxes and ball positions filled in between detected frames.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from pipeline.manifests.base import WireModel
+
+COLUMNS = ("class", "confidence", "track_id", "x1", "y1", "x2", "y2", "interpolated")
+CLASS, CONF, TRACK, X1, Y1, X2, Y2, INTERP = range(len(COLUMNS))
+
+Row = tuple[int, float, int, float, float, float, float, int]
+
+
+class VideoFacts(WireModel):
+    """The clip the detections describe."""
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: float = Field(gt=0)
+    frame_count: int = Field(gt=0)
+
+
+class Detections(WireModel):
+    """Every frame's boxes, the ball and the action centre."""
+
+    schema_version: Literal[1] = 1
+    backend: str
+    stride: int = Field(1, ge=1)
+    video: VideoFacts
+    classes: list[str]
+    columns: list[str] = Field(default_factory=lambda: list(COLUMNS))
+    frames: list[list[Row]]
+    ball: list[tuple[float, float, int] | None]
+    action: list[tuple[float, float] | None]
+
+    @model_validator(mode="after")
+    def _one_entry_per_frame(self) -> Detections:
+        n = self.video.frame_count
+        if not len(self.frames) == len(self.ball) == len(self.action) == n:
+            raise ValueError(
+                f"frames, ball and action need {n} entries each, got "
+                f"{len(self.frames)}, {len(self.ball)} and {len(self.action)}"
+            )
+        return self
+
+    def rows(self, frame: int) -> np.ndarray:
+        """Frame ``frame``'s boxes as an (N, 8) float array in ``COLUMNS`` order."""
+        return np.asarray(self.frames[frame], dtype=np.float64).reshape(-1, len(COLUMNS))
+
+    def track_ids(self) -> list[int]:
+        """Every track id that appears."""
+        return sorted({int(r[TRACK]) for rows in self.frames for r in rows if r[TRACK] >= 0})
+
+    def track_boxes(self, track_id: int) -> dict[int, tuple[float, float, float, float]]:
+        """``{frame: (x, y, w, h)}`` of one track, where it was seen or filled in."""
+        found: dict[int, tuple[float, float, float, float]] = {}
+        for i, rows in enumerate(self.frames):
+            for r in rows:
+                if r[TRACK] == track_id:
+                    found[i] = (r[X1], r[Y1], r[X2] - r[X1], r[Y2] - r[Y1])
+                    break
+        return found
+
+    def ball_array(self) -> np.ndarray:
+        """(frame_count, 2) ball centres, NaN where unknown."""
+        out = np.full((self.video.frame_count, 2), np.nan)
+        for i, b in enumerate(self.ball):
+            if b is not None:
+                out[i] = b[:2]
+        return out
+
+    def action_array(self) -> np.ndarray:
+        """(frame_count, 2) action centres, NaN where unknown."""
+        out = np.full((self.video.frame_count, 2), np.nan)
+        for i, a in enumerate(self.action):
+            if a is not None:
+                out[i] = a
+        return out

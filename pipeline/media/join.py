@@ -1,0 +1,37 @@
+"""Join the video parts of a parallel run into one MP4, without re-encoding.
+
+Every part starts with a keyframe (each is its own x264 stream), so ffmpeg's
+concat demuxer can splice the packets as they are; the audio of the stage's
+input is muxed once, copied untouched.
+
+Example::
+
+    join_parts([part0, part1], output, audio_source=stage_input)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.media.ffmpeg_run import run_ffmpeg
+
+
+def join_parts(parts: Sequence[Path], output: Path, *, audio_source: Path | None = None) -> None:
+    """Concatenate ``parts`` (video only) into ``output``; audio from ``audio_source``."""
+    if not parts:
+        raise ValueError("nothing to join")
+    listing = output.with_suffix(".parts.txt")
+    listing.write_text("".join(f"file '{_quoted(p.resolve())}'\n" for p in parts))
+    args = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    maps = ["-map", "0:v:0"]
+    if audio_source is not None:
+        args += ["-i", str(audio_source)]
+        maps += ["-map", "1:a:0?"]
+    run_ffmpeg([*args, *maps, "-c", "copy", "-movflags", "+faststart", str(output)])
+    listing.unlink()
+
+
+def _quoted(path: Path) -> str:
+    """A path as the concat list's single-quoted string."""
+    return str(path).replace("'", "'\\''")

@@ -1,0 +1,154 @@
+"""Parallel segments of a frame-local stage: plan the split, fan out, join.
+
+Overlay and upscale treat every frame on its own, so a long clip can be cut
+into frame-exact ranges processed by several workers at once (GPUs on Modal,
+processes locally). Each worker writes its range as a video-only part; the
+orchestrator joins the parts without re-encoding, muxes the stage input's audio
+once and removes the parts. Detection splits the same way, each part starting
+``detect_overlap_s`` early so the orchestrator can stitch the track ids
+(:mod:`pipeline.detect.stitch`).
+
+Example::
+
+    segments = plan_stage_segments(bucket, settings, request, capacity=runner.max_workers)
+    if segments:
+        result = run_segmented(bucket, settings, runner, request, segments, progress)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+
+import structlog
+
+from pipeline.detect.stitch import stitch
+from pipeline.keys import stage_key
+from pipeline.manifests.detections import Detections
+from pipeline.manifests.job import StageName
+from pipeline.media.join import join_parts
+from pipeline.media.probe import VideoInfo, probe_url
+from pipeline.planner import plan_segments
+from pipeline.runners.base import Runner
+from pipeline.settings import Settings
+from pipeline.stages.base import ProgressFn, Segment, StageRequest, StageResult
+from pipeline.storage import Bucket
+
+log = structlog.get_logger(__name__)
+
+FRAME_LOCAL_STAGES = frozenset({StageName.OVERLAY, StageName.UPSCALE})
+# Detection splits too: each part starts early by an overlap, to stitch track ids.
+SPLITTABLE_STAGES = FRAME_LOCAL_STAGES | {StageName.DETECT}
+
+
+def plan_stage_segments(
+    bucket: Bucket, settings: Settings, request: StageRequest, *, capacity: int
+) -> list[Segment]:
+    """The segments ``request`` is split into; empty when it runs whole.
+
+    ``settings.segment_workers`` forces a count; otherwise the clip length
+    picks one from ``settings.segment_thresholds``, capped at ``capacity``
+    (what the runner can run at once). Only constant-rate inputs are split:
+    their frame numbers follow from timestamps, so a part can seek to its start.
+    """
+    if request.stage not in SPLITTABLE_STAGES:
+        return []
+    if settings.segment_workers is None and capacity <= 1:
+        return []
+    info = probe_stage_input(bucket, request.video_key)
+    if not info.constant_rate:
+        log.info("segments_skipped", reason="variable frame rate")
+        return []
+    if settings.segment_workers is not None:
+        workers = settings.segment_workers
+    else:
+        planned = plan_segments(
+            info.frame_count, float(info.fps), thresholds=settings.segment_thresholds
+        )
+        workers = min(planned.workers, capacity)
+    ranges = plan_segments(info.frame_count, float(info.fps), workers=workers).segments
+    if len(ranges) <= 1:
+        return []
+    overlap = 0
+    if request.stage is StageName.DETECT:
+        overlap = round(settings.detect_overlap_s * float(info.fps))
+    return [
+        Segment(i, len(ranges), start, end, overlap if i else 0)
+        for i, (start, end) in enumerate(ranges)
+    ]
+
+
+def probe_stage_input(bucket: Bucket, key: str) -> VideoInfo:
+    """Probe an object in place through a short-lived presigned URL."""
+    url = bucket.presigned_get(key, expires_s=300)
+    return probe_url(url, key.rsplit("/", 1)[-1], bucket.head(key).size)
+
+
+def run_segmented(
+    bucket: Bucket,
+    settings: Settings,
+    runner: Runner,
+    request: StageRequest,
+    segments: list[Segment],
+    progress: ProgressFn,
+) -> StageResult:
+    """Run ``request`` as ``segments`` through ``runner``, then join the parts."""
+    parts = [dataclasses.replace(request, segment=s) for s in segments]
+    began = time.monotonic()
+    results = runner.run_segments(parts, progress)
+    ran = time.monotonic() - began
+    if request.stage is StageName.DETECT:
+        keys = [r.outputs["detections"] for r in results]
+        outputs = {"detections": join_detections(bucket, request, keys, segments)}
+    else:
+        keys = [r.outputs["video"] for r in results]
+        outputs = {"video": join_segment_outputs(bucket, settings, request, keys)}
+    log.info(
+        "segments_joined",
+        segments=len(segments),
+        parallel_s=round(ran, 3),
+        join_s=round(time.monotonic() - began - ran, 3),
+    )
+    return StageResult(
+        outputs=outputs,
+        frames=sum(s.frames for s in segments),
+        backend=f"{results[0].backend} x{len(segments)}",
+        gpu_seconds=round(sum(r.gpu_seconds for r in results), 3),
+    )
+
+
+def join_detections(
+    bucket: Bucket, request: StageRequest, part_keys: list[str], segments: list[Segment]
+) -> str:
+    """Stitch the parts' detections (one set of track ids) into ``detections.json``."""
+    parts = [Detections.model_validate(bucket.get_json(k).data) for k in part_keys]
+    joined = stitch(parts, [s.start for s in segments])
+    key = stage_key(request.user_id, request.job_id, request.stage.value, "detections.json")
+    bucket.put_json(key, joined.model_dump(mode="json"))
+    for part in part_keys:
+        bucket.delete(part)
+    return key
+
+
+def join_segment_outputs(
+    bucket: Bucket, settings: Settings, request: StageRequest, part_keys: list[str]
+) -> str:
+    """Download the parts and the stage input, join, upload ``video.mp4``; parts removed."""
+    scratch = settings.scratch_dir / request.job_id / request.stage.value / "join"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        parts = [
+            bucket.download_file(key, scratch / f"part-{i:03d}.mp4")
+            for i, key in enumerate(part_keys)
+        ]
+        source = bucket.download_file(request.video_key, scratch / "source.mp4")
+        output = scratch / "video.mp4"
+        join_parts(parts, output, audio_source=source)
+        key = stage_key(request.user_id, request.job_id, request.stage.value, "video.mp4")
+        bucket.upload_file(output, key, content_type="video/mp4")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for part in part_keys:
+        bucket.delete(part)
+    return key

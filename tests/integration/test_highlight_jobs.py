@@ -1,0 +1,83 @@
+"""Jobs driven by detection: detect -> framing (follow, 9:16) -> overlay (click / track)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.manifests.detections import Detections
+from pipeline.manifests.job import StageName
+from pipeline.manifests.timeline import FramingTimeline
+from pipeline.settings import Settings
+from pipeline.storage import Bucket
+from tests.factories import job_manifest, make_clip
+from tests.media_checks import assert_playable_everywhere, read_frames
+from tests.stage_runs import fetch_output, run_job
+
+pytestmark = pytest.mark.ml  # click highlights need ByteTrack's ids
+
+
+def test_follow_and_click_make_a_vertical_reel(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """The job succeeds; the reel is 9:16 with even sides, every frame and the audio kept,
+    and the spotlight sits on the clicked player after reframing."""
+    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=3.0)
+    x, y, w, h = truth.boxes[30, 0]
+    click = {"frame": 30, "x": float(x + w / 2), "y": float(y + h / 2)}
+    manifest = job_manifest(
+        framing={"aspect": "9:16", "follow": "action"}, overlay={"highlight": click}
+    )
+    status = run_job(bucket, settings, clip, manifest, "reel")
+    assert [s.value for s in status.stages] == ["detect", "framing", "overlay"]
+    assert status.stages[StageName.DETECT].backend == "motion"  # no YOLO weights configured
+    facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "reel.mp4"))
+    assert (facts.video.width, facts.video.height) == (202, 360)
+    assert (
+        facts.video.width % 2 == 0 and abs(facts.video.width / facts.video.height - 9 / 16) < 0.01
+    )
+    assert facts.video.frames == 90 and facts.audio is not None
+
+    # The clicked player is inside the moving crop, and the spotlight is on: away from
+    # him the picture is dimmed. (Motion blobs cover parts of a player, so where exactly
+    # the light falls is checked with exact tracks in the overlay's own tests.)
+    timeline = FramingTimeline.model_validate(
+        bucket.get_json(status.outputs["framing.timeline"]).data
+    )
+    framed = bucket.download_file(status.outputs["framing.video"], tmp_path / "framed.mp4")
+    reel = tmp_path / "reel.mp4"
+    (before,), (after,) = read_frames(framed, [30], 202, 360), read_frames(reel, [30], 202, 360)
+    dx, dy = timeline.crop_origin(30)
+    px, py = int(x + w / 2 - dx), int(y + h / 2 - dy)
+    assert 0 <= px < 202 and 0 <= py < 360, "the followed crop keeps the clicked player"
+    assert float(after[:40].mean()) < 0.8 * float(before[:40].mean())
+
+
+def test_a_track_id_highlight_follows_that_track(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """``{"track_id": N}`` picks a track from the detections; the job succeeds."""
+    clip, _ = make_clip(tmp_path, width=640, height=360, duration_s=2.0, audio=False)
+    first = run_job(bucket, settings, clip, job_manifest(detect={"backend": "motion"}), "scan")
+    doc = Detections.model_validate(bucket.get_json(first.outputs["detect.detections"]).data)
+    assert doc.track_ids(), "motion blobs are tracked"
+    track = doc.track_ids()[0]
+    status = run_job(
+        bucket, settings, clip, job_manifest(overlay={"highlight": {"track_id": track}}), "pick"
+    )
+    facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "out.mp4"))
+    assert facts.video.frames == 60
+
+
+def test_aspect_without_follow_centre_crops(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """No detect stage; a centred 9:16 window."""
+    clip, _ = make_clip(tmp_path, width=640, height=360, duration_s=1.0)
+    status = run_job(bucket, settings, clip, job_manifest(framing={"aspect": "9:16"}), "centre")
+    assert list(status.stages) == [StageName.FRAMING]
+    timeline = FramingTimeline.model_validate(
+        bucket.get_json(status.outputs["framing.timeline"]).data
+    )
+    assert (timeline.crop.x, timeline.crop.width, timeline.crop_path) == (218, 202, [])
