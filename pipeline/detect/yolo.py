@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ class YoloDetector:
         self.confidence = confidence
         self.device = "cuda:0" if torch.cuda.is_available() else "cpu"
         self.half = self.device != "cpu"
+        self._torch = torch
         names: dict[int, str] = dict(model.names)
         self._player = _class_index(names, PLAYER_NAMES, COCO_PERSON)
         self._ball = _class_index(names, BALL_NAMES, COCO_SPORTS_BALL)
@@ -84,6 +86,10 @@ class YoloDetector:
         """One batched forward pass over ``images`` (RGB)."""
         if not images:
             return []
+        if self.device == "cpu":
+            # ultralytics sets torch to one core fewer than the machine has (one of two
+            # here) when its predictor starts; the decoder is idle while the model runs.
+            self._torch.set_num_threads(os.cpu_count() or 1)
         results = self.model.predict(
             [np.ascontiguousarray(img[..., ::-1]) for img in images],  # ultralytics wants BGR
             imgsz=self.imgsz,

@@ -127,3 +127,16 @@ def test_detection_splits_into_segments_and_stitches(
     assert [o.key.rsplit("/", 1)[1] for o in bucket.list(folder)] == ["detections.json"]
     facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "out.mp4"))
     assert (facts.video.width, facts.video.height, facts.video.frames) == (202, 360, 120)
+
+
+def test_upscale_splits_into_segments_too(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """The classical x2 upscale in 3 parts: every frame, twice the size, audio kept."""
+    clip, _ = make_clip(tmp_path, duration_s=2.0)
+    split = settings.model_copy(update={"segment_workers": 3})
+    status = run_job(bucket, split, clip, job_manifest(upscale={"scale": 2}), "upscale")
+    assert status.stages[StageName.UPSCALE].workers == 3
+    facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "up.mp4"))
+    assert (facts.video.width, facts.video.height, facts.video.frames) == (640, 360, 60)
+    assert facts.audio is not None
