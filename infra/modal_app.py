@@ -170,17 +170,15 @@ def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
 def detect_players_modal(
     user_id: str, input_key: str, frame_number: int = 0, confidence_threshold: float = 0.5
 ) -> dict[str, Any]:
-    """``{"status": "success", "detections": [...], "video_width", "video_height"}``."""
-    from pipeline.errors import JobError
+    """``{"status": "success", "detections": [...], "video_width", "video_height"}``.
+
+    A bad request raises the project's error (InputNotFound, StageParamsInvalid...),
+    which ``.remote()`` raises again in the caller.
+    """
     from pipeline.interactive import detect_players
 
     bucket, settings = _bucket_and_settings(**_yolo_overrides())
-    try:
-        return detect_players(
-            bucket, settings, user_id, input_key, frame_number, confidence_threshold
-        )
-    except JobError as exc:
-        return {"status": "error", "error": {"kind": exc.kind.value, "message": str(exc)}}
+    return detect_players(bucket, settings, user_id, input_key, frame_number, confidence_threshold)
 
 
 @app.function(
@@ -197,17 +195,14 @@ def detect_ball_modal(
     end_frame: int = 300,
     confidence_threshold: float = 0.3,
 ) -> dict[str, Any]:
-    """``{"status": "success", "ball_positions": [...], "video_width", "video_height"}``."""
-    from pipeline.errors import JobError
+    """``{"status": "success", "ball_positions": [...], "video_width", "video_height"}``
+    (errors raise, as for ``detect_players_modal``)."""
     from pipeline.interactive import detect_ball
 
     bucket, settings = _bucket_and_settings(**_yolo_overrides())
-    try:
-        return detect_ball(
-            bucket, settings, user_id, input_key, start_frame, end_frame, confidence_threshold
-        )
-    except JobError as exc:
-        return {"status": "error", "error": {"kind": exc.kind.value, "message": str(exc)}}
+    return detect_ball(
+        bucket, settings, user_id, input_key, start_frame, end_frame, confidence_threshold
+    )
 
 
 # -- the orchestrator: CPU only, it waits on the GPU functions ---------------------

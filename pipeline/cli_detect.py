@@ -13,12 +13,15 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline.cli_common import EXIT_OK, EXIT_USAGE, add_connection_args
 from pipeline.connection import connect
 from pipeline.interactive import detect_ball, detect_players
 from pipeline.settings import Settings
+from pipeline.storage import Bucket
 from pipeline.submit import upload_clip
 
 
@@ -32,32 +35,33 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def cmd_detect_players(args: argparse.Namespace) -> int:
-    """Players on one frame of a local clip."""
+Call = Callable[[Bucket, Settings, str, str, argparse.Namespace], dict[str, Any]]
+
+
+def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
+    """Upload ``args.clip``, run ``call`` on it, print the JSON answer."""
     if not args.clip.is_file():
         print(f"error: no such clip: {args.clip}", file=sys.stderr)
         return EXIT_USAGE
     with connect(_settings(args)) as conn:
         key = upload_clip(conn.bucket, args.user, args.clip)
-        result = detect_players(
-            conn.bucket, conn.settings, args.user, key, args.frame, args.confidence
-        )
+        result = call(conn.bucket, conn.settings, args.user, key, args)
     print(json.dumps(result, indent=2))
     return EXIT_OK
+
+
+def cmd_detect_players(args: argparse.Namespace) -> int:
+    """Players on one frame of a local clip."""
+    return _on_local_clip(
+        args, lambda b, s, u, k, a: detect_players(b, s, u, k, a.frame, a.confidence)
+    )
 
 
 def cmd_detect_ball(args: argparse.Namespace) -> int:
     """The ball across a range of frames of a local clip."""
-    if not args.clip.is_file():
-        print(f"error: no such clip: {args.clip}", file=sys.stderr)
-        return EXIT_USAGE
-    with connect(_settings(args)) as conn:
-        key = upload_clip(conn.bucket, args.user, args.clip)
-        result = detect_ball(
-            conn.bucket, conn.settings, args.user, key, args.start, args.end, args.confidence
-        )
-    print(json.dumps(result, indent=2))
-    return EXIT_OK
+    return _on_local_clip(
+        args, lambda b, s, u, k, a: detect_ball(b, s, u, k, a.start, a.end, a.confidence)
+    )
 
 
 def add_detect_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -13,7 +13,7 @@
 
 Both use the yolo backend (``REELPIPE_YOLO_WEIGHTS``); coordinates are upright
 source pixels, as highlight clicks expect. Problems raise the project's errors
-(the Modal wrappers turn job errors into ``{"status": "error", ...}``).
+(on Modal, ``.remote()`` raises them again in the caller).
 """
 
 from __future__ import annotations
