@@ -99,27 +99,7 @@ def assert_playable_everywhere(path: Path) -> MediaFacts:
 
 def read_frame(path: Path, index: int, width: int, height: int) -> np.ndarray:
     """Frame ``index`` of ``path`` as an RGB array, decoded by ffmpeg."""
-    raw = subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-vf",
-            f"select=eq(n\\,{index})",
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+    return read_frames(path, [index], width, height)[0]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
