@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.claim import claim
+from pipeline.claim import ClaimPolicy, claim
 from pipeline.cli_common import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -100,7 +100,7 @@ def cmd_process(args: argparse.Namespace) -> int:
             bucket, conn.settings, LocalRunner(bucket, conn.settings), on_status=bar.update
         )
         inbox = submit_manifest(bucket, args.user, manifest).inbox_key
-        job = claim(bucket, inbox, owner=worker.owner, lease_ttl_s=conn.settings.lease_ttl_s)
+        job = claim(bucket, inbox, ClaimPolicy.from_settings(conn.settings, worker.owner))
         if job is None:  # pragma: no cover - nobody else can claim in a private store
             print("error: the job was claimed by another worker", file=sys.stderr)
             return EXIT_JOB_FAILED

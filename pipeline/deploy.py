@@ -60,11 +60,25 @@ def deploy_command(
     return DeployCommand([modal_cli, "deploy", str(app_file)], env)
 
 
+DEPLOY_TIMEOUT_S = 1800.0  # building the images the first time takes minutes
+
+
 def run_deploy(command: DeployCommand, log_path: Path) -> int:
     """Run the deploy; its whole output goes to ``log_path`` (decoded leniently)."""
     if not Path(command.argv[0]).exists():
         raise ConfigError("the modal CLI is not installed: pip install -e '.[modal]'")
-    proc = subprocess.run(command.argv, env=command.env, capture_output=True, check=False)
+    try:
+        proc = subprocess.run(
+            command.argv,
+            env=command.env,
+            capture_output=True,
+            check=False,
+            timeout=DEPLOY_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ConfigError(
+            f"modal deploy did not finish within {DEPLOY_TIMEOUT_S:.0f} s; try again"
+        ) from exc
     out = proc.stdout.decode("utf-8", errors="replace")
     err = proc.stderr.decode("utf-8", errors="replace")
     log_path.write_text(f"STDOUT:\n{out}\n\nSTDERR:\n{err}\n", encoding="utf-8")

@@ -3,12 +3,16 @@
     ReelpipeError
     ├── ConfigError                 settings are wrong: fix them and start again
     ├── RetryableError              try again later (with backoff)
-    │   ├── StorageUnavailable      S3 5xx, throttling, connection failures
-    │   ├── EncoderCrashed          ffmpeg/x264 died on a clip that probed fine
-    │   └── WorkerLost              the job's worker died (killed, out of memory) too often
+    │   ├── StorageUnavailable      S3 5xx, throttling, connection failures, read timeouts
+    │   ├── EncoderCrashed          ffmpeg/x264 died (or stalled) on a clip that probed fine
+    │   ├── WorkerLost              the job's worker died (killed, out of memory) too often
+    │   └── WorkerCrashed           the job crashed its worker (an unexpected error) too often
     ├── ConflictError               someone else wrote first
     │   ├── AlreadyExists           a create-if-absent lost (If-None-Match: *)
-    │   └── PreconditionFailed      a compare-and-swap lost (If-Match: <etag>)
+    │   ├── PreconditionFailed      a compare-and-swap lost (If-Match: <etag>)
+    │   ├── LeaseHeld               another live worker runs the job
+    │   └── LeaseLost               this worker's lease was taken over: it must not write again
+    ├── StageInterrupted            the worker is stopping (SIGTERM): hand the job back
     ├── StorageError                a request S3 refused for good
     │   ├── ObjectNotFound          no such key
     │   ├── BucketNotFound          no such bucket
@@ -41,6 +45,7 @@ class ErrorKind(StrEnum):
     INVALID_PARAMS = "invalid_params"
     ENCODER_FAILED = "encoder_failed"
     WORKER_LOST = "worker_lost"
+    WORKER_CRASHED = "worker_crashed"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     INTERNAL = "internal"
 
@@ -50,9 +55,21 @@ class ErrorKind(StrEnum):
         return self in (
             ErrorKind.ENCODER_FAILED,
             ErrorKind.WORKER_LOST,
+            ErrorKind.WORKER_CRASHED,
             ErrorKind.STORAGE_UNAVAILABLE,
             ErrorKind.INTERNAL,
         )
+
+
+MAX_MESSAGE_CHARS = 2048
+
+
+def bounded_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut (status, logs)."""
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    return f"{text[:limit]}... [{cut} more characters cut]"
 
 
 class ReelpipeError(Exception):
@@ -87,6 +104,12 @@ class WorkerLost(RetryableError):
     kind = ErrorKind.WORKER_LOST
 
 
+class WorkerCrashed(RetryableError):
+    """Running the job raised an unexpected error, more times than allowed."""
+
+    kind = ErrorKind.WORKER_CRASHED
+
+
 class ConflictError(ReelpipeError):
     """A conditional write lost against a concurrent writer."""
 
@@ -97,6 +120,18 @@ class AlreadyExists(ConflictError):
 
 class PreconditionFailed(ConflictError):
     """A compare-and-swap found a different ETag than expected."""
+
+
+class LeaseHeld(ConflictError):
+    """Another live worker holds the job's lease."""
+
+
+class LeaseLost(ConflictError):
+    """This worker's lease was taken over (or handed back): it must never write again."""
+
+
+class StageInterrupted(ReelpipeError):
+    """The worker was told to stop; the stage stopped at a frame boundary, nothing failed."""
 
 
 class StorageError(ReelpipeError):

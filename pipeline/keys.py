@@ -6,9 +6,15 @@ Layout::
     inbox/{user_id}/{request_id}.json                 a job manifest waiting to be claimed
     users/{user_id}/jobs/{job_id}/manifest.json       the accepted manifest
     users/{user_id}/jobs/{job_id}/status.json         the status manifest
-    users/{user_id}/jobs/{job_id}/{stage}/{name}      stage artifacts
+    users/{user_id}/jobs/{job_id}/{stage}/run-{epoch}/{name}
+                                                      stage artifacts, per run (lease epoch): a
+                                                      stale worker's late upload never replaces
+                                                      what a finished status names
     active/{user_id}/{job_id}                         a claimed job not yet finished (an index,
                                                       so a scan never lists history)
+    rejected/{original inbox key}                     an inbox object that is not a valid
+                                                      manifest key, moved aside
+    rejected/{original inbox key}.reason.json         why it was moved
 
 A manifest may only name keys under its own ``users/{user_id}/``; anything that
 could escape it (``..``, a leading ``/``, backslashes, control characters, empty
@@ -31,6 +37,7 @@ from pipeline.errors import InvalidKey
 USERS_PREFIX = "users/"
 INBOX_PREFIX = "inbox/"
 ACTIVE_PREFIX = "active/"
+REJECTED_PREFIX = "rejected/"
 MAX_RELATIVE_KEY_BYTES = 512
 MAX_SEGMENT_BYTES = 255
 
@@ -147,12 +154,19 @@ def status_key(user_id: str, job_id: str) -> str:
     return job_prefix(user_id, job_id) + "status.json"
 
 
-def stage_key(user_id: str, job_id: str, stage: str, name: str) -> str:
-    """An artifact a stage writes, e.g. ``.../framing/video.mp4``."""
+def stage_key(user_id: str, job_id: str, stage: str, name: str, *, epoch: int | None = None) -> str:
+    """An artifact a stage writes, e.g. ``.../framing/run-3/video.mp4`` (run 3 of the job,
+    its lease epoch) or ``.../framing/video.mp4`` when no epoch is given."""
     validate_id(stage, "stage name")
     if not _STAGE_FILE.fullmatch(name) or ".." in name:
         raise InvalidKey(f"artifact name {name!r} is not allowed")
-    return f"{job_prefix(user_id, job_id)}{stage}/{name}"
+    run = "" if epoch is None else f"run-{int(epoch)}/"
+    return f"{job_prefix(user_id, job_id)}{stage}/{run}{name}"
+
+
+def rejected_key(inbox_object_key: str) -> str:
+    """Where an invalid inbox object is moved: ``rejected/{original key}``."""
+    return REJECTED_PREFIX + inbox_object_key
 
 
 @dataclass(frozen=True)

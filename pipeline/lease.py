@@ -1,14 +1,30 @@
-"""Leases: one worker at a time runs a job, and a dead worker is noticed.
+"""Leases: one worker at a time runs a job, a dead worker is noticed, a stale one is fenced.
 
 The lease lives in the status manifest (owner, expiry) and every change to it
-is a compare-and-swap, so two workers can never both hold it. The holder
-renews it from a background thread; when a worker is killed its lease simply
-expires and the next scan resumes the job.
+is a compare-and-swap, so two workers can never both hold it. Each take-over
+increases the job's epoch (``runs.epoch``), the fencing token: the worker's
+status store checks owner and epoch inside every compare-and-swap, so a worker
+that was paused past its lease and wakes up after another took the job over
+writes nothing (see :class:`~pipeline.status_store.Fence`).
+
+How a run ends is counted, because only some endings are the job's fault:
+
+- a lease that expired without being handed back is a **death** (killed, out of
+  memory, partitioned); ``max_job_attempts`` deaths fail the job (``worker_lost``);
+- a graceful stop (SIGTERM, a rolling deploy) hands the lease back: a
+  **hand-back**, never held against the job;
+- an unexpected error out of the run is a **crash**, counted by the worker.
+
+The holder renews the lease from a background thread while the work shows
+signs of life (:class:`Activity`); work that makes no progress for longer
+than the stall limit stops being renewed, so another worker takes it over.
 
 Example::
 
-    with LeaseKeeper(store, owner="host:123", ttl_s=60) as keeper:
-        orchestrator.run(job)
+    status = acquire(job.status, owner, ttl_s=60)
+    fence = Fence(owner, status.runs.epoch)
+    with LeaseKeeper(job.status.fenced(fence), ttl_s=60, stall_limit_s=300) as keeper:
+        orchestrator.run(job, activity=keeper.activity, interrupted=keeper.lost.is_set)
 """
 
 from __future__ import annotations
@@ -16,25 +32,30 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 from types import TracebackType
 
 import structlog
 
-from pipeline.errors import ConflictError
-from pipeline.manifests.status import Lease, LeaseKind, StatusManifest, utc_now
+from pipeline.errors import LeaseHeld, LeaseLost
+from pipeline.manifests.status import Lease, LeaseKind, Progress, StatusManifest, utc_now
 from pipeline.status_store import StatusStore
 
 log = structlog.get_logger(__name__)
 
-
-class LeaseHeld(ConflictError):
-    """Another live worker holds the job's lease."""
-
-
-class LeaseLost(ConflictError):
-    """This worker's lease expired and another worker took the job."""
+__all__ = [
+    "Activity",
+    "LeaseHeld",
+    "LeaseKeeper",
+    "LeaseLost",
+    "acquire",
+    "hand_back",
+    "new_lease",
+    "renew",
+    "worker_id",
+]
 
 
 def worker_id() -> str:
@@ -48,24 +69,33 @@ def new_lease(owner: str, ttl_s: float, kind: LeaseKind = LeaseKind.RUN) -> Leas
 
 
 def acquire(store: StatusStore, owner: str, ttl_s: float) -> StatusManifest:
-    """Take the lease (free, expired, a claim's, or already ours); LeaseHeld otherwise."""
+    """Take the lease (free, expired, or a claim's) at a new epoch; LeaseHeld otherwise.
+
+    A run lease found expired was never handed back: its worker died, and the
+    death is counted here.
+    """
 
     def take(status: StatusManifest) -> StatusManifest:
         lease = status.lease
-        if (
-            lease is not None
-            and lease.kind is LeaseKind.RUN
-            and lease.owner != owner
-            and not lease.expired(utc_now())
-        ):
-            raise LeaseHeld(f"job {status.job_id} is being run by {lease.owner}")
-        return status.model_copy(update={"lease": new_lease(owner, ttl_s)})
+        now = utc_now()
+        died = False
+        if lease is not None and lease.kind is LeaseKind.RUN:
+            if not lease.expired(now):
+                raise LeaseHeld(f"job {status.job_id} is being run by {lease.owner}")
+            died = not status.state.finished
+        runs = status.runs.model_copy(
+            update={"epoch": status.runs.epoch + 1, "deaths": status.runs.deaths + int(died)}
+        )
+        if died:
+            log.warning("worker_died", job_id=status.job_id, previous_owner=lease and lease.owner)
+        return status.model_copy(update={"lease": new_lease(owner, ttl_s), "runs": runs})
 
     return store.update(take)
 
 
 def renew(store: StatusStore, owner: str, ttl_s: float) -> StatusManifest:
-    """Extend our lease; LeaseLost if someone else holds it now."""
+    """Extend our lease; LeaseLost if it is not ours any more (the store's fence checks
+    the epoch too)."""
 
     def extend(status: StatusManifest) -> StatusManifest:
         if status.lease is None or status.lease.owner != owner:
@@ -76,38 +106,92 @@ def renew(store: StatusStore, owner: str, ttl_s: float) -> StatusManifest:
     return store.update(extend)
 
 
-def release(store: StatusStore, owner: str) -> None:
-    """Give the lease up (if still ours) so another worker may resume at once."""
+def hand_back(store: StatusStore, owner: str, *, crashed: bool = False) -> StatusManifest:
+    """Give the lease up so another worker may resume at once (counted as a hand-back,
+    or as a crash). Nothing is written when the lease is no longer ours."""
 
     def drop(status: StatusManifest) -> StatusManifest:
-        if status.lease is None or status.lease.owner != owner:
+        if status.lease is None or status.lease.owner != owner or status.state.finished:
             return status
-        return status.model_copy(update={"lease": None})
+        runs = status.runs
+        runs = runs.model_copy(
+            update={"crashes": runs.crashes + 1} if crashed else {"handbacks": runs.handbacks + 1}
+        )
+        return status.model_copy(update={"lease": None, "runs": runs})
 
-    store.update(drop)
+    try:
+        return store.update(drop)
+    except LeaseLost:
+        return store.latest
+
+
+class Activity:
+    """When the work last showed a sign of life (a frame, a status write)."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self._progress: Progress | None = None
+
+    def beat(self) -> None:
+        """The work moved just now."""
+        self._last = time.monotonic()
+
+    def observe(self, status: StatusManifest) -> None:
+        """Progress written by someone else (a remote stage) counts as a beat."""
+        if status.progress != self._progress:
+            self._progress = status.progress
+            self.beat()
+
+    def idle_s(self) -> float:
+        """Seconds since the last sign of life."""
+        return time.monotonic() - self._last
 
 
 class LeaseKeeper:
-    """Renews a held lease every ``ttl_s / 3`` until the block ends."""
+    """Renews a held lease every ``ttl_s / 3`` while the work is alive.
 
-    def __init__(self, store: StatusStore, owner: str, ttl_s: float) -> None:
+    ``lost`` is set when the lease was taken over (stop at once, write nothing)
+    or when the work stalled for ``stall_limit_s`` (renewal stops so the lease
+    expires and another worker resumes the job).
+    """
+
+    def __init__(
+        self,
+        store: StatusStore,
+        owner: str,
+        ttl_s: float,
+        *,
+        stall_limit_s: float | None = None,
+        activity: Activity | None = None,
+    ) -> None:
         self.store = store
         self.owner = owner
         self.ttl_s = ttl_s
+        self.stall_limit_s = stall_limit_s
+        self.activity = activity or Activity()
         self.lost = threading.Event()
+        self.stalled = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew_loop, daemon=True, name="lease")
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):
+            idle = self.activity.idle_s()
+            if self.stall_limit_s is not None and idle > self.stall_limit_s:
+                log.error("work_stalled", idle_s=round(idle, 1), limit_s=self.stall_limit_s)
+                self.stalled.set()
+                self.lost.set()
+                return
             try:
-                renew(self.store, self.owner, self.ttl_s)
+                status = renew(self.store, self.owner, self.ttl_s)
             except LeaseLost as exc:
                 log.warning("lease_lost", error=str(exc))
                 self.lost.set()
                 return
             except Exception as exc:  # noqa: BLE001 - a failed renewal is retried next tick
                 log.warning("lease_renew_failed", error=str(exc))
+                continue
+            self.activity.observe(status)
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()

@@ -4,7 +4,13 @@ It is the one place that catches broadly: a JobError is recorded and the job
 stops; a RetryableError is retried with backoff up to a limit, then recorded;
 anything else is recorded as an internal error. The input is never touched.
 Status is written at every transition and, while a stage runs, at most once
-per ``progress_interval_s`` from the stage's own progress.
+per ``progress_interval_s`` from the stage's own progress (best effort: a
+progress write that fails is logged and tried again at the next frame).
+
+Two things stop a run without failing it, at the next frame boundary: the
+worker is shutting down (``interrupted()``), or its lease was taken over
+(:class:`~pipeline.errors.LeaseLost`, raised by the fenced status store). In
+both cases the orchestrator returns without writing anything more.
 """
 
 from __future__ import annotations
@@ -22,13 +28,17 @@ from pipeline.errors import (
     InputNotFound,
     InvalidManifest,
     JobError,
+    LeaseLost,
     ObjectNotFound,
     ReelpipeError,
     RetryableError,
-    WorkerLost,
+    StageInterrupted,
+    bounded_message,
 )
+from pipeline.inbox import retire_inbox_copy
 from pipeline.job_plan import plan_job
 from pipeline.keys import job_id_for, user_key
+from pipeline.lease import Activity
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
 from pipeline.manifests.status import (
     ErrorInfo,
@@ -97,75 +107,91 @@ class Orchestrator:
         self.max_stage_attempts = max_stage_attempts
         self.retry_backoff_s = retry_backoff_s
 
-    def run(self, job: ClaimedJob, *, interrupted: Interrupted = _never) -> StatusManifest:
+    def run(
+        self,
+        job: ClaimedJob,
+        *,
+        interrupted: Interrupted = _never,
+        activity: Activity | None = None,
+    ) -> StatusManifest:
         """Run ``job`` until it finishes, waits for its clip, or ``interrupted()`` says stop.
 
         Stages already done with the same cache key are reused, so a resumed
-        job redoes only what was not finished.
+        job redoes only what was not finished. ``activity`` hears every sign of
+        life (frames, writes), for the lease keeper's stall limit.
         """
         with structlog.contextvars.bound_contextvars(job_id=job.job_id, user_id=job.user_id):
-            store = job.status
-            started = time.monotonic()
             try:
-                manifest = self._load_manifest(job)
-                input_key = self._resolve_input(job.user_id, manifest)
-            except InputNotFound as exc:
-                return self._wait_or_fail(store, exc, started)
-            except JobError as exc:
-                return self._fail(store, exc, None, started)
-            stages = manifest.stages.requested()
-            estimated = self._estimate_cost(manifest, input_key)
-            self._write(
-                store,
-                lambda s: s.model_copy(
-                    update={
-                        "state": JobState.RUNNING,
-                        "input_key": input_key,
-                        "attempts": s.attempts + 1,
-                        "started_at": s.started_at or utc_now(),
-                        "waiting_since": None,
-                        "error": None,
-                        "pipeline_version": PIPELINE_VERSION,
-                        "estimated_cost_usd": estimated,
-                        "stages": {name: s.stages.get(name, pending_stage()) for name in stages},
-                        "progress": Progress(percent=SETUP_SHARE, message="starting"),
-                    }
-                ),
-            )
-            video_key = input_key
-            upstream: dict[StageName, dict[str, str]] = {}
-            for index, name in enumerate(stages):
-                if interrupted():
-                    log.info("job_interrupted", before_stage=name.value)
-                    return store.latest
-                request = StageRequest(
-                    user_id=job.user_id,
-                    job_id=job.job_id,
-                    stage=name,
-                    video_key=video_key,
-                    params=manifest.stages.params_for(name),
-                    final=index == len(stages) - 1,
-                    upstream=dict(upstream),
-                    position=(index, len(stages)),
-                )
-                try:
-                    result = self._run_or_reuse(store, request, index, len(stages))
-                except ReelpipeError as exc:
-                    return self._fail(store, exc, name, started)
-                except Exception as exc:
-                    log.exception("stage_crashed", stage=name.value)
-                    return self._fail(store, exc, name, started)
-                upstream[name] = result.outputs
-                video_key = result.outputs.get("video", video_key)
-            return self._succeed(store, upstream, video_key, started)
+                return self._run(job, interrupted, activity or Activity())
+            except StageInterrupted as exc:
+                log.info("job_interrupted", reason=str(exc))
+            except LeaseLost as exc:
+                log.warning("job_fenced_off", reason=str(exc))
+            return job.status.latest
 
-    def abandon(self, job: ClaimedJob) -> StatusManifest:
-        """Fail a job whose workers died ``max_job_attempts`` times."""
-        attempts = job.status.latest.attempts
-        error = WorkerLost(
-            f"the job was started {attempts} times and its worker stopped each time "
-            "(killed, out of memory or preempted); giving up"
+    def _run(self, job: ClaimedJob, interrupted: Interrupted, activity: Activity) -> StatusManifest:
+        store = job.status
+        started = time.monotonic()
+        fence = store.fence
+        try:
+            manifest = self._load_manifest(job)
+            input_key = self._resolve_input(job.user_id, manifest)
+        except InputNotFound as exc:
+            return self._wait_or_fail(store, exc, started)
+        except (JobError, RetryableError) as exc:
+            return self._fail(store, exc, None, started)
+        stages = manifest.stages.requested()
+        estimated = self._estimate_cost(manifest, input_key)
+        self._write(
+            store,
+            lambda s: s.model_copy(
+                update={
+                    "state": JobState.RUNNING,
+                    "input_key": input_key,
+                    "attempts": s.attempts + 1,
+                    "started_at": s.started_at or utc_now(),
+                    "waiting_since": None,
+                    "error": None,
+                    "pipeline_version": PIPELINE_VERSION,
+                    "estimated_cost_usd": estimated,
+                    "stages": {name: s.stages.get(name, pending_stage()) for name in stages},
+                    "progress": Progress(percent=SETUP_SHARE, message="starting"),
+                }
+            ),
         )
+        video_key = input_key
+        upstream: dict[StageName, dict[str, str]] = {}
+        for index, name in enumerate(stages):
+            if interrupted():
+                raise StageInterrupted(f"stopping before stage {name.value}")
+            request = StageRequest(
+                user_id=job.user_id,
+                job_id=job.job_id,
+                stage=name,
+                video_key=video_key,
+                params=manifest.stages.params_for(name),
+                final=index == len(stages) - 1,
+                upstream=dict(upstream),
+                position=(index, len(stages)),
+                fence=fence,
+            )
+            try:
+                result = self._run_or_reuse(
+                    store, request, index, len(stages), interrupted, activity
+                )
+            except (StageInterrupted, LeaseLost):
+                raise
+            except ReelpipeError as exc:
+                return self._fail(store, exc, name, started)
+            except Exception as exc:
+                log.exception("stage_crashed", stage=name.value)
+                return self._fail(store, exc, name, started)
+            upstream[name] = result.outputs
+            video_key = result.outputs.get("video", video_key)
+        return self._succeed(store, upstream, video_key, started)
+
+    def abandon(self, job: ClaimedJob, error: RetryableError) -> StatusManifest:
+        """Fail a job that killed or crashed its workers too often (``error`` says which)."""
         return self._fail(job.status, error, None, time.monotonic())
 
     # -- steps ------------------------------------------------------------------
@@ -175,7 +201,7 @@ class Orchestrator:
             body, _ = self.bucket.get_bytes(job.manifest_key)
         except ObjectNotFound:
             body = self._recover_manifest(job)
-        return parse_job_manifest(body)
+        return parse_job_manifest(body, max_bytes=self.settings.max_manifest_bytes)
 
     def _recover_manifest(self, job: ClaimedJob) -> bytes:
         """The claimer died before copying the manifest: finish its copy from the inbox."""
@@ -192,7 +218,9 @@ class Orchestrator:
         if job_id_for(request_key, etag) != job.job_id:
             raise missing
         self.bucket.put_bytes(job.manifest_key, body, content_type="application/json")
-        self.bucket.delete(request_key)
+        retire_inbox_copy(
+            self.bucket, request_key, etag, conditional=self.settings.uses_conditional_delete
+        )
         return body
 
     def _resolve_input(self, user_id: str, manifest: JobManifest) -> str:
@@ -209,14 +237,20 @@ class Orchestrator:
         """The planner's cost for this job; None when the clip cannot be probed yet
         (the stage that reads it reports why)."""
         try:
-            info = probe_stage_input(self.bucket, input_key)
+            info = probe_stage_input(self.bucket, input_key, self.settings)
             return round(plan_job(manifest.stages, info, self.settings).total_cost_usd, 6)
-        except JobError as exc:
-            log.info("cost_estimate_skipped", reason=str(exc))
+        except (JobError, RetryableError) as exc:
+            log.info("cost_estimate_skipped", reason=bounded_message(str(exc), 300))
             return None
 
     def _run_or_reuse(
-        self, store: StatusStore, request: StageRequest, index: int, count: int
+        self,
+        store: StatusStore,
+        request: StageRequest,
+        index: int,
+        count: int,
+        interrupted: Interrupted,
+        activity: Activity,
     ) -> StageResult:
         name = request.stage
         profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
@@ -245,25 +279,47 @@ class Orchestrator:
             return StageResult(
                 outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
             )
-        return self._run_stage(store, request, index, count, key)
+        return self._run_stage(store, request, index, count, key, interrupted, activity)
 
     def _run_stage(
-        self, store: StatusStore, request: StageRequest, index: int, count: int, cache_key: str
+        self,
+        store: StatusStore,
+        request: StageRequest,
+        index: int,
+        count: int,
+        cache_key: str,
+        interrupted: Interrupted,
+        activity: Activity,
     ) -> StageResult:
         with structlog.contextvars.bound_contextvars(stage=request.stage.value):
             for attempt in range(1, self.max_stage_attempts + 1):
                 try:
-                    return self._attempt_stage(store, request, index, count, cache_key)
+                    return self._attempt_stage(
+                        store, request, index, count, cache_key, interrupted, activity
+                    )
                 except RetryableError as exc:
                     if attempt == self.max_stage_attempts:
                         raise
                     delay = self.retry_backoff_s * 2 ** (attempt - 1)
-                    log.warning("stage_retry", attempt=attempt, delay_s=delay, error=str(exc))
-                    time.sleep(delay)
+                    log.warning(
+                        "stage_retry",
+                        attempt=attempt,
+                        delay_s=delay,
+                        error=bounded_message(str(exc)),
+                    )
+                    if _sleep_unless(interrupted, delay):
+                        raise StageInterrupted("stopping between stage attempts") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt_stage(
-        self, store: StatusStore, request: StageRequest, index: int, count: int, cache_key: str
+        self,
+        store: StatusStore,
+        request: StageRequest,
+        index: int,
+        count: int,
+        cache_key: str,
+        interrupted: Interrupted,
+        activity: Activity,
     ) -> StageResult:
         name = request.stage
         began = time.monotonic()
@@ -271,11 +327,23 @@ class Orchestrator:
             self.bucket, self.settings, request, capacity=self.runner.max_workers
         )
         self._write(store, stage_started(name, index, count, workers=len(segments) or 1))
+        activity.beat()
         throttle = _Throttle(self.settings.progress_interval_s)
 
         def progress(fraction: float) -> None:
-            if throttle.ready(time.monotonic()):
+            # Called at every frame boundary: where a stopping worker stops.
+            if interrupted():
+                raise StageInterrupted(f"stopping {name.value} at a frame boundary")
+            activity.beat()
+            if not throttle.ready(time.monotonic()):
+                return
+            try:
                 self._write(store, stage_progress(name, index, count, fraction))
+            except LeaseLost:
+                raise
+            except ReelpipeError as exc:
+                throttle.last = float("-inf")  # best effort: try again at the next frame
+                log.warning("progress_write_failed", error=bounded_message(str(exc), 300))
 
         if segments:
             result = run_segmented(
@@ -292,6 +360,8 @@ class Orchestrator:
             fps=round(fps, 1) if fps else None,
             backend=result.backend,
         )
+        if interrupted():
+            raise StageInterrupted(f"stopping after {name.value}, before recording it")
         price = self.settings.compute_for(name.value)[1].usd_per_second
         self._write(store, stage_finished(name, index, count, result, duration, cache_key, price))
         return result
@@ -360,7 +430,7 @@ class Orchestrator:
     ) -> StatusManifest:
         kind = exc.kind if isinstance(exc, ReelpipeError) else ErrorKind.INTERNAL
         message = str(exc) if isinstance(exc, ReelpipeError) else f"{type(exc).__name__}: {exc}"
-        message = _redact(message, self.settings.secret_values())
+        message = bounded_message(_redact(message, self.settings.secret_values()))
         error = ErrorInfo(kind=kind, message=message, stage=stage)
 
         def mark(s: StatusManifest) -> StatusManifest:
@@ -375,6 +445,7 @@ class Orchestrator:
                     ),
                     "finished_at": utc_now(),
                     "duration_s": round(time.monotonic() - started, 3),
+                    "lease": None,
                 }
             )
 
@@ -389,6 +460,16 @@ class Orchestrator:
         if self.on_status is not None:
             self.on_status(status)
         return status
+
+
+def _sleep_unless(interrupted: Interrupted, seconds: float) -> bool:
+    """Sleep ``seconds`` unless told to stop first; True when told to stop."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if interrupted():
+            return True
+        time.sleep(min(left, 0.1))
+    return interrupted()
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:

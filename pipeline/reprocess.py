@@ -22,9 +22,9 @@ import structlog
 
 from pipeline import PIPELINE_VERSION
 from pipeline.claim import ClaimedJob
-from pipeline.errors import InvalidKey, ObjectNotFound, ReelpipeError
+from pipeline.errors import InvalidKey, LeaseHeld, ObjectNotFound, ReelpipeError
 from pipeline.keys import USERS_PREFIX, active_key, validate_id, validate_job_id
-from pipeline.lease import LeaseHeld, new_lease
+from pipeline.lease import new_lease
 from pipeline.manifests.status import JobState, LeaseKind, Progress, StatusManifest
 from pipeline.storage import Bucket
 from pipeline.worker import Worker
@@ -115,6 +115,7 @@ def requeue(bucket: Bucket, job: ClaimedJob, owner: str, lease_ttl_s: float) -> 
                 "error": None,
                 "finished_at": None,
                 "attempts": 0,
+                "runs": status.runs.model_copy(update={"deaths": 0, "crashes": 0, "handbacks": 0}),
                 "progress": Progress(percent=0.0, message="queued for reprocessing"),
                 "lease": new_lease(owner, lease_ttl_s, LeaseKind.CLAIM),
             }

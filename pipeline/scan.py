@@ -3,7 +3,9 @@
 Its requests grow with pending work, never with history: it lists ``inbox/``
 (new manifests) and ``active/`` (claimed, unfinished jobs), one request per
 1,000 keys each, and reads the status of each active job. Finished jobs live
-under ``users/`` and are never listed.
+under ``users/`` and are never listed. An inbox object whose key is not a
+valid manifest key is moved to ``rejected/`` with its reason (once), never
+listed again.
 
 Example::
 
@@ -18,8 +20,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from pipeline.claim import ClaimedJob, claim
-from pipeline.errors import InvalidKey, ObjectNotFound
+from pipeline.claim import ClaimedJob, ClaimPolicy, claim
+from pipeline.errors import InvalidKey, ObjectNotFound, StorageError
+from pipeline.inbox import reject_inbox_object
 from pipeline.keys import ACTIVE_PREFIX, INBOX_PREFIX, parse_active_key, parse_inbox_key
 from pipeline.lease import worker_id
 from pipeline.manifests.status import utc_now
@@ -39,6 +42,7 @@ class ScanReport:
     resumed: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
 
 
 class Scanner:
@@ -54,7 +58,7 @@ class Scanner:
 
     def claim_key(self, inbox_key: str) -> ClaimedJob | None:
         """Claim one inbox manifest and dispatch it (None if lost or not a manifest key)."""
-        job = claim(self.bucket, inbox_key, owner=self.owner, lease_ttl_s=self.settings.lease_ttl_s)
+        job = claim(self.bucket, inbox_key, ClaimPolicy.from_settings(self.settings, self.owner))
         if job is not None:
             self.dispatch(job)
         return job
@@ -65,8 +69,8 @@ class Scanner:
         for item in self.bucket.list(INBOX_PREFIX):
             try:
                 parse_inbox_key(item.key)
-            except InvalidKey:
-                report.ignored.append(item.key)
+            except InvalidKey as exc:
+                self._reject(item.key, item.etag, str(exc), report)
                 continue
             if self.claim_key(item.key) is not None:
                 report.claimed.append(item.key)
@@ -94,11 +98,24 @@ class Scanner:
             elif status.lease is None or status.lease.expired(now):
                 self.dispatch(job)
                 report.resumed.append(job.job_id)
-        if report.claimed or report.resumed or report.ignored:
+        if report.claimed or report.resumed or report.ignored or report.rejected:
             log.info(
                 "scan",
                 claimed=len(report.claimed),
                 resumed=len(report.resumed),
                 ignored=len(report.ignored),
+                rejected=len(report.rejected),
             )
         return report
+
+    def _reject(self, key: str, etag: str, reason: str, report: ScanReport) -> None:
+        """Move an object that cannot be a manifest out of the inbox (logged once)."""
+        try:
+            reject_inbox_object(
+                self.bucket, key, etag, reason, self.settings.uses_conditional_delete
+            )
+        except StorageError as exc:  # e.g. a key S3 cannot copy: listed again next scan
+            log.error("inbox_reject_failed", inbox_key=key, error=str(exc))
+            report.ignored.append(key)
+            return
+        report.rejected.append(key)

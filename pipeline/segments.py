@@ -24,10 +24,11 @@ import time
 import structlog
 
 from pipeline.detect.stitch import stitch
-from pipeline.keys import stage_key
+from pipeline.errors import ReelpipeError, StorageUnavailable
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import StageName
 from pipeline.media.join import join_parts
+from pipeline.media.object_relay import ObjectRelay
 from pipeline.media.probe import VideoInfo, probe_url
 from pipeline.planner import plan_segments
 from pipeline.runners.base import Runner
@@ -56,7 +57,7 @@ def plan_stage_segments(
         return []
     if settings.segment_workers is None and capacity <= 1:
         return []
-    info = probe_stage_input(bucket, request.video_key)
+    info = probe_stage_input(bucket, request.video_key, settings)
     if not info.constant_rate:
         log.info("segments_skipped", reason="variable frame rate")
         return []
@@ -79,10 +80,24 @@ def plan_stage_segments(
     ]
 
 
-def probe_stage_input(bucket: Bucket, key: str) -> VideoInfo:
-    """Probe an object in place through a short-lived presigned URL."""
-    url = bucket.presigned_get(key, expires_s=300)
-    return probe_url(url, key.rsplit("/", 1)[-1], bucket.head(key).size)
+def probe_stage_input(bucket: Bucket, key: str, settings: Settings) -> VideoInfo:
+    """Probe an object in place through a loopback relay (no signed URL on ffprobe's
+    command line); a store that fails or stalls meanwhile is a retryable error."""
+    name = key.rsplit("/", 1)[-1]
+    size = bucket.head(key).size
+    with ObjectRelay(bucket, key) as relay:
+        try:
+            return probe_url(
+                relay.url,
+                name,
+                size,
+                timeout_s=settings.probe_timeout_s,
+                read_timeout_s=settings.media_read_timeout_s,
+            )
+        except ReelpipeError as exc:
+            if relay.failure is not None:
+                raise StorageUnavailable(f"probing {name}: {relay.failure}") from exc
+            raise
 
 
 def run_segmented(
@@ -115,6 +130,7 @@ def run_segmented(
         frames=sum(s.frames for s in segments),
         backend=f"{results[0].backend} x{len(segments)}",
         gpu_seconds=round(sum(r.gpu_seconds for r in results), 3),
+        warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
     )
 
 
@@ -124,7 +140,7 @@ def join_detections(
     """Stitch the parts' detections (one set of track ids) into ``detections.json``."""
     parts = [Detections.model_validate(bucket.get_json(k).data) for k in part_keys]
     joined = stitch(parts, [s.start for s in segments])
-    key = stage_key(request.user_id, request.job_id, request.stage.value, "detections.json")
+    key = request.artifact_key("detections.json")
     bucket.put_json(key, joined.model_dump(mode="json"))
     for part in part_keys:
         bucket.delete(part)
@@ -145,7 +161,7 @@ def join_segment_outputs(
         source = bucket.download_file(request.video_key, scratch / "source.mp4")
         output = scratch / "video.mp4"
         join_parts(parts, output, audio_source=source)
-        key = stage_key(request.user_id, request.job_id, request.stage.value, "video.mp4")
+        key = request.artifact_key("video.mp4")
         bucket.upload_file(output, key, content_type="video/mp4")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -124,7 +124,28 @@ class Settings(BaseModel):
     progress_interval_s: float = Field(1.0, ge=0)
     lease_ttl_s: float = Field(60.0, gt=0, description="a worker silent this long is dead")
     input_wait_s: float = Field(900.0, ge=0, description="how long a job waits for its clip")
-    max_job_attempts: int = Field(3, ge=1, description="runs of a job whose worker keeps dying")
+    max_job_attempts: int = Field(
+        3, ge=1, description="deaths (or crashes) of a job's workers before it fails"
+    )
+    stall_limit_s: float = Field(
+        600.0, gt=0, description="work silent this long stops renewing its lease"
+    )
+    s3_connect_timeout_s: float = Field(10.0, gt=0)
+    s3_read_timeout_s: float = Field(60.0, gt=0, description="one S3 socket read at most")
+    media_read_timeout_s: float = Field(
+        30.0, gt=0, description="ffprobe/ffmpeg: one network read (-rw_timeout) at most"
+    )
+    probe_timeout_s: float = Field(120.0, gt=0, description="one ffprobe run at most")
+    max_manifest_bytes: int = Field(256 * 1024, gt=0, description="largest job manifest")
+    webhook_max_body_bytes: int = Field(1024 * 1024, gt=0, description="largest webhook body")
+    webhook_claim_queue: int = Field(
+        64, ge=1, description="claims waiting for the claim threads before 503"
+    )
+    conditional_delete: bool | None = Field(
+        None,
+        description="delete inbox manifests with If-Match (None: yes, except on R2, which "
+        "ignores it; there the version is re-read and compared before the delete)",
+    )
     scan_period_s: float = Field(5.0, gt=0)
     upscale_weights: Path | None = Field(
         None, description="SRVGGNetCompact state dict; unset: the classical upscaler"
@@ -157,6 +178,18 @@ class Settings(BaseModel):
         """The machine type ``stage`` runs on and its profile."""
         name = self.stage_compute.get(stage, "cpu")
         return name, self.compute[name]
+
+    @property
+    def uses_conditional_delete(self) -> bool:
+        """Whether ``DeleteObject`` with ``If-Match`` is honoured by the store.
+
+        S3 (since 2025) and moto honour it; Cloudflare R2 does not list it among
+        its conditional operations, so there the inbox copy is re-read and
+        compared right before an unconditional delete instead.
+        """
+        if self.conditional_delete is not None:
+            return self.conditional_delete
+        return not (self.endpoint_url or "").rstrip("/").endswith(".r2.cloudflarestorage.com")
 
     @property
     def embedded(self) -> bool:
@@ -198,6 +231,16 @@ class Settings(BaseModel):
             "REELPIPE_MAX_OUTPUT_PIXELS": "max_output_pixels",
             "REELPIPE_SEGMENT_WORKERS": "segment_workers",
             "REELPIPE_LOCAL_WORKERS": "local_workers",
+            "REELPIPE_STALL_LIMIT_S": "stall_limit_s",
+            "REELPIPE_S3_CONNECT_TIMEOUT_S": "s3_connect_timeout_s",
+            "REELPIPE_S3_READ_TIMEOUT_S": "s3_read_timeout_s",
+            "REELPIPE_S3_MAX_ATTEMPTS": "s3_max_attempts",
+            "REELPIPE_MEDIA_READ_TIMEOUT_S": "media_read_timeout_s",
+            "REELPIPE_PROBE_TIMEOUT_S": "probe_timeout_s",
+            "REELPIPE_MAX_JOB_ATTEMPTS": "max_job_attempts",
+            "REELPIPE_MAX_MANIFEST_BYTES": "max_manifest_bytes",
+            "REELPIPE_WEBHOOK_MAX_BODY_BYTES": "webhook_max_body_bytes",
+            "REELPIPE_CONDITIONAL_DELETE": "conditional_delete",
         }
         for var, field in simple.items():
             if env.get(var):

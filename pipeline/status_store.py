@@ -5,10 +5,17 @@ conflict the store re-reads and re-applies the change, so concurrent writers
 (a worker's progress, a scan, the nightly job) never lose each other's updates.
 Creation is ``If-None-Match: *``: exactly one claimer creates a status.
 
+A store held by a running worker is *fenced* (Kleppmann's fencing token): the
+lease owner and epoch it took the job with are checked against the version
+each write replaces, inside the compare-and-swap. A worker whose lease was
+taken over (paused past its TTL, partitioned) gets :class:`LeaseLost` and
+writes nothing, however late it wakes up.
+
 Example::
 
     store = StatusStore(bucket, status_key(user, job))
     store.update(lambda s: s.model_copy(update={"state": JobState.RUNNING}))
+    fenced = store.fenced(Fence(owner="host:1:ab12", epoch=3))
 """
 
 from __future__ import annotations
@@ -17,24 +24,55 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from pipeline.errors import ConflictError, PreconditionFailed
+from pipeline.errors import ConflictError, LeaseLost, PreconditionFailed
 from pipeline.manifests.status import StatusManifest, utc_now
 from pipeline.storage import Bucket
 
 Mutation = Callable[[StatusManifest], StatusManifest]
 
 
-class StatusStore:
-    """The status manifest at ``key``, read and written optimistically."""
+@dataclass(frozen=True)
+class Fence:
+    """The lease a worker took a job with: its owner name and the job's epoch then."""
 
-    def __init__(self, bucket: Bucket, key: str, *, max_attempts: int = 20) -> None:
+    owner: str
+    epoch: int
+
+    def check(self, status: StatusManifest) -> None:
+        """LeaseLost unless ``status`` still shows this worker's lease at this epoch."""
+        lease = status.lease
+        if status.runs.epoch != self.epoch or lease is None or lease.owner != self.owner:
+            holder = lease.owner if lease is not None else "nobody"
+            raise LeaseLost(
+                f"job {status.job_id}: lease epoch {self.epoch} of {self.owner} is over "
+                f"(now epoch {status.runs.epoch}, held by {holder}, state {status.state.value})"
+            )
+
+
+class StatusStore:
+    """The status manifest at ``key``, read and written optimistically.
+
+    A mutation that returns its input unchanged writes nothing.
+    """
+
+    def __init__(
+        self, bucket: Bucket, key: str, *, max_attempts: int = 20, fence: Fence | None = None
+    ) -> None:
         self.bucket = bucket
         self.key = key
         self.max_attempts = max_attempts
+        self.fence = fence
         self._current: StatusManifest | None = None
         self._etag: str | None = None
         self._lock = threading.Lock()  # a worker's progress and its lease renewals share a store
+
+    def fenced(self, fence: Fence) -> StatusStore:
+        """A store for the same status whose every write checks ``fence`` first."""
+        store = StatusStore(self.bucket, self.key, max_attempts=self.max_attempts, fence=fence)
+        store._current, store._etag = self._current, self._etag
+        return store
 
     def create(self, status: StatusManifest) -> StatusManifest:
         """Create the status; AlreadyExists if another claimer was first."""
@@ -69,7 +107,12 @@ class StatusStore:
             if self._current is None or self._etag is None:
                 self.read()
             assert self._current is not None and self._etag is not None
-            updated = mutate(self._current).model_copy(update={"updated_at": utc_now()})
+            if self.fence is not None:
+                self.fence.check(self._current)
+            changed = mutate(self._current)
+            if changed is self._current:
+                return changed
+            updated = changed.model_copy(update={"updated_at": utc_now()})
             try:
                 self._etag = self.bucket.put_json(
                     self.key, updated.model_dump(mode="json"), if_match=self._etag

@@ -88,6 +88,7 @@ def stage_finished(
                 "progress": overall_progress(index + 1, count, 0.0, name),
                 "gpu_seconds": round(s.gpu_seconds + result.gpu_seconds, 3),
                 "cost_usd": round(s.cost_usd + cost, 6),
+                "warnings": list(dict.fromkeys([*s.warnings, *result.warnings])),
             }
         )
 

@@ -26,6 +26,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError
+from s3transfer.exceptions import RetriesExceededError
 
 from pipeline.errors import (
     AccessDenied,
@@ -65,8 +66,8 @@ def make_s3_client(settings: Settings) -> S3Client:
         signature_version="s3v4",
         retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"},
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=settings.s3_connect_timeout_s,
+        read_timeout=settings.s3_read_timeout_s,
     )
     return boto3.client(
         "s3",
@@ -133,6 +134,24 @@ def _translate(exc: ClientError | BotoCoreError, action: str, key: str) -> Excep
     return StorageError(f"{action} {key!r}: {code or status} {error.get('Message', '')}".strip())
 
 
+class _TranslatingBody:
+    """A streaming body whose read errors are the project's (a stalled read is retryable)."""
+
+    def __init__(self, body: Any, key: str) -> None:
+        self._body = body
+        self._key = key
+
+    def read(self, size: int) -> bytes:
+        try:
+            data: bytes = self._body.read(size)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "read", self._key) from exc
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+
+
 class Bucket:
     """One bucket on an S3 API, with the operations reelpipe needs."""
 
@@ -189,6 +208,41 @@ class Bucket:
             return resp["Body"].read(), resp["ETag"]
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "get", key) from exc
+
+    def get_prefix(self, key: str, max_bytes: int) -> tuple[bytes, str, int]:
+        """At most the first ``max_bytes + 1`` bytes of ``key``, its ETag and its full size:
+        an object that claims to be small is never read whole when it is not."""
+        try:
+            try:
+                resp = self.client.get_object(
+                    Bucket=self.name, Key=key, Range=f"bytes=0-{max_bytes}"
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidRange":
+                    raise
+                resp = self.client.get_object(Bucket=self.name, Key=key)  # an empty object
+            body = resp["Body"].read(max_bytes + 1)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "get", key) from exc
+        content_range = str(resp.get("ContentRange") or "")
+        size = int(content_range.rpartition("/")[2]) if "/" in content_range else len(body)
+        return body, resp["ETag"], size
+
+    def open_range(self, key: str, first: int, last: int | None) -> tuple[Any, int, int]:
+        """Stream bytes ``first..last`` (inclusive; None: to the end) of ``key``.
+
+        Returns ``(body, length, total_size)``; ``body.read(n)`` is bounded by the
+        client's read timeout, so a stalled store raises StorageUnavailable.
+        """
+        span = f"bytes={first}-{'' if last is None else last}"
+        try:
+            resp = self.client.get_object(Bucket=self.name, Key=key, Range=span)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "get", key) from exc
+        content_range = str(resp.get("ContentRange") or "")
+        length = int(resp["ContentLength"])
+        total = int(content_range.rpartition("/")[2]) if "/" in content_range else length
+        return _TranslatingBody(resp["Body"], key), length, total
 
     def put_bytes(
         self,
@@ -270,6 +324,10 @@ class Bucket:
             self.client.download_file(self.name, key, str(path), Config=self._transfer)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "download", key) from exc
+        except RetriesExceededError as exc:  # s3transfer gave up on a stalled or cut stream
+            raise StorageUnavailable(
+                f"download {key!r}: the S3 endpoint stopped sending ({exc.last_exception})"
+            ) from exc
         return path
 
     def delete(self, key: str) -> None:
@@ -278,6 +336,46 @@ class Bucket:
             self.client.delete_object(Bucket=self.name, Key=key)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "delete", key) from exc
+
+    def delete_version(self, key: str, etag: str, *, conditional: bool = True) -> bool:
+        """Delete ``key`` only while it is still the version with ``etag``.
+
+        With ``conditional`` the store checks (``If-Match`` on DeleteObject: S3,
+        moto); without it (R2) the object is read back and compared right before
+        an unconditional delete. False, and nothing deleted, when the key holds
+        another version (or is gone): a newer upload is never removed unread.
+        """
+        if conditional:
+            try:
+                self.client.delete_object(Bucket=self.name, Key=key, IfMatch=etag)
+            except (ClientError, BotoCoreError) as exc:
+                error = _translate(exc, "delete", key)
+                if isinstance(error, PreconditionFailed | ObjectNotFound):
+                    return False
+                raise error from exc
+            return True
+        try:
+            current = self.head(key).etag
+        except ObjectNotFound:
+            return False
+        if current != etag:
+            return False
+        self.delete(key)
+        return True
+
+    def copy_version(self, source: str, etag: str, dest: str) -> str:
+        """Server-side copy of ``source`` at version ``etag`` to ``dest``; PreconditionFailed
+        when the source changed. Returns the copy's ETag."""
+        try:
+            resp = self.client.copy_object(
+                Bucket=self.name,
+                Key=dest,
+                CopySource={"Bucket": self.name, "Key": source},
+                CopySourceIfMatch=etag,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "copy", source) from exc
+        return str(resp["CopyObjectResult"]["ETag"])
 
     def list(self, prefix: str, *, start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, page by page (1,000 keys a request)."""

@@ -1,32 +1,47 @@
 """A worker runs claimed jobs under a lease, so each runs on one worker at a time.
 
-It takes the job's lease (free, expired, or its own from the claim), keeps it
-renewed while the orchestrator runs, and afterwards either retires the job
-(removing its ``active/`` marker) or releases the lease for a later resume.
-A job whose workers died ``max_job_attempts`` times is failed, not retried.
+It takes the job's lease at a new epoch (the fencing token), runs the
+orchestrator through a store fenced by that epoch, keeps the lease renewed
+while the work shows signs of life, and afterwards either retires the job
+(removing its ``active/`` marker) or hands the lease back for a later resume.
+
+How a run ends decides what is counted (see :mod:`pipeline.lease`): a stop
+(SIGTERM) hands back, an unexpected error is a crash, a lease that expired is
+a death. ``max_job_attempts`` deaths fail the job with ``worker_lost``,
+``max_job_attempts`` crashes with ``worker_crashed``; hand-backs never fail it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import structlog
 
 from pipeline.claim import ClaimedJob
-from pipeline.errors import ObjectNotFound
+from pipeline.errors import (
+    LeaseHeld,
+    LeaseLost,
+    ObjectNotFound,
+    WorkerCrashed,
+    WorkerLost,
+    bounded_message,
+)
 from pipeline.keys import active_key
-from pipeline.lease import LeaseHeld, LeaseKeeper, acquire, release, worker_id
-from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.lease import Activity, LeaseKeeper, acquire, hand_back, worker_id
+from pipeline.manifests.status import StatusManifest
 from pipeline.orchestrator import Orchestrator, StatusListener
 from pipeline.runners.base import Runner
 from pipeline.settings import Settings
+from pipeline.status_store import Fence
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)
 
 
 class Worker:
-    """Runs jobs through one orchestrator; ``stop`` makes it hand jobs back between stages."""
+    """Runs jobs through one orchestrator; ``stop`` makes it hand jobs back at the next
+    frame boundary."""
 
     def __init__(
         self,
@@ -57,19 +72,61 @@ class Worker:
         if status.state.finished:
             self._retire(job)
             return status
-        if status.state is JobState.RUNNING and status.attempts >= self.settings.max_job_attempts:
-            final = self.orchestrator.abandon(job)
-            self._retire(job)
-            return final
-        with LeaseKeeper(job.status, self.owner, ttl) as keeper:
-            final = self.orchestrator.run(
-                job, interrupted=lambda: keeper.lost.is_set() or self.stop.is_set()
+        fence = Fence(self.owner, status.runs.epoch)
+        job = dataclasses.replace(job, status=job.status.fenced(fence))
+        limit = self.settings.max_job_attempts
+        if status.runs.deaths >= limit:
+            return self._give_up(job, WorkerLost(_too_often(status.runs.deaths, "died", limit)))
+        if status.runs.crashes >= limit:
+            return self._give_up(
+                job, WorkerCrashed(_too_often(status.runs.crashes, "crashed", limit))
             )
+        activity = Activity()
+        keeper = LeaseKeeper(
+            job.status,
+            self.owner,
+            ttl,
+            stall_limit_s=self.settings.stall_limit_s,
+            activity=activity,
+        )
+        crashed = False
+        with keeper:
+            try:
+                final = self.orchestrator.run(
+                    job,
+                    interrupted=lambda: keeper.lost.is_set() or self.stop.is_set(),
+                    activity=activity,
+                )
+            except LeaseLost:
+                return None
+            except Exception as exc:
+                log.exception(
+                    "job_crashed_worker", job_id=job.job_id, error=bounded_message(str(exc))
+                )
+                crashed = True
+                final = job.status.latest
         if final.state.finished:
             self._retire(job)
         elif not keeper.lost.is_set():
-            release(job.status, self.owner)
+            final = hand_back(job.status, self.owner, crashed=crashed)
+        return final
+
+    def _give_up(self, job: ClaimedJob, error: WorkerLost | WorkerCrashed) -> StatusManifest:
+        final = self.orchestrator.abandon(job, error)
+        self._retire(job)
         return final
 
     def _retire(self, job: ClaimedJob) -> None:
         self.bucket.delete(active_key(job.user_id, job.job_id))
+
+
+def _too_often(times: int, what: str, limit: int) -> str:
+    return (
+        f"the job's worker {what} {times} times (limit {limit}, REELPIPE_MAX_JOB_ATTEMPTS): "
+        + (
+            "killed, out of memory or cut off from the store each time"
+            if what == "died"
+            else "an unexpected error each time; see the worker's log"
+        )
+        + "; giving up"
+    )

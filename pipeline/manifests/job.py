@@ -27,7 +27,6 @@ With detection, the camera and the spotlight follow the action by themselves::
 from __future__ import annotations
 
 import itertools
-import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -36,6 +35,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pipeline.errors import InvalidKey, InvalidManifest
 from pipeline.keys import validate_relative_key
 from pipeline.manifests.base import WireModel, describe_validation_error
+from pipeline.manifests.bounded_json import (
+    MAX_JSON_DEPTH,
+    MAX_MANIFEST_BYTES,
+    JsonRefused,
+    loads_bounded,
+)
 
 SCHEMA_VERSION = 1
 
@@ -299,15 +304,32 @@ class JobManifest(WireModel):
             raise ValueError(str(exc)) from None
 
 
-def parse_job_manifest(raw: bytes | str | dict[str, Any]) -> JobManifest:
-    """Parse a manifest document; any problem raises InvalidManifest naming the fields."""
+def parse_job_manifest(
+    raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_MANIFEST_BYTES
+) -> JobManifest:
+    """Parse a manifest document; any problem raises InvalidManifest naming the fields.
+
+    The size and nesting depth are checked before parsing, and any other error
+    while loading or validating becomes InvalidManifest too: a manifest can
+    fail its job, never the worker that reads it.
+    """
     try:
-        data = json.loads(raw) if isinstance(raw, bytes | str) else raw
-    except ValueError as exc:
-        raise InvalidManifest(f"the manifest is not valid JSON: {exc}") from None
+        if isinstance(raw, bytes | str):
+            data = loads_bounded(
+                raw, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, what="the manifest"
+            )
+        else:
+            data = raw
+    except JsonRefused as exc:
+        raise InvalidManifest(str(exc)) from None
     if not isinstance(data, dict):
         raise InvalidManifest("the manifest must be a JSON object")
+    if not data:
+        raise InvalidManifest("the manifest is empty: it needs at least a 'stages' block")
     try:
         return JobManifest.model_validate(data)
     except ValidationError as exc:
         raise InvalidManifest(f"invalid manifest: {describe_validation_error(exc)}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        message = f"{type(exc).__name__}: {exc}"[:300]
+        raise InvalidManifest(f"the manifest could not be validated ({message})") from None

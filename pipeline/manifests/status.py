@@ -104,6 +104,20 @@ class Lease(WireModel):
         return now >= self.expires_at
 
 
+class RunCounts(WireModel):
+    """How the job's runs went: the fencing token and the tallies the worker limits read."""
+
+    epoch: int = Field(
+        0,
+        ge=0,
+        description="fencing token: +1 each time a worker takes the job; a write from an "
+        "older epoch is refused, so a worker that lost the job never writes again",
+    )
+    deaths: int = Field(0, ge=0, description="runs whose lease expired (killed, OOM, partition)")
+    crashes: int = Field(0, ge=0, description="runs that ended in an unexpected error")
+    handbacks: int = Field(0, ge=0, description="graceful stops that handed the job back")
+
+
 class StatusManifest(WireModel):
     """The state of one job, as apps read it."""
 
@@ -132,6 +146,10 @@ class StatusManifest(WireModel):
         None, description="the planner's estimate when the job started"
     )
     lease: Lease | None = None
+    runs: RunCounts = RunCounts()
+    warnings: list[str] = Field(
+        default_factory=list, description="what was adjusted rather than refused (a clamped trim)"
+    )
     waiting_since: datetime | None = None
 
     def with_stage(self, name: StageName, **changes: object) -> StatusManifest:

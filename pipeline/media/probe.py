@@ -1,4 +1,10 @@
-"""Probe a clip with ffprobe: what a stage needs to know before it decodes."""
+"""Probe a clip with ffprobe: what a stage needs to know before it decodes.
+
+Every run is bounded: ``timeout_s`` for the whole probe and, for a clip read
+over HTTP, ``-rw_timeout`` for each network read, so a stalled connection
+becomes a retryable error instead of a worker that hangs while its lease is
+renewed. A still image or a one-frame file is refused: it is not a video.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from pipeline.errors import ConfigError, InvalidMedia
+from pipeline.errors import ConfigError, EncoderCrashed, InvalidMedia, StorageUnavailable
+
+PROBE_TIMEOUT_S = 120.0
+# Demuxers of single pictures: ffprobe reports them as a video stream of one frame.
+_IMAGE_FORMATS = ("image2", "image2pipe")
 
 
 @dataclass(frozen=True)
@@ -71,32 +81,48 @@ def _fraction(text: str | None) -> Fraction | None:
     return value if value else None
 
 
-def probe(path: Path) -> VideoInfo:
+def probe(path: Path, *, timeout_s: float = PROBE_TIMEOUT_S) -> VideoInfo:
     """Facts about the clip at ``path``; InvalidMedia when it has no decodable video."""
-    return _probe(str(path), path.name, path.stat().st_size)
+    return _probe(str(path), path.name, path.stat().st_size, timeout_s=timeout_s)
 
 
-def probe_url(url: str, name: str, size_bytes: int) -> VideoInfo:
-    """Facts about a clip read over HTTP (a presigned GET), without downloading it.
+def probe_url(
+    url: str,
+    name: str,
+    size_bytes: int,
+    *,
+    timeout_s: float = PROBE_TIMEOUT_S,
+    read_timeout_s: float = 30.0,
+) -> VideoInfo:
+    """Facts about a clip read over HTTP, without downloading it.
 
     ffprobe reads only the container's index; ``name`` stands for the URL in
-    errors, so the signature never reaches a message.
+    errors. Callers hand it a loopback relay's URL
+    (:mod:`pipeline.media.object_relay`), never a signed one.
     """
-    return _probe(url, name, size_bytes)
+    return _probe(url, name, size_bytes, timeout_s=timeout_s, read_timeout_s=read_timeout_s)
 
 
-def _probe(target: str, name: str, size_bytes: int) -> VideoInfo:
-    cmd = [
-        ffmpeg_binary("ffprobe"),
-        "-v",
-        "error",
-        "-show_streams",
-        "-show_format",
-        "-of",
-        "json",
-        target,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
+def _probe(
+    target: str,
+    name: str,
+    size_bytes: int,
+    *,
+    timeout_s: float,
+    read_timeout_s: float | None = None,
+) -> VideoInfo:
+    cmd = [ffmpeg_binary("ffprobe"), "-v", "error"]
+    if read_timeout_s is not None:
+        cmd += ["-rw_timeout", str(int(read_timeout_s * 1_000_000))]
+    cmd += ["-show_streams", "-show_format", "-of", "json", target]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, check=False, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        if read_timeout_s is not None:
+            raise StorageUnavailable(
+                f"probing {name} did not finish within {timeout_s:g} s (the store stalled)"
+            ) from None
+        raise EncoderCrashed(f"ffprobe did not finish {name} within {timeout_s:g} s") from None
     if proc.returncode != 0:
         reason = proc.stderr.decode(errors="replace").strip().splitlines()
         detail = reason[-1] if reason else f"ffprobe exited {proc.returncode}"
@@ -124,6 +150,12 @@ def _probe(target: str, name: str, size_bytes: int) -> VideoInfo:
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0 or frames <= 0:
         raise InvalidMedia("the clip's video stream is empty or has no size")
+    container = str(doc.get("format", {}).get("format_name", ""))
+    if frames < 2 or container in _IMAGE_FORMATS or container.endswith("_pipe"):
+        raise InvalidMedia(
+            f"not a video: {name} holds a single picture ({container or 'unknown'} "
+            f"{video.get('codec_name', '')}); upload a video clip"
+        )
     return VideoInfo(
         width=width,
         height=height,

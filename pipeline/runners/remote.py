@@ -2,10 +2,11 @@
 
 It rebuilds the stage request from JSON, runs the stage with the same code the
 local runner uses, and writes the stage's progress into the job's status
-itself (compare-and-swap, throttled): the caller only waits. Job errors come
-back as data; transient errors are raised, which is the platform's signal to
-retry the call. On a GPU function (``gpu`` named) the call's seconds are its
-GPU-seconds, which the status turns into cost.
+itself (compare-and-swap, throttled, fenced by the caller's lease, best
+effort: a failed progress write never fails the stage): the caller only waits.
+Job errors and a lost lease come back as data; transient errors are raised,
+which is the platform's signal to retry the call. On a GPU function (``gpu``
+named) the call's seconds are its GPU-seconds, which the status turns into cost.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import dataclasses
 import time
 from typing import Any
 
-from pipeline.errors import JobError
+import structlog
+
+from pipeline.errors import JobError, LeaseLost, ReelpipeError
 from pipeline.keys import status_key
 from pipeline.runners.local import LocalRunner
 from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wire
@@ -22,6 +25,8 @@ from pipeline.settings import Settings
 from pipeline.status_store import StatusStore
 from pipeline.status_updates import segment_progress, stage_progress
 from pipeline.storage import Bucket
+
+log = structlog.get_logger(__name__)
 
 
 def execute_stage(
@@ -31,23 +36,31 @@ def execute_stage(
     request = request_from_wire(wire)
     index, count = request.position
     store = StatusStore(bucket, status_key(request.user_id, request.job_id))
+    if request.fence is not None:
+        store = store.fenced(request.fence)
     last = [float("-inf")]
 
     def progress(fraction: float) -> None:
         now = time.monotonic()
-        if now - last[0] >= settings.progress_interval_s:
-            last[0] = now
-            if request.segment is None:
-                store.update(stage_progress(request.stage, index, count, fraction))
-            else:
-                store.update(
-                    segment_progress(request.stage, index, count, request.segment, fraction)
-                )
+        if now - last[0] < settings.progress_interval_s:
+            return
+        last[0] = now
+        if request.segment is None:
+            mutation = stage_progress(request.stage, index, count, fraction)
+        else:
+            mutation = segment_progress(request.stage, index, count, request.segment, fraction)
+        try:
+            store.update(mutation)
+        except LeaseLost:
+            raise
+        except ReelpipeError as exc:
+            last[0] = float("-inf")  # try again at the next frame
+            log.warning("progress_write_failed", error=str(exc))
 
     started = time.monotonic()
     try:
         result = LocalRunner(bucket, settings).run_stage(request, progress)
-    except JobError as exc:
+    except (JobError, LeaseLost) as exc:
         return error_to_wire(exc)
     seconds = round(time.monotonic() - started, 3)
     if gpu is not None:

@@ -2,16 +2,18 @@
 
 Requests and results carry keys and parameters only, never media. A job error
 raised remotely comes back as data (so the platform does not retry it) and is
-raised again, as the same type, on the caller's side.
+raised again, as the same type, on the caller's side; so does a lost lease (the
+run must stop, and retrying it elsewhere would be wrong).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.errors import ErrorKind, JobError
+from pipeline.errors import ErrorKind, JobError, LeaseLost
 from pipeline.manifests.job import StageName, Stages
 from pipeline.stages.base import Segment, StageRequest, StageResult
+from pipeline.status_store import Fence
 
 
 def request_to_wire(request: StageRequest) -> dict[str, Any]:
@@ -26,6 +28,7 @@ def request_to_wire(request: StageRequest) -> dict[str, Any]:
         "upstream": {k.value: dict(v) for k, v in request.upstream.items()},
         "position": list(request.position),
         "segment": None if request.segment is None else vars(request.segment).copy(),
+        "fence": None if request.fence is None else vars(request.fence).copy(),
     }
 
 
@@ -36,6 +39,7 @@ def request_from_wire(wire: dict[str, Any]) -> StageRequest:
     model = getattr(Stages.model_validate({stage.value: wire["params"]}), stage.value)
     index, count = wire.get("position", [0, 1])
     segment = wire.get("segment")
+    fence = wire.get("fence")
     return StageRequest(
         user_id=wire["user_id"],
         job_id=wire["job_id"],
@@ -46,6 +50,7 @@ def request_from_wire(wire: dict[str, Any]) -> StageRequest:
         upstream={StageName(k): dict(v) for k, v in wire.get("upstream", {}).items()},
         position=(int(index), int(count)),
         segment=None if segment is None else Segment(**{k: int(v) for k, v in segment.items()}),
+        fence=None if fence is None else Fence(str(fence["owner"]), int(fence["epoch"])),
     )
 
 
@@ -56,11 +61,14 @@ def result_to_wire(result: StageResult) -> dict[str, Any]:
         "frames": result.frames,
         "backend": result.backend,
         "gpu_seconds": result.gpu_seconds,
+        "warnings": list(result.warnings),
     }
 
 
-def error_to_wire(error: JobError) -> dict[str, Any]:
-    """A job error as data."""
+def error_to_wire(error: JobError | LeaseLost) -> dict[str, Any]:
+    """A job error (or a lost lease) as data."""
+    if isinstance(error, LeaseLost):
+        return {"lease_lost": str(error)}
     return {"error": {"kind": error.kind.value, "message": str(error)}}
 
 
@@ -74,6 +82,8 @@ class RemoteJobError(JobError):
 
 def result_from_wire(wire: dict[str, Any]) -> StageResult:
     """The result back from JSON; a remote job error is raised here."""
+    if "lease_lost" in wire:
+        raise LeaseLost(str(wire["lease_lost"]))
     if "error" in wire:
         raise RemoteJobError(ErrorKind(wire["error"]["kind"]), wire["error"]["message"])
     return StageResult(
@@ -81,4 +91,5 @@ def result_from_wire(wire: dict[str, Any]) -> StageResult:
         frames=int(wire["frames"]),
         backend=str(wire["backend"]),
         gpu_seconds=float(wire.get("gpu_seconds", 0.0)),
+        warnings=tuple(str(w) for w in wire.get("warnings", [])),
     )

@@ -24,6 +24,7 @@ from pipeline.keys import stage_key
 from pipeline.manifests.job import StageName
 from pipeline.media.probe import VideoInfo, probe
 from pipeline.settings import EncodeProfile, Limits, Settings
+from pipeline.status_store import Fence
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)
@@ -74,6 +75,13 @@ class StageRequest:
     upstream: Mapping[StageName, Mapping[str, str]] = field(default_factory=dict)
     position: tuple[int, int] = (0, 1)  # (index, count) in the job, for overall progress
     segment: Segment | None = None  # part of a parallel run; None: the whole clip
+    # The lease this run holds: artifacts go under its epoch, progress writes are fenced.
+    fence: Fence | None = None
+
+    def artifact_key(self, name: str) -> str:
+        """Where this run writes the artifact ``name``: under its epoch when it holds a lease."""
+        epoch = self.fence.epoch if self.fence is not None else None
+        return stage_key(self.user_id, self.job_id, self.stage.value, name, epoch=epoch)
 
     def output_name(self, whole: str = "video.mp4") -> str:
         """The artifact name of this request's video: ``whole`` or the segment's part."""
@@ -94,6 +102,7 @@ class StageResult:
     frames: int
     backend: str
     gpu_seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # what the stage adjusted rather than refused
 
 
 @dataclass
@@ -128,13 +137,13 @@ class StageContext:
         self, path: Path, request: StageRequest, name: str, content_type: str = "video/mp4"
     ) -> str:
         """Upload a stage artifact to ``users/{u}/jobs/{j}/{stage}/{name}``; returns its key."""
-        key = stage_key(request.user_id, request.job_id, request.stage.value, name)
+        key = request.artifact_key(name)
         self.bucket.upload_file(path, key, content_type=content_type)
         return key
 
     def publish_json(self, data: Any, request: StageRequest, name: str) -> str:
         """Write a JSON stage artifact; returns its key."""
-        key = stage_key(request.user_id, request.job_id, request.stage.value, name)
+        key = request.artifact_key(name)
         self.bucket.put_json(key, data)
         return key
 

@@ -6,6 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from structlog.testing import capture_logs
+
 from pipeline.claim import ClaimedJob
 from pipeline.keys import active_key
 from pipeline.lease import Lease
@@ -66,16 +69,35 @@ def test_scan_requests_do_not_grow_with_history(bucket: Bucket, settings: Settin
     assert counter.operations.count("ListObjectsV2") == 2
 
 
-def test_scan_ignores_foreign_inbox_keys(bucket: Bucket, settings: Settings) -> None:
-    """Anything in inbox/ that is not a manifest key is left alone, and the scan goes on."""
-    bucket.put_bytes("inbox/readme.txt", b"hi")
-    bucket.put_bytes("inbox/u/sub/x.json", b"{}")
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("inbox/readme.txt", "not an inbox key"),
+        ("inbox/u/sub/x.json", "not an inbox key"),
+        ("inbox/bad user!/r.json", "user id"),
+        (f"inbox/u/{'r' * 65}.json", "request id"),
+    ],
+)
+def test_scan_moves_invalid_inbox_keys_aside_once(
+    bucket: Bucket, settings: Settings, key: str, why: str
+) -> None:
+    """An inbox object that is not a manifest key goes to rejected/ with its reason, once;
+    the next scan does not see it, and the valid manifest beside it is claimed."""
+    bucket.put_bytes(key, b"hi")
     good = pending(bucket, 1, "ok")[0]
     claimed: list[ClaimedJob] = []
-    report = Scanner(bucket, settings, claimed.append).scan_once()
+    scanner = Scanner(bucket, settings, claimed.append)
+    with capture_logs() as logs:
+        report = scanner.scan_once()
     assert report.claimed == [good]
-    assert sorted(report.ignored) == ["inbox/readme.txt", "inbox/u/sub/x.json"]
-    assert bucket.exists("inbox/readme.txt")
+    assert report.rejected == [key]
+    assert not bucket.exists(key)
+    assert bucket.get_bytes(f"rejected/{key}")[0] == b"hi"
+    reason = bucket.get_json(f"rejected/{key}.reason.json").data
+    assert reason["key"] == key and why in reason["reason"]
+    assert [e["inbox_key"] for e in logs if e["event"] == "inbox_rejected"] == [key]
+    again = scanner.scan_once()
+    assert again.rejected == [] and again.ignored == []
 
 
 def test_scan_resumes_jobs_whose_lease_expired(
