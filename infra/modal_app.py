@@ -21,11 +21,6 @@ from typing import Any
 
 import modal
 
-try:  # FastAPI resolves the webhook's ``Request`` annotation by name at run time.
-    from fastapi import Request
-except ImportError:  # pragma: no cover - the file still imports without the web extra
-    Request = Any  # type: ignore[misc,assignment]
-
 # Deploy-time configuration of this file (not of the pipeline, which reads no
 # environment at import): the app name apps look functions up by.
 APP_NAME = os.environ.get("REELPIPE_MODAL_APP", "reel-ballers-video")
@@ -242,27 +237,22 @@ def scan_inbox() -> dict[str, int]:
 
 
 @app.function(image=base_image, secrets=[r2_credentials])
-@modal.fastapi_endpoint(method="POST")
-async def webhook(request: Request) -> Any:
-    """R2/S3 event notifications, signed with REELPIPE_WEBHOOK_SECRET."""
-    import asyncio
-
-    from fastapi.responses import JSONResponse
-
+@modal.asgi_app()
+def webhook() -> Any:
+    """R2/S3 event notifications (``POST /events``), signed with REELPIPE_WEBHOOK_SECRET:
+    the same app ``reelpipe serve`` runs (body limit, signature first, bounded claims)."""
     from pipeline.scan import Scanner
-    from pipeline.webhook import WebhookError, handle_event
+    from pipeline.webhook_app import create_app
 
     bucket, settings = _bucket_and_settings()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     scanner = Scanner(bucket, settings, _spawn)
-    body = await request.body()
-    try:
-        result = await asyncio.to_thread(
-            handle_event, secret, dict(request.headers), body, scanner.claim_key
-        )
-    except WebhookError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
-    return JSONResponse(result.as_json())
+    return create_app(
+        secret,
+        scanner.claim_key,
+        max_body_bytes=settings.webhook_max_body_bytes,
+        claim_queue=settings.webhook_claim_queue,
+    )
 
 
 @app.function(

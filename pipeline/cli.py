@@ -29,9 +29,13 @@ from pipeline.claim import ClaimPolicy, claim
 from pipeline.cli_common import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
     EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_UNREACHABLE,
     EXIT_USAGE,
+    UNREACHABLE_HINT,
     add_connection_args,
     exit_for,
     load_manifest,
@@ -47,7 +51,7 @@ from pipeline.cli_service import (
 )
 from pipeline.connection import connect
 from pipeline.deploy import deploy_command, run_deploy, verify_functions
-from pipeline.errors import ReelpipeError
+from pipeline.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
 from pipeline.job_plan import plan_job
 from pipeline.logs import configure_logging
 from pipeline.manifests.job import parse_job_manifest
@@ -81,7 +85,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     if args.clip is not None and not args.clip.is_file():
         print(f"error: no such clip: {args.clip}", file=sys.stderr)
         return EXIT_USAGE
-    manifest = load_manifest(args.manifest)
+    manifest: dict[str, object] | None = load_manifest(args.manifest, settings.max_manifest_bytes)
     clip = args.clip
     if clip is None:
         clip = settings.scratch_dir / "sample" / "sample.mp4"
@@ -93,7 +97,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     with connect(settings) as conn:
         bucket = conn.bucket
         relative = upload_clip(bucket, args.user, clip)
-        if isinstance(manifest, dict) and "input_key" not in manifest:
+        if "input_key" not in manifest:
             manifest = {**manifest, "input_key": relative}
         bar = ProgressBar()
         worker = Worker(
@@ -212,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="S3 port (embedded)")
     p.add_argument("--webhook-port", type=int, help="webhook port (default: --port + 1)")
     p.add_argument("--workers", type=int, default=1, help="jobs run at once")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the embedded store keeps its objects (REELPIPE_DATA_DIR; "
+        "default ~/.local/share/reelpipe)",
+    )
+    p.add_argument(
+        "--in-memory", action="store_true", help="keep the embedded store in memory only"
+    )
     add_connection_args(p)
     p.set_defaults(func=cmd_serve)
 
@@ -225,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     p.add_argument("--watch", action="store_true", help="follow until the job finishes")
     p.add_argument("--json", action="store_true", help="print the status manifest")
+    p.add_argument(
+        "--timeout", type=float, default=3600.0, help="with --watch: give up after this many s"
+    )
     add_connection_args(p)
     p.set_defaults(func=cmd_status)
 
@@ -276,10 +292,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``reelpipe`` console script."""
+    """Entry point of the ``reelpipe`` console script: one line and an exit code for
+    every mistake and failure (see ``pipeline.cli_common`` for the codes), no traceback."""
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): say nothing more on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_CLOSED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (StorageUnavailable, AccessDenied, BucketNotFound) as exc:
+        print(f"error: {exc}; {UNREACHABLE_HINT}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except ReelpipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

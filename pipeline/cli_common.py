@@ -1,9 +1,19 @@
-"""What the ``reelpipe`` commands share: settings from flags, exit codes, manifests."""
+"""What the ``reelpipe`` commands share: settings from flags, exit codes, manifests.
+
+Exit codes (the same for every command):
+
+    0    success
+    1    the job failed (or is waiting for its clip, or is unknown to ``status``)
+    2    usage or invalid input found before any job exists
+    3    the store or service is unreachable or refuses the credentials
+    4    ``status --watch`` gave up: the job was still running at ``--timeout``
+    130  interrupted (Ctrl-C)
+    141  the output was closed (``reelpipe status --json | head``)
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -13,11 +23,15 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from pipeline.errors import InvalidManifest
+from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED = 130, 141
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9000
+UNREACHABLE_HINT = "start `reelpipe serve` or set REELPIPE_ENDPOINT_URL (and the credentials)"
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -37,15 +51,33 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
 
 
-def load_manifest(path: Path | None) -> dict[str, Any] | bytes | None:
+def load_manifest(path: Path | None, max_bytes: int = 256 * 1024) -> dict[str, Any] | None:
+    """The manifest file as a JSON object (None without ``--manifest``).
+
+    InvalidManifest (exit 2, before any job exists) when the file is missing,
+    unreadable, too large or deep, not JSON, not an object, or empty.
+    """
     if path is None:
         return None
-    raw = path.read_bytes()
     try:
-        doc = json.loads(raw)
-    except ValueError:
-        return raw  # submitted as is: the job fails with a clear message in its status
-    return doc if isinstance(doc, dict) else raw
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InvalidManifest(f"cannot read the manifest {path}: {exc.strerror or exc}") from None
+    try:
+        doc = loads_bounded(
+            raw, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, what=f"the manifest {path}"
+        )
+    except JsonRefused as exc:
+        raise InvalidManifest(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise InvalidManifest(f"the manifest {path} is not a JSON object")
+    if not doc:
+        raise InvalidManifest(
+            f"the manifest {path} is empty: give it a 'stages' block "
+            '(e.g. {"schema_version": 1, "stages": {"framing": {}}})'
+        )
+    return doc
 
 
 def exit_for(status: StatusManifest) -> int:
@@ -55,6 +87,14 @@ def exit_for(status: StatusManifest) -> int:
         error = status.error
         detail = f"{error.kind.value}: {error.message}" if error else "unknown error"
         print(f"error: {detail}", file=sys.stderr)
+    elif status.state is JobState.WAITING_FOR_INPUT:
+        print(
+            f"error: the job is waiting for its clip ({status.input_key or 'input_key'} is not "
+            "in the bucket yet); upload it and the job goes on",
+            file=sys.stderr,
+        )
+    else:
+        print(f"error: the job stopped while {status.state.value}", file=sys.stderr)
     return EXIT_JOB_FAILED
 
 

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pipeline.cli_common import (
     EXIT_JOB_FAILED,
     EXIT_OK,
+    EXIT_TIMEOUT,
     EXIT_USAGE,
     app_settings,
     load_manifest,
     settings_from,
     stop_on_signals,
 )
-from pipeline.client import ReelpipeClient
+from pipeline.client import JobTimeout, ReelpipeClient
 from pipeline.connection import connect
+from pipeline.keys import validate_job_id
 from pipeline.logs import configure_logging
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.progress_bar import ProgressBar
@@ -34,17 +38,31 @@ from pipeline.worker import Worker
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve S3 (embedded unless --endpoint-url), the scan, the webhook and workers."""
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1 (got {args.workers})", file=sys.stderr)
+        return EXIT_USAGE
     settings = settings_from(args)
     configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
     stop = stop_on_signals()
+    data_dir = None if args.in_memory else (args.data_dir or default_data_dir())
     options = ServeOptions(
         host=args.host,
         webhook_port=args.webhook_port if args.webhook_port else args.port + 1,
         workers=args.workers,
+        data_dir=data_dir if settings.embedded else None,
     )
-    with connect(settings, host=args.host, port=args.port) as conn:
+    with connect(settings, host=args.host, port=args.port, data_dir=options.data_dir) as conn:
         serve(conn, options, stop, sys.stdout)
     return EXIT_OK
+
+
+def default_data_dir() -> Path:
+    """Where the embedded store lives: ``$REELPIPE_DATA_DIR``, else the user's data
+    directory (``$XDG_DATA_HOME/reelpipe``, ``~/.local/share/reelpipe``)."""
+    if os.environ.get("REELPIPE_DATA_DIR"):
+        return Path(os.environ["REELPIPE_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "reelpipe"
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -54,10 +72,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not args.clip.is_file():
         print(f"error: no such clip: {args.clip}", file=sys.stderr)
         return EXIT_USAGE
-    manifest = load_manifest(args.manifest) or {"schema_version": 1, "stages": {"framing": {}}}
-    if not isinstance(manifest, dict):
-        print("error: the manifest is not a JSON object", file=sys.stderr)
-        return EXIT_USAGE
+    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+    if manifest is None:
+        manifest = {"schema_version": 1, "stages": {"framing": {}}}
     with connect(settings) as conn:
         submission = ReelpipeClient(conn.bucket, args.user).submit(args.clip, manifest)
     print(submission.job_id)
@@ -68,18 +85,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's status (or follow it with --watch)."""
     settings = app_settings(args)
     configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
+    validate_job_id(args.job)
     with connect(settings) as conn:
         client = ReelpipeClient(conn.bucket, args.user)
+        status: StatusManifest | None = client.status(args.job)
+        pending = status is None and client.pending_request(args.job) is not None
+        if status is None and not pending:
+            print(f"error: no such job {args.job} for user {args.user}", file=sys.stderr)
+            return EXIT_JOB_FAILED
         if args.watch:
             bar = ProgressBar(enabled=None if not args.json else False)
             try:
-                status: StatusManifest | None = client.wait(
-                    args.job, on_progress=lambda _p: _redraw(bar, client, args.job), poll_s=0.5
+                status = client.wait(
+                    args.job,
+                    on_progress=lambda _p: _redraw(bar, client, args.job),
+                    poll_s=0.5,
+                    timeout_s=args.timeout,
                 )
+            except JobTimeout as exc:
+                print(f"error: {exc} (--timeout)", file=sys.stderr)
+                return EXIT_TIMEOUT
             finally:
                 bar.close()
-        else:
-            status = client.status(args.job)
     if status is None:
         if args.json:
             print(json.dumps({"job_id": args.job, "state": "submitted"}))

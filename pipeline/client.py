@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ObjectNotFound, ReelpipeError
-from pipeline.keys import status_key, validate_id
+from pipeline.keys import job_id_for, status_key, validate_id
 from pipeline.manifests.status import JobState, StageState, StatusManifest
 from pipeline.storage import Bucket
 from pipeline.submit import Submission, submit_manifest, upload_clip
@@ -103,6 +103,15 @@ class ReelpipeClient:
         except ObjectNotFound:
             return None
         return StatusManifest.model_validate(doc.data)
+
+    def pending_request(self, job_id: str) -> str | None:
+        """The inbox key of this user's manifest that will become ``job_id``, if one is
+        waiting (lists only the user's own pending manifests)."""
+        prefix = f"inbox/{self.user_id}/"
+        for item in self.bucket.list(prefix):
+            if job_id_for(item.key, item.etag) == job_id:
+                return item.key
+        return None
 
     def wait(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -24,14 +25,19 @@ class Connection:
 
 @contextmanager
 def connect(
-    settings: Settings, *, port: int = 0, host: str = EMBEDDED_HOST
+    settings: Settings,
+    *,
+    port: int = 0,
+    host: str = EMBEDDED_HOST,
+    data_dir: Path | None = None,
 ) -> Iterator[Connection]:
-    """Yield a connection; with no endpoint configured, serve one for the block's duration."""
+    """Yield a connection; with no endpoint configured, serve one for the block's duration
+    (kept in ``data_dir`` across restarts when one is given, else in memory)."""
     if not settings.embedded:
         bucket = open_bucket(settings)
         yield Connection(bucket, settings, embedded=False)
         return
-    with EmbeddedS3(host, port) as server:
+    with EmbeddedS3(host, port, data_dir=data_dir) as server:
         local = settings.model_copy(
             update={
                 "endpoint_url": server.endpoint_url,

@@ -1,7 +1,14 @@
 """The embedded default: an S3 API served by moto on loopback, in this process.
 
 Used when no endpoint is configured, so ``reelpipe process`` and ``reelpipe
-serve`` need no account. The data lives in memory and dies with the process.
+serve`` need no account. Without a data directory the objects live in memory
+and die with the process (``process`` uses such a throwaway store); with one
+(``serve``) they are loaded at start and saved every few seconds and at stop
+(:mod:`pipeline.embedded_snapshot`).
+
+It is a development and single-machine store: one process serves it, and a
+SIGKILL loses the last few seconds of writes. For anything shared or lasting,
+point reelpipe at MinIO, S3 or R2 (``--endpoint-url``).
 
 Example::
 
@@ -13,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pipeline.embedded_snapshot import PeriodicSaver, Snapshot
 from pipeline.errors import ConfigError
 
 EMBEDDED_HOST = "127.0.0.1"
@@ -31,11 +40,15 @@ class EmbeddedS3:
     the serving loop polls for shutdown every 50 ms instead of 500 ms.
     """
 
-    def __init__(self, host: str = EMBEDDED_HOST, port: int = 0) -> None:
+    def __init__(
+        self, host: str = EMBEDDED_HOST, port: int = 0, *, data_dir: Path | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.data_dir = data_dir
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._saver: PeriodicSaver | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -66,6 +79,11 @@ class EmbeddedS3:
                 "available; choose another --port"
             ) from None
         self.port = int(server.server_address[1])
+        if self.data_dir is not None:
+            snapshot = Snapshot(self.data_dir)
+            snapshot.load()
+            self._saver = PeriodicSaver(snapshot)
+            self._saver.start()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -77,7 +95,10 @@ class EmbeddedS3:
         return self
 
     def stop(self) -> None:
-        """Stop serving (the data is gone)."""
+        """Stop serving (the data is saved first when there is a data directory)."""
+        if self._saver is not None:
+            self._saver.stop()
+            self._saver = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -29,7 +29,7 @@ from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import StageName
 from pipeline.media.join import join_parts
 from pipeline.media.object_relay import ObjectRelay
-from pipeline.media.probe import VideoInfo, probe_url
+from pipeline.media.probe import VideoInfo, probe, probe_url
 from pipeline.planner import plan_segments
 from pipeline.runners.base import Runner
 from pipeline.settings import Settings
@@ -160,7 +160,13 @@ def join_segment_outputs(
         ]
         source = bucket.download_file(request.video_key, scratch / "source.mp4")
         output = scratch / "video.mp4"
-        join_parts(parts, output, audio_source=source)
+        join_parts(
+            parts,
+            output,
+            audio_source=source,
+            audio_codec=probe(source).audio_codec,
+            audio_bitrate=settings.final_encode.audio_bitrate,
+        )
         key = request.artifact_key("video.mp4")
         bucket.upload_file(output, key, content_type="video/mp4")
     finally:

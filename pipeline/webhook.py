@@ -13,14 +13,15 @@ pipeline's own writes) are ignored.
 Every request is authenticated with a shared secret: the sender puts the Unix
 time in ``X-Reelpipe-Timestamp`` and ``sha256=<hex>`` in ``X-Reelpipe-Signature``,
 the HMAC-SHA256 of ``"{timestamp}.{body}"``. Requests older or newer than five
-minutes are refused, so a captured request cannot be replayed later.
+minutes are refused, so a captured request cannot be replayed later. The
+signature is checked before the body is parsed (within size and depth
+limits) and before any claim touches the bucket.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from typing import Any
 
 from pipeline.errors import InvalidKey, ReelpipeError
 from pipeline.keys import INBOX_PREFIX, parse_inbox_key
+from pipeline.manifests.bounded_json import JsonRefused, loads_bounded
 
 TIMESTAMP_HEADER = "x-reelpipe-timestamp"
 SIGNATURE_HEADER = "x-reelpipe-signature"
@@ -51,6 +53,16 @@ class WebhookBadRequest(WebhookError):
     """A body that is not an R2 or S3 event notification (HTTP 400)."""
 
     status_code = 400
+
+
+class WebhookTooLarge(WebhookError):
+    """A body over the size limit (HTTP 413)."""
+
+    status_code = 413
+
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_DEPTH = 16
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -128,6 +140,36 @@ class WebhookResult:
         return {"claimed": self.claimed, "ignored": self.ignored}
 
 
+def authenticated_keys(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> tuple[list[str], list[str]]:
+    """Authenticate, then parse: ``(inbox manifest keys, ignored keys)``. No I/O."""
+    verify(secret, headers, body, time.time() if now is None else now)
+    try:
+        document = loads_bounded(
+            body, max_bytes=max_body_bytes, max_depth=MAX_BODY_DEPTH, what="the body"
+        )
+    except JsonRefused as exc:
+        raise WebhookBadRequest(str(exc)) from None
+    inbox: list[str] = []
+    ignored: list[str] = []
+    for key in event_keys(document):
+        try:
+            if not key.startswith(INBOX_PREFIX):
+                raise InvalidKey(key)
+            parse_inbox_key(key)
+        except InvalidKey:
+            ignored.append(key)  # the scan moves invalid inbox keys aside
+            continue
+        inbox.append(key)
+    return list(dict.fromkeys(inbox)), ignored
+
+
 def handle_event(
     secret: str,
     headers: Mapping[str, str],
@@ -136,22 +178,10 @@ def handle_event(
     *,
     now: float | None = None,
 ) -> WebhookResult:
-    """Authenticate, parse and claim: the framework-free core of the webhook."""
-    verify(secret, headers, body, time.time() if now is None else now)
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise WebhookBadRequest("the body is not JSON") from None
-    result = WebhookResult()
-    for key in event_keys(document):
-        if not key.startswith(INBOX_PREFIX):
-            result.ignored.append(key)
-            continue
-        try:
-            parse_inbox_key(key)
-        except InvalidKey:
-            result.ignored.append(key)
-            continue
+    """Authenticate, parse and claim, in this thread: the framework-free webhook."""
+    inbox, ignored = authenticated_keys(secret, headers, body, now=now)
+    result = WebhookResult(ignored=ignored)
+    for key in inbox:
         if claim_key(key) is not None:
             result.claimed.append(key)
     return result

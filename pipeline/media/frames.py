@@ -29,7 +29,7 @@ import av
 import numpy as np
 
 from pipeline.errors import EncoderCrashed, InvalidMedia
-from pipeline.media.codec import PIX_FMT, VIDEO_CODEC, even, x264_options
+from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even, x264_options
 from pipeline.media.probe import VideoInfo
 from pipeline.settings import EncodeProfile
 
@@ -238,9 +238,11 @@ class FrameReader:
 class FrameWriter:
     """Encodes yuv420p frames to H.264 in an MP4 with ``+faststart``.
 
-    Audio is either remuxed untouched from ``audio_template``'s packets
-    (:meth:`mux_audio`) or encoded to AAC from PCM (:meth:`write_audio`,
-    when ``audio_sample_rate`` is given).
+    Audio is either remuxed from ``audio_template``'s packets
+    (:meth:`mux_audio`: copied untouched when the source is AAC, otherwise
+    decoded and encoded to AAC, since only AAC belongs in these MP4s) or
+    encoded to AAC from PCM (:meth:`write_audio`, when ``audio_sample_rate``
+    is given).
     """
 
     def __init__(
@@ -273,8 +275,14 @@ class FrameWriter:
         self._frame_duration = 1 / fps
         self.audio: Any = None
         self._audio_pts = 0
-        if audio_template is not None:
+        self._transcode_audio = False
+        if audio_template is not None and audio_template.codec_context.name == AUDIO_CODEC:
             self.audio = self._container.add_stream_from_template(audio_template)
+        elif audio_template is not None:
+            self.audio = self._container.add_stream(AUDIO_CODEC, rate=audio_template.rate)
+            self.audio.bit_rate = int(profile.audio_bitrate.rstrip("k")) * 1000
+            self.audio.layout = audio_template.layout.name
+            self._transcode_audio = True
         elif audio_sample_rate is not None:
             self.audio = self._container.add_stream("aac", rate=audio_sample_rate)
             self.audio.bit_rate = int(profile.audio_bitrate.rstrip("k")) * 1000
@@ -293,8 +301,18 @@ class FrameWriter:
         self.frames_written += 1
 
     def mux_audio(self, packet: Any) -> None:
-        """Copy one demuxed audio packet into the output."""
+        """Copy one demuxed audio packet into the output (or re-encode it as AAC)."""
         if self.audio is None:
+            return
+        if self._transcode_audio:
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                return  # a damaged audio packet: a moment of silence, not a failed job
+            for frame in frames:
+                frame.pts = None  # the encoder's own sample count keeps the track gapless
+                self._mux(self.audio.encode(frame))
+                self._audio_pts += frame.samples
             return
         packet.stream = self.audio
         self._mux([packet])

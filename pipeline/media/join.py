@@ -2,7 +2,7 @@
 
 Every part starts with a keyframe (each is its own x264 stream), so ffmpeg's
 concat demuxer can splice the packets as they are; the audio of the stage's
-input is muxed once, copied untouched.
+input is muxed once: copied untouched when it is AAC, encoded to AAC otherwise.
 
 Example::
 
@@ -14,11 +14,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.media.codec import AUDIO_CODEC
 from pipeline.media.ffmpeg_run import run_ffmpeg
 
 
-def join_parts(parts: Sequence[Path], output: Path, *, audio_source: Path | None = None) -> None:
-    """Concatenate ``parts`` (video only) into ``output``; audio from ``audio_source``."""
+def join_parts(
+    parts: Sequence[Path],
+    output: Path,
+    *,
+    audio_source: Path | None = None,
+    audio_codec: str | None = AUDIO_CODEC,
+    audio_bitrate: str = "192k",
+) -> None:
+    """Concatenate ``parts`` (video only) into ``output``; audio from ``audio_source``
+    (whose codec is ``audio_codec``: anything but AAC is encoded to AAC)."""
     if not parts:
         raise ValueError("nothing to join")
     listing = output.with_suffix(".parts.txt")
@@ -28,7 +37,10 @@ def join_parts(parts: Sequence[Path], output: Path, *, audio_source: Path | None
     if audio_source is not None:
         args += ["-i", str(audio_source)]
         maps += ["-map", "1:a:0?"]
-    run_ffmpeg([*args, *maps, "-c", "copy", "-movflags", "+faststart", str(output)])
+    codecs = ["-c", "copy"]
+    if audio_source is not None and audio_codec not in (None, AUDIO_CODEC):
+        codecs = ["-c:v", "copy", "-c:a", AUDIO_CODEC, "-b:a", audio_bitrate]
+    run_ffmpeg([*args, *maps, *codecs, "-movflags", "+faststart", str(output)])
     listing.unlink()
 
 

@@ -20,7 +20,12 @@ from pipeline.media.frames import check_complete
 from pipeline.media.probe import VideoInfo, probe
 from pipeline.stages.base import StageContext, StageRequest, StageResult
 from pipeline.stages.follow_path import crop_path, follow_targets, window_size
-from pipeline.stages.framing_plan import crop_commands, filter_graph, plan_timeline
+from pipeline.stages.framing_plan import (
+    crop_commands,
+    filter_graph,
+    framing_warnings,
+    plan_timeline,
+)
 
 
 class FramingStage:
@@ -67,7 +72,12 @@ class FramingStage:
                 timeline.model_dump(mode="json"), request, "timeline.json"
             ),
         }
-        return StageResult(outputs=outputs, frames=frames, backend="ffmpeg")
+        return StageResult(
+            outputs=outputs,
+            frames=frames,
+            backend="ffmpeg",
+            warnings=tuple(framing_warnings(params, info)),
+        )
 
     @staticmethod
     def _follow_path(

@@ -21,6 +21,27 @@ from pipeline.media.probe import VideoInfo
 from pipeline.stages.follow_path import window_size
 
 
+def framing_warnings(params: FramingParams, info: VideoInfo) -> list[str]:
+    """What :func:`plan_timeline` adjusts rather than refuses, for the status's ``warnings``."""
+    duration = info.duration_s
+    slack = 1.0 / float(info.fps)  # containers round the duration to a frame
+    warnings = []
+    if params.trim is not None and params.trim.end_s > duration + slack:
+        warnings.append(
+            f"framing.trim.end_s ({params.trim.end_s:g} s) is past the end of the clip "
+            f"({duration:.2f} s): the trim ends with the clip"
+        )
+    end = min(params.trim.end_s, duration) if params.trim else duration
+    start = params.trim.start_s if params.trim else 0.0
+    for seg in params.speed:
+        if seg.end_s <= start or seg.start_s >= end:
+            warnings.append(
+                f"framing.speed {seg.start_s:g}-{seg.end_s:g} s lies outside the "
+                f"{start:g}-{end:.2f} s that is kept: it has no effect"
+            )
+    return warnings
+
+
 def plan_timeline(
     params: FramingParams, info: VideoInfo, follow: np.ndarray | None = None
 ) -> FramingTimeline:

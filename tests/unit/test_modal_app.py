@@ -62,6 +62,11 @@ def test_schedules_and_the_webhook() -> None:
     """Scan every minute, reprocess nightly, webhook on POST; upscale weights on a volume."""
     assert "Period" in str(modal_app.scan_inbox.info().schedule)
     assert "0 3 * * *" in str(modal_app.nightly_reprocess.info().schedule)
-    assert modal_app.webhook.info().web_info.method == "POST"
+    assert modal_app.webhook.info().web_info is not None
+    webhook_app = modal_app.webhook.local()  # the very app `reelpipe serve` runs
+    assert {(r.path, m) for r in webhook_app.routes for m in getattr(r, "methods", ())} >= {
+        ("/events", "POST"),
+        ("/healthz", "GET"),
+    }
     assert "/weights" in modal_app.apply_upscale.info().volumes
     assert "/weights" in modal_app.detect_objects.info().volumes
