@@ -88,11 +88,7 @@ def exit_for(status: StatusManifest) -> int:
         detail = f"{error.kind.value}: {error.message}" if error else "unknown error"
         print(f"error: {detail}", file=sys.stderr)
     elif status.state is JobState.WAITING_FOR_INPUT:
-        print(
-            f"error: the job is waiting for its clip ({status.input_key or 'input_key'} is not "
-            "in the bucket yet); upload it and the job goes on",
-            file=sys.stderr,
-        )
+        print(f"error: the job is {status.progress.message}", file=sys.stderr)
     else:
         print(f"error: the job stopped while {status.state.value}", file=sys.stderr)
     return EXIT_JOB_FAILED

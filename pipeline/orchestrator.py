@@ -75,6 +75,15 @@ def _never() -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One run of a job: where it writes, when it must stop, whom it tells it is alive."""
+
+    store: StatusStore
+    interrupted: Interrupted
+    activity: Activity
+
+
 @dataclass
 class _Throttle:
     interval_s: float
@@ -133,6 +142,7 @@ class Orchestrator:
         store = job.status
         started = time.monotonic()
         fence = store.fence
+        run = _Run(store, interrupted, activity)
         try:
             manifest = self._load_manifest(job)
             input_key = self._resolve_input(job.user_id, manifest)
@@ -176,9 +186,7 @@ class Orchestrator:
                 fence=fence,
             )
             try:
-                result = self._run_or_reuse(
-                    store, request, index, len(stages), interrupted, activity
-                )
+                result = self._run_or_reuse(run, request, index, len(stages))
             except (StageInterrupted, LeaseLost):
                 raise
             except ReelpipeError as exc:
@@ -244,14 +252,9 @@ class Orchestrator:
             return None
 
     def _run_or_reuse(
-        self,
-        store: StatusStore,
-        request: StageRequest,
-        index: int,
-        count: int,
-        interrupted: Interrupted,
-        activity: Activity,
+        self, run: _Run, request: StageRequest, index: int, count: int
     ) -> StageResult:
+        store = run.store
         name = request.stage
         profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
         input_etag = self.bucket.head(request.video_key).etag
@@ -279,24 +282,15 @@ class Orchestrator:
             return StageResult(
                 outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
             )
-        return self._run_stage(store, request, index, count, key, interrupted, activity)
+        return self._run_stage(run, request, index, count, key)
 
     def _run_stage(
-        self,
-        store: StatusStore,
-        request: StageRequest,
-        index: int,
-        count: int,
-        cache_key: str,
-        interrupted: Interrupted,
-        activity: Activity,
+        self, run: _Run, request: StageRequest, index: int, count: int, cache_key: str
     ) -> StageResult:
         with structlog.contextvars.bound_contextvars(stage=request.stage.value):
             for attempt in range(1, self.max_stage_attempts + 1):
                 try:
-                    return self._attempt_stage(
-                        store, request, index, count, cache_key, interrupted, activity
-                    )
+                    return self._attempt_stage(run, request, index, count, cache_key)
                 except RetryableError as exc:
                     if attempt == self.max_stage_attempts:
                         raise
@@ -307,20 +301,14 @@ class Orchestrator:
                         delay_s=delay,
                         error=bounded_message(str(exc)),
                     )
-                    if _sleep_unless(interrupted, delay):
+                    if _sleep_unless(run.interrupted, delay):
                         raise StageInterrupted("stopping between stage attempts") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt_stage(
-        self,
-        store: StatusStore,
-        request: StageRequest,
-        index: int,
-        count: int,
-        cache_key: str,
-        interrupted: Interrupted,
-        activity: Activity,
+        self, run: _Run, request: StageRequest, index: int, count: int, cache_key: str
     ) -> StageResult:
+        store, interrupted, activity = run.store, run.interrupted, run.activity
         name = request.stage
         began = time.monotonic()
         segments = plan_stage_segments(
@@ -389,7 +377,7 @@ class Orchestrator:
                     "state": JobState.WAITING_FOR_INPUT,
                     "waiting_since": since,
                     "progress": Progress(
-                        percent=0.0, message="waiting for the clip to be uploaded"
+                        percent=0.0, message=f"waiting for the clip to be uploaded: {missing}"
                     ),
                 }
             ),

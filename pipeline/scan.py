@@ -15,19 +15,20 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import structlog
 
 from pipeline.claim import ClaimedJob, ClaimPolicy, claim
-from pipeline.errors import InvalidKey, ObjectNotFound, StorageError
+from pipeline.errors import InvalidKey, ObjectNotFound, StorageError, bounded_message
 from pipeline.inbox import reject_inbox_object
 from pipeline.keys import ACTIVE_PREFIX, INBOX_PREFIX, parse_active_key, parse_inbox_key
 from pipeline.lease import worker_id
 from pipeline.manifests.status import utc_now
 from pipeline.settings import Settings
-from pipeline.storage import Bucket
+from pipeline.storage import Bucket, ObjectInfo
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,7 @@ class ScanReport:
     ignored: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 class Scanner:
@@ -72,32 +74,12 @@ class Scanner:
             except InvalidKey as exc:
                 self._reject(item.key, item.etag, str(exc), report)
                 continue
-            if self.claim_key(item.key) is not None:
-                report.claimed.append(item.key)
-        now = utc_now()
+            with self._each(item.key, report):
+                if self.claim_key(item.key) is not None:
+                    report.claimed.append(item.key)
         for item in self.bucket.list(ACTIVE_PREFIX):
-            try:
-                ref = parse_active_key(item.key)
-            except InvalidKey:
-                report.ignored.append(item.key)
-                continue
-            job = ClaimedJob.existing(self.bucket, ref.user_id, ref.job_id)
-            try:
-                status = job.status.read()
-            except ObjectNotFound:
-                # A claimer that died before creating the status: the inbox entry is
-                # still there and the next scan claims it again.
-                age = (now - item.last_modified).total_seconds() if item.last_modified else 0
-                if age > self.settings.lease_ttl_s:
-                    self.bucket.delete(item.key)
-                    report.retired.append(item.key)
-                continue
-            if status.state.finished:
-                self.bucket.delete(item.key)
-                report.retired.append(item.key)
-            elif status.lease is None or status.lease.expired(now):
-                self.dispatch(job)
-                report.resumed.append(job.job_id)
+            with self._each(item.key, report):
+                self._look_at_active(item, report)
         if report.claimed or report.resumed or report.ignored or report.rejected:
             log.info(
                 "scan",
@@ -107,6 +89,41 @@ class Scanner:
                 rejected=len(report.rejected),
             )
         return report
+
+    def _look_at_active(self, item: ObjectInfo, report: ScanReport) -> None:
+        """Retire a finished job's marker, or resume a job nobody holds."""
+        try:
+            ref = parse_active_key(item.key)
+        except InvalidKey:
+            report.ignored.append(item.key)
+            return
+        job = ClaimedJob.existing(self.bucket, ref.user_id, ref.job_id)
+        now = utc_now()
+        try:
+            status = job.status.read()
+        except ObjectNotFound:
+            # A claimer that died before creating the status: the inbox entry is
+            # still there and the next scan claims it again.
+            age = (now - item.last_modified).total_seconds() if item.last_modified else 0
+            if age > self.settings.lease_ttl_s:
+                self.bucket.delete(item.key)
+                report.retired.append(item.key)
+            return
+        if status.state.finished:
+            self.bucket.delete(item.key)
+            report.retired.append(item.key)
+        elif status.lease is None or status.lease.expired(now):
+            self.dispatch(job)
+            report.resumed.append(job.job_id)
+
+    @contextmanager
+    def _each(self, key: str, report: ScanReport) -> Iterator[None]:
+        """One inbox or active entry: its failure is logged, and the scan goes on."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - one bad entry never stops the scan
+            log.error("scan_entry_failed", key=key, error=bounded_message(str(exc), 500))
+            report.failed.append(key)
 
     def _reject(self, key: str, etag: str, reason: str, report: ScanReport) -> None:
         """Move an object that cannot be a manifest out of the inbox (logged once)."""

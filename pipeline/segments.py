@@ -85,6 +85,9 @@ def probe_stage_input(bucket: Bucket, key: str, settings: Settings) -> VideoInfo
     command line); a store that fails or stalls meanwhile is a retryable error."""
     name = key.rsplit("/", 1)[-1]
     size = bucket.head(key).size
+    # The relay answers within the store's own bounds (read timeout x attempts); ffprobe
+    # waits that long for it before it calls a read stalled.
+    upstream_s = settings.s3_read_timeout_s * settings.s3_max_attempts + 1
     with ObjectRelay(bucket, key) as relay:
         try:
             return probe_url(
@@ -92,11 +95,12 @@ def probe_stage_input(bucket: Bucket, key: str, settings: Settings) -> VideoInfo
                 name,
                 size,
                 timeout_s=settings.probe_timeout_s,
-                read_timeout_s=settings.media_read_timeout_s,
+                read_timeout_s=max(settings.media_read_timeout_s, upstream_s),
             )
         except ReelpipeError as exc:
-            if relay.failure is not None:
-                raise StorageUnavailable(f"probing {name}: {relay.failure}") from exc
+            if relay.troubled:
+                detail = relay.failure or "the store did not answer in time"
+                raise StorageUnavailable(f"probing {name}: {detail}") from exc
             raise
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from boto3.exceptions import RetriesExceededError as Boto3RetriesExceeded
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError
@@ -164,6 +165,8 @@ class Bucket:
             multipart_threshold=multipart_threshold,
             multipart_chunksize=max(8 * 1024**2, multipart_threshold // 8),
             use_threads=True,
+            # botocore already retries each request; this is for a stream cut mid-body.
+            num_download_attempts=2,
         )
 
     def ensure_exists(self, region: str) -> None:
@@ -324,9 +327,9 @@ class Bucket:
             self.client.download_file(self.name, key, str(path), Config=self._transfer)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "download", key) from exc
-        except RetriesExceededError as exc:  # s3transfer gave up on a stalled or cut stream
+        except (RetriesExceededError, Boto3RetriesExceeded) as exc:  # a stalled or cut stream
             raise StorageUnavailable(
-                f"download {key!r}: the S3 endpoint stopped sending ({exc.last_exception})"
+                f"download {key!r}: the S3 endpoint stopped sending ({exc.__context__ or exc})"
             ) from exc
         return path
 

@@ -60,7 +60,10 @@ class Worker:
         self.orchestrator = Orchestrator(bucket, runner, settings, on_status=on_status)
 
     def run(self, job: ClaimedJob) -> StatusManifest | None:
-        """Run ``job`` if its lease can be had; None when another worker holds it."""
+        """Run ``job`` if its lease can be had; None when another worker holds it (or this
+        worker is stopping, and takes nothing new)."""
+        if self.stop.is_set():
+            return None
         ttl = self.settings.lease_ttl_s
         try:
             status = acquire(job.status, self.owner, ttl)

@@ -64,7 +64,7 @@ def loads_bounded(raw: bytes | str, *, max_bytes: int, max_depth: int, what: str
     if nesting_depth(data, max_depth) > max_depth:
         raise JsonRefused(f"{what} is nested more than {max_depth} levels deep")
     try:
-        return json.loads(data)
+        return json.loads(data.decode("utf-8"))  # strict: JSON is UTF-8 (RFC 8259)
     except (ValueError, RecursionError) as exc:
         detail = str(exc)
         raise JsonRefused(f"{what} is not valid JSON: {detail[:200]}") from None

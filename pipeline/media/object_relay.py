@@ -39,9 +39,18 @@ class ObjectRelay:
         self.bucket = bucket
         self.key = key
         self.failure: ReelpipeError | None = None
+        self._active = 0  # requests being answered now
+        self._lock = threading.Lock()
         self._token = secrets.token_urlsafe(16)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def troubled(self) -> bool:
+        """Whether the store failed a read, or is still being waited on: a reader that gave
+        up meanwhile saw the store's trouble, not a broken clip."""
+        with self._lock:
+            return self.failure is not None or self._active > 0
 
     @property
     def url(self) -> str:
@@ -61,8 +70,13 @@ class ObjectRelay:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a reader that hung up mid-answer is normal (ffprobe seeks)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -85,6 +99,17 @@ class ObjectRelay:
             self._thread.join(timeout=5)
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self._active += 1
+        try:
+            self._answer(handler)
+        except OSError:
+            pass  # the reader hung up
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         if not handler.path.startswith(f"/{self._token}/"):
             handler.send_error(404)
             return

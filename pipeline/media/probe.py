@@ -148,14 +148,14 @@ def _probe(
     duration = float(video.get("duration") or doc.get("format", {}).get("duration") or 0.0)
     frames = int(video.get("nb_frames") or 0) or round(duration * fps)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
-    if width <= 0 or height <= 0 or frames <= 0:
-        raise InvalidMedia("the clip's video stream is empty or has no size")
     container = str(doc.get("format", {}).get("format_name", ""))
-    if frames < 2 or container in _IMAGE_FORMATS or container.endswith("_pipe"):
+    if container in _IMAGE_FORMATS or container.endswith("_pipe") or frames == 1:
         raise InvalidMedia(
             f"not a video: {name} holds a single picture ({container or 'unknown'} "
             f"{video.get('codec_name', '')}); upload a video clip"
         )
+    if width <= 0 or height <= 0 or frames <= 0:
+        raise InvalidMedia("the clip's video stream is empty or has no size")
     return VideoInfo(
         width=width,
         height=height,

@@ -94,7 +94,16 @@ def served(tmp_path: Path) -> object:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REELPIPE_ENDPOINT_URL"):
         env.pop(var, None)
     proc = subprocess.Popen(
-        [*PYTHON_CLI, "serve", "--port", str(port), "--webhook-port", str(webhook)],
+        [
+            *PYTHON_CLI,
+            "serve",
+            "--port",
+            str(port),
+            "--webhook-port",
+            str(webhook),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -78,3 +78,20 @@ def test_twenty_concurrent_claimers_make_one_job(bucket: Bucket, settings: Setti
     assert not list(bucket.list("inbox/"))
     manifests = [o.key for o in bucket.list("users/u/jobs/") if o.key.endswith("manifest.json")]
     assert len(manifests) == 1
+
+
+def test_an_inbox_object_too_large_for_a_manifest_is_moved_aside(
+    bucket: Bucket, settings: Settings
+) -> None:
+    """A 1 MB object at a manifest key is never read whole: it goes to rejected/ with why."""
+    key = "inbox/u/huge.json"
+    bucket.put_bytes(key, b" " * (1024 * 1024))
+    small = settings.model_copy(update={"max_manifest_bytes": 64 * 1024})
+    claimed: list[ClaimedJob] = []
+    report = Scanner(bucket, small, claimed.append).scan_once()
+    assert claimed == [] and report.claimed == []
+    assert not bucket.exists(key)
+    assert (
+        "larger than a manifest may be"
+        in bucket.get_json(f"rejected/{key}.reason.json").data["reason"]
+    )

@@ -111,3 +111,31 @@ def test_presigned_get_serves_the_object(bucket: Bucket) -> None:
     url = bucket.presigned_get("users/u/hello.txt", expires_s=60)
     with urllib.request.urlopen(url) as resp:
         assert resp.read() == b"hello"
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_delete_version_removes_only_the_version_read(bucket: Bucket, conditional: bool) -> None:
+    """With If-Match (S3, moto) or a read-back comparison (R2): a newer upload survives."""
+    first = bucket.put_bytes("inbox/u/r.json", b"one")
+    newer = bucket.put_bytes("inbox/u/r.json", b"two")
+    assert not bucket.delete_version("inbox/u/r.json", first, conditional=conditional)
+    assert bucket.get_bytes("inbox/u/r.json") == (b"two", newer)
+    assert bucket.delete_version("inbox/u/r.json", newer, conditional=conditional)
+    assert not bucket.exists("inbox/u/r.json")
+    assert not bucket.delete_version("inbox/u/r.json", newer, conditional=conditional)
+
+
+@pytest.mark.parametrize(("size", "limit"), [(0, 10), (10, 10), (11, 10), (5_000_000, 1000)])
+def test_get_prefix_never_reads_more_than_the_limit(bucket: Bucket, size: int, limit: int) -> None:
+    etag = bucket.put_bytes("inbox/u/big.json", b"x" * size)
+    body, got_etag, total = bucket.get_prefix("inbox/u/big.json", limit)
+    assert total == size and got_etag == etag
+    assert body == b"x" * min(size, limit + 1)
+
+
+def test_r2_endpoints_use_the_checked_delete() -> None:
+    """R2 does not honour If-Match on DeleteObject: the read-back comparison is used there."""
+    r2 = Settings(endpoint_url="https://acct.r2.cloudflarestorage.com")
+    assert not r2.uses_conditional_delete
+    assert Settings(endpoint_url="http://127.0.0.1:9000").uses_conditional_delete
+    assert r2.model_copy(update={"conditional_delete": True}).uses_conditional_delete

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -134,3 +136,56 @@ def test_s3_keys_are_url_decoded() -> None:
     """``+`` is a space and %xx escapes are decoded in S3 records."""
     doc = {"Records": [{"s3": {"object": {"key": "inbox/u/my+req%2B1.json"}}}]}
     assert event_keys(doc) == ["inbox/u/my req+1.json"]
+
+
+def test_a_body_over_the_limit_is_413_before_anything_else(bucket: Bucket) -> None:
+    """Declared too large, or streamed past the limit without a length: 413, no claim."""
+    calls: list[str] = []
+    small = TestClient(create_app(SECRET, calls.append, max_body_bytes=1024))
+    body = json.dumps([r2_event(f"inbox/u/r{i}.json") for i in range(40)]).encode()
+    assert len(body) > 1024
+    assert post_raw(small, body).status_code == 413
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b" " * 512
+
+    streamed = small.post("/events", content=chunks(), headers=signed_headers(SECRET, b""))
+    assert streamed.status_code == 413
+    assert calls == []
+
+
+def post_raw(client: TestClient, body: bytes) -> Any:
+    return client.post("/events", content=body, headers=signed_headers(SECRET, body))
+
+
+def test_an_unsigned_request_never_reaches_a_claim() -> None:
+    """Authentication comes before any S3 work: a bad signature costs no claim."""
+    calls: list[str] = []
+    app = TestClient(create_app(SECRET, calls.append))
+    body = json.dumps(r2_event("inbox/u/r.json")).encode()
+    resp = app.post("/events", content=body, headers=signed_headers("wrong", body))
+    assert resp.status_code == 401 and calls == []
+
+
+def test_a_full_claim_queue_answers_503_with_retry_after() -> None:
+    """Claims wait on their own pool behind a bounded queue; when it is full the sender is
+    told to come back, and the request does not wait."""
+    release = threading.Event()
+
+    def slow_claim(key: str) -> None:
+        release.wait(10)
+
+    app = create_app(SECRET, slow_claim, claim_threads=1, claim_queue=1)
+    held = app.state.claims.submit(["inbox/u/held.json"])
+    assert held is not None
+    try:
+        body = json.dumps(r2_event("inbox/u/r.json")).encode()
+        began = time.monotonic()
+        resp = post_raw(TestClient(app), body)
+        assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
+        assert time.monotonic() - began < 2
+    finally:
+        release.set()
+    held[0].result(10)
+    assert app.state.claims.submit(["inbox/u/next.json"]) is not None
