@@ -1,6 +1,8 @@
 """Logging with structlog: context bound per job and stage, JSON off a terminal.
 
-Secrets known to the settings are masked in every event before it is rendered.
+Secrets known to the settings are masked in every event before it is rendered,
+and every string value is bounded (2 KB, saying how much was cut): a hostile
+input echoed into an error cannot flood the log.
 
 Example::
 
@@ -18,13 +20,17 @@ from typing import Any, TextIO
 
 import structlog
 
+from pipeline.errors import bounded_message
+
+TRACEBACK_CHARS = 16_000
+
 
 def _masker(secrets: tuple[str, ...]) -> Any:
     def mask(value: Any) -> Any:
         if isinstance(value, str):
             for secret in secrets:
                 value = value.replace(secret, "***")
-            return value
+            return bounded_message(value)
         if isinstance(value, dict):
             return {k: mask(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -32,7 +38,13 @@ def _masker(secrets: tuple[str, ...]) -> Any:
         return value
 
     def processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-        return {key: mask(value) for key, value in event.items()}
+        masked = {key: mask(value) for key, value in event.items() if key != "exception"}
+        if "exception" in event:  # a traceback: its end says most, keep that
+            trace = str(event["exception"])
+            for secret in secrets:
+                trace = trace.replace(secret, "***")
+            masked["exception"] = trace[-TRACEBACK_CHARS:]
+        return masked
 
     return processor
 

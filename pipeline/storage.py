@@ -65,7 +65,7 @@ def make_s3_client(settings: Settings) -> S3Client:
     config = Config(
         region_name=settings.region,
         signature_version="s3v4",
-        retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": settings.s3_max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"},
         connect_timeout=settings.s3_connect_timeout_s,
         read_timeout=settings.s3_read_timeout_s,

@@ -423,3 +423,96 @@ def test_the_embedded_store_survives_a_restart(tmp_path: Path) -> None:
         assert resumed.runs.handbacks == 1 and resumed.runs.deaths == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_progress_writes_that_fail_never_abort_the_stage(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Status writes stall for a while mid-overlay: the failed progress writes are logged
+    and tried again, the stage runs on (one attempt) and the job succeeds."""
+    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=6.0)
+    client = ReelpipeClient(bucket, "u")
+    job_id = overlay_job(client, clip, truth)
+    failing = threading.Event()
+
+    def stall_status_writes(line: str) -> Stall | None:
+        writing = line.startswith("PUT ") and "status.json" in line
+        return Stall() if writing and failing.is_set() else None
+
+    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), stall_status_writes)
+    env = worker_env(
+        settings,
+        proxy.endpoint_url,
+        REELPIPE_S3_READ_TIMEOUT_S="0.5",
+        REELPIPE_S3_MAX_ATTEMPTS="1",
+        REELPIPE_X264_PRESET="slow",
+    )
+    try:
+        with reaped(spawn("scan", "--once", env=env)) as worker:
+            wait_until(
+                lambda: stage_running(client, job_id, StageName.OVERLAY),
+                timeout_s=120,
+                what="overlay",
+            )
+            failing.set()
+            time.sleep(1.5)
+            failing.clear()
+            _, err = worker.communicate(timeout=180)
+    finally:
+        proxy.close()
+    assert "progress_write_failed" in err
+    final = client.status(job_id)
+    assert final is not None and final.state is JobState.SUCCEEDED, final.error
+    assert final.stages[StageName.OVERLAY].attempts == 1
+
+
+def _children_cmdlines(name: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == os.getpid() and f"({name})" in stat and cmdline:  # empty: it just exited
+            found.append(cmdline)
+    return found
+
+
+def test_no_signed_url_reaches_a_command_line(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """While ffprobe reads a clip in place, its command line (what `ps` shows) names only
+    the loopback relay: no signature, no credential."""
+    from pipeline.segments import probe_stage_input
+
+    clip, _ = make_clip(tmp_path, duration_s=2.0)
+    key = "users/u/clips/clip.mp4"
+    bucket.upload_file(clip, key)
+
+    def slow_clip_reads(line: str) -> Delay | None:
+        return Delay(0.3) if line.startswith("GET ") and ".mp4" in line else None
+
+    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), slow_clip_reads)
+    proxied = Bucket(
+        make_s3_client(settings.model_copy(update={"endpoint_url": proxy.endpoint_url})),
+        settings.bucket,
+    )
+    seen: list[str] = []
+    probing = threading.Thread(target=probe_stage_input, args=(proxied, key, settings))
+    try:
+        probing.start()
+        while probing.is_alive():
+            seen += _children_cmdlines("ffprobe")
+            time.sleep(0.01)
+        probing.join()
+    finally:
+        proxy.close()
+    assert seen, "ffprobe was never seen running"
+    for cmdline in seen:
+        assert "Signature" not in cmdline and "Credential" not in cmdline
+        assert "test-access-key" not in cmdline and proxy.endpoint_url not in cmdline
+        assert "http://127.0.0.1:" in cmdline

@@ -58,3 +58,13 @@ def test_progress_bar_draws_on_terminals_only() -> None:
     quiet.update(status)
     quiet.close()
     assert pipe.getvalue() == ""
+
+
+def test_long_values_are_bounded_and_say_what_was_cut() -> None:
+    """A hostile input echoed into a log field is cut at 2 KB, with a count of the rest."""
+    out = io.StringIO()
+    configure_logging(stream=out)
+    structlog.get_logger("t").error("job_failed", message="x" * 10_000)
+    line = json.loads(out.getvalue().strip())
+    assert len(line["message"]) < 2_100
+    assert line["message"].endswith("... [7952 more characters cut]")
