@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from pipeline.errors import InvalidManifest
 from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
+from pipeline.manifests.job import parse_job_manifest
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
 
@@ -77,6 +78,9 @@ def load_manifest(path: Path | None, max_bytes: int = 256 * 1024) -> dict[str, A
             f"the manifest {path} is empty: give it a 'stages' block "
             '(e.g. {"schema_version": 1, "stages": {"framing": {}}})'
         )
+    # Validated now, so a wrong field is exit 2 before anything is uploaded
+    # (input_key is filled in later when the manifest leaves it out).
+    parse_job_manifest({"input_key": "clips/clip.mp4", **doc})
     return doc
 
 

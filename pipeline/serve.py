@@ -71,7 +71,7 @@ class WorkerPool:
             log.error("worker_crashed", job_id=job_id, error=str(future.exception()))
 
     def shutdown(self) -> None:
-        """Wait for running jobs (they stop at the next stage boundary once told to)."""
+        """Wait for running jobs (they stop at the next frame once told to, and hand back)."""
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

@@ -27,6 +27,17 @@ class JsonRefused(ValueError):
     """A JSON document that is too large, too deep or malformed."""
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def nesting_depth(raw: bytes, limit: int) -> int:
     """The deepest nesting of ``raw`` (brackets inside strings ignored); stops early
     past ``limit``, so a hostile document costs at most ``limit`` brackets of work."""
@@ -64,7 +75,8 @@ def loads_bounded(raw: bytes | str, *, max_bytes: int, max_depth: int, what: str
     if nesting_depth(data, max_depth) > max_depth:
         raise JsonRefused(f"{what} is nested more than {max_depth} levels deep")
     try:
-        return json.loads(data.decode("utf-8"))  # strict: JSON is UTF-8 (RFC 8259)
+        # Strict RFC 8259: UTF-8, and no NaN/Infinity (Python's json accepts both).
+        return json.loads(data.decode("utf-8"), parse_float=_finite, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         detail = str(exc)
         raise JsonRefused(f"{what} is not valid JSON: {detail[:200]}") from None

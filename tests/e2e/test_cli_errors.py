@@ -37,7 +37,15 @@ def one_line(err: str) -> str:
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     clip, _ = make_clip(tmp_path, duration_s=1.0)
-    docs = {"empty": b"", "object": b"{}", "list": b"[]", "deep": b"[" * 5000}
+    docs = {
+        "empty": b"",
+        "object": b"{}",
+        "list": b"[]",
+        "deep": b"[" * 5000,
+        "unknown": b'{"stages": {"framing": {}}, "evil": 1}',
+        "escape": b'{"input_key": "../x/clip.mp4", "stages": {"framing": {}}}',
+        "nan": b'{"stages": {"framing": {"trim": {"start_s": NaN, "end_s": 1}}}}',
+    }
     made = {"clip": clip, "missing": tmp_path / "missing.json", "dir": tmp_path}
     for name, body in docs.items():
         (tmp_path / f"{name}.json").write_bytes(body)
@@ -55,6 +63,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
         (["submit", "{clip}", "--manifest", "{object}"], 2, "is empty"),
         (["submit", "{clip}", "--manifest", "{list}"], 2, "not a JSON object"),
         (["submit", "{clip}", "--manifest", "{deep}"], 2, "nested more than"),
+        (["submit", "{clip}", "--manifest", "{unknown}"], 2, "evil: Extra inputs"),
+        (["process", "{clip}", "--manifest", "{escape}"], 2, "contains a '..' segment"),
+        (["submit", "{clip}", "--manifest", "{nan}"], 2, "NaN is not a JSON value"),
         (["serve", "--workers", "0"], 2, "--workers must be at least 1"),
         (["status", "not-a-job-id"], 2, "is not 20 lowercase hex digits"),
         (["status", "0123456789abcdef0123", "--user", "u"], 1, "no such job"),

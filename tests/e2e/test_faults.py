@@ -94,8 +94,11 @@ def test_a_worker_paused_past_its_lease_never_writes_again(
         assert done.output_key is not None and "/run-2/" in done.output_key
 
         os.kill(stale.pid, signal.SIGCONT)
+        resumed_at = time.monotonic()
         _, stale_err = stale.communicate(timeout=60)
+        stopped_after = time.monotonic() - resumed_at
     assert stale.returncode == 0, stale_err
+    assert stopped_after < 3.0  # one renewal period (1 s) and the process's exit
     assert "job_fenced_off" in stale_err or "job_interrupted" in stale_err
     assert bucket.head(status_key_of(done)).etag == status_etag
     after = job_objects(bucket, "u", job_id)
