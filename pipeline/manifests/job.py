@@ -101,10 +101,30 @@ class Crop(WireModel):
     height: int = Field(ge=16)
 
 
+class Interpolation(StrEnum):
+    """How a slowed-down section gets the frames its source does not have."""
+
+    NONE = "none"  # repeat frames (0.5x: every other frame is a copy)
+    BLEND = "blend"  # blend the two neighbouring frames (ffmpeg ``framerate``)
+    MOTION = "motion"  # motion-compensated interpolation (ffmpeg ``minterpolate`` mci)
+
+
 class SpeedSegment(TimeRange):
-    """Play ``[start_s, end_s)`` of the source at ``factor`` (0.5 = slow motion)."""
+    """Play ``[start_s, end_s)`` of the source at ``factor`` (0.5 = slow motion).
+
+    ``interpolate`` fills a slowed section's new frames: ``blend`` by default
+    below 1x; a speed-up only drops frames, whatever it says.
+    """
 
     factor: float = Field(ge=0.125, le=8.0)
+    interpolate: Interpolation | None = None
+
+    @property
+    def interpolation(self) -> Interpolation:
+        """The mode that applies: as given, else ``blend`` when slowed, ``none`` otherwise."""
+        if self.factor >= 1.0:
+            return Interpolation.NONE
+        return self.interpolate or Interpolation.BLEND
 
 
 class Follow(StrEnum):

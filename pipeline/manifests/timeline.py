@@ -27,6 +27,9 @@ class Piece(WireModel):
     source_start_s: float = Field(ge=0)
     source_end_s: float
     factor: float = Field(gt=0)
+    interpolate: str = Field(
+        "none", description="none, blend or motion: new frames of a slow piece"
+    )
 
     @property
     def output_duration_s(self) -> float:

@@ -1,10 +1,13 @@
 """Framing as a plan: the source-to-output timeline and the ffmpeg filter graph.
 
-Pure functions of (params, probe), so they are tested without encoding. The
-video is re-timed with one piecewise ``setpts`` expression (a single stream:
-memory stays flat however long the clip), then ``fps`` makes it constant-rate
-again (slow motion repeats frames, speed-up drops them). The audio is cut into
-the same pieces and each is time-stretched with ``atempo`` so both stay in sync.
+Pure functions of (params, probe), so they are tested without encoding. Without
+speed changes the video is one chain (trim, crop, ``fps``). With them, video
+and audio are cut into the same pieces: each video piece is re-timed by its
+factor and made constant-rate again, a slowed one with its interpolation
+(``fps`` repeats frames, ``framerate`` blends neighbours, ``minterpolate``
+compensates motion; a speed-up drops frames), and each audio piece is
+time-stretched with ``atempo`` so both stay in sync. The pieces follow one
+another in source time, so the split never holds more than a few frames.
 """
 
 from __future__ import annotations
@@ -66,7 +69,14 @@ def plan_timeline(
             continue
         if seg_start > cursor:
             pieces.append(Piece(source_start_s=cursor, source_end_s=seg_start, factor=1.0))
-        pieces.append(Piece(source_start_s=seg_start, source_end_s=seg_end, factor=seg.factor))
+        pieces.append(
+            Piece(
+                source_start_s=seg_start,
+                source_end_s=seg_end,
+                factor=seg.factor,
+                interpolate=seg.interpolation.value,
+            )
+        )
         cursor = seg_end
     if cursor < end:
         pieces.append(Piece(source_start_s=cursor, source_end_s=end, factor=1.0))
@@ -128,23 +138,6 @@ def _num(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
 
 
-def _retime_expression(timeline: FramingTimeline, origin: float) -> str:
-    """``setpts`` expression mapping source time T (from the trim start) to output time."""
-    expr = ""
-    out_start = 0.0
-    terms = []
-    for piece in timeline.pieces:
-        rel = piece.source_start_s - origin
-        terms.append(
-            (piece.source_end_s - origin, f"{_num(out_start)}+(T-{_num(rel)})/{_num(piece.factor)}")
-        )
-        out_start += piece.output_duration_s
-    expr = terms[-1][1]
-    for rel_end, term in reversed(terms[:-1]):
-        expr = f"if(lt(T,{_num(rel_end)}),{term},{expr})"
-    return f"({expr})/TB"
-
-
 def atempo_chain(factor: float) -> str:
     """``atempo`` filters giving ``factor`` (each one limited to 0.5-2.0 for quality)."""
     parts = []
@@ -159,35 +152,61 @@ def atempo_chain(factor: float) -> str:
     return ",".join(parts) or "anull"
 
 
+MOTION_INTERPOLATION = "mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
+
+
+def constant_rate(piece: Piece, fps: str) -> str:
+    """The filter that makes a re-timed piece constant-rate at ``fps`` again."""
+    if piece.factor < 1.0 and piece.interpolate == "blend":
+        return f"framerate=fps={fps}"
+    if piece.factor < 1.0 and piece.interpolate == "motion":
+        # minterpolate looks two frames ahead and stops short of the piece's end: the
+        # source tail is repeated for it, and the result cut to the piece's length.
+        length = _num(piece.output_duration_s)
+        return (
+            f"tpad=stop_mode=clone:stop=4,minterpolate=fps={fps}:{MOTION_INTERPOLATION},"
+            f"trim=duration={length}"
+        )
+    return f"fps={fps}"
+
+
 def filter_graph(
     timeline: FramingTimeline, fps: str, has_audio: bool, commands: Path | None = None
 ) -> str:
     """The ``-filter_complex`` graph; outputs ``[v]`` and, with audio, ``[a]``.
 
-    A moving crop (``commands``: a ``sendcmd`` file) is applied before the
-    re-timing, on source timestamps; a fixed crop after it.
+    A moving crop (``commands``: a ``sendcmd`` file) is applied first, on source
+    timestamps; a fixed crop after the pieces are joined.
     """
     origin = timeline.pieces[0].source_start_s
     c = timeline.crop
-    retime = f"setpts='{_retime_expression(timeline, origin)}'"
+    head = "[0:v]setpts=PTS-STARTPTS"
     if commands is not None:
-        moving = (
-            f"sendcmd=f={filter_escape(str(commands))},crop@follow={c.width}:{c.height}:{c.x}:{c.y}"
-        )
-        video = f"[0:v]setpts=PTS-STARTPTS,{moving},{retime},fps={fps},format=yuv420p[v]"
+        head += f",sendcmd=f={filter_escape(str(commands))},"
+        head += f"crop@follow={c.width}:{c.height}:{c.x}:{c.y}"
+    crop = "" if commands is not None else f"crop={c.width}:{c.height}:{c.x}:{c.y},"
+    pieces = timeline.pieces
+    n = len(pieces)
+    if n == 1 and pieces[0].factor == 1.0:
+        video = f"{head},{crop}fps={fps},format=yuv420p[v]"
     else:
-        video = (
-            f"[0:v]setpts=PTS-STARTPTS,{retime},"
-            f"crop={c.width}:{c.height}:{c.x}:{c.y},fps={fps},format=yuv420p[v]"
-        )
+        chains = [f"{head},split={n}" + "".join(f"[vs{i}]" for i in range(n))]
+        for i, piece in enumerate(pieces):
+            start, end = piece.source_start_s - origin, piece.source_end_s - origin
+            chains.append(
+                f"[vs{i}]trim=start={_num(start)}:end={_num(end)},"
+                f"setpts=(PTS-STARTPTS)/{_num(piece.factor)},{constant_rate(piece, fps)}[vp{i}]"
+            )
+        joined = "".join(f"[vp{i}]" for i in range(n))
+        chains.append(f"{joined}concat=n={n}:v=1:a=0,{crop}format=yuv420p[v]")
+        video = ";".join(chains)
     if not has_audio:
         return video
-    n = len(timeline.pieces)
-    if n == 1 and timeline.pieces[0].factor == 1.0:
+    if n == 1 and pieces[0].factor == 1.0:
         return f"{video};[0:a]asetpts=PTS-STARTPTS[a]"
     split = "".join(f"[as{i}]" for i in range(n))
     chains = [f"[0:a]asetpts=PTS-STARTPTS,asplit={n}{split}"]
-    for i, piece in enumerate(timeline.pieces):
+    for i, piece in enumerate(pieces):
         start, end = piece.source_start_s - origin, piece.source_end_s - origin
         chains.append(
             f"[as{i}]atrim=start={_num(start)}:end={_num(end)},asetpts=PTS-STARTPTS,"

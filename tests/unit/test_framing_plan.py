@@ -122,15 +122,43 @@ def test_atempo_chains_stay_within_the_filter_range(factor: float, chain: str) -
     assert atempo_chain(factor) == chain
 
 
-def test_filter_graph_retimes_video_in_one_stream() -> None:
-    """Video is re-timed by one setpts (no split/concat buffering); audio by pieces."""
+def test_filter_graph_cuts_video_and_audio_into_the_same_pieces() -> None:
+    """With a speed change, video and audio are cut at the same times; the slowed video
+    piece blends its new frames by default, the others only change rate."""
     timeline = plan_timeline(
         params(trim={"start_s": 2, "end_s": 8}, speed=[{"start_s": 4, "end_s": 6, "factor": 0.5}]),
         info(),
     )
     graph = filter_graph(timeline, "30/1", has_audio=True)
-    video, *audio = graph.split(";")
-    assert "split" not in video and "concat" not in video
-    assert "if(lt(T,2)" in video and "fps=30/1" in video
-    assert audio[-1].endswith("concat=n=3:v=0:a=1[a]")
-    assert filter_graph(timeline, "30/1", has_audio=False) == video
+    chains = graph.split(";")
+    video = [c for c in chains if "[a" not in c and "[0:a]" not in c]
+    assert video[1] == "[vs0]trim=start=0:end=2,setpts=(PTS-STARTPTS)/1,fps=30/1[vp0]"
+    assert video[2] == "[vs1]trim=start=2:end=4,setpts=(PTS-STARTPTS)/0.5,framerate=fps=30/1[vp1]"
+    assert video[-1].startswith("[vp0][vp1][vp2]concat=n=3:v=1:a=0")
+    assert chains[-1].endswith("concat=n=3:v=0:a=1[a]")
+    assert filter_graph(timeline, "30/1", has_audio=False) == ";".join(video)
+
+
+@pytest.mark.parametrize(
+    ("interpolate", "factor", "expected"),
+    [
+        (None, 0.5, "framerate=fps=30/1"),
+        ("none", 0.5, "fps=30/1"),
+        ("motion", 0.25, "tpad=stop_mode=clone:stop=4,minterpolate=fps=30/1:mi_mode=mci"),
+        ("motion", 2.0, "fps=30/1"),  # a speed-up only drops frames
+    ],
+)
+def test_a_slow_piece_gets_its_interpolation(
+    interpolate: str | None, factor: float, expected: str
+) -> None:
+    segment: dict[str, object] = {"start_s": 4, "end_s": 6, "factor": factor}
+    if interpolate is not None:
+        segment["interpolate"] = interpolate
+    timeline = plan_timeline(params(speed=[segment]), info())
+    assert expected in filter_graph(timeline, "30/1", has_audio=False).split(";")[2]
+
+
+def test_no_speed_change_keeps_one_chain() -> None:
+    timeline = plan_timeline(params(trim={"start_s": 2, "end_s": 8}), info())
+    graph = filter_graph(timeline, "30/1", has_audio=False)
+    assert "split" not in graph and "concat" not in graph and "fps=30/1" in graph
