@@ -78,11 +78,37 @@ class JobPlan:
         }
 
 
+def stage_frames(stages: Stages, info: VideoInfo) -> list[tuple[StageName, int, float]]:
+    """``(stage, frames it processes, their fps)`` in order: framing's trim and speed
+    change what later stages see."""
+    frames, fps = info.frame_count, float(info.fps)
+    seen = []
+    for name in stages.requested():
+        seen.append((name, frames, fps))
+        if name is StageName.FRAMING:
+            params = stages.framing
+            assert isinstance(params, FramingParams)
+            timeline = plan_timeline(params, info)
+            frames, fps = timeline.output_frames, timeline.output_fps
+    return seen
+
+
+def stage_seconds(
+    stages: Stages, info: VideoInfo, settings: Settings, *, machine: str | None = None
+) -> list[float]:
+    """Each stage's estimated processing time, in order: its frames over its rate on
+    ``machine`` (None: the machine the settings give each stage)."""
+    seconds = []
+    for name, frames, _ in stage_frames(stages, info):
+        profile = settings.compute[machine] if machine else settings.compute_for(name.value)[1]
+        seconds.append(frames / profile.fps_for(name.value))
+    return seconds
+
+
 def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
     """Plan ``stages`` for a clip described by ``info``."""
-    frames, fps = info.frame_count, float(info.fps)
     plans = []
-    for name in stages.requested():
+    for name, frames, fps in stage_frames(stages, info):
         machine, profile = settings.compute_for(name.value)
         if name in SPLITTABLE_STAGES:
             options = [w for w in WORKER_OPTIONS if w <= settings.max_segment_workers]
@@ -102,9 +128,4 @@ def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
                 alternatives=[estimates[w] for w in sorted(estimates) if w != chosen],
             )
         )
-        if name is StageName.FRAMING:
-            params = stages.framing
-            assert isinstance(params, FramingParams)
-            timeline = plan_timeline(params, info)
-            frames, fps = timeline.output_frames, timeline.output_fps
     return JobPlan(plans)

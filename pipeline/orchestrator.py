@@ -36,7 +36,7 @@ from pipeline.errors import (
     bounded_message,
 )
 from pipeline.inbox import retire_inbox_copy
-from pipeline.job_plan import plan_job
+from pipeline.job_plan import plan_job, stage_seconds
 from pipeline.keys import job_id_for, user_key
 from pipeline.lease import Activity
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
@@ -52,7 +52,7 @@ from pipeline.runners.base import Runner
 from pipeline.segments import plan_stage_segments, probe_stage_input, run_segmented
 from pipeline.settings import Settings
 from pipeline.stage_cache import stage_cache_key
-from pipeline.stages.base import StageRequest, StageResult
+from pipeline.stages.base import ProgressShare, StageRequest, StageResult, progress_shares
 from pipeline.stages.registry import stage_for
 from pipeline.status_store import Mutation, StatusStore
 from pipeline.status_updates import (
@@ -151,7 +151,7 @@ class Orchestrator:
         except (JobError, RetryableError) as exc:
             return self._fail(store, exc, None, started)
         stages = manifest.stages.requested()
-        estimated = self._estimate_cost(manifest, input_key)
+        estimated, shares = self._plan(manifest, input_key)
         self._write(
             store,
             lambda s: s.model_copy(
@@ -182,11 +182,11 @@ class Orchestrator:
                 params=manifest.stages.params_for(name),
                 final=index == len(stages) - 1,
                 upstream=dict(upstream),
-                position=(index, len(stages)),
+                share=shares[index],
                 fence=fence,
             )
             try:
-                result = self._run_or_reuse(run, request, index, len(stages))
+                result = self._run_or_reuse(run, request)
             except (StageInterrupted, LeaseLost):
                 raise
             except ReelpipeError as exc:
@@ -241,19 +241,25 @@ class Orchestrator:
             )
         return key
 
-    def _estimate_cost(self, manifest: JobManifest, input_key: str) -> float | None:
-        """The planner's cost for this job; None when the clip cannot be probed yet
-        (the stage that reads it reports why)."""
+    def _plan(
+        self, manifest: JobManifest, input_key: str
+    ) -> tuple[float | None, list[ProgressShare]]:
+        """The planner's cost for this job and each stage's share of the progress bar (by
+        its estimated time where the job runs); no cost and equal shares when the clip
+        cannot be probed yet (the stage that reads it reports why)."""
+        count = len(manifest.stages.requested())
         try:
             info = probe_stage_input(self.bucket, input_key, self.settings)
-            return round(plan_job(manifest.stages, info, self.settings).total_cost_usd, 6)
+            cost = plan_job(manifest.stages, info, self.settings).total_cost_usd
+            seconds = stage_seconds(
+                manifest.stages, info, self.settings, machine=self.runner.machine
+            )
         except (JobError, RetryableError) as exc:
             log.info("cost_estimate_skipped", reason=bounded_message(str(exc), 300))
-            return None
+            return None, progress_shares([1.0] * count)
+        return round(cost, 6), progress_shares(seconds)
 
-    def _run_or_reuse(
-        self, run: _Run, request: StageRequest, index: int, count: int
-    ) -> StageResult:
+    def _run_or_reuse(self, run: _Run, request: StageRequest) -> StageResult:
         store = run.store
         name = request.stage
         profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
@@ -276,21 +282,19 @@ class Orchestrator:
             self._write(
                 store,
                 lambda s: s.model_copy(
-                    update={"progress": overall_progress(index + 1, count, 0.0, name)}
+                    update={"progress": overall_progress(request.share, 1.0, name)}
                 ),
             )
             return StageResult(
                 outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
             )
-        return self._run_stage(run, request, index, count, key)
+        return self._run_stage(run, request, key)
 
-    def _run_stage(
-        self, run: _Run, request: StageRequest, index: int, count: int, cache_key: str
-    ) -> StageResult:
+    def _run_stage(self, run: _Run, request: StageRequest, cache_key: str) -> StageResult:
         with structlog.contextvars.bound_contextvars(stage=request.stage.value):
             for attempt in range(1, self.max_stage_attempts + 1):
                 try:
-                    return self._attempt_stage(run, request, index, count, cache_key)
+                    return self._attempt_stage(run, request, cache_key)
                 except RetryableError as exc:
                     if attempt == self.max_stage_attempts:
                         raise
@@ -305,16 +309,15 @@ class Orchestrator:
                         raise StageInterrupted("stopping between stage attempts") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt_stage(
-        self, run: _Run, request: StageRequest, index: int, count: int, cache_key: str
-    ) -> StageResult:
+    def _attempt_stage(self, run: _Run, request: StageRequest, cache_key: str) -> StageResult:
         store, interrupted, activity = run.store, run.interrupted, run.activity
         name = request.stage
         began = time.monotonic()
         segments = plan_stage_segments(
             self.bucket, self.settings, request, capacity=self.runner.max_workers
         )
-        self._write(store, stage_started(name, index, count, workers=len(segments) or 1))
+        share = request.share
+        self._write(store, stage_started(name, share, workers=len(segments) or 1))
         activity.beat()
         throttle = _Throttle(self.settings.progress_interval_s)
 
@@ -326,7 +329,7 @@ class Orchestrator:
             if not throttle.ready(time.monotonic()):
                 return
             try:
-                self._write(store, stage_progress(name, index, count, fraction))
+                self._write(store, stage_progress(name, share, fraction))
             except LeaseLost:
                 raise
             except ReelpipeError as exc:
@@ -351,7 +354,7 @@ class Orchestrator:
         if interrupted():
             raise StageInterrupted(f"stopping after {name.value}, before recording it")
         price = self.settings.compute_for(name.value)[1].usd_per_second
-        self._write(store, stage_finished(name, index, count, result, duration, cache_key, price))
+        self._write(store, stage_finished(name, share, result, duration, cache_key, price))
         return result
 
     def _wait_or_fail(

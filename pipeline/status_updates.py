@@ -2,21 +2,23 @@
 
 Each function returns a :data:`~pipeline.status_store.Mutation` that the
 orchestrator hands to ``StatusStore.update`` (re-applied on conflict).
-Overall progress: 3% for set-up, 95% shared equally by the stages, the last
-2% for saving; a stage's share follows its own frame loop.
+Overall progress: 3% for set-up, 95% shared by the stages in proportion to
+their estimated time (the planner's frames x per-stage rate on the machine that
+runs them, so the bar moves steadily through a slow detect or upscale), the
+last 2% for saving; a stage's part follows its own frame loop.
 """
 
 from __future__ import annotations
 
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import Progress, StageState, StageStatus, StatusManifest, utc_now
-from pipeline.stages.base import Segment, StageResult
+from pipeline.stages.base import ProgressShare, Segment, StageResult
 from pipeline.status_store import Mutation
 
 SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
 
 
-def stage_started(name: StageName, index: int, count: int, workers: int = 1) -> Mutation:
+def stage_started(name: StageName, share: ProgressShare, workers: int = 1) -> Mutation:
     def mutate(s: StatusManifest) -> StatusManifest:
         return s.with_stage(
             name,
@@ -26,22 +28,22 @@ def stage_started(name: StageName, index: int, count: int, workers: int = 1) -> 
             started_at=utc_now(),
             workers=workers,
             segments=[0.0] * workers if workers > 1 else [],
-        ).model_copy(update={"progress": overall_progress(index, count, 0.0, name)})
+        ).model_copy(update={"progress": overall_progress(share, 0.0, name)})
 
     return mutate
 
 
-def stage_progress(name: StageName, index: int, count: int, fraction: float) -> Mutation:
+def stage_progress(name: StageName, share: ProgressShare, fraction: float) -> Mutation:
     def mutate(s: StatusManifest) -> StatusManifest:
         return s.with_stage(name, progress=round(100 * fraction, 1)).model_copy(
-            update={"progress": overall_progress(index, count, fraction, name)}
+            update={"progress": overall_progress(share, fraction, name)}
         )
 
     return mutate
 
 
 def segment_progress(
-    name: StageName, index: int, count: int, segment: Segment, fraction: float
+    name: StageName, share: ProgressShare, segment: Segment, fraction: float
 ) -> Mutation:
     """One segment's progress; the stage's is the mean over its segments."""
 
@@ -51,7 +53,7 @@ def segment_progress(
         parts[segment.index] = round(100 * fraction, 1)
         done = sum(parts) / len(parts) / 100
         return s.with_stage(name, segments=parts, progress=round(100 * done, 1)).model_copy(
-            update={"progress": overall_progress(index, count, done, name)}
+            update={"progress": overall_progress(share, done, name)}
         )
 
     return mutate
@@ -59,8 +61,7 @@ def segment_progress(
 
 def stage_finished(
     name: StageName,
-    index: int,
-    count: int,
+    share: ProgressShare,
     result: StageResult,
     duration: float,
     cache_key: str,
@@ -85,7 +86,7 @@ def stage_finished(
             cache_key=cache_key,
         ).model_copy(
             update={
-                "progress": overall_progress(index + 1, count, 0.0, name),
+                "progress": overall_progress(share, 1.0, name),
                 "gpu_seconds": round(s.gpu_seconds + result.gpu_seconds, 3),
                 "cost_usd": round(s.cost_usd + cost, 6),
                 "warnings": list(dict.fromkeys([*s.warnings, *result.warnings])),
@@ -99,7 +100,9 @@ def pending_stage() -> StageStatus:
     return StageStatus()
 
 
-def overall_progress(index: int, count: int, fraction: float, name: StageName) -> Progress:
-    percent = SETUP_SHARE + STAGES_SHARE * (index + fraction) / count
-    message = f"{name.value} {round(100 * fraction)}%" if index < count else "saving"
+def overall_progress(share: ProgressShare, fraction: float, name: StageName) -> Progress:
+    """The job's bar with stage ``name`` ``fraction`` done."""
+    percent = SETUP_SHARE + STAGES_SHARE * share.at(fraction)
+    done = fraction >= 1.0
+    message = "saving" if done and share.last else f"{name.value} {round(100 * fraction)}%"
     return Progress(percent=round(min(percent, 99.0), 1), message=message)

@@ -12,6 +12,11 @@ class Runner(Protocol):
     """Executes stage requests somewhere and returns their results."""
 
     @property
+    def machine(self) -> str | None:
+        """The compute profile every stage runs on here (None: each stage's own)."""
+        ...
+
+    @property
     def max_workers(self) -> int:
         """How many segments this runner can process at once."""
         ...

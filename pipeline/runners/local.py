@@ -28,6 +28,11 @@ class LocalRunner:
         self.settings = settings
 
     @property
+    def machine(self) -> str:
+        """Every stage runs on this machine's CPU."""
+        return "cpu"
+
+    @property
     def max_workers(self) -> int:
         """Local worker processes for segments (``REELPIPE_LOCAL_WORKERS``)."""
         return self.settings.local_workers

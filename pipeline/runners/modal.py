@@ -76,6 +76,11 @@ class ModalRunner:
         self._max_workers = max_workers
 
     @property
+    def machine(self) -> None:
+        """Each stage runs on the machine its function declares."""
+        return None
+
+    @property
     def max_workers(self) -> int:
         """Containers one stage may fan out to (``Settings.max_segment_workers``)."""
         return self._max_workers

@@ -34,7 +34,6 @@ def execute_stage(
 ) -> dict[str, Any]:
     """Run one stage request (JSON in, JSON out)."""
     request = request_from_wire(wire)
-    index, count = request.position
     store = StatusStore(bucket, status_key(request.user_id, request.job_id))
     if request.fence is not None:
         store = store.fenced(request.fence)
@@ -46,9 +45,9 @@ def execute_stage(
             return
         last[0] = now
         if request.segment is None:
-            mutation = stage_progress(request.stage, index, count, fraction)
+            mutation = stage_progress(request.stage, request.share, fraction)
         else:
-            mutation = segment_progress(request.stage, index, count, request.segment, fraction)
+            mutation = segment_progress(request.stage, request.share, request.segment, fraction)
         try:
             store.update(mutation)
         except LeaseLost:

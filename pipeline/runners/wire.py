@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.errors import ErrorKind, JobError, LeaseLost
 from pipeline.manifests.job import StageName, Stages
-from pipeline.stages.base import Segment, StageRequest, StageResult
+from pipeline.stages.base import ProgressShare, Segment, StageRequest, StageResult
 from pipeline.status_store import Fence
 
 
@@ -26,7 +26,7 @@ def request_to_wire(request: StageRequest) -> dict[str, Any]:
         "params": request.params.model_dump(mode="json"),
         "final": request.final,
         "upstream": {k.value: dict(v) for k, v in request.upstream.items()},
-        "position": list(request.position),
+        "share": [request.share.start, request.share.width],
         "segment": None if request.segment is None else vars(request.segment).copy(),
         "fence": None if request.fence is None else vars(request.fence).copy(),
     }
@@ -37,7 +37,7 @@ def request_from_wire(wire: dict[str, Any]) -> StageRequest:
     stage = StageName(wire["stage"])
     # The stage's own parameter model, validated exactly as in a manifest.
     model = getattr(Stages.model_validate({stage.value: wire["params"]}), stage.value)
-    index, count = wire.get("position", [0, 1])
+    start, width = wire.get("share", [0.0, 1.0])
     segment = wire.get("segment")
     fence = wire.get("fence")
     return StageRequest(
@@ -48,7 +48,7 @@ def request_from_wire(wire: dict[str, Any]) -> StageRequest:
         params=model,
         final=bool(wire["final"]),
         upstream={StageName(k): dict(v) for k, v in wire.get("upstream", {}).items()},
-        position=(int(index), int(count)),
+        share=ProgressShare(float(start), float(width)),
         segment=None if segment is None else Segment(**{k: int(v) for k, v in segment.items()}),
         fence=None if fence is None else Fence(str(fence["owner"]), int(fence["epoch"])),
     )

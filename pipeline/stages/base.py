@@ -11,7 +11,7 @@ this process, in a local worker or in a Modal function.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -63,6 +63,36 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class ProgressShare:
+    """A stage's part of the job's progress bar: from ``start``, ``width`` long (fractions
+    of the stages' part of the bar), in proportion to the stage's estimated time."""
+
+    start: float = 0.0
+    width: float = 1.0
+
+    def at(self, fraction: float) -> float:
+        """Where the bar is when the stage is ``fraction`` done."""
+        return self.start + self.width * min(max(fraction, 0.0), 1.0)
+
+    @property
+    def last(self) -> bool:
+        """Whether the stage ends the bar (what follows is saving)."""
+        return self.start + self.width >= 0.999
+
+
+def progress_shares(weights: Sequence[float]) -> list[ProgressShare]:
+    """Consecutive shares proportional to ``weights`` (equal when they are unknown)."""
+    if not all(0 < w < float("inf") for w in weights):  # NaN fails every comparison
+        weights = [1.0] * len(weights)
+    total = sum(weights)
+    shares, start = [], 0.0
+    for w in weights:
+        shares.append(ProgressShare(start, w / total))
+        start += w / total
+    return shares
+
+
+@dataclass(frozen=True)
 class StageRequest:
     """What one stage is asked to do."""
 
@@ -73,7 +103,7 @@ class StageRequest:
     params: BaseModel
     final: bool  # the last stage of the job writes the final encode
     upstream: Mapping[StageName, Mapping[str, str]] = field(default_factory=dict)
-    position: tuple[int, int] = (0, 1)  # (index, count) in the job, for overall progress
+    share: ProgressShare = field(default_factory=ProgressShare)  # its part of the job's bar
     segment: Segment | None = None  # part of a parallel run; None: the whole clip
     # The lease this run holds: artifacts go under its epoch, progress writes are fenced.
     fence: Fence | None = None

@@ -175,6 +175,7 @@ class FlakyRunner:
         self.error = error
         self.failed: set[StageName] = set()
         self.max_workers = 1
+        self.machine = "cpu"
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         if request.stage not in self.failed:
@@ -212,6 +213,7 @@ class SlowRunner:
     """Reports progress 40 times over ~2 s, like a stage's frame loop."""
 
     max_workers = 1
+    machine = "cpu"
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         for i in range(40):
@@ -282,3 +284,26 @@ def test_client_submit_and_wait_reports_phases_in_order(
     order = list(Phase)
     assert [order.index(p) for p in phases] == sorted(order.index(p) for p in phases)
     assert Phase.PROCESSING in phases
+
+
+def test_the_bar_is_shared_by_estimated_stage_time(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """framing then a classical x2 upscale on the CPU: the planner gives the upscale ~30x
+    framing's time, so the bar is near 6%, not 50%, when framing ends, and it never goes
+    back."""
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    job = submit(bucket, clip, job_manifest(framing={}, upscale={"backend": "classical"}))
+    seen: list[StatusManifest] = []
+    status = Orchestrator(
+        bucket, LocalRunner(bucket, settings), settings, on_status=seen.append
+    ).run(job)
+    assert status.state is JobState.SUCCEEDED, status.error
+    framed = next(s for s in seen if s.stages[StageName.FRAMING].state is StageState.SUCCEEDED)
+    cpu = settings.compute["cpu"]
+    framing_s, upscale_s = 1 / cpu.fps_for("framing"), 1 / cpu.fps_for("upscale")
+    expected = 3 + 95 * framing_s / (framing_s + upscale_s)
+    assert framed.progress.percent == pytest.approx(expected, abs=0.2)
+    assert framed.progress.percent < 10
+    percents = [s.progress.percent for s in seen]
+    assert percents == sorted(percents)

@@ -22,6 +22,7 @@ class BrokenEncoder:
     """A runner whose encoder always crashes (a bad night on the GPU fleet)."""
 
     max_workers = 1
+    machine = "cpu"
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         raise EncoderCrashed("x264 segfaulted")
