@@ -24,6 +24,10 @@ from pipeline.media.frames import YuvFrame
 
 RING_YUV = (210, 16, 146)  # a warm yellow
 SOFT_EDGE = 0.35  # the fade runs from the ellipse (r=1) out to r=1+SOFT_EDGE
+# The lit ellipse is at least this tall and wide (fractions of the frame height):
+# a small detection must not make a blemish-sized spotlight in the middle of a body.
+MIN_SPOT_HALF_HEIGHT = 0.12
+MIN_SPOT_HALF_WIDTH = 0.06
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,17 @@ def _soft_ellipse(height: int, width: int, cx: float, cy: float, a: float, b: fl
     r = np.sqrt(ys[:, None] + xs[None, :])
     mask: np.ndarray = np.clip((1.0 + SOFT_EDGE - r) / SOFT_EDGE, 0.0, 1.0)
     return mask
+
+
+def _kept_inside(centre: float, radius: float, size: int, slack: float) -> float:
+    """``centre`` moved (by at most ``slack``) so ``centre +- radius`` stays in ``[0, size]``."""
+    low, high = radius, size - radius
+    target = min(max(centre, low), high) if low <= high else size / 2
+    return centre + max(-slack, min(slack, target - centre))
+
+
+def _overlaps(box: Box, width: int, height: int) -> bool:
+    return box.x < width and box.y < height and box.x + box.w > 0 and box.y + box.h > 0
 
 
 def _blend(plane: np.ndarray, original: np.ndarray, mask: np.ndarray) -> None:
@@ -88,7 +103,12 @@ class Spotlight:
         luma, chroma = self._lookup(strength)
         height, width = frame.y.shape
         cx, cy = box.x + box.w / 2, box.y + box.h / 2
-        a, b = box.w * 0.5 * 1.6 + 4, box.h * 0.5 * 1.2 + 4
+        a = max(box.w * 0.5 * 1.6 + 4, MIN_SPOT_HALF_WIDTH * height)
+        b = max(box.h * 0.5 * 1.2 + 4, MIN_SPOT_HALF_HEIGHT * height)
+        if _overlaps(box, width, height):
+            # Kept inside the frame, never so far that the player leaves the lit core.
+            cx = _kept_inside(cx, a, width, max(0.0, a - box.w / 2))
+            cy = _kept_inside(cy, b, height, max(0.0, b - box.h / 2))
         reach = 1.0 + SOFT_EDGE
         # The lit region, aligned to even pixels so chroma maps onto it exactly.
         x0 = max(0, int(cx - a * reach)) & ~1
@@ -114,9 +134,17 @@ class Spotlight:
         _blend(frame.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], originals[2], chroma_mask)
 
     def _ring(self, frame: YuvFrame, box: Box) -> None:
-        centre = (box.x + box.w / 2, box.y + box.h)
+        height, width = frame.y.shape
+        if not _overlaps(box, width, height):
+            return
         axes = (max(2.0, box.w * 0.65), max(1.0, box.w * 0.2))
         thickness = max(2, round(box.h / 45))
+        # Feet at (or past) the edge: the ring moves in by up to its own size, whole.
+        reach_x, reach_y = axes[0] + thickness + 1, axes[1] + thickness + 1  # + anti-aliasing
+        centre = (
+            _kept_inside(box.x + box.w / 2, reach_x, width, reach_x),
+            _kept_inside(box.y + box.h, reach_y, height, 2 * reach_y),
+        )
         y_val, u_val, v_val = RING_YUV
         _ellipse(frame.y, centre, axes, y_val, thickness, 1)
         _ellipse(frame.u, centre, axes, u_val, thickness, 2)

@@ -84,3 +84,39 @@ def test_highlight_is_mapped_through_the_framing_timeline() -> None:
     track = HighlightTrack([(0, 600, 300, 80, 200), (120, 720, 300, 80, 200)], timeline)
     box = track.box_at(0)
     assert (box.x, box.y) == pytest.approx((660 - 320, 300))
+
+
+def ring_pixels(frame: YuvFrame) -> int:
+    return int(((frame.y > 200) & (frame.y < 220)).sum())
+
+
+@pytest.mark.parametrize(
+    "box",
+    [Box(140, 80, 40, 100), Box(0, 40, 40, 100), Box(280, 40, 40, 100), Box(140, 90, 40, 100)],
+)
+def test_the_ring_stays_whole_inside_the_frame(box: Box) -> None:
+    """Feet on the bottom edge or a player at the side: the ring moves in, never clipped."""
+    middle, edge = grey_frame(luma=60), grey_frame(luma=60)
+    Spotlight(OverlayStyle.RING).annotate(middle, Box(140, 40, 40, 100))
+    Spotlight(OverlayStyle.RING).annotate(edge, box)
+    assert ring_pixels(edge) == pytest.approx(ring_pixels(middle), rel=0.1)
+    rows = np.where((edge.y > 200).any(axis=1))[0]
+    columns = np.where((edge.y > 200).any(axis=0))[0]
+    assert rows.max() < 179 and columns.min() > 0 and columns.max() < 319
+
+
+def test_a_tiny_box_still_gets_a_spotlight_of_sensible_size() -> None:
+    """A 10 px detection at 1080p lights an ellipse at least 12% of the height tall."""
+    frame = grey_frame(width=1920, height=1080)
+    Spotlight(OverlayStyle.SPOTLIGHT, dim=0.4).annotate(frame, Box(955, 535, 10, 10))
+    assert frame.y[540 + 120, 960] == 180  # 0.11 of the height below the centre: still lit
+    assert frame.y[540 + 400, 960] < 100
+
+
+def test_the_spotlight_moves_inside_rather_than_being_cut() -> None:
+    """A player at the top edge: the lit ellipse is shifted down, the player stays lit."""
+    frame = grey_frame(width=640, height=360)
+    Spotlight(OverlayStyle.SPOTLIGHT, dim=0.4).annotate(frame, Box(300, 0, 40, 100))
+    assert frame.y[2, 320] == 180 and frame.y[98, 320] == 180
+    lit_rows = np.where(frame.y[:, 320] == 180)[0]
+    assert lit_rows.min() == 0
