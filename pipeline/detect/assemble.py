@@ -4,11 +4,15 @@ Detection runs on every ``stride``-th frame. A track seen on two consecutive
 detected frames is interpolated across the frames between them; the ball's
 centre is interpolated across gaps up to ``max_ball_gap`` frames (longer gaps
 stay unknown); the action centre likewise. Everything filled in is flagged
-``interpolated``.
+``interpolated``. Nothing is filled across a shot boundary (``cuts``), and a
+track id seen in two shots becomes two tracks: whoever a tracker matched
+across a hard cut is not known to be the same player.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import itertools
 
 import numpy as np
@@ -26,9 +30,12 @@ def assemble(
     stride: int,
     ball_confidence: float,
     max_ball_gap: int,
+    cuts: list[int] | None = None,
 ) -> Detections:
     """The detections document for a clip of ``video.frame_count`` frames."""
     n = video.frame_count
+    cuts = sorted(cuts or [])
+    found = _split_tracks_at_cuts(found, cuts)
     frames: list[list[Row]] = [[] for _ in range(n)]
     for index, det in found.items():
         tracks = det.track_ids if len(det.track_ids) else np.full(len(det.scores), -1)
@@ -36,14 +43,18 @@ def assemble(
             det.xyxy, det.classes, det.scores, tracks, strict=True
         ):
             frames[index].append(_row(int(cls), float(score), int(track), (x1, y1, x2, y2), 0))
-    _fill_tracks(frames, found, max_gap=max(2 * stride, round(video.fps / 2)))
+    _fill_tracks(frames, found, max_gap=max(2 * stride, round(video.fps / 2)), cuts=cuts)
     ball = _series(
         {i: c for i, det in found.items() if (c := _ball_centre(det, ball_confidence)) is not None},
         n,
         max_gap=max(max_ball_gap, stride),
+        cuts=cuts,
     )
     action = _series(
-        {i: det.action for i, det in found.items() if det.action is not None}, n, max_gap=2 * stride
+        {i: det.action for i, det in found.items() if det.action is not None},
+        n,
+        max_gap=2 * stride,
+        cuts=cuts,
     )
     return Detections(
         backend=backend,
@@ -53,7 +64,34 @@ def assemble(
         frames=frames,
         ball=[None if b is None else (b[0], b[1], b[2]) for b in ball],
         action=[None if a is None else (a[0], a[1]) for a in action],
+        shots=cuts,
     )
+
+
+def _crosses_cut(a: int, b: int, cuts: list[int]) -> bool:
+    """Whether a shot begins in ``(a, b]``: frames ``a`` and ``b`` are in different shots."""
+    i = bisect.bisect_right(cuts, a)
+    return i < len(cuts) and cuts[i] <= b
+
+
+def _split_tracks_at_cuts(
+    found: dict[int, FrameDetections], cuts: list[int]
+) -> dict[int, FrameDetections]:
+    """Track ids renumbered per shot: an id that reappears after a cut is a new track."""
+    if not cuts:
+        return found
+    ids = [int(t) for det in found.values() for t in det.track_ids if t >= 0]
+    if not ids:
+        return found
+    span = max(ids) + 1  # shot k's copy of id t is t + k * span
+    out = {}
+    for index, det in found.items():
+        shot = bisect.bisect_right(cuts, index)
+        if shot and len(det.track_ids):
+            tracks = np.where(det.track_ids >= 0, det.track_ids + shot * span, det.track_ids)
+            det = dataclasses.replace(det, track_ids=tracks)
+        out[index] = det
+    return out
 
 
 def _row(cls: int, score: float, track: int, box: tuple[float, ...], interpolated: int) -> Row:
@@ -61,7 +99,9 @@ def _row(cls: int, score: float, track: int, box: tuple[float, ...], interpolate
     return (cls, round(score, 3), track, x1, y1, x2, y2, interpolated)
 
 
-def _fill_tracks(frames: list[list[Row]], found: dict[int, FrameDetections], max_gap: int) -> None:
+def _fill_tracks(
+    frames: list[list[Row]], found: dict[int, FrameDetections], max_gap: int, cuts: list[int]
+) -> None:
     """Interpolate each track between its appearances up to ``max_gap`` frames apart
     (the frames skipped by the stride, and detections missed on a detected frame)."""
     seen: dict[int, list[tuple[int, np.ndarray, float]]] = {}
@@ -74,7 +114,7 @@ def _fill_tracks(frames: list[list[Row]], found: dict[int, FrameDetections], max
                 seen.setdefault(int(track), []).append((index, box, float(score)))
     for track, appearances in seen.items():
         for (fa, a, sa), (fb, b, sb) in itertools.pairwise(appearances):
-            if fb - fa <= 1 or fb - fa > max_gap:
+            if fb - fa <= 1 or fb - fa > max_gap or _crosses_cut(fa, fb, cuts):
                 continue
             for f in range(fa + 1, fb):
                 w = (f - fa) / (fb - fa)
@@ -94,14 +134,14 @@ def _ball_centre(det: FrameDetections, confidence: float) -> tuple[float, float]
 
 
 def _series(
-    known: dict[int, tuple[float, float]], n: int, *, max_gap: int
+    known: dict[int, tuple[float, float]], n: int, *, max_gap: int, cuts: list[int]
 ) -> list[tuple[float, float, int] | None]:
     """Per-frame positions: known ones, linear fills across gaps up to ``max_gap``."""
     out: list[tuple[float, float, int] | None] = [None] * n
     for i, (x, y) in known.items():
         out[i] = (round(x, 1), round(y, 1), 0)
     for a, b in itertools.pairwise(sorted(known)):
-        if b - a <= 1 or b - a > max_gap:
+        if b - a <= 1 or b - a > max_gap or _crosses_cut(a, b, cuts):
             continue
         (xa, ya), (xb, yb) = known[a], known[b]
         for f in range(a + 1, b):

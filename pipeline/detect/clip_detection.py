@@ -15,6 +15,7 @@ import numpy as np
 import structlog
 
 from pipeline.detect.contract import PLAYER, Detector, FrameDetections
+from pipeline.detect.shots import ShotCuts
 from pipeline.detect.tracking import Tracker
 from pipeline.errors import ConfigError
 from pipeline.media.codec import even
@@ -86,9 +87,11 @@ def detect_frames(
     end: int | None = None,
     tracker: TrackerFactory = no_tracking,
     progress: ProgressFn = lambda fraction: None,
+    shots: ShotCuts | None = None,
 ) -> dict[int, FrameDetections]:
     """Detections on frames ``start, start + stride, ...`` (and the last) of ``[start, end)``,
-    in source pixels, with track ids on the players when a tracker is given."""
+    in source pixels, with track ids on the players when a tracker is given; every
+    frame of the range is shown to ``shots`` (the cuts, found in the same decode)."""
     end = info.frame_count if end is None else end
     found: dict[int, FrameDetections] = {}
     track = tracker(float(info.fps) / stride)
@@ -122,6 +125,8 @@ def detect_frames(
                 break
             if frame.index < start:
                 continue
+            if shots is not None:
+                shots.add(frame)
             if (frame.index - start) % stride == 0 or frame.index == end - 1:
                 pending.append((frame.index, scaled_rgb(frame, detector.input_width)))
                 if len(pending) == batch_size:

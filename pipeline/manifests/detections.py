@@ -9,11 +9,14 @@ plain array whose meaning ``columns`` names once, never an object per box.
      "columns": ["class", "confidence", "track_id", "x1", "y1", "x2", "y2", "interpolated"],
      "frames": [[[0, 0.91, 7, 600.0, 300.0, 680.0, 500.0, 0], ...], ...],
      "ball": [[960.5, 540.2, 0], null, [962.0, 541.0, 1], ...],
-     "action": [[955.0, 560.0], ...]}
+     "action": [[955.0, 560.0], ...],
+     "shots": [112, 240]}
 
 ``frames[i]``, ``ball[i]`` and ``action[i]`` describe frame ``i`` (upright
 source pixels). ``track_id`` is -1 for untracked boxes; ``interpolated`` is 1
-for boxes and ball positions filled in between detected frames.
+for boxes and ball positions filled in between detected frames. ``shots``
+lists the frames that begin a new camera shot (hard cuts): no track, ball or
+action position is interpolated across one, and no track id spans one.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class Detections(WireModel):
     frames: list[list[Row]]
     ball: list[tuple[float, float, int] | None]
     action: list[tuple[float, float] | None]
+    shots: list[int] = Field(
+        default_factory=list, description="frames that begin a new shot (hard cuts)"
+    )
 
     @model_validator(mode="after")
     def _one_entry_per_frame(self) -> Detections:

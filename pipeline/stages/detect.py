@@ -12,6 +12,7 @@ from typing import ClassVar
 from pipeline.detect.assemble import assemble
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import bytetrack, detect_frames
+from pipeline.detect.shots import ShotCuts
 from pipeline.manifests.detections import VideoFacts
 from pipeline.manifests.job import DetectParams, StageName
 from pipeline.media.codec import even
@@ -22,7 +23,7 @@ class DetectStage:
     """One pass of the configured detector over the clip."""
 
     name: ClassVar[StageName] = StageName.DETECT
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: shot boundaries
 
     def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
         """Detect on ``request.video_key``; outputs ``{"detections": key}``."""
@@ -33,6 +34,7 @@ class DetectStage:
         start, end = request.frame_window(info)
         if request.segment is not None:  # from ``overlap`` frames early, to stitch tracks
             start = max(0, start - request.segment.overlap)
+        shots = ShotCuts(float(info.fps))
         found = detect_frames(
             source,
             info,
@@ -43,6 +45,7 @@ class DetectStage:
             batch_size=ctx.settings.detect_batch,
             tracker=bytetrack(ctx.settings.scratch_dir / "ultralytics"),
             progress=ctx.progress,
+            shots=shots,
         )
         video = VideoFacts(
             width=even(info.display_width),
@@ -58,6 +61,7 @@ class DetectStage:
             stride=params.stride,
             ball_confidence=params.ball_confidence,
             max_ball_gap=round(params.max_ball_gap_s * float(info.fps)),
+            cuts=shots.cuts,
         )
         name = "detections.json"
         if request.segment is not None:

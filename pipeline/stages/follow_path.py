@@ -7,6 +7,8 @@ Targets come from detections: the ball, pulled towards the players near it
 - looks ahead: targets are smoothed with a centred window (``smoothing_s``);
 - ignores small moves: inside a dead zone (a fraction of the window) it stays;
 - pans with bounded speed and acceleration, so the path never jerks;
+- cuts when the clip cuts: each shot is followed on its own, so at a shot
+  boundary the window jumps to the new shot's target instead of panning;
 - never leaves the frame.
 
 Example::
@@ -17,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,8 +85,28 @@ def crop_path(
     win_h: int,
     fps: float,
     limits: CameraLimits = CameraLimits(),
+    cuts: list[int] | None = None,
 ) -> np.ndarray:
-    """(frames, 2) even ``[x, y]`` of the window's top-left corner for every frame."""
+    """(frames, 2) even ``[x, y]`` of the window's top-left corner for every frame;
+    each shot (``cuts``: the frames that begin one) is followed on its own."""
+    bounds = [0, *sorted(c for c in cuts or [] if 0 < c < len(targets)), len(targets)]
+    shots = [
+        _shot_path(targets[a:b], width, height, win_w, win_h, fps, limits)
+        for a, b in itertools.pairwise(bounds)
+        if b > a
+    ]
+    return np.concatenate(shots) if shots else np.empty((0, 2), dtype=np.int64)
+
+
+def _shot_path(
+    targets: np.ndarray,
+    width: int,
+    height: int,
+    win_w: int,
+    win_h: int,
+    fps: float,
+    limits: CameraLimits,
+) -> np.ndarray:
     filled = _hold(targets, (width / 2, height / 2))
     smoothed = _smooth(filled, max(1, round(limits.smoothing_s * fps)))
     desired = smoothed - np.array([win_w / 2, win_h / 2])

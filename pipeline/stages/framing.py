@@ -32,7 +32,7 @@ class FramingStage:
     """Trim, crop, speed: one ffmpeg pass."""
 
     name: ClassVar[StageName] = StageName.FRAMING
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
         """Frame ``request.video_key`` as ``request.params`` says."""
@@ -92,4 +92,6 @@ class FramingStage:
         ratio = params.aspect_ratio
         assert ratio is not None
         win_w, win_h = window_size(width, height, ratio)
-        return crop_path(follow_targets(doc), width, height, win_w, win_h, float(info.fps))
+        return crop_path(
+            follow_targets(doc), width, height, win_w, win_h, float(info.fps), cuts=doc.shots
+        )

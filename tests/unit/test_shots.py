@@ -1,0 +1,69 @@
+"""Shot boundaries: a hard cut is found once; flashes, pans and motion are not cuts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.detect.shots import ShotCuts
+from pipeline.media.frames import YuvFrame
+from pipeline.stages.follow_path import crop_path
+
+W, H = 160, 90
+
+
+def frame(index: int, luma: np.ndarray, u: int = 128, v: int = 128) -> YuvFrame:
+    chroma = np.full((H // 2, W // 2), u, np.uint8)
+    return YuvFrame.from_planes(index, luma, chroma, np.full_like(chroma, v))
+
+
+def gradient(offset: float) -> np.ndarray:
+    """A left-to-right ramp shifted by ``offset`` pixels (a camera panning)."""
+    xs = (np.arange(W) + offset) * 1.5 % 256
+    return np.tile(xs.astype(np.uint8), (H, 1))
+
+
+def cuts_of(frames: list[YuvFrame], fps: float = 25.0) -> list[int]:
+    shots = ShotCuts(fps)
+    for f in frames:
+        shots.add(f)
+    return shots.cuts
+
+
+def test_a_hard_cut_is_found_at_its_first_frame() -> None:
+    first = [frame(i, gradient(i)) for i in range(20)]
+    second = [frame(20 + i, np.full((H, W), 40, np.uint8), u=90, v=170) for i in range(20)]
+    assert cuts_of(first + second) == [20]
+
+
+def test_a_pan_and_a_flash_are_not_cuts() -> None:
+    """A steady pan changes every frame a little; a one-frame flash comes back."""
+    frames = [frame(i, gradient(3 * i)) for i in range(40)]
+    frames[15] = frame(15, np.full((H, W), 250, np.uint8))
+    assert cuts_of(frames) == []
+
+
+def test_two_cuts_closer_than_the_minimum_shot_count_once() -> None:
+    """Cuts 4 frames apart at 25 fps (< 0.5 s): only the first counts."""
+    a = [frame(i, np.full((H, W), 30, np.uint8)) for i in range(10)]
+    b = [frame(10 + i, np.full((H, W), 200, np.uint8), u=60) for i in range(4)]
+    c = [frame(14 + i, np.full((H, W), 100, np.uint8), v=60) for i in range(20)]
+    assert cuts_of(a + b + c) == [10]
+
+
+def test_the_follow_camera_cuts_with_the_clip() -> None:
+    """Targets jump from the left to the right at a cut: the window jumps at the cut
+    frame (no pan across it); without the cut it would pan over several frames."""
+    targets = np.array([[200.0, 540.0]] * 30 + [[1700.0, 540.0]] * 30)
+    cut = crop_path(targets, 1920, 1080, 606, 1080, 30.0, cuts=[30])
+    smooth = crop_path(targets, 1920, 1080, 606, 1080, 30.0)
+    assert cut[29, 0] == 0 and cut[30, 0] == 1920 - 606
+    assert set(cut[:30, 0]) == {0} and set(cut[30:, 0]) == {1920 - 606}
+    assert len(set(smooth[25:45, 0].tolist())) > 5  # panning through
+
+
+@pytest.mark.parametrize("cuts", [[], [0], [60], [5, 5, 90]])
+def test_cuts_outside_the_clip_change_nothing(cuts: list[int]) -> None:
+    targets = np.array([[960.0, 540.0]] * 60)
+    path = crop_path(targets, 1920, 1080, 606, 1080, 30.0, cuts=cuts)
+    assert path.shape == (60, 2)
