@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from typing import Any
 
 import structlog
 
@@ -135,7 +136,18 @@ def run_segmented(
         backend=f"{results[0].backend} x{len(segments)}",
         gpu_seconds=round(sum(r.gpu_seconds for r in results), 3),
         warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
+        details=_joined_details([dict(r.details) for r in results]),
     )
+
+
+def _joined_details(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first part's details, with per-second lists (``coverage``) joined in order."""
+    if not parts or not parts[0]:
+        return {}
+    joined = dict(parts[0])
+    if "coverage" in joined:
+        joined["coverage"] = [c for part in parts for c in part.get("coverage", [])]
+    return joined
 
 
 def join_detections(

@@ -84,6 +84,7 @@ def stage_finished(
             gpu_seconds=result.gpu_seconds,
             segments=[],
             cache_key=cache_key,
+            details=dict(result.details),
         ).model_copy(
             update={
                 "progress": overall_progress(share, 1.0, name),

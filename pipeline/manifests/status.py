@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -82,6 +83,11 @@ class StageStatus(WireModel):
     )
     cache_key: str | None = Field(
         None, description="stage version + input ETag + params: equal keys mean equal outputs"
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the stage decided, for apps: the overlay's picked player and "
+        "per-second coverage (found, interpolated, lost)",
     )
 
 

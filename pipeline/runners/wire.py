@@ -62,6 +62,7 @@ def result_to_wire(result: StageResult) -> dict[str, Any]:
         "backend": result.backend,
         "gpu_seconds": result.gpu_seconds,
         "warnings": list(result.warnings),
+        "details": dict(result.details),
     }
 
 
@@ -92,4 +93,5 @@ def result_from_wire(wire: dict[str, Any]) -> StageResult:
         backend=str(wire["backend"]),
         gpu_seconds=float(wire.get("gpu_seconds", 0.0)),
         warnings=tuple(str(w) for w in wire.get("warnings", [])),
+        details=dict(wire.get("details", {})),
     )

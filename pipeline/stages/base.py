@@ -133,6 +133,7 @@ class StageResult:
     backend: str
     gpu_seconds: float = 0.0
     warnings: tuple[str, ...] = ()  # what the stage adjusted rather than refused
+    details: Mapping[str, Any] = field(default_factory=dict)  # for the status (JSON-ready)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pipeline.render.spotlight import Spotlight
 from pipeline.settings import EncodeProfile
 from pipeline.stages.base import ProgressFn, StageContext, StageRequest, StageResult
 from pipeline.stages.highlight_track import HighlightTrack
-from pipeline.stages.track_pick import pick_track
+from pipeline.stages.track_pick import PickedTrack, coverage, pick_track
 
 
 class OverlayStage:
@@ -34,7 +34,12 @@ class OverlayStage:
         assert isinstance(params, OverlayParams)
         source, info = ctx.fetch_video(request.video_key)
         timeline = self._timeline(ctx, request)
-        track = self._track(ctx, request, params, timeline)
+        picked, backend = self._pick(ctx, request, params)
+        if picked is None:
+            assert params.highlight.boxes is not None
+            track = HighlightTrack(params.highlight.boxes, timeline)
+        else:
+            track = HighlightTrack(picked.keyframes, timeline, picked.strength)
         spotlight = Spotlight(params.style, params.dim)
         output = ctx.scratch / "overlay.mp4"
         frames = render_highlight(
@@ -48,24 +53,36 @@ class OverlayStage:
             window=request.frame_window(info) if request.segment else None,
         )
         outputs = {"video": ctx.publish(output, request, request.output_name())}
-        return StageResult(outputs=outputs, frames=frames, backend="pyav-x264")
+        details = {}
+        if picked is not None:
+            start, _ = request.frame_window(info)
+            seen = [
+                int(picked.seen[min(max(round(track.source_frame(i)), 0), len(picked.seen) - 1)])
+                for i in range(start, start + frames)
+            ]
+            details = {
+                "picked": {
+                    "track_id": picked.track_id,
+                    "frame": picked.frame,
+                    "box": [round(v, 1) for v in picked.box],
+                    "backend": backend,
+                },
+                "coverage": coverage(seen, float(info.fps)),
+            }
+        return StageResult(outputs=outputs, frames=frames, backend="pyav-x264", details=details)
 
     @staticmethod
-    def _track(
-        ctx: StageContext,
-        request: StageRequest,
-        params: OverlayParams,
-        timeline: FramingTimeline | None,
-    ) -> HighlightTrack:
-        """Keyframes as given, or the picked player's track from the detections."""
+    def _pick(
+        ctx: StageContext, request: StageRequest, params: OverlayParams
+    ) -> tuple[PickedTrack | None, str]:
+        """The picked player's track from the detections (None: keyframes were given)."""
         if params.highlight.boxes is not None:
-            return HighlightTrack(params.highlight.boxes, timeline)
+            return None, ""
         key = request.upstream.get(StageName.DETECT, {}).get("detections")
         if key is None:
             raise StageParamsInvalid("a click or track_id highlight needs the detect stage")
         doc = Detections.model_validate(ctx.bucket.get_json(key).data)
-        picked = pick_track(doc, params.highlight)
-        return HighlightTrack(picked.keyframes, timeline, picked.strength)
+        return pick_track(doc, params.highlight), doc.backend
 
     @staticmethod
     def _timeline(ctx: StageContext, request: StageRequest) -> FramingTimeline | None:

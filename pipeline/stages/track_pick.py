@@ -1,10 +1,15 @@
 """The player a user picked, followed through the detections.
 
 A click (``frame``, ``x``, ``y`` in source pixels) picks the tracked box under
-it, on the nearest frame with tracked boxes (or the nearest box centre within
-reach); a ``track_id`` names the track directly. The track becomes box
-keyframes plus a strength per frame: short gaps are bridged at full strength,
-a longer loss fades the spotlight out (and back in when the player returns).
+it, on the nearest frame with tracked boxes (or the nearest box within
+reach); a ``track_id`` names the track directly. Only a plausible player
+counts: a box no wider than half the frame, of a person's shape (taller than
+wide, within reason) and size. A click on nothing of the kind fails with a
+message saying what was near it, never a frame-sized "spotlight". The track
+becomes box keyframes plus a strength per frame: short gaps are bridged at
+full strength, a longer loss fades the spotlight out (and back in when the
+player returns). What was picked, and where the player was seen, filled in
+or lost, is reported for the status.
 """
 
 from __future__ import annotations
@@ -15,20 +20,44 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.errors import StageParamsInvalid
-from pipeline.manifests.detections import TRACK, X1, X2, Y1, Y2, Detections
+from pipeline.manifests.detections import INTERP, TRACK, X1, X2, Y1, Y2, Detections
 from pipeline.manifests.job import Highlight
 
 CLICK_REACH = 0.08  # of the frame width: how far from a box a click may land
 SEARCH_FRAMES = 15  # how far from the clicked frame to look for tracked boxes
+MAX_WIDTH = 0.5  # of the frame width
+MAX_HEIGHT = 0.95  # of the frame height
+MIN_HEIGHT = 0.02  # of the frame height
+ASPECT = (0.15, 1.5)  # width / height of a standing, running or crouching person
+
+LOST, FILLED, SEEN = 0, 1, 2  # per source frame: where the picked player was
 
 
 @dataclass(frozen=True)
 class PickedTrack:
-    """A track as highlight keyframes ``[frame, x, y, w, h]`` and a per-frame strength."""
+    """A track as highlight keyframes ``[frame, x, y, w, h]`` and a per-frame strength,
+    with where it was picked and how it was seen (``LOST``, ``FILLED``, ``SEEN``)."""
 
     track_id: int
     keyframes: list[tuple[int, float, float, float, float]]
     strength: np.ndarray
+    frame: int
+    box: tuple[float, float, float, float]
+    seen: np.ndarray
+
+
+def plausible_players(rows: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Which boxes could be a person: size and shape, in a ``width`` x ``height`` frame."""
+    w, h = rows[:, X2] - rows[:, X1], rows[:, Y2] - rows[:, Y1]
+    aspect = w / np.maximum(h, 1e-6)
+    mask: np.ndarray = (
+        (w <= MAX_WIDTH * width)
+        & (h <= MAX_HEIGHT * height)
+        & (h >= MIN_HEIGHT * height)
+        & (aspect >= ASPECT[0])
+        & (aspect <= ASPECT[1])
+    )
+    return mask
 
 
 def pick_track(
@@ -53,8 +82,41 @@ def pick_track(
     boxes = doc.track_boxes(track)
     fps = doc.video.fps
     keyframes = [(f, *box) for f, box in sorted(boxes.items())]
-    strength = _strength(sorted(boxes), doc.video.frame_count, round(bridge_s * fps), fade_s * fps)
-    return PickedTrack(track, keyframes, strength)
+    n = doc.video.frame_count
+    strength = _strength(sorted(boxes), n, round(bridge_s * fps), fade_s * fps)
+    seen = np.where(strength >= 1.0, FILLED, LOST)
+    for f in _detected_frames(doc, track):
+        seen[f] = SEEN
+    picked_at = highlight.frame if highlight.frame is not None else min(boxes)
+    nearest = min(boxes, key=lambda f: abs(f - picked_at))
+    return PickedTrack(track, keyframes, strength, nearest, boxes[nearest], seen)
+
+
+def _detected_frames(doc: Detections, track: int) -> list[int]:
+    """Frames where the track was detected, not filled in."""
+    return [
+        i
+        for i, rows in enumerate(doc.frames)
+        if any(r[TRACK] == track and not r[INTERP] for r in rows)
+    ]
+
+
+def coverage(seen_per_frame: list[int], fps: float) -> list[str]:
+    """Per output second: ``found``, ``interpolated`` or ``lost``, by what most of its
+    frames were (a compact record for apps that warn when the spotlight was off)."""
+    per_second = max(1, round(fps))
+    names = {SEEN: "found", FILLED: "interpolated", LOST: "lost"}
+    out = []
+    for start in range(0, len(seen_per_frame), per_second):
+        chunk = seen_per_frame[start : start + per_second]
+        counts = {v: chunk.count(v) for v in (SEEN, FILLED, LOST)}
+        if counts[LOST] * 2 > len(chunk):
+            out.append(names[LOST])
+        elif counts[SEEN] * 2 >= len(chunk):
+            out.append(names[SEEN])
+        else:
+            out.append(names[FILLED])
+    return out
 
 
 def _track_at(doc: Detections, frame: int, x: float, y: float) -> int:
@@ -68,6 +130,7 @@ def _track_at(doc: Detections, frame: int, x: float, y: float) -> int:
             continue
         rows = doc.rows(f)
         rows = rows[rows[:, TRACK] >= 0]
+        rows = rows[plausible_players(rows, doc.video.width, doc.video.height)]
         if not len(rows):
             continue
         inside = (rows[:, X1] <= x) & (x <= rows[:, X2]) & (rows[:, Y1] <= y) & (y <= rows[:, Y2])
@@ -80,8 +143,30 @@ def _track_at(doc: Detections, frame: int, x: float, y: float) -> int:
         if distance.min() <= reach:
             return int(rows[np.argmin(distance), TRACK])
     raise StageParamsInvalid(
-        f"highlight: no tracked player at ({x:g}, {y:g}) near frame {frame}; "
-        "click on a player, or give a track_id"
+        f"highlight: no player at ({x:g}, {y:g}) near frame {frame}: "
+        f"{_what_is_near(doc, frame, x, y)}; click on a player, or give a track_id"
+    )
+
+
+def _what_is_near(doc: Detections, frame: int, x: float, y: float) -> str:
+    """What the detections hold around the click, for the error message."""
+    rows = doc.rows(frame)
+    if not len(rows):
+        return f"nothing was detected on frame {frame}"
+    width, height = doc.video.width, doc.video.height
+    cx, cy = (rows[:, X1] + rows[:, X2]) / 2, (rows[:, Y1] + rows[:, Y2]) / 2
+    r = rows[int(np.argmin(np.hypot(cx - x, cy - y)))]
+    w, h = r[X2] - r[X1], r[Y2] - r[Y1]
+    why = ""
+    if not plausible_players(r.reshape(1, -1), width, height)[0]:
+        why = (
+            " (too large or not a person's shape)"
+            if w > MAX_WIDTH * width
+            else (" (not a person's size or shape)")
+        )
+    return (
+        f"the nearest box is {w:.0f}x{h:.0f} at ({r[X1]:.0f}, {r[Y1]:.0f}){why}, "
+        f"of {len(rows)} on that frame"
     )
 
 

@@ -86,7 +86,7 @@ def test_a_click_on_nobody_fails_the_overlay_clearly(
     assert status.state is JobState.FAILED
     assert status.error is not None and status.error.kind is ErrorKind.INVALID_PARAMS
     assert status.error.stage is StageName.OVERLAY
-    assert "no tracked player at (2, 2)" in status.error.message
+    assert "no player at (2, 2) near frame 10: the nearest box is" in status.error.message
     assert status.stages[StageName.DETECT].state is StageState.SUCCEEDED
     assert status.input_key is not None
     assert bucket.get_bytes(status.input_key)[0] == clip.read_bytes()

@@ -1,0 +1,84 @@
+"""A pick is honest: only a plausible player is picked, a click on nothing says what it hit,
+and where the player was seen, filled in or lost is reported per second."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import StageParamsInvalid
+from pipeline.manifests.detections import Detections, Row, VideoFacts
+from pipeline.manifests.job import Highlight
+from pipeline.stages.track_pick import FILLED, LOST, SEEN, coverage, pick_track
+
+W, H, N = 640, 360, 50
+
+
+def doc_with(rows_per_frame: dict[int, list[Row]]) -> Detections:
+    frames = [rows_per_frame.get(i, []) for i in range(N)]
+    return Detections(
+        backend="motion",
+        video=VideoFacts(width=W, height=H, fps=25.0, frame_count=N),
+        classes=["moving"],
+        frames=frames,
+        ball=[None] * N,
+        action=[None] * N,
+    )
+
+
+def player(
+    track: int, x: float, y: float = 100, w: float = 30, h: float = 80, interp: int = 0
+) -> Row:
+    return (0, 0.9, track, x, y, x + w, y + h, interp)
+
+
+BLOB: Row = (0, 0.9, 9, 0.0, 0.0, 600.0, 350.0, 0)  # a frame-sized blob (a cut, a flash)
+
+
+def test_a_click_on_a_frame_sized_blob_is_refused_and_says_why() -> None:
+    doc = doc_with({i: [BLOB] for i in range(N)})
+    with pytest.raises(StageParamsInvalid) as refused:
+        pick_track(doc, Highlight(frame=10, x=300, y=170))
+    message = str(refused.value)
+    assert "no player at (300, 170) near frame 10" in message
+    assert "600x350" in message and "too large" in message
+
+
+def test_a_plausible_player_is_picked_over_a_blob_under_the_click() -> None:
+    """The blob covers the click; the player within reach is the pick."""
+    doc = doc_with({i: [BLOB, player(1, 280 + i)] for i in range(N)})
+    picked = pick_track(doc, Highlight(frame=10, x=300, y=140))
+    assert picked.track_id == 1 and picked.frame == 10
+    assert picked.box == (290.0, 100.0, 30.0, 80.0)
+
+
+@pytest.mark.parametrize(
+    ("w", "h"),
+    [(400, 300), (80, 20), (30, 4), (30, 350)],  # too wide; lying flat; tiny; taller than frame
+)
+def test_boxes_of_no_person_shape_are_not_picked(w: float, h: float) -> None:
+    doc = doc_with({i: [player(1, 100, 0, w, h)] for i in range(N)})
+    with pytest.raises(StageParamsInvalid):
+        pick_track(doc, Highlight(frame=5, x=100 + w / 2, y=min(h, H) / 2))
+
+
+def test_seen_filled_and_lost_frames_are_told_apart() -> None:
+    """Detected on 0-19, filled in on 20-21, gone from 22 on."""
+    rows = {i: [player(1, 100)] for i in range(20)}
+    rows.update({i: [player(1, 100, interp=1)] for i in (20, 21)})
+    picked = pick_track(doc_with(rows), Highlight(track_id=1))
+    assert (picked.seen[:20] == SEEN).all()
+    assert (picked.seen[20:22] == FILLED).all()
+    assert (picked.seen[40:] == LOST).all()
+
+
+@pytest.mark.parametrize(
+    ("seen", "expected"),
+    [
+        ([SEEN] * 50, ["found", "found"]),
+        ([SEEN] * 25 + [LOST] * 25, ["found", "lost"]),
+        ([FILLED] * 20 + [SEEN] * 5 + [LOST] * 10, ["interpolated", "lost"]),
+        ([], []),
+    ],
+)
+def test_coverage_is_one_word_per_second(seen: list[int], expected: list[str]) -> None:
+    assert coverage(seen, 25.0) == expected
