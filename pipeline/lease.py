@@ -40,7 +40,14 @@ from types import TracebackType
 import structlog
 
 from pipeline.errors import LeaseHeld, LeaseLost
-from pipeline.manifests.status import Lease, LeaseKind, Progress, StatusManifest, utc_now
+from pipeline.manifests.status import (
+    JobState,
+    Lease,
+    LeaseKind,
+    Progress,
+    StatusManifest,
+    utc_now,
+)
 from pipeline.status_store import StatusStore
 
 log = structlog.get_logger(__name__)
@@ -114,9 +121,10 @@ def hand_back(store: StatusStore, owner: str, *, crashed: bool = False) -> Statu
         if status.lease is None or status.lease.owner != owner or status.state.finished:
             return status
         runs = status.runs
-        runs = runs.model_copy(
-            update={"crashes": runs.crashes + 1} if crashed else {"handbacks": runs.handbacks + 1}
-        )
+        if crashed:
+            runs = runs.model_copy(update={"crashes": runs.crashes + 1})
+        elif status.state is JobState.RUNNING:  # a job waiting for its clip just waits
+            runs = runs.model_copy(update={"handbacks": runs.handbacks + 1})
         return status.model_copy(update={"lease": None, "runs": runs})
 
     try:

@@ -68,6 +68,7 @@ def test_a_released_lease_fences_its_old_holder_too(bucket: Bucket) -> None:
     job = claimed(bucket)
     status = acquire(job.status, "A", 60)
     fenced = job.status.fenced(Fence("A", status.runs.epoch))
+    fenced.update(lambda s: s.model_copy(update={"state": JobState.RUNNING}))
     handed = hand_back(fenced, "A")
     assert handed.lease is None and handed.runs.handbacks == 1
     with pytest.raises(LeaseLost):
@@ -192,3 +193,17 @@ def test_run_counts_are_in_the_status_schema(bucket: Bucket) -> None:
     assert doc["runs"] == {"epoch": 0, "deaths": 0, "crashes": 0, "handbacks": 0}
     assert doc["warnings"] == []
     assert doc["lease"]["kind"] == LeaseKind.CLAIM.value
+
+
+def test_a_job_waiting_for_its_clip_is_released_without_counting(
+    bucket: Bucket, settings: Settings
+) -> None:
+    """Each scan that finds the clip still missing releases the lease; that is waiting,
+    not a hand-back, a death or a crash."""
+    job = claimed(bucket, {"input_key": "clips/later.mp4", **job_manifest(framing={})})
+    worker = Worker(bucket, settings, LocalRunner(bucket, settings))
+    for _ in range(3):
+        status = worker.run(ClaimedJob.existing(bucket, "u", job.job_id))
+        assert status is not None and status.state is JobState.WAITING_FOR_INPUT
+    assert status.lease is None
+    assert status.runs.model_dump() == {"epoch": 3, "deaths": 0, "crashes": 0, "handbacks": 0}
