@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,20 +168,3 @@ def authenticated_keys(
             continue
         inbox.append(key)
     return list(dict.fromkeys(inbox)), ignored
-
-
-def handle_event(
-    secret: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    claim_key: Callable[[str], object],
-    *,
-    now: float | None = None,
-) -> WebhookResult:
-    """Authenticate, parse and claim, in this thread: the framework-free webhook."""
-    inbox, ignored = authenticated_keys(secret, headers, body, now=now)
-    result = WebhookResult(ignored=ignored)
-    for key in inbox:
-        if claim_key(key) is not None:
-            result.claimed.append(key)
-    return result
