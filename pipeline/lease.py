@@ -22,8 +22,8 @@ than the stall limit stops being renewed, so another worker takes it over.
 Example::
 
     status = acquire(job.status, owner, ttl_s=60)
-    fence = Fence(owner, status.runs.epoch)
-    with LeaseKeeper(job.status.fenced(fence), ttl_s=60, stall_limit_s=300) as keeper:
+    store = job.status.fenced(Fence(owner, status.runs.epoch))
+    with LeaseKeeper(store, owner, ttl_s=60, stall_limit_s=300) as keeper:
         orchestrator.run(job, activity=keeper.activity, interrupted=keeper.lost.is_set)
 """
 
@@ -79,10 +79,12 @@ def acquire(store: StatusStore, owner: str, ttl_s: float) -> StatusManifest:
     """Take the lease (free, expired, or a claim's) at a new epoch; LeaseHeld otherwise.
 
     A run lease found expired was never handed back: its worker died, and the
-    death is counted here.
+    death is counted here. A finished job is returned as it is, unwritten.
     """
 
     def take(status: StatusManifest) -> StatusManifest:
+        if status.state.finished:
+            return status  # nothing to run, and a finished status is never written again
         lease = status.lease
         now = utc_now()
         died = False

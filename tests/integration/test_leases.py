@@ -207,3 +207,16 @@ def test_a_job_waiting_for_its_clip_is_released_without_counting(
         assert status is not None and status.state is JobState.WAITING_FOR_INPUT
     assert status.lease is None
     assert status.runs.model_dump() == {"epoch": 3, "deaths": 0, "crashes": 0, "handbacks": 0}
+
+
+def test_a_late_dispatch_never_writes_a_finished_status(bucket: Bucket, settings: Settings) -> None:
+    """A scan saw the job running with an expired lease, but it finished meanwhile: the
+    worker it dispatched retires the job without touching status.json."""
+    job = claimed(bucket)
+    job.status.update(lambda s: s.model_copy(update={"state": JobState.SUCCEEDED, "lease": None}))
+    before = bucket.head(job.status.key).etag
+    worker = Worker(bucket, settings, LocalRunner(bucket, settings))
+    final = worker.run(ClaimedJob.existing(bucket, "u", job.job_id))
+    assert final is not None and final.state is JobState.SUCCEEDED
+    assert bucket.head(job.status.key).etag == before
+    assert not bucket.exists(f"active/u/{job.job_id}")
