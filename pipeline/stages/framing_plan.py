@@ -12,6 +12,7 @@ another in source time, so the split never holds more than a few frames.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,6 @@ def filter_graph(
     A moving crop (``commands``: a ``sendcmd`` file) is applied first, on source
     timestamps; a fixed crop after the pieces are joined.
     """
-    origin = timeline.pieces[0].source_start_s
     c = timeline.crop
     head = "[0:v]setpts=PTS-STARTPTS"
     if commands is not None:
@@ -186,32 +186,51 @@ def filter_graph(
         head += f"crop@follow={c.width}:{c.height}:{c.x}:{c.y}"
     crop = "" if commands is not None else f"crop={c.width}:{c.height}:{c.x}:{c.y},"
     pieces = timeline.pieces
-    n = len(pieces)
-    if n == 1 and pieces[0].factor == 1.0:
+    whole = len(pieces) == 1 and pieces[0].factor == 1.0
+    if whole:
         video = f"{head},{crop}fps={fps},format=yuv420p[v]"
     else:
-        chains = [f"{head},split={n}" + "".join(f"[vs{i}]" for i in range(n))]
-        for i, piece in enumerate(pieces):
-            start, end = piece.source_start_s - origin, piece.source_end_s - origin
-            chains.append(
-                f"[vs{i}]trim=start={_num(start)}:end={_num(end)},"
-                f"setpts=(PTS-STARTPTS)/{_num(piece.factor)},{constant_rate(piece, fps)}[vp{i}]"
-            )
-        joined = "".join(f"[vp{i}]" for i in range(n))
-        chains.append(f"{joined}concat=n={n}:v=1:a=0,{crop}format=yuv420p[v]")
-        video = ";".join(chains)
+        video = _in_pieces(
+            head,
+            "v",
+            timeline,
+            lambda p: f"setpts=(PTS-STARTPTS)/{_num(p.factor)},{constant_rate(p, fps)}",
+            f",{crop}format=yuv420p[v]",
+        )
     if not has_audio:
         return video
-    if n == 1 and pieces[0].factor == 1.0:
+    if whole:
         return f"{video};[0:a]asetpts=PTS-STARTPTS[a]"
-    split = "".join(f"[as{i}]" for i in range(n))
-    chains = [f"[0:a]asetpts=PTS-STARTPTS,asplit={n}{split}"]
-    for i, piece in enumerate(pieces):
+    audio = _in_pieces(
+        "[0:a]asetpts=PTS-STARTPTS",
+        "a",
+        timeline,
+        lambda p: f"asetpts=PTS-STARTPTS,{atempo_chain(p.factor)}",
+        "[a]",
+    )
+    return f"{video};{audio}"
+
+
+def _in_pieces(
+    head: str, kind: str, timeline: FramingTimeline, retime: Callable[[Piece], str], tail: str
+) -> str:
+    """``head`` split into the timeline's pieces, each trimmed to its source time and
+    re-timed by ``retime``, then joined in order and finished by ``tail`` (filters after
+    a comma, or the output label).
+
+    ``kind`` is ``v`` or ``a``; the pieces follow one another in source time, so the
+    split never holds more than a few frames."""
+    audio = kind == "a"
+    prefix = "a" if audio else ""
+    origin = timeline.pieces[0].source_start_s
+    n = len(timeline.pieces)
+    chains = [f"{head},{prefix}split={n}" + "".join(f"[{kind}s{i}]" for i in range(n))]
+    for i, piece in enumerate(timeline.pieces):
         start, end = piece.source_start_s - origin, piece.source_end_s - origin
         chains.append(
-            f"[as{i}]atrim=start={_num(start)}:end={_num(end)},asetpts=PTS-STARTPTS,"
-            f"{atempo_chain(piece.factor)}[ap{i}]"
+            f"[{kind}s{i}]{prefix}trim=start={_num(start)}:end={_num(end)},"
+            f"{retime(piece)}[{kind}p{i}]"
         )
-    joined = "".join(f"[ap{i}]" for i in range(n))
-    chains.append(f"{joined}concat=n={n}:v=0:a=1[a]")
-    return ";".join([video, *chains])
+    joined = "".join(f"[{kind}p{i}]" for i in range(n))
+    chains.append(f"{joined}concat=n={n}:v={int(not audio)}:a={int(audio)}{tail}")
+    return ";".join(chains)
