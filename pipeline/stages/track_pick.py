@@ -2,7 +2,10 @@
 
 A click (``frame``, ``x``, ``y`` in source pixels) picks the tracked box under
 it, on the nearest frame with tracked boxes (or the nearest box within
-reach); a ``track_id`` names the track directly. Only a plausible player
+reach); a ``track_id`` names the track directly. A clicked player is then
+followed through the detections whatever their ids
+(:mod:`pipeline.stages.player_follow`): ids on motion blobs fragment several
+times a second, the player does not. Only a plausible player
 counts: a box no wider than half the frame, of a person's shape (taller than
 wide, within reason) and size. A click on nothing of the kind fails with a
 message saying what was near it, never a frame-sized "spotlight". The track
@@ -22,6 +25,7 @@ import numpy as np
 from pipeline.errors import StageParamsInvalid
 from pipeline.manifests.detections import INTERP, TRACK, X1, X2, Y1, Y2, Detections
 from pipeline.manifests.job import Highlight
+from pipeline.stages.player_follow import FILLED, LOST, SEEN, follow_player
 
 CLICK_REACH = 0.08  # of the frame width: how far from a box a click may land
 SEARCH_FRAMES = 15  # how far from the clicked frame to look for tracked boxes
@@ -29,8 +33,6 @@ MAX_WIDTH = 0.5  # of the frame width
 MAX_HEIGHT = 0.95  # of the frame height
 MIN_HEIGHT = 0.02  # of the frame height
 ASPECT = (0.15, 1.5)  # width / height of a standing, running or crouching person
-
-LOST, FILLED, SEEN = 0, 1, 2  # per source frame: where the picked player was
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def pick_track(
             )
     else:
         assert highlight.frame is not None and highlight.x is not None and highlight.y is not None
-        track = _track_at(doc, highlight.frame, highlight.x, highlight.y)
+        track, frame, box = _player_at(doc, highlight.frame, highlight.x, highlight.y)
+        return _followed(doc, track, frame, box, fade_s=fade_s, bridge_s=bridge_s)
     boxes = doc.track_boxes(track)
     fps = doc.video.fps
     keyframes = [(f, *box) for f, box in sorted(boxes.items())]
@@ -90,6 +93,32 @@ def pick_track(
     picked_at = highlight.frame if highlight.frame is not None else min(boxes)
     nearest = min(boxes, key=lambda f: abs(f - picked_at))
     return PickedTrack(track, keyframes, strength, nearest, boxes[nearest], seen)
+
+
+def _followed(
+    doc: Detections,
+    track: int,
+    frame: int,
+    box: tuple[float, float, float, float],
+    *,
+    fade_s: float,
+    bridge_s: float,
+) -> PickedTrack:
+    """The clicked player followed through every plausible box, whatever its id
+    (:mod:`pipeline.stages.player_follow`), from the box picked at the click."""
+    n, width, height = doc.video.frame_count, doc.video.width, doc.video.height
+    candidates = []
+    for i in range(n):
+        rows = doc.rows(i)
+        candidates.append(rows[plausible_players(rows, width, height)])
+    followed = follow_player(doc, frame, box, bridge_s=bridge_s, candidates=candidates)
+    present = np.flatnonzero(followed.seen >= FILLED)
+    keyframes = [
+        (int(f), float(x), float(y), float(w), float(h))
+        for f, (x, y, w, h) in zip(present, followed.boxes[present], strict=True)
+    ]
+    strength = _strength(present.tolist(), n, 0, fade_s * doc.video.fps)
+    return PickedTrack(track, keyframes, strength, frame, box, followed.seen)
 
 
 def _detected_frames(doc: Detections, track: int) -> list[int]:
@@ -119,7 +148,10 @@ def coverage(seen_per_frame: list[int], fps: float) -> list[str]:
     return out
 
 
-def _track_at(doc: Detections, frame: int, x: float, y: float) -> int:
+def _player_at(
+    doc: Detections, frame: int, x: float, y: float
+) -> tuple[int, int, tuple[float, float, float, float]]:
+    """The plausible player box under (or near) the click: its track, frame and box."""
     n = doc.video.frame_count
     if frame >= n:
         raise StageParamsInvalid(f"highlight.frame {frame}: the clip has {n} frames")
@@ -136,16 +168,21 @@ def _track_at(doc: Detections, frame: int, x: float, y: float) -> int:
         inside = (rows[:, X1] <= x) & (x <= rows[:, X2]) & (rows[:, Y1] <= y) & (y <= rows[:, Y2])
         if inside.any():
             areas = (rows[:, X2] - rows[:, X1]) * (rows[:, Y2] - rows[:, Y1])
-            return int(rows[inside][np.argmin(areas[inside]), TRACK])
+            return _picked(rows[inside][np.argmin(areas[inside])], f)
         dx = np.maximum(0, np.maximum(rows[:, X1] - x, x - rows[:, X2]))
         dy = np.maximum(0, np.maximum(rows[:, Y1] - y, y - rows[:, Y2]))
         distance = np.hypot(dx, dy)
         if distance.min() <= reach:
-            return int(rows[np.argmin(distance), TRACK])
+            return _picked(rows[np.argmin(distance)], f)
     raise StageParamsInvalid(
         f"highlight: no player at ({x:g}, {y:g}) near frame {frame}: "
         f"{_what_is_near(doc, frame, x, y)}; click on a player, or give a track_id"
     )
+
+
+def _picked(row: np.ndarray, frame: int) -> tuple[int, int, tuple[float, float, float, float]]:
+    box = (float(row[X1]), float(row[Y1]), float(row[X2] - row[X1]), float(row[Y2] - row[Y1]))
+    return int(row[TRACK]), frame, box
 
 
 def _what_is_near(doc: Detections, frame: int, x: float, y: float) -> str:
