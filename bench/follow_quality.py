@@ -25,7 +25,7 @@ from pipeline.detect.assemble import assemble
 from pipeline.detect.clip_detection import bytetrack, detect_frames
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.offline import offline_environment
-from pipeline.manifests.detections import VideoFacts
+from pipeline.manifests.detections import Detections, VideoFacts
 from pipeline.manifests.job import Highlight
 from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth, write_sample_clip
@@ -50,6 +50,30 @@ def on_the_player(picked: PickedTrack, truth: SampleTruth, player: int) -> float
     return float((close & (picked.strength >= 1.0))[visible].mean())
 
 
+def motion_detections(clip: Path, work: Path) -> Detections:
+    """The motion backend's tracked detections of ``clip`` (a W x H generated game)."""
+    info = probe(clip)
+    found = detect_frames(clip, info, MotionDetector(), tracker=bytetrack(work / "bytetrack"))
+    video = VideoFacts(width=W, height=H, fps=float(info.fps), frame_count=info.frame_count)
+    return assemble(
+        found, video, backend="motion", classes=("moving",), stride=1,
+        ball_confidence=0.1, max_ball_gap=0,
+    )  # fmt: skip
+
+
+def click_every_player(doc: Detections, truth: SampleTruth) -> tuple[list[float], list[float]]:
+    """Each player clicked at frame 30: how well (a) following him and (b) following the
+    tracker id under the click keep the spotlight on him."""
+    followed, by_id = [], []
+    for player in range(truth.boxes.shape[1]):
+        x, y, w, h = truth.boxes[30, player]
+        picked = pick_track(doc, Highlight(frame=30, x=float(x + w / 2), y=float(y + h / 2)))
+        followed.append(on_the_player(picked, truth, player))
+        by_track = pick_track(doc, Highlight(track_id=picked.track_id))
+        by_id.append(on_the_player(by_track, truth, player))
+    return followed, by_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, nargs="+", default=[3.0, 4.0, 6.0])
@@ -63,21 +87,7 @@ def main() -> None:
     for seconds in args.seconds:
         clip = work / f"game-{seconds:g}s.mp4"
         truth = write_sample_clip(clip, width=W, height=H, duration_s=seconds)
-        info = probe(clip)
-        found = detect_frames(clip, info, MotionDetector(), tracker=bytetrack(work / "bt"))
-        video = VideoFacts(width=W, height=H, fps=float(info.fps), frame_count=info.frame_count)
-        doc = assemble(
-            found, video, backend="motion", classes=("moving",), stride=1,
-            ball_confidence=0.1, max_ball_gap=0,
-        )  # fmt: skip
-        followed, by_id = [], []
-        for player in range(truth.boxes.shape[1]):
-            x, y, w, h = truth.boxes[30, player]
-            click = Highlight(frame=30, x=float(x + w / 2), y=float(y + h / 2))
-            picked = pick_track(doc, click)
-            followed.append(on_the_player(picked, truth, player))
-            by_track = pick_track(doc, Highlight(track_id=picked.track_id))
-            by_id.append(on_the_player(by_track, truth, player))
+        followed, by_id = click_every_player(motion_detections(clip, work), truth)
         print(
             f"| {W}x{H} {seconds:g} s, motion | {np.mean(followed):.0%} | {np.min(followed):.0%} "
             f"| {np.mean(by_id):.0%} | {np.min(by_id):.0%} |"
