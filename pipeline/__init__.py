@@ -5,5 +5,5 @@ runs detect -> framing -> overlay -> upscale and keeps a status manifest beside
 the job that apps read.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 PIPELINE_VERSION = __version__

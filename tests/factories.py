@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pipeline.media.sample import SampleTruth, write_sample_clip
+from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
 
 
 def make_clip(
@@ -18,11 +18,13 @@ def make_clip(
     duration_s: float = 2.0,
     fps: int = 30,
     audio: bool = True,
+    scene: Scene | None = None,
 ) -> tuple[Path, SampleTruth]:
-    """A generated sports clip (H.264 + AAC unless ``audio=False``)."""
+    """A generated sports clip (H.264 + AAC unless ``audio=False``), optionally with a
+    panning camera, a cut, a post or a crossing (``scene``)."""
     path = directory / name
     truth = write_sample_clip(
-        path, width=width, height=height, duration_s=duration_s, fps=fps, audio=audio
+        path, width=width, height=height, duration_s=duration_s, fps=fps, audio=audio, scene=scene
     )
     return path, truth
 

@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from pipeline.detect.contract import BALL, PLAYER, FrameDetections
-from pipeline.manifests.detections import Detections, Row, VideoFacts
+from pipeline.manifests.detections import Detections, Row, VideoFacts, encode_look
 
 
 def assemble(
@@ -37,13 +37,19 @@ def assemble(
     cuts = sorted(cuts or [])
     found = _split_tracks_at_cuts(found, cuts)
     frames: list[list[Row]] = [[] for _ in range(n)]
+    looks: list[list[str]] = [[] for _ in range(n)]
     for index, det in found.items():
         tracks = det.track_ids if len(det.track_ids) else np.full(len(det.scores), -1)
         for (x1, y1, x2, y2), cls, score, track in zip(
             det.xyxy, det.classes, det.scores, tracks, strict=True
         ):
             frames[index].append(_row(int(cls), float(score), int(track), (x1, y1, x2, y2), 0))
+        if len(det.appearance):
+            looks[index] = [encode_look(h) for h in det.appearance]
     _fill_tracks(frames, found, max_gap=max(2 * stride, round(video.fps / 2)), cuts=cuts)
+    described = any(looks)
+    for rows, row_looks in zip(frames, looks, strict=True):  # filled-in boxes: not described
+        row_looks.extend([""] * (len(rows) - len(row_looks)))
     ball = _series(
         {i: c for i, det in found.items() if (c := _ball_centre(det, ball_confidence)) is not None},
         n,
@@ -65,6 +71,7 @@ def assemble(
         ball=[None if b is None else (b[0], b[1], b[2]) for b in ball],
         action=[None if a is None else (a[0], a[1]) for a in action],
         shots=cuts,
+        appearance=looks if described else [],
     )
 
 

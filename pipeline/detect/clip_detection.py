@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from pipeline.detect.appearance import describe
 from pipeline.detect.contract import PLAYER, Detector, FrameDetections
 from pipeline.detect.shots import ShotCuts
 from pipeline.detect.tracking import Tracker
@@ -90,7 +91,8 @@ def detect_frames(
     shots: ShotCuts | None = None,
 ) -> dict[int, FrameDetections]:
     """Detections on frames ``start, start + stride, ...`` (and the last) of ``[start, end)``,
-    in source pixels, with track ids on the players when a tracker is given; every
+    in source pixels, with track ids on the players when a tracker is given and each
+    box's colours (:mod:`pipeline.detect.appearance`); every
     frame of the range is shown to ``shots`` (the cuts, found in the same decode)."""
     end = info.frame_count if end is None else end
     found: dict[int, FrameDetections] = {}
@@ -104,6 +106,7 @@ def detect_frames(
             return
         results = detector.detect([image for _, image in pending])
         for (index, image), det in zip(pending, results, strict=True):
+            det.appearance = describe(image, det.xyxy)
             det = det.scaled(shape[1] / image.shape[1])
             if track is not None:
                 players = det.classes == PLAYER

@@ -25,6 +25,8 @@ class FrameDetections:
     scores: np.ndarray
     action: tuple[float, float] | None = None  # the centre of the action, when known
     track_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    # (N, appearance.BINS) colour histograms of the boxes, or empty when not described
+    appearance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
 
     @classmethod
     def empty(cls) -> FrameDetections:
@@ -35,15 +37,16 @@ class FrameDetections:
         """Boxes and action centre multiplied by ``factor`` (input to source pixels)."""
         action = None if self.action is None else (self.action[0] * factor, self.action[1] * factor)
         return FrameDetections(
-            self.xyxy * factor, self.classes, self.scores, action, self.track_ids
+            self.xyxy * factor, self.classes, self.scores, action, self.track_ids, self.appearance
         )
 
     def of_class(self, cls: int) -> FrameDetections:
         """Only the boxes of class ``cls``."""
         keep = self.classes == cls
         tracks = self.track_ids[keep] if len(self.track_ids) else self.track_ids
+        looks = self.appearance[keep] if len(self.appearance) else self.appearance
         return FrameDetections(
-            self.xyxy[keep], self.classes[keep], self.scores[keep], self.action, tracks
+            self.xyxy[keep], self.classes[keep], self.scores[keep], self.action, tracks, looks
         )
 
 

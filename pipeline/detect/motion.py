@@ -1,22 +1,36 @@
 """The ``motion`` backend: moving regions and the action centre, no weights needed.
 
-Background subtraction (OpenCV's MOG2) on a small grey copy of each frame; the
-foreground mask is grown and closed (a person's head, shirt and legs join into
-one blob) and split into blobs.
+Background subtraction (OpenCV's MOG2) on a small, blurred colour copy of
+each frame (colour: a red shirt on green grass is as bright as the grass);
+the foreground mask is grown and closed (a person's head, shirt and legs join
+into one blob) and split into blobs.
 The background model starts from the median of frames sampled across the whole
 clip (:meth:`MotionDetector.prime`), so players are found from the first frame,
 whole, and leave no ghosts where they stood; it then adapts slowly (light).
 The action centre is the centroid of all moving pixels, so a camera that
-follows it follows the play. It assumes a mostly static camera (a tripod or a
-stand), which is how amateur games are filmed.
+follows it follows the play.
+
+A moving camera (a pan, a zoom) would make the whole frame "move". The camera's
+own motion is estimated between frames (:mod:`pipeline.detect.camera_motion`)
+and each frame is warped back onto the background's view before subtraction;
+when the view has drifted far, the background is carried over to the current
+view. A frame that is mostly foreground (a hard cut, the lights) starts the
+background again from that frame.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 
+from pipeline.detect.camera_motion import IDENTITY, camera_step, compose, invert, moved
 from pipeline.detect.contract import PLAYER, FrameDetections
+
+MAX_PAN_CHANGE = 1.5  # px a frame: a camera speeds up no faster (a passing car can)
+REANCHOR = 0.08  # of the width: how far the view may drift before the background follows
+RESET = 0.35  # of the frame: more foreground than this starts the background again
 
 
 class MotionDetector:
@@ -41,14 +55,24 @@ class MotionDetector:
         self._subtractor = cv2.createBackgroundSubtractorMOG2(
             history=120, varThreshold=24, detectShadows=True
         )
+        self._previous: np.ndarray | None = None  # the last frame, grey, for the camera motion
+        self._to_background = IDENTITY.copy()  # current frame pixels -> background pixels
+        self._last_step = IDENTITY.copy()  # the camera's last motion, frame to frame
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         # Joins a person's parts (head, shirt, legs) into one blob: taller than wide.
         self._join = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 13))
 
     def prime(self, samples: list[np.ndarray]) -> None:
-        """Start the background model from the median of ``samples`` (RGB frames)."""
+        """Start the background model from the median of ``samples`` (RGB frames), unless
+        the camera moves between them (then each shot starts from its first frame)."""
         if not samples:
             return
+        greys = [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in samples]
+        size = (samples[0].shape[1], samples[0].shape[0])
+        for a, b in itertools.pairwise(greys):
+            step = camera_step(a, b)
+            if step is not None and moved(step, size):
+                return
         median = np.median(np.stack([self._grey(s) for s in samples]), axis=0).astype(np.uint8)
         for _ in range(3):
             self._subtractor.apply(median, learningRate=1.0)
@@ -59,17 +83,70 @@ class MotionDetector:
         return [self._one(image) for image in images]
 
     @staticmethod
-    def _grey(image: np.ndarray) -> np.ndarray:
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        blurred: np.ndarray = cv2.GaussianBlur(grey, (5, 5), 0)
+    def _grey(image: np.ndarray) -> np.ndarray:  # the frame the background model sees
+        blurred: np.ndarray = cv2.GaussianBlur(image, (5, 5), 0)
         return blurred
 
+    def _follow_camera(self, image: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """``frame`` as the background model sees it: warped onto its view when the
+        camera has moved (the background fills what the frame does not cover)."""
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        previous, self._previous = self._previous, grey
+        size = (frame.shape[1], frame.shape[0])
+        if previous is not None:
+            step = camera_step(previous, grey)
+            if step is not None and np.abs(step - self._last_step)[:, 2].max() > MAX_PAN_CHANGE:
+                step = None  # something large moving through, not the camera
+            self._last_step = step if step is not None else IDENTITY.copy()
+            if step is not None and moved(step, size):
+                self._to_background = compose(invert(step), self._to_background)
+        if not moved(self._to_background, size):
+            return frame
+        background = self._subtractor.getBackgroundImage()
+        if background is not None:  # registered on the background itself: no drift adds up
+            direct = camera_step(
+                grey, cv2.cvtColor(background, cv2.COLOR_RGB2GRAY), guess=self._to_background
+            )
+            near = direct is not None and (
+                np.abs(direct - self._to_background)[:, 2].max() <= MAX_PAN_CHANGE
+            )
+            if direct is not None and near:
+                self._to_background = direct
+        drift = np.abs(self._to_background[:, 2]).max()
+        if drift > REANCHOR * size[0] and background is not None:
+            carried = frame.copy()  # the background, carried over to the current view
+            cv2.warpAffine(
+                background,
+                invert(self._to_background),
+                size,
+                dst=carried,
+                borderMode=cv2.BORDER_TRANSPARENT,
+            )
+            for _ in range(3):
+                self._subtractor.apply(carried, learningRate=1.0)
+            self._to_background = IDENTITY.copy()
+            return frame
+        view = background.copy() if background is not None else frame.copy()
+        cv2.warpAffine(
+            frame, self._to_background, size, dst=view, borderMode=cv2.BORDER_TRANSPARENT
+        )
+        return view
+
+    def _restart(self, frame: np.ndarray) -> None:
+        """Start the background again from ``frame`` (a new shot)."""
+        self._subtractor.apply(frame, learningRate=1.0)
+        self._to_background = IDENTITY.copy()
+
     def _one(self, image: np.ndarray) -> FrameDetections:
-        grey = self._grey(image)
+        frame = self._grey(image)
+        view = self._follow_camera(image, frame)
         rate = 1.0 if self._frames_seen == 0 else self.learning_rate
         self._frames_seen += 1
-        mask = self._subtractor.apply(grey, learningRate=rate)
+        mask = self._subtractor.apply(view, learningRate=rate)
         mask = np.where(mask == 255, 255, 0).astype(np.uint8)  # 127 marks shadows
+        if np.count_nonzero(mask) > RESET * mask.size:
+            self._restart(frame)
+            return FrameDetections.empty()
         mask = cv2.dilate(mask, self._kernel, iterations=2)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._join)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -82,6 +159,23 @@ class MotionDetector:
         ys, xs = np.nonzero(mask)
         action = (float(xs.mean()), float(ys.mean())) if len(xs) >= min_area else None
         xyxy = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if moved(self._to_background, (mask.shape[1], mask.shape[0])):
+            xyxy, action = _to_frame(xyxy, action, invert(self._to_background))
         return FrameDetections(
             xyxy, np.full(len(boxes), PLAYER, np.int64), np.asarray(scores, np.float64), action
         )
+
+
+def _to_frame(
+    xyxy: np.ndarray, action: tuple[float, float] | None, transform: np.ndarray
+) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Boxes (the bounds of their moved corners) and the action centre under ``transform``."""
+    corners = np.stack(
+        [xyxy[:, [0, 1]], xyxy[:, [2, 1]], xyxy[:, [0, 3]], xyxy[:, [2, 3]]], axis=1
+    )  # (N, 4, 2)
+    moved_corners = corners @ transform[:, :2].T + transform[:, 2]
+    boxes = np.concatenate([moved_corners.min(axis=1), moved_corners.max(axis=1)], axis=1)
+    if action is not None:
+        ax, ay = np.array(action) @ transform[:, :2].T + transform[:, 2]
+        action = (float(ax), float(ay))
+    return boxes.reshape(-1, 4), action

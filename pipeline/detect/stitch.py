@@ -55,6 +55,11 @@ def _append(done: Detections, part: Detections, start: int) -> Detections:
             "frames": frames,
             "ball": [*done.ball[:start], *part.ball[start:]],
             "action": [*done.action[:start], *part.action[start:]],
+            "appearance": (
+                [*done.appearance[:start], *part.appearance[start:]]
+                if done.appearance and part.appearance
+                else []
+            ),
             "shots": [
                 *(c for c in done.shots if c < start),
                 *(c for c in part.shots if c >= start),

@@ -10,17 +10,22 @@ plain array whose meaning ``columns`` names once, never an object per box.
      "frames": [[[0, 0.91, 7, 600.0, 300.0, 680.0, 500.0, 0], ...], ...],
      "ball": [[960.5, 540.2, 0], null, [962.0, 541.0, 1], ...],
      "action": [[955.0, 560.0], ...],
-     "shots": [112, 240]}
+     "shots": [112, 240],
+     "appearance": [["AAQNAg...", ""], ...]}
 
 ``frames[i]``, ``ball[i]`` and ``action[i]`` describe frame ``i`` (upright
 source pixels). ``track_id`` is -1 for untracked boxes; ``interpolated`` is 1
 for boxes and ball positions filled in between detected frames. ``shots``
 lists the frames that begin a new camera shot (hard cuts): no track, ball or
 action position is interpolated across one, and no track id spans one.
+``appearance[i][k]`` describes the colours of ``frames[i][k]`` (a base64
+histogram, see :mod:`pipeline.detect.appearance`; ``""`` for a filled-in box);
+an empty list when the detector described none.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Literal
 
 import numpy as np
@@ -32,6 +37,25 @@ COLUMNS = ("class", "confidence", "track_id", "x1", "y1", "x2", "y2", "interpola
 CLASS, CONF, TRACK, X1, Y1, X2, Y2, INTERP = range(len(COLUMNS))
 
 Row = tuple[int, float, int, float, float, float, float, int]
+APPEARANCE_BINS = 32  # bytes in one box's colour histogram
+
+
+def encode_look(hist: np.ndarray) -> str:
+    """A normalised histogram as ``APPEARANCE_BINS`` bytes in base64 (``""``: undescribed)."""
+    if not hist.any():
+        return ""
+    return base64.b64encode(np.round(hist * 255).astype(np.uint8).tobytes()).decode("ascii")
+
+
+def decode_look(text: str) -> np.ndarray:
+    """The normalised histogram from :func:`encode_look` (all zeros for ``""``)."""
+    if not text:
+        return np.zeros(APPEARANCE_BINS)
+    raw = np.frombuffer(base64.b64decode(text), dtype=np.uint8).astype(np.float64)
+    if raw.shape != (APPEARANCE_BINS,):
+        raise ValueError(f"an appearance holds {APPEARANCE_BINS} bytes, got {raw.size}")
+    total = raw.sum()
+    return raw / total if total > 0 else raw
 
 
 class VideoFacts(WireModel):
@@ -58,6 +82,9 @@ class Detections(WireModel):
     shots: list[int] = Field(
         default_factory=list, description="frames that begin a new shot (hard cuts)"
     )
+    appearance: list[list[str]] = Field(
+        default_factory=list, description="per frame, per box: its colour histogram (base64)"
+    )
 
     @model_validator(mode="after")
     def _one_entry_per_frame(self) -> Detections:
@@ -67,11 +94,21 @@ class Detections(WireModel):
                 f"frames, ball and action need {n} entries each, got "
                 f"{len(self.frames)}, {len(self.ball)} and {len(self.action)}"
             )
+        if self.appearance and (
+            len(self.appearance) != n
+            or any(len(a) != len(f) for a, f in zip(self.appearance, self.frames, strict=True))
+        ):
+            raise ValueError("appearance needs one entry per box of every frame")
         return self
 
     def rows(self, frame: int) -> np.ndarray:
         """Frame ``frame``'s boxes as an (N, 8) float array in ``COLUMNS`` order."""
         return np.asarray(self.frames[frame], dtype=np.float64).reshape(-1, len(COLUMNS))
+
+    def looks(self, frame: int) -> np.ndarray:
+        """Frame ``frame``'s boxes' colour histograms, (N, BINS) (zero rows: undescribed)."""
+        rows = self.appearance[frame] if self.appearance else [""] * len(self.frames[frame])
+        return np.asarray([decode_look(a) for a in rows]).reshape(-1, APPEARANCE_BINS)
 
     def track_ids(self) -> list[int]:
         """Every track id that appears."""

@@ -2,12 +2,15 @@
 
 Used by ``reelpipe process`` when no clip is given, by the tests (small sizes,
 with known ground-truth boxes) and by the benchmarks (1080p). The same
-arguments always give the same pixels and samples.
+arguments always give the same pixels and samples. A :class:`Scene` adds
+what real footage has and the plain game lacks: a panning camera, a hard cut
+to a second camera, a post in front of a player, two players crossing.
 
 Example::
 
     truth = write_sample_clip(Path("game.mp4"), width=320, height=180, duration_s=2)
     truth.boxes[30, 0]        # player 0's [x, y, w, h] in frame 30
+    write_sample_clip(path, scene=Scene(pan=0.1, cut_at_s=2.0))
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ from pipeline.settings import EncodeProfile
 AUDIO_RATE = 48_000
 TEAM_COLOURS = ((40, 40, 215), (200, 90, 30))  # BGR: red, blue
 PLAYERS_PER_TEAM = 5
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What the camera and the players do beyond the plain game (a still camera)."""
+
+    pan: float = 0.0  # the camera pans right by this fraction of the frame width a second
+    cut_at_s: float | None = None  # from here, a second camera on the other side (mirrored)
+    post: bool = False  # player 0 walks across the pitch, behind a post that hides him
+    crossing: bool = False  # players 0 (red) and 5 (blue) walk across each other's path
+
+    def view_x(self, frame: int, fps: int, width: int) -> int:
+        """Where the camera's view starts in the (wider) panned pitch, in pixels."""
+        return round(self.pan * width * frame / fps)
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,26 @@ class SampleTruth:
             if not rows or rows[-1][0] != frame:
                 rows.append([frame, x, y, w, h])
         return rows
+
+
+def _stands(img: np.ndarray, seed: int) -> None:
+    """A crowd and advertising boards along the top, and worn patches in the grass: the
+    texture a real pitch has (and a panning camera can be followed by)."""
+    rng = np.random.default_rng(seed + 2)
+    height, width = img.shape[:2]
+    band = max(4, height // 12)
+    crowd = rng.integers(30, 230, (band // 2 + 1, width // 2 + 1, 3), dtype=np.uint8)
+    img[:band] = cv2.resize(crowd, (width, band), interpolation=cv2.INTER_NEAREST)
+    x = 0
+    while x < width:
+        w = int(rng.uniform(0.16, 0.4) * height)
+        colour = tuple(int(c) for c in rng.integers(40, 255, 3))
+        img[band : band + max(2, height // 30), x : x + w] = colour
+        x += w
+    for _ in range(width * height // 900):
+        cx, cy = int(rng.uniform(0, width)), int(rng.uniform(band * 1.5, height))
+        shade = tuple(int(c) for c in rng.integers(35, 90, 3))
+        cv2.circle(img, (cx, cy), max(1, height // 200), shade, -1)
 
 
 def _pitch(width: int, height: int) -> np.ndarray:
@@ -111,6 +148,34 @@ def _trajectories(
     return boxes, ball
 
 
+POST_X = 0.45  # of the width: where the post stands, on player 0's walk
+
+
+def _walks(boxes: np.ndarray, width: int, height: int, players: tuple[int, ...]) -> None:
+    """Player 0 walks straight across (left to right), player 5 the other way, a step
+    nearer the camera, so that they cross mid-clip."""
+    frames = len(boxes)
+    s = np.linspace(0, 1, frames)
+    paths = {0: (0.3, 0.7, 0.55), 5: (0.7, 0.3, 0.58)}
+    for player, (a, b, y) in ((p, paths[p]) for p in players):
+        w, h = boxes[0, player, 2:]
+        boxes[:, player, 0] = (a + (b - a) * s) * width - w / 2
+        boxes[:, player, 1] = y * height - h
+
+
+def _post(canvas: np.ndarray, x: float, pw: float) -> None:
+    """A post in front of the players, twice a player's width ``pw``, centred on ``x``."""
+    height = canvas.shape[0]
+    half = pw
+    cv2.rectangle(
+        canvas,
+        (int(x - half), int(0.2 * height)),
+        (int(x + half), int(0.9 * height)),
+        (190, 190, 200),
+        -1,
+    )
+
+
 def _draw(canvas: np.ndarray, boxes: np.ndarray, ball: np.ndarray, frame: int, fps: int) -> None:
     height = canvas.shape[0]
     for player, (x, y, w, h) in enumerate(boxes):
@@ -166,11 +231,24 @@ def write_sample_clip(
     audio: bool = True,
     seed: int = 7,
     profile: EncodeProfile | None = None,
+    scene: Scene | None = None,
 ) -> SampleTruth:
-    """Write the sample clip to ``path`` (H.264 + AAC MP4) and return its ground truth."""
+    """Write the sample clip to ``path`` (H.264 + AAC MP4) and return its ground truth
+    (boxes in the view's pixels: after a cut, as the second camera sees them)."""
     frames = round(duration_s * fps)
     boxes, ball = _trajectories(width, height, fps, frames, seed)
-    background = _pitch(width, height)
+    scene = scene or Scene()
+    if scene.post or scene.crossing:
+        _walks(boxes, width, height, (0, 5) if scene.crossing else (0,))
+    pitch = _pitch(width + scene.view_x(frames, fps, width), height)
+    if scene != Scene():
+        _stands(pitch, seed)
+    cut = frames if scene.cut_at_s is None else round(scene.cut_at_s * fps)
+    post_x = POST_X * width  # on the pitch, on player 0's walk
+    drawn = boxes.copy()
+    drawn_ball = ball.copy()
+    drawn[cut:, :, 0] = width - boxes[cut:, :, 0] - boxes[cut:, :, 2]  # the other side
+    drawn_ball[cut:, 0] = width - ball[cut:, 0]
     profile = profile or EncodeProfile(preset="veryfast", crf=18)
     samples = _crowd_audio(frames / fps, seed) if audio else None
     chunk = AUDIO_RATE // fps
@@ -183,10 +261,16 @@ def write_sample_clip(
         audio_sample_rate=AUDIO_RATE if audio else None,
     ) as writer:
         for f in range(frames):
-            canvas = background.copy()
-            _draw(canvas, boxes[f], ball[f], f, fps)
+            x0 = scene.view_x(f, fps, width)
+            canvas = pitch[:, x0 : x0 + width].copy()
+            if f >= cut:  # the second camera: mirrored, and its grass darker
+                canvas = (canvas[:, ::-1] * 0.75).astype(np.uint8)
+            _draw(canvas, drawn[f], drawn_ball[f], f, fps)
+            if scene.post:  # it stands on the pitch: a panning camera passes it
+                at = post_x - x0
+                _post(canvas, at if f < cut else width - at, boxes[0, 0, 2])
             i420 = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420)
             writer.write(YuvFrame.from_planes(f, *split_i420(i420, width, height)))
             if samples is not None:
                 writer.write_audio(samples[f * chunk : (f + 1) * chunk])
-    return SampleTruth(width, height, fps, frames, boxes, ball, audio)
+    return SampleTruth(width, height, fps, frames, drawn, drawn_ball, audio)

@@ -23,7 +23,7 @@ class DetectStage:
     """One pass of the configured detector over the clip."""
 
     name: ClassVar[StageName] = StageName.DETECT
-    version: ClassVar[str] = "2"  # 2: shot boundaries
+    version: ClassVar[str] = "3"  # 2: shot boundaries; 3: colours, camera motion
 
     def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
         """Detect on ``request.video_key``; outputs ``{"detections": key}``."""

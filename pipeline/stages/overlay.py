@@ -26,7 +26,7 @@ class OverlayStage:
     """Spotlight one player through the clip."""
 
     name: ClassVar[StageName] = StageName.OVERLAY
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"  # 3: the follow compares colours, keeps the clicked point
 
     def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
         """Render the highlight onto ``request.video_key``."""

@@ -7,11 +7,17 @@ instead, frame by frame, forwards and backwards from the clicked frame:
 
 - a constant-velocity prediction of where the player will be;
 - the plausible box (see :func:`~pipeline.stages.track_pick.plausible_players`)
-  nearest to that prediction, of a similar size, whatever its id;
+  nearest to that prediction, of a similar size and alike in colour
+  (:mod:`pipeline.detect.appearance`), whatever its id: a box that looks like
+  someone else (the other team's shirt) is never taken, and among close
+  boxes the one that looks most like the player wins;
 - when nothing fits the gate (an occlusion, a blob merged with another
   player's), the prediction coasts for up to ``bridge_s`` (reported as
-  filled in), then holds and widens its search until the player is re-found
-  (reported as lost meanwhile);
+  filled in), then holds and widens its search until a box that looks
+  clearly like the player is found (reported as lost meanwhile);
+- the point clicked is followed too, as an anchor inside the box: when the
+  clicked box was several players merged into one blob and it splits, the part
+  under the anchor is the player (a merged blob's centre is nobody);
 - a shot boundary ends the follow: after a hard cut nobody is known to be the
   same player.
 
@@ -27,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.manifests.detections import INTERP, X1, X2, Y1, Y2, Detections
+from pipeline.detect.appearance import similarity
+from pipeline.manifests.detections import APPEARANCE_BINS, INTERP, X1, X2, Y1, Y2, Detections
 
 LOST, FILLED, SEEN = 0, 1, 2  # per frame: how the followed player was known there
 
@@ -36,6 +43,13 @@ LOST_GATE = 2.5  # the search widens to this while the player is lost
 SIZE_RATIO = 1.8  # a candidate no more than this much larger or smaller (per side)
 VELOCITY_GAIN = 0.4  # how fast the velocity estimate follows new evidence
 SIZE_GAIN = 0.2  # how fast the box size follows new evidence
+LOOK_WEIGHT = 1.5  # a unit of unlikeness costs as much as this many gates of distance
+MIN_LIKENESS = 0.6  # a box less alike than this (Bhattacharyya) is someone else
+REFIND_LIKENESS = 0.8  # after a loss, the player is re-found only this alike
+LOOK_GAIN = 0.1  # how fast the player's colours follow a confident match
+SPLIT = 4.0  # a part under the anchor down to 1/SPLIT of the box (per side) is the player
+ANCHOR_BONUS = 0.5  # a box under the anchor is this many gates closer
+ANCHOR_DECAY = 0.1  # how fast the anchor settles to the box centre once matched
 
 
 @dataclass(frozen=True)
@@ -54,14 +68,22 @@ def follow_player(
     *,
     bridge_s: float = 0.5,
     candidates: list[np.ndarray] | None = None,
+    looks: list[np.ndarray] | None = None,
+    look: np.ndarray | None = None,
+    anchor: tuple[float, float] | None = None,
 ) -> FollowedPlayer:
     """Follow the player whose box on ``frame`` is ``box``, through the whole clip.
 
     ``candidates[i]`` are frame ``i``'s plausible boxes as detection rows (all
-    of the frame's rows when not given).
+    of the frame's rows when not given), ``looks[i]`` their colour histograms
+    and ``look`` the clicked player's (colours are not compared without them);
+    ``anchor`` is the point clicked (the box centre when not given).
     """
     n = doc.video.frame_count
     rows = candidates if candidates is not None else [doc.rows(i) for i in range(n)]
+    if looks is None:
+        looks = [np.zeros((len(r), APPEARANCE_BINS)) for r in rows]
+    model = look if look is not None else np.zeros(APPEARANCE_BINS)
     boxes = np.full((n, 4), np.nan)
     seen = np.full(n, LOST, dtype=np.int64)
     boxes[frame] = box
@@ -70,54 +92,99 @@ def follow_player(
     cuts = sorted(doc.shots)
     shot_start = max([0, *(c for c in cuts if c <= frame)])
     shot_end = min([n, *(c for c in cuts if c > frame)])
+    x, y, w, h = box
+    offset = (0.0, 0.0) if anchor is None else (anchor[0] - x - w / 2, anchor[1] - y - h / 2)
     for step, stop in ((1, shot_end), (-1, shot_start - 1)):
-        _follow(rows, boxes, seen, frame, step, stop, bridge)
+        _follow(
+            _Frames(rows, looks), boxes, seen, (frame, step, stop), bridge, model.copy(), offset
+        )
     return FollowedPlayer(boxes, seen)
 
 
+@dataclass(frozen=True)
+class _Frames:
+    """Per frame: the candidate rows and their colour histograms."""
+
+    rows: list[np.ndarray]
+    looks: list[np.ndarray]
+
+
 def _follow(
-    rows: list[np.ndarray],
+    frames: _Frames,
     boxes: np.ndarray,
     seen: np.ndarray,
-    start: int,
-    step: int,
-    stop: int,
+    span: tuple[int, int, int],
     bridge: int,
+    model: np.ndarray,
+    offset: tuple[float, float],
 ) -> None:
-    """One direction of the follow, from ``start`` (known) towards ``stop`` (excluded)."""
+    """One direction of the follow, ``span = (start, step, stop)``: from ``start`` (known)
+    towards ``stop`` (excluded); ``model`` is the player's colour histogram (all zeros:
+    unknown), updated in place; ``offset``: the anchor from the box centre."""
+    start, step, stop = span
+    ox, oy = offset
     x, y, w, h = boxes[start]
     cx, cy = x + w / 2, y + h / 2
     vx = vy = 0.0
     missing = 0
     for f in range(start + step, stop, step):
         px, py = cx + vx * (missing + 1), cy + vy * (missing + 1)
-        gate = (LOST_GATE if missing > bridge else GATE) * max(w, h)
-        match = _nearest(rows[f], px, py, w, h, gate)
+        lost = missing > bridge
+        gate = (LOST_GATE if lost else GATE) * max(w, h)
+        likeness = REFIND_LIKENESS if lost else MIN_LIKENESS
+        match = _best(
+            frames.rows[f],
+            frames.looks[f],
+            model,
+            (px, py, w, h),
+            (px + ox, py + oy),
+            gate,
+            likeness,
+        )
         if match is None:
             missing += 1
             if missing <= bridge:
                 boxes[f] = (px - w / 2, py - h / 2, w, h)
                 seen[f] = FILLED
             continue
-        mx1, my1, mx2, my2, interpolated = match
+        mx1, my1, mx2, my2, interpolated, look = match
+        if look.any() and model.any() and similarity(look, model) >= REFIND_LIKENESS:
+            model += LOOK_GAIN * (look - model)
         mcx, mcy = (mx1 + mx2) / 2, (my1 + my2) / 2
-        span = missing + 1
-        vx += VELOCITY_GAIN * ((mcx - cx) / span - vx)
-        vy += VELOCITY_GAIN * ((mcy - cy) / span - vy)
-        w += SIZE_GAIN * ((mx2 - mx1) - w)
-        h += SIZE_GAIN * ((my2 - my1) - h)
+        gap = missing + 1
+        ax, ay = px + ox, py + oy
+        if (mx2 - mx1) * SIZE_RATIO < w or (my2 - my1) * SIZE_RATIO < h:
+            w, h = mx2 - mx1, my2 - my1  # split off a merged blob: this part is the player
+            vx = vy = 0.0
+        else:
+            vx += VELOCITY_GAIN * ((mcx - cx) / gap - vx)
+            vy += VELOCITY_GAIN * ((mcy - cy) / gap - vy)
+            w += SIZE_GAIN * ((mx2 - mx1) - w)
+            h += SIZE_GAIN * ((my2 - my1) - h)
         cx, cy = mcx, mcy
+        ox = float(np.clip(ax - cx, -w / 2, w / 2)) * (1 - ANCHOR_DECAY)
+        oy = float(np.clip(ay - cy, -h / 2, h / 2)) * (1 - ANCHOR_DECAY)
         missing = 0
         boxes[f] = (cx - w / 2, cy - h / 2, w, h)
         seen[f] = FILLED if interpolated else SEEN
 
 
-def _nearest(
-    rows: np.ndarray, px: float, py: float, w: float, h: float, gate: float
-) -> tuple[float, float, float, float, bool] | None:
-    """The box nearest to ``(px, py)`` within ``gate`` and of a similar size, or None."""
+def _best(
+    rows: np.ndarray,
+    looks: np.ndarray,
+    model: np.ndarray,
+    predicted: tuple[float, float, float, float],
+    anchor: tuple[float, float],
+    gate: float,
+    likeness: float,
+) -> tuple[float, float, float, float, bool, np.ndarray] | None:
+    """The box that best fits the prediction ``(x, y, w, h)`` (centre and size): within
+    ``gate`` of it, of a similar size (or a smaller part under the ``anchor``), at least
+    ``likeness`` alike in colour where both are described, and cheapest in distance plus
+    unlikeness, less a bonus under the anchor; None when none fits."""
     if not len(rows):
         return None
+    px, py, w, h = predicted
     bw, bh = rows[:, X2] - rows[:, X1], rows[:, Y2] - rows[:, Y1]
     similar = (
         (bw <= SIZE_RATIO * w)
@@ -125,10 +192,18 @@ def _nearest(
         & (bh <= SIZE_RATIO * h)
         & (bh * SIZE_RATIO >= h)
     )
+    ax, ay = anchor
+    under = (rows[:, X1] <= ax) & (ax <= rows[:, X2]) & (rows[:, Y1] <= ay) & (ay <= rows[:, Y2])
+    part = under & (bw * SPLIT >= w) & (bh * SPLIT >= h) & (bw <= w) & (bh <= h)
+    similar |= part
     distance = np.hypot((rows[:, X1] + rows[:, X2]) / 2 - px, (rows[:, Y1] + rows[:, Y2]) / 2 - py)
-    distance = np.where(similar, distance, np.inf)
-    best = int(np.argmin(distance))
-    if distance[best] > gate:
+    alike = np.array([similarity(look, model) for look in looks])
+    alike = np.where(np.isnan(alike), likeness, alike)  # undescribed: no evidence either way
+    fits = similar & (distance <= gate) & (alike >= likeness)
+    if not fits.any():
         return None
+    cost = distance / gate + LOOK_WEIGHT * (1.0 - alike) - ANCHOR_BONUS * under
+    cost = np.where(fits, cost, np.inf)
+    best = int(np.argmin(cost))
     r = rows[best]
-    return float(r[X1]), float(r[Y1]), float(r[X2]), float(r[Y2]), bool(r[INTERP])
+    return float(r[X1]), float(r[Y1]), float(r[X2]), float(r[Y2]), bool(r[INTERP]), looks[best]

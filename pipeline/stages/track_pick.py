@@ -81,7 +81,9 @@ def pick_track(
     else:
         assert highlight.frame is not None and highlight.x is not None and highlight.y is not None
         track, frame, box = _player_at(doc, highlight.frame, highlight.x, highlight.y)
-        return _followed(doc, track, frame, box, fade_s=fade_s, bridge_s=bridge_s)
+        bx, by, bw, bh = box
+        click = (min(max(highlight.x, bx), bx + bw), min(max(highlight.y, by), by + bh))
+        return _followed(doc, track, frame, box, click, fade_s=fade_s, bridge_s=bridge_s)
     boxes = doc.track_boxes(track)
     fps = doc.video.fps
     keyframes = [(f, *box) for f, box in sorted(boxes.items())]
@@ -100,6 +102,7 @@ def _followed(
     track: int,
     frame: int,
     box: tuple[float, float, float, float],
+    click: tuple[float, float],
     *,
     fade_s: float,
     bridge_s: float,
@@ -107,11 +110,24 @@ def _followed(
     """The clicked player followed through every plausible box, whatever its id
     (:mod:`pipeline.stages.player_follow`), from the box picked at the click."""
     n, width, height = doc.video.frame_count, doc.video.width, doc.video.height
-    candidates = []
+    candidates, looks = [], []
     for i in range(n):
         rows = doc.rows(i)
-        candidates.append(rows[plausible_players(rows, width, height)])
-    followed = follow_player(doc, frame, box, bridge_s=bridge_s, candidates=candidates)
+        keep = plausible_players(rows, width, height)
+        if (rows[:, INTERP] == 0).any():  # a tracker's fill-ins are guesses next to evidence
+            keep &= rows[:, INTERP] == 0
+        candidates.append(rows[keep])
+        looks.append(doc.looks(i)[keep])
+    followed = follow_player(
+        doc,
+        frame,
+        box,
+        bridge_s=bridge_s,
+        candidates=candidates,
+        looks=looks,
+        look=_look_of(candidates[frame], looks[frame], box),
+        anchor=click,
+    )
     present = np.flatnonzero(followed.seen >= FILLED)
     keyframes = [
         (int(f), float(x), float(y), float(w), float(h))
@@ -119,6 +135,16 @@ def _followed(
     ]
     strength = _strength(present.tolist(), n, 0, fade_s * doc.video.fps)
     return PickedTrack(track, keyframes, strength, frame, box, followed.seen)
+
+
+def _look_of(
+    rows: np.ndarray, looks: np.ndarray, box: tuple[float, float, float, float]
+) -> np.ndarray:
+    """The colours of the row whose box is ``box`` (the picked one)."""
+    x, y, _, _ = box
+    index = int(np.argmin(np.hypot(rows[:, X1] - x, rows[:, Y1] - y)))
+    look: np.ndarray = looks[index]
+    return look
 
 
 def _detected_frames(doc: Detections, track: int) -> list[int]:
