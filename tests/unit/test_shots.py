@@ -67,3 +67,12 @@ def test_cuts_outside_the_clip_change_nothing(cuts: list[int]) -> None:
     targets = np.array([[960.0, 540.0]] * 60)
     path = crop_path(targets, 1920, 1080, 606, 1080, 30.0, cuts=cuts)
     assert path.shape == (60, 2)
+
+
+def test_the_camera_opens_on_the_first_target_not_the_frame_centre() -> None:
+    # Nothing is known for the first 10 frames; the subject is at the far left after.
+    targets = np.full((60, 2), np.nan)
+    targets[10:] = (100.0, 540.0)
+    path = crop_path(targets, 1920, 1080, 606, 1080, fps=30.0)
+    assert path[0, 0] == 0  # the window opens at the left edge, holding the subject
+    assert (path[:, 0] == 0).all()  # and never wanders towards the centre
