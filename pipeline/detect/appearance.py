@@ -3,7 +3,10 @@
 Positions alone cannot say who is who when two players cross or a blob comes
 back after an occlusion; their colours can (shirts, shorts, skin). Each box
 gets a 32-bin histogram of the pixels in its middle, weighted towards the
-centre (where the player is, rather than the grass around him):
+centre (where the player is, rather than the grass around him), each colour
+weighted down when it covers much of the whole frame (as the background-weighted
+histogram of mean-shift tracking does: the pitch's green says nothing about
+who is who, a shirt's red does):
 8 hues x 3 saturations for coloured pixels and 8 brightness levels for grey
 ones (white, black, shadow). It is computed in the detect pass, on the frame
 the detector already has, and stored in ``detections.json`` as 32 bytes in
@@ -26,6 +29,7 @@ HUES, SATURATIONS, GREYS = 8, 3, 8
 assert HUES * SATURATIONS + GREYS == BINS
 MIN_SATURATION = 60  # of 255: below it a pixel counts as grey
 MIN_VALUE = 40  # of 255: darker pixels are grey (their hue is noise)
+COMMON = 0.05  # a colour on more of the frame than this counts less, in proportion
 INNER = (0.2, 0.1, 0.8, 0.9)  # the part of the box described (x1, y1, x2, y2 fractions)
 
 
@@ -33,7 +37,12 @@ def describe(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(N, BINS) normalised histograms of ``boxes`` (N, 4) xyxy in ``image`` (RGB) pixels;
     an all-zero row where a box is too small to describe."""
     out = np.zeros((len(boxes), BINS))
+    if not len(boxes):
+        return out
     height, width = image.shape[:2]
+    common = _bins(image[::4, ::4])[0]
+    frame = np.bincount(common, minlength=BINS) / max(1, common.size)
+    rarity = np.minimum(1.0, COMMON / np.maximum(frame, 1e-9))
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64)):
         w, h = x2 - x1, y2 - y1
         ax = int(np.clip(x1 + INNER[0] * w, 0, width))
@@ -42,22 +51,29 @@ def describe(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         by = int(np.clip(y1 + INNER[3] * h, 0, height))
         if bx - ax < 2 or by - ay < 2:
             continue
-        out[i] = _histogram(image[ay:by, ax:bx])
+        hist = _histogram(image[ay:by, ax:bx]) * rarity
+        total = hist.sum()
+        out[i] = hist / total if total > 0 else hist
     return out
 
 
-def _histogram(patch: np.ndarray) -> np.ndarray:
+def _bins(patch: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Each pixel's bin, flattened, and the patch's (rows, cols)."""
     hsv = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2HSV).reshape(-1, 3)
     h, s, v = (hsv[:, k].astype(np.int64) for k in range(3))
-    rows, cols = patch.shape[:2]
-    yy, xx = np.mgrid[0:rows, 0:cols]
-    r2 = ((xx - (cols - 1) / 2) / (cols / 2)) ** 2 + ((yy - (rows - 1) / 2) / (rows / 2)) ** 2
-    weight = np.clip(1.0 - r2, 0.05, None).reshape(-1)  # Epanechnikov: the centre counts most
     coloured = (s >= MIN_SATURATION) & (v >= MIN_VALUE)
     hue_bin = np.minimum(h * HUES // 180, HUES - 1)
     sat_bin = np.minimum((s - MIN_SATURATION) * SATURATIONS // (256 - MIN_SATURATION), 2)
     grey_bin = HUES * SATURATIONS + np.minimum(v * GREYS // 256, GREYS - 1)
-    index = np.where(coloured, hue_bin * SATURATIONS + sat_bin, grey_bin)
+    index: np.ndarray = np.where(coloured, hue_bin * SATURATIONS + sat_bin, grey_bin)
+    return index, (patch.shape[0], patch.shape[1])
+
+
+def _histogram(patch: np.ndarray) -> np.ndarray:
+    index, (rows, cols) = _bins(patch)
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    r2 = ((xx - (cols - 1) / 2) / (cols / 2)) ** 2 + ((yy - (rows - 1) / 2) / (rows / 2)) ** 2
+    weight = np.clip(1.0 - r2, 0.05, None).reshape(-1)  # Epanechnikov: the centre counts most
     hist = np.bincount(index, weights=weight, minlength=BINS).astype(np.float64)
     total = hist.sum()
     return hist / total if total > 0 else hist

@@ -49,6 +49,7 @@ REFIND_LIKENESS = 0.8  # after a loss, the player is re-found only this alike
 LOOK_GAIN = 0.1  # how fast the player's colours follow a confident match
 SPLIT = 4.0  # a part under the anchor down to 1/SPLIT of the box (per side) is the player
 ANCHOR_BONUS = 0.5  # a box under the anchor is this many gates closer
+MERGED = 1.5  # a box this much larger than the usual one (per side) holds several players
 ANCHOR_DECAY = 0.1  # how fast the anchor settles to the box centre once matched
 
 
@@ -94,10 +95,9 @@ def follow_player(
     shot_end = min([n, *(c for c in cuts if c > frame)])
     x, y, w, h = box
     offset = (0.0, 0.0) if anchor is None else (anchor[0] - x - w / 2, anchor[1] - y - h / 2)
+    frames = _Frames(rows, looks, _typical_size(rows))
     for step, stop in ((1, shot_end), (-1, shot_start - 1)):
-        _follow(
-            _Frames(rows, looks), boxes, seen, (frame, step, stop), bridge, model.copy(), offset
-        )
+        _follow(frames, boxes, seen, (frame, step, stop), bridge, model.copy(), offset)
     return FollowedPlayer(boxes, seen)
 
 
@@ -107,6 +107,19 @@ class _Frames:
 
     rows: list[np.ndarray]
     looks: list[np.ndarray]
+    typical: tuple[float, float]  # a player's usual box (w, h): larger ones are merged blobs
+
+
+def _typical_size(rows: list[np.ndarray]) -> tuple[float, float]:
+    """The median detected box size over the clip (``inf`` when there is none)."""
+    found = [r[r[:, INTERP] == 0] for r in rows if len(r)]
+    every = np.concatenate(found) if found else np.empty((0, 8))
+    if not len(every):
+        return float("inf"), float("inf")
+    return (
+        float(np.median(every[:, X2] - every[:, X1])),
+        float(np.median(every[:, Y2] - every[:, Y1])),
+    )
 
 
 def _follow(
@@ -125,6 +138,8 @@ def _follow(
     ox, oy = offset
     x, y, w, h = boxes[start]
     cx, cy = x + w / 2, y + h / 2
+    tw, th = frames.typical
+    own = (w, h) if w <= MERGED * tw and h <= MERGED * th else (tw, th)  # his size, alone
     vx = vy = 0.0
     missing = 0
     for f in range(start + step, stop, step):
@@ -132,14 +147,10 @@ def _follow(
         lost = missing > bridge
         gate = (LOST_GATE if lost else GATE) * max(w, h)
         likeness = REFIND_LIKENESS if lost else MIN_LIKENESS
+        merged = w > MERGED * tw or h > MERGED * th  # the box holds several players
+        predicted, anchor = (px, py, w, h), (px + ox, py + oy)
         match = _best(
-            frames.rows[f],
-            frames.looks[f],
-            model,
-            (px, py, w, h),
-            (px + ox, py + oy),
-            gate,
-            likeness,
+            frames.rows[f], frames.looks[f], model, predicted, anchor, gate, likeness, merged
         )
         if match is None:
             missing += 1
@@ -148,25 +159,33 @@ def _follow(
                 seen[f] = FILLED
             continue
         mx1, my1, mx2, my2, interpolated, look = match
-        if look.any() and model.any() and similarity(look, model) >= REFIND_LIKENESS:
-            model += LOOK_GAIN * (look - model)
+        alone = max((mx2 - mx1) / w, w / (mx2 - mx1), (my2 - my1) / h, h / (my2 - my1)) < 1.3
+        if alone and look.any() and model.any() and similarity(look, model) >= REFIND_LIKENESS:
+            model += LOOK_GAIN * (look - model)  # not from a blob merged with someone else
         mcx, mcy = (mx1 + mx2) / 2, (my1 + my2) / 2
         gap = missing + 1
         ax, ay = px + ox, py + oy
         if (mx2 - mx1) * SIZE_RATIO < w or (my2 - my1) * SIZE_RATIO < h:
             w, h = mx2 - mx1, my2 - my1  # split off a merged blob: this part is the player
             vx = vy = 0.0
+            if merged and look.any():  # and these are his colours, not the group's
+                model[:] = look
         else:
             vx += VELOCITY_GAIN * ((mcx - cx) / gap - vx)
             vy += VELOCITY_GAIN * ((mcy - cy) / gap - vy)
             w += SIZE_GAIN * ((mx2 - mx1) - w)
             h += SIZE_GAIN * ((my2 - my1) - h)
         cx, cy = mcx, mcy
-        ox = float(np.clip(ax - cx, -w / 2, w / 2)) * (1 - ANCHOR_DECAY)
-        oy = float(np.clip(ay - cy, -h / 2, h / 2)) * (1 - ANCHOR_DECAY)
+        settle = 1.0 if merged else 1 - ANCHOR_DECAY  # in a group the anchor is all we have
+        ox = float(np.clip(ax - cx, -w / 2, w / 2)) * settle
+        oy = float(np.clip(ay - cy, -h / 2, h / 2)) * settle
         missing = 0
-        boxes[f] = (cx - w / 2, cy - h / 2, w, h)
         seen[f] = FILLED if interpolated else SEEN
+        if w > MERGED * tw or h > MERGED * th:  # in a group: he is at the anchor, his size
+            boxes[f] = (cx + ox - own[0] / 2, cy + oy - own[1] / 2, *own)
+        else:
+            own = (w, h)
+            boxes[f] = (cx - w / 2, cy - h / 2, w, h)
 
 
 def _best(
@@ -177,11 +196,14 @@ def _best(
     anchor: tuple[float, float],
     gate: float,
     likeness: float,
+    merged: bool = False,
 ) -> tuple[float, float, float, float, bool, np.ndarray] | None:
     """The box that best fits the prediction ``(x, y, w, h)`` (centre and size): within
     ``gate`` of it, of a similar size (or a smaller part under the ``anchor``), at least
     ``likeness`` alike in colour where both are described, and cheapest in distance plus
-    unlikeness, less a bonus under the anchor; None when none fits."""
+    unlikeness, less a bonus under the anchor; None when none fits. While the player's
+    box is ``merged`` with others, its colours are the group's: a part under the anchor
+    is taken whatever its colours."""
     if not len(rows):
         return None
     px, py, w, h = predicted
@@ -199,6 +221,8 @@ def _best(
     distance = np.hypot((rows[:, X1] + rows[:, X2]) / 2 - px, (rows[:, Y1] + rows[:, Y2]) / 2 - py)
     alike = np.array([similarity(look, model) for look in looks])
     alike = np.where(np.isnan(alike), likeness, alike)  # undescribed: no evidence either way
+    if merged:
+        alike = np.where(part, np.maximum(alike, likeness), alike)
     fits = similar & (distance <= gate) & (alike >= likeness)
     if not fits.any():
         return None
