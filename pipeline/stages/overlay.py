@@ -61,12 +61,7 @@ class OverlayStage:
                 for i in range(start, start + frames)
             ]
             details = {
-                "picked": {
-                    "track_id": picked.track_id,
-                    "frame": picked.frame,
-                    "box": [round(v, 1) for v in picked.box],
-                    "backend": backend,
-                },
+                "picked": picked.summary(backend),
                 "coverage": coverage(seen, float(info.fps)),
             }
         return StageResult(outputs=outputs, frames=frames, backend="pyav-x264", details=details)

@@ -47,6 +47,30 @@ class PickedTrack:
     box: tuple[float, float, float, float]
     seen: np.ndarray
 
+    def centres(self, frames: int) -> np.ndarray:
+        """(frames, 2) the player's centre per frame, NaN where the highlight is not on."""
+        kf = np.asarray(self.keyframes, dtype=np.float64).reshape(-1, 5)
+        index = np.arange(frames)
+        centre = np.column_stack(
+            [
+                np.interp(index, kf[:, 0], kf[:, 1] + kf[:, 3] / 2),
+                np.interp(index, kf[:, 0], kf[:, 2] + kf[:, 4] / 2),
+            ]
+        )
+        strength = np.zeros(frames)
+        strength[: min(frames, len(self.strength))] = self.strength[:frames]
+        centre[strength < 1.0] = np.nan
+        return centre
+
+    def summary(self, backend: str) -> dict[str, object]:
+        """What was picked, for the status (``stages.<stage>.details.picked``)."""
+        return {
+            "track_id": self.track_id,
+            "frame": self.frame,
+            "box": [round(v, 1) for v in self.box],
+            "backend": backend,
+        }
+
 
 def plausible_players(rows: np.ndarray, width: int, height: int) -> np.ndarray:
     """Which boxes could be a person: size and shape, in a ``width`` x ``height`` frame."""
@@ -114,8 +138,7 @@ def _followed(
     for i in range(n):
         rows = doc.rows(i)
         keep = plausible_players(rows, width, height)
-        if (rows[:, INTERP] == 0).any():  # a tracker's fill-ins are guesses next to evidence
-            keep &= rows[:, INTERP] == 0
+        keep &= rows[:, INTERP] == 0  # a tracker's fill-ins are guesses: the follow predicts
         candidates.append(rows[keep])
         looks.append(doc.looks(i)[keep])
     followed = follow_player(

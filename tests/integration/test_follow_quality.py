@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.follow_quality import H, W, motion_detections, scene_scores, score, spotlight_centres
+from bench.follow_quality import H, W, motion_detections, scene_scores, score
 from pipeline.manifests.detections import X1, X2, Y1, Y2
 from pipeline.manifests.job import Highlight
 from pipeline.media.sample import POST_X, Scene
@@ -38,9 +38,7 @@ def test_a_player_passing_behind_a_post_keeps_the_spotlight(tmp_path: Path) -> N
     picked = pick_track(doc, Highlight(frame=30, x=float(x + w / 2), y=float(y + h / 2)))
     after = np.arange(truth.frames) >= 30
     others = np.delete(truth.boxes, 0, axis=1)
-    star = score(
-        spotlight_centres(picked, truth.frames), player, others, after, (W, H), truth.fps, []
-    )
+    star = score(picked.centres(truth.frames), player, others, after, (W, H), truth.fps, [])
     assert star.on_player >= 0.9, star
     assert star.switches == 0, star
 

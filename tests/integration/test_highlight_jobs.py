@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.manifests.detections import Detections
@@ -92,3 +93,29 @@ def test_aspect_without_follow_centre_crops(
         bucket.get_json(status.outputs["framing.timeline"]).data
     )
     assert (timeline.crop.x, timeline.crop.width, timeline.crop_path) == (218, 202, [])
+
+
+def test_a_vertical_reel_can_follow_the_clicked_player(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """``follow: "player"``: the 9:16 window follows the overlay's clicked player, not the
+    action; the player far from the middle stays inside it, and framing reports whom."""
+    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=3.0, audio=False)
+    centres = truth.boxes[30, :, 0] + truth.boxes[30, :, 2] / 2
+    player = int(np.argmax(abs(centres - 320)))  # the one a centred window would cut off
+    x, y, w, h = truth.boxes[30, player]
+    click = {"frame": 30, "x": float(x + w / 2), "y": float(y + h / 2)}
+    manifest = job_manifest(
+        framing={"aspect": "9:16", "follow": "player"}, overlay={"highlight": click}
+    )
+    status = run_job(bucket, settings, clip, manifest, "follow-player")
+    assert status.stages[StageName.FRAMING].details["picked"]["frame"] == 30
+    timeline = FramingTimeline.model_validate(
+        bucket.get_json(status.outputs["framing.timeline"]).data
+    )
+    inside = [
+        timeline.crop_origin(f)[0] <= bx and bx + bw <= timeline.crop_origin(f)[0] + 202
+        for f, (bx, _, bw, _) in enumerate(truth.boxes[:, player])
+    ]
+    assert np.mean(inside) >= 0.95, np.mean(inside)
+    assert not 59 <= truth.boxes[30, player, 0] <= 640 - 59 - 202 + 59  # really off-centre

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from pipeline.errors import InvalidManifest
-from pipeline.manifests.job import JobManifest, OverlayStyle, StageName, parse_job_manifest
+from pipeline.manifests.job import (
+    DetectParams,
+    JobManifest,
+    OverlayStyle,
+    StageName,
+    parse_job_manifest,
+)
 from pipeline.manifests.schema import json_schemas
 from pipeline.manifests.status import JobState, StageState, StageStatus, StatusManifest
 from tests.factories import DOCUMENTED_MANIFEST
@@ -96,6 +102,8 @@ def test_overlapping_speed_segments_are_rejected() -> None:
         ({"framing": {"aspect": "9:16"}}, ["framing"]),
         ({"detect": {"backend": "motion"}}, ["detect"]),
         ({"overlay": {"highlight": {"boxes": [[0, 1, 1, 4, 4]]}}}, ["overlay"]),
+        ({"framing": {"follow": "player", "player": {"track_id": 2}}}, ["detect", "framing"]),
+        ({"framing": {"follow": "player", "player": {"boxes": [[0, 1, 1, 4, 4]]}}}, ["framing"]),
     ],
 )
 def test_detect_is_added_when_a_later_stage_needs_it(
@@ -117,6 +125,8 @@ def test_detect_is_added_when_a_later_stage_needs_it(
         ({"overlay": {"highlight": {}}}, "exactly one"),
         ({"detect": {"stride": 0}}, "stages.detect.stride"),
         ({"detect": {"backend": "magic"}}, "stages.detect.backend"),
+        ({"framing": {"follow": "player"}}, "needs 'framing.player'"),
+        ({"framing": {"player": {"track_id": 1}}}, "set both"),
     ],
 )  # fmt: skip
 def test_detection_driven_blocks_are_validated(block: dict[str, Any], message: str) -> None:
@@ -179,3 +189,31 @@ def test_schemas_are_published() -> None:
     assert "stages" in schemas["job"]["properties"]
     assert "progress" in schemas["status"]["properties"]
     assert JobManifest.model_json_schema() == schemas["job"]
+
+
+def test_following_a_player_defaults_to_the_overlay_highlight() -> None:
+    """``follow: "player"`` alone follows whom the overlay highlights; an explicit
+    ``player`` wins."""
+    click = {"frame": 30, "x": 100.0, "y": 50.0}
+    manifest = parse_job_manifest(
+        {"stages": {"framing": {"follow": "player"}, "overlay": {"highlight": click}}}
+    )
+    assert manifest.stages.framing is not None and manifest.stages.framing.player is not None
+    assert manifest.stages.framing.player.model_dump(exclude_none=True) == click
+    own = parse_job_manifest(
+        {
+            "stages": {
+                "framing": {"follow": "player", "player": {"track_id": 3}},
+                "overlay": {"highlight": click},
+            }
+        }
+    )
+    assert own.stages.framing is not None and own.stages.framing.player is not None
+    assert own.stages.framing.player.track_id == 3
+
+
+def test_the_detect_stride_defaults_by_backend() -> None:
+    """Every frame for motion (its cost is the decode), every other for yolo."""
+    assert DetectParams().stride_for("motion") == 1
+    assert DetectParams().stride_for("yolo") == 2
+    assert DetectParams(stride=3).stride_for("motion") == 3
