@@ -14,8 +14,9 @@ A moving camera (a pan, a zoom) would make the whole frame "move". The camera's
 own motion is estimated between frames (:mod:`pipeline.detect.camera_motion`)
 and each frame is warped back onto the background's view before subtraction;
 when the view has drifted far, the background is carried over to the current
-view. A frame that is mostly foreground (a hard cut, the lights) starts the
-background again from that frame.
+view. A frame that is mostly foreground and whose colours changed at once (a
+hard cut) starts the background again from that frame; one that is mostly
+foreground with the same colours (a bus passing close to the camera) does not.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from pipeline.detect.contract import PLAYER, FrameDetections
 
 MAX_PAN_CHANGE = 3.0  # px a detected frame: a camera speeds up no faster (a passing car can)
 REANCHOR = 0.08  # of the width: how far the view may drift before the background follows
-RESET = 0.35  # of the frame: more foreground than this starts the background again
+RESET = 0.35  # of the frame: more foreground than this, at a cut, starts the background again
+CUT_CHANGE = 0.2  # colour change (Bhattacharyya) between frames that marks a cut, not a car
 
 
 class MotionDetector:
@@ -56,6 +58,7 @@ class MotionDetector:
             history=120, varThreshold=24, detectShadows=True
         )
         self._previous: np.ndarray | None = None  # the last frame, grey, for the camera motion
+        self._colours: np.ndarray | None = None  # the last frame's colour histogram
         self._to_background = IDENTITY.copy()  # current frame pixels -> background pixels
         self._last_step = IDENTITY.copy()  # the camera's last motion, frame to frame
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
@@ -144,9 +147,18 @@ class MotionDetector:
         self._frames_seen += 1
         mask = self._subtractor.apply(view, learningRate=rate)
         mask = np.where(mask == 255, 255, 0).astype(np.uint8)  # 127 marks shadows
+        colours = cv2.calcHist([image], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3)
+        colours = cv2.normalize(colours, colours).flatten()
+        previous, self._colours = self._colours, colours
         if np.count_nonzero(mask) > RESET * mask.size:
-            self._restart(frame)
-            return FrameDetections.empty()
+            change = (
+                1.0
+                if previous is None
+                else cv2.compareHist(previous, colours, cv2.HISTCMP_BHATTACHARYYA)
+            )
+            if change > CUT_CHANGE:
+                self._restart(frame)
+                return FrameDetections.empty()
         mask = cv2.dilate(mask, self._kernel, iterations=2)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._join)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)

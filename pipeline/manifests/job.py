@@ -95,6 +95,7 @@ class DetectParams(WireModel):
         if self.stride is not None:
             return self.stride
         return 1 if backend == DetectBackend.MOTION else 2
+
     confidence: float = Field(0.25, gt=0, lt=1, description="players' minimum confidence")
     ball_confidence: float = Field(0.1, gt=0, lt=1, description="the ball's minimum confidence")
     max_ball_gap_s: float = Field(1.0, ge=0, description="longest ball gap interpolated")
