@@ -39,9 +39,10 @@ from pipeline.detect.offline import offline_environment
 from pipeline.detect.shots import ShotCuts
 from pipeline.errors import StageParamsInvalid
 from pipeline.manifests.detections import Detections, VideoFacts
-from pipeline.manifests.job import Highlight
+from pipeline.manifests.job import Click, Highlight
 from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
+from pipeline.stages.detect import follow_clicks
 from pipeline.stages.follow_path import crop_path, window_size
 from pipeline.stages.track_pick import pick_track
 
@@ -155,8 +156,21 @@ def _pans_across(x: np.ndarray, cut: int) -> bool:
     )
 
 
-def scene_scores(doc: Detections, truth: SampleTruth, scene: Scene) -> list[Score]:
-    """Each player clicked at ``CLICK_FRAME`` and followed, scored."""
+def with_look(doc: Detections, clip: Path | None, click: Highlight) -> Detections:
+    """``doc`` with the clicked player also followed by his look, as the detect stage
+    does for a job's click (unchanged without a ``clip``)."""
+    if clip is None:
+        return doc
+    assert click.frame is not None and click.x is not None and click.y is not None
+    found = follow_clicks(clip, probe(clip), doc, [Click(frame=click.frame, x=click.x, y=click.y)])
+    return doc.model_copy(update={"looks_followed": found})
+
+
+def scene_scores(
+    doc: Detections, truth: SampleTruth, scene: Scene, clip: Path | None = None
+) -> list[Score]:
+    """Each player clicked at ``CLICK_FRAME`` and followed (also by his look when the
+    ``clip`` is given), scored."""
     frames = truth.frames
     cut = frames if scene.cut_at_s is None else round(scene.cut_at_s * truth.fps)
     shot = np.arange(frames) < cut  # the click is in the first shot
@@ -168,7 +182,7 @@ def scene_scores(doc: Detections, truth: SampleTruth, scene: Scene) -> list[Scor
         x, y, w, h = box[CLICK_FRAME]
         click = Highlight(frame=CLICK_FRAME, x=float(x + w / 2), y=float(y + h / 2))
         try:
-            picked = pick_track(doc, click)
+            picked = pick_track(with_look(doc, clip, click), click)
         except StageParamsInvalid:  # not found at the click: nothing is lit
             scores.append(Score(0.0, 0, 0.0, 0.0, 0))
             continue
@@ -179,8 +193,8 @@ def scene_scores(doc: Detections, truth: SampleTruth, scene: Scene) -> list[Scor
     return scores
 
 
-def bikes_score(clip: Path, work: Path) -> tuple[Score, Detections]:
-    """The annotated cyclist clicked at ``BIKES_CLICK``, followed, scored."""
+def bikes_score(clip: Path, work: Path, look: bool) -> tuple[Score, Detections]:
+    """The annotated cyclist clicked at ``BIKES_CLICK``, followed (also by his look), scored."""
     doc = tracked_detections(clip, work)
     n = doc.video.frame_count
     kf = np.asarray(BIKES_CYCLIST, dtype=np.float64)
@@ -190,7 +204,8 @@ def bikes_score(clip: Path, work: Path) -> tuple[Score, Detections]:
     for a, b in BIKES_VISIBLE:
         counted[a : b + 1] = True
     frame, x, y = BIKES_CLICK
-    picked = pick_track(doc, Highlight(frame=frame, x=x, y=y))
+    click = Highlight(frame=frame, x=x, y=y)
+    picked = pick_track(with_look(doc, clip if look else None, click), click)
     centres = picked.centres(n)
     size = (doc.video.width, doc.video.height)
     return score(centres, boxes, np.empty((n, 0, 4)), counted, size, doc.video.fps, doc.shots), doc
@@ -224,10 +239,13 @@ def main() -> None:
             clip, width=W, height=H, duration_s=args.seconds, scene=scene, audio=False
         )
         doc = motion_detections(clip, work, args.stride)
-        print(row(name, scene_scores(doc, truth, scene)), flush=True)
+        print(row(f"{name}: blobs", scene_scores(doc, truth, scene)), flush=True)
+        print(row(f"{name}: blobs + look", scene_scores(doc, truth, scene, clip)), flush=True)
     if args.bikes is not None:
-        result, doc = bikes_score(args.bikes, work)
-        print(row(f"bikes cyclist (cuts found: {doc.shots})", [result]))
+        for look in (False, True):
+            result, doc = bikes_score(args.bikes, work, look)
+            label = "blobs + look" if look else "blobs"
+            print(row(f"bikes cyclist: {label} (cuts found: {doc.shots})", [result]))
 
 
 if __name__ == "__main__":

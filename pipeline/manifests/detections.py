@@ -20,7 +20,10 @@ lists the frames that begin a new camera shot (hard cuts): no track, ball or
 action position is interpolated across one, and no track id spans one.
 ``appearance[i][k]`` describes the colours of ``frames[i][k]`` (a base64
 histogram, see :mod:`pipeline.detect.appearance`; ``""`` for a filled-in box);
-an empty list when the detector described none.
+an empty list when the detector described none. ``looks_followed`` holds, for
+each click the job names, where that player was found by his look
+(:mod:`pipeline.detect.look_follow`), which the follow uses where the
+detector has no box of him.
 """
 
 from __future__ import annotations
@@ -67,6 +70,28 @@ class VideoFacts(WireModel):
     frame_count: int = Field(gt=0)
 
 
+class FollowedLook(WireModel):
+    """A clicked player followed by his look (a template of his pixels) in the detect pass."""
+
+    frame: int = Field(ge=0, description="the click's frame")
+    x: float
+    y: float
+    boxes: list[tuple[int, float, float, float, float]] = Field(
+        description="[frame, x, y, w, h] where he was found"
+    )
+    appearance: list[str] = Field(description="each box's colour histogram (base64)")
+
+    @model_validator(mode="after")
+    def _one_look_per_box(self) -> FollowedLook:
+        if len(self.appearance) != len(self.boxes):
+            raise ValueError("a followed look needs one appearance per box")
+        return self
+
+    def clicked(self, frame: int, x: float, y: float) -> bool:
+        """Whether this is the follow of the click at ``(frame, x, y)``."""
+        return self.frame == frame and abs(self.x - x) < 0.5 and abs(self.y - y) < 0.5
+
+
 class Detections(WireModel):
     """Every frame's boxes, the ball and the action centre."""
 
@@ -84,6 +109,9 @@ class Detections(WireModel):
     )
     appearance: list[list[str]] = Field(
         default_factory=list, description="per frame, per box: its colour histogram (base64)"
+    )
+    looks_followed: list[FollowedLook] = Field(
+        default_factory=list, description="clicked players followed by their look"
     )
 
     @model_validator(mode="after")

@@ -78,6 +78,14 @@ class DetectBackend(StrEnum):
     MOTION = "motion"  # moving regions and the action centre; needs no weights
 
 
+class Click(WireModel):
+    """A point on a player: ``x``, ``y`` in source pixels on source frame ``frame``."""
+
+    frame: int = Field(ge=0)
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+
+
 class DetectParams(WireModel):
     """Find the players and the ball (or the moving regions) in every frame."""
 
@@ -99,6 +107,12 @@ class DetectParams(WireModel):
     confidence: float = Field(0.25, gt=0, lt=1, description="players' minimum confidence")
     ball_confidence: float = Field(0.1, gt=0, lt=1, description="the ball's minimum confidence")
     max_ball_gap_s: float = Field(1.0, ge=0, description="longest ball gap interpolated")
+    follow: list[Click] = Field(
+        default_factory=list,
+        max_length=8,
+        description="clicked players also followed by their look in this pass (filled in "
+        "from the overlay's and framing's clicks)",
+    )
 
 
 class Trim(TimeRange):
@@ -353,11 +367,31 @@ class Stages(WireModel):
             wanted.insert(0, StageName.DETECT)
         return wanted
 
+    def clicks(self) -> list[Click]:
+        """The clicked players later stages follow (the overlay's, framing's), once each."""
+        found: list[Click] = []
+        highlights = [
+            self.overlay.highlight if self.overlay is not None else None,
+            self.framing.player if self.framing is not None else None,
+        ]
+        for h in highlights:
+            if h is not None and h.frame is not None and h.x is not None and h.y is not None:
+                click = Click(frame=h.frame, x=h.x, y=h.y)
+                if click not in found:
+                    found.append(click)
+        return found
+
     def params_for(self, name: StageName) -> WireModel:
-        """The parameters ``name`` runs with (defaults for an added detect)."""
+        """The parameters ``name`` runs with (defaults for an added detect, which also
+        follows the clicked players by their look)."""
         params = getattr(self, name.value)
-        if params is None and name is StageName.DETECT:
-            return DetectParams()
+        if name is StageName.DETECT:
+            detect = params if params is not None else DetectParams()
+            assert isinstance(detect, DetectParams)
+            clicks = self.clicks()
+            if clicks and not detect.follow:
+                return detect.model_copy(update={"follow": clicks})
+            return detect
         if params is None:
             raise KeyError(f"stage {name.value} was not requested")
         assert isinstance(params, WireModel)

@@ -2,21 +2,95 @@
 
 Writes ``detect/detections.json`` (see :mod:`pipeline.manifests.detections`);
 framing's ``follow`` and the overlay's click/track highlight read it. The
-video passes through untouched: the next stage reads the same input.
+players the job clicks are also followed by their look through their shot
+(:mod:`pipeline.detect.look_follow`), in a second, cheap pass. The video passes
+through untouched: the next stage reads the same input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
+
+import numpy as np
+import structlog
 
 from pipeline.detect.assemble import assemble
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import bytetrack, detect_frames
+from pipeline.detect.look_follow import follow_look
 from pipeline.detect.shots import ShotCuts
-from pipeline.manifests.detections import VideoFacts
-from pipeline.manifests.job import DetectParams, StageName
+from pipeline.errors import StageParamsInvalid
+from pipeline.manifests.detections import Detections, FollowedLook, VideoFacts, encode_look
+from pipeline.manifests.job import Click, DetectParams, StageName
 from pipeline.media.codec import even
-from pipeline.stages.base import StageContext, StageRequest, StageResult
+from pipeline.media.probe import VideoInfo
+from pipeline.stages.base import ProgressShare, StageContext, StageRequest, StageResult
+from pipeline.stages.track_pick import player_at
+
+log = structlog.get_logger(__name__)
+
+
+LOOK_SHARE = 0.15  # of the stage's progress: following the clicked players by their look
+SEED_ASPECT = 0.45  # the template: the picked box's height, at most this wide, centred on
+# the click
+
+
+def _follow_click(
+    source: Path,
+    info: VideoInfo,
+    doc: Detections,
+    click: Click,
+    progress: Callable[[float], None],
+) -> FollowedLook | None:
+    """The clicked player followed by his look through his shot (None: no player there;
+    the stage that uses the click says so)."""
+    try:
+        _, frame, (_, _, bw, bh) = player_at(doc, click.frame, click.x, click.y)
+    except StageParamsInvalid:
+        return None
+    width = min(bw, SEED_ASPECT * bh)
+    # Centred on the click (on the player): the box under or near it may hold others too.
+    cx, cy = click.x, click.y
+    cuts = sorted(doc.shots)
+    span = (
+        max([0, *(c for c in cuts if c <= frame)]),
+        min([info.frame_count, *(c for c in cuts if c > frame)]),
+    )
+    try:
+        boxes, colours = follow_look(
+            source, info, frame, (cx - width / 2, cy - bh / 2, width, bh), span, progress=progress
+        )
+    except ValueError as exc:  # too small a box to follow by its look
+        log.info("look_follow_skipped", reason=str(exc))
+        return None
+    found = np.flatnonzero(~np.isnan(boxes[:, 0]))
+    rows = [(int(f), *(round(float(v), 1) for v in boxes[f])) for f in found]
+    looks = [encode_look(colours[f]) for f in found]
+    return FollowedLook(frame=click.frame, x=click.x, y=click.y, boxes=rows, appearance=looks)
+
+
+def follow_clicks(
+    source: Path,
+    info: VideoInfo,
+    doc: Detections,
+    clicks: list[Click],
+    progress: Callable[[float], None] = lambda fraction: None,
+) -> list[FollowedLook]:
+    """Each clicked player (with a plausible box under the click) followed by his look."""
+    followed = []
+    for i, click in enumerate(clicks):
+        share = ProgressShare(i / len(clicks), 1 / len(clicks))
+        look = _follow_click(source, info, doc, click, _part_of(progress, share))
+        if look is not None:
+            followed.append(look)
+    return followed
+
+
+def _part_of(progress: Callable[[float], None], part: ProgressShare) -> Callable[[float], None]:
+    """A progress callback for one ``part`` of what ``progress`` reports."""
+    return lambda fraction: progress(part.at(fraction))
 
 
 class DetectStage:
@@ -36,6 +110,8 @@ class DetectStage:
             start = max(0, start - request.segment.overlap)
         shots = ShotCuts(float(info.fps))
         stride = params.stride_for(detector.name)
+        looks = params.follow if request.segment is None else []
+        share = LOOK_SHARE if looks else 0.0
         found = detect_frames(
             source,
             info,
@@ -45,7 +121,7 @@ class DetectStage:
             stride=stride,
             batch_size=ctx.settings.detect_batch,
             tracker=bytetrack(ctx.settings.scratch_dir / "ultralytics"),
-            progress=ctx.progress,
+            progress=lambda fraction: ctx.progress((1 - share) * fraction),
             shots=shots,
         )
         video = VideoFacts(
@@ -64,6 +140,9 @@ class DetectStage:
             max_ball_gap=round(params.max_ball_gap_s * float(info.fps)),
             cuts=shots.cuts,
         )
+        part = ProgressShare(1 - share, share)
+        followed = follow_clicks(source, info, doc, looks, _part_of(ctx.progress, part))
+        doc = doc.model_copy(update={"looks_followed": followed})
         name = "detections.json"
         if request.segment is not None:
             name = request.segment.artifact_named(name)

@@ -34,9 +34,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.detect.appearance import similarity
-from pipeline.manifests.detections import APPEARANCE_BINS, INTERP, X1, X2, Y1, Y2, Detections
+from pipeline.manifests.detections import (
+    APPEARANCE_BINS,
+    INTERP,
+    TRACK,
+    X1,
+    X2,
+    Y1,
+    Y2,
+    Detections,
+)
 
 LOST, FILLED, SEEN = 0, 1, 2  # per frame: how the followed player was known there
+BY_LOOK = -2  # the track id of a candidate found by the player's look, not the detector
 
 GATE = 0.8  # a candidate's centre within this many box sizes of the prediction
 LOST_GATE = 2.5  # the search widens to this while the player is lost
@@ -49,6 +59,7 @@ REFIND_LIKENESS = 0.8  # after a loss, the player is re-found only this alike
 LOOK_GAIN = 0.1  # how fast the player's colours follow a confident match
 SPLIT = 4.0  # a part under the anchor down to 1/SPLIT of the box (per side) is the player
 ANCHOR_BONUS = 0.5  # a box under the anchor is this many gates closer
+LOOK_BOX_COST = 0.3  # a box found by the look (a template can drift) costs this much more
 MERGED = 1.5  # a box this much larger than the usual one (per side) holds several players
 ANCHOR_DECAY = 0.1  # how fast the anchor settles to the box centre once matched
 
@@ -72,13 +83,16 @@ def follow_player(
     looks: list[np.ndarray] | None = None,
     look: np.ndarray | None = None,
     anchor: tuple[float, float] | None = None,
+    size: tuple[float, float] | None = None,
 ) -> FollowedPlayer:
     """Follow the player whose box on ``frame`` is ``box``, through the whole clip.
 
     ``candidates[i]`` are frame ``i``'s plausible boxes as detection rows (all
     of the frame's rows when not given), ``looks[i]`` their colour histograms
     and ``look`` the clicked player's (colours are not compared without them);
-    ``anchor`` is the point clicked (the box centre when not given).
+    ``anchor`` is the point clicked (the box centre when not given); ``size`` the
+    player's own ``(w, h)`` when known (else the clip's median box: larger boxes are
+    several players merged).
     """
     n = doc.video.frame_count
     rows = candidates if candidates is not None else [doc.rows(i) for i in range(n)]
@@ -95,7 +109,7 @@ def follow_player(
     shot_end = min([n, *(c for c in cuts if c > frame)])
     x, y, w, h = box
     offset = (0.0, 0.0) if anchor is None else (anchor[0] - x - w / 2, anchor[1] - y - h / 2)
-    frames = _Frames(rows, looks, _typical_size(rows))
+    frames = _Frames(rows, looks, size if size is not None else _typical_size(rows))
     for step, stop in ((1, shot_end), (-1, shot_start - 1)):
         _follow(frames, boxes, seen, (frame, step, stop), bridge, model.copy(), offset)
     return FollowedPlayer(boxes, seen)
@@ -227,6 +241,8 @@ def _best(
     if not fits.any():
         return None
     cost = distance / gate + LOOK_WEIGHT * (1.0 - alike) - ANCHOR_BONUS * under
+    if not merged:  # in a group, his look is the one box that is him alone
+        cost += LOOK_BOX_COST * (rows[:, TRACK] == BY_LOOK)
     cost = np.where(fits, cost, np.inf)
     best = int(np.argmin(cost))
     r = rows[best]

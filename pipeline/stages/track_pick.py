@@ -22,10 +22,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.detect.contract import PLAYER
 from pipeline.errors import StageParamsInvalid
-from pipeline.manifests.detections import INTERP, TRACK, X1, X2, Y1, Y2, Detections
+from pipeline.manifests.detections import (
+    INTERP,
+    TRACK,
+    X1,
+    X2,
+    Y1,
+    Y2,
+    Detections,
+    FollowedLook,
+    decode_look,
+)
 from pipeline.manifests.job import Highlight
-from pipeline.stages.player_follow import FILLED, LOST, SEEN, follow_player
+from pipeline.stages.player_follow import BY_LOOK, FILLED, LOST, SEEN, follow_player
 
 CLICK_REACH = 0.08  # of the frame width: how far from a box a click may land
 SEARCH_FRAMES = 15  # how far from the clicked frame to look for tracked boxes
@@ -104,10 +115,17 @@ def pick_track(
             )
     else:
         assert highlight.frame is not None and highlight.x is not None and highlight.y is not None
-        track, frame, box = _player_at(doc, highlight.frame, highlight.x, highlight.y)
+        track, frame, box = player_at(doc, highlight.frame, highlight.x, highlight.y)
         bx, by, bw, bh = box
         click = (min(max(highlight.x, bx), bx + bw), min(max(highlight.y, by), by + bh))
-        return _followed(doc, track, frame, box, click, fade_s=fade_s, bridge_s=bridge_s)
+        looked = next(
+            (f for f in doc.looks_followed if f.clicked(highlight.frame, highlight.x, highlight.y)),
+            None,
+        )
+        beside = click != (highlight.x, highlight.y)  # the click fell beside every box
+        return _followed(
+            doc, track, frame, box, click, looked, fade_s=fade_s, bridge_s=bridge_s, beside=beside
+        )
     boxes = doc.track_boxes(track)
     fps = doc.video.fps
     keyframes = [(f, *box) for f, box in sorted(boxes.items())]
@@ -127,12 +145,15 @@ def _followed(
     frame: int,
     box: tuple[float, float, float, float],
     click: tuple[float, float],
+    looked: FollowedLook | None,
     *,
     fade_s: float,
     bridge_s: float,
+    beside: bool = False,
 ) -> PickedTrack:
     """The clicked player followed through every plausible box, whatever its id
-    (:mod:`pipeline.stages.player_follow`), from the box picked at the click."""
+    (:mod:`pipeline.stages.player_follow`), from the box picked at the click; where
+    the detect pass followed him by his look, that box is one more candidate."""
     n, width, height = doc.video.frame_count, doc.video.width, doc.video.height
     candidates, looks = [], []
     for i in range(n):
@@ -141,6 +162,20 @@ def _followed(
         keep &= rows[:, INTERP] == 0  # a tracker's fill-ins are guesses: the follow predicts
         candidates.append(rows[keep])
         looks.append(doc.looks(i)[keep])
+    size = None
+    for (f, x, y, w, h), colours in zip(
+        looked.boxes if looked is not None else [],
+        looked.appearance if looked is not None else [],
+        strict=True,
+    ):
+        if 0 <= f < n:
+            row = np.array([[PLAYER, 0.5, BY_LOOK, x, y, x + w, y + h, 0]], dtype=np.float64)
+            candidates[f] = np.vstack([candidates[f], row])
+            looks[f] = np.vstack([looks[f], decode_look(colours)])
+            if f == frame and beside:
+                # The click was beside every box (a player standing still gives no blob):
+                # start from the template centred on it, at its size and colours.
+                box, size = (x, y, w, h), (w, h)
     followed = follow_player(
         doc,
         frame,
@@ -148,8 +183,9 @@ def _followed(
         bridge_s=bridge_s,
         candidates=candidates,
         looks=looks,
-        look=_look_of(candidates[frame], looks[frame], box),
+        look=_look_of(candidates[frame], looks[frame], box, prefer_last=size is not None),
         anchor=click,
+        size=size,
     )
     present = np.flatnonzero(followed.seen >= FILLED)
     keyframes = [
@@ -161,9 +197,17 @@ def _followed(
 
 
 def _look_of(
-    rows: np.ndarray, looks: np.ndarray, box: tuple[float, float, float, float]
+    rows: np.ndarray,
+    looks: np.ndarray,
+    box: tuple[float, float, float, float],
+    *,
+    prefer_last: bool = False,
 ) -> np.ndarray:
-    """The colours of the row whose box is ``box`` (the picked one)."""
+    """The colours of the row whose box is ``box`` (the picked one; the last row, the
+    look follow's, when ``prefer_last``)."""
+    if prefer_last:
+        last: np.ndarray = looks[-1]
+        return last
     x, y, _, _ = box
     index = int(np.argmin(np.hypot(rows[:, X1] - x, rows[:, Y1] - y)))
     look: np.ndarray = looks[index]
@@ -197,7 +241,7 @@ def coverage(seen_per_frame: list[int], fps: float) -> list[str]:
     return out
 
 
-def _player_at(
+def player_at(
     doc: Detections, frame: int, x: float, y: float
 ) -> tuple[int, int, tuple[float, float, float, float]]:
     """The plausible player box under (or near) the click: its track, frame and box."""

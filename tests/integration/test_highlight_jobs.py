@@ -110,6 +110,11 @@ def test_a_vertical_reel_can_follow_the_clicked_player(
     )
     status = run_job(bucket, settings, clip, manifest, "follow-player")
     assert status.stages[StageName.FRAMING].details["picked"]["frame"] == 30
+    # The detect pass also followed the clicked player by his look, for both stages.
+    doc = Detections.model_validate(bucket.get_json(status.outputs["detect.detections"]).data)
+    (looked,) = doc.looks_followed
+    assert (looked.frame, looked.x, looked.y) == (30, click["x"], click["y"])
+    assert len(looked.boxes) >= 60 and len(looked.appearance) == len(looked.boxes)
     timeline = FramingTimeline.model_validate(
         bucket.get_json(status.outputs["framing.timeline"]).data
     )
