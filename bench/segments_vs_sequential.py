@@ -31,6 +31,7 @@ from pipeline.runners.local import LocalRunner
 from pipeline.segments import join_segment_outputs
 from pipeline.settings import Settings
 from pipeline.stages.base import Segment, StageRequest
+from pipeline.status_transitions import with_stage
 
 USER, JOB = "bench", "1" * 20
 
@@ -62,7 +63,7 @@ def main() -> None:
         bucket.upload_file(src, f"users/{USER}/clips/game.mp4")
         status = StatusManifest(job_id=JOB, user_id=USER, manifest_key="-")
         bucket.put_json(
-            status_key(USER, JOB), status.with_stage(StageName.OVERLAY).model_dump(mode="json")
+            status_key(USER, JOB), with_stage(status, StageName.OVERLAY).model_dump(mode="json")
         )
         request = StageRequest(
             user_id=USER,

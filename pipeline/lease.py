@@ -41,7 +41,6 @@ import structlog
 
 from pipeline.errors import LeaseHeld, LeaseLost
 from pipeline.manifests.status import (
-    JobState,
     Lease,
     LeaseKind,
     Progress,
@@ -49,6 +48,7 @@ from pipeline.manifests.status import (
     utc_now,
 )
 from pipeline.status_store import StatusStore
+from pipeline.status_transitions import handed_back, leased, renewed
 
 log = structlog.get_logger(__name__)
 
@@ -92,12 +92,9 @@ def acquire(store: StatusStore, owner: str, ttl_s: float) -> StatusManifest:
             if not lease.expired(now):
                 raise LeaseHeld(f"job {status.job_id} is being run by {lease.owner}")
             died = not status.state.finished
-        runs = status.runs.model_copy(
-            update={"epoch": status.runs.epoch + 1, "deaths": status.runs.deaths + int(died)}
-        )
         if died:
             log.warning("worker_died", job_id=status.job_id, previous_owner=lease and lease.owner)
-        return status.model_copy(update={"lease": new_lease(owner, ttl_s), "runs": runs})
+        return leased(status, new_lease(owner, ttl_s), died=died)
 
     return store.update(take)
 
@@ -110,7 +107,7 @@ def renew(store: StatusStore, owner: str, ttl_s: float) -> StatusManifest:
         if status.lease is None or status.lease.owner != owner:
             holder = status.lease.owner if status.lease else "nobody"
             raise LeaseLost(f"job {status.job_id}: the lease is now held by {holder}")
-        return status.model_copy(update={"lease": new_lease(owner, ttl_s)})
+        return renewed(status, new_lease(owner, ttl_s))
 
     return store.update(extend)
 
@@ -122,12 +119,7 @@ def hand_back(store: StatusStore, owner: str, *, crashed: bool = False) -> Statu
     def drop(status: StatusManifest) -> StatusManifest:
         if status.lease is None or status.lease.owner != owner or status.state.finished:
             return status
-        runs = status.runs
-        if crashed:
-            runs = runs.model_copy(update={"crashes": runs.crashes + 1})
-        elif status.state is JobState.RUNNING:  # a job waiting for its clip just waits
-            runs = runs.model_copy(update={"handbacks": runs.handbacks + 1})
-        return status.model_copy(update={"lease": None, "runs": runs})
+        return handed_back(status, crashed=crashed)
 
     try:
         return store.update(drop)

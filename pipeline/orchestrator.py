@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline import PIPELINE_VERSION
 from pipeline.claim import ClaimedJob
 from pipeline.errors import (
     ErrorKind,
@@ -42,8 +41,6 @@ from pipeline.lease import Activity
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
 from pipeline.manifests.status import (
     ErrorInfo,
-    JobState,
-    Progress,
     StageState,
     StatusManifest,
     utc_now,
@@ -55,13 +52,16 @@ from pipeline.stage_cache import stage_cache_key
 from pipeline.stages.base import ProgressShare, StageRequest, StageResult, progress_shares
 from pipeline.stages.registry import stage_for
 from pipeline.status_store import Mutation, StatusStore
-from pipeline.status_updates import (
-    SETUP_SHARE,
+from pipeline.status_transitions import (
+    failed,
     overall_progress,
-    pending_stage,
+    progressed,
+    running,
     stage_finished,
     stage_progress,
     stage_started,
+    succeeded,
+    waiting_for_input,
 )
 from pipeline.storage import Bucket
 
@@ -154,20 +154,7 @@ class Orchestrator:
         estimated, shares = self._plan(manifest, input_key)
         self._write(
             store,
-            lambda s: s.model_copy(
-                update={
-                    "state": JobState.RUNNING,
-                    "input_key": input_key,
-                    "attempts": s.attempts + 1,
-                    "started_at": s.started_at or utc_now(),
-                    "waiting_since": None,
-                    "error": None,
-                    "pipeline_version": PIPELINE_VERSION,
-                    "estimated_cost_usd": estimated,
-                    "stages": {name: s.stages.get(name, pending_stage()) for name in stages},
-                    "progress": Progress(percent=SETUP_SHARE, message="starting"),
-                }
-            ),
+            lambda s: running(s, input_key=input_key, stages=stages, estimated_cost_usd=estimated),
         )
         video_key = input_key
         upstream: dict[StageName, dict[str, str]] = {}
@@ -281,9 +268,7 @@ class Orchestrator:
             log.info("stage_cached", stage=name.value, cache_key=key)
             self._write(
                 store,
-                lambda s: s.model_copy(
-                    update={"progress": overall_progress(request.share, 1.0, name)}
-                ),
+                lambda s: progressed(s, overall_progress(request.share, 1.0, name)),
             )
             return StageResult(
                 outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
@@ -375,15 +360,7 @@ class Orchestrator:
         log.info("waiting_for_input", waited_s=round(waited, 1))
         return self._write(
             store,
-            lambda s: s.model_copy(
-                update={
-                    "state": JobState.WAITING_FOR_INPUT,
-                    "waiting_since": since,
-                    "progress": Progress(
-                        percent=0.0, message=f"waiting for the clip to be uploaded: {missing}"
-                    ),
-                }
-            ),
+            lambda s: waiting_for_input(s, since=since, missing=str(missing)),
         )
 
     def _succeed(
@@ -400,17 +377,8 @@ class Orchestrator:
         }
         final = self._write(
             store,
-            lambda s: s.model_copy(
-                update={
-                    "state": JobState.SUCCEEDED,
-                    "progress": Progress(percent=100.0, message="complete"),
-                    "outputs": outputs,
-                    "output_key": video_key,
-                    "error": None,
-                    "lease": None,
-                    "finished_at": utc_now(),
-                    "duration_s": round(time.monotonic() - started, 3),
-                }
+            lambda s: succeeded(
+                s, outputs=outputs, output_key=video_key, duration_s=time.monotonic() - started
             ),
         )
         log.info("job_succeeded", output_key=video_key, duration_s=final.duration_s)
@@ -424,23 +392,10 @@ class Orchestrator:
         message = bounded_message(_redact(message, self.settings.secret_values()))
         error = ErrorInfo(kind=kind, message=message, stage=stage)
 
-        def mark(s: StatusManifest) -> StatusManifest:
-            if stage is not None and stage in s.stages:
-                s = s.with_stage(stage, state=StageState.FAILED, finished_at=utc_now())
-            return s.model_copy(
-                update={
-                    "state": JobState.FAILED,
-                    "error": error,
-                    "progress": Progress(
-                        percent=s.progress.percent, message=f"failed: {kind.value}"
-                    ),
-                    "finished_at": utc_now(),
-                    "duration_s": round(time.monotonic() - started, 3),
-                    "lease": None,
-                }
-            )
-
-        final = self._write(store, mark)
+        final = self._write(
+            store,
+            lambda s: failed(s, error=error, stage=stage, duration_s=time.monotonic() - started),
+        )
         log.error(
             "job_failed", kind=kind.value, stage=stage.value if stage else None, message=message
         )

@@ -25,7 +25,8 @@ from pipeline.claim import ClaimedJob
 from pipeline.errors import InvalidKey, LeaseHeld, ObjectNotFound, ReelpipeError
 from pipeline.keys import USERS_PREFIX, active_key, validate_id, validate_job_id
 from pipeline.lease import new_lease
-from pipeline.manifests.status import JobState, LeaseKind, Progress, StatusManifest
+from pipeline.manifests.status import JobState, LeaseKind, StatusManifest
+from pipeline.status_transitions import requeued
 from pipeline.storage import Bucket
 from pipeline.worker import Worker
 
@@ -109,17 +110,7 @@ def requeue(bucket: Bucket, job: ClaimedJob, owner: str, lease_ttl_s: float) -> 
     def back_to_queue(status: StatusManifest) -> StatusManifest:
         if reason_to_reprocess(status) is None:
             raise NotACandidate(f"job {status.job_id} no longer needs reprocessing")
-        return status.model_copy(
-            update={
-                "state": JobState.QUEUED,
-                "error": None,
-                "finished_at": None,
-                "attempts": 0,
-                "runs": status.runs.model_copy(update={"deaths": 0, "crashes": 0, "handbacks": 0}),
-                "progress": Progress(percent=0.0, message="queued for reprocessing"),
-                "lease": new_lease(owner, lease_ttl_s, LeaseKind.CLAIM),
-            }
-        )
+        return requeued(status, new_lease(owner, lease_ttl_s, LeaseKind.CLAIM))
 
     bucket.put_bytes(active_key(job.user_id, job.job_id), b"", content_type="text/plain")
     job.status.update(back_to_queue)

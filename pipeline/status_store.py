@@ -14,7 +14,7 @@ writes nothing, however late it wakes up.
 Example::
 
     store = StatusStore(bucket, status_key(user, job))
-    store.update(lambda s: s.model_copy(update={"state": JobState.RUNNING}))
+    store.update(lambda s: progressed(s, Progress(percent=50.0, message="half way")))
     fenced = store.fenced(Fence(owner="host:1:ab12", epoch=3))
 """
 

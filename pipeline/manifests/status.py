@@ -157,10 +157,3 @@ class StatusManifest(WireModel):
         default_factory=list, description="what was adjusted rather than refused (a clamped trim)"
     )
     waiting_since: datetime | None = None
-
-    def with_stage(self, name: StageName, **changes: object) -> StatusManifest:
-        """A copy with one stage's fields changed."""
-        current = self.stages.get(name, StageStatus())
-        stages = dict(self.stages)
-        stages[name] = current.model_copy(update=changes)
-        return self.model_copy(update={"stages": stages})

@@ -23,7 +23,7 @@ from pipeline.runners.local import LocalRunner
 from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wire
 from pipeline.settings import Settings
 from pipeline.status_store import StatusStore
-from pipeline.status_updates import segment_progress, stage_progress
+from pipeline.status_transitions import segment_progress, stage_progress
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)

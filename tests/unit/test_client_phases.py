@@ -14,6 +14,7 @@ from pipeline.manifests.status import (
     StageState,
     StatusManifest,
 )
+from pipeline.status_transitions import with_stage
 
 
 def status(
@@ -23,7 +24,7 @@ def status(
         update={"state": state, "progress": Progress(percent=percent, message="m")}
     )
     for name, (stage_state, progress) in stages.items():
-        s = s.with_stage(StageName(name), state=stage_state, progress=progress)
+        s = with_stage(s, StageName(name), state=stage_state, progress=progress)
     return s
 
 

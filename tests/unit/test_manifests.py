@@ -18,6 +18,7 @@ from pipeline.manifests.job import (
 )
 from pipeline.manifests.schema import json_schemas
 from pipeline.manifests.status import JobState, StageState, StageStatus, StatusManifest
+from pipeline.status_transitions import with_stage
 from tests.factories import DOCUMENTED_MANIFEST
 
 
@@ -164,8 +165,11 @@ def test_no_stage_at_all_is_rejected() -> None:
 
 def test_status_manifest_round_trips_with_enums() -> None:
     """A status with stages and timestamps survives JSON and keeps its enum types."""
-    status = StatusManifest(job_id="0" * 20, user_id="u", manifest_key="k").with_stage(
-        StageName.FRAMING, state=StageState.RUNNING, progress=42.0
+    status = with_stage(
+        StatusManifest(job_id="0" * 20, user_id="u", manifest_key="k"),
+        StageName.FRAMING,
+        state=StageState.RUNNING,
+        progress=42.0,
     )
     again = StatusManifest.model_validate_json(status.model_dump_json())
     assert again == status
