@@ -21,6 +21,9 @@ from typing import Any
 
 import modal
 
+from pipeline.manifests.job import StageName
+from pipeline.stages.table import STAGE_TABLE, Image
+
 # Deploy-time configuration of this file (not of the pipeline, which reads no
 # environment at import): the app name apps look functions up by.
 APP_NAME = os.environ.get("REELPIPE_MODAL_APP", "reel-ballers-video")
@@ -74,6 +77,29 @@ transient_retries = modal.Retries(max_retries=2, backoff_coefficient=2.0, initia
 
 app = modal.App(APP_NAME)
 
+IMAGES = {Image.BASE: base_image, Image.YOLO: yolo_image, Image.UPSCALE: upscale_image}
+
+
+def stage_options(name: StageName) -> dict[str, Any]:
+    """``@app.function`` options of a stage, from the stage table: its image, machine,
+    timeout, the weights Volume when it loads weights, secrets and transient retries."""
+    spec = STAGE_TABLE[name]
+    options: dict[str, Any] = {
+        "image": IMAGES[spec.machine.image],
+        "timeout": spec.timeout_s,
+        "secrets": [r2_credentials],
+        "retries": transient_retries,
+    }
+    if spec.machine.gpu is not None:
+        options["gpu"] = spec.machine.gpu
+    if spec.machine.cpu is not None:
+        options["cpu"] = spec.machine.cpu
+    if spec.machine.memory_mb is not None:
+        options["memory"] = spec.machine.memory_mb
+    if spec.weights:
+        options["volumes"] = {WEIGHTS_DIR: weights_volume}
+    return options
+
 
 def _bucket_and_settings(**overrides: Any) -> tuple[Any, Any]:
     from pipeline.settings import Settings
@@ -98,24 +124,16 @@ def _yolo_overrides() -> dict[str, Any]:
     return {"yolo_weights": weights} if weights.is_file() else {}
 
 
-@app.function(
-    image=yolo_image,
-    gpu="T4",
-    timeout=1800,
-    secrets=[r2_credentials],
-    volumes={WEIGHTS_DIR: weights_volume},
-    retries=transient_retries,
-)
+@app.function(**stage_options(StageName.DETECT))
 def detect_objects(request: dict[str, Any]) -> dict[str, Any]:
     """Players and the ball, tracked (the motion backend when no weights are on the Volume)."""
     from pipeline.runners.remote import execute_stage
 
-    return execute_stage(request, *_bucket_and_settings(**_yolo_overrides()), gpu="T4")
+    gpu = STAGE_TABLE[StageName.DETECT].machine.gpu
+    return execute_stage(request, *_bucket_and_settings(**_yolo_overrides()), gpu=gpu)
 
 
-@app.function(
-    image=base_image, cpu=4.0, timeout=900, secrets=[r2_credentials], retries=transient_retries
-)
+@app.function(**stage_options(StageName.FRAMING))
 def process_framing(request: dict[str, Any]) -> dict[str, Any]:
     """Trim, crop, speed: one ffmpeg pass, CPU only."""
     from pipeline.runners.remote import execute_stage
@@ -123,24 +141,16 @@ def process_framing(request: dict[str, Any]) -> dict[str, Any]:
     return execute_stage(request, *_bucket_and_settings())
 
 
-@app.function(
-    image=base_image, gpu="T4", timeout=900, secrets=[r2_credentials], retries=transient_retries
-)
+@app.function(**stage_options(StageName.OVERLAY))
 def render_overlay(request: dict[str, Any]) -> dict[str, Any]:
     """The spotlight that follows a player (one segment of it when fanned out)."""
     from pipeline.runners.remote import execute_stage
 
-    return execute_stage(request, *_bucket_and_settings(), gpu="T4")
+    gpu = STAGE_TABLE[StageName.OVERLAY].machine.gpu
+    return execute_stage(request, *_bucket_and_settings(), gpu=gpu)
 
 
-@app.function(
-    image=upscale_image,
-    gpu="L4",
-    timeout=1800,
-    secrets=[r2_credentials],
-    volumes={WEIGHTS_DIR: weights_volume},
-    retries=transient_retries,
-)
+@app.function(**stage_options(StageName.UPSCALE))
 def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
     """Super-resolution; the model loads once per container (cached by path)."""
     from pathlib import Path
@@ -149,7 +159,8 @@ def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
 
     weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth")
     overrides = {"upscale_weights": weights} if weights.is_file() else {}
-    return execute_stage(request, *_bucket_and_settings(**overrides), gpu="L4")
+    gpu = STAGE_TABLE[StageName.UPSCALE].machine.gpu
+    return execute_stage(request, *_bucket_and_settings(**overrides), gpu=gpu)
 
 
 # -- the seed's interactive calls (an app's user picks a player) ---------------------

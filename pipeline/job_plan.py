@@ -18,9 +18,9 @@ from typing import Any
 from pipeline.manifests.job import FramingParams, StageName, Stages
 from pipeline.media.probe import VideoInfo
 from pipeline.planner import WORKER_OPTIONS, Estimate, estimate, workers_for
-from pipeline.segments import SPLITTABLE_STAGES
 from pipeline.settings import Settings
 from pipeline.stages.framing_plan import plan_timeline
+from pipeline.stages.table import spec_for
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
     plans = []
     for name, frames, fps in stage_frames(stages, info):
         machine, profile = settings.compute_for(name.value)
-        if name in SPLITTABLE_STAGES:
+        if spec_for(name).splits:
             options = [w for w in WORKER_OPTIONS if w <= settings.max_segment_workers]
             chosen = settings.segment_workers or min(
                 workers_for(frames / fps, settings.segment_thresholds),

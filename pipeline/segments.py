@@ -27,7 +27,6 @@ import structlog
 from pipeline.detect.stitch import stitch
 from pipeline.errors import ReelpipeError, StorageUnavailable
 from pipeline.manifests.detections import Detections
-from pipeline.manifests.job import StageName
 from pipeline.media.join import join_parts
 from pipeline.media.object_relay import ObjectRelay
 from pipeline.media.probe import VideoInfo, probe, probe_url
@@ -35,13 +34,10 @@ from pipeline.planner import plan_segments
 from pipeline.runners.base import Runner
 from pipeline.settings import Settings
 from pipeline.stages.base import ProgressFn, Segment, StageRequest, StageResult
+from pipeline.stages.table import Artifact, Split, spec_for
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)
-
-FRAME_LOCAL_STAGES = frozenset({StageName.OVERLAY, StageName.UPSCALE})
-# Detection splits too: each part starts early by an overlap, to stitch track ids.
-SPLITTABLE_STAGES = FRAME_LOCAL_STAGES | {StageName.DETECT}
 
 
 def plan_stage_segments(
@@ -54,7 +50,8 @@ def plan_stage_segments(
     (what the runner can run at once). Only constant-rate inputs are split:
     their frame numbers follow from timestamps, so a part can seek to its start.
     """
-    if request.stage not in SPLITTABLE_STAGES:
+    spec = spec_for(request.stage)
+    if not spec.splits:
         return []
     if settings.segment_workers is None and capacity <= 1:
         return []
@@ -73,7 +70,7 @@ def plan_stage_segments(
     if len(ranges) <= 1:
         return []
     overlap = 0
-    if request.stage is StageName.DETECT:
+    if spec.split is Split.FRAMES_WITH_OVERLAP:  # parts start early, to stitch track ids
         overlap = round(settings.detect_overlap_s * float(info.fps))
     return [
         Segment(i, len(ranges), start, end, overlap if i else 0)
@@ -118,12 +115,12 @@ def run_segmented(
     began = time.monotonic()
     results = runner.run_segments(parts, progress)
     ran = time.monotonic() - began
-    if request.stage is StageName.DETECT:
-        keys = [r.outputs["detections"] for r in results]
-        outputs = {"detections": join_detections(bucket, request, keys, segments)}
+    if spec_for(request.stage).frame_local:
+        keys = [r.outputs[Artifact.VIDEO] for r in results]
+        outputs = {Artifact.VIDEO.value: join_segment_outputs(bucket, settings, request, keys)}
     else:
-        keys = [r.outputs["video"] for r in results]
-        outputs = {"video": join_segment_outputs(bucket, settings, request, keys)}
+        keys = [r.outputs[Artifact.DETECTIONS] for r in results]
+        outputs = {Artifact.DETECTIONS.value: join_detections(bucket, request, keys, segments)}
     log.info(
         "segments_joined",
         segments=len(segments),

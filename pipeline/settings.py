@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from pipeline.errors import ConfigError
+from pipeline.stages.table import STAGE_TABLE
 
 EMBEDDED_ACCESS_KEY = "reelpipe-local"
 EMBEDDED_SECRET_KEY = "reelpipe-local-secret"
@@ -95,12 +96,9 @@ DEFAULT_COMPUTE: dict[str, ComputeProfile] = {
     ),
 }
 
-# Where each stage runs (infra/modal_app.py requests the same machines).
+# Where each stage runs: the stage table's machines (infra/modal_app.py reads the same).
 DEFAULT_STAGE_COMPUTE: dict[str, str] = {
-    "detect": "T4",
-    "framing": "cpu",
-    "overlay": "T4",
-    "upscale": "L4",
+    name.value: spec.machine.compute for name, spec in STAGE_TABLE.items()
 }
 
 

@@ -21,15 +21,13 @@ from typing import Any, Protocol
 from pipeline.manifests.job import StageName
 from pipeline.runners.wire import request_to_wire, result_from_wire
 from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.stages.table import STAGE_TABLE
 
 DEFAULT_APP_NAME = "reel-ballers-video"
 
 # Function names follow the seed: say what each does.
 STAGE_FUNCTIONS: dict[StageName, str] = {
-    StageName.DETECT: "detect_objects",
-    StageName.FRAMING: "process_framing",
-    StageName.OVERLAY: "render_overlay",
-    StageName.UPSCALE: "apply_upscale",
+    name: spec.modal_function for name, spec in STAGE_TABLE.items()
 }
 
 

@@ -1,0 +1,92 @@
+"""The stage table is the one place a stage is declared: every consumer sees every stage,
+and sees it as the table says."""
+
+from __future__ import annotations
+
+import typing
+from fractions import Fraction
+
+import pytest
+
+from pipeline.job_plan import stage_seconds
+from pipeline.manifests.job import STAGE_ORDER, StageName, Stages, parse_job_manifest
+from pipeline.media.probe import VideoInfo
+from pipeline.runners.modal import STAGE_FUNCTIONS
+from pipeline.settings import DEFAULT_COMPUTE, DEFAULT_STAGE_COMPUTE, Settings
+from pipeline.stages.registry import stage_for
+from pipeline.stages.table import STAGE_TABLE, Split
+
+modal = pytest.importorskip("modal")
+
+from infra import modal_app  # noqa: E402
+
+EVERY_STAGE = list(StageName)
+
+
+def test_the_table_lists_every_stage_in_job_order() -> None:
+    assert list(STAGE_TABLE) == list(STAGE_ORDER) == EVERY_STAGE
+
+
+@pytest.mark.parametrize("name", EVERY_STAGE)
+def test_the_manifest_takes_each_stage_with_its_table_params(name: StageName) -> None:
+    field = Stages.model_fields[name.value]
+    assert STAGE_TABLE[name].params in typing.get_args(field.annotation)
+
+
+@pytest.mark.parametrize("name", EVERY_STAGE)
+def test_each_stage_has_an_implementation_of_that_name(name: StageName) -> None:
+    stage = stage_for(name)
+    assert stage.name is name and stage.version
+
+
+@pytest.mark.parametrize("name", EVERY_STAGE)
+def test_the_modal_runner_and_app_call_the_table_function_on_its_machine(
+    name: StageName,
+) -> None:
+    spec = STAGE_TABLE[name]
+    assert STAGE_FUNCTIONS[name] == spec.modal_function
+    info = getattr(modal_app, spec.modal_function).info()
+    assert list(info.gpus) == ([(spec.machine.gpu, 1)] if spec.machine.gpu else [])
+    assert info.timeout == spec.timeout_s
+
+
+@pytest.mark.parametrize("name", EVERY_STAGE)
+def test_the_cost_model_prices_each_stage_on_its_table_machine(name: StageName) -> None:
+    machine = STAGE_TABLE[name].machine.compute
+    assert DEFAULT_STAGE_COMPUTE[name.value] == machine
+    assert Settings().compute_for(name.value) == (machine, DEFAULT_COMPUTE[machine])
+
+
+def test_the_planner_estimates_every_stage() -> None:
+    manifest = parse_job_manifest(
+        {
+            "stages": {
+                "detect": {},
+                "framing": {"aspect": "9:16"},
+                "overlay": {"highlight": {"track_id": 1}},
+                "upscale": {},
+            }
+        }
+    )
+    info = VideoInfo(
+        width=640,
+        height=360,
+        rotation=0,
+        fps=Fraction(30),
+        frame_count=300,
+        duration_s=10.0,
+        codec="h264",
+        pix_fmt="yuv420p",
+        has_audio=False,
+        audio_codec=None,
+        size_bytes=1_000_000,
+    )
+    seconds = stage_seconds(manifest.stages, info, Settings())
+    assert len(seconds) == len(EVERY_STAGE) and all(s > 0 for s in seconds)
+
+
+def test_only_frame_ranges_split_and_only_detection_overlaps() -> None:
+    splits = {name: spec.split for name, spec in STAGE_TABLE.items()}
+    assert splits[StageName.FRAMING] is Split.NONE  # it re-times the clip
+    assert splits[StageName.DETECT] is Split.FRAMES_WITH_OVERLAP
+    assert {splits[StageName.OVERLAY], splits[StageName.UPSCALE]} == {Split.FRAMES}
