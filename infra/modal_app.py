@@ -127,7 +127,7 @@ def _yolo_overrides() -> dict[str, Any]:
 @app.function(**stage_options(StageName.DETECT))
 def detect_objects(request: dict[str, Any]) -> dict[str, Any]:
     """Players and the ball, tracked (the motion backend when no weights are on the Volume)."""
-    from pipeline.runners.remote import execute_stage
+    from pipeline.runners.stage_call import execute_stage
 
     gpu = STAGE_TABLE[StageName.DETECT].machine.gpu
     return execute_stage(request, *_bucket_and_settings(**_yolo_overrides()), gpu=gpu)
@@ -136,7 +136,7 @@ def detect_objects(request: dict[str, Any]) -> dict[str, Any]:
 @app.function(**stage_options(StageName.FRAMING))
 def process_framing(request: dict[str, Any]) -> dict[str, Any]:
     """Trim, crop, speed: one ffmpeg pass, CPU only."""
-    from pipeline.runners.remote import execute_stage
+    from pipeline.runners.stage_call import execute_stage
 
     return execute_stage(request, *_bucket_and_settings())
 
@@ -144,7 +144,7 @@ def process_framing(request: dict[str, Any]) -> dict[str, Any]:
 @app.function(**stage_options(StageName.OVERLAY))
 def render_overlay(request: dict[str, Any]) -> dict[str, Any]:
     """The spotlight that follows a player (one segment of it when fanned out)."""
-    from pipeline.runners.remote import execute_stage
+    from pipeline.runners.stage_call import execute_stage
 
     gpu = STAGE_TABLE[StageName.OVERLAY].machine.gpu
     return execute_stage(request, *_bucket_and_settings(), gpu=gpu)
@@ -155,7 +155,7 @@ def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
     """Super-resolution; the model loads once per container (cached by path)."""
     from pathlib import Path
 
-    from pipeline.runners.remote import execute_stage
+    from pipeline.runners.stage_call import execute_stage
 
     weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth")
     overrides = {"upscale_weights": weights} if weights.is_file() else {}

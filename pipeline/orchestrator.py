@@ -45,6 +45,7 @@ from pipeline.manifests.status import (
     StatusManifest,
     utc_now,
 )
+from pipeline.progress_sink import ProgressSink
 from pipeline.runners.base import Runner
 from pipeline.segments import plan_stage_segments, probe_stage_input, run_segmented
 from pipeline.settings import Settings
@@ -58,7 +59,6 @@ from pipeline.status_transitions import (
     progressed,
     running,
     stage_finished,
-    stage_progress,
     stage_started,
     succeeded,
     waiting_for_input,
@@ -82,18 +82,6 @@ class _Run:
     store: StatusStore
     interrupted: Interrupted
     activity: Activity
-
-
-@dataclass
-class _Throttle:
-    interval_s: float
-    last: float = float("-inf")
-
-    def ready(self, now: float) -> bool:
-        if now - self.last >= self.interval_s:
-            self.last = now
-            return True
-        return False
 
 
 class Orchestrator:
@@ -304,22 +292,16 @@ class Orchestrator:
         share = request.share
         self._write(store, stage_started(name, share, workers=len(segments) or 1))
         activity.beat()
-        throttle = _Throttle(self.settings.progress_interval_s)
+        sink = ProgressSink(
+            lambda m: self._write(store, m), request, self.settings.progress_interval_s
+        )
 
         def progress(fraction: float) -> None:
             # Called at every frame boundary: where a stopping worker stops.
             if interrupted():
                 raise StageInterrupted(f"stopping {name.value} at a frame boundary")
             activity.beat()
-            if not throttle.ready(time.monotonic()):
-                return
-            try:
-                self._write(store, stage_progress(name, share, fraction))
-            except LeaseLost:
-                raise
-            except ReelpipeError as exc:
-                throttle.last = float("-inf")  # best effort: try again at the next frame
-                log.warning("progress_write_failed", error=bounded_message(str(exc), 300))
+            sink(fraction)
 
         if segments:
             result = run_segmented(

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from pipeline.runners.stage_call import execute_stage
 from pipeline.runners.wire import request_to_wire, result_from_wire
 from pipeline.settings import Settings
-from pipeline.stages.base import ProgressFn, StageContext, StageRequest, StageResult
-from pipeline.stages.registry import stage_for
+from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.stages.execute import execute
 from pipeline.storage import Bucket, open_bucket
 
 
@@ -39,15 +40,7 @@ class LocalRunner:
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         """Run one stage here."""
-        scratch = self.settings.scratch_dir / request.job_id / request.stage.value
-        if request.segment is not None:
-            scratch = scratch / f"segment-{request.segment.index:03d}"
-        scratch.mkdir(parents=True, exist_ok=True)
-        ctx = StageContext(self.bucket, self.settings, scratch, progress)
-        try:
-            return stage_for(request.stage).run(ctx, request)
-        finally:
-            ctx.cleanup()
+        return execute(self.bucket, self.settings, request, progress)
 
     def run_segments(
         self, requests: Sequence[StageRequest], progress: ProgressFn
@@ -76,6 +69,4 @@ def _share_of(progress: ProgressFn, index: int, count: int) -> ProgressFn:
 
 def run_in_worker_process(wire: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """A worker process's body: the Modal functions' body, with its own bucket client."""
-    from pipeline.runners.remote import execute_stage
-
     return execute_stage(wire, open_bucket(settings), settings)

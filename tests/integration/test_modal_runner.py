@@ -14,7 +14,7 @@ from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.runners.local import LocalRunner
 from pipeline.runners.modal import STAGE_FUNCTIONS, ModalRunner
-from pipeline.runners.remote import execute_stage
+from pipeline.runners.stage_call import execute_stage
 from pipeline.settings import Settings
 from pipeline.storage import Bucket
 from pipeline.submit import submit_manifest, upload_clip

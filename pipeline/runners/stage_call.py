@@ -1,9 +1,10 @@
-"""The body of a stage function running elsewhere (a Modal container).
+"""A stage call out of the orchestrator's process (a Modal container, a local worker
+process): JSON in, JSON out.
 
-It rebuilds the stage request from JSON, runs the stage with the same code the
-local runner uses, and writes the stage's progress into the job's status
-itself (compare-and-swap, throttled, fenced by the caller's lease, best
-effort: a failed progress write never fails the stage): the caller only waits.
+It rebuilds the stage request from JSON, runs it through the one execution body
+(:func:`pipeline.stages.execute.execute`), and writes the stage's progress into
+the job's status itself through the one progress sink (throttled, fenced by
+the caller's lease, best effort): the caller only waits.
 Job errors and a lost lease come back as data; transient errors are raised,
 which is the platform's signal to retry the call. On a GPU function (``gpu``
 named) the call's seconds are its GPU-seconds, which the status turns into cost.
@@ -17,13 +18,13 @@ from typing import Any
 
 import structlog
 
-from pipeline.errors import JobError, LeaseLost, ReelpipeError
+from pipeline.errors import JobError, LeaseLost
 from pipeline.keys import status_key
-from pipeline.runners.local import LocalRunner
+from pipeline.progress_sink import ProgressSink
 from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wire
 from pipeline.settings import Settings
+from pipeline.stages.execute import execute
 from pipeline.status_store import StatusStore
-from pipeline.status_transitions import segment_progress, stage_progress
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)
@@ -37,28 +38,10 @@ def execute_stage(
     store = StatusStore(bucket, status_key(request.user_id, request.job_id))
     if request.fence is not None:
         store = store.fenced(request.fence)
-    last = [float("-inf")]
-
-    def progress(fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] < settings.progress_interval_s:
-            return
-        last[0] = now
-        if request.segment is None:
-            mutation = stage_progress(request.stage, request.share, fraction)
-        else:
-            mutation = segment_progress(request.stage, request.share, request.segment, fraction)
-        try:
-            store.update(mutation)
-        except LeaseLost:
-            raise
-        except ReelpipeError as exc:
-            last[0] = float("-inf")  # try again at the next frame
-            log.warning("progress_write_failed", error=str(exc))
-
+    progress = ProgressSink(store.update, request, settings.progress_interval_s)
     started = time.monotonic()
     try:
-        result = LocalRunner(bucket, settings).run_stage(request, progress)
+        result = execute(bucket, settings, request, progress)
     except (JobError, LeaseLost) as exc:
         return error_to_wire(exc)
     seconds = round(time.monotonic() - started, 3)
