@@ -72,8 +72,8 @@ r2_credentials = modal.Secret.from_name(
 weights_volume = modal.Volume.from_name("reelpipe-weights", create_if_missing=True)
 
 # Raising is Modal's retry signal: stage bodies return job errors as data and
-# raise only transient ones (S3 5xx, a crashed encoder), which are retried.
-transient_retries = modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=5.0)
+# raise only transient ones (S3 5xx, a crashed encoder), which Modal retries (the
+# stage table's ``retries``); the orchestrator then calls each stage once.
 
 app = modal.App(APP_NAME)
 
@@ -82,13 +82,16 @@ IMAGES = {Image.BASE: base_image, Image.YOLO: yolo_image, Image.UPSCALE: upscale
 
 def stage_options(name: StageName) -> dict[str, Any]:
     """``@app.function`` options of a stage, from the stage table: its image, machine,
-    timeout, the weights Volume when it loads weights, secrets and transient retries."""
+    timeout, the weights Volume when it loads weights, secrets and its retries of
+    transient failures."""
     spec = STAGE_TABLE[name]
     options: dict[str, Any] = {
         "image": IMAGES[spec.machine.image],
         "timeout": spec.timeout_s,
         "secrets": [r2_credentials],
-        "retries": transient_retries,
+        "retries": modal.Retries(
+            max_retries=spec.retries, backoff_coefficient=2.0, initial_delay=5.0
+        ),
     }
     if spec.machine.gpu is not None:
         options["gpu"] = spec.machine.gpu

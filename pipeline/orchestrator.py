@@ -265,11 +265,13 @@ class Orchestrator:
 
     def _run_stage(self, run: _Run, request: StageRequest, cache_key: str) -> StageResult:
         with structlog.contextvars.bound_contextvars(stage=request.stage.value):
-            for attempt in range(1, self.max_stage_attempts + 1):
+            # One retry owner: the platform when it retries calls itself, else this loop.
+            tries = 1 if self.runner.retries_calls else self.max_stage_attempts
+            for attempt in range(1, tries + 1):
                 try:
                     return self._attempt_stage(run, request, cache_key)
                 except RetryableError as exc:
-                    if attempt == self.max_stage_attempts:
+                    if attempt == tries:
                         raise
                     delay = self.retry_backoff_s * 2 ** (attempt - 1)
                     log.warning(
@@ -290,7 +292,9 @@ class Orchestrator:
             self.bucket, self.settings, request, capacity=self.runner.max_workers
         )
         share = request.share
-        self._write(store, stage_started(name, share, workers=len(segments) or 1))
+        counted = not self.runner.retries_calls  # else the call's body counts its attempts
+        workers = len(segments) or 1
+        self._write(store, stage_started(name, share, workers=workers, counted=counted))
         activity.beat()
         sink = ProgressSink(
             lambda m: self._write(store, m), request, self.settings.progress_interval_s

@@ -175,8 +175,11 @@ def requeued(status: StatusManifest, claim: Lease) -> StatusManifest:
 # -- a stage --------------------------------------------------------------------------
 
 
-def stage_started(name: StageName, share: ProgressShare, workers: int = 1) -> Mutation:
-    """Stage ``name`` begins (another attempt), on ``workers`` segments."""
+def stage_started(
+    name: StageName, share: ProgressShare, workers: int = 1, *, counted: bool = True
+) -> Mutation:
+    """Stage ``name`` begins (another attempt, ``counted`` here unless the call's body
+    counts it: see :func:`stage_attempted`), on ``workers`` segments."""
 
     def mutate(s: StatusManifest) -> StatusManifest:
         s = with_stage(
@@ -184,12 +187,21 @@ def stage_started(name: StageName, share: ProgressShare, workers: int = 1) -> Mu
             name,
             state=StageState.RUNNING,
             progress=0.0,
-            attempts=s.stages[name].attempts + 1,
+            attempts=s.stages[name].attempts + int(counted),
             started_at=utc_now(),
             workers=workers,
             segments=[0.0] * workers if workers > 1 else [],
         )
         return _changed(s, progress=overall_progress(share, 0.0, name))
+
+    return mutate
+
+
+def stage_attempted(name: StageName) -> Mutation:
+    """A platform that retries calls itself ran stage ``name`` once more."""
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return with_stage(s, name, attempts=s.stages[name].attempts + 1)
 
     return mutate
 

@@ -21,6 +21,12 @@ class Runner(Protocol):
         """How many segments this runner can process at once."""
         ...
 
+    @property
+    def retries_calls(self) -> bool:
+        """Whether the platform retries a failed stage call itself (Modal's ``Retries``):
+        then the orchestrator calls once, and the call's body counts each attempt."""
+        ...
+
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         """Run the stage named by ``request.stage``; ``progress(fraction)`` as it goes."""
         ...

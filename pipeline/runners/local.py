@@ -34,6 +34,11 @@ class LocalRunner:
         return "cpu"
 
     @property
+    def retries_calls(self) -> bool:
+        """No: the orchestrator retries a failed stage here."""
+        return False
+
+    @property
     def max_workers(self) -> int:
         """Local worker processes for segments (``REELPIPE_LOCAL_WORKERS``)."""
         return self.settings.local_workers

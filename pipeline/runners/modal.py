@@ -79,6 +79,12 @@ class ModalRunner:
         return None
 
     @property
+    def retries_calls(self) -> bool:
+        """Yes: each stage function retries a transient failure itself (the stage table's
+        ``retries``), and its body counts the attempts in the status."""
+        return True
+
+    @property
     def max_workers(self) -> int:
         """Containers one stage may fan out to (``Settings.max_segment_workers``)."""
         return self._max_workers

@@ -25,6 +25,7 @@ from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wi
 from pipeline.settings import Settings
 from pipeline.stages.execute import execute
 from pipeline.status_store import StatusStore
+from pipeline.status_transitions import stage_attempted
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,11 @@ def execute_stage(
     if request.fence is not None:
         store = store.fenced(request.fence)
     progress = ProgressSink(store.update, request, settings.progress_interval_s)
+    try:
+        if request.segment is None:  # each run of a whole stage is an attempt (retries too)
+            store.update(stage_attempted(request.stage))
+    except LeaseLost as exc:
+        return error_to_wire(exc)
     started = time.monotonic()
     try:
         result = execute(bucket, settings, request, progress)

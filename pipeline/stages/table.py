@@ -84,6 +84,9 @@ class StageSpec:
     modal_function: str
     timeout_s: int
     weights: tuple[str, ...] = ()  # the Settings fields naming the weights it may load
+    # Retries of a failed call on Modal (the platform retries; the orchestrator does not):
+    # with them a stage runs at most 3 times, as the local orchestrator's own loop allows.
+    retries: int = 2
 
     @property
     def splits(self) -> bool:

@@ -8,14 +8,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipeline.claim import ClaimedJob, claim
-from pipeline.errors import ErrorKind
+from pipeline.errors import EncoderCrashed, ErrorKind
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.orchestrator import Orchestrator
+from pipeline.runners.base import Runner
 from pipeline.runners.local import LocalRunner
 from pipeline.runners.modal import STAGE_FUNCTIONS, ModalRunner
 from pipeline.runners.stage_call import execute_stage
 from pipeline.settings import Settings
+from pipeline.stages import registry
+from pipeline.stages.base import Stage, StageContext, StageRequest, StageResult
+from pipeline.stages.table import STAGE_TABLE
 from pipeline.storage import Bucket
 from pipeline.submit import submit_manifest, upload_clip
 from pipeline.worker import Worker
@@ -24,16 +31,24 @@ from tests.media_checks import assert_playable_everywhere, psnr, read_frame
 
 
 class InProcessCall:
-    """``.remote(...)`` over JSON, as a call to another container would be."""
+    """``.remote(...)`` over JSON, as a call to another container would be, retried as
+    Modal retries a function that raises (``retries`` more times)."""
 
-    def __init__(self, body: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, body: Callable[[dict[str, Any]], dict[str, Any]], retries: int) -> None:
         self.body = body
+        self.retries = retries
         self.calls = 0
         self.mapped = 0
 
     def remote(self, wire: dict[str, Any]) -> dict[str, Any]:
         self.calls += 1
-        result = self.body(json.loads(json.dumps(wire)))
+        for attempt in range(self.retries + 1):
+            try:
+                result = self.body(json.loads(json.dumps(wire)))
+                break
+            except Exception:
+                if attempt == self.retries:
+                    raise
         return json.loads(json.dumps(result))
 
     def map(self, wires: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,8 +66,12 @@ class InProcessFunctions:
 
     def lookup(self, name: str) -> InProcessCall:
         assert name in STAGE_FUNCTIONS.values(), name
+        (spec,) = [s for s in STAGE_TABLE.values() if s.modal_function == name]
         return self.calls.setdefault(
-            name, InProcessCall(lambda wire: execute_stage(wire, self.bucket, self.settings))
+            name,
+            InProcessCall(
+                lambda wire: execute_stage(wire, self.bucket, self.settings), spec.retries
+            ),
         )
 
 
@@ -119,3 +138,55 @@ def test_remote_job_errors_come_back_as_job_errors(
     assert status.error is not None and status.error.kind is ErrorKind.INVALID_PARAMS
     assert "320x180" in status.error.message
     assert functions.calls["process_framing"].calls == 1
+
+
+class FlakyStages:
+    """Stands in for the registry's ``stage_for``: the first ``failures`` runs of any stage
+    crash the encoder (a transient error), the others run the real stage."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.runs = 0
+
+    def __call__(self, name: StageName) -> Stage:
+        real = registry.stage_for(name)
+        outer = self
+
+        class Flaky:
+            def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+                outer.runs += 1
+                if outer.runs <= outer.failures:
+                    raise EncoderCrashed("x264 died")
+                return real.run(ctx, request)
+
+        flaky = Flaky()
+        flaky.name, flaky.version = real.name, real.version  # type: ignore[attr-defined]
+        return flaky  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("platform", ["local", "modal"])
+@pytest.mark.parametrize(("failures", "state"), [(2, JobState.SUCCEEDED), (3, JobState.FAILED)])
+def test_one_retry_owner_runs_a_stage_at_most_three_times_and_counts_each(
+    bucket: Bucket,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    platform: str,
+    failures: int,
+    state: JobState,
+) -> None:
+    """Locally the orchestrator retries; on Modal only the platform does (the orchestrator
+    calls once). Either way at most 3 runs, and ``attempts`` counts every one."""
+    stages = FlakyStages(failures)
+    monkeypatch.setattr("pipeline.stages.execute.stage_for", stages)
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    job = submit(bucket, clip, job_manifest(framing={}), f"{platform}-{failures}")
+    runner: Runner = (
+        LocalRunner(bucket, settings)
+        if platform == "local"
+        else ModalRunner(InProcessFunctions(bucket, settings))
+    )
+    status = Orchestrator(bucket, runner, settings, retry_backoff_s=0.01).run(job)
+    assert status.state is state
+    assert stages.runs == 3
+    assert status.stages[StageName.FRAMING].attempts == 3

@@ -176,6 +176,7 @@ class FlakyRunner:
         self.failed: set[StageName] = set()
         self.max_workers = 1
         self.machine = "cpu"
+        self.retries_calls = False
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         if request.stage not in self.failed:
@@ -214,6 +215,7 @@ class SlowRunner:
 
     max_workers = 1
     machine = "cpu"
+    retries_calls = False
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         for i in range(40):

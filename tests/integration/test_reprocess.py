@@ -23,6 +23,7 @@ class BrokenEncoder:
 
     max_workers = 1
     machine = "cpu"
+    retries_calls = False
 
     def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
         raise EncoderCrashed("x264 segfaulted")

@@ -48,6 +48,7 @@ def test_the_modal_runner_and_app_call_the_table_function_on_its_machine(
     info = getattr(modal_app, spec.modal_function).info()
     assert list(info.gpus) == ([(spec.machine.gpu, 1)] if spec.machine.gpu else [])
     assert info.timeout == spec.timeout_s
+    assert info.max_retries == spec.retries == 2  # with the first run: 3 at most, as locally
 
 
 @pytest.mark.parametrize("name", EVERY_STAGE)
