@@ -72,6 +72,15 @@ def bounded_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return f"{text[:limit]}... [{cut} more characters cut]"
 
 
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret replaced by ``***`` (the one place secrets are masked:
+    status errors and logs alike)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 class ReelpipeError(Exception):
     """Base of every error reelpipe raises on purpose."""
 

@@ -89,14 +89,6 @@ def user_key(user_id: str, relative_key: str) -> str:
     return user_prefix(user_id) + validate_relative_key(relative_key)
 
 
-def relative_to_user(user_id: str, key: str) -> str:
-    """Inverse of :func:`user_key`: strip and check the ``users/{user_id}/`` prefix."""
-    prefix = user_prefix(user_id)
-    if not key.startswith(prefix):
-        raise InvalidKey(f"key {key!r} is not under {prefix!r}")
-    return validate_relative_key(key[len(prefix) :])
-
-
 @dataclass(frozen=True)
 class InboxEntry:
     """The parts of an ``inbox/{user_id}/{request_id}.json`` key."""
@@ -149,9 +141,25 @@ def job_manifest_key(user_id: str, job_id: str) -> str:
     return job_prefix(user_id, job_id) + "manifest.json"
 
 
+@dataclass(frozen=True)
+class JobRef:
+    """A job by its user and id."""
+
+    user_id: str
+    job_id: str
+
+
 def status_key(user_id: str, job_id: str) -> str:
     """Where the status manifest of a job lives."""
     return job_prefix(user_id, job_id) + "status.json"
+
+
+def parse_status_key(key: str) -> JobRef:
+    """The job whose status manifest ``key`` is (``users/<user>/jobs/<job>/status.json``)."""
+    parts = key.split("/")
+    if len(parts) != 5 or parts[0] != "users" or parts[2] != "jobs" or parts[4] != "status.json":
+        raise InvalidKey(f"{key!r} is not a status key of the form users/<u>/jobs/<j>/status.json")
+    return JobRef(validate_id(parts[1]), validate_job_id(parts[3]))
 
 
 def stage_key(user_id: str, job_id: str, stage: str, name: str, *, epoch: int | None = None) -> str:
@@ -167,14 +175,6 @@ def stage_key(user_id: str, job_id: str, stage: str, name: str, *, epoch: int | 
 def rejected_key(inbox_object_key: str) -> str:
     """Where an invalid inbox object is moved: ``rejected/{original key}``."""
     return REJECTED_PREFIX + inbox_object_key
-
-
-@dataclass(frozen=True)
-class JobRef:
-    """A job by its user and id."""
-
-    user_id: str
-    job_id: str
 
 
 def active_key(user_id: str, job_id: str) -> str:

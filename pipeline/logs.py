@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from pipeline.errors import bounded_message
+from pipeline.errors import bounded_message, redact
 
 TRACEBACK_CHARS = 16_000
 
@@ -28,9 +28,7 @@ TRACEBACK_CHARS = 16_000
 def _masker(secrets: tuple[str, ...]) -> Any:
     def mask(value: Any) -> Any:
         if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, "***")
-            return bounded_message(value)
+            return bounded_message(redact(value, secrets))
         if isinstance(value, dict):
             return {k: mask(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -40,9 +38,7 @@ def _masker(secrets: tuple[str, ...]) -> Any:
     def processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
         masked = {key: mask(value) for key, value in event.items() if key != "exception"}
         if "exception" in event:  # a traceback: its end says most, keep that
-            trace = str(event["exception"])
-            for secret in secrets:
-                trace = trace.replace(secret, "***")
+            trace = redact(str(event["exception"]), secrets)
             masked["exception"] = trace[-TRACEBACK_CHARS:]
         return masked
 

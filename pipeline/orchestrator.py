@@ -33,6 +33,7 @@ from pipeline.errors import (
     RetryableError,
     StageInterrupted,
     bounded_message,
+    redact,
 )
 from pipeline.inbox import retire_inbox_copy
 from pipeline.job_plan import plan_job, stage_seconds
@@ -375,7 +376,7 @@ class Orchestrator:
     ) -> StatusManifest:
         kind = exc.kind if isinstance(exc, ReelpipeError) else ErrorKind.INTERNAL
         message = str(exc) if isinstance(exc, ReelpipeError) else f"{type(exc).__name__}: {exc}"
-        message = bounded_message(_redact(message, self.settings.secret_values()))
+        message = bounded_message(redact(message, self.settings.secret_values()))
         error = ErrorInfo(kind=kind, message=message, stage=stage)
 
         final = self._write(
@@ -402,9 +403,3 @@ def _sleep_unless(interrupted: Interrupted, seconds: float) -> bool:
             return True
         time.sleep(min(left, 0.1))
     return interrupted()
-
-
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text

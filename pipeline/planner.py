@@ -54,14 +54,6 @@ def estimate(
     return Estimate(workers, wall, busy, busy * profile.usd_per_second)
 
 
-def break_even_seconds(workers: int, fps: float = 30.0, profile: ComputeProfile = SEED_T4) -> float:
-    """Clip length above which ``workers`` machines finish sooner than one."""
-    rate = profile.fps_for("overlay")
-    # start + F/r = wall_n + F/(r N)  ->  F = (wall_n - start) / (1/r - 1/(r N))
-    frames = (profile.parallel_wall_s - profile.startup_s) / (1 / rate - 1 / (rate * workers))
-    return frames / fps
-
-
 def workers_for(duration_s: float, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> int:
     """How many workers a clip of ``duration_s`` gets."""
     for upto, workers in thresholds:

@@ -23,7 +23,7 @@ import structlog
 from pipeline import PIPELINE_VERSION
 from pipeline.claim import ClaimedJob
 from pipeline.errors import InvalidKey, LeaseHeld, ObjectNotFound, ReelpipeError
-from pipeline.keys import USERS_PREFIX, active_key, validate_id, validate_job_id
+from pipeline.keys import USERS_PREFIX, active_key, parse_status_key
 from pipeline.lease import new_lease
 from pipeline.manifests.status import JobState, LeaseKind, StatusManifest
 from pipeline.status_transitions import requeued
@@ -77,21 +77,12 @@ class ReprocessReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def _job_of(key: str) -> tuple[str, str] | None:
-    parts = key.split("/")
-    if len(parts) != 5 or parts[0] != "users" or parts[2] != "jobs" or parts[4] != "status.json":
-        return None
-    try:
-        return validate_id(parts[1]), validate_job_id(parts[3])
-    except InvalidKey:
-        return None
-
-
 def find_candidates(bucket: Bucket, *, since: datetime | None = None) -> Iterator[Candidate]:
     """Every job whose status says it should run again (lists the whole history)."""
     for item in bucket.list(USERS_PREFIX):
-        ids = _job_of(item.key)
-        if ids is None:
+        try:
+            job = parse_status_key(item.key)
+        except InvalidKey:
             continue
         if since is not None and item.last_modified is not None and item.last_modified < since:
             continue
@@ -101,7 +92,7 @@ def find_candidates(bucket: Bucket, *, since: datetime | None = None) -> Iterato
             continue
         reason = reason_to_reprocess(status)
         if reason is not None:
-            yield Candidate(ids[0], ids[1], reason)
+            yield Candidate(job.user_id, job.job_id, reason)
 
 
 def requeue(bucket: Bucket, job: ClaimedJob, owner: str, lease_ttl_s: float) -> None:

@@ -25,15 +25,3 @@ def upscale_plane(plane: np.ndarray, width: int, height: int, *, sharpen: bool) 
     blurred = cv2.GaussianBlur(big, (0, 0), UNSHARP_SIGMA)
     sharpened: np.ndarray = cv2.addWeighted(big, 1 + UNSHARP_AMOUNT, blurred, -UNSHARP_AMOUNT, 0)
     return sharpened
-
-
-def upscale_rgb(image: np.ndarray, scale: int) -> np.ndarray:
-    """An RGB image upscaled (sharpening applied to its luma), for comparisons."""
-    height, width = image.shape[:2]
-    ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
-    channels = [
-        upscale_plane(ycrcb[:, :, i], width * scale, height * scale, sharpen=i == 0)
-        for i in range(3)
-    ]
-    result: np.ndarray = cv2.cvtColor(np.dstack(channels), cv2.COLOR_YCrCb2RGB)
-    return result

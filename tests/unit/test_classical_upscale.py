@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.superres.backends import ClassicalUpscaler
-from pipeline.superres.classical import upscale_rgb
+from pipeline.superres.classical import upscale_plane
 
 
 def sample_photo() -> np.ndarray:
@@ -19,6 +19,18 @@ def sample_photo() -> np.ndarray:
     assert image is not None, path
     h, w = image.shape[:2]
     return cv2.cvtColor(image[: h - h % 2, : w - w % 2], cv2.COLOR_BGR2RGB)
+
+
+def upscale_rgb(image: np.ndarray, scale: int) -> np.ndarray:
+    """An RGB image upscaled plane by plane as the stage does (sharpening its luma)."""
+    height, width = image.shape[:2]
+    ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+    channels = [
+        upscale_plane(ycrcb[:, :, i], width * scale, height * scale, sharpen=i == 0)
+        for i in range(3)
+    ]
+    result: np.ndarray = cv2.cvtColor(np.dstack(channels), cv2.COLOR_YCrCb2RGB)
+    return result
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,7 +9,7 @@ from pipeline.keys import (
     inbox_key,
     job_id_for,
     parse_inbox_key,
-    relative_to_user,
+    parse_status_key,
     stage_key,
     status_key,
     user_key,
@@ -124,8 +124,13 @@ def test_job_and_artifact_names_are_checked() -> None:
         stage_key("u", "0" * 20, "framing", "../status.json")
 
 
-def test_relative_to_user_refuses_other_users() -> None:
-    """A key under another user's folder is not this user's."""
-    assert relative_to_user("alice", "users/alice/clips/a.mp4") == "clips/a.mp4"
-    with pytest.raises(InvalidKey):
-        relative_to_user("alice", "users/bob/clips/a.mp4")
+def test_status_keys_round_trip_and_others_are_refused() -> None:
+    job = parse_status_key(status_key("alice", "0123456789abcdef0123"))
+    assert (job.user_id, job.job_id) == ("alice", "0123456789abcdef0123")
+    for other in (
+        "users/alice/jobs/0123456789abcdef0123/manifest.json",
+        "users/alice/clip.mp4",
+        "users/../jobs/0123456789abcdef0123/status.json",
+    ):
+        with pytest.raises(InvalidKey):
+            parse_status_key(other)

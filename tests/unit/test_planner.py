@@ -7,12 +7,12 @@ import itertools
 import pytest
 
 from pipeline.planner import (
-    break_even_seconds,
     estimate,
     plan_segments,
     split_frames,
     workers_for,
 )
+from pipeline.settings import SEED_T4, ComputeProfile
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,14 @@ def test_default_thresholds(seconds: float, workers: int) -> None:
 def test_thresholds_can_be_overridden() -> None:
     """A cost-sensitive operator can cap parallelism at 2."""
     assert workers_for(600, ((30.0, 1), (float("inf"), 2))) == 2
+
+
+def break_even_seconds(workers: int, fps: float = 30.0, profile: ComputeProfile = SEED_T4) -> float:
+    """Clip length above which ``workers`` machines finish sooner than one."""
+    rate = profile.fps_for("overlay")
+    # start + F/r = wall_n + F/(r N)  ->  F = (wall_n - start) / (1/r - 1/(r N))
+    frames = (profile.parallel_wall_s - profile.startup_s) / (1 / rate - 1 / (rate * workers))
+    return frames / fps
 
 
 @pytest.mark.parametrize(("workers", "seconds"), [(2, 28.0), (4, 18.7), (8, 16.0)])

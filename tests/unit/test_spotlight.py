@@ -58,10 +58,17 @@ def test_no_box_leaves_the_frame_untouched() -> None:
 
 
 def test_box_partly_outside_the_frame_is_clipped() -> None:
-    """A player walking out of the picture does not break drawing."""
+    """A player walking out of the picture is lit where he still is; a box far outside
+    draws nothing out of bounds (the planes keep their size) and lights a clamped spot."""
     frame = grey_frame()
-    Spotlight().annotate(frame, Box(300, 150, 60, 100))
-    Spotlight().annotate(frame, Box(-500, -500, 10, 10))
+    Spotlight(dim=0.4).annotate(frame, Box(300, 150, 60, 100))
+    dark = round(16 + (180 - 16) * 0.4)
+    assert frame.y[175, 315] > dark  # his lit part, at the bottom-right corner
+    assert frame.y[5, 5] == dark  # the far side of the picture is dimmed
+    far = grey_frame()
+    Spotlight(dim=0.4).annotate(far, Box(-500, -500, 10, 10))
+    assert far.y.shape == (180, 320) and far.u.shape == (90, 160)
+    assert far.y.min() >= 16 and far.y.max() <= 235
 
 
 def test_highlight_keyframes_interpolate_and_hold() -> None:
