@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.manifests.job import FramingParams, StageName, Stages
 from pipeline.media.probe import VideoInfo
 from pipeline.planner import WORKER_OPTIONS, Estimate, estimate, workers_for
-from pipeline.settings import Settings
+from pipeline.settings import ComputeProfile, Settings
 from pipeline.stages.framing_plan import plan_timeline
 from pipeline.stages.table import spec_for
 
@@ -93,6 +93,13 @@ def stage_frames(stages: Stages, info: VideoInfo) -> list[tuple[StageName, int, 
     return seen
 
 
+def stage_machine(settings: Settings, stage: StageName) -> tuple[str, ComputeProfile]:
+    """The machine ``stage`` runs on in the cost model (the stage table's, unless the
+    settings say otherwise) and its profile."""
+    name = settings.stage_compute.get(stage.value) or spec_for(stage).machine.compute
+    return name, settings.compute[name]
+
+
 def stage_seconds(
     stages: Stages, info: VideoInfo, settings: Settings, *, machine: str | None = None
 ) -> list[float]:
@@ -100,7 +107,7 @@ def stage_seconds(
     ``machine`` (None: the machine the settings give each stage)."""
     seconds = []
     for name, frames, _ in stage_frames(stages, info):
-        profile = settings.compute[machine] if machine else settings.compute_for(name.value)[1]
+        profile = settings.compute[machine] if machine else stage_machine(settings, name)[1]
         seconds.append(frames / profile.fps_for(name.value))
     return seconds
 
@@ -109,7 +116,7 @@ def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
     """Plan ``stages`` for a clip described by ``info``."""
     plans = []
     for name, frames, fps in stage_frames(stages, info):
-        machine, profile = settings.compute_for(name.value)
+        machine, profile = stage_machine(settings, name)
         if spec_for(name).splits:
             options = [w for w in WORKER_OPTIONS if w <= settings.max_segment_workers]
             chosen = settings.segment_workers or min(

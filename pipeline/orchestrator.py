@@ -36,7 +36,7 @@ from pipeline.errors import (
     redact,
 )
 from pipeline.inbox import retire_inbox_copy
-from pipeline.job_plan import plan_job, stage_seconds
+from pipeline.job_plan import plan_job, stage_machine, stage_seconds
 from pipeline.keys import job_id_for, user_key
 from pipeline.lease import Activity
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
@@ -325,7 +325,7 @@ class Orchestrator:
         )
         if interrupted():
             raise StageInterrupted(f"stopping after {name.value}, before recording it")
-        price = self.settings.compute_for(name.value)[1].usd_per_second
+        price = stage_machine(self.settings, name)[1].usd_per_second
         self._write(store, stage_finished(name, share, result, duration, cache_key, price))
         return result
 

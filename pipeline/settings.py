@@ -19,7 +19,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from pipeline.errors import ConfigError
-from pipeline.stages.table import STAGE_TABLE
 
 EMBEDDED_ACCESS_KEY = "reelpipe-local"
 EMBEDDED_SECRET_KEY = "reelpipe-local-secret"
@@ -96,11 +95,6 @@ DEFAULT_COMPUTE: dict[str, ComputeProfile] = {
     ),
 }
 
-# Where each stage runs: the stage table's machines (infra/modal_app.py reads the same).
-DEFAULT_STAGE_COMPUTE: dict[str, str] = {
-    name.value: spec.machine.compute for name, spec in STAGE_TABLE.items()
-}
-
 
 class Settings(BaseModel):
     """Everything a reelpipe process needs to know, passed explicitly."""
@@ -157,7 +151,10 @@ class Settings(BaseModel):
     upscale_batch: int = Field(4, ge=1, description="frames per model call")
     max_output_pixels: int = Field(3840 * 2160, gt=0, description="largest frame upscale writes")
     compute: dict[str, ComputeProfile] = Field(default_factory=lambda: dict(DEFAULT_COMPUTE))
-    stage_compute: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STAGE_COMPUTE))
+    stage_compute: dict[str, str] = Field(
+        default_factory=dict,
+        description="the cost model's machine per stage, where it differs from the stage table's",
+    )
     segment_thresholds: Thresholds = DEFAULT_THRESHOLDS
     segment_workers: int | None = Field(
         None, ge=1, description="force this many segments for frame-local stages"
@@ -171,11 +168,6 @@ class Settings(BaseModel):
     )
     s3_max_attempts: int = Field(5, ge=1)
     multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
-
-    def compute_for(self, stage: str) -> tuple[str, ComputeProfile]:
-        """The machine type ``stage`` runs on and its profile."""
-        name = self.stage_compute.get(stage, "cpu")
-        return name, self.compute[name]
 
     @property
     def uses_conditional_delete(self) -> bool:

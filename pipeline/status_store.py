@@ -24,31 +24,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from pipeline.errors import ConflictError, LeaseLost, PreconditionFailed
-from pipeline.manifests.status import StatusManifest, utc_now
+from pipeline.errors import ConflictError, PreconditionFailed
+from pipeline.manifests.status import Fence, StatusManifest, utc_now
 from pipeline.storage import Bucket
 
 Mutation = Callable[[StatusManifest], StatusManifest]
-
-
-@dataclass(frozen=True)
-class Fence:
-    """The lease a worker took a job with: its owner name and the job's epoch then."""
-
-    owner: str
-    epoch: int
-
-    def check(self, status: StatusManifest) -> None:
-        """LeaseLost unless ``status`` still shows this worker's lease at this epoch."""
-        lease = status.lease
-        if status.runs.epoch != self.epoch or lease is None or lease.owner != self.owner:
-            holder = lease.owner if lease is not None else "nobody"
-            raise LeaseLost(
-                f"job {status.job_id}: lease epoch {self.epoch} of {self.owner} is over "
-                f"(now epoch {status.runs.epoch}, held by {holder}, state {status.state.value})"
-            )
 
 
 class StatusStore:

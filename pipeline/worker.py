@@ -29,11 +29,10 @@ from pipeline.errors import (
 )
 from pipeline.keys import active_key
 from pipeline.lease import Activity, LeaseKeeper, acquire, hand_back, worker_id
-from pipeline.manifests.status import StatusManifest
+from pipeline.manifests.status import Fence, StatusManifest
 from pipeline.orchestrator import Orchestrator, StatusListener
 from pipeline.runners.base import Runner
 from pipeline.settings import Settings
-from pipeline.status_store import Fence
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)

@@ -6,6 +6,7 @@ builds a new model (they are frozen) and is written compare-and-swap.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from pipeline import PIPELINE_VERSION
-from pipeline.errors import ErrorKind
+from pipeline.errors import ErrorKind, LeaseLost
 from pipeline.manifests.base import WireModel
 from pipeline.manifests.job import StageName
 
@@ -157,3 +158,21 @@ class StatusManifest(WireModel):
         default_factory=list, description="what was adjusted rather than refused (a clamped trim)"
     )
     waiting_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a worker took a job with: its owner name and the job's epoch then."""
+
+    owner: str
+    epoch: int
+
+    def check(self, status: StatusManifest) -> None:
+        """LeaseLost unless ``status`` still shows this worker's lease at this epoch."""
+        lease = status.lease
+        if status.runs.epoch != self.epoch or lease is None or lease.owner != self.owner:
+            holder = lease.owner if lease is not None else "nobody"
+            raise LeaseLost(
+                f"job {status.job_id}: lease epoch {self.epoch} of {self.owner} is over "
+                f"(now epoch {status.runs.epoch}, held by {holder}, state {status.state.value})"
+            )

@@ -12,8 +12,8 @@ from typing import Any
 
 from pipeline.errors import ErrorKind, JobError, LeaseLost
 from pipeline.manifests.job import StageName, Stages
+from pipeline.manifests.status import Fence
 from pipeline.stages.base import ProgressShare, Segment, StageRequest, StageResult
-from pipeline.status_store import Fence
 
 
 def request_to_wire(request: StageRequest) -> dict[str, Any]:

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 from pipeline.errors import LimitExceeded
 from pipeline.keys import stage_key
 from pipeline.manifests.job import StageName
+from pipeline.manifests.status import Fence
 from pipeline.media.probe import VideoInfo, probe
 from pipeline.settings import EncodeProfile, Limits, Settings
-from pipeline.status_store import Fence
 from pipeline.storage import Bucket
 
 log = structlog.get_logger(__name__)

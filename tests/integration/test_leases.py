@@ -16,11 +16,10 @@ from pipeline.claim import ClaimedJob, claim
 from pipeline.errors import ErrorKind, LeaseHeld, LeaseLost
 from pipeline.keys import status_key
 from pipeline.lease import Activity, LeaseKeeper, acquire, hand_back
-from pipeline.manifests.status import JobState, LeaseKind, StatusManifest, utc_now
+from pipeline.manifests.status import Fence, JobState, LeaseKind, StatusManifest, utc_now
 from pipeline.runners.local import LocalRunner
 from pipeline.scan import Scanner
 from pipeline.settings import Settings
-from pipeline.status_store import Fence
 from pipeline.storage import Bucket
 from pipeline.submit import submit_manifest, upload_clip
 from pipeline.worker import Worker

@@ -1,4 +1,5 @@
-"""The package has no import cycle (function-level imports included)."""
+"""The package has no import cycle (function-level imports included), and its layers
+import downwards only."""
 
 from __future__ import annotations
 
@@ -40,3 +41,64 @@ def test_no_module_imports_itself_through_others() -> None:
         if module not in done:
             visit(module, [module])
     assert cycles == []
+
+
+# Lowest first; ARCHITECTURE.md describes them. A module imports its own layer and lower ones.
+LAYERS = (
+    (
+        "core",
+        ("pipeline", "pipeline.errors", "pipeline.settings", "pipeline.keys", "pipeline.logs"),
+    ),
+    ("wire formats", ("pipeline.manifests",)),
+    (
+        "storage",
+        (
+            "pipeline.storage",
+            "pipeline.embedded_s3",
+            "pipeline.embedded_snapshot",
+            "pipeline.connection",
+        ),
+    ),
+    ("media", ("pipeline.media",)),
+    ("vision", ("pipeline.detect", "pipeline.superres", "pipeline.render")),
+    ("stages", ("pipeline.stages",)),
+    ("status", ("pipeline.status_store", "pipeline.status_transitions", "pipeline.progress_sink")),
+    (
+        "jobs",
+        (
+            "pipeline.claim",
+            "pipeline.inbox",
+            "pipeline.lease",
+            "pipeline.worker",
+            "pipeline.orchestrator",
+            "pipeline.segments",
+            "pipeline.stage_cache",
+            "pipeline.planner",
+            "pipeline.job_plan",
+            "pipeline.scan",
+            "pipeline.reprocess",
+            "pipeline.runners",
+        ),
+    ),
+)
+
+
+def layer_of(module: str) -> int:
+    """The index of ``module``'s layer (entry points, not listed, are on top)."""
+    best, length = len(LAYERS), -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            fits = module == prefix or (prefix != "pipeline" and module.startswith(prefix + "."))
+            if fits and len(prefix) > length:
+                best, length = index, len(prefix)
+    return best
+
+
+def test_no_module_imports_from_a_layer_above_its_own() -> None:
+    upward = [
+        f"{module} -> {dep}"
+        for module, deps in imports().items()
+        for dep in deps
+        if layer_of(dep) > layer_of(module)
+    ]
+    assert upward == []

@@ -8,11 +8,11 @@ from fractions import Fraction
 
 import pytest
 
-from pipeline.job_plan import stage_seconds
+from pipeline.job_plan import stage_machine, stage_seconds
 from pipeline.manifests.job import STAGE_ORDER, StageName, Stages, parse_job_manifest
 from pipeline.media.probe import VideoInfo
 from pipeline.runners.modal import STAGE_FUNCTIONS
-from pipeline.settings import DEFAULT_COMPUTE, DEFAULT_STAGE_COMPUTE, Settings
+from pipeline.settings import DEFAULT_COMPUTE, Settings
 from pipeline.stages.registry import stage_for
 from pipeline.stages.table import STAGE_TABLE, Split
 
@@ -54,8 +54,9 @@ def test_the_modal_runner_and_app_call_the_table_function_on_its_machine(
 @pytest.mark.parametrize("name", EVERY_STAGE)
 def test_the_cost_model_prices_each_stage_on_its_table_machine(name: StageName) -> None:
     machine = STAGE_TABLE[name].machine.compute
-    assert DEFAULT_STAGE_COMPUTE[name.value] == machine
-    assert Settings().compute_for(name.value) == (machine, DEFAULT_COMPUTE[machine])
+    assert stage_machine(Settings(), name) == (machine, DEFAULT_COMPUTE[machine])
+    moved = Settings(stage_compute={name.value: "A10G"})  # an operator's override wins
+    assert stage_machine(moved, name) == ("A10G", DEFAULT_COMPUTE["A10G"])
 
 
 def test_the_planner_estimates_every_stage() -> None:
