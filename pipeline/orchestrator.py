@@ -51,7 +51,13 @@ from pipeline.runners.base import Runner
 from pipeline.segments import plan_stage_segments, probe_stage_input, run_segmented
 from pipeline.settings import Settings
 from pipeline.stage_cache import stage_cache_key
-from pipeline.stages.base import ProgressShare, StageRequest, StageResult, progress_shares
+from pipeline.stages.base import (
+    AnyStageRequest,
+    ProgressShare,
+    StageRequest,
+    StageResult,
+    progress_shares,
+)
 from pipeline.stages.registry import stage_for
 from pipeline.status_store import Mutation, StatusStore
 from pipeline.status_transitions import (
@@ -235,7 +241,7 @@ class Orchestrator:
             return None, progress_shares([1.0] * count)
         return round(cost, 6), progress_shares(seconds)
 
-    def _run_or_reuse(self, run: _Run, request: StageRequest) -> StageResult:
+    def _run_or_reuse(self, run: _Run, request: AnyStageRequest) -> StageResult:
         store = run.store
         name = request.stage
         profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
@@ -264,7 +270,7 @@ class Orchestrator:
             )
         return self._run_stage(run, request, key)
 
-    def _run_stage(self, run: _Run, request: StageRequest, cache_key: str) -> StageResult:
+    def _run_stage(self, run: _Run, request: AnyStageRequest, cache_key: str) -> StageResult:
         with structlog.contextvars.bound_contextvars(stage=request.stage.value):
             # One retry owner: the platform when it retries calls itself, else this loop.
             tries = 1 if self.runner.retries_calls else self.max_stage_attempts
@@ -285,7 +291,7 @@ class Orchestrator:
                         raise StageInterrupted("stopping between stage attempts") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt_stage(self, run: _Run, request: StageRequest, cache_key: str) -> StageResult:
+    def _attempt_stage(self, run: _Run, request: AnyStageRequest, cache_key: str) -> StageResult:
         store, interrupted, activity = run.store, run.interrupted, run.activity
         name = request.stage
         began = time.monotonic()

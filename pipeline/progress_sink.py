@@ -21,7 +21,7 @@ import structlog
 
 from pipeline.errors import LeaseLost, ReelpipeError, bounded_message
 from pipeline.manifests.status import StatusManifest
-from pipeline.stages.base import StageRequest
+from pipeline.stages.base import AnyStageRequest
 from pipeline.status_store import Mutation
 from pipeline.status_transitions import segment_progress, stage_progress
 
@@ -34,7 +34,7 @@ class ProgressSink:
     def __init__(
         self,
         write: Callable[[Mutation], StatusManifest],
-        request: StageRequest,
+        request: AnyStageRequest,
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -33,7 +33,7 @@ from pipeline.media.probe import VideoInfo, probe, probe_url
 from pipeline.planner import plan_segments
 from pipeline.runners.base import Runner
 from pipeline.settings import Settings
-from pipeline.stages.base import ProgressFn, Segment, StageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, ProgressFn, Segment, StageResult
 from pipeline.stages.table import Artifact, Split, spec_for
 from pipeline.storage import Bucket
 
@@ -41,7 +41,7 @@ log = structlog.get_logger(__name__)
 
 
 def plan_stage_segments(
-    bucket: Bucket, settings: Settings, request: StageRequest, *, capacity: int
+    bucket: Bucket, settings: Settings, request: AnyStageRequest, *, capacity: int
 ) -> list[Segment]:
     """The segments ``request`` is split into; empty when it runs whole.
 
@@ -106,7 +106,7 @@ def run_segmented(
     bucket: Bucket,
     settings: Settings,
     runner: Runner,
-    request: StageRequest,
+    request: AnyStageRequest,
     segments: list[Segment],
     progress: ProgressFn,
 ) -> StageResult:
@@ -148,7 +148,7 @@ def _joined_details(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def join_detections(
-    bucket: Bucket, request: StageRequest, part_keys: list[str], segments: list[Segment]
+    bucket: Bucket, request: AnyStageRequest, part_keys: list[str], segments: list[Segment]
 ) -> str:
     """Stitch the parts' detections (one set of track ids) into ``detections.json``."""
     parts = [Detections.model_validate(bucket.get_json(k).data) for k in part_keys]
@@ -161,7 +161,7 @@ def join_detections(
 
 
 def join_segment_outputs(
-    bucket: Bucket, settings: Settings, request: StageRequest, part_keys: list[str]
+    bucket: Bucket, settings: Settings, request: AnyStageRequest, part_keys: list[str]
 ) -> str:
     """Download the parts and the stage input, join, upload ``video.mp4``; parts removed."""
     scratch = settings.scratch_dir / request.job_id / request.stage.value / "join"

@@ -12,11 +12,11 @@ import hashlib
 import json
 
 from pipeline.settings import EncodeProfile
-from pipeline.stages.base import StageRequest
+from pipeline.stages.base import AnyStageRequest
 
 
 def stage_cache_key(
-    request: StageRequest,
+    request: AnyStageRequest,
     version: str,
     input_etag: str,
     profile: EncodeProfile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
 
 
 class Runner(Protocol):
@@ -27,12 +27,12 @@ class Runner(Protocol):
         then the orchestrator calls once, and the call's body counts each attempt."""
         ...
 
-    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+    def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
         """Run the stage named by ``request.stage``; ``progress(fraction)`` as it goes."""
         ...
 
     def run_segments(
-        self, requests: Sequence[StageRequest], progress: ProgressFn
+        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
     ) -> list[StageResult]:
         """Run the segments of one stage, in parallel where it can; results in order."""
         ...

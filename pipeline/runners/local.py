@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.runners.stage_call import execute_stage
 from pipeline.runners.wire import request_to_wire, result_from_wire
 from pipeline.settings import Settings
-from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
 from pipeline.stages.execute import execute
 from pipeline.storage import Bucket, open_bucket
 
@@ -43,12 +43,12 @@ class LocalRunner:
         """Local worker processes for segments (``REELPIPE_LOCAL_WORKERS``)."""
         return self.settings.local_workers
 
-    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+    def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
         """Run one stage here."""
         return execute(self.bucket, self.settings, request, progress)
 
     def run_segments(
-        self, requests: Sequence[StageRequest], progress: ProgressFn
+        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
     ) -> list[StageResult]:
         """One after another here with one worker, else across worker processes."""
         count = len(requests)

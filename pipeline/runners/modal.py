@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pipeline.manifests.job import StageName
 from pipeline.runners.wire import request_to_wire, result_from_wire
-from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
 from pipeline.stages.table import STAGE_TABLE
 
 DEFAULT_APP_NAME = "reel-ballers-video"
@@ -89,13 +89,13 @@ class ModalRunner:
         """Containers one stage may fan out to (``Settings.max_segment_workers``)."""
         return self._max_workers
 
-    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+    def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
         """Run the stage remotely and wait for it (job errors are raised again here)."""
         function = self.functions.lookup(STAGE_FUNCTIONS[request.stage])
         return result_from_wire(function.remote(request_to_wire(request)))
 
     def run_segments(
-        self, requests: Sequence[StageRequest], progress: ProgressFn
+        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
     ) -> list[StageResult]:
         """Fan the segments out with ``.map`` (one container each); results in order."""
         function = self.functions.lookup(STAGE_FUNCTIONS[requests[0].stage])

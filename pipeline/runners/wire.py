@@ -8,62 +8,37 @@ run must stop, and retrying it elsewhere would be wrong).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from pipeline.errors import ErrorKind, JobError, LeaseLost
-from pipeline.manifests.job import StageName, Stages
-from pipeline.manifests.status import Fence
-from pipeline.stages.base import ProgressShare, Segment, StageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, StageResult
+from pipeline.stages.table import spec_for
+
+_REQUEST: TypeAdapter[AnyStageRequest] = TypeAdapter(AnyStageRequest)
+_RESULT: TypeAdapter[StageResult] = TypeAdapter(StageResult)
 
 
-def request_to_wire(request: StageRequest) -> dict[str, Any]:
-    """A JSON-ready stage request."""
-    return {
-        "user_id": request.user_id,
-        "job_id": request.job_id,
-        "stage": request.stage.value,
-        "video_key": request.video_key,
-        "params": request.params.model_dump(mode="json"),
-        "final": request.final,
-        "upstream": {k.value: dict(v) for k, v in request.upstream.items()},
-        "share": [request.share.start, request.share.width],
-        "segment": None if request.segment is None else vars(request.segment).copy(),
-        "fence": None if request.fence is None else vars(request.fence).copy(),
-    }
+def request_to_wire(request: AnyStageRequest) -> dict[str, Any]:
+    """A JSON-ready stage request (pydantic's own dump of the dataclass)."""
+    wire: dict[str, Any] = _REQUEST.dump_python(request, mode="json")
+    return wire
 
 
-def request_from_wire(wire: dict[str, Any]) -> StageRequest:
-    """The request back from JSON."""
-    stage = StageName(wire["stage"])
-    # The stage's own parameter model, validated exactly as in a manifest.
-    model = getattr(Stages.model_validate({stage.value: wire["params"]}), stage.value)
-    start, width = wire.get("share", [0.0, 1.0])
-    segment = wire.get("segment")
-    fence = wire.get("fence")
-    return StageRequest(
-        user_id=wire["user_id"],
-        job_id=wire["job_id"],
-        stage=stage,
-        video_key=wire["video_key"],
-        params=model,
-        final=bool(wire["final"]),
-        upstream={StageName(k): dict(v) for k, v in wire.get("upstream", {}).items()},
-        share=ProgressShare(float(start), float(width)),
-        segment=None if segment is None else Segment(**{k: int(v) for k, v in segment.items()}),
-        fence=None if fence is None else Fence(str(fence["owner"]), int(fence["epoch"])),
-    )
+def request_from_wire(wire: dict[str, Any]) -> AnyStageRequest:
+    """The request back from JSON, its parameters validated by the stage's own model
+    (the stage table's), exactly as in a manifest."""
+    request = _REQUEST.validate_python(wire)
+    params = spec_for(request.stage).params.model_validate(request.params)
+    return dataclasses.replace(request, params=params)
 
 
 def result_to_wire(result: StageResult) -> dict[str, Any]:
     """A JSON-ready stage result."""
-    return {
-        "outputs": result.outputs,
-        "frames": result.frames,
-        "backend": result.backend,
-        "gpu_seconds": result.gpu_seconds,
-        "warnings": list(result.warnings),
-        "details": dict(result.details),
-    }
+    wire: dict[str, Any] = _RESULT.dump_python(result, mode="json")
+    return wire
 
 
 def error_to_wire(error: JobError | LeaseLost) -> dict[str, Any]:
@@ -87,11 +62,4 @@ def result_from_wire(wire: dict[str, Any]) -> StageResult:
         raise LeaseLost(str(wire["lease_lost"]))
     if "error" in wire:
         raise RemoteJobError(ErrorKind(wire["error"]["kind"]), wire["error"]["message"])
-    return StageResult(
-        outputs=dict(wire["outputs"]),
-        frames=int(wire["frames"]),
-        backend=str(wire["backend"]),
-        gpu_seconds=float(wire.get("gpu_seconds", 0.0)),
-        warnings=tuple(str(w) for w in wire.get("warnings", [])),
-        details=dict(wire.get("details", {})),
-    )
+    return _RESULT.validate_python(wire)

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import structlog
 from pydantic import BaseModel
@@ -92,15 +92,18 @@ def progress_shares(weights: Sequence[float]) -> list[ProgressShare]:
     return shares
 
 
+P = TypeVar("P", bound=BaseModel, covariant=True)  # a stage's own parameter model
+
+
 @dataclass(frozen=True)
-class StageRequest:
-    """What one stage is asked to do."""
+class StageRequest(Generic[P]):
+    """What one stage is asked to do, with its own parameters (``StageRequest[OverlayParams]``)."""
 
     user_id: str
     job_id: str
     stage: StageName
     video_key: str  # the video this stage reads: the job's input or the previous stage's
-    params: BaseModel
+    params: P
     final: bool  # the last stage of the job writes the final encode
     upstream: Mapping[StageName, Mapping[str, str]] = field(default_factory=dict)
     share: ProgressShare = field(default_factory=ProgressShare)  # its part of the job's bar
@@ -124,6 +127,9 @@ class StageRequest:
         return self.segment.start, self.segment.end
 
 
+AnyStageRequest = StageRequest[Any]  # a request whose stage is known only at run time
+
+
 @dataclass(frozen=True)
 class StageResult:
     """What a stage wrote and what it cost."""
@@ -145,7 +151,7 @@ class StageContext:
     scratch: Path
     progress: ProgressFn = lambda fraction: None
 
-    def encode_profile(self, request: StageRequest) -> EncodeProfile:
+    def encode_profile(self, request: AnyStageRequest) -> EncodeProfile:
         """Final quality for the last stage, near-lossless and cheap before it."""
         s = self.settings
         return s.final_encode if request.final else s.intermediate_encode
@@ -165,14 +171,14 @@ class StageContext:
         return path, info
 
     def publish(
-        self, path: Path, request: StageRequest, name: str, content_type: str = "video/mp4"
+        self, path: Path, request: AnyStageRequest, name: str, content_type: str = "video/mp4"
     ) -> str:
         """Upload a stage artifact to ``users/{u}/jobs/{j}/{stage}/{name}``; returns its key."""
         key = request.artifact_key(name)
         self.bucket.upload_file(path, key, content_type=content_type)
         return key
 
-    def publish_json(self, data: Any, request: StageRequest, name: str) -> str:
+    def publish_json(self, data: Any, request: AnyStageRequest, name: str) -> str:
         """Write a JSON stage artifact; returns its key."""
         key = request.artifact_key(name)
         self.bucket.put_json(key, data)
@@ -207,12 +213,18 @@ def check_limits(info: VideoInfo, limits: Limits) -> None:
         )
 
 
-class Stage(Protocol):
-    """One step of the pipeline."""
+PC = TypeVar("PC", bound=BaseModel, contravariant=True)
+
+
+class Stage(Protocol[PC]):
+    """One step of the pipeline, run with its own parameter model ``PC``."""
 
     name: ClassVar[StageName]
     version: ClassVar[str]
 
-    def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+    def run(self, ctx: StageContext, request: StageRequest[PC]) -> StageResult:
         """Read ``request.video_key``, write outputs, return their keys."""
         ...
+
+
+AnyStage = Stage[Any]  # a stage picked by name at run time

@@ -99,10 +99,9 @@ class DetectStage:
     name: ClassVar[StageName] = StageName.DETECT
     version: ClassVar[str] = "3"  # 2: shot boundaries; 3: colours, camera motion, stride
 
-    def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+    def run(self, ctx: StageContext, request: StageRequest[DetectParams]) -> StageResult:
         """Detect on ``request.video_key``; outputs ``{"detections": key}``."""
         params = request.params
-        assert isinstance(params, DetectParams)
         detector = select_detector(ctx.settings, params)
         source, info = ctx.fetch_video(request.video_key)
         start, end = request.frame_window(info)

@@ -10,13 +10,13 @@ Example::
 from __future__ import annotations
 
 from pipeline.settings import Settings
-from pipeline.stages.base import ProgressFn, StageContext, StageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, ProgressFn, StageContext, StageResult
 from pipeline.stages.registry import stage_for
 from pipeline.storage import Bucket
 
 
 def execute(
-    bucket: Bucket, settings: Settings, request: StageRequest, progress: ProgressFn
+    bucket: Bucket, settings: Settings, request: AnyStageRequest, progress: ProgressFn
 ) -> StageResult:
     """Run ``request``'s stage here, in scratch space under the settings' scratch dir
     (removed afterwards)."""

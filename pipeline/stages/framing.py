@@ -18,7 +18,7 @@ from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.frames import check_complete
 from pipeline.media.probe import VideoInfo, probe
-from pipeline.stages.base import StageContext, StageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, StageContext, StageRequest, StageResult
 from pipeline.stages.follow_path import crop_path, follow_targets, window_size
 from pipeline.stages.framing_plan import (
     crop_commands,
@@ -36,10 +36,9 @@ class FramingStage:
     name: ClassVar[StageName] = StageName.FRAMING
     version: ClassVar[str] = "3"  # 3: follow "player"
 
-    def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+    def run(self, ctx: StageContext, request: StageRequest[FramingParams]) -> StageResult:
         """Frame ``request.video_key`` as ``request.params`` says."""
         params = request.params
-        assert isinstance(params, FramingParams)
         source, info = ctx.fetch_video(request.video_key)
         follow, details = (
             self._follow_path(ctx, request, params, info) if params.follow else (None, {})
@@ -86,7 +85,7 @@ class FramingStage:
 
     @staticmethod
     def _follow_path(
-        ctx: StageContext, request: StageRequest, params: FramingParams, info: VideoInfo
+        ctx: StageContext, request: AnyStageRequest, params: FramingParams, info: VideoInfo
     ) -> tuple[np.ndarray, dict[str, object]]:
         """The virtual camera's window corner per source frame, from the detections (or
         the player's keyframes), and what was followed, for the status."""

@@ -17,7 +17,13 @@ from pipeline.media.frames import FrameReader, FrameWriter
 from pipeline.media.probe import VideoInfo
 from pipeline.render.spotlight import Spotlight
 from pipeline.settings import EncodeProfile
-from pipeline.stages.base import ProgressFn, StageContext, StageRequest, StageResult
+from pipeline.stages.base import (
+    AnyStageRequest,
+    ProgressFn,
+    StageContext,
+    StageRequest,
+    StageResult,
+)
 from pipeline.stages.highlight_track import HighlightTrack
 from pipeline.stages.track_pick import PickedTrack, coverage, pick_track
 
@@ -28,10 +34,9 @@ class OverlayStage:
     name: ClassVar[StageName] = StageName.OVERLAY
     version: ClassVar[str] = "3"  # 3: the follow compares colours, keeps the clicked point
 
-    def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+    def run(self, ctx: StageContext, request: StageRequest[OverlayParams]) -> StageResult:
         """Render the highlight onto ``request.video_key``."""
         params = request.params
-        assert isinstance(params, OverlayParams)
         source, info = ctx.fetch_video(request.video_key)
         timeline = self._timeline(ctx, request)
         picked, backend = self._pick(ctx, request, params)
@@ -68,7 +73,7 @@ class OverlayStage:
 
     @staticmethod
     def _pick(
-        ctx: StageContext, request: StageRequest, params: OverlayParams
+        ctx: StageContext, request: AnyStageRequest, params: OverlayParams
     ) -> tuple[PickedTrack | None, str]:
         """The picked player's track from the detections (None: keyframes were given)."""
         if params.highlight.boxes is not None:
@@ -80,7 +85,7 @@ class OverlayStage:
         return pick_track(doc, params.highlight), doc.backend
 
     @staticmethod
-    def _timeline(ctx: StageContext, request: StageRequest) -> FramingTimeline | None:
+    def _timeline(ctx: StageContext, request: AnyStageRequest) -> FramingTimeline | None:
         key = request.upstream.get(StageName.FRAMING, {}).get("timeline")
         if key is None:
             return None

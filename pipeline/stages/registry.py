@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pipeline.errors import ConfigError
 from pipeline.manifests.job import StageName
-from pipeline.stages.base import Stage
+from pipeline.stages.base import AnyStage
 from pipeline.stages.detect import DetectStage
 from pipeline.stages.framing import FramingStage
 from pipeline.stages.overlay import OverlayStage
 from pipeline.stages.upscale import UpscaleStage
 
-_STAGES: dict[StageName, type[Stage]] = {
+_STAGES: dict[StageName, type[AnyStage]] = {
     StageName.DETECT: DetectStage,
     StageName.FRAMING: FramingStage,
     StageName.OVERLAY: OverlayStage,
@@ -18,7 +18,7 @@ _STAGES: dict[StageName, type[Stage]] = {
 }
 
 
-def stage_for(name: StageName) -> Stage:
+def stage_for(name: StageName) -> AnyStage:
     """A fresh instance of the stage called ``name``."""
     try:
         return _STAGES[name]()

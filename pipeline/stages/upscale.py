@@ -22,10 +22,9 @@ class UpscaleStage:
     name: ClassVar[StageName] = StageName.UPSCALE
     version: ClassVar[str] = "1"
 
-    def run(self, ctx: StageContext, request: StageRequest) -> StageResult:
+    def run(self, ctx: StageContext, request: StageRequest[UpscaleParams]) -> StageResult:
         """Upscale ``request.video_key``."""
         params = request.params
-        assert isinstance(params, UpscaleParams)
         source, info = ctx.fetch_video(request.video_key)
         scale = params.scale
         limit = ctx.settings.max_output_pixels

@@ -1,0 +1,50 @@
+"""Stage calls cross a process or Modal boundary as pydantic's own JSON of the dataclasses,
+the parameters validated by the stage's own model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from pipeline.manifests.job import FramingParams, StageName
+from pipeline.manifests.status import Fence
+from pipeline.runners.wire import (
+    request_from_wire,
+    request_to_wire,
+    result_from_wire,
+    result_to_wire,
+)
+from pipeline.stages.base import ProgressShare, Segment, StageRequest, StageResult
+
+
+def test_a_request_round_trips_through_json_with_typed_parameters() -> None:
+    params = FramingParams.model_validate(
+        {"aspect": "9:16", "speed": [{"start_s": 1, "end_s": 2, "factor": 0.5}]}
+    )
+    request = StageRequest(
+        "u", "j", StageName.FRAMING, "users/u/in.mp4", params, final=False,
+        upstream={StageName.DETECT: {"detections": "users/u/jobs/j/detect/d.json"}},
+        share=ProgressShare(0.25, 0.5), segment=Segment(1, 3, 30, 60, 5), fence=Fence("w", 4),
+    )  # fmt: skip
+    back = request_from_wire(json.loads(json.dumps(request_to_wire(request))))
+    assert back == request
+    assert isinstance(back.params, FramingParams)
+
+
+def test_parameters_are_validated_by_the_stage_model() -> None:
+    wire = request_to_wire(
+        StageRequest("u", "j", StageName.FRAMING, "k", FramingParams(), final=True)
+    )
+    wire["params"] = {"aspect": "wide"}
+    with pytest.raises(ValidationError, match="aspect"):
+        request_from_wire(wire)
+
+
+def test_a_result_round_trips() -> None:
+    result = StageResult(
+        outputs={"video": "k"}, frames=90, backend="pyav-x264", gpu_seconds=1.5,
+        warnings=("trim clamped",), details={"picked": {"track_id": 3}},
+    )  # fmt: skip
+    assert result_from_wire(json.loads(json.dumps(result_to_wire(result)))) == result
