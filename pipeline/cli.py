@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.claim import ClaimPolicy, claim
 from pipeline.cli_common import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -49,85 +48,48 @@ from pipeline.cli_service import (
     cmd_status,
     cmd_submit,
 )
-from pipeline.connection import connect
+from pipeline.compose import with_logging
 from pipeline.deploy import deploy_command, run_deploy, verify_functions
 from pipeline.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
 from pipeline.job_plan import plan_job
-from pipeline.logs import configure_logging
 from pipeline.manifests.job import parse_job_manifest
 from pipeline.manifests.schema import json_schemas
-from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
+from pipeline.process import process_clip
 from pipeline.progress_bar import ProgressBar
-from pipeline.runners.local import LocalRunner
 from pipeline.runners.modal import DEFAULT_APP_NAME
-from pipeline.sample_job import sample_manifest
+from pipeline.sample_job import REENCODE_MANIFEST, sample_manifest
 from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
-
-
-def _download_results(bucket: Bucket, status: StatusManifest, out_dir: Path) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"status": out_dir / "status.json"}
-    paths["status"].write_text(json.dumps(status.model_dump(mode="json"), indent=2) + "\n")
-    if status.state is JobState.SUCCEEDED and status.output_key:
-        paths["output"] = bucket.download_file(status.output_key, out_dir / "output.mp4")
-    return paths
 
 
 def cmd_process(args: argparse.Namespace) -> int:
     """Run one clip end to end and download the output and status."""
-    settings = settings_from(args)
-    configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
+    settings = with_logging(settings_from(args), json_logs=True if args.json_logs else None)
     if args.clip is not None and not args.clip.is_file():
         print(f"error: no such clip: {args.clip}", file=sys.stderr)
         return EXIT_USAGE
-    manifest: dict[str, object] | None = load_manifest(args.manifest, settings.max_manifest_bytes)
-    clip = args.clip
-    if clip is None:
-        clip = settings.scratch_dir / "sample" / "sample.mp4"
-        clip.parent.mkdir(parents=True, exist_ok=True)
-        truth = write_sample_clip(clip)
-        manifest = manifest if manifest is not None else sample_manifest(truth)
-    if manifest is None:
-        manifest = {"schema_version": 1, "stages": {"framing": {}}}
-    with connect(settings) as conn:
-        bucket = conn.bucket
-        relative = upload_clip(bucket, args.user, clip)
-        if "input_key" not in manifest:
-            manifest = {**manifest, "input_key": relative}
-        bar = ProgressBar()
-        worker = Worker(
-            bucket, conn.settings, LocalRunner(bucket, conn.settings), on_status=bar.update
+    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+    bar = ProgressBar()
+    try:
+        done = process_clip(
+            settings, args.clip, manifest, user=args.user, out_dir=args.out, on_status=bar.update
         )
-        inbox = submit_manifest(bucket, args.user, manifest).inbox_key
-        job = claim(bucket, inbox, ClaimPolicy.from_settings(conn.settings, worker.owner))
-        if job is None:  # pragma: no cover - nobody else can claim in a private store
-            print("error: the job was claimed by another worker", file=sys.stderr)
-            return EXIT_JOB_FAILED
-        try:
-            status = worker.run(job)
-        finally:
-            bar.close()
-        assert status is not None
-        out_dir = args.out or Path("reelpipe-out") / job.job_id
-        paths = _download_results(bucket, status, out_dir)
-    print(f"job:    {status.job_id} {status.state.value}")
-    if "output" in paths:
-        print(f"output: {paths['output'].resolve()}")
-    print(f"status: {paths['status'].resolve()}")
-    print(f"bucket: s3://{settings.bucket}/{job.status.key}")
-    return exit_for(status)
+    finally:
+        bar.close()
+    print(f"job:    {done.status.job_id} {done.status.state.value}")
+    if "output" in done.paths:
+        print(f"output: {done.paths['output'].resolve()}")
+    print(f"status: {done.paths['status'].resolve()}")
+    print(f"bucket: s3://{settings.bucket}/{done.status_key}")
+    return exit_for(done.status)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the cost model's plan for a clip and a manifest (nothing runs)."""
     settings = Settings.from_env(os.environ, segment_workers=args.workers)
     info = probe(args.clip)
-    raw = load_manifest(args.manifest) or {"schema_version": 1, "stages": {"framing": {}}}
+    raw = load_manifest(args.manifest) or REENCODE_MANIFEST
     manifest = parse_job_manifest(raw)
     plan = plan_job(manifest.stages, info, settings)
     if args.json:

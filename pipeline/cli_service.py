@@ -24,16 +24,15 @@ from pipeline.cli_common import (
     stop_on_signals,
 )
 from pipeline.client import JobTimeout, ReelpipeClient
+from pipeline.compose import local_worker, with_logging
 from pipeline.connection import connect
 from pipeline.keys import validate_job_id
-from pipeline.logs import configure_logging
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.progress_bar import ProgressBar
 from pipeline.reprocess import reprocess
-from pipeline.runners.local import LocalRunner
+from pipeline.sample_job import REENCODE_MANIFEST
 from pipeline.scan import Scanner
 from pipeline.serve import ServeOptions, serve
-from pipeline.worker import Worker
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -41,8 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print(f"error: --workers must be at least 1 (got {args.workers})", file=sys.stderr)
         return EXIT_USAGE
-    settings = settings_from(args)
-    configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
+    settings = with_logging(settings_from(args), json_logs=True if args.json_logs else None)
     stop = stop_on_signals()
     data_dir = None if args.in_memory else (args.data_dir or default_data_dir())
     options = ServeOptions(
@@ -67,14 +65,13 @@ def default_data_dir() -> Path:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Upload a clip, then its manifest; print the job id."""
-    settings = app_settings(args)
-    configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
     if not args.clip.is_file():
         print(f"error: no such clip: {args.clip}", file=sys.stderr)
         return EXIT_USAGE
     manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
     if manifest is None:
-        manifest = {"schema_version": 1, "stages": {"framing": {}}}
+        manifest = REENCODE_MANIFEST
     with connect(settings) as conn:
         submission = ReelpipeClient(conn.bucket, args.user).submit(args.clip, manifest)
     print(submission.job_id)
@@ -83,8 +80,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's status (or follow it with --watch)."""
-    settings = app_settings(args)
-    configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
     validate_job_id(args.job)
     with connect(settings) as conn:
         client = ReelpipeClient(conn.bucket, args.user)
@@ -144,13 +140,10 @@ def _describe(status: StatusManifest) -> str:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """Claim pending manifests and resume abandoned jobs, running them here."""
-    settings = app_settings(args)
-    configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
     stop = stop_on_signals()
     with connect(settings) as conn:
-        worker = Worker(
-            conn.bucket, conn.settings, LocalRunner(conn.bucket, conn.settings), stop=stop
-        )
+        worker = local_worker(conn.bucket, conn.settings, stop=stop)
         scanner = Scanner(conn.bucket, conn.settings, worker.run, owner=worker.owner)
         while True:
             report = scanner.scan_once()
@@ -166,11 +159,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
     """Re-run failed jobs and jobs made by an older pipeline version."""
-    settings = app_settings(args)
-    configure_logging(secrets=settings.secret_values(), json=True if args.json_logs else None)
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
     since = datetime.fromisoformat(args.since).replace(tzinfo=UTC) if args.since else None
     with connect(settings) as conn:
-        worker = Worker(conn.bucket, conn.settings, LocalRunner(conn.bucket, conn.settings))
+        worker = local_worker(conn.bucket, conn.settings)
         report = reprocess(
             conn.bucket, worker, dry_run=args.dry_run, max_jobs=args.max_jobs, since=since
         )

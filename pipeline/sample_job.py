@@ -1,5 +1,6 @@
-"""The job ``reelpipe process`` runs on its own sample clip: a 9:16 reel of the
-sample's star player, a slow-motion moment, and a spotlight that follows him."""
+"""The job ``reelpipe process`` runs on its own sample clip (a 9:16 reel of the
+sample's star player, a slow-motion moment, and a spotlight that follows him), and
+the manifest any command falls back to without one (a plain re-encode)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from pipeline.media.codec import even
 from pipeline.media.sample import SampleTruth
+
+REENCODE_MANIFEST: dict[str, Any] = {"schema_version": 1, "stages": {"framing": {}}}
 
 
 def sample_manifest(truth: SampleTruth, *, player: int = 0) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from typing import Any, TextIO
 import structlog
 
 from pipeline.claim import ClaimedJob
+from pipeline.compose import local_worker
 from pipeline.connection import Connection
 from pipeline.errors import ConfigError
-from pipeline.runners.local import LocalRunner
 from pipeline.scan import Scanner
 from pipeline.worker import Worker
 
@@ -92,7 +92,7 @@ def serve(
         webhook_secret, generated = settings.webhook_secret.get_secret_value(), False
     else:
         webhook_secret, generated = _generated_secret(options.data_dir if conn.embedded else None)
-    worker = Worker(conn.bucket, settings, LocalRunner(conn.bucket, settings), stop=stop)
+    worker = local_worker(conn.bucket, settings, stop=stop)
     pool = WorkerPool(worker, options.workers)
     scanner = Scanner(conn.bucket, settings, pool.dispatch, owner=worker.owner)
     app = create_app(
