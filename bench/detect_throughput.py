@@ -24,20 +24,20 @@ from pathlib import Path
 import numpy as np
 
 from bench.measure import Timing, best, median, time_call
-from pipeline.claim import claim
-from pipeline.connection import connect
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.settings import Settings
 from pipeline.detect.clip_detection import bytetrack, detect_frames, scaled_rgb
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.offline import offline_environment
 from pipeline.detect.yolo import YoloDetector, load_yolo
+from pipeline.jobs.claim import claim
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.status import StatusManifest
 from pipeline.media.frames import FrameReader
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import Settings
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
+from pipeline.storage.connection import connect
 
 
 class PerFrame:

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.assemble import assemble
 from pipeline.detect.clip_detection import bytetrack, detect_frames
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.offline import offline_environment
 from pipeline.detect.shots import ShotCuts
-from pipeline.errors import StageParamsInvalid
 from pipeline.manifests.detections import Detections, VideoFacts
 from pipeline.manifests.job import Click, Highlight
 from pipeline.media.probe import probe

@@ -24,17 +24,17 @@ import tempfile
 from pathlib import Path
 
 from bench.measure import HEADER, Timing, best, median, row, run, time_call
-from pipeline.claim import ClaimPolicy, claim
-from pipeline.connection import connect
+from pipeline.client.submit import submit_manifest
+from pipeline.core.settings import EncodeProfile, Settings
+from pipeline.jobs.claim import ClaimPolicy, claim
+from pipeline.jobs.segments import probe_stage_input
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.runners.local import LocalRunner
-from pipeline.segments import probe_stage_input
-from pipeline.settings import EncodeProfile, Settings
 from pipeline.stages.base import StageRequest
-from pipeline.submit import submit_manifest
-from pipeline.worker import Worker
+from pipeline.storage.connection import connect
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
 CLIP_KEY = "users/bench/clips/game.mp4"

@@ -21,16 +21,16 @@ from pathlib import Path
 import cv2
 
 from bench.measure import HEADER, Timing, row, run, time_call
-from pipeline.connection import connect
+from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth, write_sample_clip
 from pipeline.render.spotlight import Spotlight
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import EncodeProfile, Settings
 from pipeline.stages.base import StageRequest
 from pipeline.stages.highlight_track import HighlightTrack
 from pipeline.stages.overlay import render_highlight
+from pipeline.storage.connection import connect
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
 

@@ -39,7 +39,7 @@ def main() -> None:
     }
     for name, doc in manifests.items():
         (work / f"{name}.json").write_text(json.dumps(doc))
-    reelpipe = [sys.executable, "-m", "pipeline.cli", "process", str(src)]
+    reelpipe = [sys.executable, "-m", "pipeline.cli.main", "process", str(src)]
     env = {"REELPIPE_SCRATCH_DIR": str(work / "scratch")}
 
     def bare() -> None:

@@ -20,18 +20,18 @@ from pathlib import Path
 
 from bench.measure import HEADER, Timing, best, median, row, time_call
 from bench.overlay_vs_ffmpeg import PROFILE, bare_ffmpeg
-from pipeline.connection import connect
-from pipeline.keys import status_key
+from pipeline.core.keys import status_key
+from pipeline.core.settings import Settings
+from pipeline.jobs.cost_model import estimate, split_frames
+from pipeline.jobs.segments import join_segment_outputs
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.status import StatusManifest
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
-from pipeline.planner import estimate, split_frames
 from pipeline.runners.local import LocalRunner
-from pipeline.segments import join_segment_outputs
-from pipeline.settings import Settings
 from pipeline.stages.base import Segment, StageRequest
-from pipeline.status_transitions import with_stage
+from pipeline.status.transitions import with_stage
+from pipeline.storage.connection import connect
 
 USER, JOB = "bench", "1" * 20
 

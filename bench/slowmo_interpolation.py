@@ -21,12 +21,12 @@ import threading
 from pathlib import Path
 
 from bench.measure import Timing, best, median, run, time_call
-from pipeline.connection import connect
+from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.manifests.job import FramingParams, StageName
 from pipeline.media.sample import write_sample_clip
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import EncodeProfile, Settings
 from pipeline.stages.base import StageRequest
+from pipeline.storage.connection import connect
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
 

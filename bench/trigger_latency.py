@@ -24,16 +24,16 @@ from typing import Any
 
 import uvicorn
 
-from pipeline.claim import ClaimedJob
-from pipeline.connection import connect
-from pipeline.keys import active_key
-from pipeline.logs import configure_logging
-from pipeline.scan import Scanner
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest
-from pipeline.webhook import signed_headers
-from pipeline.webhook_app import create_app
+from pipeline.client.submit import submit_manifest
+from pipeline.core.keys import active_key
+from pipeline.core.logs import configure_logging
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.scan import Scanner
+from pipeline.service.webhook import signed_headers
+from pipeline.service.webhook_app import create_app
+from pipeline.storage.bucket import Bucket
+from pipeline.storage.connection import connect
 
 SECRET = "bench-secret"
 MANIFEST: dict[str, Any] = {"schema_version": 1, "stages": {"framing": {}}}

@@ -105,8 +105,8 @@ def stage_options(name: StageName) -> dict[str, Any]:
 
 
 def _bucket_and_settings(**overrides: Any) -> tuple[Any, Any]:
-    from pipeline.settings import Settings
-    from pipeline.storage import open_bucket
+    from pipeline.core.settings import Settings
+    from pipeline.storage.bucket import open_bucket
 
     settings = Settings.from_env(os.environ, **overrides)
     return open_bucket(settings), settings
@@ -184,7 +184,7 @@ def detect_players_modal(
     A bad request raises the project's error (InputNotFound, StageParamsInvalid...),
     which ``.remote()`` raises again in the caller.
     """
-    from pipeline.interactive import detect_players
+    from pipeline.service.interactive import detect_players
 
     bucket, settings = _bucket_and_settings(**_yolo_overrides())
     return detect_players(bucket, settings, user_id, input_key, frame_number, confidence_threshold)
@@ -206,7 +206,7 @@ def detect_ball_modal(
 ) -> dict[str, Any]:
     """``{"status": "success", "ball_positions": [...], "video_width", "video_height"}``
     (errors raise, as for ``detect_players_modal``)."""
-    from pipeline.interactive import detect_ball
+    from pipeline.service.interactive import detect_ball
 
     bucket, settings = _bucket_and_settings(**_yolo_overrides())
     return detect_ball(
@@ -220,9 +220,9 @@ def detect_ball_modal(
 @app.function(image=base_image, timeout=3600, secrets=[r2_credentials])
 def orchestrate_job(user_id: str, job_id: str) -> str:
     """Run one claimed job through the stage functions; returns its final state."""
-    from pipeline.claim import ClaimedJob
+    from pipeline.jobs.claim import ClaimedJob
+    from pipeline.jobs.worker import Worker
     from pipeline.runners.modal import ModalFunctions, ModalRunner
-    from pipeline.worker import Worker
 
     bucket, settings = _bucket_and_settings()
     runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
@@ -243,7 +243,7 @@ def _spawn(job: Any) -> None:
 )
 def scan_inbox() -> dict[str, int]:
     """The scheduled scan: claim new manifests, resume abandoned jobs."""
-    from pipeline.scan import Scanner
+    from pipeline.jobs.scan import Scanner
 
     bucket, settings = _bucket_and_settings()
     report = Scanner(bucket, settings, _spawn).scan_once()
@@ -255,8 +255,8 @@ def scan_inbox() -> dict[str, int]:
 def webhook() -> Any:
     """R2/S3 event notifications (``POST /events``), signed with REELPIPE_WEBHOOK_SECRET:
     the same app ``reelpipe serve`` runs (body limit, signature first, bounded claims)."""
-    from pipeline.scan import Scanner
-    from pipeline.webhook_app import create_app
+    from pipeline.jobs.scan import Scanner
+    from pipeline.service.webhook_app import create_app
 
     bucket, settings = _bucket_and_settings()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
@@ -274,9 +274,9 @@ def webhook() -> Any:
 )
 def nightly_reprocess() -> dict[str, int]:
     """Re-run failed and outdated jobs (03:00 UTC)."""
-    from pipeline.reprocess import reprocess
+    from pipeline.jobs.reprocess import reprocess
+    from pipeline.jobs.worker import Worker
     from pipeline.runners.modal import ModalFunctions, ModalRunner
-    from pipeline.worker import Worker
 
     bucket, settings = _bucket_and_settings()
     runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.detect.offline import offline_environment
-from pipeline.embedded_s3 import EmbeddedS3
-from pipeline.settings import EncodeProfile, Settings
-from pipeline.storage import Bucket, make_s3_client
+from pipeline.storage.bucket import Bucket, make_s3_client
+from pipeline.storage.embedded import EmbeddedS3
 
 TEST_BUCKET = "reelpipe-test"
 

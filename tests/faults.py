@@ -15,9 +15,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.settings import Settings
+from pipeline.core.settings import Settings
 
-PYTHON_CLI = [sys.executable, "-m", "pipeline.cli"]
+PYTHON_CLI = [sys.executable, "-m", "pipeline.cli.main"]
 _METHODS = (b"GET ", b"PUT ", b"POST ", b"HEAD ", b"DELETE ")
 
 

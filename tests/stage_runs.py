@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.claim import ClaimedJob, claim
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob, claim
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import FramingParams, OverlayParams, StageName, UpscaleParams
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import Settings
 from pipeline.stages.base import StageRequest, StageResult
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
+from pipeline.storage.bucket import Bucket
 
 JOB_ID = "0123456789abcdef0123"
 PARAMS = {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pipeline.core.settings import Settings
 from pipeline.detect.contract import Detector
 from pipeline.detect.motion import MotionDetector
 from pipeline.manifests.job import DetectBackend, DetectParams
-from pipeline.settings import Settings
 
 
 def select_detector(settings: Settings, params: DetectParams) -> Detector:

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from pipeline.core.errors import ConfigError
 from pipeline.detect.appearance import describe
 from pipeline.detect.contract import PLAYER, Detector, FrameDetections
 from pipeline.detect.shots import ShotCuts
 from pipeline.detect.tracking import Tracker
-from pipeline.errors import ConfigError
 from pipeline.media.codec import even
 from pipeline.media.frames import FrameReader, YuvFrame
 from pipeline.media.probe import VideoInfo

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.errors import ConfigError
 from pipeline.detect.contract import FrameDetections
 from pipeline.detect.offline import offline_environment
-from pipeline.errors import ConfigError
 
 
 class Tracker:

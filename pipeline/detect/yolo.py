@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.errors import ConfigError
 from pipeline.detect.contract import BALL, PLAYER, FrameDetections
 from pipeline.detect.offline import offline_environment
-from pipeline.errors import ConfigError
 
 COCO_PERSON, COCO_SPORTS_BALL = 0, 32
 PLAYER_NAMES = ("person", "player")

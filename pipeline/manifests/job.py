@@ -32,8 +32,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from pipeline.errors import InvalidKey, InvalidManifest
-from pipeline.keys import validate_relative_key
+from pipeline.core.errors import InvalidKey, InvalidManifest
+from pipeline.core.keys import validate_relative_key
 from pipeline.manifests.base import WireModel, describe_validation_error
 from pipeline.manifests.bounded_json import (
     MAX_JSON_DEPTH,

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from pipeline import PIPELINE_VERSION
-from pipeline.errors import ErrorKind, LeaseLost
+from pipeline.core.errors import ErrorKind, LeaseLost
 from pipeline.manifests.base import WireModel
 from pipeline.manifests.job import StageName
 

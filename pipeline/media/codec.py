@@ -6,7 +6,7 @@ mdat), audio as AAC: playable in browsers and desktop players alike.
 
 from __future__ import annotations
 
-from pipeline.settings import EncodeProfile
+from pipeline.core.settings import EncodeProfile
 
 VIDEO_CODEC = "libx264"
 PIX_FMT = "yuv420p"

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from pipeline.errors import EncoderCrashed, InvalidMedia
+from pipeline.core.errors import EncoderCrashed, InvalidMedia
 from pipeline.media.probe import ffmpeg_binary
 
 ProgressCallback = Callable[[int], None]

@@ -28,10 +28,10 @@ from typing import Any
 import av
 import numpy as np
 
-from pipeline.errors import EncoderCrashed, InvalidMedia
+from pipeline.core.errors import EncoderCrashed, InvalidMedia
+from pipeline.core.settings import EncodeProfile
 from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even, x264_options
 from pipeline.media.probe import VideoInfo
-from pipeline.settings import EncodeProfile
 
 
 def plane_view(plane: Any, width: int, height: int) -> np.ndarray:

@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from pipeline.errors import ObjectNotFound, ReelpipeError
-from pipeline.storage import Bucket
+from pipeline.core.errors import ObjectNotFound, ReelpipeError
+from pipeline.storage.bucket import Bucket
 
 CHUNK_BYTES = 256 * 1024
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")

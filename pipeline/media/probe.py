@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from pipeline.errors import ConfigError, EncoderCrashed, InvalidMedia, StorageUnavailable
+from pipeline.core.errors import ConfigError, EncoderCrashed, InvalidMedia, StorageUnavailable
 
 PROBE_TIMEOUT_S = 120.0
 # Demuxers of single pictures: ffprobe reports them as a video stream of one frame.

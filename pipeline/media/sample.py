@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.core.settings import EncodeProfile
 from pipeline.media.frames import FrameWriter, YuvFrame, split_i420
-from pipeline.settings import EncodeProfile
 
 AUDIO_RATE = 48_000
 TEAM_COLOURS = ((40, 40, 215), (200, 90, 30))  # BGR: red, blue

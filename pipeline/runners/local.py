@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from pipeline.core.settings import Settings
 from pipeline.runners.stage_call import execute_stage
 from pipeline.runners.wire import request_to_wire, result_from_wire
-from pipeline.settings import Settings
 from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
 from pipeline.stages.execute import execute
-from pipeline.storage import Bucket, open_bucket
+from pipeline.storage.bucket import Bucket, open_bucket
 
 
 class LocalRunner:

@@ -18,15 +18,15 @@ from typing import Any
 
 import structlog
 
-from pipeline.errors import JobError, LeaseLost
-from pipeline.keys import status_key
-from pipeline.progress_sink import ProgressSink
+from pipeline.core.errors import JobError, LeaseLost
+from pipeline.core.keys import status_key
+from pipeline.core.settings import Settings
 from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wire
-from pipeline.settings import Settings
 from pipeline.stages.execute import execute
-from pipeline.status_store import StatusStore
-from pipeline.status_transitions import stage_attempted
-from pipeline.storage import Bucket
+from pipeline.status.progress import ProgressSink
+from pipeline.status.store import StatusStore
+from pipeline.status.transitions import stage_attempted
+from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from pipeline.errors import ErrorKind, JobError, LeaseLost
+from pipeline.core.errors import ErrorKind, JobError, LeaseLost
 from pipeline.stages.base import AnyStageRequest, StageResult
 from pipeline.stages.table import spec_for
 

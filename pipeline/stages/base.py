@@ -19,13 +19,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import structlog
 from pydantic import BaseModel
 
-from pipeline.errors import LimitExceeded
-from pipeline.keys import stage_key
+from pipeline.core.errors import LimitExceeded
+from pipeline.core.keys import stage_key
+from pipeline.core.settings import EncodeProfile, Limits, Settings
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import Fence
 from pipeline.media.probe import VideoInfo, probe
-from pipeline.settings import EncodeProfile, Limits, Settings
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
 

@@ -16,12 +16,12 @@ from typing import ClassVar
 import numpy as np
 import structlog
 
+from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.assemble import assemble
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import bytetrack, detect_frames
 from pipeline.detect.look_follow import follow_look
 from pipeline.detect.shots import ShotCuts
-from pipeline.errors import StageParamsInvalid
 from pipeline.manifests.detections import Detections, FollowedLook, VideoFacts, encode_look
 from pipeline.manifests.job import Click, DetectParams, StageName
 from pipeline.media.codec import even

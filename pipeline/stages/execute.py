@@ -9,10 +9,10 @@ Example::
 
 from __future__ import annotations
 
-from pipeline.settings import Settings
+from pipeline.core.settings import Settings
 from pipeline.stages.base import AnyStageRequest, ProgressFn, StageContext, StageResult
 from pipeline.stages.registry import stage_for
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 
 
 def execute(

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipeline.errors import StageParamsInvalid
+from pipeline.core.errors import StageParamsInvalid
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import Follow, FramingParams, StageName
 from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args

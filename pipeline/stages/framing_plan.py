@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import StageParamsInvalid
+from pipeline.core.errors import StageParamsInvalid
 from pipeline.manifests.job import FramingParams
 from pipeline.manifests.timeline import FramingTimeline, Piece, Rect
 from pipeline.media.codec import even

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pipeline.errors import StageParamsInvalid
+from pipeline.core.errors import StageParamsInvalid
+from pipeline.core.settings import EncodeProfile
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.frames import FrameReader, FrameWriter
 from pipeline.media.probe import VideoInfo
 from pipeline.render.spotlight import Spotlight
-from pipeline.settings import EncodeProfile
 from pipeline.stages.base import (
     AnyStageRequest,
     ProgressFn,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 from pipeline.manifests.job import StageName
 from pipeline.stages.base import AnyStage
 from pipeline.stages.detect import DetectStage

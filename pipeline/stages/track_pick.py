@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.contract import PLAYER
-from pipeline.errors import StageParamsInvalid
 from pipeline.manifests.detections import (
     INTERP,
     TRACK,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pipeline.errors import LimitExceeded
+from pipeline.core.errors import LimitExceeded
 from pipeline.manifests.job import StageName, UpscaleParams
 from pipeline.media.frames import FrameReader, FrameWriter, YuvFrame
 from pipeline.stages.base import StageContext, StageRequest, StageResult

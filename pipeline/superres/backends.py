@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import Settings
 from pipeline.media.frames import split_i420
-from pipeline.settings import Settings
 from pipeline.superres.classical import upscale_plane
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]

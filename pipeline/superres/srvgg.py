@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 
 class SRVGGNetCompact(nn.Module):  # type: ignore[misc]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.media.sample import write_sample_clip
-from pipeline.settings import EncodeProfile, Settings
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import DOCUMENTED_MANIFEST
 from tests.media_checks import assert_playable_everywhere
 
@@ -23,7 +23,7 @@ def reelpipe(
     """Run the CLI in a fresh process (fast x264 preset to keep the suite quick)."""
     full_env = {**os.environ, "REELPIPE_X264_PRESET": "veryfast", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "pipeline.cli.main", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest
+from pipeline.client.submit import submit_manifest
+from pipeline.core.settings import Settings
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.faults import spawn, wait_until, worker_env
 

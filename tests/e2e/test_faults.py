@@ -22,15 +22,15 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pipeline.claim import ClaimPolicy, claim
-from pipeline.client import ReelpipeClient
-from pipeline.keys import job_id_for, job_manifest_key
+from pipeline.client.app_client import ReelpipeClient
+from pipeline.client.submit import submit_manifest
+from pipeline.core.keys import job_id_for, job_manifest_key
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimPolicy, claim
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState, StageState, StatusManifest
-from pipeline.settings import Settings
-from pipeline.storage import Bucket, make_s3_client
-from pipeline.submit import submit_manifest
-from pipeline.webhook import signed_headers
+from pipeline.service.webhook import signed_headers
+from pipeline.storage.bucket import Bucket, make_s3_client
 from tests.factories import job_manifest, make_clip
 from tests.faults import (
     Delay,
@@ -490,7 +490,7 @@ def test_no_signed_url_reaches_a_command_line(
 ) -> None:
     """While ffprobe reads a clip in place, its command line (what `ps` shows) names only
     the loopback relay: no signature, no credential."""
-    from pipeline.segments import probe_stage_input
+    from pipeline.jobs.segments import probe_stage_input
 
     clip, _ = make_clip(tmp_path, duration_s=2.0)
     key = "users/u/clips/clip.mp4"

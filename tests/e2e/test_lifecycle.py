@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.client import ReelpipeClient
-from pipeline.keys import job_id_for
+from pipeline.client.app_client import ReelpipeClient
+from pipeline.core.keys import job_id_for
+from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState, StageState
 from pipeline.media.sample import write_sample_clip
-from pipeline.settings import EncodeProfile, Settings
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 
-PYTHON_CLI = [sys.executable, "-m", "pipeline.cli"]
+PYTHON_CLI = [sys.executable, "-m", "pipeline.cli.main"]
 
 
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import SecretStr
 
-from pipeline.claim import ClaimedJob
-from pipeline.scan import Scanner
-from pipeline.settings import Settings
-from pipeline.storage import Bucket, make_s3_client
-from pipeline.submit import submit_manifest
+from pipeline.client.submit import submit_manifest
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.scan import Scanner
+from pipeline.storage.bucket import Bucket, make_s3_client
 from tests.factories import job_manifest
 
 THREADS_PER_PROCESS = 5

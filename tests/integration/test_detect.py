@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.core.settings import EncodeProfile
 from pipeline.detect.assemble import assemble
 from pipeline.detect.clip_detection import bytetrack, detect_frames
 from pipeline.detect.motion import MotionDetector
@@ -16,7 +17,6 @@ from pipeline.manifests.detections import TRACK, X1, X2, Y1, Y2, Detections, Vid
 from pipeline.media.frames import FrameWriter, YuvFrame
 from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth
-from pipeline.settings import EncodeProfile
 from pipeline.stages.follow_path import CameraLimits, crop_path, follow_targets, window_size
 from tests.factories import make_clip
 from tests.fake_detector import TruthDetector

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import StageParamsInvalid
+from pipeline.core.errors import StageParamsInvalid
+from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip, make_odd_sized, make_rotated
 from tests.media_checks import assert_playable_everywhere, read_frames
 from tests.stage_runs import fetch, run_stage, upload

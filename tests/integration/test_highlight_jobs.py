@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.core.settings import Settings
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import StageName
 from pipeline.manifests.timeline import FramingTimeline
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, read_frames
 from tests.stage_runs import fetch_output, run_job

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from pipeline.claim import ClaimedJob, claim
-from pipeline.errors import ErrorKind, LeaseHeld, LeaseLost
-from pipeline.keys import status_key
-from pipeline.lease import Activity, LeaseKeeper, acquire, hand_back
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.errors import ErrorKind, LeaseHeld, LeaseLost
+from pipeline.core.keys import status_key
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob, claim
+from pipeline.jobs.lease import Activity, LeaseKeeper, acquire, hand_back
+from pipeline.jobs.scan import Scanner
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.status import Fence, JobState, LeaseKind, StatusManifest, utc_now
 from pipeline.runners.local import LocalRunner
-from pipeline.scan import Scanner
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import InvalidMedia
+from pipeline.core.errors import InvalidMedia
+from pipeline.core.settings import EncodeProfile
 from pipeline.media.frames import FrameReader, FrameWriter
 from pipeline.media.probe import probe, probe_url
-from pipeline.settings import EncodeProfile
 from tests.factories import ffmpeg, make_clip, make_odd_sized, make_rotated
 from tests.media_checks import assert_playable_everywhere, inspect, psnr, read_frame
 

@@ -10,22 +10,22 @@ from typing import Any
 
 import pytest
 
-from pipeline.claim import ClaimedJob, claim
-from pipeline.errors import EncoderCrashed, ErrorKind
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.errors import EncoderCrashed, ErrorKind
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob, claim
+from pipeline.jobs.orchestrator import Orchestrator
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState, StatusManifest
-from pipeline.orchestrator import Orchestrator
 from pipeline.runners.base import Runner
 from pipeline.runners.local import LocalRunner
 from pipeline.runners.modal import STAGE_FUNCTIONS, ModalRunner
 from pipeline.runners.stage_call import execute_stage
-from pipeline.settings import Settings
 from pipeline.stages import registry
 from pipeline.stages.base import Stage, StageContext, StageRequest, StageResult
 from pipeline.stages.table import STAGE_TABLE
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, psnr, read_frame
 

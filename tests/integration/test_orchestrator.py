@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from pipeline.claim import ClaimedJob, claim
-from pipeline.errors import EncoderCrashed, ErrorKind
-from pipeline.keys import status_key
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.errors import EncoderCrashed, ErrorKind
+from pipeline.core.keys import status_key
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob, claim
+from pipeline.jobs.orchestrator import Orchestrator
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState, StageState, StatusManifest
-from pipeline.orchestrator import Orchestrator
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import Settings
 from pipeline.stages.base import ProgressFn, StageRequest, StageResult
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 
 
@@ -266,9 +266,9 @@ def test_client_submit_and_wait_reports_phases_in_order(
     """An app submits, a worker runs the job, and wait() reports queued -> ... -> complete."""
     import threading
 
-    from pipeline.client import Phase, ProgressUpdate, ReelpipeClient
-    from pipeline.scan import Scanner
-    from pipeline.worker import Worker
+    from pipeline.client.app_client import Phase, ProgressUpdate, ReelpipeClient
+    from pipeline.jobs.scan import Scanner
+    from pipeline.jobs.worker import Worker
 
     clip, truth = make_clip(tmp_path, duration_s=2.0)
     client = ReelpipeClient(bucket, "u")

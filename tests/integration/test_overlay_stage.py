@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip, make_rotated
 from tests.media_checks import assert_playable_everywhere, read_frame
 from tests.stage_runs import fetch, run_stage, upload
@@ -124,8 +124,8 @@ def test_each_frame_is_dimmed_exactly_once(
     pictures edited in place while still serving as references, the dimming
     would compound from frame to frame.
     """
+    from pipeline.core.settings import EncodeProfile
     from pipeline.media.sample import write_sample_clip
-    from pipeline.settings import EncodeProfile
 
     clip = tmp_path / "intermediate.mp4"
     write_sample_clip(

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.claim import ClaimedJob, claim
-from pipeline.errors import EncoderCrashed, ErrorKind
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.errors import EncoderCrashed, ErrorKind
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob, claim
+from pipeline.jobs.reprocess import reprocess
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState
-from pipeline.reprocess import reprocess
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import Settings
 from pipeline.stages.base import ProgressFn, StageRequest, StageResult
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 
 

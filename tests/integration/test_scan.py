@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pipeline.claim import ClaimedJob
-from pipeline.keys import active_key
-from pipeline.lease import Lease
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.keys import active_key
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.lease import Lease
+from pipeline.jobs.scan import Scanner
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.status import JobState, utc_now
 from pipeline.runners.local import LocalRunner
-from pipeline.scan import Scanner
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip, seed_history
 
 PER_CLAIM = 5  # GET manifest, PUT active marker, PUT status, PUT manifest copy, DELETE inbox

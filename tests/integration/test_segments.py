@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import StageName
 from pipeline.runners.modal import ModalRunner
-from pipeline.settings import EncodeProfile, Settings
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.integration.test_modal_runner import InProcessFunctions
 from tests.media_checks import assert_playable_everywhere, inspect, psnr, read_frames

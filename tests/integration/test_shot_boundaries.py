@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.core.settings import Settings
 from pipeline.manifests.detections import TRACK, Detections
 from pipeline.manifests.job import DetectParams, StageName
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import Settings
 from pipeline.stages.base import StageRequest
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import ffmpeg, make_clip
 from tests.stage_runs import JOB_ID, upload
 

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from pipeline.errors import AlreadyExists
+from pipeline.core.errors import AlreadyExists
 from pipeline.manifests.status import StatusManifest
-from pipeline.status_store import StatusStore
-from pipeline.storage import Bucket
+from pipeline.status.store import StatusStore
+from pipeline.storage.bucket import Bucket
 
 KEY = "users/u/jobs/00000000000000000000/status.json"
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import (
+from pipeline.core.errors import (
     AlreadyExists,
     BucketNotFound,
     ObjectNotFound,
     PreconditionFailed,
     StorageUnavailable,
 )
-from pipeline.settings import Settings
-from pipeline.storage import Bucket, make_s3_client
+from pipeline.core.settings import Settings
+from pipeline.storage.bucket import Bucket, make_s3_client
 
 
 def test_json_round_trip_returns_etags(bucket: Bucket) -> None:

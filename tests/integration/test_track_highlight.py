@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.settings import Settings
 from pipeline.manifests.detections import Detections, Row, VideoFacts
 from pipeline.manifests.job import Highlight, StageName
 from pipeline.media.sample import SampleTruth
-from pipeline.settings import Settings
 from pipeline.stages.track_pick import pick_track
-from pipeline.storage import Bucket
+from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
 from tests.integration.test_overlay_stage import luma
 from tests.media_checks import read_frame

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.claim import claim
-from pipeline.errors import LimitExceeded
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.errors import LimitExceeded
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import claim
+from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState
 from pipeline.runners.local import LocalRunner
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest, upload_clip
-from pipeline.worker import Worker
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, psnr, read_frame
 from tests.stage_runs import fetch, run_stage, upload

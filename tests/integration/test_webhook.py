@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.claim import ClaimedJob
-from pipeline.scan import Scanner
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import submit_manifest
-from pipeline.webhook import event_keys, signed_headers
-from pipeline.webhook_app import create_app
+from pipeline.client.submit import submit_manifest
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.scan import Scanner
+from pipeline.service.webhook import event_keys, signed_headers
+from pipeline.service.webhook_app import create_app
+from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest
 
 SECRET = "webhook-test-secret"

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
+from pipeline.client.submit import upload_clip
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import Settings
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import detect_frames
-from pipeline.errors import ConfigError
-from pipeline.interactive import detect_ball, detect_players
 from pipeline.manifests.job import DetectBackend, DetectParams
 from pipeline.media.probe import probe
-from pipeline.settings import Settings
-from pipeline.storage import Bucket
-from pipeline.submit import upload_clip
+from pipeline.service.interactive import detect_ball, detect_players
+from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
 
 pytestmark = [pytest.mark.ml, pytest.mark.slow]

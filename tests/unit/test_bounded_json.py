@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.errors import InvalidManifest
+from pipeline.core.errors import InvalidManifest
 from pipeline.manifests.bounded_json import JsonRefused, loads_bounded, nesting_depth
 from pipeline.manifests.job import parse_job_manifest
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.client import Phase, progress_of
-from pipeline.errors import ErrorKind
+from pipeline.client.app_client import Phase, progress_of
+from pipeline.core.errors import ErrorKind
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import (
     ErrorInfo,
@@ -14,7 +14,7 @@ from pipeline.manifests.status import (
     StageState,
     StatusManifest,
 )
-from pipeline.status_transitions import with_stage
+from pipeline.status.transitions import with_stage
 
 
 def status(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.deploy import APP_FUNCTIONS, deploy_command, verify_functions
+from pipeline.service.deploy import APP_FUNCTIONS, deploy_command, verify_functions
 
 
 def test_deploy_command_forces_utf8_and_passes_the_app_name() -> None:

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from pipeline.errors import StageParamsInvalid
+from pipeline.core.errors import StageParamsInvalid
 from pipeline.manifests.job import FramingParams
 from pipeline.media.probe import VideoInfo
 from pipeline.stages.framing_plan import atempo_chain, filter_graph, plan_timeline

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.job_plan import plan_job
+from pipeline.cli.main import main
+from pipeline.core.settings import Settings
+from pipeline.jobs.plan import plan_job
 from pipeline.manifests.job import StageName, Stages
 from pipeline.media.probe import VideoInfo
-from pipeline.settings import Settings
 from tests.factories import make_clip
 
 BOXES = {"highlight": {"boxes": [[0, 10, 10, 20, 40]]}}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import InvalidKey
-from pipeline.keys import (
+from pipeline.core.errors import InvalidKey
+from pipeline.core.keys import (
     inbox_key,
     job_id_for,
     parse_inbox_key,

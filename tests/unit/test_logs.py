@@ -7,9 +7,9 @@ import json
 
 import structlog
 
-from pipeline.logs import configure_logging
+from pipeline.cli.progress_bar import ProgressBar
+from pipeline.core.logs import configure_logging
 from pipeline.manifests.status import Progress, StatusManifest
-from pipeline.progress_bar import ProgressBar
 
 
 class FakeTty(io.StringIO):

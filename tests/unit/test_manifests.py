@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import InvalidManifest
+from pipeline.core.errors import InvalidManifest
 from pipeline.manifests.job import (
     DetectParams,
     JobManifest,
@@ -18,7 +18,7 @@ from pipeline.manifests.job import (
 )
 from pipeline.manifests.schema import json_schemas
 from pipeline.manifests.status import JobState, StageState, StageStatus, StatusManifest
-from pipeline.status_transitions import with_stage
+from pipeline.status.transitions import with_stage
 from tests.factories import DOCUMENTED_MANIFEST
 
 

@@ -6,13 +6,13 @@ import itertools
 
 import pytest
 
-from pipeline.planner import (
+from pipeline.core.settings import SEED_T4, ComputeProfile
+from pipeline.jobs.cost_model import (
     estimate,
     plan_segments,
     split_frames,
     workers_for,
 )
-from pipeline.settings import SEED_T4, ComputeProfile
 
 
 @pytest.mark.parametrize(

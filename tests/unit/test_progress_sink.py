@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import LeaseLost, StorageUnavailable
+from pipeline.core.errors import LeaseLost, StorageUnavailable
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.status import StatusManifest
-from pipeline.progress_sink import ProgressSink
 from pipeline.stages.base import ProgressShare, Segment, StageRequest
-from pipeline.status_store import Mutation
-from pipeline.status_transitions import with_stage
+from pipeline.status.progress import ProgressSink
+from pipeline.status.store import Mutation
+from pipeline.status.transitions import with_stage
 
 
 def request(segment: Segment | None = None) -> StageRequest:

@@ -8,11 +8,11 @@ from fractions import Fraction
 
 import pytest
 
-from pipeline.job_plan import stage_machine, stage_seconds
+from pipeline.core.settings import DEFAULT_COMPUTE, Settings
+from pipeline.jobs.plan import stage_machine, stage_seconds
 from pipeline.manifests.job import STAGE_ORDER, StageName, Stages, parse_job_manifest
 from pipeline.media.probe import VideoInfo
 from pipeline.runners.modal import STAGE_FUNCTIONS
-from pipeline.settings import DEFAULT_COMPUTE, Settings
 from pipeline.stages.registry import stage_for
 from pipeline.stages.table import STAGE_TABLE, Split
 

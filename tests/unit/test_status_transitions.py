@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pipeline.errors import ErrorKind
+from pipeline.core.errors import ErrorKind
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import (
     ErrorInfo,
@@ -19,7 +19,7 @@ from pipeline.manifests.status import (
     utc_now,
 )
 from pipeline.stages.base import ProgressShare, Segment, StageResult, progress_shares
-from pipeline.status_transitions import (
+from pipeline.status.transitions import (
     failed,
     handed_back,
     leased,

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.slow  # real models (random weights): run alone with -m slow
 
-from pipeline.errors import ConfigError  # noqa: E402
+from pipeline.core.errors import ConfigError  # noqa: E402
 from pipeline.superres.backends import ModelUpscaler, load_model  # noqa: E402
 from pipeline.superres.srvgg import SRVGGNetCompact, load_srvgg  # noqa: E402
 from pipeline.superres.tiling import tiled_forward  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import StageParamsInvalid
+from pipeline.core.errors import StageParamsInvalid
 from pipeline.manifests.detections import Detections, Row, VideoFacts
 from pipeline.manifests.job import Highlight
 from pipeline.stages.track_pick import FILLED, LOST, SEEN, coverage, pick_track

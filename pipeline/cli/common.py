@@ -1,0 +1,120 @@
+"""What the ``reelpipe`` commands share: settings from flags, exit codes, manifests.
+
+Exit codes (the same for every command):
+
+    0    success
+    1    the job failed (or is waiting for its clip, or is unknown to ``status``)
+    2    usage or invalid input found before any job exists
+    3    the store or service is unreachable or refuses the credentials
+    4    ``status --watch`` gave up: the job was still running at ``--timeout``
+    130  interrupted (Ctrl-C)
+    141  the output was closed (``reelpipe status --json | head``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from pipeline.core.errors import InvalidManifest
+from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
+from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
+from pipeline.manifests.job import parse_job_manifest
+from pipeline.manifests.status import JobState, StatusManifest
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED = 130, 141
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9000
+UNREACHABLE_HINT = "start `reelpipe serve` or set REELPIPE_ENDPOINT_URL (and the credentials)"
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        os.environ,
+        endpoint_url=getattr(args, "endpoint_url", None),
+        bucket=getattr(args, "bucket", None),
+        scratch_dir=getattr(args, "scratch_dir", None),
+    )
+
+
+def add_connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint-url", help="S3 endpoint (default: an embedded one)")
+    parser.add_argument("--bucket", help="bucket name (REELPIPE_BUCKET, default 'reelpipe')")
+    parser.add_argument("--user", default="local", help="user id the job runs as")
+    parser.add_argument("--scratch-dir", type=Path, help="where stages keep temporary files")
+    parser.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
+
+
+def load_manifest(path: Path | None, max_bytes: int = 256 * 1024) -> dict[str, Any] | None:
+    """The manifest file as a JSON object (None without ``--manifest``).
+
+    InvalidManifest (exit 2, before any job exists) when the file is missing,
+    unreadable, too large or deep, not JSON, not an object, or empty.
+    """
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise InvalidManifest(f"cannot read the manifest {path}: {exc.strerror or exc}") from None
+    try:
+        doc = loads_bounded(
+            raw, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, what=f"the manifest {path}"
+        )
+    except JsonRefused as exc:
+        raise InvalidManifest(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise InvalidManifest(f"the manifest {path} is not a JSON object")
+    if not doc:
+        raise InvalidManifest(
+            f"the manifest {path} is empty: give it a 'stages' block "
+            '(e.g. {"schema_version": 1, "stages": {"framing": {}}})'
+        )
+    # Validated now, so a wrong field is exit 2 before anything is uploaded
+    # (input_key is filled in later when the manifest leaves it out).
+    parse_job_manifest({"input_key": "clips/clip.mp4", **doc})
+    return doc
+
+
+def exit_for(status: StatusManifest) -> int:
+    if status.state is JobState.SUCCEEDED:
+        return EXIT_OK
+    if status.state is JobState.FAILED:
+        error = status.error
+        detail = f"{error.kind.value}: {error.message}" if error else "unknown error"
+        print(f"error: {detail}", file=sys.stderr)
+    elif status.state is JobState.WAITING_FOR_INPUT:
+        print(f"error: the job is {status.progress.message}", file=sys.stderr)
+    else:
+        print(f"error: the job stopped while {status.state.value}", file=sys.stderr)
+    return EXIT_JOB_FAILED
+
+
+def app_settings(args: argparse.Namespace) -> Settings:
+    """Settings for commands that talk to a running system (serve's defaults if none)."""
+    settings = settings_from(args)
+    if settings.endpoint_url is not None:
+        return settings
+    return settings.model_copy(
+        update={
+            "endpoint_url": f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+            "access_key_id": settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY),
+            "secret_access_key": settings.secret_access_key or SecretStr(EMBEDDED_SECRET_KEY),
+        }
+    )
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM: long-running commands stop cleanly on it."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

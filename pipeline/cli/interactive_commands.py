@@ -1,0 +1,84 @@
+"""``reelpipe detect-players`` and ``reelpipe detect-ball``: the interactive calls
+on a local clip (uploaded to the configured or embedded bucket first).
+
+    reelpipe detect-players CLIP --frame 100 [--confidence 0.5] [--weights yolo.pt]
+    reelpipe detect-ball CLIP --start 0 --end 300 [--confidence 0.3]
+
+Both print the seed's JSON response on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.cli.common import EXIT_OK, EXIT_USAGE, add_connection_args
+from pipeline.client.submit import upload_clip
+from pipeline.core.settings import Settings
+from pipeline.service.interactive import detect_ball, detect_players
+from pipeline.storage.bucket import Bucket
+from pipeline.storage.connection import connect
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        os.environ,
+        endpoint_url=args.endpoint_url,
+        bucket=args.bucket,
+        scratch_dir=args.scratch_dir,
+        yolo_weights=args.weights,
+    )
+
+
+Call = Callable[[Bucket, Settings, str, str, argparse.Namespace], dict[str, Any]]
+
+
+def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
+    """Upload ``args.clip``, run ``call`` on it, print the JSON answer."""
+    if not args.clip.is_file():
+        print(f"error: no such clip: {args.clip}", file=sys.stderr)
+        return EXIT_USAGE
+    with connect(_settings(args)) as conn:
+        key = upload_clip(conn.bucket, args.user, args.clip)
+        result = call(conn.bucket, conn.settings, args.user, key, args)
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+def cmd_detect_players(args: argparse.Namespace) -> int:
+    """Players on one frame of a local clip."""
+    return _on_local_clip(
+        args, lambda b, s, u, k, a: detect_players(b, s, u, k, a.frame, a.confidence)
+    )
+
+
+def cmd_detect_ball(args: argparse.Namespace) -> int:
+    """The ball across a range of frames of a local clip."""
+    return _on_local_clip(
+        args, lambda b, s, u, k, a: detect_ball(b, s, u, k, a.start, a.end, a.confidence)
+    )
+
+
+def add_detect_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register both commands on the ``reelpipe`` parser."""
+    p = sub.add_parser("detect-players", help="players on one frame (YOLO), as JSON")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--frame", type=int, required=True, help="frame number")
+    p.add_argument("--confidence", type=float, default=0.5)
+    p.add_argument("--weights", type=Path, help="YOLO .pt (REELPIPE_YOLO_WEIGHTS)")
+    add_connection_args(p)
+    p.set_defaults(func=cmd_detect_players)
+
+    p = sub.add_parser("detect-ball", help="the ball over a frame range (YOLO), as JSON")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--start", type=int, default=0, help="first frame")
+    p.add_argument("--end", type=int, required=True, help="frame after the last")
+    p.add_argument("--confidence", type=float, default=0.3)
+    p.add_argument("--weights", type=Path, help="YOLO .pt (REELPIPE_YOLO_WEIGHTS)")
+    add_connection_args(p)
+    p.set_defaults(func=cmd_detect_ball)

@@ -1,0 +1,280 @@
+"""The ``reelpipe`` command: parse arguments, build Settings once, call the library.
+
+    reelpipe process [CLIP] [--manifest FILE] [--out DIR]   run one job end to end
+    reelpipe serve [--port 9000] [--workers N]              S3 + scan + webhook + workers
+    reelpipe submit CLIP --user U [--manifest FILE]         upload a clip and its manifest
+    reelpipe status JOB --user U [--watch] [--json]         read a job's status
+    reelpipe scan [--once]                                  claim and run what is pending
+    reelpipe reprocess [--dry-run] [--max-jobs N] [--since DATE]
+    reelpipe plan CLIP [--manifest FILE] [--json]           workers, GPU, time and cost
+    reelpipe detect-players CLIP --frame N / detect-ball    the interactive detection calls
+    reelpipe deploy [--dry-run] / reelpipe verify           the Modal app
+    reelpipe schema [NAME]                                  print the JSON Schemas
+    reelpipe sample OUT.mp4                                 write the sample clip
+
+The commands that talk to a running system live in ``pipeline.cli.system_commands``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.cli.common import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    UNREACHABLE_HINT,
+    add_connection_args,
+    exit_for,
+    load_manifest,
+    settings_from,
+)
+from pipeline.cli.interactive_commands import add_detect_commands
+from pipeline.cli.progress_bar import ProgressBar
+from pipeline.cli.system_commands import (
+    cmd_reprocess,
+    cmd_scan,
+    cmd_serve,
+    cmd_status,
+    cmd_submit,
+)
+from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
+from pipeline.core.settings import Settings
+from pipeline.jobs.compose import with_logging
+from pipeline.jobs.plan import plan_job
+from pipeline.jobs.process import process_clip
+from pipeline.jobs.sample_reel import REENCODE_MANIFEST, sample_manifest
+from pipeline.manifests.job import parse_job_manifest
+from pipeline.manifests.schema import json_schemas
+from pipeline.media.probe import probe
+from pipeline.media.sample import write_sample_clip
+from pipeline.runners.modal import DEFAULT_APP_NAME
+from pipeline.service.deploy import deploy_command, run_deploy, verify_functions
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    """Run one clip end to end and download the output and status."""
+    settings = with_logging(settings_from(args), json_logs=True if args.json_logs else None)
+    if args.clip is not None and not args.clip.is_file():
+        print(f"error: no such clip: {args.clip}", file=sys.stderr)
+        return EXIT_USAGE
+    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+    bar = ProgressBar()
+    try:
+        done = process_clip(
+            settings, args.clip, manifest, user=args.user, out_dir=args.out, on_status=bar.update
+        )
+    finally:
+        bar.close()
+    print(f"job:    {done.status.job_id} {done.status.state.value}")
+    if "output" in done.paths:
+        print(f"output: {done.paths['output'].resolve()}")
+    print(f"status: {done.paths['status'].resolve()}")
+    print(f"bucket: s3://{settings.bucket}/{done.status_key}")
+    return exit_for(done.status)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the cost model's plan for a clip and a manifest (nothing runs)."""
+    settings = Settings.from_env(os.environ, segment_workers=args.workers)
+    info = probe(args.clip)
+    raw = load_manifest(args.manifest) or REENCODE_MANIFEST
+    manifest = parse_job_manifest(raw)
+    plan = plan_job(manifest.stages, info, settings)
+    if args.json:
+        print(json.dumps(plan.as_json(), indent=2))
+        return EXIT_OK
+    print(f"{args.clip.name}: {info.frame_count} frames, {info.duration_s:.1f} s")
+    print(f"{'stage':<10}{'machine':<8}{'workers':>8}{'wall s':>9}{'cost $':>10}  alternatives")
+    for stage in plan.stages:
+        others = ", ".join(
+            f"{e.workers}: {e.wall_s:.1f} s ${e.cost_usd:.4f}" for e in stage.alternatives
+        )
+        chosen = stage.chosen
+        print(
+            f"{stage.stage.value:<10}{stage.machine:<8}{chosen.workers:>8}"
+            f"{chosen.wall_s:>9.1f}{chosen.cost_usd:>10.4f}  {others or '-'}"
+        )
+    print(f"total: {plan.total_wall_s:.1f} s, ${plan.total_cost_usd:.4f}")
+    return EXIT_OK
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Deploy the Modal app (or print the command with --dry-run)."""
+    command = deploy_command(args.app_file, app_name=args.app)
+    if args.dry_run:
+        print(" ".join(command.argv))
+        return EXIT_OK
+    log = Path("deploy_result.txt")
+    code = run_deploy(command, log)
+    print(f"modal deploy exited {code}; output in {log.resolve()}")
+    return EXIT_OK if code == 0 else EXIT_JOB_FAILED
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Look every function of the deployed app up by name."""
+    report = verify_functions(args.app)
+    for name, result in report.items():
+        print(f"{name}: {result}")
+    return EXIT_OK if all(r == "OK" for r in report.values()) else EXIT_JOB_FAILED
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schemas (all, or the one named)."""
+    schemas = json_schemas()
+    if args.name:
+        if args.name not in schemas:
+            print(f"error: unknown schema {args.name!r}; one of {sorted(schemas)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(json.dumps(schemas[args.name], indent=2))
+    else:
+        print(json.dumps(schemas, indent=2))
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Write the deterministic sample clip."""
+    truth = write_sample_clip(
+        args.out,
+        width=args.width,
+        height=args.height,
+        duration_s=args.duration,
+        fps=args.fps,
+        audio=not args.no_audio,
+    )
+    print(f"{args.out} {truth.width}x{truth.height} {truth.frames} frames")
+    if args.manifest:
+        args.manifest.write_text(json.dumps(sample_manifest(truth), indent=1) + "\n")
+        print(f"{args.manifest}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``reelpipe``."""
+    parser = argparse.ArgumentParser(prog="reelpipe", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"reelpipe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("process", help="run one clip end to end (embedded S3 by default)")
+    p.add_argument("clip", nargs="?", type=Path, help="the clip (default: a generated sample)")
+    p.add_argument("--manifest", type=Path, help="job manifest JSON (input_key filled in)")
+    p.add_argument("--out", type=Path, help="where to put output.mp4 and status.json")
+    add_connection_args(p)
+    p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("serve", help="S3 endpoint, scan loop, webhook and workers in one")
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="S3 port (embedded)")
+    p.add_argument("--webhook-port", type=int, help="webhook port (default: --port + 1)")
+    p.add_argument("--workers", type=int, default=1, help="jobs run at once")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the embedded store keeps its objects (REELPIPE_DATA_DIR; "
+        "default ~/.local/share/reelpipe)",
+    )
+    p.add_argument(
+        "--in-memory", action="store_true", help="keep the embedded store in memory only"
+    )
+    add_connection_args(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("submit", help="upload a clip, then its manifest; print the job id")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--manifest", type=Path)
+    add_connection_args(p)
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("status", help="show a job's status")
+    p.add_argument("job")
+    p.add_argument("--watch", action="store_true", help="follow until the job finishes")
+    p.add_argument("--json", action="store_true", help="print the status manifest")
+    p.add_argument(
+        "--timeout", type=float, default=3600.0, help="with --watch: give up after this many s"
+    )
+    add_connection_args(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("scan", help="claim pending manifests and resume abandoned jobs")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    add_connection_args(p)
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("reprocess", help="re-run failed and outdated jobs (nightly)")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--max-jobs", type=int)
+    p.add_argument("--since", help="only jobs whose status changed since this date (ISO)")
+    add_connection_args(p)
+    p.set_defaults(func=cmd_reprocess)
+
+    add_detect_commands(sub)
+
+    p = sub.add_parser("plan", help="estimate workers, GPU time and cost per stage")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--manifest", type=Path, help="job manifest JSON (default: re-encode)")
+    p.add_argument("--workers", type=int, help="force this many segments")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("deploy", help="deploy the Modal app (modal deploy, UTF-8 safe)")
+    p.add_argument("--app-file", type=Path, default=Path("infra/modal_app.py"))
+    p.add_argument("--app", default=DEFAULT_APP_NAME, help="Modal app name")
+    p.add_argument("--dry-run", action="store_true", help="print the command only")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("verify", help="check the deployed functions answer by name")
+    p.add_argument("--app", default=DEFAULT_APP_NAME, help="Modal app name")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("schema", help="print the JSON Schemas of the manifests")
+    p.add_argument("name", nargs="?", help="job, status or framing-timeline")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("sample", help="write the deterministic sample clip")
+    p.add_argument("out", type=Path)
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=720)
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--duration", type=float, default=8.0)
+    p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--manifest", type=Path, help="also write the sample's job manifest here")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``reelpipe`` console script: one line and an exit code for
+    every mistake and failure (see ``pipeline.cli.common`` for the codes), no traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): say nothing more on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_CLOSED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (StorageUnavailable, AccessDenied, BucketNotFound) as exc:
+        print(f"error: {exc}; {UNREACHABLE_HINT}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except ReelpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The commands that run or talk to a live system: serve, submit, status, scan, reprocess.
+
+They talk to ``REELPIPE_ENDPOINT_URL``, or, when none is set, to a local
+``reelpipe serve`` on its default address with its default credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.cli.common import (
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    app_settings,
+    load_manifest,
+    settings_from,
+    stop_on_signals,
+)
+from pipeline.cli.progress_bar import ProgressBar
+from pipeline.client.app_client import JobTimeout, ReelpipeClient
+from pipeline.core.keys import validate_job_id
+from pipeline.jobs.compose import local_worker, with_logging
+from pipeline.jobs.reprocess import reprocess
+from pipeline.jobs.sample_reel import REENCODE_MANIFEST
+from pipeline.jobs.scan import Scanner
+from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.service.serve import ServeOptions, serve
+from pipeline.storage.connection import connect
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve S3 (embedded unless --endpoint-url), the scan, the webhook and workers."""
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1 (got {args.workers})", file=sys.stderr)
+        return EXIT_USAGE
+    settings = with_logging(settings_from(args), json_logs=True if args.json_logs else None)
+    stop = stop_on_signals()
+    data_dir = None if args.in_memory else (args.data_dir or default_data_dir())
+    options = ServeOptions(
+        host=args.host,
+        webhook_port=args.webhook_port if args.webhook_port else args.port + 1,
+        workers=args.workers,
+        data_dir=data_dir if settings.embedded else None,
+    )
+    with connect(settings, host=args.host, port=args.port, data_dir=options.data_dir) as conn:
+        serve(conn, options, stop, sys.stdout)
+    return EXIT_OK
+
+
+def default_data_dir() -> Path:
+    """Where the embedded store lives: ``$REELPIPE_DATA_DIR``, else the user's data
+    directory (``$XDG_DATA_HOME/reelpipe``, ``~/.local/share/reelpipe``)."""
+    if os.environ.get("REELPIPE_DATA_DIR"):
+        return Path(os.environ["REELPIPE_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "reelpipe"
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Upload a clip, then its manifest; print the job id."""
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
+    if not args.clip.is_file():
+        print(f"error: no such clip: {args.clip}", file=sys.stderr)
+        return EXIT_USAGE
+    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+    if manifest is None:
+        manifest = REENCODE_MANIFEST
+    with connect(settings) as conn:
+        submission = ReelpipeClient(conn.bucket, args.user).submit(args.clip, manifest)
+    print(submission.job_id)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print a job's status (or follow it with --watch)."""
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
+    validate_job_id(args.job)
+    with connect(settings) as conn:
+        client = ReelpipeClient(conn.bucket, args.user)
+        status: StatusManifest | None = client.status(args.job)
+        pending = status is None and client.pending_request(args.job) is not None
+        if status is None and not pending:
+            print(f"error: no such job {args.job} for user {args.user}", file=sys.stderr)
+            return EXIT_JOB_FAILED
+        if args.watch:
+            bar = ProgressBar(enabled=None if not args.json else False)
+            try:
+                status = client.wait(
+                    args.job,
+                    on_progress=lambda _p: _redraw(bar, client, args.job),
+                    poll_s=0.5,
+                    timeout_s=args.timeout,
+                )
+            except JobTimeout as exc:
+                print(f"error: {exc} (--timeout)", file=sys.stderr)
+                return EXIT_TIMEOUT
+            finally:
+                bar.close()
+    if status is None:
+        if args.json:
+            print(json.dumps({"job_id": args.job, "state": "submitted"}))
+        else:
+            print(f"job {args.job}: not claimed yet (its manifest is still in the inbox)")
+        return EXIT_OK
+    if args.json:
+        print(status.model_dump_json(indent=2))
+    else:
+        print(_describe(status))
+    return EXIT_OK if status.state is not JobState.FAILED else EXIT_JOB_FAILED
+
+
+def _redraw(bar: ProgressBar, client: ReelpipeClient, job_id: str) -> None:
+    status = client.status(job_id)
+    if status is not None:
+        bar.update(status)
+
+
+def _describe(status: StatusManifest) -> str:
+    progress = status.progress
+    lines = [
+        f"job:      {status.job_id} ({status.user_id})",
+        f"state:    {status.state.value}  {progress.percent:.0f}%  {progress.message}",
+    ]
+    for name, stage in status.stages.items():
+        timing = f" {stage.duration_s:.1f}s" if stage.duration_s is not None else ""
+        lines.append(f"  {name.value:<8} {stage.state.value:<9} {stage.progress:5.1f}%{timing}")
+    if status.output_key:
+        lines.append(f"output:   {status.output_key}")
+    if status.error:
+        lines.append(f"error:    {status.error.kind.value}: {status.error.message}")
+    return "\n".join(lines)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Claim pending manifests and resume abandoned jobs, running them here."""
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
+    stop = stop_on_signals()
+    with connect(settings) as conn:
+        worker = local_worker(conn.bucket, conn.settings, stop=stop)
+        scanner = Scanner(conn.bucket, conn.settings, worker.run, owner=worker.owner)
+        while True:
+            report = scanner.scan_once()
+            if args.once:
+                print(
+                    f"claimed {len(report.claimed)}, resumed {len(report.resumed)}, "
+                    f"ignored {len(report.ignored)}"
+                )
+                return EXIT_OK
+            if stop.wait(conn.settings.scan_period_s):
+                return EXIT_OK
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """Re-run failed jobs and jobs made by an older pipeline version."""
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
+    since = datetime.fromisoformat(args.since).replace(tzinfo=UTC) if args.since else None
+    with connect(settings) as conn:
+        worker = local_worker(conn.bucket, conn.settings)
+        report = reprocess(
+            conn.bucket, worker, dry_run=args.dry_run, max_jobs=args.max_jobs, since=since
+        )
+    for candidate in report.candidates:
+        print(f"{candidate.user_id}/{candidate.job_id}: {candidate.reason}")
+    verb = "would reprocess" if args.dry_run else "reprocessed"
+    print(
+        f"{verb} {len(report.candidates)} job(s): {len(report.succeeded)} succeeded, "
+        f"{len(report.failed)} failed, {len(report.skipped)} skipped"
+    )
+    return EXIT_OK if not report.failed else EXIT_JOB_FAILED

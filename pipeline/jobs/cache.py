@@ -1,0 +1,36 @@
+"""Stage cache keys: a stage is a deterministic function of (stage version,
+input ETag, params, encode profile, the ETags of the side inputs it reads such
+as detections), so equal keys mean its outputs can be reused.
+
+A resumed or reprocessed job skips every stage whose recorded key is unchanged
+and whose outputs are still in the bucket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pipeline.core.settings import EncodeProfile
+from pipeline.stages.base import AnyStageRequest
+
+
+def stage_cache_key(
+    request: AnyStageRequest,
+    version: str,
+    input_etag: str,
+    profile: EncodeProfile,
+    side_etags: dict[str, str] | None = None,
+) -> str:
+    """The cache key of running ``request`` on the input with ``input_etag``."""
+    material = {
+        "stage": request.stage.value,
+        "version": version,
+        "input_etag": input_etag.strip('"'),
+        "params": request.params.model_dump(mode="json"),
+        "final": request.final,
+        "profile": profile.model_dump(mode="json"),
+    }
+    if side_etags:
+        material["side_inputs"] = {k: v.strip('"') for k, v in sorted(side_etags.items())}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]

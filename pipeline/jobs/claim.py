@@ -1,0 +1,130 @@
+"""Claiming a manifest from the inbox: exactly one claimer gets each upload.
+
+The job id is derived from the manifest's key and ETag, so the same upload
+seen twice (scan and webhook, two scanners, a retried event) is the same job.
+The claim is the creation of its status manifest with ``If-None-Match: *``.
+
+Order of writes, each safe to repeat:
+
+1. ``active/{user}/{job}`` marker (so a claimer that dies right after winning is
+   still found and resumed by the next scan; losers rewrite the same empty object);
+2. the status manifest, created only if absent: **the claim**;
+3. the manifest (the very version that was read) into the job folder;
+4. the inbox entry removed, **only if it is still that version**
+   (:mod:`pipeline.jobs.inbox`): a manifest overwritten meanwhile stays for the next
+   scan. Nothing uploaded is lost before it is copied.
+
+A claim that loses because the job already exists (the same manifest
+uploaded again, byte for byte, after it was claimed) retires the inbox copy
+once the job holds its own copy, so it is not listed by every scan forever.
+
+The copy is a GET and a PUT rather than a server-side copy: a manifest is
+small, and pinning a server-side copy to an ETag is not honoured everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from pipeline.core.errors import AlreadyExists, ObjectNotFound
+from pipeline.core.keys import active_key, job_id_for, job_manifest_key, parse_inbox_key, status_key
+from pipeline.core.settings import Settings
+from pipeline.jobs.inbox import reject_inbox_object, retire_inbox_copy
+from pipeline.jobs.lease import new_lease
+from pipeline.manifests.status import LeaseKind, StatusManifest
+from pipeline.status.store import StatusStore
+from pipeline.storage.bucket import Bucket
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job to run: claimed just now, or found again by a scan to resume."""
+
+    user_id: str
+    job_id: str
+    manifest_key: str
+    status: StatusStore
+
+    @classmethod
+    def existing(cls, bucket: Bucket, user_id: str, job_id: str) -> ClaimedJob:
+        """A handle on a job that was claimed before."""
+        return cls(
+            user_id,
+            job_id,
+            job_manifest_key(user_id, job_id),
+            StatusStore(bucket, status_key(user_id, job_id)),
+        )
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    """How claims behave against this store."""
+
+    owner: str = "claimer"
+    lease_ttl_s: float = 60.0
+    max_manifest_bytes: int = 256 * 1024
+    conditional_delete: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, owner: str) -> ClaimPolicy:
+        """The policy the settings describe, for claims made by ``owner``."""
+        return cls(
+            owner=owner,
+            lease_ttl_s=settings.lease_ttl_s,
+            max_manifest_bytes=settings.max_manifest_bytes,
+            conditional_delete=settings.uses_conditional_delete,
+        )
+
+
+def claim(bucket: Bucket, inbox_key: str, policy: ClaimPolicy | None = None) -> ClaimedJob | None:
+    """Claim the manifest at ``inbox_key``; None if another claimer won or it is gone.
+
+    The new job holds a claim lease: scans leave it alone until it expires (its
+    claimer died before a worker started it), while any worker may start it.
+    An object too large to be a manifest is moved to ``rejected/`` instead.
+    """
+    policy = policy or ClaimPolicy()
+    entry = parse_inbox_key(inbox_key)
+    try:
+        body, etag, size = bucket.get_prefix(inbox_key, policy.max_manifest_bytes)
+    except ObjectNotFound:
+        return None
+    if size > policy.max_manifest_bytes:
+        reason = f"{size} bytes is larger than a manifest may be ({policy.max_manifest_bytes})"
+        reject_inbox_object(bucket, inbox_key, etag, reason, policy.conditional_delete)
+        return None
+    job_id = job_id_for(inbox_key, etag)
+    job = ClaimedJob.existing(bucket, entry.user_id, job_id)
+    bucket.put_bytes(active_key(entry.user_id, job_id), b"", content_type="text/plain")
+    status = StatusManifest(
+        job_id=job_id,
+        user_id=entry.user_id,
+        request_key=inbox_key,
+        manifest_key=job.manifest_key,
+        lease=new_lease(policy.owner, policy.lease_ttl_s, LeaseKind.CLAIM),
+    )
+    try:
+        job.status.create(status)
+    except AlreadyExists:
+        _retire_duplicate(bucket, job, inbox_key, etag, policy)
+        return None
+    bucket.put_bytes(job.manifest_key, body, content_type="application/json")
+    retire_inbox_copy(bucket, inbox_key, etag, conditional=policy.conditional_delete)
+    log.info("claimed", inbox_key=inbox_key, job_id=job_id)
+    return job
+
+
+def _retire_duplicate(
+    bucket: Bucket, job: ClaimedJob, inbox_key: str, etag: str, policy: ClaimPolicy
+) -> None:
+    """The job of this exact upload exists: once it holds its own copy of the manifest,
+    the inbox copy is a duplicate (a re-upload, or the winner's delete still to come)."""
+    if not bucket.exists(job.manifest_key):
+        log.debug("claim_lost", inbox_key=inbox_key, job_id=job.job_id)
+        return
+    if retire_inbox_copy(bucket, inbox_key, etag, conditional=policy.conditional_delete):
+        log.info("inbox_duplicate_retired", inbox_key=inbox_key, job_id=job.job_id)

@@ -1,0 +1,90 @@
+"""How many workers a stage gets, and what that costs: the seed's cost model.
+
+With a CPU-only orchestrator, N GPU workers cost a start-up per container plus
+the frames themselves (``F / fps`` GPU-seconds; the seed measured 60 fps on a T4):
+
+| workers | base GPU-s | wall time (s) |
+| --- | --- | --- |
+| 1 | 5 | 5 + F/60 |
+| 2 | 14 | 12 + F/120 |
+| 4 | 28 | 12 + F/240 |
+| 8 | 56 | 12 + F/480 |
+
+Short clips run on one GPU (faster *and* cheaper below ~28 s); the default
+thresholds pick 2 workers for 30-90 s, 4 for 90-180 s and 8 above. Start-up
+seconds, frame rates and prices live in one table,
+:attr:`Settings.compute <pipeline.core.settings.Settings.compute>`.
+
+Example::
+
+    plan = plan_segments(frame_count=1800, fps=30.0)
+    plan.workers, plan.segments      # 2, [(0, 900), (900, 1800)]
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from pipeline.core.settings import DEFAULT_THRESHOLDS, SEED_T4, ComputeProfile, Thresholds
+
+WORKER_OPTIONS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Predicted wall time, GPU-seconds and cost of one stage run."""
+
+    workers: int
+    wall_s: float
+    gpu_s: float
+    cost_usd: float
+
+
+def estimate(
+    frames: int, workers: int, profile: ComputeProfile = SEED_T4, stage: str = "overlay"
+) -> Estimate:
+    """The seed's model for ``frames`` frames of ``stage`` on ``workers`` machines."""
+    work = frames / profile.fps_for(stage)
+    if workers == 1:
+        wall, busy = profile.startup_s + work, profile.startup_s + work
+    else:
+        wall = profile.parallel_wall_s + work / workers
+        busy = profile.parallel_startup_s * workers + work
+    return Estimate(workers, wall, busy, busy * profile.usd_per_second)
+
+
+def workers_for(duration_s: float, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> int:
+    """How many workers a clip of ``duration_s`` gets."""
+    for upto, workers in thresholds:
+        if duration_s <= upto:
+            return workers
+    return thresholds[-1][1]
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """Frame-exact ``[start, end)`` ranges, one per worker, covering every frame once."""
+
+    workers: int
+    segments: list[tuple[int, int]]
+
+
+def split_frames(frame_count: int, workers: int) -> list[tuple[int, int]]:
+    """``workers`` contiguous ranges as equal as possible (never an empty one)."""
+    workers = max(1, min(workers, frame_count))
+    bounds = [round(i * frame_count / workers) for i in range(workers + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def plan_segments(
+    frame_count: int,
+    fps: float,
+    *,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    workers: int | None = None,
+) -> SegmentPlan:
+    """Split a clip for parallel workers (``workers`` overrides the thresholds)."""
+    count = workers if workers is not None else workers_for(frame_count / fps, thresholds)
+    segments = split_frames(frame_count, count)
+    return SegmentPlan(len(segments), segments)

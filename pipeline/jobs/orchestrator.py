@@ -1,0 +1,411 @@
+"""The orchestrator: validate a claimed job, run its stages in order, report.
+
+It is the one place that catches broadly: a JobError is recorded and the job
+stops; a RetryableError is retried with backoff up to a limit, then recorded;
+anything else is recorded as an internal error. The input is never touched.
+Status is written at every transition and, while a stage runs, at most once
+per ``progress_interval_s`` from the stage's own progress (best effort: a
+progress write that fails is logged and tried again at the next frame).
+
+Two things stop a run without failing it, at the next frame boundary: the
+worker is shutting down (``interrupted()``), or its lease was taken over
+(:class:`~pipeline.core.errors.LeaseLost`, raised by the fenced status store). In
+both cases the orchestrator returns without writing anything more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from pipeline.core.errors import (
+    ErrorKind,
+    InputNotFound,
+    InvalidManifest,
+    JobError,
+    LeaseLost,
+    ObjectNotFound,
+    ReelpipeError,
+    RetryableError,
+    StageInterrupted,
+    bounded_message,
+    redact,
+)
+from pipeline.core.keys import job_id_for, user_key
+from pipeline.core.settings import Settings
+from pipeline.jobs.cache import stage_cache_key
+from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.inbox import retire_inbox_copy
+from pipeline.jobs.lease import Activity
+from pipeline.jobs.plan import plan_job, stage_machine, stage_seconds
+from pipeline.jobs.segments import plan_stage_segments, probe_stage_input, run_segmented
+from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
+from pipeline.manifests.status import (
+    ErrorInfo,
+    StageState,
+    StatusManifest,
+    utc_now,
+)
+from pipeline.runners.base import Runner
+from pipeline.stages.base import (
+    AnyStageRequest,
+    ProgressShare,
+    StageRequest,
+    StageResult,
+    progress_shares,
+)
+from pipeline.stages.registry import stage_for
+from pipeline.status.progress import ProgressSink
+from pipeline.status.store import Mutation, StatusStore
+from pipeline.status.transitions import (
+    failed,
+    overall_progress,
+    progressed,
+    running,
+    stage_finished,
+    stage_started,
+    succeeded,
+    waiting_for_input,
+)
+from pipeline.storage.bucket import Bucket
+
+log = structlog.get_logger(__name__)
+
+StatusListener = Callable[[StatusManifest], None]
+Interrupted = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run of a job: where it writes, when it must stop, whom it tells it is alive."""
+
+    store: StatusStore
+    interrupted: Interrupted
+    activity: Activity
+
+
+class Orchestrator:
+    """Runs claimed jobs through a runner, keeping their status manifest."""
+
+    def __init__(
+        self,
+        bucket: Bucket,
+        runner: Runner,
+        settings: Settings,
+        *,
+        on_status: StatusListener | None = None,
+        max_stage_attempts: int = 3,
+        retry_backoff_s: float = 1.0,
+    ) -> None:
+        self.bucket = bucket
+        self.runner = runner
+        self.settings = settings
+        self.on_status = on_status
+        self.max_stage_attempts = max_stage_attempts
+        self.retry_backoff_s = retry_backoff_s
+
+    def run(
+        self,
+        job: ClaimedJob,
+        *,
+        interrupted: Interrupted = _never,
+        activity: Activity | None = None,
+    ) -> StatusManifest:
+        """Run ``job`` until it finishes, waits for its clip, or ``interrupted()`` says stop.
+
+        Stages already done with the same cache key are reused, so a resumed
+        job redoes only what was not finished. ``activity`` hears every sign of
+        life (frames, writes), for the lease keeper's stall limit.
+        """
+        with structlog.contextvars.bound_contextvars(job_id=job.job_id, user_id=job.user_id):
+            try:
+                return self._run(job, interrupted, activity or Activity())
+            except StageInterrupted as exc:
+                log.info("job_interrupted", reason=str(exc))
+            except LeaseLost as exc:
+                log.warning("job_fenced_off", reason=str(exc))
+            return job.status.latest
+
+    def _run(self, job: ClaimedJob, interrupted: Interrupted, activity: Activity) -> StatusManifest:
+        store = job.status
+        started = time.monotonic()
+        fence = store.fence
+        run = _Run(store, interrupted, activity)
+        try:
+            manifest = self._load_manifest(job)
+            input_key = self._resolve_input(job.user_id, manifest)
+        except InputNotFound as exc:
+            return self._wait_or_fail(store, exc, started)
+        except (JobError, RetryableError) as exc:
+            return self._fail(store, exc, None, started)
+        stages = manifest.stages.requested()
+        estimated, shares = self._plan(manifest, input_key)
+        self._write(
+            store,
+            lambda s: running(s, input_key=input_key, stages=stages, estimated_cost_usd=estimated),
+        )
+        video_key = input_key
+        upstream: dict[StageName, dict[str, str]] = {}
+        for index, name in enumerate(stages):
+            if interrupted():
+                raise StageInterrupted(f"stopping before stage {name.value}")
+            request = StageRequest(
+                user_id=job.user_id,
+                job_id=job.job_id,
+                stage=name,
+                video_key=video_key,
+                params=manifest.stages.params_for(name),
+                final=index == len(stages) - 1,
+                upstream=dict(upstream),
+                share=shares[index],
+                fence=fence,
+            )
+            try:
+                result = self._run_or_reuse(run, request)
+            except (StageInterrupted, LeaseLost):
+                raise
+            except ReelpipeError as exc:
+                return self._fail(store, exc, name, started)
+            except Exception as exc:
+                log.exception("stage_crashed", stage=name.value)
+                return self._fail(store, exc, name, started)
+            upstream[name] = result.outputs
+            video_key = result.outputs.get("video", video_key)
+        return self._succeed(store, upstream, video_key, started)
+
+    def abandon(self, job: ClaimedJob, error: RetryableError) -> StatusManifest:
+        """Fail a job that killed or crashed its workers too often (``error`` says which)."""
+        return self._fail(job.status, error, None, time.monotonic())
+
+    # -- steps ------------------------------------------------------------------
+
+    def _load_manifest(self, job: ClaimedJob) -> JobManifest:
+        try:
+            body, _ = self.bucket.get_bytes(job.manifest_key)
+        except ObjectNotFound:
+            body = self._recover_manifest(job)
+        return parse_job_manifest(body, max_bytes=self.settings.max_manifest_bytes)
+
+    def _recover_manifest(self, job: ClaimedJob) -> bytes:
+        """The claimer died before copying the manifest: finish its copy from the inbox."""
+        request_key = job.status.latest.request_key
+        missing = InvalidManifest(
+            "the manifest was replaced or removed while it was being claimed; upload it again"
+        )
+        if request_key is None:
+            raise missing
+        try:
+            body, etag = self.bucket.get_bytes(request_key)
+        except ObjectNotFound:
+            raise missing from None
+        if job_id_for(request_key, etag) != job.job_id:
+            raise missing
+        self.bucket.put_bytes(job.manifest_key, body, content_type="application/json")
+        retire_inbox_copy(
+            self.bucket, request_key, etag, conditional=self.settings.uses_conditional_delete
+        )
+        return body
+
+    def _resolve_input(self, user_id: str, manifest: JobManifest) -> str:
+        if manifest.input_key is None:
+            raise InvalidManifest("input_key: required (the clip, relative to the user folder)")
+        key = user_key(user_id, manifest.input_key)
+        if not self.bucket.exists(key):
+            raise InputNotFound(
+                f"input_key {manifest.input_key!r}: no such clip at {key!r}; upload it first"
+            )
+        return key
+
+    def _plan(
+        self, manifest: JobManifest, input_key: str
+    ) -> tuple[float | None, list[ProgressShare]]:
+        """The planner's cost for this job and each stage's share of the progress bar (by
+        its estimated time where the job runs); no cost and equal shares when the clip
+        cannot be probed yet (the stage that reads it reports why)."""
+        count = len(manifest.stages.requested())
+        try:
+            info = probe_stage_input(self.bucket, input_key, self.settings)
+            cost = plan_job(manifest.stages, info, self.settings).total_cost_usd
+            seconds = stage_seconds(
+                manifest.stages, info, self.settings, machine=self.runner.machine
+            )
+        except (JobError, RetryableError) as exc:
+            log.info("cost_estimate_skipped", reason=bounded_message(str(exc), 300))
+            return None, progress_shares([1.0] * count)
+        return round(cost, 6), progress_shares(seconds)
+
+    def _run_or_reuse(self, run: _Run, request: AnyStageRequest) -> StageResult:
+        store = run.store
+        name = request.stage
+        profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
+        input_etag = self.bucket.head(request.video_key).etag
+        side_etags = {
+            f"{stage.value}.{label}": self.bucket.head(k).etag
+            for stage, outputs in request.upstream.items()
+            for label, k in outputs.items()
+            if k != request.video_key and label != "video"
+        }
+        key = stage_cache_key(request, stage_for(name).version, input_etag, profile, side_etags)
+        done = store.latest.stages.get(name)
+        if (
+            done is not None
+            and done.state is StageState.SUCCEEDED
+            and done.cache_key == key
+            and all(self.bucket.exists(k) for k in done.outputs.values())
+        ):
+            log.info("stage_cached", stage=name.value, cache_key=key)
+            self._write(
+                store,
+                lambda s: progressed(s, overall_progress(request.share, 1.0, name)),
+            )
+            return StageResult(
+                outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
+            )
+        return self._run_stage(run, request, key)
+
+    def _run_stage(self, run: _Run, request: AnyStageRequest, cache_key: str) -> StageResult:
+        with structlog.contextvars.bound_contextvars(stage=request.stage.value):
+            # One retry owner: the platform when it retries calls itself, else this loop.
+            tries = 1 if self.runner.retries_calls else self.max_stage_attempts
+            for attempt in range(1, tries + 1):
+                try:
+                    return self._attempt_stage(run, request, cache_key)
+                except RetryableError as exc:
+                    if attempt == tries:
+                        raise
+                    delay = self.retry_backoff_s * 2 ** (attempt - 1)
+                    log.warning(
+                        "stage_retry",
+                        attempt=attempt,
+                        delay_s=delay,
+                        error=bounded_message(str(exc)),
+                    )
+                    if _sleep_unless(run.interrupted, delay):
+                        raise StageInterrupted("stopping between stage attempts") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt_stage(self, run: _Run, request: AnyStageRequest, cache_key: str) -> StageResult:
+        store, interrupted, activity = run.store, run.interrupted, run.activity
+        name = request.stage
+        began = time.monotonic()
+        segments = plan_stage_segments(
+            self.bucket, self.settings, request, capacity=self.runner.max_workers
+        )
+        share = request.share
+        counted = not self.runner.retries_calls  # else the call's body counts its attempts
+        workers = len(segments) or 1
+        self._write(store, stage_started(name, share, workers=workers, counted=counted))
+        activity.beat()
+        sink = ProgressSink(
+            lambda m: self._write(store, m), request, self.settings.progress_interval_s
+        )
+
+        def progress(fraction: float) -> None:
+            # Called at every frame boundary: where a stopping worker stops.
+            if interrupted():
+                raise StageInterrupted(f"stopping {name.value} at a frame boundary")
+            activity.beat()
+            sink(fraction)
+
+        if segments:
+            result = run_segmented(
+                self.bucket, self.settings, self.runner, request, segments, progress
+            )
+        else:
+            result = self.runner.run_stage(request, progress)
+        duration = time.monotonic() - began
+        fps = result.frames / duration if duration > 0 else None
+        log.info(
+            "stage_finished",
+            duration_s=round(duration, 3),
+            frames=result.frames,
+            fps=round(fps, 1) if fps else None,
+            backend=result.backend,
+        )
+        if interrupted():
+            raise StageInterrupted(f"stopping after {name.value}, before recording it")
+        price = stage_machine(self.settings, name)[1].usd_per_second
+        self._write(store, stage_finished(name, share, result, duration, cache_key, price))
+        return result
+
+    def _wait_or_fail(
+        self, store: StatusStore, missing: InputNotFound, started: float
+    ) -> StatusManifest:
+        """The clip is not there yet: wait (the scan retries) until the wait runs out."""
+        now = utc_now()
+        since = store.latest.waiting_since or now
+        waited = (now - since).total_seconds()
+        if waited >= self.settings.input_wait_s:
+            limit = self.settings.input_wait_s
+            return self._fail(
+                store,
+                InputNotFound(f"{missing} (waited {limit:.0f} s for it; REELPIPE_INPUT_WAIT_S)"),
+                None,
+                started,
+            )
+        log.info("waiting_for_input", waited_s=round(waited, 1))
+        return self._write(
+            store,
+            lambda s: waiting_for_input(s, since=since, missing=str(missing)),
+        )
+
+    def _succeed(
+        self,
+        store: StatusStore,
+        upstream: dict[StageName, dict[str, str]],
+        video_key: str,
+        started: float,
+    ) -> StatusManifest:
+        outputs = {
+            f"{stage.value}.{name}": key
+            for stage, out in upstream.items()
+            for name, key in out.items()
+        }
+        final = self._write(
+            store,
+            lambda s: succeeded(
+                s, outputs=outputs, output_key=video_key, duration_s=time.monotonic() - started
+            ),
+        )
+        log.info("job_succeeded", output_key=video_key, duration_s=final.duration_s)
+        return final
+
+    def _fail(
+        self, store: StatusStore, exc: Exception, stage: StageName | None, started: float
+    ) -> StatusManifest:
+        kind = exc.kind if isinstance(exc, ReelpipeError) else ErrorKind.INTERNAL
+        message = str(exc) if isinstance(exc, ReelpipeError) else f"{type(exc).__name__}: {exc}"
+        message = bounded_message(redact(message, self.settings.secret_values()))
+        error = ErrorInfo(kind=kind, message=message, stage=stage)
+
+        final = self._write(
+            store,
+            lambda s: failed(s, error=error, stage=stage, duration_s=time.monotonic() - started),
+        )
+        log.error(
+            "job_failed", kind=kind.value, stage=stage.value if stage else None, message=message
+        )
+        return final
+
+    def _write(self, store: StatusStore, mutate: Mutation) -> StatusManifest:
+        status = store.update(mutate)
+        if self.on_status is not None:
+            self.on_status(status)
+        return status
+
+
+def _sleep_unless(interrupted: Interrupted, seconds: float) -> bool:
+    """Sleep ``seconds`` unless told to stop first; True when told to stop."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if interrupted():
+            return True
+        time.sleep(min(left, 0.1))
+    return interrupted()

@@ -1,0 +1,138 @@
+"""Plan a whole job: per stage, the machine, the worker count, time and cost.
+
+Detect, overlay and upscale may be split across workers; the count
+comes from the clip length and the thresholds, as the orchestrator would pick
+it on Modal. Framing changes how many frames later stages see (trim, speed).
+
+Example::
+
+    plan = plan_job(manifest.stages, probe(clip), settings)
+    plan.total_cost_usd, [s.workers for s in plan.stages]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.core.settings import ComputeProfile, Settings
+from pipeline.jobs.cost_model import WORKER_OPTIONS, Estimate, estimate, workers_for
+from pipeline.manifests.job import FramingParams, StageName, Stages
+from pipeline.media.probe import VideoInfo
+from pipeline.stages.framing_plan import plan_timeline
+from pipeline.stages.table import spec_for
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage's chosen configuration, and what the others would cost."""
+
+    stage: StageName
+    machine: str
+    frames: int
+    chosen: Estimate
+    alternatives: list[Estimate] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``reelpipe plan --json`` shape of this stage."""
+        return {
+            "stage": self.stage.value,
+            "workers": self.chosen.workers,
+            "gpu": self.machine,
+            "frames": self.frames,
+            "est_wall_s": round(self.chosen.wall_s, 2),
+            "est_cost_usd": round(self.chosen.cost_usd, 5),
+            "alternatives": [
+                {
+                    "workers": e.workers,
+                    "est_wall_s": round(e.wall_s, 2),
+                    "est_cost_usd": round(e.cost_usd, 5),
+                }
+                for e in self.alternatives
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Every stage's plan; totals add the stages up (they run one after another)."""
+
+    stages: list[StagePlan]
+
+    @property
+    def total_cost_usd(self) -> float:
+        """Estimated cost of the job."""
+        return sum(s.chosen.cost_usd for s in self.stages)
+
+    @property
+    def total_wall_s(self) -> float:
+        """Estimated wall time of the job."""
+        return sum(s.chosen.wall_s for s in self.stages)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``reelpipe plan --json`` document."""
+        return {
+            "stages": [s.as_json() for s in self.stages],
+            "total_cost_usd": round(self.total_cost_usd, 5),
+            "total_wall_s": round(self.total_wall_s, 2),
+        }
+
+
+def stage_frames(stages: Stages, info: VideoInfo) -> list[tuple[StageName, int, float]]:
+    """``(stage, frames it processes, their fps)`` in order: framing's trim and speed
+    change what later stages see."""
+    frames, fps = info.frame_count, float(info.fps)
+    seen = []
+    for name in stages.requested():
+        seen.append((name, frames, fps))
+        if name is StageName.FRAMING:
+            params = stages.framing
+            assert isinstance(params, FramingParams)
+            timeline = plan_timeline(params, info)
+            frames, fps = timeline.output_frames, timeline.output_fps
+    return seen
+
+
+def stage_machine(settings: Settings, stage: StageName) -> tuple[str, ComputeProfile]:
+    """The machine ``stage`` runs on in the cost model (the stage table's, unless the
+    settings say otherwise) and its profile."""
+    name = settings.stage_compute.get(stage.value) or spec_for(stage).machine.compute
+    return name, settings.compute[name]
+
+
+def stage_seconds(
+    stages: Stages, info: VideoInfo, settings: Settings, *, machine: str | None = None
+) -> list[float]:
+    """Each stage's estimated processing time, in order: its frames over its rate on
+    ``machine`` (None: the machine the settings give each stage)."""
+    seconds = []
+    for name, frames, _ in stage_frames(stages, info):
+        profile = settings.compute[machine] if machine else stage_machine(settings, name)[1]
+        seconds.append(frames / profile.fps_for(name.value))
+    return seconds
+
+
+def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
+    """Plan ``stages`` for a clip described by ``info``."""
+    plans = []
+    for name, frames, fps in stage_frames(stages, info):
+        machine, profile = stage_machine(settings, name)
+        if spec_for(name).splits:
+            options = [w for w in WORKER_OPTIONS if w <= settings.max_segment_workers]
+            chosen = settings.segment_workers or min(
+                workers_for(frames / fps, settings.segment_thresholds),
+                settings.max_segment_workers,
+            )
+        else:
+            options, chosen = [1], 1
+        estimates = {w: estimate(frames, w, profile, name.value) for w in {*options, chosen}}
+        plans.append(
+            StagePlan(
+                stage=name,
+                machine=machine,
+                frames=frames,
+                chosen=estimates[chosen],
+                alternatives=[estimates[w] for w in sorted(estimates) if w != chosen],
+            )
+        )
+    return JobPlan(plans)

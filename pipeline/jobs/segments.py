@@ -1,0 +1,189 @@
+"""Parallel segments of a frame-local stage: plan the split, fan out, join.
+
+Overlay and upscale treat every frame on its own, so a long clip can be cut
+into frame-exact ranges processed by several workers at once (GPUs on Modal,
+processes locally). Each worker writes its range as a video-only part; the
+orchestrator joins the parts without re-encoding, muxes the stage input's audio
+once and removes the parts. Detection splits the same way, each part starting
+``detect_overlap_s`` early so the orchestrator can stitch the track ids
+(:mod:`pipeline.detect.stitch`).
+
+Example::
+
+    segments = plan_stage_segments(bucket, settings, request, capacity=runner.max_workers)
+    if segments:
+        result = run_segmented(bucket, settings, runner, request, segments, progress)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from typing import Any
+
+import structlog
+
+from pipeline.core.errors import ReelpipeError, StorageUnavailable
+from pipeline.core.settings import Settings
+from pipeline.detect.stitch import stitch
+from pipeline.jobs.cost_model import plan_segments
+from pipeline.manifests.detections import Detections
+from pipeline.media.join import join_parts
+from pipeline.media.object_relay import ObjectRelay
+from pipeline.media.probe import VideoInfo, probe, probe_url
+from pipeline.runners.base import Runner
+from pipeline.stages.base import AnyStageRequest, ProgressFn, Segment, StageResult
+from pipeline.stages.table import Artifact, Split, spec_for
+from pipeline.storage.bucket import Bucket
+
+log = structlog.get_logger(__name__)
+
+
+def plan_stage_segments(
+    bucket: Bucket, settings: Settings, request: AnyStageRequest, *, capacity: int
+) -> list[Segment]:
+    """The segments ``request`` is split into; empty when it runs whole.
+
+    ``settings.segment_workers`` forces a count; otherwise the clip length
+    picks one from ``settings.segment_thresholds``, capped at ``capacity``
+    (what the runner can run at once). Only constant-rate inputs are split:
+    their frame numbers follow from timestamps, so a part can seek to its start.
+    """
+    spec = spec_for(request.stage)
+    if not spec.splits:
+        return []
+    if settings.segment_workers is None and capacity <= 1:
+        return []
+    info = probe_stage_input(bucket, request.video_key, settings)
+    if not info.constant_rate:
+        log.info("segments_skipped", reason="variable frame rate")
+        return []
+    if settings.segment_workers is not None:
+        workers = settings.segment_workers
+    else:
+        planned = plan_segments(
+            info.frame_count, float(info.fps), thresholds=settings.segment_thresholds
+        )
+        workers = min(planned.workers, capacity)
+    ranges = plan_segments(info.frame_count, float(info.fps), workers=workers).segments
+    if len(ranges) <= 1:
+        return []
+    overlap = 0
+    if spec.split is Split.FRAMES_WITH_OVERLAP:  # parts start early, to stitch track ids
+        overlap = round(settings.detect_overlap_s * float(info.fps))
+    return [
+        Segment(i, len(ranges), start, end, overlap if i else 0)
+        for i, (start, end) in enumerate(ranges)
+    ]
+
+
+def probe_stage_input(bucket: Bucket, key: str, settings: Settings) -> VideoInfo:
+    """Probe an object in place through a loopback relay (no signed URL on ffprobe's
+    command line); a store that fails or stalls meanwhile is a retryable error."""
+    name = key.rsplit("/", 1)[-1]
+    size = bucket.head(key).size
+    # The relay answers within the store's own bounds (read timeout x attempts); ffprobe
+    # waits that long for it before it calls a read stalled.
+    upstream_s = settings.s3_read_timeout_s * settings.s3_max_attempts + 1
+    with ObjectRelay(bucket, key) as relay:
+        try:
+            return probe_url(
+                relay.url,
+                name,
+                size,
+                timeout_s=settings.probe_timeout_s,
+                read_timeout_s=max(settings.media_read_timeout_s, upstream_s),
+            )
+        except ReelpipeError as exc:
+            if relay.troubled:
+                detail = relay.failure or "the store did not answer in time"
+                raise StorageUnavailable(f"probing {name}: {detail}") from exc
+            raise
+
+
+def run_segmented(
+    bucket: Bucket,
+    settings: Settings,
+    runner: Runner,
+    request: AnyStageRequest,
+    segments: list[Segment],
+    progress: ProgressFn,
+) -> StageResult:
+    """Run ``request`` as ``segments`` through ``runner``, then join the parts."""
+    parts = [dataclasses.replace(request, segment=s) for s in segments]
+    began = time.monotonic()
+    results = runner.run_segments(parts, progress)
+    ran = time.monotonic() - began
+    if spec_for(request.stage).frame_local:
+        keys = [r.outputs[Artifact.VIDEO] for r in results]
+        outputs = {Artifact.VIDEO.value: join_segment_outputs(bucket, settings, request, keys)}
+    else:
+        keys = [r.outputs[Artifact.DETECTIONS] for r in results]
+        outputs = {Artifact.DETECTIONS.value: join_detections(bucket, request, keys, segments)}
+    log.info(
+        "segments_joined",
+        segments=len(segments),
+        parallel_s=round(ran, 3),
+        join_s=round(time.monotonic() - began - ran, 3),
+    )
+    return StageResult(
+        outputs=outputs,
+        frames=sum(s.frames for s in segments),
+        backend=f"{results[0].backend} x{len(segments)}",
+        gpu_seconds=round(sum(r.gpu_seconds for r in results), 3),
+        warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
+        details=_joined_details([dict(r.details) for r in results]),
+    )
+
+
+def _joined_details(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first part's details, with per-second lists (``coverage``) joined in order."""
+    if not parts or not parts[0]:
+        return {}
+    joined = dict(parts[0])
+    if "coverage" in joined:
+        joined["coverage"] = [c for part in parts for c in part.get("coverage", [])]
+    return joined
+
+
+def join_detections(
+    bucket: Bucket, request: AnyStageRequest, part_keys: list[str], segments: list[Segment]
+) -> str:
+    """Stitch the parts' detections (one set of track ids) into ``detections.json``."""
+    parts = [Detections.model_validate(bucket.get_json(k).data) for k in part_keys]
+    joined = stitch(parts, [s.start for s in segments])
+    key = request.artifact_key("detections.json")
+    bucket.put_json(key, joined.model_dump(mode="json"))
+    for part in part_keys:
+        bucket.delete(part)
+    return key
+
+
+def join_segment_outputs(
+    bucket: Bucket, settings: Settings, request: AnyStageRequest, part_keys: list[str]
+) -> str:
+    """Download the parts and the stage input, join, upload ``video.mp4``; parts removed."""
+    scratch = settings.scratch_dir / request.job_id / request.stage.value / "join"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        parts = [
+            bucket.download_file(key, scratch / f"part-{i:03d}.mp4")
+            for i, key in enumerate(part_keys)
+        ]
+        source = bucket.download_file(request.video_key, scratch / "source.mp4")
+        output = scratch / "video.mp4"
+        join_parts(
+            parts,
+            output,
+            audio_source=source,
+            audio_codec=probe(source).audio_codec,
+            audio_bitrate=settings.final_encode.audio_bitrate,
+        )
+        key = request.artifact_key("video.mp4")
+        bucket.upload_file(output, key, content_type="video/mp4")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for part in part_keys:
+        bucket.delete(part)
+    return key

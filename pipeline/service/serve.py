@@ -1,0 +1,183 @@
+"""``reelpipe serve``: the whole system in one process.
+
+An S3 endpoint (embedded moto, kept in a data directory, or the configured
+bucket), the scan loop, the webhook and local workers. Jobs are claimed by the
+scan or the webhook and run by a pool of worker threads (the heavy lifting
+happens in ffmpeg/x264 threads, which do not hold the GIL). Stopping (Ctrl-C,
+SIGTERM) stops new claims; running jobs stop at the next frame boundary and
+hand their lease back, and resume on the next start, their finished stages
+reused.
+
+The webhook's port is bound before anything is announced: a port another
+process holds stops ``serve`` with an error instead of advertising that
+process's URL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from pipeline.core.errors import ConfigError
+from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.compose import local_worker
+from pipeline.jobs.scan import Scanner
+from pipeline.jobs.worker import Worker
+from pipeline.storage.connection import Connection
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Where and how ``serve`` listens."""
+
+    host: str = "127.0.0.1"
+    webhook_port: int = 9001
+    workers: int = 1
+    data_dir: Path | None = None  # where the embedded store (and a generated secret) live
+
+
+class WorkerPool:
+    """Runs dispatched jobs on N threads, never the same job twice at once."""
+
+    def __init__(self, worker: Worker, size: int) -> None:
+        self.worker = worker
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="worker")
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
+
+    def dispatch(self, job: ClaimedJob) -> None:
+        """Queue ``job`` unless it is already queued or running here."""
+        with self._lock:
+            if job.job_id in self._inflight:
+                return
+            self._inflight.add(job.job_id)
+        future = self._executor.submit(self.worker.run, job)
+        future.add_done_callback(lambda f: self._done(job.job_id, f))
+
+    def _done(self, job_id: str, future: Future[Any]) -> None:
+        with self._lock:
+            self._inflight.discard(job_id)
+        if future.exception() is not None:
+            log.error("worker_crashed", job_id=job_id, error=str(future.exception()))
+
+    def shutdown(self) -> None:
+        """Wait for running jobs (they stop at the next frame once told to, and hand back)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def serve(
+    conn: Connection,
+    options: ServeOptions,
+    stop: threading.Event,
+    out: TextIO,
+) -> None:
+    """Serve until ``stop`` is set."""
+    import uvicorn
+
+    from pipeline.service.webhook_app import create_app
+
+    settings = conn.settings
+    listener = bind_listener(options.host, options.webhook_port)
+    if settings.webhook_secret:
+        webhook_secret, generated = settings.webhook_secret.get_secret_value(), False
+    else:
+        webhook_secret, generated = _generated_secret(options.data_dir if conn.embedded else None)
+    worker = local_worker(conn.bucket, settings, stop=stop)
+    pool = WorkerPool(worker, options.workers)
+    scanner = Scanner(conn.bucket, settings, pool.dispatch, owner=worker.owner)
+    app = create_app(
+        webhook_secret,
+        scanner.claim_key,
+        max_body_bytes=settings.webhook_max_body_bytes,
+        claim_queue=settings.webhook_claim_queue,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    web = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="webhook", daemon=True
+    )
+    web.start()
+    _announce(conn, options, webhook_secret if generated or conn.embedded else None, out)
+    try:
+        while not stop.is_set():
+            try:
+                scanner.scan_once()
+            except Exception as exc:  # noqa: BLE001 - the watcher keeps running
+                log.error("scan_failed", error=str(exc))
+            stop.wait(settings.scan_period_s)
+    finally:
+        log.info("stopping", workers=options.workers)
+        server.should_exit = True
+        pool.shutdown()
+        app.state.claims.shutdown()
+        web.join(timeout=10)
+        listener.close()
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The webhook's listening socket, bound now; ConfigError when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot serve the webhook on {host}:{port}: {exc.strerror or exc}; another "
+            "process may hold the port: choose another --webhook-port"
+        ) from None
+    return sock
+
+
+SECRET_FILE = "webhook-secret"
+
+
+def _generated_secret(data_dir: Path | None) -> tuple[str, bool]:
+    """A fresh webhook secret, or the one generated by an earlier start (kept, 0600, in
+    the data directory so senders configured with it keep working)."""
+    if data_dir is None:
+        return secrets.token_urlsafe(24), True
+    path = data_dir / SECRET_FILE
+    if path.is_file():
+        return path.read_text().strip(), True
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as fh:
+        fh.write(secret + "\n")
+    return secret, True
+
+
+def _announce(
+    conn: Connection, options: ServeOptions, webhook_secret: str | None, out: TextIO
+) -> None:
+    s = conn.settings
+    lines = [
+        f"S3 endpoint:  {s.endpoint_url}",
+        f"bucket:       {s.bucket}",
+    ]
+    if conn.embedded:
+        # Local-only credentials of the embedded server: printing them is the point.
+        key = s.access_key_id.get_secret_value() if s.access_key_id else ""
+        secret = s.secret_access_key.get_secret_value() if s.secret_access_key else ""
+        lines += [f"access key:   {key}", f"secret key:   {secret}", f"region:       {s.region}"]
+        store = str(options.data_dir) if options.data_dir else "in memory (lost at exit)"
+        lines.append(f"data dir:     {store}")
+    lines.append(f"webhook:      http://{options.host}:{options.webhook_port}/events")
+    if webhook_secret is not None:
+        # Generated here (no REELPIPE_WEBHOOK_SECRET): senders need it to sign.
+        lines.append(f"webhook key:  {webhook_secret}")
+    lines.append(f"workers:      {options.workers}, scan every {s.scan_period_s:g} s")
+    out.write("\n".join(lines) + "\n")
+    out.flush()

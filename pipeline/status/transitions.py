@@ -1,0 +1,280 @@
+"""Every change of a job's status, as named, typed functions: the only place a status
+is rebuilt field by field.
+
+Job transitions take the current status and return the next one, validated
+(:func:`running`, :func:`waiting_for_input`, :func:`succeeded`, :func:`failed`,
+:func:`leased`, :func:`renewed`, :func:`handed_back`, :func:`requeued`,
+:func:`progressed`); stage transitions return a
+:data:`~pipeline.status.store.Mutation` that the orchestrator hands to
+``StatusStore.update`` (re-applied on conflict). Callers pass them to the store::
+
+    store.update(lambda s: succeeded(s, outputs=outputs, output_key=key, duration_s=4.2))
+
+Overall progress: 3% for set-up, 95% shared by the stages in proportion to
+their estimated time (the planner's frames x per-stage rate on the machine that
+runs them, so the bar moves steadily through a slow detect or upscale), the
+last 2% for saving; a stage's part follows its own frame loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pipeline import PIPELINE_VERSION
+from pipeline.core.errors import ErrorKind
+from pipeline.manifests.job import StageName
+from pipeline.manifests.status import (
+    ErrorInfo,
+    JobState,
+    Lease,
+    Progress,
+    RunCounts,
+    StageState,
+    StageStatus,
+    StatusManifest,
+    utc_now,
+)
+from pipeline.stages.base import ProgressShare, Segment, StageResult
+from pipeline.status.store import Mutation
+
+SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
+
+
+def _changed(status: StatusManifest, **changes: Any) -> StatusManifest:
+    """``status`` with ``changes``, validated as a whole (an unknown field is an error)."""
+    return StatusManifest.model_validate({**dict(status), **changes})
+
+
+def with_stage(status: StatusManifest, name: StageName, **changes: Any) -> StatusManifest:
+    """``status`` with one stage's fields changed, validated."""
+    current = status.stages.get(name, StageStatus())
+    stage = StageStatus.model_validate({**dict(current), **changes})
+    return _changed(status, stages={**status.stages, name: stage})
+
+
+# -- the job ------------------------------------------------------------------------
+
+
+def running(
+    status: StatusManifest,
+    *,
+    input_key: str,
+    stages: Sequence[StageName],
+    estimated_cost_usd: float | None,
+) -> StatusManifest:
+    """A run of the job begins (again): its stages listed, stages already done kept."""
+    return _changed(
+        status,
+        state=JobState.RUNNING,
+        input_key=input_key,
+        attempts=status.attempts + 1,
+        started_at=status.started_at or utc_now(),
+        waiting_since=None,
+        error=None,
+        pipeline_version=PIPELINE_VERSION,
+        estimated_cost_usd=estimated_cost_usd,
+        stages={name: status.stages.get(name, StageStatus()) for name in stages},
+        progress=Progress(percent=SETUP_SHARE, message="starting"),
+    )
+
+
+def waiting_for_input(status: StatusManifest, *, since: datetime, missing: str) -> StatusManifest:
+    """The clip is not there yet: the job waits for it (since ``since``)."""
+    return _changed(
+        status,
+        state=JobState.WAITING_FOR_INPUT,
+        waiting_since=since,
+        progress=Progress(percent=0.0, message=f"waiting for the clip to be uploaded: {missing}"),
+    )
+
+
+def progressed(status: StatusManifest, progress: Progress) -> StatusManifest:
+    """The job's bar moved (a stage reused from the cache)."""
+    return _changed(status, progress=progress)
+
+
+def succeeded(
+    status: StatusManifest, *, outputs: Mapping[str, str], output_key: str, duration_s: float
+) -> StatusManifest:
+    """Every stage is done: the job's outputs, and the lease given up."""
+    return _changed(
+        status,
+        state=JobState.SUCCEEDED,
+        progress=Progress(percent=100.0, message="complete"),
+        outputs=dict(outputs),
+        output_key=output_key,
+        error=None,
+        lease=None,
+        finished_at=utc_now(),
+        duration_s=round(duration_s, 3),
+    )
+
+
+def failed(
+    status: StatusManifest, *, error: ErrorInfo, stage: StageName | None, duration_s: float
+) -> StatusManifest:
+    """The job failed (in ``stage``, when one was running): the error, the lease given up."""
+    if stage is not None and stage in status.stages:
+        status = with_stage(status, stage, state=StageState.FAILED, finished_at=utc_now())
+    kind: ErrorKind = error.kind
+    return _changed(
+        status,
+        state=JobState.FAILED,
+        error=error,
+        progress=Progress(percent=status.progress.percent, message=f"failed: {kind.value}"),
+        finished_at=utc_now(),
+        duration_s=round(duration_s, 3),
+        lease=None,
+    )
+
+
+def leased(status: StatusManifest, lease: Lease, *, died: bool) -> StatusManifest:
+    """A worker takes the job at a new epoch (``died``: the last one never handed it back)."""
+    runs = RunCounts.model_validate(
+        {**dict(status.runs), "epoch": status.runs.epoch + 1, "deaths": status.runs.deaths + died}
+    )
+    return _changed(status, lease=lease, runs=runs)
+
+
+def renewed(status: StatusManifest, lease: Lease) -> StatusManifest:
+    """The worker holding the job extends its lease."""
+    return _changed(status, lease=lease)
+
+
+def handed_back(status: StatusManifest, *, crashed: bool) -> StatusManifest:
+    """The worker gives the job up: after a crash, or to let another resume it (counted
+    only while running; a job waiting for its clip just waits)."""
+    runs = status.runs
+    if crashed:
+        runs = RunCounts.model_validate({**dict(runs), "crashes": runs.crashes + 1})
+    elif status.state is JobState.RUNNING:
+        runs = RunCounts.model_validate({**dict(runs), "handbacks": runs.handbacks + 1})
+    return _changed(status, lease=None, runs=runs)
+
+
+def requeued(status: StatusManifest, claim: Lease) -> StatusManifest:
+    """A finished job goes back to the queue under ``claim`` (nightly reprocessing): its
+    attempts and failures start again; its epoch goes on."""
+    runs = RunCounts.model_validate(
+        {**dict(status.runs), "deaths": 0, "crashes": 0, "handbacks": 0}
+    )
+    return _changed(
+        status,
+        state=JobState.QUEUED,
+        error=None,
+        finished_at=None,
+        attempts=0,
+        runs=runs,
+        progress=Progress(percent=0.0, message="queued for reprocessing"),
+        lease=claim,
+    )
+
+
+# -- a stage --------------------------------------------------------------------------
+
+
+def stage_started(
+    name: StageName, share: ProgressShare, workers: int = 1, *, counted: bool = True
+) -> Mutation:
+    """Stage ``name`` begins (another attempt, ``counted`` here unless the call's body
+    counts it: see :func:`stage_attempted`), on ``workers`` segments."""
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        s = with_stage(
+            s,
+            name,
+            state=StageState.RUNNING,
+            progress=0.0,
+            attempts=s.stages[name].attempts + int(counted),
+            started_at=utc_now(),
+            workers=workers,
+            segments=[0.0] * workers if workers > 1 else [],
+        )
+        return _changed(s, progress=overall_progress(share, 0.0, name))
+
+    return mutate
+
+
+def stage_attempted(name: StageName) -> Mutation:
+    """A platform that retries calls itself ran stage ``name`` once more."""
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return with_stage(s, name, attempts=s.stages[name].attempts + 1)
+
+    return mutate
+
+
+def stage_progress(name: StageName, share: ProgressShare, fraction: float) -> Mutation:
+    """Stage ``name`` is ``fraction`` done."""
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        s = with_stage(s, name, progress=round(100 * fraction, 1))
+        return _changed(s, progress=overall_progress(share, fraction, name))
+
+    return mutate
+
+
+def segment_progress(
+    name: StageName, share: ProgressShare, segment: Segment, fraction: float
+) -> Mutation:
+    """One segment's progress; the stage's is the mean over its segments."""
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        parts = list(s.stages[name].segments)
+        parts += [0.0] * (segment.count - len(parts))
+        parts[segment.index] = round(100 * fraction, 1)
+        done = sum(parts) / len(parts) / 100
+        s = with_stage(s, name, segments=parts, progress=round(100 * done, 1))
+        return _changed(s, progress=overall_progress(share, done, name))
+
+    return mutate
+
+
+def stage_finished(
+    name: StageName,
+    share: ProgressShare,
+    result: StageResult,
+    duration: float,
+    cache_key: str,
+    usd_per_gpu_second: float = 0.0,
+) -> Mutation:
+    """Stage ``name`` succeeded: its record, and the job's totals."""
+    fps = round(result.frames / duration, 2) if duration > 0 else None
+    cost = result.gpu_seconds * usd_per_gpu_second
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        s = with_stage(
+            s,
+            name,
+            state=StageState.SUCCEEDED,
+            progress=100.0,
+            finished_at=utc_now(),
+            duration_s=round(duration, 3),
+            frames=result.frames,
+            fps=fps,
+            backend=result.backend,
+            outputs=result.outputs,
+            gpu_seconds=result.gpu_seconds,
+            segments=[],
+            cache_key=cache_key,
+            details=dict(result.details),
+        )
+        return _changed(
+            s,
+            progress=overall_progress(share, 1.0, name),
+            gpu_seconds=round(s.gpu_seconds + result.gpu_seconds, 3),
+            cost_usd=round(s.cost_usd + cost, 6),
+            warnings=list(dict.fromkeys([*s.warnings, *result.warnings])),
+        )
+
+    return mutate
+
+
+def overall_progress(share: ProgressShare, fraction: float, name: StageName) -> Progress:
+    """The job's bar with stage ``name`` ``fraction`` done."""
+    percent = SETUP_SHARE + STAGES_SHARE * share.at(fraction)
+    done = fraction >= 1.0
+    message = "saving" if done and share.last else f"{name.value} {round(100 * fraction)}%"
+    return Progress(percent=round(min(percent, 99.0), 1), message=message)

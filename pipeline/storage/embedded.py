@@ -1,0 +1,119 @@
+"""The embedded default: an S3 API served by moto on loopback, in this process.
+
+Used when no endpoint is configured, so ``reelpipe process`` and ``reelpipe
+serve`` need no account. Without a data directory the objects live in memory
+and die with the process (``process`` uses such a throwaway store); with one
+(``serve``) they are loaded at start and saved every few seconds and at stop
+(:mod:`pipeline.storage.snapshot`).
+
+It is a development and single-machine store: one process serves it, and a
+SIGKILL loses the last few seconds of writes. For anything shared or lasting,
+point reelpipe at MinIO, S3 or R2 (``--endpoint-url``).
+
+Example::
+
+    with EmbeddedS3() as server:
+        settings = settings.model_copy(update={"endpoint_url": server.endpoint_url})
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pipeline.core.errors import ConfigError
+from pipeline.storage.snapshot import PeriodicSaver, Snapshot
+
+EMBEDDED_HOST = "127.0.0.1"
+# How often the serving loop checks for shutdown: stopping costs at most this long.
+POLL_INTERVAL_S = 0.05
+
+
+class EmbeddedS3:
+    """A moto S3 server on ``host:port`` (port 0 picks a free one).
+
+    Built like moto's ``ThreadedMotoServer``, but the socket is bound in the
+    caller's thread (a taken port is an error here, not a hang in a thread) and
+    the serving loop polls for shutdown every 50 ms instead of 500 ms.
+    """
+
+    def __init__(
+        self, host: str = EMBEDDED_HOST, port: int = 0, *, data_dir: Path | None = None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.data_dir = data_dir
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._saver: PeriodicSaver | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._server is None:
+            raise ConfigError("the embedded S3 server is not running")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedS3:
+        """Start serving; returns self."""
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        # werkzeug logs one line per request at INFO: keep the terminal for progress.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        app = DomainDispatcherApplication(create_backend_app)
+        try:
+            server = make_server(
+                self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except (OSError, SystemExit):  # werkzeug exits when the port is taken
+            raise ConfigError(
+                f"cannot serve S3 on {self.host}:{self.port}: the address is in use or not "
+                "available; choose another --port"
+            ) from None
+        self.port = int(server.server_address[1])
+        if self.data_dir is not None:
+            snapshot = Snapshot(self.data_dir)
+            snapshot.load()
+            self._saver = PeriodicSaver(snapshot)
+            self._saver.start()
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL_S},
+            name="embedded-s3",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (the data is saved first when there is a data directory)."""
+        if self._saver is not None:
+            self._saver.stop()
+            self._saver = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> EmbeddedS3:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
