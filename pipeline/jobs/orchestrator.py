@@ -58,6 +58,7 @@ from pipeline.stages.base import (
     progress_shares,
 )
 from pipeline.stages.registry import stage_for
+from pipeline.stages.table import Artifact
 from pipeline.status.progress import ProgressSink
 from pipeline.status.store import Mutation, StatusStore
 from pipeline.status.transitions import (
@@ -152,7 +153,7 @@ class Orchestrator:
             lambda s: running(s, input_key=input_key, stages=stages, estimated_cost_usd=estimated),
         )
         video_key = input_key
-        upstream: dict[StageName, dict[str, str]] = {}
+        upstream: dict[StageName, dict[Artifact, str]] = {}
         for index, name in enumerate(stages):
             if interrupted():
                 raise StageInterrupted(f"stopping before stage {name.value}")
@@ -177,7 +178,7 @@ class Orchestrator:
                 log.exception("stage_crashed", stage=name.value)
                 return self._fail(store, exc, name, started)
             upstream[name] = result.outputs
-            video_key = result.outputs.get("video", video_key)
+            video_key = result.outputs.get(Artifact.VIDEO, video_key)
         return self._succeed(store, upstream, video_key, started)
 
     def abandon(self, job: ClaimedJob, error: RetryableError) -> StatusManifest:
@@ -250,7 +251,7 @@ class Orchestrator:
             f"{stage.value}.{label}": self.bucket.head(k).etag
             for stage, outputs in request.upstream.items()
             for label, k in outputs.items()
-            if k != request.video_key and label != "video"
+            if k != request.video_key and label != Artifact.VIDEO
         }
         key = stage_cache_key(request, stage_for(name).version, input_etag, profile, side_etags)
         done = store.latest.stages.get(name)
@@ -266,7 +267,9 @@ class Orchestrator:
                 lambda s: progressed(s, overall_progress(request.share, 1.0, name)),
             )
             return StageResult(
-                outputs=dict(done.outputs), frames=done.frames or 0, backend=done.backend or ""
+                outputs={Artifact(k): v for k, v in done.outputs.items()},
+                frames=done.frames or 0,
+                backend=done.backend or "",
             )
         return self._run_stage(run, request, key)
 
@@ -359,7 +362,7 @@ class Orchestrator:
     def _succeed(
         self,
         store: StatusStore,
-        upstream: dict[StageName, dict[str, str]],
+        upstream: dict[StageName, dict[Artifact, str]],
         video_key: str,
         started: float,
     ) -> StatusManifest:

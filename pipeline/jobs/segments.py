@@ -117,10 +117,10 @@ def run_segmented(
     ran = time.monotonic() - began
     if spec_for(request.stage).frame_local:
         keys = [r.outputs[Artifact.VIDEO] for r in results]
-        outputs = {Artifact.VIDEO.value: join_segment_outputs(bucket, settings, request, keys)}
+        outputs = {Artifact.VIDEO: join_segment_outputs(bucket, settings, request, keys)}
     else:
         keys = [r.outputs[Artifact.DETECTIONS] for r in results]
-        outputs = {Artifact.DETECTIONS.value: join_detections(bucket, request, keys, segments)}
+        outputs = {Artifact.DETECTIONS: join_detections(bucket, request, keys, segments)}
     log.info(
         "segments_joined",
         segments=len(segments),

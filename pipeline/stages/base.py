@@ -2,7 +2,7 @@
 returns the keys it wrote.
 
     stage = FramingStage()
-    result = stage.run(ctx, request)     # result.outputs == {"video": "users/.../video.mp4"}
+    result = stage.run(ctx, request)     # result.outputs == {Artifact.VIDEO: "users/.../video.mp4"}
 
 A stage never sees another stage's objects, only keys: the same code runs in
 this process, in a local worker or in a Modal function.
@@ -25,6 +25,7 @@ from pipeline.core.settings import EncodeProfile, Limits, Settings
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import Fence
 from pipeline.media.probe import VideoInfo, probe
+from pipeline.stages.table import Artifact
 from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
@@ -105,7 +106,7 @@ class StageRequest(Generic[P]):
     video_key: str  # the video this stage reads: the job's input or the previous stage's
     params: P
     final: bool  # the last stage of the job writes the final encode
-    upstream: Mapping[StageName, Mapping[str, str]] = field(default_factory=dict)
+    upstream: Mapping[StageName, Mapping[Artifact, str]] = field(default_factory=dict)
     share: ProgressShare = field(default_factory=ProgressShare)  # its part of the job's bar
     segment: Segment | None = None  # part of a parallel run; None: the whole clip
     # The lease this run holds: artifacts go under its epoch, progress writes are fenced.
@@ -134,7 +135,7 @@ AnyStageRequest = StageRequest[Any]  # a request whose stage is known only at ru
 class StageResult:
     """What a stage wrote and what it cost."""
 
-    outputs: dict[str, str]
+    outputs: dict[Artifact, str]
     frames: int
     backend: str
     gpu_seconds: float = 0.0

@@ -27,6 +27,7 @@ from pipeline.manifests.job import Click, DetectParams, StageName
 from pipeline.media.codec import even
 from pipeline.media.probe import VideoInfo
 from pipeline.stages.base import ProgressShare, StageContext, StageRequest, StageResult
+from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import player_at
 
 log = structlog.get_logger(__name__)
@@ -100,7 +101,7 @@ class DetectStage:
     version: ClassVar[str] = "3"  # 2: shot boundaries; 3: colours, camera motion, stride
 
     def run(self, ctx: StageContext, request: StageRequest[DetectParams]) -> StageResult:
-        """Detect on ``request.video_key``; outputs ``{"detections": key}``."""
+        """Detect on ``request.video_key``; outputs ``{Artifact.DETECTIONS: key}``."""
         params = request.params
         detector = select_detector(ctx.settings, params)
         source, info = ctx.fetch_video(request.video_key)
@@ -146,4 +147,5 @@ class DetectStage:
         if request.segment is not None:
             name = request.segment.artifact_named(name)
         key = ctx.publish_json(doc.model_dump(mode="json"), request, name)
-        return StageResult(outputs={"detections": key}, frames=end - start, backend=detector.name)
+        outputs = {Artifact.DETECTIONS: key}
+        return StageResult(outputs=outputs, frames=end - start, backend=detector.name)

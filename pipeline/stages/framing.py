@@ -27,6 +27,7 @@ from pipeline.stages.framing_plan import (
     plan_timeline,
 )
 from pipeline.stages.highlight_track import HighlightTrack
+from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import pick_track
 
 
@@ -70,8 +71,8 @@ class FramingStage:
         frames = probe(output).frame_count
         check_complete(frames, timeline.output_frames)
         outputs = {
-            "video": ctx.publish(output, request, "video.mp4"),
-            "timeline": ctx.publish_json(
+            Artifact.VIDEO: ctx.publish(output, request, "video.mp4"),
+            Artifact.TIMELINE: ctx.publish_json(
                 timeline.model_dump(mode="json"), request, "timeline.json"
             ),
         }
@@ -99,7 +100,7 @@ class FramingStage:
             keyframes = HighlightTrack(player.boxes)
             targets = np.array([keyframes.centre_at(f) for f in range(info.frame_count)])
             return crop_path(targets, width, height, win_w, win_h, fps), {}
-        key = request.upstream.get(StageName.DETECT, {}).get("detections")
+        key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
         if key is None:
             raise StageParamsInvalid("framing.follow needs the detect stage")
         doc = Detections.model_validate(ctx.bucket.get_json(key).data)

@@ -25,6 +25,7 @@ from pipeline.stages.base import (
     StageResult,
 )
 from pipeline.stages.highlight_track import HighlightTrack
+from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import PickedTrack, coverage, pick_track
 
 
@@ -57,7 +58,7 @@ class OverlayStage:
             ctx.progress,
             window=request.frame_window(info) if request.segment else None,
         )
-        outputs = {"video": ctx.publish(output, request, request.output_name())}
+        outputs = {Artifact.VIDEO: ctx.publish(output, request, request.output_name())}
         details = {}
         if picked is not None:
             start, _ = request.frame_window(info)
@@ -78,7 +79,7 @@ class OverlayStage:
         """The picked player's track from the detections (None: keyframes were given)."""
         if params.highlight.boxes is not None:
             return None, ""
-        key = request.upstream.get(StageName.DETECT, {}).get("detections")
+        key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
         if key is None:
             raise StageParamsInvalid("a click or track_id highlight needs the detect stage")
         doc = Detections.model_validate(ctx.bucket.get_json(key).data)
@@ -86,7 +87,7 @@ class OverlayStage:
 
     @staticmethod
     def _timeline(ctx: StageContext, request: AnyStageRequest) -> FramingTimeline | None:
-        key = request.upstream.get(StageName.FRAMING, {}).get("timeline")
+        key = request.upstream.get(StageName.FRAMING, {}).get(Artifact.TIMELINE)
         if key is None:
             return None
         return FramingTimeline.model_validate(ctx.bucket.get_json(key).data)

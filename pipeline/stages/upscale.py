@@ -13,6 +13,7 @@ from pipeline.core.errors import LimitExceeded
 from pipeline.manifests.job import StageName, UpscaleParams
 from pipeline.media.frames import FrameReader, FrameWriter, YuvFrame
 from pipeline.stages.base import StageContext, StageRequest, StageResult
+from pipeline.stages.table import Artifact
 from pipeline.superres.backends import Planes, Upscaler, select_backend
 
 
@@ -65,7 +66,7 @@ class UpscaleStage:
                     ctx.progress(min(1.0, (frame.index - start + 1) / total))
             _flush(upscaler, batch, writer)
             frames = writer.frames_written
-        outputs = {"video": ctx.publish(output, request, request.output_name())}
+        outputs = {Artifact.VIDEO: ctx.publish(output, request, request.output_name())}
         return StageResult(outputs=outputs, frames=frames, backend=upscaler.name)
 
 

@@ -17,6 +17,7 @@ from pipeline.runners.wire import (
     result_to_wire,
 )
 from pipeline.stages.base import ProgressShare, Segment, StageRequest, StageResult
+from pipeline.stages.table import Artifact
 
 
 def test_a_request_round_trips_through_json_with_typed_parameters() -> None:
@@ -25,7 +26,7 @@ def test_a_request_round_trips_through_json_with_typed_parameters() -> None:
     )
     request = StageRequest(
         "u", "j", StageName.FRAMING, "users/u/in.mp4", params, final=False,
-        upstream={StageName.DETECT: {"detections": "users/u/jobs/j/detect/d.json"}},
+        upstream={StageName.DETECT: {Artifact.DETECTIONS: "users/u/jobs/j/detect/d.json"}},
         share=ProgressShare(0.25, 0.5), segment=Segment(1, 3, 30, 60, 5), fence=Fence("w", 4),
     )  # fmt: skip
     back = request_from_wire(json.loads(json.dumps(request_to_wire(request))))
@@ -44,7 +45,7 @@ def test_parameters_are_validated_by_the_stage_model() -> None:
 
 def test_a_result_round_trips() -> None:
     result = StageResult(
-        outputs={"video": "k"}, frames=90, backend="pyav-x264", gpu_seconds=1.5,
+        outputs={Artifact.VIDEO: "k"}, frames=90, backend="pyav-x264", gpu_seconds=1.5,
         warnings=("trim clamped",), details={"picked": {"track_id": 3}},
     )  # fmt: skip
     assert result_from_wire(json.loads(json.dumps(result_to_wire(result)))) == result
