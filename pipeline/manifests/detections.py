@@ -138,6 +138,12 @@ class Detections(WireModel):
         rows = self.appearance[frame] if self.appearance else [""] * len(self.frames[frame])
         return np.asarray([decode_look(a) for a in rows]).reshape(-1, APPEARANCE_BINS)
 
+    def shot_of(self, frame: int) -> tuple[int, int]:
+        """The ``[start, end)`` frames of the shot that holds ``frame``."""
+        start = max([0, *(c for c in self.shots if c <= frame)])
+        end = min([self.video.frame_count, *(c for c in self.shots if c > frame)])
+        return start, end
+
     def track_ids(self) -> list[int]:
         """Every track id that appears."""
         return sorted({int(r[TRACK]) for rows in self.frames for r in rows if r[TRACK] >= 0})

@@ -34,8 +34,7 @@ log = structlog.get_logger(__name__)
 
 
 LOOK_SHARE = 0.15  # of the stage's progress: following the clicked players by their look
-SEED_ASPECT = 0.45  # the template: the picked box's height, at most this wide, centred on
-# the click
+SEED_ASPECT = 0.45  # the template: the picked box's height, at most this much as wide
 
 
 def _follow_click(
@@ -53,15 +52,10 @@ def _follow_click(
         return None
     width = min(bw, SEED_ASPECT * bh)
     # Centred on the click (on the player): the box under or near it may hold others too.
-    cx, cy = click.x, click.y
-    cuts = sorted(doc.shots)
-    span = (
-        max([0, *(c for c in cuts if c <= frame)]),
-        min([info.frame_count, *(c for c in cuts if c > frame)]),
-    )
+    seed = (click.x - width / 2, click.y - bh / 2, width, bh)
     try:
         boxes, colours = follow_look(
-            source, info, frame, (cx - width / 2, cy - bh / 2, width, bh), span, progress=progress
+            source, info, frame, seed, doc.shot_of(frame), progress=progress
         )
     except ValueError as exc:  # too small a box to follow by its look
         log.info("look_follow_skipped", reason=str(exc))

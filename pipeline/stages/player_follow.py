@@ -104,9 +104,7 @@ def follow_player(
     boxes[frame] = box
     seen[frame] = SEEN
     bridge = max(1, round(bridge_s * doc.video.fps))
-    cuts = sorted(doc.shots)
-    shot_start = max([0, *(c for c in cuts if c <= frame)])
-    shot_end = min([n, *(c for c in cuts if c > frame)])
+    shot_start, shot_end = doc.shot_of(frame)
     x, y, w, h = box
     offset = (0.0, 0.0) if anchor is None else (anchor[0] - x - w / 2, anchor[1] - y - h / 2)
     frames = _Frames(rows, looks, size if size is not None else _typical_size(rows))

@@ -162,20 +162,19 @@ def _followed(
         keep &= rows[:, INTERP] == 0  # a tracker's fill-ins are guesses: the follow predicts
         candidates.append(rows[keep])
         looks.append(doc.looks(i)[keep])
+    look = _look_of(candidates[frame], looks[frame], box)
     size = None
-    for (f, x, y, w, h), colours in zip(
-        looked.boxes if looked is not None else [],
-        looked.appearance if looked is not None else [],
-        strict=True,
-    ):
-        if 0 <= f < n:
-            row = np.array([[PLAYER, 0.5, BY_LOOK, x, y, x + w, y + h, 0]], dtype=np.float64)
-            candidates[f] = np.vstack([candidates[f], row])
-            looks[f] = np.vstack([looks[f], decode_look(colours)])
-            if f == frame and beside:
-                # The click was beside every box (a player standing still gives no blob):
-                # start from the template centred on it, at its size and colours.
-                box, size = (x, y, w, h), (w, h)
+    found = zip(looked.boxes, looked.appearance, strict=True) if looked is not None else ()
+    for (f, x, y, w, h), colours in found:
+        if not 0 <= f < n:
+            continue
+        row = np.array([[PLAYER, 0.5, BY_LOOK, x, y, x + w, y + h, 0]], dtype=np.float64)
+        candidates[f] = np.vstack([candidates[f], row])
+        looks[f] = np.vstack([looks[f], decode_look(colours)])
+        if f == frame and beside:
+            # The click was beside every box (a player standing still gives no blob):
+            # start from the template centred on it, at its size and colours.
+            box, size, look = (x, y, w, h), (w, h), looks[f][-1]
     followed = follow_player(
         doc,
         frame,
@@ -183,7 +182,7 @@ def _followed(
         bridge_s=bridge_s,
         candidates=candidates,
         looks=looks,
-        look=_look_of(candidates[frame], looks[frame], box, prefer_last=size is not None),
+        look=look,
         anchor=click,
         size=size,
     )
@@ -197,17 +196,12 @@ def _followed(
 
 
 def _look_of(
-    rows: np.ndarray,
-    looks: np.ndarray,
-    box: tuple[float, float, float, float],
-    *,
-    prefer_last: bool = False,
+    rows: np.ndarray, looks: np.ndarray, box: tuple[float, float, float, float]
 ) -> np.ndarray:
-    """The colours of the row whose box is ``box`` (the picked one; the last row, the
-    look follow's, when ``prefer_last``)."""
-    if prefer_last:
-        last: np.ndarray = looks[-1]
-        return last
+    """The colours of the row whose box is ``box`` (the picked one); all zeros (unknown)
+    when the frame has no detected row (the pick fell on a frame filled in between)."""
+    if not len(rows):
+        return np.zeros(looks.shape[1])
     x, y, _, _ = box
     index = int(np.argmin(np.hypot(rows[:, X1] - x, rows[:, Y1] - y)))
     look: np.ndarray = looks[index]

@@ -82,3 +82,19 @@ def test_seen_filled_and_lost_frames_are_told_apart() -> None:
 )
 def test_coverage_is_one_word_per_second(seen: list[int], expected: list[str]) -> None:
     assert coverage(seen, 25.0) == expected
+
+
+def test_a_click_on_a_frame_filled_in_between_detections_is_followed() -> None:
+    """With stride 2 the clicked frame may hold only a tracker's fill-ins: the pick still
+    works (from the nearest tracked box) and the follow starts without colours."""
+    detected = [(0, 0.9, 1, 100.0, 50.0, 130.0, 130.0, 0)]
+    filled = [(0, 0.9, 1, 102.0, 50.0, 132.0, 130.0, 1)]
+    frames = [detected if i % 2 == 0 else filled for i in range(20)]
+    doc = Detections(
+        backend="motion", stride=2, classes=["moving"],
+        video=VideoFacts(width=320, height=180, fps=10.0, frame_count=20),
+        frames=frames, ball=[None] * 20, action=[None] * 20,
+    )  # fmt: skip
+    picked = pick_track(doc, Highlight(frame=5, x=117.0, y=90.0))
+    assert picked.frame == 5
+    assert (picked.strength == 1.0).all()
