@@ -29,7 +29,7 @@ from pipeline.render.spotlight import Spotlight
 from pipeline.runners.local import LocalRunner
 from pipeline.stages.base import StageRequest
 from pipeline.stages.highlight_track import HighlightTrack
-from pipeline.stages.overlay import render_highlight
+from pipeline.stages.overlay import OverlayStep, render_highlight
 from pipeline.storage.connection import connect
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
@@ -90,8 +90,10 @@ def main() -> None:
     params = OverlayParams.model_validate({"highlight": {"boxes": keyframes}})
 
     def stage_loop() -> None:
-        track = HighlightTrack(params.highlight.boxes)
-        render_highlight(src, work / "a.mp4", info, track, Spotlight(), PROFILE, lambda f: None)
+        boxes = params.highlight.boxes
+        assert boxes is not None
+        step = OverlayStep(HighlightTrack(boxes), Spotlight(), "pyav-x264")
+        render_highlight(src, work / "a.mp4", info, step, PROFILE, lambda f: None)
 
     settings = Settings.from_env({}, scratch_dir=work / "scratch", final_encode=PROFILE)
     results: dict[str, list[Timing]] = {k: [] for k in "abcd"}

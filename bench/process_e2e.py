@@ -1,12 +1,19 @@
-"""The whole ``reelpipe process`` on a 1080p30 clip against a bare ffmpeg re-encode.
+"""The whole ``reelpipe process`` on a 1080p30 clip against bare ffmpeg making the same
+output, and the fixed overhead of ``process`` itself.
 
 Everything a user waits for is inside the timed command: Python start, the
 embedded S3 server, upload, claim, the stages, status writes, download.
 
-Rows: (limit) bare ffmpeg re-encode of the clip, x264 fast crf 23, audio copied;
-(overlay) `reelpipe process` with an overlay-only manifest (one re-encoding stage);
-(chain) `reelpipe process` with framing (full length, full frame) then overlay: two
-re-encodes, the first at the near-lossless intermediate profile.
+Rows, each against its own limit (a bare ffmpeg run writing the same output with
+the same x264 settings, fast CRF 23):
+- overlay only, against a bare re-encode of the clip (audio copied);
+- framing (trim 2-18 s, 9:16 crop, 0.5x over 8-10 s) + overlay, fused (the default)
+  and as separate stages (REELPIPE_FUSE=0), against ffmpeg running framing's own
+  filter graph with one encode;
+- the same + a classical x2 upscale, against that graph + ``scale=iw*2:ih*2:flags=lanczos``
+  and, the same work as the classical upscaler, that + ``unsharp`` on the luma;
+- the fixed overhead: ``process`` of a 3-frame clip (the normalising encode only),
+  against ffmpeg re-encoding that clip.
 
 Usage (from the repository root): python -m bench.process_e2e [--runs 3] [--seconds 20]
 """
@@ -18,10 +25,22 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.measure import HEADER, Timing, row, run, time_call
+from bench.measure import HEADER, Timing, run, time_call
+from bench.measure import row as table_row
+from pipeline.manifests.job import FramingParams
+from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
+from pipeline.stages.framing_plan import filter_graph, plan_timeline
+
+X264 = ["-c:v", "libx264", "-preset", "fast", "-crf", "23", "-pix_fmt", "yuv420p"]
+FRAMING = {
+    "trim": {"start_s": 2.0, "end_s": 18.0},
+    "aspect": "9:16",
+    "speed": [{"start_s": 8.0, "end_s": 10.0, "factor": 0.5}],
+}
 
 
 def main() -> None:
@@ -32,46 +51,116 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="reelpipe-bench-"))
     src = work / "game-1080p.mp4"
     truth = write_sample_clip(src, width=1920, height=1080, duration_s=args.seconds)
+    tiny = work / "tiny.mp4"
+    run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-frames:v", "3", "-t", "0.1",
+         *X264, "-c:a", "aac", str(tiny)])  # fmt: skip
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=10)}}
+    upscale = {"scale": 2, "backend": "classical"}
     manifests = {
-        "overlay": {"schema_version": 1, "stages": {"overlay": overlay}},
-        "chain": {"schema_version": 1, "stages": {"framing": {}, "overlay": overlay}},
+        "overlay": {"overlay": overlay},
+        "chain": {"framing": FRAMING, "overlay": overlay},
+        "upscaled": {"framing": FRAMING, "overlay": overlay, "upscale": upscale},
+        "tiny": {"framing": {}},
     }
-    for name, doc in manifests.items():
-        (work / f"{name}.json").write_text(json.dumps(doc))
-    reelpipe = [sys.executable, "-m", "pipeline.cli.main", "process", str(src)]
-    env = {"REELPIPE_SCRATCH_DIR": str(work / "scratch")}
+    for name, stages in manifests.items():
+        (work / f"{name}.json").write_text(json.dumps({"schema_version": 1, "stages": stages}))
 
-    def bare() -> None:
-        run(
-            [
-                "ffmpeg", "-v", "error", "-y", "-i", str(src), "-c:v", "libx264",
-                "-preset", "fast", "-crf", "23", "-pix_fmt", "yuv420p",
-                "-movflags", "+faststart", "-c:a", "copy", str(work / "bare.mp4"),
-            ]
-        )  # fmt: skip
+    info = probe(src)
+    timeline = plan_timeline(FramingParams.model_validate(FRAMING), info)
+    graph = filter_graph(timeline, f"{info.fps.numerator}/{info.fps.denominator}", True)
+    first, last = timeline.pieces[0].source_start_s, timeline.pieces[-1].source_end_s
+    framed_input = ["-ss", f"{first}", "-t", f"{last - first}", "-i", str(src)]
 
-    def process(name: str) -> None:
-        out = work / f"out-{name}"
-        run([*reelpipe, "--manifest", str(work / f"{name}.json"), "--out", str(out)], env)
+    def bare(
+        inputs: list[str], graph: str | None, out: str, audio: str = "aac"
+    ) -> Callable[[], None]:
+        maps = ["-filter_complex", graph, "-map", "[out]", "-map", "[a]"] if graph else []
+        codec = ["-c:a", "copy"] if audio == "copy" else ["-c:a", "aac", "-b:a", "192k"]
+        cmd = ["ffmpeg", "-v", "error", "-y", *inputs, *maps, *X264, *codec,
+               "-movflags", "+faststart", str(work / out)]  # fmt: skip
+        return lambda: run(cmd)
 
-    results: dict[str, list[Timing]] = {"limit": [], "overlay": [], "chain": []}
+    reelpipe = [sys.executable, "-m", "pipeline.cli.main", "process"]
+
+    def process(name: str, clip: Path = src, **env: str) -> Callable[[], None]:
+        cmd = [*reelpipe, str(clip), "--manifest", str(work / f"{name}.json")]
+        cmd += ["--out", str(work / f"out-{name}")]
+        return lambda: run(cmd, {"REELPIPE_SCRATCH_DIR": str(work / "scratch"), **env})
+
+    framed_graph = graph.replace("[v]", "[out]")
+    upscaled_graph = graph.replace("[v]", "[v0]") + ";[v0]scale=iw*2:ih*2:flags=lanczos[out]"
+    # The classical upscaler is Lanczos + a mild unsharp mask on luma: the same work.
+    sharpened_graph = upscaled_graph.replace("[out]", ",unsharp=5:5:0.35:3:3:0[out]")
+    clip_in, tiny_in = ["-i", str(src)], ["-i", str(tiny)]
+    rows: dict[str, tuple[str, Callable[[], None], str]] = {
+        "limit-clip": (
+            "bare ffmpeg re-encode of the clip",
+            bare(clip_in, None, "a.mp4", "copy"),
+            "limit-clip",
+        ),
+        "overlay": ("reelpipe process, overlay only", process("overlay"), "limit-clip"),
+        "limit-framed": (
+            "bare ffmpeg, framing's graph, one encode",
+            bare(framed_input, framed_graph, "b.mp4"),
+            "limit-framed",
+        ),
+        "chain": ("reelpipe process, framing + overlay (fused)", process("chain"), "limit-framed"),
+        "chain-apart": (
+            "reelpipe process, framing + overlay (REELPIPE_FUSE=0)",
+            process("chain", REELPIPE_FUSE="0"),
+            "limit-framed",
+        ),
+        "limit-upscaled": (
+            "bare ffmpeg, framing's graph + lanczos x2",
+            bare(framed_input, upscaled_graph, "c.mp4"),
+            "limit-upscaled",
+        ),
+        "upscaled": (
+            "reelpipe process, framing + overlay + upscale x2 (fused)",
+            process("upscaled"),
+            "limit-upscaled",
+        ),
+        "limit-sharpened": (
+            "bare ffmpeg, framing's graph + lanczos x2 + unsharp on luma",
+            bare(framed_input, sharpened_graph, "e.mp4"),
+            "limit-sharpened",
+        ),
+        "upscaled-vs-sharpened": (
+            "(the same reelpipe run, against lanczos + unsharp)",
+            lambda: None,
+            "limit-sharpened",
+        ),
+        "limit-tiny": (
+            "bare ffmpeg re-encode of a 3-frame clip",
+            bare(tiny_in, None, "d.mp4"),
+            "limit-tiny",
+        ),
+        "tiny": (
+            "reelpipe process, 3-frame clip (fixed overhead)",
+            process("tiny", tiny),
+            "limit-tiny",
+        ),
+    }
+    results: dict[str, list[Timing]] = {key: [] for key in rows}
     for _ in range(args.runs):
-        results["limit"].append(time_call(bare))
-        results["overlay"].append(time_call(lambda: process("overlay")))
-        results["chain"].append(time_call(lambda: process("chain")))
-        labels = {
-            "limit": "bare ffmpeg re-encode (the limit)",
-            "overlay": "reelpipe process, overlay only",
-            "chain": "reelpipe process, framing + overlay",
-        }
+        for key, (_, call, _) in rows.items():
+            if key != "upscaled-vs-sharpened":
+                results[key].append(time_call(call))
+    results["upscaled-vs-sharpened"] = results["upscaled"]
     print(
-        f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {truth.frames} frames, "
-        f"{os.cpu_count()} cores, best and median of {args.runs} interleaved runs"
+        f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {truth.frames} frames "
+        f"(framed: {timeline.output_frames} frames of {timeline.crop.width}x"
+        f"{timeline.crop.height}), {os.cpu_count()} cores, best and median of "
+        f"{args.runs} interleaved runs"
     )
     print(HEADER)
-    for key, label in labels.items():
-        print(row(label, results[key], truth.frames, results["limit"]))
+    for key, (label, _, limit) in rows.items():
+        frames = truth.frames if key in ("limit-clip", "overlay") else timeline.output_frames
+        frames = 3 if "tiny" in key else frames
+        print(table_row(label, results[key], frames, results[limit]))
+    tiny_best = min(t.wall_s for t in results["tiny"])
+    bare_best = min(t.wall_s for t in results["limit-tiny"])
+    print(f"\nfixed overhead of process (best): {tiny_best - bare_best:.2f} s over the bare encode")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,16 @@ in call order, the orchestrator, then the triggers. Everything heavy (torch,
 the pipeline's media code) is imported inside the functions, so this file
 imports anywhere, with no GPU packages installed.
 
+Sizes come from the stage table: every function reserves its cores and memory;
+only the model stages (detection, upscale) hold a GPU, and they load their model
+once per container (``@modal.enter``), never inside a request. Framing and
+overlay are CPU functions (x264), fused into one call when a job has both;
+they move to a T4 only when deployed with ``REELPIPE_VIDEO_ENCODER=h264_nvenc``.
+The interactive detection (the seed's ``detect_players_modal`` and
+``detect_ball_modal``, same names and shapes) loads YOLO as its container starts,
+keeps the container warm for ``REELPIPE_INTERACTIVE_SCALEDOWN_S`` (default 300 s)
+and holds ``REELPIPE_INTERACTIVE_MIN_CONTAINERS`` (default 0) ready for peak hours.
+
     reelpipe deploy        # modal deploy infra/modal_app.py, then reelpipe verify
 
 Secrets to create once (``modal secret create r2-credentials ...``):
@@ -22,12 +32,18 @@ from typing import Any
 import modal
 
 from pipeline.manifests.job import StageName
-from pipeline.stages.table import STAGE_TABLE, Image
+from pipeline.stages.table import COORDINATOR, STAGE_TABLE, Image
 
 # Deploy-time configuration of this file (not of the pipeline, which reads no
 # environment at import): the app name apps look functions up by.
 APP_NAME = os.environ.get("REELPIPE_MODAL_APP", "reel-ballers-video")
+VIDEO_ENCODER = os.environ.get("REELPIPE_VIDEO_ENCODER", "auto")
+INTERACTIVE_SCALEDOWN_S = int(os.environ.get("REELPIPE_INTERACTIVE_SCALEDOWN_S", "300"))
+INTERACTIVE_MIN_CONTAINERS = int(os.environ.get("REELPIPE_INTERACTIVE_MIN_CONTAINERS", "0"))
 WEIGHTS_DIR = "/weights"
+
+# The functions that only coordinate: a fraction of a core and a little memory.
+LIGHT_CPU, LIGHT_MEMORY_MB = COORDINATOR.cpu, COORDINATOR.memory_mb
 
 # -- images: one per resource profile ----------------------------------------
 
@@ -85,20 +101,20 @@ def stage_options(name: StageName) -> dict[str, Any]:
     timeout, the weights Volume when it loads weights, secrets and its retries of
     transient failures."""
     spec = STAGE_TABLE[name]
+    machine = spec.machine_for(VIDEO_ENCODER)
     options: dict[str, Any] = {
-        "image": IMAGES[spec.machine.image],
+        "image": IMAGES[machine.image],
         "timeout": spec.timeout_s,
         "secrets": [r2_credentials],
         "retries": modal.Retries(
             max_retries=spec.retries, backoff_coefficient=2.0, initial_delay=5.0
         ),
+        "cpu": machine.cpu,
+        "memory": machine.memory_mb,
+        "env": {"REELPIPE_VIDEO_ENCODER": VIDEO_ENCODER},
     }
-    if spec.machine.gpu is not None:
-        options["gpu"] = spec.machine.gpu
-    if spec.machine.cpu is not None:
-        options["cpu"] = spec.machine.cpu
-    if spec.machine.memory_mb is not None:
-        options["memory"] = spec.machine.memory_mb
+    if machine.gpu is not None:
+        options["gpu"] = machine.gpu
     if spec.weights:
         options["volumes"] = {WEIGHTS_DIR: weights_volume}
     return options
@@ -116,32 +132,59 @@ def _bucket_and_settings(**overrides: Any) -> tuple[Any, Any]:
 
 
 def _yolo_overrides() -> dict[str, Any]:
-    """The YOLO weights on the Volume (``REELPIPE_YOLO_WEIGHTS_NAME``), when present.
-
-    The model loads on a container's first call and is cached by path for the
-    container's life: one load per container, as an ``@modal.enter()`` would.
-    """
+    """The YOLO weights on the Volume (``REELPIPE_YOLO_WEIGHTS_NAME``), when present."""
     from pathlib import Path
 
     weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_YOLO_WEIGHTS_NAME", "yolov8x.pt")
     return {"yolo_weights": weights} if weights.is_file() else {}
 
 
-@app.function(**stage_options(StageName.DETECT))
-def detect_objects(request: dict[str, Any]) -> dict[str, Any]:
-    """Players and the ball, tracked (the motion backend when no weights are on the Volume)."""
-    from pipeline.runners.stage_call import execute_stage
+def _upscale_overrides() -> dict[str, Any]:
+    """The upscale weights on the Volume (``REELPIPE_UPSCALE_WEIGHTS_NAME``), when present."""
+    from pathlib import Path
 
-    gpu = STAGE_TABLE[StageName.DETECT].machine.gpu
-    return execute_stage(request, *_bucket_and_settings(**_yolo_overrides()), gpu=gpu)
+    weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth")
+    return {"upscale_weights": weights} if weights.is_file() else {}
+
+
+def _warm(stage: StageName, overrides: dict[str, Any]) -> tuple[Any, Any]:
+    """A container's start: its bucket and settings, and the stage's model loaded."""
+    from pipeline.stages.warm import warm_models
+
+    bucket, settings = _bucket_and_settings(**overrides)
+    warm_models(settings, stage)
+    return bucket, settings
+
+
+@app.cls(**stage_options(StageName.DETECT))
+class ObjectDetection:
+    """Players and the ball, tracked (the motion backend when no weights are on the Volume)."""
+
+    @modal.enter()
+    def load(self) -> None:
+        """Load YOLO once per container."""
+        self.bucket, self.settings = _warm(StageName.DETECT, _yolo_overrides())
+
+    @modal.method()
+    def detect_objects(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One detect request (or one segment of it)."""
+        from pipeline.runners.stage_call import execute_stage
+
+        machine = _machine(StageName.DETECT)
+        return execute_stage(request, self.bucket, self.settings, machine=machine)
+
+
+def _machine(name: StageName) -> Any:
+    """The machine a stage's function reserves (what its calls are billed for)."""
+    return STAGE_TABLE[name].machine_for(VIDEO_ENCODER)
 
 
 @app.function(**stage_options(StageName.FRAMING))
 def process_framing(request: dict[str, Any]) -> dict[str, Any]:
-    """Trim, crop, speed: one ffmpeg pass, CPU only."""
+    """Trim, crop, speed: one ffmpeg pass (with the overlay, one fused pass), CPU only."""
     from pipeline.runners.stage_call import execute_stage
 
-    return execute_stage(request, *_bucket_and_settings())
+    return execute_stage(request, *_bucket_and_settings(), machine=_machine(StageName.FRAMING))
 
 
 @app.function(**stage_options(StageName.OVERLAY))
@@ -149,33 +192,60 @@ def render_overlay(request: dict[str, Any]) -> dict[str, Any]:
     """The spotlight that follows a player (one segment of it when fanned out)."""
     from pipeline.runners.stage_call import execute_stage
 
-    gpu = STAGE_TABLE[StageName.OVERLAY].machine.gpu
-    return execute_stage(request, *_bucket_and_settings(), gpu=gpu)
+    return execute_stage(request, *_bucket_and_settings(), machine=_machine(StageName.OVERLAY))
 
 
-@app.function(**stage_options(StageName.UPSCALE))
-def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
-    """Super-resolution; the model loads once per container (cached by path)."""
-    from pathlib import Path
+@app.cls(**stage_options(StageName.UPSCALE))
+class Upscaling:
+    """Super-resolution; the model loads once per container, at its start."""
 
-    from pipeline.runners.stage_call import execute_stage
+    @modal.enter()
+    def load(self) -> None:
+        """Load the upscale model once per container."""
+        self.bucket, self.settings = _warm(StageName.UPSCALE, _upscale_overrides())
 
-    weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth")
-    overrides = {"upscale_weights": weights} if weights.is_file() else {}
-    gpu = STAGE_TABLE[StageName.UPSCALE].machine.gpu
-    return execute_stage(request, *_bucket_and_settings(**overrides), gpu=gpu)
+    @modal.method()
+    def apply_upscale(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One upscale request (or one segment of it)."""
+        from pipeline.runners.stage_call import execute_stage
+
+        machine = _machine(StageName.UPSCALE)
+        return execute_stage(request, self.bucket, self.settings, machine=machine)
 
 
 # -- the seed's interactive calls (an app's user picks a player) ---------------------
 
 
-@app.function(
-    image=yolo_image,
-    gpu="T4",
-    timeout=300,
-    secrets=[r2_credentials],
-    volumes={WEIGHTS_DIR: weights_volume},
-)
+# Plain functions, so apps keep calling them as the seed did
+# (``modal.Function.from_name(app, "detect_players_modal").remote(...)``). Their
+# containers load YOLO while they start, at import (``WARM_AT_START`` is set in their
+# environment only): the equivalent of ``@modal.enter``, and no request pays the load.
+INTERACTIVE_OPTIONS: dict[str, Any] = {
+    "image": yolo_image,
+    "gpu": "T4",
+    "cpu": 2.0,
+    "memory": 8192,
+    "secrets": [r2_credentials],
+    "volumes": {WEIGHTS_DIR: weights_volume},
+    "scaledown_window": INTERACTIVE_SCALEDOWN_S,
+    "min_containers": INTERACTIVE_MIN_CONTAINERS,
+    "env": {"REELPIPE_WARM_AT_START": "interactive"},
+}
+_interactive: dict[str, tuple[Any, Any]] = {}
+
+
+def _interactive_bucket_and_settings() -> tuple[Any, Any]:
+    """The interactive container's bucket and settings, with YOLO loaded (once)."""
+    if "warm" not in _interactive:
+        _interactive["warm"] = _warm(StageName.DETECT, _yolo_overrides())
+    return _interactive["warm"]
+
+
+if os.environ.get("REELPIPE_WARM_AT_START") == "interactive":  # an interactive container
+    _interactive_bucket_and_settings()
+
+
+@app.function(timeout=300, **INTERACTIVE_OPTIONS)
 def detect_players_modal(
     user_id: str, input_key: str, frame_number: int = 0, confidence_threshold: float = 0.5
 ) -> dict[str, Any]:
@@ -186,17 +256,11 @@ def detect_players_modal(
     """
     from pipeline.service.interactive import detect_players
 
-    bucket, settings = _bucket_and_settings(**_yolo_overrides())
+    bucket, settings = _interactive_bucket_and_settings()
     return detect_players(bucket, settings, user_id, input_key, frame_number, confidence_threshold)
 
 
-@app.function(
-    image=yolo_image,
-    gpu="T4",
-    timeout=600,
-    secrets=[r2_credentials],
-    volumes={WEIGHTS_DIR: weights_volume},
-)
+@app.function(timeout=600, **INTERACTIVE_OPTIONS)
 def detect_ball_modal(
     user_id: str,
     input_key: str,
@@ -208,7 +272,7 @@ def detect_ball_modal(
     (errors raise, as for ``detect_players_modal``)."""
     from pipeline.service.interactive import detect_ball
 
-    bucket, settings = _bucket_and_settings(**_yolo_overrides())
+    bucket, settings = _interactive_bucket_and_settings()
     return detect_ball(
         bucket, settings, user_id, input_key, start_frame, end_frame, confidence_threshold
     )
@@ -217,7 +281,13 @@ def detect_ball_modal(
 # -- the orchestrator: CPU only, it waits on the GPU functions ---------------------
 
 
-@app.function(image=base_image, timeout=3600, secrets=[r2_credentials])
+@app.function(
+    image=base_image,
+    timeout=3600,
+    secrets=[r2_credentials],
+    cpu=LIGHT_CPU,
+    memory=LIGHT_MEMORY_MB,
+)
 def orchestrate_job(user_id: str, job_id: str) -> str:
     """Run one claimed job through the stage functions; returns its final state."""
     from pipeline.jobs.claim import ClaimedJob
@@ -226,7 +296,7 @@ def orchestrate_job(user_id: str, job_id: str) -> str:
 
     bucket, settings = _bucket_and_settings()
     runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
-    worker = Worker(bucket, settings, runner)
+    worker = Worker(bucket, settings, runner, machine=COORDINATOR)
     status = worker.run(ClaimedJob.existing(bucket, user_id, job_id))
     return status.state.value if status else "held-elsewhere"
 
@@ -239,18 +309,25 @@ def _spawn(job: Any) -> None:
 
 
 @app.function(
-    image=base_image, schedule=modal.Period(minutes=1), timeout=600, secrets=[r2_credentials]
+    image=base_image,
+    schedule=modal.Period(minutes=1),
+    timeout=600,
+    secrets=[r2_credentials],
+    cpu=1.0,
+    memory=LIGHT_MEMORY_MB,
 )
 def scan_inbox() -> dict[str, int]:
-    """The scheduled scan: claim new manifests, resume abandoned jobs."""
+    """The scheduled scan: claim new manifests (``REELPIPE_CLAIM_CONCURRENCY`` at once),
+    one orchestrator spawned per claimed job; resume abandoned jobs."""
     from pipeline.jobs.scan import Scanner
 
     bucket, settings = _bucket_and_settings()
-    report = Scanner(bucket, settings, _spawn).scan_once()
+    scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.claim_concurrency)
+    report = scanner.scan_once()
     return {"claimed": len(report.claimed), "resumed": len(report.resumed)}
 
 
-@app.function(image=base_image, secrets=[r2_credentials])
+@app.function(image=base_image, secrets=[r2_credentials], cpu=1.0, memory=LIGHT_MEMORY_MB)
 @modal.asgi_app()
 def webhook() -> Any:
     """R2/S3 event notifications (``POST /events``), signed with REELPIPE_WEBHOOK_SECRET:
@@ -260,7 +337,7 @@ def webhook() -> Any:
 
     bucket, settings = _bucket_and_settings()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    scanner = Scanner(bucket, settings, _spawn)
+    scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.claim_concurrency)
     return create_app(
         secret,
         scanner.claim_key,
@@ -270,15 +347,33 @@ def webhook() -> Any:
 
 
 @app.function(
-    image=base_image, schedule=modal.Cron("0 3 * * *"), timeout=6 * 3600, secrets=[r2_credentials]
+    image=base_image,
+    schedule=modal.Cron("0 3 * * *"),
+    timeout=6 * 3600,
+    secrets=[r2_credentials],
+    cpu=1.0,
+    memory=LIGHT_MEMORY_MB,
 )
 def nightly_reprocess() -> dict[str, int]:
-    """Re-run failed and outdated jobs (03:00 UTC)."""
+    """Re-run failed and outdated jobs (03:00 UTC): each in its own orchestrator,
+    ``REELPIPE_REPROCESS_CONCURRENCY`` at once."""
     from pipeline.jobs.reprocess import reprocess
     from pipeline.jobs.worker import Worker
+    from pipeline.manifests.status import JobState
     from pipeline.runners.modal import ModalFunctions, ModalRunner
 
     bucket, settings = _bucket_and_settings()
     runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
-    report = reprocess(bucket, Worker(bucket, settings, runner), max_jobs=500)
+
+    def run_remotely(job: Any) -> Any:
+        state = orchestrate_job.remote(job.user_id, job.job_id)
+        return JobState(state) if state in {s.value for s in JobState} else None
+
+    report = reprocess(
+        bucket,
+        Worker(bucket, settings, runner),
+        max_jobs=500,
+        concurrency=settings.reprocess_concurrency,
+        run_job=run_remotely,
+    )
     return {"succeeded": len(report.succeeded), "failed": len(report.failed)}

@@ -15,14 +15,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.cli.common import EXIT_OK, EXIT_USAGE, add_connection_args
-from pipeline.client.submit import upload_clip
 from pipeline.core.settings import Settings
-from pipeline.service.interactive import detect_ball, detect_players
-from pipeline.storage.bucket import Bucket
-from pipeline.storage.connection import connect
+
+if TYPE_CHECKING:
+    from pipeline.storage.bucket import Bucket
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,7 +34,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-Call = Callable[[Bucket, Settings, str, str, argparse.Namespace], dict[str, Any]]
+Call = Callable[["Bucket", Settings, str, str, argparse.Namespace], dict[str, Any]]
 
 
 def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
@@ -43,6 +42,9 @@ def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
     if not args.clip.is_file():
         print(f"error: no such clip: {args.clip}", file=sys.stderr)
         return EXIT_USAGE
+    from pipeline.client.submit import upload_clip
+    from pipeline.storage.connection import connect
+
     with connect(_settings(args)) as conn:
         key = upload_clip(conn.bucket, args.user, args.clip)
         result = call(conn.bucket, conn.settings, args.user, key, args)
@@ -52,6 +54,8 @@ def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
 
 def cmd_detect_players(args: argparse.Namespace) -> int:
     """Players on one frame of a local clip."""
+    from pipeline.service.interactive import detect_players
+
     return _on_local_clip(
         args, lambda b, s, u, k, a: detect_players(b, s, u, k, a.frame, a.confidence)
     )
@@ -59,6 +63,8 @@ def cmd_detect_players(args: argparse.Namespace) -> int:
 
 def cmd_detect_ball(args: argparse.Namespace) -> int:
     """The ball across a range of frames of a local clip."""
+    from pipeline.service.interactive import detect_ball
+
     return _on_local_clip(
         args, lambda b, s, u, k, a: detect_ball(b, s, u, k, a.start, a.end, a.confidence)
     )

@@ -21,8 +21,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline import __version__
 from pipeline.cli.common import (
@@ -41,42 +43,62 @@ from pipeline.cli.common import (
     settings_from,
 )
 from pipeline.cli.interactive_commands import add_detect_commands
-from pipeline.cli.progress_bar import ProgressBar
-from pipeline.cli.system_commands import (
-    cmd_reprocess,
-    cmd_scan,
-    cmd_serve,
-    cmd_status,
-    cmd_submit,
-)
 from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
-from pipeline.core.settings import Settings
-from pipeline.jobs.compose import with_logging
-from pipeline.jobs.plan import plan_job
-from pipeline.jobs.process import process_clip
-from pipeline.jobs.sample_reel import REENCODE_MANIFEST, sample_manifest
-from pipeline.manifests.job import parse_job_manifest
-from pipeline.manifests.schema import json_schemas
-from pipeline.media.probe import probe
-from pipeline.media.sample import write_sample_clip
-from pipeline.runners.modal import DEFAULT_APP_NAME
-from pipeline.service.deploy import deploy_command, run_deploy, verify_functions
+from pipeline.core.settings import DEFAULT_MODAL_APP, Settings
+
+# Each command imports what it uses when it runs: `reelpipe process` starts its
+# embedded S3 server first, and the server's start overlaps these imports.
+
+
+def _later(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """The command ``module.name``, imported when it is called."""
+
+    def command(args: argparse.Namespace) -> int:
+        found: Callable[[argparse.Namespace], int] = getattr(import_module(module), name)
+        return found(args)
+
+    return command
+
+
+cmd_serve = _later("pipeline.cli.system_commands", "cmd_serve")
+cmd_submit = _later("pipeline.cli.system_commands", "cmd_submit")
+cmd_status = _later("pipeline.cli.system_commands", "cmd_status")
+cmd_scan = _later("pipeline.cli.system_commands", "cmd_scan")
+cmd_reprocess = _later("pipeline.cli.system_commands", "cmd_reprocess")
 
 
 def cmd_process(args: argparse.Namespace) -> int:
     """Run one clip end to end and download the output and status."""
-    settings = with_logging(settings_from(args), json_logs=True if args.json_logs else None)
+    settings = settings_from(args)
     if args.clip is not None and not args.clip.is_file():
         print(f"error: no such clip: {args.clip}", file=sys.stderr)
         return EXIT_USAGE
-    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
-    bar = ProgressBar()
+    from pipeline.storage.embedded_process import EmbeddedS3Process
+
+    server = EmbeddedS3Process().start() if settings.embedded else None
     try:
-        done = process_clip(
-            settings, args.clip, manifest, user=args.user, out_dir=args.out, on_status=bar.update
-        )
+        from pipeline.cli.progress_bar import ProgressBar
+        from pipeline.jobs.compose import with_logging
+        from pipeline.jobs.process import process_clip
+
+        settings = with_logging(settings, json_logs=True if args.json_logs else None)
+        manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+        bar = ProgressBar()
+        try:
+            done = process_clip(
+                settings,
+                args.clip,
+                manifest,
+                user=args.user,
+                out_dir=args.out,
+                on_status=bar.update,
+                server=server,
+            )
+        finally:
+            bar.close()
     finally:
-        bar.close()
+        if server is not None:
+            server.stop()
     print(f"job:    {done.status.job_id} {done.status.state.value}")
     if "output" in done.paths:
         print(f"output: {done.paths['output'].resolve()}")
@@ -87,13 +109,24 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the cost model's plan for a clip and a manifest (nothing runs)."""
+    from pipeline.jobs.plan import Objective, plan_job
+    from pipeline.jobs.sample_reel import REENCODE_MANIFEST
+    from pipeline.manifests.job import parse_job_manifest
+    from pipeline.media.probe import probe
+
     settings = Settings.from_env(os.environ, segment_workers=args.workers)
     info = probe(args.clip)
     raw = load_manifest(args.manifest) or REENCODE_MANIFEST
     manifest = parse_job_manifest(raw)
-    plan = plan_job(manifest.stages, info, settings)
+    plan = plan_job(manifest.stages, info, settings, Objective(args.objective))
+    rates = settings.rates.provenance()
     if args.json:
-        print(json.dumps(plan.as_json(), indent=2))
+        doc = plan.as_json()
+        doc["objective"] = args.objective
+        doc["rates"] = [
+            {"name": name, "usd": rate, "measured": measured} for name, rate, measured in rates
+        ]
+        print(json.dumps(doc, indent=2))
         return EXIT_OK
     print(f"{args.clip.name}: {info.frame_count} frames, {info.duration_s:.1f} s")
     print(f"{'stage':<10}{'machine':<8}{'workers':>8}{'wall s':>9}{'cost $':>10}  alternatives")
@@ -106,12 +139,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
             f"{stage.stage.value:<10}{stage.machine:<8}{chosen.workers:>8}"
             f"{chosen.wall_s:>9.1f}{chosen.cost_usd:>10.4f}  {others or '-'}"
         )
-    print(f"total: {plan.total_wall_s:.1f} s, ${plan.total_cost_usd:.4f}")
+    print(f"total: {plan.total_wall_s:.1f} s, ${plan.total_cost_usd:.4f} ({args.objective} first)")
+    print(
+        "rates: "
+        + ", ".join(
+            f"{name} ${rate:g} ({'measured' if measured else 'estimate'})"
+            for name, rate, measured in rates
+        )
+    )
     return EXIT_OK
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Deploy the Modal app (or print the command with --dry-run)."""
+    from pipeline.service.deploy import deploy_command, run_deploy
+
     command = deploy_command(args.app_file, app_name=args.app)
     if args.dry_run:
         print(" ".join(command.argv))
@@ -124,6 +166,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Look every function of the deployed app up by name."""
+    from pipeline.service.deploy import verify_functions
+
     report = verify_functions(args.app)
     for name, result in report.items():
         print(f"{name}: {result}")
@@ -132,6 +176,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schemas (all, or the one named)."""
+    from pipeline.manifests.schema import json_schemas
+
     schemas = json_schemas()
     if args.name:
         if args.name not in schemas:
@@ -145,6 +191,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Write the deterministic sample clip."""
+    from pipeline.jobs.sample_reel import sample_manifest
+    from pipeline.media.sample import write_sample_clip
+
     truth = write_sample_clip(
         args.out,
         width=args.width,
@@ -224,17 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("clip", type=Path)
     p.add_argument("--manifest", type=Path, help="job manifest JSON (default: re-encode)")
     p.add_argument("--workers", type=int, help="force this many segments")
+    p.add_argument(
+        "--objective",
+        choices=("cost", "time"),
+        default="cost",
+        help="cost: the seed's thresholds (2 workers for 30-90 s); time: the fastest count",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("deploy", help="deploy the Modal app (modal deploy, UTF-8 safe)")
     p.add_argument("--app-file", type=Path, default=Path("infra/modal_app.py"))
-    p.add_argument("--app", default=DEFAULT_APP_NAME, help="Modal app name")
+    p.add_argument("--app", default=DEFAULT_MODAL_APP, help="Modal app name")
     p.add_argument("--dry-run", action="store_true", help="print the command only")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("verify", help="check the deployed functions answer by name")
-    p.add_argument("--app", default=DEFAULT_APP_NAME, help="Modal app name")
+    p.add_argument("--app", default=DEFAULT_MODAL_APP, help="Modal app name")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("schema", help="print the JSON Schemas of the manifests")
@@ -276,5 +331,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def run() -> NoReturn:
+    """The console script: :func:`main`, then leave at once.
+
+    Every command has finished its work, closed its files and stopped its threads
+    when ``main`` returns; what remains is the interpreter tearing down every module
+    the pipeline loaded (a third of a second after ``reelpipe process``), which
+    nobody waits for."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

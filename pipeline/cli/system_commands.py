@@ -164,7 +164,13 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     with connect(settings) as conn:
         worker = local_worker(conn.bucket, conn.settings)
         report = reprocess(
-            conn.bucket, worker, dry_run=args.dry_run, max_jobs=args.max_jobs, since=since
+            conn.bucket,
+            worker,
+            dry_run=args.dry_run,
+            max_jobs=args.max_jobs,
+            since=since,
+            # Local jobs share this machine's cores: more at once than cores only queue.
+            concurrency=min(conn.settings.reprocess_concurrency, os.cpu_count() or 1),
         )
     for candidate in report.candidates:
         print(f"{candidate.user_id}/{candidate.job_id}: {candidate.reason}")

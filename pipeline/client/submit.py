@@ -36,9 +36,10 @@ def clip_key_for(path: Path) -> str:
     return f"clips/{_digest(path)[:16]}-{name[:100]}"
 
 
-def upload_clip(bucket: Bucket, user_id: str, path: Path) -> str:
-    """Upload ``path`` (once per content); returns its key relative to the user folder."""
-    relative = clip_key_for(path)
+def upload_clip(bucket: Bucket, user_id: str, path: Path, *, relative: str | None = None) -> str:
+    """Upload ``path`` (once per content); returns its key relative to the user folder
+    (``relative``: its :func:`clip_key_for`, when the caller has it already)."""
+    relative = relative or clip_key_for(path)
     key = user_key(user_id, relative)
     if not bucket.exists(key):
         bucket.upload_file(path, key, content_type="video/mp4")

@@ -85,6 +85,8 @@ class ReelpipeError(Exception):
     """Base of every error reelpipe raises on purpose."""
 
     kind: ErrorKind = ErrorKind.INTERNAL
+    # Inside a fused pass: the stage it came from (set where it is raised), else None.
+    stage: str | None = None
 
 
 class ConfigError(ReelpipeError):

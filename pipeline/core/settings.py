@@ -14,12 +14,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from pipeline.core.errors import ConfigError
 
+# The Modal app apps look functions up by (the seed's name), unless deployed otherwise.
+DEFAULT_MODAL_APP = "reel-ballers-video"
+EMBEDDED_HOST = "127.0.0.1"  # the embedded S3 server listens on loopback only
 EMBEDDED_ACCESS_KEY = "reelpipe-local"
 EMBEDDED_SECRET_KEY = "reelpipe-local-secret"
 
@@ -51,7 +54,7 @@ DEFAULT_THRESHOLDS: Thresholds = ((30.0, 1), (90.0, 2), (180.0, 4), (float("inf"
 
 
 class ComputeProfile(BaseModel):
-    """One machine type in the cost model: start-up, throughput and price.
+    """One machine type in the planner: start-up and throughput (prices: :class:`Rates`).
 
     The seed's overheads: one worker pays ``startup_s`` (cold start); N
     parallel workers pay ``parallel_startup_s`` each and start producing
@@ -60,7 +63,6 @@ class ComputeProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    usd_per_second: float = Field(ge=0)
     startup_s: float = Field(5.0, ge=0)
     parallel_startup_s: float = Field(7.0, ge=0)
     parallel_wall_s: float = Field(12.0, ge=0)
@@ -71,29 +73,80 @@ class ComputeProfile(BaseModel):
         return self.fps.get(stage) or self.fps.get("overlay") or 30.0
 
 
-# The seed's measurements: 60 fps overlay on a T4 at $0.000463 a GPU-second.
-SEED_T4 = ComputeProfile(
-    usd_per_second=0.000463, fps={"overlay": 60.0, "detect": 60.0, "upscale": 6.0}
-)
+# The seed's measurements: 60 fps overlay on a T4.
+SEED_T4 = ComputeProfile(fps={"overlay": 60.0, "detect": 60.0, "upscale": 6.0})
 
-# Rates for machines the seed did not measure are estimates (relative to the
-# T4); replace them with measured figures through settings.
+# Throughputs the seed did not measure are estimates (relative to the T4) until
+# bench/gpu.py runs on such a machine; replace them through settings.
 DEFAULT_COMPUTE: dict[str, ComputeProfile] = {
     "T4": SEED_T4,
-    "L4": ComputeProfile(
-        usd_per_second=0.000222, fps={"overlay": 75.0, "detect": 120.0, "upscale": 14.0}
-    ),
-    "A10G": ComputeProfile(
-        usd_per_second=0.000306, fps={"overlay": 80.0, "detect": 140.0, "upscale": 16.0}
-    ),
+    "L4": ComputeProfile(fps={"overlay": 75.0, "detect": 120.0, "upscale": 14.0}),
+    "A10G": ComputeProfile(fps={"overlay": 80.0, "detect": 140.0, "upscale": 16.0}),
     "cpu": ComputeProfile(
-        usd_per_second=0.0000262,
         startup_s=2.0,
         parallel_startup_s=3.0,
         parallel_wall_s=6.0,
-        fps={"overlay": 30.0, "framing": 60.0, "detect": 8.0, "upscale": 2.0},
+        fps={"overlay": 40.0, "framing": 60.0, "detect": 8.0, "upscale": 2.0},
     ),
 }
+
+
+class Rates(BaseModel):
+    """The one price table: a GPU-second by kind, a reserved core-second, a GiB-second.
+
+    Defaults are Modal's published per-second list prices: estimates until a bill
+    confirms them (name those in ``measured``). For comparison, the seed's bill came
+    to $0.000463 a T4 GPU-second all in, about 2.8x the T4's list price.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gpu_usd_per_s: dict[str, float] = Field(
+        default_factory=lambda: {
+            "T4": 0.000164,
+            "L4": 0.000222,
+            "A10G": 0.000306,
+            "A100": 0.000583,
+            "H100": 0.001097,
+        }
+    )
+    cpu_core_usd_per_s: float = Field(0.0000131, ge=0, description="one reserved core")
+    memory_gib_usd_per_s: float = Field(0.00000222, ge=0, description="one reserved GiB")
+    measured: tuple[str, ...] = Field(
+        (), description="rates a bill confirmed: GPU kinds, 'cpu', 'memory'"
+    )
+
+    def gpu(self, kind: str | None) -> float:
+        """A GPU-second of ``kind`` (None: no GPU); ConfigError for a kind not priced."""
+        if kind is None:
+            return 0.0
+        try:
+            return self.gpu_usd_per_s[kind]
+        except KeyError:
+            raise ConfigError(f"no price for GPU {kind!r}: add it to the rates") from None
+
+    def per_second(self, gpu: str | None, cpu: float, memory_mb: float) -> float:
+        """A second of a machine with that GPU, reserved cores and memory."""
+        return (
+            self.gpu(gpu)
+            + cpu * self.cpu_core_usd_per_s
+            + memory_mb / 1024 * self.memory_gib_usd_per_s
+        )
+
+    def price(self, gpu: str | None, gpu_s: float, cpu_core_s: float, memory_gib_s: float) -> float:
+        """What that use costs."""
+        return (
+            gpu_s * self.gpu(gpu)
+            + cpu_core_s * self.cpu_core_usd_per_s
+            + memory_gib_s * self.memory_gib_usd_per_s
+        )
+
+    def provenance(self) -> list[tuple[str, float, bool]]:
+        """``(name, rate, measured)`` of every rate, for ``reelpipe plan``."""
+        rows = [(f"GPU {k} /s", v, k in self.measured) for k, v in self.gpu_usd_per_s.items()]
+        rows.append(("CPU core /s", self.cpu_core_usd_per_s, "cpu" in self.measured))
+        rows.append(("memory GiB /s", self.memory_gib_usd_per_s, "memory" in self.measured))
+        return rows
 
 
 class Settings(BaseModel):
@@ -151,6 +204,7 @@ class Settings(BaseModel):
     upscale_batch: int = Field(4, ge=1, description="frames per model call")
     max_output_pixels: int = Field(3840 * 2160, gt=0, description="largest frame upscale writes")
     compute: dict[str, ComputeProfile] = Field(default_factory=lambda: dict(DEFAULT_COMPUTE))
+    rates: Rates = Rates()
     stage_compute: dict[str, str] = Field(
         default_factory=dict,
         description="the cost model's machine per stage, where it differs from the stage table's",
@@ -167,6 +221,17 @@ class Settings(BaseModel):
         1, ge=1, description="local worker processes for segments; 1: no split locally"
     )
     s3_max_attempts: int = Field(5, ge=1)
+    video_encoder: Literal["auto", "libx264", "h264_nvenc"] = Field(
+        "auto", description="H.264 encoder: auto picks NVENC where a CUDA device opens it"
+    )
+    fuse: bool = Field(
+        True,
+        description="run adjacent frame stages on the same machine as one decode/encode pass",
+    )
+    claim_concurrency: int = Field(16, ge=1, description="manifests one scan claims at once")
+    reprocess_concurrency: int = Field(
+        8, ge=1, description="jobs the nightly reprocess runs at once"
+    )
     multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
 
     @property
@@ -231,6 +296,10 @@ class Settings(BaseModel):
             "REELPIPE_MAX_MANIFEST_BYTES": "max_manifest_bytes",
             "REELPIPE_WEBHOOK_MAX_BODY_BYTES": "webhook_max_body_bytes",
             "REELPIPE_CONDITIONAL_DELETE": "conditional_delete",
+            "REELPIPE_VIDEO_ENCODER": "video_encoder",
+            "REELPIPE_FUSE": "fuse",
+            "REELPIPE_CLAIM_CONCURRENCY": "claim_concurrency",
+            "REELPIPE_REPROCESS_CONCURRENCY": "reprocess_concurrency",
         }
         for var, field in simple.items():
             if env.get(var):

@@ -21,8 +21,10 @@ def stage_cache_key(
     input_etag: str,
     profile: EncodeProfile,
     side_etags: dict[str, str] | None = None,
+    video_encoder: str = "auto",
 ) -> str:
-    """The cache key of running ``request`` on the input with ``input_etag``."""
+    """The cache key of running ``request`` on the input with ``input_etag``, encoding
+    with the ``video_encoder`` setting."""
     material = {
         "stage": request.stage.value,
         "version": version,
@@ -30,6 +32,7 @@ def stage_cache_key(
         "params": request.params.model_dump(mode="json"),
         "final": request.final,
         "profile": profile.model_dump(mode="json"),
+        "encoder": video_encoder,
     }
     if side_etags:
         material["side_inputs"] = {k: v.strip('"') for k, v in sorted(side_etags.items())}

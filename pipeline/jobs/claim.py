@@ -28,14 +28,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline.core.errors import AlreadyExists, ObjectNotFound
+from pipeline.core.errors import AlreadyExists, ObjectNotFound, PreconditionFailed
 from pipeline.core.keys import active_key, job_id_for, job_manifest_key, parse_inbox_key, status_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.inbox import reject_inbox_object, retire_inbox_copy
 from pipeline.jobs.lease import new_lease
 from pipeline.manifests.status import LeaseKind, StatusManifest
 from pipeline.status.store import StatusStore
-from pipeline.storage.bucket import Bucket
+from pipeline.storage.bucket import Bucket, ObjectInfo
 
 log = structlog.get_logger(__name__)
 
@@ -80,19 +80,35 @@ class ClaimPolicy:
         )
 
 
-def claim(bucket: Bucket, inbox_key: str, policy: ClaimPolicy | None = None) -> ClaimedJob | None:
+def claim(
+    bucket: Bucket,
+    inbox_key: str,
+    policy: ClaimPolicy | None = None,
+    *,
+    listed: ObjectInfo | None = None,
+) -> ClaimedJob | None:
     """Claim the manifest at ``inbox_key``; None if another claimer won or it is gone.
 
     The new job holds a claim lease: scans leave it alone until it expires (its
     claimer died before a worker started it), while any worker may start it.
     An object too large to be a manifest is moved to ``rejected/`` instead.
+
+    With ``listed`` (the version a listing saw: a scan) the manifest is copied by the
+    store itself, from exactly that version (4 requests a claim, not 5); without it
+    (a webhook event) it is read and written back. Either way the job's copy is the
+    version whose ETag names the job; if the inbox object changed in between, the job
+    has no copy and its run fails saying so, while the new version is its own job.
     """
     policy = policy or ClaimPolicy()
     entry = parse_inbox_key(inbox_key)
-    try:
-        body, etag, size = bucket.get_prefix(inbox_key, policy.max_manifest_bytes)
-    except ObjectNotFound:
-        return None
+    body: bytes | None = None
+    if listed is not None and "-" not in listed.etag:  # one part: its ETag is its MD5
+        etag, size = listed.etag, listed.size
+    else:
+        try:
+            body, etag, size = bucket.get_prefix(inbox_key, policy.max_manifest_bytes)
+        except ObjectNotFound:
+            return None
     if size > policy.max_manifest_bytes:
         reason = f"{size} bytes is larger than a manifest may be ({policy.max_manifest_bytes})"
         reject_inbox_object(bucket, inbox_key, etag, reason, policy.conditional_delete)
@@ -112,10 +128,31 @@ def claim(bucket: Bucket, inbox_key: str, policy: ClaimPolicy | None = None) -> 
     except AlreadyExists:
         _retire_duplicate(bucket, job, inbox_key, etag, policy)
         return None
-    bucket.put_bytes(job.manifest_key, body, content_type="application/json")
+    if body is not None:
+        bucket.put_bytes(job.manifest_key, body, content_type="application/json")
+    else:
+        if not _copy_listed_version(bucket, inbox_key, etag, job.manifest_key):
+            log.warning("claimed_version_gone", inbox_key=inbox_key, job_id=job_id)
+            return job  # its run finds no copy and fails clearly; the inbox is untouched
     retire_inbox_copy(bucket, inbox_key, etag, conditional=policy.conditional_delete)
     log.info("claimed", inbox_key=inbox_key, job_id=job_id)
     return job
+
+
+def _copy_listed_version(bucket: Bucket, source: str, etag: str, dest: str) -> bool:
+    """Copy exactly version ``etag`` of ``source`` to ``dest``; False if it is gone.
+
+    The copy is conditional (``CopySourceIfMatch``), and its ETag is checked as well: a
+    store that ignores the condition (moto does) copies the newer version, whose ETag
+    differs (a manifest is one part: its ETag is its MD5). That copy is removed again."""
+    try:
+        copied = bucket.copy_version(source, etag, dest)
+    except (PreconditionFailed, ObjectNotFound):
+        return False
+    if copied.strip('"') != etag.strip('"'):
+        bucket.delete(dest)
+        return False
+    return True
 
 
 def _retire_duplicate(

@@ -11,9 +11,10 @@ the frames themselves (``F / fps`` GPU-seconds; the seed measured 60 fps on a T4
 | 8 | 56 | 12 + F/480 |
 
 Short clips run on one GPU (faster *and* cheaper below ~28 s); the default
-thresholds pick 2 workers for 30-90 s, 4 for 90-180 s and 8 above. Start-up
-seconds, frame rates and prices live in one table,
-:attr:`Settings.compute <pipeline.core.settings.Settings.compute>`.
+thresholds pick 2 workers for 30-90 s, 4 for 90-180 s and 8 above (the cost
+objective); the time objective takes the fastest count. Start-up seconds and
+frame rates live in :attr:`Settings.compute <pipeline.core.settings.Settings.compute>`,
+prices in :attr:`Settings.rates <pipeline.core.settings.Settings.rates>`.
 
 Example::
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pipeline.core.settings import DEFAULT_THRESHOLDS, SEED_T4, ComputeProfile, Thresholds
 
 WORKER_OPTIONS = (1, 2, 4, 8)
+SEED_T4_USD_PER_S = 0.000463  # what the seed paid per T4 GPU-second, all in
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,21 @@ class Estimate:
 
 
 def estimate(
-    frames: int, workers: int, profile: ComputeProfile = SEED_T4, stage: str = "overlay"
+    frames: int,
+    workers: int,
+    profile: ComputeProfile = SEED_T4,
+    stage: str = "overlay",
+    usd_per_second: float = SEED_T4_USD_PER_S,
 ) -> Estimate:
-    """The seed's model for ``frames`` frames of ``stage`` on ``workers`` machines."""
+    """The seed's model for ``frames`` frames of ``stage`` on ``workers`` machines that
+    each cost ``usd_per_second`` (the seed's T4 figure unless given)."""
     work = frames / profile.fps_for(stage)
     if workers == 1:
         wall, busy = profile.startup_s + work, profile.startup_s + work
     else:
         wall = profile.parallel_wall_s + work / workers
         busy = profile.parallel_startup_s * workers + work
-    return Estimate(workers, wall, busy, busy * profile.usd_per_second)
+    return Estimate(workers, wall, busy, busy * usd_per_second)
 
 
 def workers_for(duration_s: float, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> int:

@@ -16,8 +16,9 @@ both cases the orchestrator returns without writing anything more.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 
@@ -36,11 +37,13 @@ from pipeline.core.errors import (
 )
 from pipeline.core.keys import job_id_for, user_key
 from pipeline.core.settings import Settings
+from pipeline.core.usage import FirstCall, cpu_seconds
 from pipeline.jobs.cache import stage_cache_key
 from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.fusion import fusion_groups
 from pipeline.jobs.inbox import retire_inbox_copy
 from pipeline.jobs.lease import Activity
-from pipeline.jobs.plan import plan_job, stage_machine, stage_seconds
+from pipeline.jobs.plan import plan_job, stage_seconds
 from pipeline.jobs.segments import plan_stage_segments, probe_stage_input, run_segmented
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
 from pipeline.manifests.status import (
@@ -58,11 +61,12 @@ from pipeline.stages.base import (
     progress_shares,
 )
 from pipeline.stages.registry import stage_for
-from pipeline.stages.table import Artifact
+from pipeline.stages.table import Artifact, Machine
 from pipeline.status.progress import ProgressSink
 from pipeline.status.store import Mutation, StatusStore
 from pipeline.status.transitions import (
     failed,
+    orchestrator_charged,
     overall_progress,
     progressed,
     running,
@@ -75,6 +79,9 @@ from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+# An orchestrator's container start is billed with its first run.
+_FIRST_RUN = FirstCall()
 StatusListener = Callable[[StatusManifest], None]
 Interrupted = Callable[[], bool]
 
@@ -83,13 +90,17 @@ def _never() -> bool:
     return False
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Run:
-    """One run of a job: where it writes, when it must stop, whom it tells it is alive."""
+    """One run of a job: where it writes, when it must stop, whom it tells it is alive,
+    and what its stages were charged (the rest of its CPU is the orchestrator's own)."""
 
     store: StatusStore
     interrupted: Interrupted
     activity: Activity
+    cpu_began: float = field(default_factory=cpu_seconds)
+    began: float = field(default_factory=time.monotonic)
+    stages_cpu: float = 0.0
 
 
 class Orchestrator:
@@ -104,10 +115,14 @@ class Orchestrator:
         on_status: StatusListener | None = None,
         max_stage_attempts: int = 3,
         retry_backoff_s: float = 1.0,
+        machine: Machine | None = None,
     ) -> None:
         self.bucket = bucket
         self.runner = runner
         self.settings = settings
+        # Where this orchestrator runs, for its own line in the ledger: a reserved machine
+        # (a Modal function), or None: this computer, charged the CPU it spends.
+        self.machine = machine
         self.on_status = on_status
         self.max_stage_attempts = max_stage_attempts
         self.retry_backoff_s = retry_backoff_s
@@ -145,7 +160,7 @@ class Orchestrator:
         except InputNotFound as exc:
             return self._wait_or_fail(store, exc, started)
         except (JobError, RetryableError) as exc:
-            return self._fail(store, exc, None, started)
+            return self._fail(store, exc, None, started, run)
         stages = manifest.stages.requested()
         estimated, shares = self._plan(manifest, input_key)
         self._write(
@@ -154,32 +169,42 @@ class Orchestrator:
         )
         video_key = input_key
         upstream: dict[StageName, dict[Artifact, str]] = {}
-        for index, name in enumerate(stages):
+        index = 0
+        for group in fusion_groups(stages, self.settings, machine=self.runner.machine):
             if interrupted():
-                raise StageInterrupted(f"stopping before stage {name.value}")
-            request = StageRequest(
-                user_id=job.user_id,
-                job_id=job.job_id,
-                stage=name,
-                video_key=video_key,
-                params=manifest.stages.params_for(name),
-                final=index == len(stages) - 1,
-                upstream=dict(upstream),
-                share=shares[index],
-                fence=fence,
-            )
+                raise StageInterrupted(f"stopping before stage {group[0].value}")
+            requests = []
+            for name in group:
+                requests.append(
+                    StageRequest(
+                        user_id=job.user_id,
+                        job_id=job.job_id,
+                        stage=name,
+                        video_key=video_key,
+                        params=manifest.stages.params_for(name),
+                        final=index == len(stages) - 1,
+                        upstream=dict(upstream),
+                        share=shares[index],
+                        fence=fence,
+                    )
+                )
+                index += 1
             try:
-                result = self._run_or_reuse(run, request)
+                if len(requests) == 1:
+                    results = [self._run_or_reuse(run, requests[0])]
+                else:
+                    results = self._run_or_reuse_group(run, requests)
             except (StageInterrupted, LeaseLost):
                 raise
             except ReelpipeError as exc:
-                return self._fail(store, exc, name, started)
+                return self._fail(store, exc, _blamed(exc, group), started, run)
             except Exception as exc:
-                log.exception("stage_crashed", stage=name.value)
-                return self._fail(store, exc, name, started)
-            upstream[name] = result.outputs
-            video_key = result.outputs.get(Artifact.VIDEO, video_key)
-        return self._succeed(store, upstream, video_key, started)
+                log.exception("stage_crashed", stage="+".join(n.value for n in group))
+                return self._fail(store, exc, group[0], started, run)
+            for name, result in zip(group, results, strict=True):
+                upstream[name] = result.outputs
+                video_key = result.outputs.get(Artifact.VIDEO, video_key)
+        return self._succeed(store, upstream, video_key, started, run)
 
     def abandon(self, job: ClaimedJob, error: RetryableError) -> StatusManifest:
         """Fail a job that killed or crashed its workers too often (``error`` says which)."""
@@ -242,56 +267,94 @@ class Orchestrator:
             return None, progress_shares([1.0] * count)
         return round(cost, 6), progress_shares(seconds)
 
-    def _run_or_reuse(self, run: _Run, request: AnyStageRequest) -> StageResult:
-        store = run.store
-        name = request.stage
-        profile = self.settings.final_encode if request.final else self.settings.intermediate_encode
-        input_etag = self.bucket.head(request.video_key).etag
+    def _cache_key(self, requests: Sequence[AnyStageRequest]) -> str:
+        """The cache key of running ``requests`` (one stage, or a fused group) on their
+        input: for a group, each stage's key takes the previous one's as its input, so the
+        last covers the whole group."""
+        head = requests[0]
+        input_etag = self.bucket.head(head.video_key).etag
         side_etags = {
             f"{stage.value}.{label}": self.bucket.head(k).etag
-            for stage, outputs in request.upstream.items()
+            for stage, outputs in head.upstream.items()
             for label, k in outputs.items()
-            if k != request.video_key and label != Artifact.VIDEO
+            if k != head.video_key and label != Artifact.VIDEO
         }
-        key = stage_cache_key(request, stage_for(name).version, input_etag, profile, side_etags)
+        key = ""
+        for request in requests:
+            s = self.settings
+            profile = s.final_encode if request.final else s.intermediate_encode
+            version = stage_for(request.stage).version
+            etag = f"fused:{key}" if key else input_etag
+            key = stage_cache_key(request, version, etag, profile, side_etags, s.video_encoder)
+        return key
+
+    def _reusable(self, store: StatusStore, name: StageName, key: str) -> StageResult | None:
+        """Stage ``name``'s recorded result when it ran with ``key`` and its outputs remain."""
         done = store.latest.stages.get(name)
         if (
-            done is not None
-            and done.state is StageState.SUCCEEDED
-            and done.cache_key == key
-            and all(self.bucket.exists(k) for k in done.outputs.values())
+            done is None
+            or done.state is not StageState.SUCCEEDED
+            or done.cache_key != key
+            or not all(self.bucket.exists(k) for k in done.outputs.values())
         ):
+            return None
+        return StageResult(
+            outputs={Artifact(k): v for k, v in done.outputs.items()},
+            frames=done.frames or 0,
+            backend=done.backend or "",
+        )
+
+    def _run_or_reuse(self, run: _Run, request: AnyStageRequest) -> StageResult:
+        name = request.stage
+        key = self._cache_key([request])
+        reused = self._reusable(run.store, name, key)
+        if reused is not None:
             log.info("stage_cached", stage=name.value, cache_key=key)
             self._write(
-                store,
+                run.store,
                 lambda s: progressed(s, overall_progress(request.share, 1.0, name)),
             )
-            return StageResult(
-                outputs={Artifact(k): v for k, v in done.outputs.items()},
-                frames=done.frames or 0,
-                backend=done.backend or "",
-            )
-        return self._run_stage(run, request, key)
+            return reused
+        with structlog.contextvars.bound_contextvars(stage=name.value):
+            return self._with_retries(run, lambda: self._attempt_stage(run, request, key))
 
-    def _run_stage(self, run: _Run, request: AnyStageRequest, cache_key: str) -> StageResult:
-        with structlog.contextvars.bound_contextvars(stage=request.stage.value):
-            # One retry owner: the platform when it retries calls itself, else this loop.
-            tries = 1 if self.runner.retries_calls else self.max_stage_attempts
-            for attempt in range(1, tries + 1):
-                try:
-                    return self._attempt_stage(run, request, cache_key)
-                except RetryableError as exc:
-                    if attempt == tries:
-                        raise
-                    delay = self.retry_backoff_s * 2 ** (attempt - 1)
-                    log.warning(
-                        "stage_retry",
-                        attempt=attempt,
-                        delay_s=delay,
-                        error=bounded_message(str(exc)),
-                    )
-                    if _sleep_unless(run.interrupted, delay):
-                        raise StageInterrupted("stopping between stage attempts") from exc
+    def _run_or_reuse_group(
+        self, run: _Run, requests: Sequence[AnyStageRequest]
+    ) -> list[StageResult]:
+        """A fused group: reused when every stage of it ran with the group's key."""
+        key = self._cache_key(requests)
+        reused = [self._reusable(run.store, r.stage, key) for r in requests]
+        if all(r is not None for r in reused):
+            last = requests[-1]
+            log.info("stage_cached", stage=last.stage.value, cache_key=key, fused=len(requests))
+            self._write(
+                run.store,
+                lambda s: progressed(s, overall_progress(last.share, 1.0, last.stage)),
+            )
+            return [r for r in reused if r is not None]
+        label = "+".join(r.stage.value for r in requests)
+        with structlog.contextvars.bound_contextvars(stage=label):
+            return self._with_retries(run, lambda: self._attempt_group(run, requests, key))
+
+    def _with_retries(self, run: _Run, attempt_once: Callable[[], T]) -> T:
+        """``attempt_once()``, retried with backoff on a RetryableError."""
+        # One retry owner: the platform when it retries calls itself, else this loop.
+        tries = 1 if self.runner.retries_calls else self.max_stage_attempts
+        for attempt in range(1, tries + 1):
+            try:
+                return attempt_once()
+            except RetryableError as exc:
+                if attempt == tries:
+                    raise
+                delay = self.retry_backoff_s * 2 ** (attempt - 1)
+                log.warning(
+                    "stage_retry",
+                    attempt=attempt,
+                    delay_s=delay,
+                    error=bounded_message(str(exc)),
+                )
+                if _sleep_unless(run.interrupted, delay):
+                    raise StageInterrupted("stopping between stage attempts") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt_stage(self, run: _Run, request: AnyStageRequest, cache_key: str) -> StageResult:
@@ -334,9 +397,59 @@ class Orchestrator:
         )
         if interrupted():
             raise StageInterrupted(f"stopping after {name.value}, before recording it")
-        price = stage_machine(self.settings, name)[1].usd_per_second
-        self._write(store, stage_finished(name, share, result, duration, cache_key, price))
+        run.stages_cpu += result.cpu_seconds
+        rates = self.settings.rates
+        self._write(store, stage_finished(name, share, result, duration, cache_key, rates))
         return result
+
+    def _attempt_group(
+        self, run: _Run, requests: Sequence[AnyStageRequest], cache_key: str
+    ) -> list[StageResult]:
+        """One call of a fused group: every stage's record starts, advances and finishes,
+        each with its own seconds of the pass."""
+        store, interrupted, activity = run.store, run.interrupted, run.activity
+        counted = not self.runner.retries_calls
+        # One pass: the stages start, advance and end together, on their joint part of the bar.
+        whole = ProgressShare.spanning(requests[0].share, requests[-1].share)
+        for request in requests:
+            self._write(store, stage_started(request.stage, whole, counted=counted))
+        activity.beat()
+        sink = ProgressSink(
+            lambda m: self._write(store, m), requests, self.settings.progress_interval_s
+        )
+        label = "+".join(r.stage.value for r in requests)
+
+        def progress(fraction: float) -> None:
+            if interrupted():
+                raise StageInterrupted(f"stopping {label} at a frame boundary")
+            activity.beat()
+            sink(fraction)
+
+        began = time.monotonic()
+        results = self.runner.run_group(requests, progress)
+        wall = time.monotonic() - began
+        if interrupted():
+            raise StageInterrupted(f"stopping after {label}, before recording it")
+        busy = sum(r.busy_s or 0.0 for r in results)
+        for request, result in zip(requests, results, strict=True):
+            # The call's wall time, shared in proportion to each stage's own seconds.
+            duration = wall * (result.busy_s or 0.0) / busy if busy > 0 else wall / len(requests)
+            log.info(
+                "stage_finished",
+                stage=request.stage.value,
+                fused=label,
+                duration_s=round(duration, 3),
+                frames=result.frames,
+                backend=result.backend,
+            )
+            run.stages_cpu += result.cpu_seconds
+            self._write(
+                store,
+                stage_finished(
+                    request.stage, whole, result, duration, cache_key, self.settings.rates
+                ),
+            )
+        return results
 
     def _wait_or_fail(
         self, store: StatusStore, missing: InputNotFound, started: float
@@ -365,43 +478,81 @@ class Orchestrator:
         upstream: dict[StageName, dict[Artifact, str]],
         video_key: str,
         started: float,
+        run: _Run,
     ) -> StatusManifest:
         outputs = {
             f"{stage.value}.{name}": key
             for stage, out in upstream.items()
             for name, key in out.items()
         }
+        charge = self._orchestrator_charge(run)
         final = self._write(
             store,
             lambda s: succeeded(
-                s, outputs=outputs, output_key=video_key, duration_s=time.monotonic() - started
+                charge(s),
+                outputs=outputs,
+                output_key=video_key,
+                duration_s=time.monotonic() - started,
             ),
         )
         log.info("job_succeeded", output_key=video_key, duration_s=final.duration_s)
         return final
 
     def _fail(
-        self, store: StatusStore, exc: Exception, stage: StageName | None, started: float
+        self,
+        store: StatusStore,
+        exc: Exception,
+        stage: StageName | None,
+        started: float,
+        run: _Run | None = None,
     ) -> StatusManifest:
         kind = exc.kind if isinstance(exc, ReelpipeError) else ErrorKind.INTERNAL
         message = str(exc) if isinstance(exc, ReelpipeError) else f"{type(exc).__name__}: {exc}"
         message = bounded_message(redact(message, self.settings.secret_values()))
         error = ErrorInfo(kind=kind, message=message, stage=stage)
-
+        charge = self._orchestrator_charge(run) if run is not None else _no_charge
         final = self._write(
             store,
-            lambda s: failed(s, error=error, stage=stage, duration_s=time.monotonic() - started),
+            lambda s: failed(
+                charge(s), error=error, stage=stage, duration_s=time.monotonic() - started
+            ),
         )
         log.error(
             "job_failed", kind=kind.value, stage=stage.value if stage else None, message=message
         )
         return final
 
+    def _orchestrator_charge(self, run: _Run) -> Mutation:
+        """The orchestrator's own line in the ledger for ``run``: on a reserved machine its
+        cores and memory for the run's whole wall time (and its container's start, on its
+        first run); here the CPU it spent that no stage was charged."""
+        machine = self.machine
+        if machine is None:
+            cpu = max(0.0, cpu_seconds() - run.cpu_began - run.stages_cpu)
+            memory = 0.0
+        else:
+            billed = time.monotonic() - run.began + _FIRST_RUN.startup_s()
+            cpu, memory = machine.cpu * billed, machine.memory_mb / 1024 * billed
+        cost = self.settings.rates.price(None, 0.0, cpu, memory)
+        return lambda s: orchestrator_charged(
+            s, cpu_seconds=cpu, memory_gib_seconds=memory, cost_usd=cost
+        )
+
     def _write(self, store: StatusStore, mutate: Mutation) -> StatusManifest:
         status = store.update(mutate)
         if self.on_status is not None:
             self.on_status(status)
         return status
+
+
+def _no_charge(status: StatusManifest) -> StatusManifest:
+    return status
+
+
+def _blamed(exc: ReelpipeError, group: Sequence[StageName]) -> StageName:
+    """The stage of ``group`` an error came from: the one it names, else the first."""
+    named = {n.value: n for n in group}
+    return named.get(exc.stage or "", group[0])
 
 
 def _sleep_unless(interrupted: Interrupted, seconds: float) -> bool:

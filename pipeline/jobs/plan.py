@@ -13,14 +13,16 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pipeline.core.settings import ComputeProfile, Settings
 from pipeline.jobs.cost_model import WORKER_OPTIONS, Estimate, estimate, workers_for
+from pipeline.jobs.fusion import fusion_groups
 from pipeline.manifests.job import FramingParams, StageName, Stages
 from pipeline.media.probe import VideoInfo
 from pipeline.stages.framing_plan import plan_timeline
-from pipeline.stages.table import spec_for
+from pipeline.stages.table import Machine, spec_for
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,23 @@ def stage_frames(stages: Stages, info: VideoInfo) -> list[tuple[StageName, int, 
 def stage_machine(settings: Settings, stage: StageName) -> tuple[str, ComputeProfile]:
     """The machine ``stage`` runs on in the cost model (the stage table's, unless the
     settings say otherwise) and its profile."""
-    name = settings.stage_compute.get(stage.value) or spec_for(stage).machine.compute
+    name = settings.stage_compute.get(stage.value) or deployed_machine(settings, stage).compute
     return name, settings.compute[name]
+
+
+def deployed_machine(settings: Settings, stage: StageName) -> Machine:
+    """The machine the stage table deploys ``stage`` on with these settings' encoder."""
+    return spec_for(stage).machine_for(settings.video_encoder)
+
+
+def stage_usd_per_second(settings: Settings, stage: StageName) -> float:
+    """A second of one worker of ``stage``: its GPU (the cost model's machine), the cores
+    and memory its function reserves, at the settings' rates."""
+    name, _ = stage_machine(settings, stage)
+    machine = deployed_machine(settings, stage)
+    return settings.rates.per_second(
+        None if name == "cpu" else name, machine.cpu, machine.memory_mb
+    )
 
 
 def stage_seconds(
@@ -112,12 +129,28 @@ def stage_seconds(
     return seconds
 
 
-def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
-    """Plan ``stages`` for a clip described by ``info``."""
+class Objective(StrEnum):
+    """What a plan minimises when it picks the worker count of a splittable stage."""
+
+    COST = "cost"  # the seed's cost-optimised thresholds (2 workers for 30-90 s clips)
+    TIME = "time"  # the fastest count, whatever the extra start-ups cost
+
+
+def plan_job(
+    stages: Stages, info: VideoInfo, settings: Settings, objective: Objective = Objective.COST
+) -> JobPlan:
+    """Plan ``stages`` for a clip described by ``info`` as they run on Modal: stages fused
+    into one call run whole and pay one container start."""
+    groups = fusion_groups(stages.requested(), settings, machine=None)
+    fused_into = {name: group[0] for group in groups if len(group) > 1 for name in group}
     plans = []
     for name, frames, fps in stage_frames(stages, info):
         machine, profile = stage_machine(settings, name)
-        if spec_for(name).splits:
+        if name in fused_into:
+            options, chosen = [1], 1
+            if fused_into[name] is not name:  # the call's start is paid by its first stage
+                profile = profile.model_copy(update={"startup_s": 0.0})
+        elif spec_for(name).splits:
             options = [w for w in WORKER_OPTIONS if w <= settings.max_segment_workers]
             chosen = settings.segment_workers or min(
                 workers_for(frames / fps, settings.segment_thresholds),
@@ -125,7 +158,10 @@ def plan_job(stages: Stages, info: VideoInfo, settings: Settings) -> JobPlan:
             )
         else:
             options, chosen = [1], 1
-        estimates = {w: estimate(frames, w, profile, name.value) for w in {*options, chosen}}
+        price = stage_usd_per_second(settings, name)
+        estimates = {w: estimate(frames, w, profile, name.value, price) for w in {*options, chosen}}
+        if objective is Objective.TIME and settings.segment_workers is None:
+            chosen = min(estimates, key=lambda w: (estimates[w].wall_s, w))
         plans.append(
             StagePlan(
                 stage=name,

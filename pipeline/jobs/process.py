@@ -19,16 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.client.submit import submit_manifest, upload_clip
-from pipeline.core.errors import ConflictError
+from pipeline.client.submit import clip_key_for, submit_manifest, upload_clip
+from pipeline.core.errors import ConflictError, ReelpipeError
+from pipeline.core.keys import user_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimPolicy, claim
 from pipeline.jobs.compose import local_worker
 from pipeline.jobs.sample_reel import REENCODE_MANIFEST, sample_manifest
 from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.media.probe import PROBES, VideoInfo, probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.storage.bucket import Bucket
 from pipeline.storage.connection import connect
+from pipeline.storage.embedded_process import EmbeddedS3Process
+from pipeline.storage.local_files import LOCAL_FILES
 
 
 @dataclass(frozen=True)
@@ -48,19 +52,51 @@ def process_clip(
     user: str,
     out_dir: Path | None = None,
     on_status: Callable[[StatusManifest], None] | None = None,
+    server: EmbeddedS3Process | None = None,
 ) -> Processed:
     """Run ``clip`` (None: the generated sample, with its own job when ``manifest`` is
     None too) through ``manifest`` (None: a plain re-encode) here; the results go to
-    ``out_dir`` (default ``reelpipe-out/<job id>``)."""
+    ``out_dir`` (default ``reelpipe-out/<job id>``).
+
+    Without a configured endpoint the store is embedded: ``server`` when the caller
+    started one early (it is stopped at the end), else one started here in a child
+    process while the clip is made and checked."""
+    started_here = settings.embedded and server is None
+    if started_here:
+        server = EmbeddedS3Process().start()
+    try:
+        return _process(settings, clip, manifest, user, out_dir, on_status, server)
+    finally:
+        if started_here and server is not None:
+            server.stop()  # already stopped when the run got as far as connecting
+
+
+def _process(
+    settings: Settings,
+    clip: Path | None,
+    manifest: dict[str, Any] | None,
+    user: str,
+    out_dir: Path | None,
+    on_status: Callable[[StatusManifest], None] | None,
+    server: EmbeddedS3Process | None,
+) -> Processed:
+    """The run itself (see :func:`process_clip`)."""
     if clip is None:
         clip = settings.scratch_dir / "sample" / "sample.mp4"
         clip.parent.mkdir(parents=True, exist_ok=True)
         truth = write_sample_clip(clip)
         manifest = manifest if manifest is not None else sample_manifest(truth)
     manifest = dict(manifest if manifest is not None else REENCODE_MANIFEST)
-    with connect(settings) as conn:
+    key = clip_key_for(clip)  # hashed while the store starts
+    info = _probe_or_none(clip)
+    with connect(settings, server=server) as conn:
         bucket = conn.bucket
-        relative = upload_clip(bucket, user, clip)
+        relative = upload_clip(bucket, user, clip, relative=key)
+        full = user_key(user, relative)
+        identity = (bucket.name, full, bucket.head(full).etag)
+        LOCAL_FILES.remember(identity, clip)  # the stage reads it here, not a download
+        if info is not None:  # the planner and the stage need not probe it again
+            PROBES.put(identity, info)
         manifest.setdefault("input_key", relative)
         worker = local_worker(bucket, conn.settings, on_status=on_status)
         inbox = submit_manifest(bucket, user, manifest).inbox_key
@@ -71,6 +107,14 @@ def process_clip(
         assert status is not None
         paths = _download_results(bucket, status, out_dir or Path("reelpipe-out") / job.job_id)
     return Processed(status, paths, job.status.key)
+
+
+def _probe_or_none(clip: Path) -> VideoInfo | None:
+    """The clip's probe, or None when it is not a readable video (the job says why)."""
+    try:
+        return probe(clip)
+    except ReelpipeError:
+        return None
 
 
 def _download_results(bucket: Bucket, status: StatusManifest, out_dir: Path) -> dict[str, Path]:

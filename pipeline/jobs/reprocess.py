@@ -7,14 +7,17 @@ A permanent failure (bad manifest, undecodable clip) under the current version
 is not retried: it would fail the same way. Re-runs reuse every stage whose
 cache key is unchanged, so they redo only what a new version changed.
 
-Running it twice does the work once: a re-run job is either succeeded or
+Jobs run ``concurrency`` at a time (``REELPIPE_REPROCESS_CONCURRENCY``): a large
+nightly backlog is not served one job after another. Running it twice does the
+work once: a re-run job is either succeeded or
 failed permanently under the current version, and so is no longer a candidate;
 the re-queue itself is a compare-and-swap that re-checks the rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -107,6 +110,9 @@ def requeue(bucket: Bucket, job: ClaimedJob, owner: str, lease_ttl_s: float) -> 
     job.status.update(back_to_queue)
 
 
+RunJob = Callable[[ClaimedJob], "JobState | None"]
+
+
 def reprocess(
     bucket: Bucket,
     worker: Worker,
@@ -114,30 +120,56 @@ def reprocess(
     dry_run: bool = False,
     max_jobs: int | None = None,
     since: datetime | None = None,
+    concurrency: int = 1,
+    run_job: RunJob | None = None,
 ) -> ReprocessReport:
-    """Re-run candidates (at most ``max_jobs``); with ``dry_run`` only list them."""
+    """Re-run candidates (at most ``max_jobs``), ``concurrency`` at a time; with
+    ``dry_run`` only list them.
+
+    Each candidate is re-queued here (a compare-and-swap under ``worker``'s name), then
+    run by ``run_job`` on a pool thread: ``worker.run`` by default, a remote
+    orchestrator call on Modal (the pool then bounds how many run at once)."""
     report = ReprocessReport()
-    for candidate in find_candidates(bucket, since=since):
-        if max_jobs is not None and len(report.candidates) >= max_jobs:
-            break
-        report.candidates.append(candidate)
-        if dry_run:
-            continue
-        job = ClaimedJob.existing(bucket, candidate.user_id, candidate.job_id)
-        try:
-            requeue(bucket, job, worker.owner, worker.settings.lease_ttl_s)
-        except (NotACandidate, LeaseHeld):
-            report.skipped.append(candidate.job_id)
-            continue
-        final = worker.run(job)
-        if final is not None and final.state is JobState.SUCCEEDED:
-            report.succeeded.append(candidate.job_id)
-        else:
-            report.failed.append(candidate.job_id)
-        log.info(
-            "reprocessed",
-            job_id=candidate.job_id,
-            reason=candidate.reason,
-            state=final.state.value if final else None,
-        )
+    run = run_job or _run_with(worker)
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="reprocess") as pool:
+        running: list[tuple[Candidate, Future[JobState | None]]] = []
+        for candidate in find_candidates(bucket, since=since):
+            if max_jobs is not None and len(report.candidates) >= max_jobs:
+                break
+            report.candidates.append(candidate)
+            if dry_run:
+                continue
+            job = ClaimedJob.existing(bucket, candidate.user_id, candidate.job_id)
+            try:
+                requeue(bucket, job, worker.owner, worker.settings.lease_ttl_s)
+            except (NotACandidate, LeaseHeld):
+                report.skipped.append(candidate.job_id)
+                continue
+            running.append((candidate, pool.submit(run, job)))
+        for candidate, future in running:
+            try:
+                state = future.result()
+            except Exception as exc:  # noqa: BLE001 - one job's crash never stops the night
+                log.error("reprocess_crashed", job_id=candidate.job_id, error=str(exc)[:500])
+                state = None
+            if state is JobState.SUCCEEDED:
+                report.succeeded.append(candidate.job_id)
+            else:
+                report.failed.append(candidate.job_id)
+            log.info(
+                "reprocessed",
+                job_id=candidate.job_id,
+                reason=candidate.reason,
+                state=state.value if state else None,
+            )
     return report
+
+
+def _run_with(worker: Worker) -> RunJob:
+    """Run a job with ``worker`` here; its final state (None: held elsewhere)."""
+
+    def run(job: ClaimedJob) -> JobState | None:
+        final = worker.run(job)
+        return final.state if final is not None else None
+
+    return run

@@ -1,5 +1,10 @@
 """The scan: claim what is in the inbox, resume what was abandoned.
 
+Manifests are claimed ``claim_concurrency`` at a time (a thread pool): a burst
+of uploads is claimed in a few seconds, not one round trip after another. Each
+claimed job goes to ``dispatch`` as soon as its claim lands; a dispatch that
+runs the job in the calling thread (``reelpipe scan``) keeps the default of 1.
+
 Its requests grow with pending work, never with history: it lists ``inbox/``
 (new manifests) and ``active/`` (claimed, unfinished jobs), one request per
 1,000 keys each, and reads the status of each active job. Finished jobs live
@@ -16,6 +21,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -51,16 +57,25 @@ class Scanner:
     """Claims inbox manifests and hands jobs to ``dispatch`` (a worker or a queue)."""
 
     def __init__(
-        self, bucket: Bucket, settings: Settings, dispatch: Dispatch, *, owner: str | None = None
+        self,
+        bucket: Bucket,
+        settings: Settings,
+        dispatch: Dispatch,
+        *,
+        owner: str | None = None,
+        claim_concurrency: int = 1,
     ) -> None:
         self.bucket = bucket
         self.settings = settings
         self.dispatch = dispatch
         self.owner = owner or worker_id()
+        self.claim_concurrency = claim_concurrency
 
-    def claim_key(self, inbox_key: str) -> ClaimedJob | None:
-        """Claim one inbox manifest and dispatch it (None if lost or not a manifest key)."""
-        job = claim(self.bucket, inbox_key, ClaimPolicy.from_settings(self.settings, self.owner))
+    def claim_key(self, inbox_key: str, listed: ObjectInfo | None = None) -> ClaimedJob | None:
+        """Claim one inbox manifest (the ``listed`` version, when a listing saw it) and
+        dispatch it (None if lost or not a manifest key)."""
+        policy = ClaimPolicy.from_settings(self.settings, self.owner)
+        job = claim(self.bucket, inbox_key, policy, listed=listed)
         if job is not None:
             self.dispatch(job)
         return job
@@ -68,18 +83,20 @@ class Scanner:
     def scan_once(self) -> ScanReport:
         """One pass over ``inbox/`` and ``active/``."""
         report = ScanReport()
-        for item in self.bucket.list(INBOX_PREFIX):
-            try:
-                parse_inbox_key(item.key)
-            except InvalidKey as exc:
-                self._reject(item.key, item.etag, str(exc), report)
-                continue
-            with self._each(item.key, report):
-                if self.claim_key(item.key) is not None:
-                    report.claimed.append(item.key)
+        with ThreadPoolExecutor(self.claim_concurrency, thread_name_prefix="claim") as pool:
+            pending = []
+            for item in self.bucket.list(INBOX_PREFIX):
+                try:
+                    parse_inbox_key(item.key)
+                except InvalidKey as exc:
+                    self._reject(item.key, item.etag, str(exc), report)
+                    continue
+                pending.append(pool.submit(self._claim_entry, item, report))
+            # Each entry logs its own failure; none raises.
+            claimed_now = {job_id for future in pending if (job_id := future.result())}
         for item in self.bucket.list(ACTIVE_PREFIX):
             with self._each(item.key, report):
-                self._look_at_active(item, report)
+                self._look_at_active(item, report, claimed_now)
         if report.claimed or report.resumed or report.ignored or report.rejected:
             log.info(
                 "scan",
@@ -90,12 +107,24 @@ class Scanner:
             )
         return report
 
-    def _look_at_active(self, item: ObjectInfo, report: ScanReport) -> None:
-        """Retire a finished job's marker, or resume a job nobody holds."""
+    def _claim_entry(self, item: ObjectInfo, report: ScanReport) -> str | None:
+        """Claim one listed inbox entry (a pool thread: list appends are atomic); its job id."""
+        with self._each(item.key, report):
+            job = self.claim_key(item.key, item)
+            if job is not None:
+                report.claimed.append(item.key)
+                return job.job_id
+        return None
+
+    def _look_at_active(self, item: ObjectInfo, report: ScanReport, claimed_now: set[str]) -> None:
+        """Retire a finished job's marker, or resume a job nobody holds (not one this very
+        scan claimed: it was just dispatched)."""
         try:
             ref = parse_active_key(item.key)
         except InvalidKey:
             report.ignored.append(item.key)
+            return
+        if ref.job_id in claimed_now:
             return
         job = ClaimedJob.existing(self.bucket, ref.user_id, ref.job_id)
         now = utc_now()

@@ -31,7 +31,7 @@ from pipeline.jobs.cost_model import plan_segments
 from pipeline.manifests.detections import Detections
 from pipeline.media.join import join_parts
 from pipeline.media.object_relay import ObjectRelay
-from pipeline.media.probe import VideoInfo, probe, probe_url
+from pipeline.media.probe import PROBES, VideoInfo, probe, probe_url
 from pipeline.runners.base import Runner
 from pipeline.stages.base import AnyStageRequest, ProgressFn, Segment, StageResult
 from pipeline.stages.table import Artifact, Split, spec_for
@@ -82,19 +82,24 @@ def probe_stage_input(bucket: Bucket, key: str, settings: Settings) -> VideoInfo
     """Probe an object in place through a loopback relay (no signed URL on ffprobe's
     command line); a store that fails or stalls meanwhile is a retryable error."""
     name = key.rsplit("/", 1)[-1]
-    size = bucket.head(key).size
+    head = bucket.head(key)
+    identity = (bucket.name, key, head.etag)
+    if (known := PROBES.get(identity)) is not None:
+        return known
+    size = head.size
     # The relay answers within the store's own bounds (read timeout x attempts); ffprobe
     # waits that long for it before it calls a read stalled.
     upstream_s = settings.s3_read_timeout_s * settings.s3_max_attempts + 1
     with ObjectRelay(bucket, key) as relay:
         try:
-            return probe_url(
+            info = probe_url(
                 relay.url,
                 name,
                 size,
                 timeout_s=settings.probe_timeout_s,
                 read_timeout_s=max(settings.media_read_timeout_s, upstream_s),
             )
+            return PROBES.put(identity, info)
         except ReelpipeError as exc:
             if relay.troubled:
                 detail = relay.failure or "the store did not answer in time"
@@ -132,6 +137,10 @@ def run_segmented(
         frames=sum(s.frames for s in segments),
         backend=f"{results[0].backend} x{len(segments)}",
         gpu_seconds=round(sum(r.gpu_seconds for r in results), 3),
+        gpu=results[0].gpu,
+        cpu_seconds=round(sum(r.cpu_seconds for r in results), 3),
+        memory_gib_seconds=round(sum(r.memory_gib_seconds for r in results), 3),
+        startup_s=round(sum(r.startup_s for r in results), 3),
         warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
         details=_joined_details([dict(r.details) for r in results]),
     )

@@ -33,6 +33,7 @@ from pipeline.jobs.lease import Activity, LeaseKeeper, acquire, hand_back, worke
 from pipeline.jobs.orchestrator import Orchestrator, StatusListener
 from pipeline.manifests.status import Fence, StatusManifest
 from pipeline.runners.base import Runner
+from pipeline.stages.table import Machine
 from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
@@ -51,12 +52,15 @@ class Worker:
         owner: str | None = None,
         stop: threading.Event | None = None,
         on_status: StatusListener | None = None,
+        machine: Machine | None = None,
     ) -> None:
         self.bucket = bucket
         self.settings = settings
         self.owner = owner or worker_id()
         self.stop = stop or threading.Event()
-        self.orchestrator = Orchestrator(bucket, runner, settings, on_status=on_status)
+        self.orchestrator = Orchestrator(
+            bucket, runner, settings, on_status=on_status, machine=machine
+        )
 
     def run(self, job: ClaimedJob) -> StatusManifest | None:
         """Run ``job`` if its lease can be had; None when another worker holds it (or this

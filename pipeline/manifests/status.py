@@ -78,6 +78,10 @@ class StageStatus(WireModel):
     backend: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict)
     gpu_seconds: float = 0.0
+    cpu_seconds: float = Field(0.0, description="core-seconds: reserved on Modal, used locally")
+    memory_gib_seconds: float = Field(0.0, description="reserved memory x seconds")
+    startup_s: float = Field(0.0, description="container start billed with the stage's calls")
+    cost_usd: float = Field(0.0, description="the stage's GPU, CPU and memory at the rates")
     workers: int = Field(1, ge=1, description="segments run in parallel for this stage")
     segments: list[float] = Field(
         default_factory=list, description="each segment's progress (0-100) while they run"
@@ -148,7 +152,13 @@ class StatusManifest(WireModel):
     finished_at: datetime | None = None
     duration_s: float | None = None
     gpu_seconds: float = 0.0
-    cost_usd: float = Field(0.0, description="measured: GPU-seconds at the configured prices")
+    cpu_seconds: float = Field(0.0, description="core-seconds of every stage and the orchestrator")
+    memory_gib_seconds: float = 0.0
+    cost_usd: float = Field(
+        0.0,
+        description="measured: GPU, CPU and memory seconds of every stage (container starts "
+        "included) and of the orchestrator, at the configured rates",
+    )
     estimated_cost_usd: float | None = Field(
         None, description="the planner's estimate when the job started"
     )

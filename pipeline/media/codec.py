@@ -1,14 +1,18 @@
 """The output rules every video written by reelpipe follows.
 
-H.264 (libx264), ``yuv420p``, even width and height, ``+faststart`` (moov before
-mdat), audio as AAC: playable in browsers and desktop players alike.
+H.264 (libx264, or NVENC where configured: :mod:`pipeline.media.encoders`),
+``yuv420p``, even width and height, ``+faststart`` (moov before mdat), audio as
+AAC: playable in browsers and desktop players alike.
 """
 
 from __future__ import annotations
 
-from pipeline.core.settings import EncodeProfile
+from fractions import Fraction
 
-VIDEO_CODEC = "libx264"
+from pipeline.core.settings import EncodeProfile
+from pipeline.media.encoders import X264, encoder_args
+
+VIDEO_CODEC = X264
 PIX_FMT = "yuv420p"
 AUDIO_CODEC = "aac"
 
@@ -18,27 +22,24 @@ def even(value: int) -> int:
     return max(2, value - value % 2)
 
 
-def x264_options(profile: EncodeProfile) -> dict[str, str]:
-    """Encoder options for PyAV's libx264 stream."""
-    return {"preset": profile.preset, "crf": str(profile.crf)}
-
-
-def ffmpeg_video_args(profile: EncodeProfile) -> list[str]:
+def ffmpeg_video_args(profile: EncodeProfile, encoder: str = VIDEO_CODEC) -> list[str]:
     """ffmpeg output arguments for the video stream."""
-    return [
-        "-c:v",
-        VIDEO_CODEC,
-        "-preset",
-        profile.preset,
-        "-crf",
-        str(profile.crf),
-        "-pix_fmt",
-        PIX_FMT,
-        "-movflags",
-        "+faststart",
-    ]
+    return [*encoder_args(encoder, profile), "-pix_fmt", PIX_FMT, "-movflags", "+faststart"]
 
 
 def ffmpeg_audio_args(profile: EncodeProfile) -> list[str]:
     """ffmpeg output arguments for a re-encoded audio stream."""
     return ["-c:a", AUDIO_CODEC, "-b:a", profile.audio_bitrate]
+
+
+def mp4_time_base(fps: Fraction) -> Fraction:
+    """The time base an MP4 written by ffmpeg at ``fps`` gets (its track timescale: the
+    rate's numerator doubled up to 10,000 or more, e.g. 1/15360 at 30 fps).
+
+    Frames handed straight to an encoder (a fused pass) are stamped on this base, as the
+    same frames read back from an intermediate MP4 would be: x264's rate control sees
+    identical timestamps either way, and so makes identical decisions."""
+    scale = fps.numerator
+    while scale < 10_000:
+        scale *= 2
+    return Fraction(1, scale)

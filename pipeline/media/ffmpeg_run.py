@@ -26,7 +26,7 @@ _DECODE_ERRORS = ("Invalid data found", "moov atom not found", "could not find c
 STALL_S = 120.0
 
 
-class _Watchdog:
+class Watchdog:
     """Kills ``proc`` when ``beat()`` has not been called for ``stall_s``."""
 
     def __init__(self, proc: subprocess.Popen[bytes], stall_s: float) -> None:
@@ -65,22 +65,11 @@ def run_ffmpeg(
     any other failure or a stall longer than ``stall_s`` (retryable: the input
     probed fine). An exception from ``on_frames`` kills ffmpeg and propagates.
     """
-    cmd = [
-        ffmpeg_binary("ffmpeg"),
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        "-progress",
-        "pipe:1",
-        "-nostats",
-        *args,
-    ]
+    cmd = ffmpeg_command(["-progress", "pipe:1", "-nostats", *args])
     with tempfile.TemporaryFile() as stderr_file:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr_file)
         assert proc.stdout is not None
-        watchdog = _Watchdog(proc, stall_s)
+        watchdog = Watchdog(proc, stall_s)
         finished = False
         try:
             for raw in proc.stdout:
@@ -101,7 +90,18 @@ def run_ffmpeg(
             watchdog.stop()
         stderr_file.seek(0)
         stderr = stderr_file.read().decode(errors="replace").strip()
-    if watchdog.fired:
+    check_exit(returncode, stderr, stalled=watchdog.fired, stall_s=stall_s)
+
+
+def ffmpeg_command(args: Sequence[str]) -> list[str]:
+    """``ffmpeg`` with reelpipe's quiet, non-interactive flags, then ``args``."""
+    return [ffmpeg_binary("ffmpeg"), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args]
+
+
+def check_exit(returncode: int, stderr: str, *, stalled: bool, stall_s: float) -> None:
+    """The error for how ffmpeg ended: a stall or a crash is retryable (EncoderCrashed),
+    an undecodable input is not (InvalidMedia)."""
+    if stalled:
         raise EncoderCrashed(f"ffmpeg made no progress for {stall_s:g} s and was stopped")
     if returncode != 0:
         tail = "\n".join(stderr.splitlines()[-8:]) or f"exit code {returncode}"

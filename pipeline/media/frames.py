@@ -30,7 +30,8 @@ import numpy as np
 
 from pipeline.core.errors import EncoderCrashed, InvalidMedia
 from pipeline.core.settings import EncodeProfile
-from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even, x264_options
+from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even
+from pipeline.media.encoders import encoder_options
 from pipeline.media.probe import VideoInfo
 
 
@@ -68,7 +69,7 @@ class YuvFrame:
     ) -> YuvFrame:
         """A new frame holding copies of ``y``, ``u``, ``v`` (timing from ``template``)."""
         frame = av.VideoFrame(y.shape[1], y.shape[0], PIX_FMT)
-        if template is not None:
+        if template is not None and template.time_base is not None:
             frame.pts = template.pts
             frame.time_base = template.time_base
         wrapped = cls.wrap(index, frame)
@@ -236,7 +237,8 @@ class FrameReader:
 
 
 class FrameWriter:
-    """Encodes yuv420p frames to H.264 in an MP4 with ``+faststart``.
+    """Encodes yuv420p frames to H.264 in an MP4 with ``+faststart`` (x264 unless
+    ``encoder`` names NVENC).
 
     Audio is either remuxed from ``audio_template``'s packets
     (:meth:`mux_audio`: copied untouched when the source is AAC, otherwise
@@ -257,16 +259,17 @@ class FrameWriter:
         audio_template: Any = None,
         audio_sample_rate: int | None = None,
         renumber: bool = False,
+        encoder: str = VIDEO_CODEC,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError(f"yuv420p needs even dimensions, got {width}x{height}")
         self.path = path
         self._container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
-        stream: Any = self._container.add_stream(VIDEO_CODEC, rate=fps)
+        stream: Any = self._container.add_stream(encoder, rate=fps)
         stream.width = width
         stream.height = height
         stream.pix_fmt = PIX_FMT
-        stream.options = x264_options(profile)
+        stream.options = encoder_options(encoder, profile)
         stream.codec_context.time_base = time_base or Fraction(1, 1) / fps
         # As the ffmpeg CLI does: x264's own frame threads on every core (libav's default is 1).
         stream.codec_context.thread_count = 0

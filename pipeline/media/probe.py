@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -170,3 +172,34 @@ def _probe(
         size_bytes=size_bytes,
         constant_rate=fps == _fraction(video.get("r_frame_rate")),
     )
+
+
+class ProbeCache:
+    """What probing an object found, by its identity (bucket, key, ETag): an object's
+    ETag changes with its bytes, so a second probe of the same version (the planner's,
+    then the stage's) is answered here. Bounded; one per process."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._found: OrderedDict[tuple[str, str, str], VideoInfo] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, identity: tuple[str, str, str]) -> VideoInfo | None:
+        """The probe of ``identity`` if it was recorded."""
+        with self._lock:
+            info = self._found.get(identity)
+            if info is not None:
+                self._found.move_to_end(identity)
+            return info
+
+    def put(self, identity: tuple[str, str, str], info: VideoInfo) -> VideoInfo:
+        """Record a probe; returns it."""
+        with self._lock:
+            self._found[identity] = info
+            self._found.move_to_end(identity)
+            while len(self._found) > self._size:
+                self._found.popitem(last=False)
+        return info
+
+
+PROBES = ProbeCache()

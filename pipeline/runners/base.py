@@ -31,6 +31,12 @@ class Runner(Protocol):
         """Run the stage named by ``request.stage``; ``progress(fraction)`` as it goes."""
         ...
 
+    def run_group(
+        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
+    ) -> list[StageResult]:
+        """Run adjacent stages as one fused pass, on the machine they share; results in order."""
+        ...
+
     def run_segments(
         self, requests: Sequence[AnyStageRequest], progress: ProgressFn
     ) -> list[StageResult]:

@@ -14,10 +14,12 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from pipeline.core.settings import Settings
+from pipeline.core.usage import cpu_seconds
+from pipeline.runners.ledger import busy_shares, charged
 from pipeline.runners.stage_call import execute_stage
 from pipeline.runners.wire import request_to_wire, result_from_wire
 from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
-from pipeline.stages.execute import execute
+from pipeline.stages.execute import execute, execute_group
 from pipeline.storage.bucket import Bucket, open_bucket
 
 
@@ -44,8 +46,22 @@ class LocalRunner:
         return self.settings.local_workers
 
     def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
-        """Run one stage here."""
-        return execute(self.bucket, self.settings, request, progress)
+        """Run one stage here, charged the CPU it spends."""
+        began = cpu_seconds()
+        result = execute(self.bucket, self.settings, request, progress)
+        return charged(result, None, seconds=0.0, startup_s=0.0, cpu_used=cpu_seconds() - began)
+
+    def run_group(
+        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
+    ) -> list[StageResult]:
+        """Run a fused group here, as one pass; each stage charged its part of the CPU."""
+        began = cpu_seconds()
+        results = execute_group(self.bucket, self.settings, requests, progress)
+        used = cpu_seconds() - began
+        return [
+            charged(r, None, seconds=0.0, startup_s=0.0, cpu_used=used, share=share)
+            for r, share in zip(results, busy_shares(results), strict=True)
+        ]
 
     def run_segments(
         self, requests: Sequence[AnyStageRequest], progress: ProgressFn

@@ -18,16 +18,23 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from pipeline.core.settings import DEFAULT_MODAL_APP
 from pipeline.manifests.job import StageName
-from pipeline.runners.wire import request_to_wire, result_from_wire
+from pipeline.runners.wire import (
+    group_to_wire,
+    request_to_wire,
+    result_from_wire,
+    results_from_wire,
+)
 from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
 from pipeline.stages.table import STAGE_TABLE
 
-DEFAULT_APP_NAME = "reel-ballers-video"
+DEFAULT_APP_NAME = DEFAULT_MODAL_APP
 
-# Function names follow the seed: say what each does.
+# Function names follow the seed: say what each does ("Class.method" for a stage whose
+# model loads at its container's start).
 STAGE_FUNCTIONS: dict[StageName, str] = {
-    name: spec.modal_function for name, spec in STAGE_TABLE.items()
+    name: spec.modal_target for name, spec in STAGE_TABLE.items()
 }
 
 
@@ -59,9 +66,15 @@ class ModalFunctions:
 
     @functools.cache  # noqa: B019 - one registry per app name, for the process's life
     def lookup(self, name: str) -> RemoteFunction:
-        """``modal.Function.from_name(app, name)``, once per name."""
+        """``modal.Function.from_name(app, name)``, or for ``Class.method`` that method of
+        ``modal.Cls.from_name(app, Class)()``; once per name."""
         import modal
 
+        if "." in name:
+            cls_name, method = name.split(".", 1)
+            instance = modal.Cls.from_name(self.app_name, cls_name)()
+            bound: RemoteFunction = getattr(instance, method)
+            return bound
         function: RemoteFunction = modal.Function.from_name(self.app_name, name)
         return function
 
@@ -93,6 +106,14 @@ class ModalRunner:
         """Run the stage remotely and wait for it (job errors are raised again here)."""
         function = self.functions.lookup(STAGE_FUNCTIONS[request.stage])
         return result_from_wire(function.remote(request_to_wire(request)))
+
+    def run_group(
+        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
+    ) -> list[StageResult]:
+        """Run a fused group in one call of its first stage's function (the stages share
+        a machine, so any of their functions fits); the call writes their progress."""
+        function = self.functions.lookup(STAGE_FUNCTIONS[requests[0].stage])
+        return results_from_wire(function.remote(group_to_wire(requests)))
 
     def run_segments(
         self, requests: Sequence[AnyStageRequest], progress: ProgressFn

@@ -6,13 +6,13 @@ It rebuilds the stage request from JSON, runs it through the one execution body
 the job's status itself through the one progress sink (throttled, fenced by
 the caller's lease, best effort): the caller only waits.
 Job errors and a lost lease come back as data; transient errors are raised,
-which is the platform's signal to retry the call. On a GPU function (``gpu``
-named) the call's seconds are its GPU-seconds, which the status turns into cost.
+which is the platform's signal to retry the call. On a function that reserves a
+machine (``machine``) the call is charged its seconds, and its container's start
+on the first call, on all of that machine (:mod:`pipeline.runners.ledger`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -21,8 +21,18 @@ import structlog
 from pipeline.core.errors import JobError, LeaseLost
 from pipeline.core.keys import status_key
 from pipeline.core.settings import Settings
-from pipeline.runners.wire import error_to_wire, request_from_wire, result_to_wire
-from pipeline.stages.execute import execute
+from pipeline.core.usage import FirstCall, cpu_seconds
+from pipeline.runners.ledger import busy_shares, charged
+from pipeline.runners.wire import (
+    error_to_wire,
+    group_from_wire,
+    is_group,
+    request_from_wire,
+    result_to_wire,
+    results_to_wire,
+)
+from pipeline.stages.execute import execute, execute_group
+from pipeline.stages.table import Machine
 from pipeline.status.progress import ProgressSink
 from pipeline.status.store import StatusStore
 from pipeline.status.transitions import stage_attempted
@@ -31,28 +41,43 @@ from pipeline.storage.bucket import Bucket
 log = structlog.get_logger(__name__)
 
 
+# A container's start is billed with its first call (and only that one).
+_FIRST_CALL = FirstCall()
+
+
 def execute_stage(
-    wire: dict[str, Any], bucket: Bucket, settings: Settings, *, gpu: str | None = None
+    wire: dict[str, Any], bucket: Bucket, settings: Settings, *, machine: Machine | None = None
 ) -> dict[str, Any]:
-    """Run one stage request (JSON in, JSON out)."""
-    request = request_from_wire(wire)
-    store = StatusStore(bucket, status_key(request.user_id, request.job_id))
-    if request.fence is not None:
-        store = store.fenced(request.fence)
-    progress = ProgressSink(store.update, request, settings.progress_interval_s)
+    """Run one stage request, or a fused group of them (JSON in, JSON out), on ``machine``
+    (the function's reservation, for the ledger; None: this computer's measured CPU)."""
+    group = is_group(wire)
+    requests = group_from_wire(wire) if group else [request_from_wire(wire)]
+    head = requests[0]
+    store = StatusStore(bucket, status_key(head.user_id, head.job_id))
+    if head.fence is not None:
+        store = store.fenced(head.fence)
+    progress = ProgressSink(store.update, requests if group else head, settings.progress_interval_s)
     try:
-        if request.segment is None:  # each run of a whole stage is an attempt (retries too)
-            store.update(stage_attempted(request.stage))
+        for request in requests:
+            if request.segment is None:  # each run of a whole stage is an attempt (retries too)
+                store.update(stage_attempted(request.stage))
     except LeaseLost as exc:
         return error_to_wire(exc)
-    started = time.monotonic()
+    startup_s = _FIRST_CALL.startup_s() if machine is not None else 0.0
+    started, cpu_began = time.monotonic(), cpu_seconds()
     try:
-        result = execute(bucket, settings, request, progress)
+        if group:
+            results = execute_group(bucket, settings, requests, progress)
+        else:
+            results = [execute(bucket, settings, head, progress)]
     except (JobError, LeaseLost) as exc:
         return error_to_wire(exc)
     seconds = round(time.monotonic() - started, 3)
-    if gpu is not None:
-        result = dataclasses.replace(result, gpu_seconds=seconds)
-    wire_result = result_to_wire(result)
+    used = cpu_seconds() - cpu_began
+    results = [
+        charged(r, machine, seconds=seconds, startup_s=startup_s, cpu_used=used, share=share)
+        for r, share in zip(results, busy_shares(results), strict=True)
+    ]
+    wire_result = results_to_wire(results) if group else result_to_wire(results[0])
     wire_result["seconds"] = seconds
     return wire_result

@@ -9,6 +9,7 @@ run must stop, and retrying it elsewhere would be wrong).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -41,19 +42,48 @@ def result_to_wire(result: StageResult) -> dict[str, Any]:
     return wire
 
 
+def group_to_wire(requests: Sequence[AnyStageRequest]) -> dict[str, Any]:
+    """A fused group of stage requests as one JSON call."""
+    return {"group": [request_to_wire(r) for r in requests]}
+
+
+def is_group(wire: dict[str, Any]) -> bool:
+    """Whether a call carries a fused group (else one request)."""
+    return "group" in wire
+
+
+def group_from_wire(wire: dict[str, Any]) -> list[AnyStageRequest]:
+    """The group's requests back from JSON, each validated as :func:`request_from_wire`."""
+    return [request_from_wire(r) for r in wire["group"]]
+
+
+def results_to_wire(results: Sequence[StageResult]) -> dict[str, Any]:
+    """A fused group's results as JSON."""
+    return {"results": [result_to_wire(r) for r in results]}
+
+
+def results_from_wire(wire: dict[str, Any]) -> list[StageResult]:
+    """A fused group's results back from JSON; a remote job error is raised here."""
+    if "results" not in wire:
+        result_from_wire(wire)  # raises the error it carries
+        raise ValueError("a group call returned a single result")
+    return [_RESULT.validate_python(r) for r in wire["results"]]
+
+
 def error_to_wire(error: JobError | LeaseLost) -> dict[str, Any]:
     """A job error (or a lost lease) as data."""
     if isinstance(error, LeaseLost):
         return {"lease_lost": str(error)}
-    return {"error": {"kind": error.kind.value, "message": str(error)}}
+    return {"error": {"kind": error.kind.value, "message": str(error), "stage": error.stage}}
 
 
 class RemoteJobError(JobError):
     """A job error raised by a stage that ran elsewhere."""
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str, stage: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.stage = stage
 
 
 def result_from_wire(wire: dict[str, Any]) -> StageResult:
@@ -61,5 +91,6 @@ def result_from_wire(wire: dict[str, Any]) -> StageResult:
     if "lease_lost" in wire:
         raise LeaseLost(str(wire["lease_lost"]))
     if "error" in wire:
-        raise RemoteJobError(ErrorKind(wire["error"]["kind"]), wire["error"]["message"])
+        error = wire["error"]
+        raise RemoteJobError(ErrorKind(error["kind"]), error["message"], error.get("stage"))
     return _RESULT.validate_python(wire)

@@ -26,12 +26,12 @@ from pipeline.core.errors import ConfigError
 
 # Every function the app must expose, by the names callers look up.
 APP_FUNCTIONS = (
-    "detect_objects",
+    "ObjectDetection.detect_objects",
     "detect_players_modal",
     "detect_ball_modal",
     "process_framing",
     "render_overlay",
-    "apply_upscale",
+    "Upscaling.apply_upscale",
     "orchestrate_job",
     "scan_inbox",
     "webhook",
@@ -91,8 +91,13 @@ Lookup = Callable[[str, str], Any]
 def _modal_lookup(app_name: str, name: str) -> Any:
     import modal
 
+    if "." in name:  # a method of a class: the class is what is deployed
+        cls_name, method = name.split(".", 1)
+        cls = modal.Cls.from_name(app_name, cls_name)
+        cls.hydrate()  # from_name is lazy: ask the server now
+        return getattr(cls(), method)
     function = modal.Function.from_name(app_name, name)
-    function.hydrate()  # from_name is lazy: ask the server now
+    function.hydrate()
     return function
 
 

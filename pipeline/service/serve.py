@@ -94,7 +94,13 @@ def serve(
         webhook_secret, generated = _generated_secret(options.data_dir if conn.embedded else None)
     worker = local_worker(conn.bucket, settings, stop=stop)
     pool = WorkerPool(worker, options.workers)
-    scanner = Scanner(conn.bucket, settings, pool.dispatch, owner=worker.owner)
+    scanner = Scanner(
+        conn.bucket,
+        settings,
+        pool.dispatch,
+        owner=worker.owner,
+        claim_concurrency=settings.claim_concurrency,
+    )
     app = create_app(
         webhook_secret,
         scanner.claim_key,

@@ -24,9 +24,11 @@ from pipeline.core.keys import stage_key
 from pipeline.core.settings import EncodeProfile, Limits, Settings
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import Fence
-from pipeline.media.probe import VideoInfo, probe
+from pipeline.media.encoders import resolve_encoder
+from pipeline.media.probe import PROBES, VideoInfo, probe
 from pipeline.stages.table import Artifact
 from pipeline.storage.bucket import Bucket
+from pipeline.storage.local_files import LOCAL_FILES
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +76,11 @@ class ProgressShare:
     def at(self, fraction: float) -> float:
         """Where the bar is when the stage is ``fraction`` done."""
         return self.start + self.width * min(max(fraction, 0.0), 1.0)
+
+    @classmethod
+    def spanning(cls, first: ProgressShare, last: ProgressShare) -> ProgressShare:
+        """The bar from ``first``'s start to ``last``'s end (the stages of a fused pass)."""
+        return cls(first.start, last.start + last.width - first.start)
 
     @property
     def last(self) -> bool:
@@ -133,14 +140,20 @@ AnyStageRequest = StageRequest[Any]  # a request whose stage is known only at ru
 
 @dataclass(frozen=True)
 class StageResult:
-    """What a stage wrote and what it cost."""
+    """What a stage wrote and what it used (the ledger prices the use)."""
 
     outputs: dict[Artifact, str]
     frames: int
     backend: str
     gpu_seconds: float = 0.0
+    gpu: str | None = None  # the GPU kind those seconds were on
+    cpu_seconds: float = 0.0  # core-seconds: reserved on Modal, used here
+    memory_gib_seconds: float = 0.0  # reserved GiB x seconds (0 where nothing is reserved)
+    startup_s: float = 0.0  # the container's start before this call, billed with it
     warnings: tuple[str, ...] = ()  # what the stage adjusted rather than refused
     details: Mapping[str, Any] = field(default_factory=dict)  # for the status (JSON-ready)
+    # Inside a fused pass: this stage's own seconds of it (None: the whole call was its own).
+    busy_s: float | None = None
 
 
 @dataclass
@@ -152,6 +165,11 @@ class StageContext:
     scratch: Path
     progress: ProgressFn = lambda fraction: None
 
+    @property
+    def encoder(self) -> str:
+        """The H.264 encoder this machine uses (``Settings.video_encoder`` resolved here)."""
+        return resolve_encoder(self.settings.video_encoder)
+
     def encode_profile(self, request: AnyStageRequest) -> EncodeProfile:
         """Final quality for the last stage, near-lossless and cheap before it."""
         s = self.settings
@@ -162,12 +180,16 @@ class StageContext:
         return self.bucket.download_file(key, self.scratch / name)
 
     def fetch_video(self, key: str) -> tuple[Path, VideoInfo]:
-        """Download and probe the input video, enforcing the configured limits."""
-        info_size = self.bucket.head(key).size
-        check_size(info_size, self.settings.limits)
+        """Download and probe the input video, enforcing the configured limits (a version
+        already probed in this process, by the planner, is not probed again; one already on
+        this machine is read where it is, never modified)."""
+        head = self.bucket.head(key)
+        check_size(head.size, self.settings.limits)
+        identity = (self.bucket.name, key, head.etag)
         suffix = Path(key).suffix or ".mp4"
-        path = self.fetch(key, f"input{suffix}")
-        info = probe(path)
+        # The very bytes may be on this machine already (``process`` uploaded them).
+        path = LOCAL_FILES.recall(identity, head.size) or self.fetch(key, f"input{suffix}")
+        info = PROBES.get(identity) or PROBES.put(identity, probe(path))
         check_limits(info, self.settings.limits)
         return path, info
 

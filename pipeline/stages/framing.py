@@ -3,10 +3,15 @@
 One ffmpeg pass per job: decode (auto-rotated upright), re-time, crop, encode.
 ffmpeg's own frame counter drives the progress. Writes ``video.mp4`` and
 ``timeline.json`` (how output frames map to source frames, for later stages).
+At the head of a fused pass (:mod:`pipeline.stages.fused`) the same graph runs
+but its frames come back raw, for the next stage to draw on before the one
+encode; it then writes ``timeline.json`` only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -14,12 +19,15 @@ import numpy as np
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import Follow, FramingParams, StageName
-from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args
+from pipeline.manifests.timeline import FramingTimeline
+from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args, mp4_time_base
 from pipeline.media.ffmpeg_run import run_ffmpeg
+from pipeline.media.frame_pipe import FramePipe
 from pipeline.media.frames import check_complete
-from pipeline.media.probe import VideoInfo, probe
+from pipeline.media.probe import VideoInfo
 from pipeline.stages.base import AnyStageRequest, StageContext, StageRequest, StageResult
 from pipeline.stages.follow_path import crop_path, follow_targets, window_size
+from pipeline.stages.frame_pass import Geometry
 from pipeline.stages.framing_plan import (
     crop_commands,
     filter_graph,
@@ -31,6 +39,41 @@ from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import pick_track
 
 
+@dataclass(frozen=True)
+class FramingPlan:
+    """One framing run decided: the source, the timeline and ffmpeg's inputs and graph."""
+
+    source: Path
+    info: VideoInfo
+    timeline: FramingTimeline
+    inputs: list[str]  # -ss/-t/-i and the -filter_complex graph
+    details: dict[str, object]
+    warnings: tuple[str, ...]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The framed frames' width and height."""
+        return self.timeline.crop.width, self.timeline.crop.height
+
+
+@dataclass
+class FramedFrames:
+    """Framing as the head of a fused pass: its frames raw from ffmpeg, its audio in a
+    file (re-timed and encoded as the unfused stage would), its timeline published."""
+
+    plan: FramingPlan
+    pipe: FramePipe
+    audio: Path | None
+    timeline_key: str
+
+    @property
+    def geometry(self) -> Geometry:
+        """Size and rate of the framed frames."""
+        width, height = self.plan.size
+        fps = self.plan.info.fps
+        return Geometry(width, height, fps, mp4_time_base(fps))
+
+
 class FramingStage:
     """Trim, crop, speed: one ffmpeg pass."""
 
@@ -39,14 +82,60 @@ class FramingStage:
 
     def run(self, ctx: StageContext, request: StageRequest[FramingParams]) -> StageResult:
         """Frame ``request.video_key`` as ``request.params`` says."""
+        plan = self.plan(ctx, request)
+        timeline, info = plan.timeline, plan.info
+        profile = ctx.encode_profile(request)
+        output = ctx.scratch / "framed.mp4"
+        args = [*plan.inputs, "-map", "[v]", *ffmpeg_video_args(profile, ctx.encoder)]
+        if info.has_audio:
+            args += ["-map", "[a]", *ffmpeg_audio_args(profile)]
+        else:
+            args += ["-an"]
+        args += ["-metadata:s:v:0", "rotate=0", str(output)]
+        total = max(1, timeline.output_frames)
+        written = [0]
+
+        def on_frames(n: int) -> None:
+            written[0] = n  # ffmpeg's last count is the frames it wrote
+            ctx.progress(min(1.0, n / total))
+
+        run_ffmpeg(args, on_frames=on_frames)
+        frames = written[0]
+        check_complete(frames, timeline.output_frames)
+        outputs = {
+            Artifact.VIDEO: ctx.publish(output, request, "video.mp4"),
+            Artifact.TIMELINE: self._publish_timeline(ctx, request, timeline),
+        }
+        return StageResult(
+            outputs=outputs,
+            frames=frames,
+            backend="ffmpeg",
+            warnings=plan.warnings,
+            details=plan.details,
+        )
+
+    def open_frames(self, ctx: StageContext, request: StageRequest[FramingParams]) -> FramedFrames:
+        """Start the framing pass with its video coming back raw (for a fused pass): the
+        caller draws and encodes the frames, then muxes ``audio``."""
+        plan = self.plan(ctx, request)
+        extra: list[str] = []
+        audio = None
+        if plan.info.has_audio:
+            audio = ctx.scratch / "framed-audio.m4a"
+            extra = ["-map", "[a]", *ffmpeg_audio_args(ctx.encode_profile(request)), str(audio)]
+        width, height = plan.size
+        pipe = FramePipe(plan.inputs, "[v]", width, height, extra_outputs=extra)
+        key = self._publish_timeline(ctx, request, plan.timeline)
+        return FramedFrames(plan, pipe, audio, key)
+
+    def plan(self, ctx: StageContext, request: StageRequest[FramingParams]) -> FramingPlan:
+        """Fetch the clip and decide the run: timeline, follow path, ffmpeg's graph."""
         params = request.params
         source, info = ctx.fetch_video(request.video_key)
         follow, details = (
             self._follow_path(ctx, request, params, info) if params.follow else (None, {})
         )
         timeline = plan_timeline(params, info, follow)
-        profile = ctx.encode_profile(request)
-        output = ctx.scratch / "framed.mp4"
         first = timeline.pieces[0].source_start_s
         last = timeline.pieces[-1].source_end_s
         fps = f"{info.fps.numerator}/{info.fps.denominator}"
@@ -58,31 +147,15 @@ class FramingStage:
         if timeline.crop_path:
             commands = ctx.scratch / "follow.cmd"
             commands.write_text(crop_commands(timeline, info.frame_count))
-        graph = filter_graph(timeline, fps, info.has_audio, commands)
-        args += ["-filter_complex", graph, "-map", "[v]"]
-        args += ffmpeg_video_args(profile)
-        if info.has_audio:
-            args += ["-map", "[a]", *ffmpeg_audio_args(profile)]
-        else:
-            args += ["-an"]
-        args += ["-metadata:s:v:0", "rotate=0", str(output)]
-        total = max(1, timeline.output_frames)
-        run_ffmpeg(args, on_frames=lambda n: ctx.progress(min(1.0, n / total)))
-        frames = probe(output).frame_count
-        check_complete(frames, timeline.output_frames)
-        outputs = {
-            Artifact.VIDEO: ctx.publish(output, request, "video.mp4"),
-            Artifact.TIMELINE: ctx.publish_json(
-                timeline.model_dump(mode="json"), request, "timeline.json"
-            ),
-        }
-        return StageResult(
-            outputs=outputs,
-            frames=frames,
-            backend="ffmpeg",
-            warnings=tuple(framing_warnings(params, info)),
-            details=details,
-        )
+        args += ["-filter_complex", filter_graph(timeline, fps, info.has_audio, commands)]
+        warnings = tuple(framing_warnings(params, info))
+        return FramingPlan(source, info, timeline, args, details, warnings)
+
+    @staticmethod
+    def _publish_timeline(
+        ctx: StageContext, request: AnyStageRequest, timeline: FramingTimeline
+    ) -> str:
+        return ctx.publish_json(timeline.model_dump(mode="json"), request, "timeline.json")
 
     @staticmethod
     def _follow_path(

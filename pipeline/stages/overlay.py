@@ -6,6 +6,7 @@ copies the audio packets through untouched (no audio re-encode).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,7 +15,8 @@ from pipeline.core.settings import EncodeProfile
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
-from pipeline.media.frames import FrameReader, FrameWriter
+from pipeline.media.codec import VIDEO_CODEC
+from pipeline.media.frames import FrameReader, FrameWriter, YuvFrame
 from pipeline.media.probe import VideoInfo
 from pipeline.render.spotlight import Spotlight
 from pipeline.stages.base import (
@@ -24,9 +26,56 @@ from pipeline.stages.base import (
     StageRequest,
     StageResult,
 )
+from pipeline.stages.frame_pass import FrameStep, Geometry, PassClock, pass_backend, run_pass
 from pipeline.stages.highlight_track import HighlightTrack
 from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import PickedTrack, coverage, pick_track
+
+
+class OverlayStep:
+    """The overlay inside a pass: draw the spotlight on each frame, in place."""
+
+    stage = StageName.OVERLAY
+
+    def __init__(
+        self,
+        track: HighlightTrack,
+        spotlight: Spotlight,
+        backend: str,
+        picked: PickedTrack | None = None,
+        detector: str = "",
+    ) -> None:
+        self.track = track
+        self.spotlight = spotlight
+        self.backend = backend
+        self.picked = picked
+        self.detector = detector
+
+    def output_geometry(self, incoming: Geometry) -> Geometry:
+        """The same frames: it draws on them."""
+        return incoming
+
+    def feed(self, frame: YuvFrame) -> Sequence[YuvFrame]:
+        """Draw the spotlight where the player is at this frame."""
+        track = self.track
+        self.spotlight.annotate(frame, track.box_at(frame.index), track.strength_at(frame.index))
+        return (frame,)
+
+    def flush(self) -> Sequence[YuvFrame]:
+        """Nothing is held."""
+        return ()
+
+    def details(self, first: int, frames: int, fps: float) -> dict[str, object]:
+        """The picked player and how much of frames ``[first, first + frames)`` he is seen."""
+        picked = self.picked
+        if picked is None:
+            return {}
+        last = len(picked.seen) - 1
+        seen = [
+            int(picked.seen[min(max(round(self.track.source_frame(i)), 0), last)])
+            for i in range(first, first + frames)
+        ]
+        return {"picked": picked.summary(self.detector), "coverage": coverage(seen, fps)}
 
 
 class OverlayStage:
@@ -37,9 +86,35 @@ class OverlayStage:
 
     def run(self, ctx: StageContext, request: StageRequest[OverlayParams]) -> StageResult:
         """Render the highlight onto ``request.video_key``."""
-        params = request.params
         source, info = ctx.fetch_video(request.video_key)
-        timeline = self._timeline(ctx, request)
+        step = self.open_step(ctx, request, self.timeline(ctx, request))
+        output = ctx.scratch / "overlay.mp4"
+        window = request.frame_window(info) if request.segment else None
+        frames = render_highlight(
+            source,
+            output,
+            info,
+            step,
+            ctx.encode_profile(request),
+            ctx.progress,
+            window=window,
+            encoder=ctx.encoder,
+        )
+        outputs = {Artifact.VIDEO: ctx.publish(output, request, request.output_name())}
+        start, _ = request.frame_window(info)
+        details = step.details(start, frames, float(info.fps))
+        return StageResult(outputs=outputs, frames=frames, backend=step.backend, details=details)
+
+    def open_step(
+        self,
+        ctx: StageContext,
+        request: StageRequest[OverlayParams],
+        timeline: FramingTimeline | None,
+        incoming: Geometry | None = None,
+    ) -> OverlayStep:
+        """The step that draws ``request``'s highlight on frames that ``timeline`` framed
+        (None: the source's own frames); it draws on frames of any size."""
+        params = request.params
         picked, backend = self._pick(ctx, request, params)
         if picked is None:
             assert params.highlight.boxes is not None
@@ -47,30 +122,7 @@ class OverlayStage:
         else:
             track = HighlightTrack(picked.keyframes, timeline, picked.strength)
         spotlight = Spotlight(params.style, params.dim)
-        output = ctx.scratch / "overlay.mp4"
-        frames = render_highlight(
-            source,
-            output,
-            info,
-            track,
-            spotlight,
-            ctx.encode_profile(request),
-            ctx.progress,
-            window=request.frame_window(info) if request.segment else None,
-        )
-        outputs = {Artifact.VIDEO: ctx.publish(output, request, request.output_name())}
-        details = {}
-        if picked is not None:
-            start, _ = request.frame_window(info)
-            seen = [
-                int(picked.seen[min(max(round(track.source_frame(i)), 0), len(picked.seen) - 1)])
-                for i in range(start, start + frames)
-            ]
-            details = {
-                "picked": picked.summary(backend),
-                "coverage": coverage(seen, float(info.fps)),
-            }
-        return StageResult(outputs=outputs, frames=frames, backend="pyav-x264", details=details)
+        return OverlayStep(track, spotlight, pass_backend(ctx.encoder), picked, backend)
 
     @staticmethod
     def _pick(
@@ -86,7 +138,8 @@ class OverlayStage:
         return pick_track(doc, params.highlight), doc.backend
 
     @staticmethod
-    def _timeline(ctx: StageContext, request: AnyStageRequest) -> FramingTimeline | None:
+    def timeline(ctx: StageContext, request: AnyStageRequest) -> FramingTimeline | None:
+        """The framing timeline of an earlier call (None: the frames were not framed)."""
         key = request.upstream.get(StageName.FRAMING, {}).get(Artifact.TIMELINE)
         if key is None:
             return None
@@ -97,12 +150,12 @@ def render_highlight(
     source: Path,
     output: Path,
     info: VideoInfo,
-    track: HighlightTrack,
-    spotlight: Spotlight,
+    step: FrameStep,
     profile: EncodeProfile,
     progress: ProgressFn,
     *,
     window: tuple[int, int] | None = None,
+    encoder: str = VIDEO_CODEC,
 ) -> int:
     """The overlay's frame loop on local files; returns the frames written.
 
@@ -110,7 +163,6 @@ def render_highlight(
     rendered, video only, timestamps starting at zero.
     """
     start, end = window or (0, info.frame_count)
-    total = max(1, end - start)
     with (
         FrameReader(source, info) as reader,
         FrameWriter(
@@ -122,6 +174,7 @@ def render_highlight(
             time_base=reader.time_base,
             audio_template=reader.audio if window is None else None,
             renumber=window is not None,
+            encoder=encoder,
         ) as writer,
     ):
         frames = (
@@ -129,8 +182,13 @@ def render_highlight(
             if window is None
             else reader.frames(start=start, end=end)
         )
-        for frame in frames:
-            spotlight.annotate(frame, track.box_at(frame.index), track.strength_at(frame.index))
-            writer.write(frame)
-            progress(min(1.0, (frame.index - start + 1) / total))
-        return writer.frames_written
+        return run_pass(
+            frames,
+            [step],
+            writer,
+            total=end - start,
+            progress=progress,
+            clock=PassClock(),
+            head=StageName.OVERLAY,
+            first_index=start,
+        )

@@ -2,7 +2,8 @@
 
 Its name and order, its parameters, what it writes, how it splits over
 parallel workers, the machine it needs (GPU kind, CPU cores, memory, image),
-its Modal function and timeout, and the weights it may load. Manifest
+its Modal function and timeout, the weights it may load, and its place in a
+fused pass. Manifest
 validation, the orchestrator's segments, both runners, the cost model's
 defaults and ``infra/modal_app.py`` read it; ``tests/unit/test_stage_table.py``
 checks that each of them sees every stage. Adding a stage means one module
@@ -14,7 +15,7 @@ The table is light (enums and dataclasses): the Modal app imports it anywhere.
 Example::
 
     spec = STAGE_TABLE[StageName.OVERLAY]
-    spec.machine.gpu, spec.modal_function, spec.split      # ("T4", "render_overlay", FRAMES)
+    spec.machine.gpu, spec.modal_function, spec.split      # (None, "render_overlay", FRAMES)
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ class Artifact(StrEnum):
     TIMELINE = "timeline"
 
 
+class PassRole(StrEnum):
+    """Where a stage may sit in a fused decode -> steps -> encode pass."""
+
+    NONE = "none"  # its own pass (detect reads frames but writes no video)
+    HEAD = "head"  # only first: it produces the frames (framing re-times them in ffmpeg)
+    STEP = "step"  # anywhere: it works on frames (overlay, upscale)
+
+
 class Image(StrEnum):
     """The container images of ``infra/modal_app.py``."""
 
@@ -63,8 +72,8 @@ class Machine:
 
     gpu: str | None  # a Modal GPU kind ("T4", "L4"), None: CPU only
     image: Image
-    cpu: float | None = None  # cores reserved (None: Modal's default share)
-    memory_mb: int | None = None  # memory reserved (None: Modal's default)
+    cpu: float  # cores reserved (and paid for)
+    memory_mb: int  # memory reserved (and paid for)
 
     @property
     def compute(self) -> str:
@@ -81,12 +90,33 @@ class StageSpec:
     outputs: tuple[Artifact, ...]
     split: Split
     machine: Machine
-    modal_function: str
+    modal_function: str  # its Modal function (a method of ``modal_class`` when one is named)
     timeout_s: int
     weights: tuple[str, ...] = ()  # the Settings fields naming the weights it may load
     # Retries of a failed call on Modal (the platform retries; the orchestrator does not):
     # with them a stage runs at most 3 times, as the local orchestrator's own loop allows.
     retries: int = 2
+    # Its place in a fused pass with its neighbours on the same machine (REELPIPE_FUSE).
+    frame_pass: PassRole = PassRole.NONE
+    # Its machine when videos are encoded with NVENC (REELPIPE_VIDEO_ENCODER=h264_nvenc):
+    # a stage whose work is the encode gets a GPU only then. None: always ``machine``.
+    nvenc_machine: Machine | None = None
+    # The Modal class whose container loads the stage's model once, at start
+    # (``@modal.enter``); None: a plain function (it loads no model).
+    modal_class: str | None = None
+
+    @property
+    def modal_target(self) -> str:
+        """What the runner looks up: ``function`` or ``Class.method``."""
+        return (
+            f"{self.modal_class}.{self.modal_function}" if self.modal_class else self.modal_function
+        )
+
+    def machine_for(self, video_encoder: str) -> Machine:
+        """The machine this stage is deployed on with the ``video_encoder`` setting."""
+        if video_encoder == "h264_nvenc" and self.nvenc_machine is not None:
+            return self.nvenc_machine
+        return self.machine
 
     @property
     def splits(self) -> bool:
@@ -99,6 +129,16 @@ class StageSpec:
         return self.split is Split.FRAMES
 
 
+# Sized from what each stage's work needs (bench/README.md, "Right-sized machines"):
+# x264 at 1080p keeps 4 cores busy at about real time; decode + drawing add little;
+# the models' batches of 1080p frames and their activations want 8 GiB.
+_ENCODE_CPU = Machine(gpu=None, image=Image.BASE, cpu=4.0, memory_mb=4096)
+_ENCODE_NVENC = Machine(gpu="T4", image=Image.BASE, cpu=2.0, memory_mb=4096)
+
+# The functions that only coordinate (the orchestrator, the scan, the webhook, the
+# nightly run): half a core and 1 GiB, for the ledger and ``infra/modal_app.py``.
+COORDINATOR = Machine(gpu=None, image=Image.BASE, cpu=0.5, memory_mb=1024)
+
 STAGE_TABLE: dict[StageName, StageSpec] = {
     spec.name: spec
     for spec in (
@@ -107,38 +147,45 @@ STAGE_TABLE: dict[StageName, StageSpec] = {
             params=DetectParams,
             outputs=(Artifact.DETECTIONS,),
             split=Split.FRAMES_WITH_OVERLAP,
-            machine=Machine(gpu="T4", image=Image.YOLO),
+            machine=Machine(gpu="T4", image=Image.YOLO, cpu=4.0, memory_mb=8192),
             modal_function="detect_objects",
             timeout_s=1800,
             weights=("yolo_weights",),
+            modal_class="ObjectDetection",
         ),
         StageSpec(
             name=StageName.FRAMING,
             params=FramingParams,
             outputs=(Artifact.VIDEO, Artifact.TIMELINE),
             split=Split.NONE,
-            machine=Machine(gpu=None, image=Image.BASE, cpu=4.0),
+            machine=_ENCODE_CPU,
             modal_function="process_framing",
-            timeout_s=900,
+            timeout_s=1800,
+            frame_pass=PassRole.HEAD,
+            nvenc_machine=_ENCODE_NVENC,
         ),
         StageSpec(
             name=StageName.OVERLAY,
             params=OverlayParams,
             outputs=(Artifact.VIDEO,),
             split=Split.FRAMES,
-            machine=Machine(gpu="T4", image=Image.BASE),
+            machine=_ENCODE_CPU,
             modal_function="render_overlay",
-            timeout_s=900,
+            timeout_s=1800,
+            frame_pass=PassRole.STEP,
+            nvenc_machine=_ENCODE_NVENC,
         ),
         StageSpec(
             name=StageName.UPSCALE,
             params=UpscaleParams,
             outputs=(Artifact.VIDEO,),
             split=Split.FRAMES,
-            machine=Machine(gpu="L4", image=Image.UPSCALE),
+            machine=Machine(gpu="L4", image=Image.UPSCALE, cpu=4.0, memory_mb=8192),
             modal_function="apply_upscale",
             timeout_s=1800,
             weights=("upscale_weights",),
+            modal_class="Upscaling",
+            frame_pass=PassRole.STEP,
         ),
     )
 }

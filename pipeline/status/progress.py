@@ -15,26 +15,27 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
 from pipeline.core.errors import LeaseLost, ReelpipeError, bounded_message
 from pipeline.manifests.status import StatusManifest
-from pipeline.stages.base import AnyStageRequest
+from pipeline.stages.base import AnyStageRequest, ProgressShare
 from pipeline.status.store import Mutation
-from pipeline.status.transitions import segment_progress, stage_progress
+from pipeline.status.transitions import group_progress, segment_progress, stage_progress
 
 log = structlog.get_logger(__name__)
 
 
 class ProgressSink:
-    """Throttled, best-effort progress writes for one stage request."""
+    """Throttled, best-effort progress writes for one stage request, or for the stages of a
+    fused group (they advance together: one pass)."""
 
     def __init__(
         self,
         write: Callable[[Mutation], StatusManifest],
-        request: AnyStageRequest,
+        request: AnyStageRequest | Sequence[AnyStageRequest],
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -51,7 +52,10 @@ class ProgressSink:
             return
         self._last = now
         request = self._request
-        if request.segment is None:
+        if isinstance(request, Sequence):
+            share = ProgressShare.spanning(request[0].share, request[-1].share)
+            mutation = group_progress([r.stage for r in request], share, fraction)
+        elif request.segment is None:
             mutation = stage_progress(request.stage, request.share, fraction)
         else:
             mutation = segment_progress(request.stage, request.share, request.segment, fraction)

@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import ErrorKind
+from pipeline.core.settings import Rates
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import (
     ErrorInfo,
@@ -115,9 +116,13 @@ def succeeded(
 def failed(
     status: StatusManifest, *, error: ErrorInfo, stage: StageName | None, duration_s: float
 ) -> StatusManifest:
-    """The job failed (in ``stage``, when one was running): the error, the lease given up."""
+    """The job failed (in ``stage``, when one was running): the error, the lease given up.
+    Stages fused with it in the same pass did not finish either: they are pending again."""
     if stage is not None and stage in status.stages:
         status = with_stage(status, stage, state=StageState.FAILED, finished_at=utc_now())
+    for name, record in status.stages.items():
+        if name is not stage and record.state is StageState.RUNNING:
+            status = with_stage(status, name, state=StageState.PENDING, progress=0.0)
     kind: ErrorKind = error.kind
     return _changed(
         status,
@@ -216,6 +221,17 @@ def stage_progress(name: StageName, share: ProgressShare, fraction: float) -> Mu
     return mutate
 
 
+def group_progress(names: Sequence[StageName], share: ProgressShare, fraction: float) -> Mutation:
+    """The stages of a fused pass are ``fraction`` done (``share``: their joint part)."""
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        for name in names:
+            s = with_stage(s, name, progress=round(100 * fraction, 1))
+        return _changed(s, progress=overall_progress(share, fraction, *names))
+
+    return mutate
+
+
 def segment_progress(
     name: StageName, share: ProgressShare, segment: Segment, fraction: float
 ) -> Mutation:
@@ -238,11 +254,15 @@ def stage_finished(
     result: StageResult,
     duration: float,
     cache_key: str,
-    usd_per_gpu_second: float = 0.0,
+    rates: Rates | None = None,
 ) -> Mutation:
-    """Stage ``name`` succeeded: its record, and the job's totals."""
+    """Stage ``name`` succeeded: its record with its use priced at ``rates``, and the
+    job's totals."""
     fps = round(result.frames / duration, 2) if duration > 0 else None
-    cost = result.gpu_seconds * usd_per_gpu_second
+    rates = rates or Rates()
+    cost = rates.price(
+        result.gpu, result.gpu_seconds, result.cpu_seconds, result.memory_gib_seconds
+    )
 
     def mutate(s: StatusManifest) -> StatusManifest:
         s = with_stage(
@@ -257,6 +277,10 @@ def stage_finished(
             backend=result.backend,
             outputs=result.outputs,
             gpu_seconds=result.gpu_seconds,
+            cpu_seconds=round(result.cpu_seconds, 3),
+            memory_gib_seconds=round(result.memory_gib_seconds, 3),
+            startup_s=round(result.startup_s, 3),
+            cost_usd=round(cost, 6),
             segments=[],
             cache_key=cache_key,
             details=dict(result.details),
@@ -265,6 +289,8 @@ def stage_finished(
             s,
             progress=overall_progress(share, 1.0, name),
             gpu_seconds=round(s.gpu_seconds + result.gpu_seconds, 3),
+            cpu_seconds=round(s.cpu_seconds + result.cpu_seconds, 3),
+            memory_gib_seconds=round(s.memory_gib_seconds + result.memory_gib_seconds, 3),
             cost_usd=round(s.cost_usd + cost, 6),
             warnings=list(dict.fromkeys([*s.warnings, *result.warnings])),
         )
@@ -272,9 +298,22 @@ def stage_finished(
     return mutate
 
 
-def overall_progress(share: ProgressShare, fraction: float, name: StageName) -> Progress:
-    """The job's bar with stage ``name`` ``fraction`` done."""
+def orchestrator_charged(
+    status: StatusManifest, *, cpu_seconds: float, memory_gib_seconds: float, cost_usd: float
+) -> StatusManifest:
+    """The orchestrator's own use over the run, added to the job's totals."""
+    return _changed(
+        status,
+        cpu_seconds=round(status.cpu_seconds + cpu_seconds, 3),
+        memory_gib_seconds=round(status.memory_gib_seconds + memory_gib_seconds, 3),
+        cost_usd=round(status.cost_usd + cost_usd, 6),
+    )
+
+
+def overall_progress(share: ProgressShare, fraction: float, *names: StageName) -> Progress:
+    """The job's bar with stage ``name`` (or the fused stages ``names``) ``fraction`` done."""
     percent = SETUP_SHARE + STAGES_SHARE * share.at(fraction)
     done = fraction >= 1.0
-    message = "saving" if done and share.last else f"{name.value} {round(100 * fraction)}%"
+    label = "+".join(n.value for n in names)
+    message = "saving" if done and share.last else f"{label} {round(100 * fraction)}%"
     return Progress(percent=round(min(percent, 99.0), 1), message=message)

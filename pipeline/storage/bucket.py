@@ -69,6 +69,8 @@ def make_s3_client(settings: Settings) -> S3Client:
         s3={"addressing_style": "path"},
         connect_timeout=settings.s3_connect_timeout_s,
         read_timeout=settings.s3_read_timeout_s,
+        # One connection per concurrent claim (the scan's pool), and a few for the rest.
+        max_pool_connections=settings.claim_concurrency + 8,
     )
     return boto3.client(
         "s3",

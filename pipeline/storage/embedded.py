@@ -25,9 +25,10 @@ from types import TracebackType
 from typing import Any
 
 from pipeline.core.errors import ConfigError
+from pipeline.core.settings import EMBEDDED_HOST
 from pipeline.storage.snapshot import PeriodicSaver, Snapshot
 
-EMBEDDED_HOST = "127.0.0.1"
+__all__ = ["EMBEDDED_HOST", "EmbeddedS3"]
 # How often the serving loop checks for shutdown: stopping costs at most this long.
 POLL_INTERVAL_S = 0.05
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.settings import Settings
-from pipeline.media.frames import split_i420
-from pipeline.superres.classical import upscale_plane
+from pipeline.media.frames import YuvFrame, split_i420
+from pipeline.superres.classical import upscale_frame
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -37,6 +37,10 @@ class Upscaler(Protocol):
         """Each frame ``scale`` times larger."""
         ...
 
+    def upscale_frames(self, frames: Sequence[YuvFrame]) -> list[YuvFrame]:
+        """The same on decoded frames (their timing kept): what a pass calls."""
+        ...
+
 
 class ClassicalUpscaler:
     """Lanczos + a mild unsharp mask on luma (see pipeline.superres.classical)."""
@@ -46,20 +50,21 @@ class ClassicalUpscaler:
     def __init__(self, scale: int) -> None:
         self.scale = scale
 
+    def upscale_frames(self, frames: Sequence[YuvFrame]) -> list[YuvFrame]:
+        """Resample each frame with swscale's Lanczos; sharpen the luma."""
+        return [upscale_frame(frame, self.scale) for frame in frames]
+
     def upscale_batch(self, frames: Sequence[Planes]) -> list[Planes]:
-        """Resize each plane; sharpen the luma."""
-        out = []
-        for y, u, v in frames:
-            h, w = y.shape
-            s = self.scale
-            out.append(
-                (
-                    upscale_plane(y, w * s, h * s, sharpen=True),
-                    upscale_plane(u, w * s // 2, h * s // 2, sharpen=False),
-                    upscale_plane(v, w * s // 2, h * s // 2, sharpen=False),
-                )
-            )
-        return out
+        """The same on bare planes."""
+        wrapped = [YuvFrame.from_planes(i, y, u, v) for i, (y, u, v) in enumerate(frames)]
+        return [(f.y, f.u, f.v) for f in self.upscale_frames(wrapped)]
+
+
+def preferred_device() -> str:
+    """``cuda`` when torch sees a GPU, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @functools.cache
@@ -77,9 +82,7 @@ class ModelUpscaler:
     """SRVGGNetCompact weights, tiled and batched."""
 
     def __init__(self, weights: Path, scale: int, *, tile: int, device: str | None = None) -> None:
-        import torch
-
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or preferred_device()
         self.model = load_model(weights, self.device)
         self.scale = scale
         self.tile = tile
@@ -88,6 +91,14 @@ class ModelUpscaler:
             raise ConfigError(
                 f"the upscale model is x{self.model.upscale}; it cannot produce x{scale}"
             )
+
+    def upscale_frames(self, frames: Sequence[YuvFrame]) -> list[YuvFrame]:
+        """The network on decoded frames, their timing kept."""
+        planes = self.upscale_batch([(f.y, f.u, f.v) for f in frames])
+        return [
+            YuvFrame.from_planes(f.index, y, u, v, template=f.av_frame)
+            for f, (y, u, v) in zip(frames, planes, strict=True)
+        ]
 
     def upscale_batch(self, frames: Sequence[Planes]) -> list[Planes]:
         """Convert to RGB, run the network in tiles, convert back to yuv420p."""

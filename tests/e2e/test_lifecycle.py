@@ -41,12 +41,17 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
 def test_killed_worker_is_resumed_without_redoing_finished_stages(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
-    """SIGKILL mid-overlay; after the lease expires a scan resumes and framing is not redone."""
+    """SIGKILL mid-overlay; after the lease expires a scan resumes and framing is not redone.
+
+    Stages run as separate calls here (REELPIPE_FUSE=0): fused, framing and overlay are
+    one call, resumed as a whole."""
     clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=8.0)
     client = ReelpipeClient(bucket, "u")
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=30)}}
     job_id = client.submit(clip, job_manifest(framing={}, overlay=overlay)).job_id
-    env = server_env(settings, REELPIPE_LEASE_TTL_S="6", REELPIPE_X264_PRESET="slow")
+    env = server_env(
+        settings, REELPIPE_LEASE_TTL_S="6", REELPIPE_X264_PRESET="slow", REELPIPE_FUSE="0"
+    )
     worker = subprocess.Popen([*PYTHON_CLI, "scan", "--once"], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:

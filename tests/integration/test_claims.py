@@ -95,3 +95,28 @@ def test_an_inbox_object_too_large_for_a_manifest_is_moved_aside(
         "larger than a manifest may be"
         in bucket.get_json(f"rejected/{key}.reason.json").data["reason"]
     )
+
+
+def test_a_manifest_replaced_after_the_listing_is_never_lost(
+    bucket: Bucket, settings: Settings
+) -> None:
+    """The scan copies the version it listed; replaced in between, that job has no copy
+    (its run will say so), the new version stays in the inbox and is claimed next."""
+    from pipeline.jobs.claim import claim
+    from pipeline.jobs.orchestrator import Orchestrator
+    from pipeline.manifests.status import JobState
+    from pipeline.runners.local import LocalRunner
+
+    inbox = submit_manifest(bucket, "u", job_manifest(framing={}), request_id="swap").inbox_key
+    (listed,) = list(bucket.list("inbox/"))
+    bucket.put_json(inbox, job_manifest(framing={"aspect": "9:16"}))  # the user re-uploads
+    stale = claim(bucket, inbox, listed=listed)
+    assert stale is not None and not bucket.exists(stale.manifest_key)
+    assert bucket.get_json(inbox).data == job_manifest(framing={"aspect": "9:16"})  # kept
+    status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(stale)
+    assert status.state is JobState.FAILED and status.error is not None
+    assert "replaced or removed while it was being claimed" in status.error.message
+    claimed: list[ClaimedJob] = []
+    Scanner(bucket, settings, claimed.append).scan_once()
+    assert len(claimed) == 1 and claimed[0].job_id != stale.job_id
+    assert bucket.get_json(claimed[0].manifest_key).data == job_manifest(framing={"aspect": "9:16"})

@@ -66,11 +66,13 @@ class InProcessFunctions:
 
     def lookup(self, name: str) -> InProcessCall:
         assert name in STAGE_FUNCTIONS.values(), name
-        (spec,) = [s for s in STAGE_TABLE.values() if s.modal_function == name]
+        (spec,) = [s for s in STAGE_TABLE.values() if s.modal_target == name]
+        machine = spec.machine_for(self.settings.video_encoder)
         return self.calls.setdefault(
             name,
             InProcessCall(
-                lambda wire: execute_stage(wire, self.bucket, self.settings), spec.retries
+                lambda wire: execute_stage(wire, self.bucket, self.settings, machine=machine),
+                spec.retries,
             ),
         )
 
@@ -101,10 +103,8 @@ def test_modal_runner_matches_the_local_runner(
     )
     assert isinstance(local, StatusManifest) and isinstance(remote, StatusManifest)
     assert local.state is remote.state is JobState.SUCCEEDED
-    assert {k: v.calls for k, v in functions.calls.items()} == {
-        "process_framing": 1,
-        "render_overlay": 1,
-    }
+    # Framing and overlay share a CPU machine on Modal too: one call, the framing function's.
+    assert {k: v.calls for k, v in functions.calls.items()} == {"process_framing": 1}
     for name in (StageName.FRAMING, StageName.OVERLAY):
         a, b = local.stages[name], remote.stages[name]
         assert (a.state, a.frames, a.backend, a.cache_key) == (
@@ -114,6 +114,10 @@ def test_modal_runner_matches_the_local_runner(
             b.cache_key,
         )
         assert b.progress == 100.0
+        # Billed as the function reserves it: 4 cores and 4 GiB for its share of the call.
+        assert b.gpu_seconds == 0.0 and b.cpu_seconds > 0
+        assert b.memory_gib_seconds == pytest.approx(b.cpu_seconds, abs=0.01)
+    assert remote.cost_usd > 0 and remote.cpu_seconds > 0
     assert remote.progress.percent == 100.0
     videos = []
     for status, name in ((local, "local.mp4"), (remote, "remote.mp4")):
@@ -190,3 +194,36 @@ def test_one_retry_owner_runs_a_stage_at_most_three_times_and_counts_each(
     assert status.state is state
     assert stages.runs == 3
     assert status.stages[StageName.FRAMING].attempts == 3
+
+
+def test_the_ledger_prices_every_stage_and_the_orchestrator(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Run as on Modal (stage functions and the orchestrator on their reserved machines):
+    the job's cost is its stages' plus the orchestrator's half core and 1 GiB for the
+    whole run, all from the one rates table."""
+    from pipeline.stages.table import COORDINATOR
+
+    clip, truth = make_clip(tmp_path, duration_s=1.0)
+    manifest = job_manifest(
+        framing={}, overlay={"highlight": {"boxes": truth.keyframes(0, every=15)}}
+    )
+    functions = InProcessFunctions(bucket, settings)
+    status = Worker(bucket, settings, ModalRunner(functions), machine=COORDINATOR).run(
+        submit(bucket, clip, manifest, "ledger")
+    )
+    assert isinstance(status, StatusManifest) and status.state is JobState.SUCCEEDED
+    stages = list(status.stages.values())
+    rates = settings.rates
+    for record in stages:  # 4 reserved cores and 4 GiB: core-s and GiB-s match
+        assert record.cost_usd == pytest.approx(
+            rates.price(None, 0.0, record.cpu_seconds, record.memory_gib_seconds), abs=1e-6
+        )
+    own_cpu = status.cpu_seconds - sum(r.cpu_seconds for r in stages)
+    own_memory = status.memory_gib_seconds - sum(r.memory_gib_seconds for r in stages)
+    assert status.duration_s is not None
+    assert own_cpu == pytest.approx(0.5 * own_memory, abs=0.01)  # 0.5 core per GiB
+    assert own_memory >= 0.9 * status.duration_s  # billed for the whole run (and its start)
+    assert status.cost_usd == pytest.approx(
+        sum(r.cost_usd for r in stages) + rates.price(None, 0.0, own_cpu, own_memory), abs=1e-5
+    )

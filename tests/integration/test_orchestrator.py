@@ -137,14 +137,15 @@ def test_finished_stages_are_reused_when_a_job_runs_again(
     job = submit(bucket, clip, job_manifest(framing={}, overlay=overlay_block(truth)))
     orchestrator = Orchestrator(bucket, LocalRunner(bucket, settings), settings)
     first = orchestrator.run(job)
-    framed = first.stages[StageName.FRAMING].outputs["video"]
-    etag = bucket.head(framed).etag
+    assert first.output_key is not None
+    etag = bucket.head(first.output_key).etag
     second = orchestrator.run(job)
     assert second.state is JobState.SUCCEEDED
     for name in (StageName.FRAMING, StageName.OVERLAY):
         assert second.stages[name].attempts == 1
         assert second.stages[name].cache_key == first.stages[name].cache_key is not None
-    assert bucket.head(framed).etag == etag
+    assert second.output_key == first.output_key
+    assert bucket.head(first.output_key).etag == etag
     assert second.attempts == 2
 
 
@@ -162,6 +163,7 @@ def test_corrupt_clip_fails_the_stage_and_keeps_the_input(
     assert status.error is not None
     assert (status.error.kind, status.error.stage) == (ErrorKind.INVALID_MEDIA, StageName.FRAMING)
     assert status.stages[StageName.FRAMING].state is StageState.FAILED
+    # Fused with framing, the overlay started in the same pass; it did not finish.
     assert status.stages[StageName.OVERLAY].state is StageState.PENDING
     assert status.input_key is not None
     assert bucket.get_bytes(status.input_key)[0] == bad.read_bytes()
@@ -291,9 +293,10 @@ def test_client_submit_and_wait_reports_phases_in_order(
 def test_the_bar_is_shared_by_estimated_stage_time(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
-    """framing then a classical x2 upscale on the CPU: the planner gives the upscale ~30x
-    framing's time, so the bar is near 6%, not 50%, when framing ends, and it never goes
-    back."""
+    """framing then a classical x2 upscale on the CPU, run as separate stages: the planner
+    gives the upscale ~30x framing's time, so the bar is near 6%, not 50%, when framing
+    ends, and it never goes back. (Fused, they share one bar that moves as one.)"""
+    settings = settings.model_copy(update={"fuse": False})
     clip, _ = make_clip(tmp_path, duration_s=1.0)
     job = submit(bucket, clip, job_manifest(framing={}, upscale={"backend": "classical"}))
     seen: list[StatusManifest] = []

@@ -79,19 +79,20 @@ def test_segments_run_in_local_worker_processes(
 def test_modal_runner_fans_segments_out_with_map(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
-    """Segments go through ``.map`` of the stage's function, one input per part."""
-    clip, truth = make_clip(tmp_path, duration_s=3.0)
+    """Segments go through ``.map`` of the stage's function, one input per part: framing
+    on its CPU function, then the upscale (its own L4 machine, so not fused) in 3 parts."""
+    clip, _ = make_clip(tmp_path, duration_s=3.0)
     manifest = job_manifest(
-        framing={"trim": {"start_s": 0.5, "end_s": 3.0}},
-        overlay={"highlight": {"boxes": truth.keyframes(0, every=15)}},
+        framing={"trim": {"start_s": 0.5, "end_s": 3.0}}, upscale={"backend": "classical"}
     )
     functions = InProcessFunctions(bucket, settings)
     split = settings.model_copy(update={"segment_workers": 3})
     status = run_job(bucket, split, clip, manifest, "modal", ModalRunner(functions))
-    assert functions.calls["render_overlay"].mapped == 3
+    assert functions.calls["Upscaling.apply_upscale"].mapped == 3
     assert functions.calls["process_framing"].mapped == 0  # framing is never split
+    assert functions.calls["process_framing"].calls == 1
     facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "out.mp4"))
-    assert facts.video.frames == 75
+    assert facts.video.frames == 75 and facts.video.width == 640
 
 
 def test_sequential_runs_are_not_split_by_default(

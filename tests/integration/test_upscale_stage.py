@@ -34,7 +34,8 @@ def test_framing_then_upscale_doubles_the_reel_and_keeps_audio(
     assert job is not None
     status = Worker(bucket, settings, LocalRunner(bucket, settings)).run(job)
     assert status is not None and status.state is JobState.SUCCEEDED, status
-    assert status.stages[StageName.UPSCALE].backend == "classical-lanczos"
+    # Fused with framing: one pass, the crop's frames upscaled before the one encode.
+    assert status.stages[StageName.UPSCALE].backend == "classical-lanczos (fused)"
     out = bucket.download_file(status.output_key or "", tmp_path / "out.mp4")
     facts = assert_playable_everywhere(out)
     assert (facts.video.width, facts.video.height) == (200, 360)

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.cli.main import main
 from pipeline.core.settings import Settings
-from pipeline.jobs.plan import plan_job
+from pipeline.jobs.plan import Objective, plan_job
 from pipeline.manifests.job import StageName, Stages
 from pipeline.media.probe import VideoInfo
 from tests.factories import make_clip
@@ -35,14 +35,44 @@ def clip_info(seconds: float, fps: int = 30) -> VideoInfo:
 
 
 def test_a_sixty_second_overlay_gets_two_t4s_as_in_the_seed() -> None:
-    """1,800 frames: 2 workers, 27 s, 44 GPU-s; the other counts listed as alternatives."""
-    plan = plan_job(Stages.model_validate({"overlay": BOXES}), clip_info(60), Settings())
+    """With NVENC the overlay runs on a T4 (2 cores, 4 GiB): 1,800 frames get 2 workers,
+    27 s, 44 machine-seconds, priced from the rates table; other counts are alternatives."""
+    settings = Settings(video_encoder="h264_nvenc")
+    plan = plan_job(Stages.model_validate({"overlay": BOXES}), clip_info(60), settings)
     (overlay,) = plan.stages
     assert (overlay.stage, overlay.machine, overlay.chosen.workers) == (StageName.OVERLAY, "T4", 2)
     assert (overlay.chosen.wall_s, overlay.chosen.gpu_s) == pytest.approx((27.0, 44.0))
-    assert overlay.chosen.cost_usd == pytest.approx(44.0 * 0.000463)
+    rates = settings.rates
+    per_second = (
+        rates.gpu_usd_per_s["T4"] + 2 * rates.cpu_core_usd_per_s + 4 * (rates.memory_gib_usd_per_s)
+    )
+    assert overlay.chosen.cost_usd == pytest.approx(44.0 * per_second)
     assert [e.workers for e in overlay.alternatives] == [1, 4, 8]
     assert plan.total_cost_usd == pytest.approx(overlay.chosen.cost_usd)
+
+
+def test_the_time_objective_takes_the_fastest_count() -> None:
+    """The seed: 2 GPUs for cost-sensitive 30-90 s clips, more when time matters."""
+    stages = Stages.model_validate({"overlay": BOXES})
+    settings = Settings(video_encoder="h264_nvenc")
+    cheap = plan_job(stages, clip_info(60), settings, Objective.COST).stages[0]
+    fast = plan_job(stages, clip_info(60), settings, Objective.TIME).stages[0]
+    assert (cheap.chosen.workers, fast.chosen.workers) == (2, 8)
+    assert fast.chosen.wall_s < cheap.chosen.wall_s and fast.chosen.cost_usd > cheap.chosen.cost_usd
+    short = plan_job(stages, clip_info(10), settings, Objective.TIME).stages[0]
+    assert short.chosen.workers == 1  # below ~16 s one machine is also the fastest
+
+
+def test_fused_stages_are_planned_as_one_call() -> None:
+    """Framing and overlay share a CPU function: the overlay runs whole and pays no
+    second container start."""
+    stages = Stages.model_validate({"framing": {}, "overlay": BOXES})
+    _framing, overlay = plan_job(stages, clip_info(60), Settings()).stages
+    assert overlay.chosen.workers == 1 and overlay.alternatives == []
+    apart = plan_job(stages, clip_info(60), Settings(fuse=False)).stages[1]
+    assert apart.chosen.workers == 2
+    cpu = Settings().compute["cpu"]
+    assert overlay.chosen.wall_s == pytest.approx(1800 / cpu.fps_for("overlay"))
 
 
 def test_framing_changes_the_frames_later_stages_see() -> None:
@@ -77,8 +107,10 @@ def test_plan_command_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     doc = json.loads(capsys.readouterr().out)
     assert [(s["stage"], s["gpu"], s["workers"]) for s in doc["stages"]] == [
         ("framing", "cpu", 1),
-        ("overlay", "T4", 1),
+        ("overlay", "cpu", 1),
     ]
+    assert doc["objective"] == "cost"
+    assert {r["name"]: r["measured"] for r in doc["rates"]}["CPU core /s"] is False
     assert {"est_wall_s", "est_cost_usd"} <= set(doc["stages"][1])
     assert doc["total_cost_usd"] == pytest.approx(
         sum(s["est_cost_usd"] for s in doc["stages"]), abs=1e-4

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.core.errors import ErrorKind
+from pipeline.core.settings import Rates
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import (
     ErrorInfo,
@@ -55,10 +56,11 @@ def test_stage_progress_is_the_mean_of_its_segments() -> None:
 
 
 def test_finishing_a_stage_adds_its_measured_cost() -> None:
-    """GPU-seconds times the machine's price, summed over the job's stages."""
+    """GPU-seconds times the GPU's price, from the rates table, summed over the job."""
     status = overlay_running(2)
-    result = StageResult(outputs={"video": "k"}, frames=10, backend="b", gpu_seconds=20.0)
-    status = stage_finished(StageName.OVERLAY, SECOND_HALF, result, 10.0, "key", 0.000463)(status)
+    result = StageResult(outputs={"video": "k"}, frames=10, backend="b", gpu_seconds=20.0, gpu="T4")
+    rates = Rates(gpu_usd_per_s={"T4": 0.000463})
+    status = stage_finished(StageName.OVERLAY, SECOND_HALF, result, 10.0, "key", rates)(status)
     assert status.gpu_seconds == pytest.approx(20.0)
     assert status.cost_usd == pytest.approx(20.0 * 0.000463)
     assert status.stages[StageName.OVERLAY].segments == []

@@ -121,3 +121,22 @@ def test_model_upscaler_turns_x4_into_x2(tmp_path: Path) -> None:
     (out,) = upscaler.upscale_batch([(y, u, u.copy())])
     assert out[0].shape == (48, 64) and out[1].shape == (24, 32)
     assert load_model(weights, "cpu") is upscaler.model  # loaded once per process
+
+
+def test_the_model_is_loaded_at_container_start_not_in_a_request(tmp_path: Path) -> None:
+    """``warm_models`` (a Modal class's ``@modal.enter``) loads the weights; the request's
+    upscaler then finds them loaded: no load inside the request."""
+    from pipeline.core.settings import Settings
+    from pipeline.manifests.job import StageName
+    from pipeline.stages.warm import warm_models
+    from pipeline.superres.backends import select_backend
+
+    weights = save(small_net(), tmp_path / "warm.pth")
+    settings = Settings(upscale_weights=weights, scratch_dir=tmp_path)
+    load_model.cache_clear()
+    assert warm_models(settings, StageName.UPSCALE) == ("srvgg:warm.pth",)
+    assert load_model.cache_info().misses == 1
+    upscaler = select_backend(settings, 2, "model")  # what a request builds
+    assert upscaler.name.startswith("srvgg-x4")
+    assert (load_model.cache_info().misses, load_model.cache_info().hits) == (1, 1)
+    assert warm_models(settings, StageName.OVERLAY) == ()  # no model: nothing to load

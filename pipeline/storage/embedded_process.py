@@ -1,0 +1,134 @@
+"""The embedded S3 server in a child process: started first, ready when first used.
+
+``reelpipe process`` starts it before anything else, so the child imports moto
+and binds its port on the second core while this process imports the pipeline,
+hashes and probes the clip. Serving from another process also keeps moto's
+request threads off this process's interpreter lock during the frame loop.
+
+The child serves until its stdin closes: when this process stops it (or dies,
+even by SIGKILL, which closes the pipe) the child stops too, so no server is
+left behind. Its objects live in memory and go with it.
+
+Example::
+
+    server = EmbeddedS3Process().start()         # returns at once
+    ...                                          # imports, hashing, probing
+    settings = settings.model_copy(update={"endpoint_url": server.endpoint_url})
+    server.stop()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+
+from pipeline.core.errors import ConfigError
+from pipeline.core.settings import EMBEDDED_HOST
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+
+class EmbeddedS3Process:
+    """``EmbeddedS3`` served by a child Python process on ``host`` (a free port)."""
+
+    def __init__(self, host: str = EMBEDDED_HOST) -> None:
+        self.host = host
+        self._proc: subprocess.Popen[str] | None = None
+        self._endpoint: str | None = None
+
+    def start(self) -> EmbeddedS3Process:
+        """Start the child (unless it runs); returns at once (``endpoint_url`` waits)."""
+        if self._proc is not None:
+            return self
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.storage.embedded_process", self.host],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        return self
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` once the child serves (ConfigError if it cannot)."""
+        if self._endpoint is not None:
+            return self._endpoint
+        proc = self._proc
+        if proc is None or proc.stdout is None:
+            raise ConfigError("the embedded S3 server is not running")
+        stdout = proc.stdout
+        line: list[str] = []
+
+        def read_first_line() -> None:
+            line.append(stdout.readline())
+
+        reader = threading.Thread(target=read_first_line, daemon=True, name="embedded-s3-start")
+        reader.start()
+        reader.join(START_TIMEOUT_S)
+        endpoint = line[0].strip() if line else ""
+        if not endpoint.startswith("http://"):
+            self.stop()
+            raise ConfigError(
+                f"the embedded S3 server did not start within {START_TIMEOUT_S:g} s"
+                + (f": {endpoint}" if endpoint else "")
+            )
+        self._endpoint = endpoint
+        return endpoint
+
+    def stop(self) -> None:
+        """End the child at once: its store is in memory, there is nothing to save (and
+        its interpreter's tidy exit would cost a quarter of a second)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT_S)
+        if proc.stdin is not None:
+            proc.stdin.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> EmbeddedS3Process:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve_until_stdin_closes(host: str) -> None:
+    """The child's body: serve, print the endpoint, stop when stdin reaches its end.
+
+    Ctrl-C and SIGTERM reach the whole process group; the parent handles them (it
+    stops at a frame boundary and may still write), so the child ignores them and
+    goes when the parent closes the pipe."""
+    from pipeline.storage.embedded import EmbeddedS3  # moto: imported here, in the child
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        server = EmbeddedS3(host, 0).start()
+    except ConfigError as exc:
+        print(f"error: {exc}", flush=True)
+        return
+    _warm(server.endpoint_url)
+    print(server.endpoint_url, flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        server.stop()
+
+
+def _warm(endpoint_url: str) -> None:
+    """Answer one request before saying we are ready: moto builds its S3 service on the
+    first one (a third of a second), which would otherwise land on the parent's first call."""
+    with contextlib.suppress(OSError):  # any answer (even an error status) built the service
+        urllib.request.urlopen(endpoint_url + "/", timeout=10).close()
+
+
+if __name__ == "__main__":
+    serve_until_stdin_closes(sys.argv[1] if len(sys.argv) > 1 else EMBEDDED_HOST)
