@@ -116,3 +116,23 @@ def test_schema_prints_json_schemas(tmp_path: Path, name: str) -> None:
     assert run.returncode == 0
     schema = json.loads(run.stdout)
     assert schema["type"] == "object" and schema["additionalProperties"] is False
+
+
+def test_process_imports_nothing_heavy_and_keeps_moto_in_its_child(tmp_path: Path) -> None:
+    """The process path loads no torch, ultralytics, fastapi or modal, and the embedded
+    S3 (moto) lives in the child process it starts, not in the CLI's."""
+    clip = tmp_path / "clip.mp4"
+    write_sample_clip(clip, width=160, height=90, duration_s=0.5)
+    heavy = ("torch", "ultralytics", "fastapi", "modal", "moto")
+    code = (
+        "import sys; from pipeline.cli.main import main; "
+        f"code = main(['process', {str(clip)!r}, '--out', {str(tmp_path / 'out')!r}]); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), code)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELPIPE_ENDPOINT")}
+    env["REELPIPE_SCRATCH_DIR"] = str(tmp_path / "scratch")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[] 0"
