@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.errors import ObjectNotFound
 from pipeline.core.keys import inbox_key, job_id_for, user_key
 from pipeline.storage.bucket import Bucket
 
@@ -36,14 +37,19 @@ def clip_key_for(path: Path) -> str:
     return f"clips/{_digest(path)[:16]}-{name[:100]}"
 
 
-def upload_clip(bucket: Bucket, user_id: str, path: Path, *, relative: str | None = None) -> str:
-    """Upload ``path`` (once per content); returns its key relative to the user folder
-    (``relative``: its :func:`clip_key_for`, when the caller has it already)."""
-    relative = relative or clip_key_for(path)
+def upload_clip(bucket: Bucket, user_id: str, path: Path) -> str:
+    """Upload ``path`` (once per content); returns its key relative to the user folder."""
+    return upload_clip_version(bucket, user_id, path, clip_key_for(path))[0]
+
+
+def upload_clip_version(bucket: Bucket, user_id: str, path: Path, relative: str) -> tuple[str, str]:
+    """Upload ``path`` under ``relative`` (its :func:`clip_key_for`) unless it is there;
+    returns the relative key and the stored version's ETag."""
     key = user_key(user_id, relative)
-    if not bucket.exists(key):
-        bucket.upload_file(path, key, content_type="video/mp4")
-    return relative
+    try:
+        return relative, bucket.head(key).etag
+    except ObjectNotFound:
+        return relative, bucket.upload_file(path, key, content_type="video/mp4")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.client.submit import clip_key_for, submit_manifest, upload_clip
+from pipeline.client.submit import clip_key_for, submit_manifest, upload_clip_version
 from pipeline.core.errors import ConflictError, ReelpipeError
 from pipeline.core.keys import user_key
 from pipeline.core.settings import Settings
@@ -91,9 +91,8 @@ def _process(
     info = _probe_or_none(clip)
     with connect(settings, server=server) as conn:
         bucket = conn.bucket
-        relative = upload_clip(bucket, user, clip, relative=key)
-        full = user_key(user, relative)
-        identity = (bucket.name, full, bucket.head(full).etag)
+        relative, etag = upload_clip_version(bucket, user, clip, key)
+        identity = (bucket.name, user_key(user, relative), etag)
         LOCAL_FILES.remember(identity, clip)  # the stage reads it here, not a download
         if info is not None:  # the planner and the stage need not probe it again
             PROBES.put(identity, info)
