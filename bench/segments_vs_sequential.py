@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.measure import HEADER, Timing, best, median, row, time_call
 from bench.overlay_vs_ffmpeg import PROFILE, bare_ffmpeg
-from pipeline.core.keys import status_key
+from pipeline.core.keys import DEFAULT_LAYOUT
 from pipeline.core.settings import Settings
 from pipeline.jobs.cost_model import estimate, split_frames
 from pipeline.jobs.segments import join_segment_outputs
@@ -63,7 +63,8 @@ def main() -> None:
         bucket.upload_file(src, f"users/{USER}/clips/game.mp4")
         status = StatusManifest(job_id=JOB, user_id=USER, manifest_key="-")
         bucket.put_json(
-            status_key(USER, JOB), with_stage(status, StageName.OVERLAY).model_dump(mode="json")
+            DEFAULT_LAYOUT.status_key(USER, JOB),
+            with_stage(status, StageName.OVERLAY).model_dump(mode="json"),
         )
         request = StageRequest(
             user_id=USER,

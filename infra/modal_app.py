@@ -21,7 +21,8 @@ and holds ``REELPIPE_INTERACTIVE_MIN_CONTAINERS`` (default 0) ready for peak hou
 Secrets to create once (``modal secret create r2-credentials ...``):
 ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``REELPIPE_ENDPOINT_URL``
 (``https://<account>.r2.cloudflarestorage.com``), ``REELPIPE_BUCKET``,
-``REELPIPE_WEBHOOK_SECRET``.
+``REELPIPE_WEBHOOK_SECRET``, ``REELPIPE_CALLBACK_SECRET`` (signed callbacks; optional),
+and any other setting (``reelpipe config`` lists them).
 """
 
 from __future__ import annotations
@@ -31,15 +32,18 @@ from typing import Any
 
 import modal
 
+from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
 from pipeline.stages.table import COORDINATOR, STAGE_TABLE, Image
 
 # Deploy-time configuration of this file (not of the pipeline, which reads no
-# environment at import): the app name apps look functions up by.
-APP_NAME = os.environ.get("REELPIPE_MODAL_APP", "reel-ballers-video")
-VIDEO_ENCODER = os.environ.get("REELPIPE_VIDEO_ENCODER", "auto")
-INTERACTIVE_SCALEDOWN_S = int(os.environ.get("REELPIPE_INTERACTIVE_SCALEDOWN_S", "300"))
-INTERACTIVE_MIN_CONTAINERS = int(os.environ.get("REELPIPE_INTERACTIVE_MIN_CONTAINERS", "0"))
+# environment at import), from the deploying shell's settings: the app name apps look
+# functions up by, the encoder, and how the interactive containers stay warm.
+DEPLOY = Settings.from_env(os.environ)
+APP_NAME = DEPLOY.modal_app
+VIDEO_ENCODER = DEPLOY.video_encoder
+INTERACTIVE_SCALEDOWN_S = DEPLOY.interactive_scaledown_s
+INTERACTIVE_MIN_CONTAINERS = DEPLOY.interactive_min_containers
 WEIGHTS_DIR = "/weights"
 
 # The functions that only coordinate: a fraction of a core and a little memory.
@@ -254,7 +258,7 @@ def detect_players_modal(
     A bad request raises the project's error (InputNotFound, StageParamsInvalid...),
     which ``.remote()`` raises again in the caller.
     """
-    from pipeline.service.interactive import detect_players
+    from pipeline.stages.interactive import detect_players
 
     bucket, settings = _interactive_bucket_and_settings()
     return detect_players(bucket, settings, user_id, input_key, frame_number, confidence_threshold)
@@ -270,7 +274,7 @@ def detect_ball_modal(
 ) -> dict[str, Any]:
     """``{"status": "success", "ball_positions": [...], "video_width", "video_height"}``
     (errors raise, as for ``detect_players_modal``)."""
-    from pipeline.service.interactive import detect_ball
+    from pipeline.stages.interactive import detect_ball
 
     bucket, settings = _interactive_bucket_and_settings()
     return detect_ball(
@@ -291,14 +295,40 @@ def detect_ball_modal(
 def orchestrate_job(user_id: str, job_id: str) -> str:
     """Run one claimed job through the stage functions; returns its final state."""
     from pipeline.jobs.claim import ClaimedJob
+    from pipeline.jobs.notifier import Notifier
     from pipeline.jobs.worker import Worker
     from pipeline.runners.modal import ModalFunctions, ModalRunner
 
     bucket, settings = _bucket_and_settings()
     runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
-    worker = Worker(bucket, settings, runner, machine=COORDINATOR)
+    notifier = Notifier(bucket, settings, _SpawnedCallbacks())
+    worker = Worker(bucket, settings, runner, machine=COORDINATOR, on_status=notifier)
     status = worker.run(ClaimedJob.existing(bucket, user_id, job_id))
     return status.state.value if status else "held-elsewhere"
+
+
+class _SpawnedCallbacks:
+    """Callbacks delivered by their own small function: its retries (minutes) never keep
+    the orchestrator, or the job, waiting."""
+
+    def dispatch(self, delivery: Any) -> None:
+        deliver_callback.spawn(delivery.as_wire())
+
+
+@app.function(
+    image=base_image,
+    timeout=30 * 60,
+    secrets=[r2_credentials],
+    cpu=0.25,
+    memory=256,
+)
+def deliver_callback(wire: dict[str, str]) -> dict[str, Any]:
+    """Deliver one signed callback (REELPIPE_CALLBACK_SECRET), retrying with backoff."""
+    from pipeline.jobs.callback_delivery import Delivery, deliver
+
+    bucket, settings = _bucket_and_settings()
+    record = deliver(bucket, settings, Delivery.from_wire(wire))
+    return record.model_dump(mode="json")
 
 
 def _spawn(job: Any) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from pydantic import SecretStr
 
 from pipeline.core.settings import EncodeProfile, Settings
@@ -22,6 +23,14 @@ TEST_BUCKET = "reelpipe-test"
 def ultralytics_offline(tmp_path_factory: pytest.TempPathFactory) -> None:
     """ultralytics never downloads and keeps its settings in the session's tmp dir."""
     offline_environment(tmp_path_factory.mktemp("ultralytics"))
+
+
+@pytest.fixture(autouse=True)
+def default_logging() -> Iterator[None]:
+    """A command run in process (``main([...])``) configures logging onto the stream
+    pytest captured for that test; later tests log through structlog's defaults again."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

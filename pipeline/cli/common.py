@@ -35,13 +35,27 @@ DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9000
 UNREACHABLE_HINT = "start `reelpipe serve` or set REELPIPE_ENDPOINT_URL (and the credentials)"
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
-        os.environ,
-        endpoint_url=getattr(args, "endpoint_url", None),
-        bucket=getattr(args, "bucket", None),
-        scratch_dir=getattr(args, "scratch_dir", None),
-    )
+def env_file() -> Path | None:
+    """The ``.env`` file the commands read: ``$REELPIPE_ENV_FILE``, else ``./.env`` if any."""
+    named = os.environ.get("REELPIPE_ENV_FILE")
+    if named:
+        return Path(named)
+    local = Path(".env")
+    return local if local.is_file() else None
+
+
+def flag_overrides(args: argparse.Namespace, **more: Any) -> dict[str, Any]:
+    """The settings the command line sets (flags not given are None: ignored)."""
+    return {
+        "endpoint_url": getattr(args, "endpoint_url", None),
+        "bucket": getattr(args, "bucket", None),
+        "scratch_dir": getattr(args, "scratch_dir", None),
+        **more,
+    }
+
+
+def settings_from(args: argparse.Namespace, **more: Any) -> Settings:
+    return Settings.from_env(os.environ, env_file=env_file(), **flag_overrides(args, **more))
 
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +105,8 @@ def exit_for(status: StatusManifest) -> int:
         error = status.error
         detail = f"{error.kind.value}: {error.message}" if error else "unknown error"
         print(f"error: {detail}", file=sys.stderr)
+    elif status.state is JobState.CANCELLED:
+        print("error: the job was cancelled", file=sys.stderr)
     elif status.state is JobState.WAITING_FOR_INPUT:
         print(f"error: the job is {status.progress.message}", file=sys.stderr)
     else:

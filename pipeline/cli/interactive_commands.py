@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.cli.common import EXIT_OK, EXIT_USAGE, add_connection_args
+from pipeline.cli.common import EXIT_OK, EXIT_USAGE, add_connection_args, settings_from
 from pipeline.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,13 +24,7 @@ if TYPE_CHECKING:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
-        os.environ,
-        endpoint_url=args.endpoint_url,
-        bucket=args.bucket,
-        scratch_dir=args.scratch_dir,
-        yolo_weights=args.weights,
-    )
+    return settings_from(args, yolo_weights=args.weights)
 
 
 Call = Callable[["Bucket", Settings, str, str, argparse.Namespace], dict[str, Any]]
@@ -54,7 +47,7 @@ def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
 
 def cmd_detect_players(args: argparse.Namespace) -> int:
     """Players on one frame of a local clip."""
-    from pipeline.service.interactive import detect_players
+    from pipeline.stages.interactive import detect_players
 
     return _on_local_clip(
         args, lambda b, s, u, k, a: detect_players(b, s, u, k, a.frame, a.confidence)
@@ -63,7 +56,7 @@ def cmd_detect_players(args: argparse.Namespace) -> int:
 
 def cmd_detect_ball(args: argparse.Namespace) -> int:
     """The ball across a range of frames of a local clip."""
-    from pipeline.service.interactive import detect_ball
+    from pipeline.stages.interactive import detect_ball
 
     return _on_local_clip(
         args, lambda b, s, u, k, a: detect_ball(b, s, u, k, a.start, a.end, a.confidence)

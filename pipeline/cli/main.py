@@ -21,12 +21,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from importlib import import_module
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from pipeline import __version__
+from pipeline.cli.app_parsers import add_app_commands
 from pipeline.cli.common import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -38,11 +38,13 @@ from pipeline.cli.common import (
     EXIT_USAGE,
     UNREACHABLE_HINT,
     add_connection_args,
+    env_file,
     exit_for,
     load_manifest,
     settings_from,
 )
 from pipeline.cli.interactive_commands import add_detect_commands
+from pipeline.cli.lazy import later
 from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
 from pipeline.core.settings import DEFAULT_MODAL_APP, Settings
 
@@ -50,21 +52,11 @@ from pipeline.core.settings import DEFAULT_MODAL_APP, Settings
 # embedded S3 server first, and the server's start overlaps these imports.
 
 
-def _later(module: str, name: str) -> Callable[[argparse.Namespace], int]:
-    """The command ``module.name``, imported when it is called."""
-
-    def command(args: argparse.Namespace) -> int:
-        found: Callable[[argparse.Namespace], int] = getattr(import_module(module), name)
-        return found(args)
-
-    return command
-
-
-cmd_serve = _later("pipeline.cli.system_commands", "cmd_serve")
-cmd_submit = _later("pipeline.cli.system_commands", "cmd_submit")
-cmd_status = _later("pipeline.cli.system_commands", "cmd_status")
-cmd_scan = _later("pipeline.cli.system_commands", "cmd_scan")
-cmd_reprocess = _later("pipeline.cli.system_commands", "cmd_reprocess")
+cmd_serve = later("pipeline.cli.system_commands", "cmd_serve")
+cmd_submit = later("pipeline.cli.system_commands", "cmd_submit")
+cmd_status = later("pipeline.cli.system_commands", "cmd_status")
+cmd_scan = later("pipeline.cli.system_commands", "cmd_scan")
+cmd_reprocess = later("pipeline.cli.system_commands", "cmd_reprocess")
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -99,11 +91,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
-    print(f"job:    {done.status.job_id} {done.status.state.value}")
-    if "output" in done.paths:
-        print(f"output: {done.paths['output'].resolve()}")
-    print(f"status: {done.paths['status'].resolve()}")
-    print(f"bucket: s3://{settings.bucket}/{done.status_key}")
+    print(f"job:     {done.status.job_id} {done.status.state.value}")
+    for label in ("output", "poster", "preview", "status"):
+        if label in done.paths:
+            print(f"{label + ':':<9}{done.paths[label].resolve()}")
+    print(f"bucket:  s3://{settings.bucket}/{done.status_key}")
     return exit_for(done.status)
 
 
@@ -114,7 +106,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from pipeline.manifests.job import parse_job_manifest
     from pipeline.media.probe import probe
 
-    settings = Settings.from_env(os.environ, segment_workers=args.workers)
+    settings = Settings.from_env(os.environ, env_file=env_file(), segment_workers=args.workers)
     info = probe(args.clip)
     raw = load_manifest(args.manifest) or REENCODE_MANIFEST
     manifest = parse_job_manifest(raw)
@@ -242,11 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="upload a clip, then its manifest; print the job id")
     p.add_argument("clip", type=Path)
     p.add_argument("--manifest", type=Path)
+    p.add_argument("--request-id", help="the request's id (default: a random one)")
+    p.add_argument("--json", action="store_true", help="job id, request and status keys")
     add_connection_args(p)
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("status", help="show a job's status")
-    p.add_argument("job")
+    p = sub.add_parser("status", help="show a job's status (by job id, or --request)")
+    p.add_argument("job", nargs="?", help="the job id")
+    p.add_argument("--request", help="the request id the manifest was uploaded as, instead")
     p.add_argument("--watch", action="store_true", help="follow until the job finishes")
     p.add_argument("--json", action="store_true", help="print the status manifest")
     p.add_argument(
@@ -268,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reprocess)
 
     add_detect_commands(sub)
+    add_app_commands(sub)
 
     p = sub.add_parser("plan", help="estimate workers, GPU time and cost per stage")
     p.add_argument("clip", type=Path)

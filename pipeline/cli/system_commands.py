@@ -24,8 +24,9 @@ from pipeline.cli.common import (
     stop_on_signals,
 )
 from pipeline.cli.progress_bar import ProgressBar
-from pipeline.client.app_client import JobTimeout, ReelpipeClient
+from pipeline.client.app_client import JobNotFound, JobTimeout, ReelpipeClient
 from pipeline.core.keys import validate_job_id
+from pipeline.core.settings import Settings
 from pipeline.jobs.compose import local_worker, with_logging
 from pipeline.jobs.reprocess import reprocess
 from pipeline.jobs.sample_reel import REENCODE_MANIFEST
@@ -41,8 +42,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: --workers must be at least 1 (got {args.workers})", file=sys.stderr)
         return EXIT_USAGE
     settings = with_logging(settings_from(args), json_logs=True if args.json_logs else None)
+    if "callback_allow_private" not in settings.model_fields_set:
+        # On a laptop the app under development listens on loopback: call it there.
+        settings = settings.model_copy(update={"callback_allow_private": "loopback"})
     stop = stop_on_signals()
-    data_dir = None if args.in_memory else (args.data_dir or default_data_dir())
+    data_dir = None if args.in_memory else (args.data_dir or default_data_dir(settings))
     options = ServeOptions(
         host=args.host,
         webhook_port=args.webhook_port if args.webhook_port else args.port + 1,
@@ -54,11 +58,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def default_data_dir() -> Path:
-    """Where the embedded store lives: ``$REELPIPE_DATA_DIR``, else the user's data
+def default_data_dir(settings: Settings) -> Path:
+    """Where the embedded store lives: ``REELPIPE_DATA_DIR``, else the user's data
     directory (``$XDG_DATA_HOME/reelpipe``, ``~/.local/share/reelpipe``)."""
-    if os.environ.get("REELPIPE_DATA_DIR"):
-        return Path(os.environ["REELPIPE_DATA_DIR"])
+    if settings.data_dir is not None:
+        return settings.data_dir
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "reelpipe"
 
@@ -73,22 +77,51 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if manifest is None:
         manifest = REENCODE_MANIFEST
     with connect(settings) as conn:
-        submission = ReelpipeClient(conn.bucket, args.user).submit(args.clip, manifest)
-    print(submission.job_id)
+        client = ReelpipeClient(conn.bucket, args.user)
+        submission = client.submit(args.clip, manifest, request_id=args.request_id)
+        status_key = conn.bucket.layout.status_key(args.user, submission.job_id)
+    if args.json:
+        doc = {
+            "job_id": submission.job_id,
+            "request_key": submission.inbox_key,
+            "status_key": status_key,
+        }
+        print(json.dumps(doc))
+    else:
+        print(submission.job_id)
     return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a job's status (or follow it with --watch)."""
     settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
-    validate_job_id(args.job)
+    if (args.job is None) == (args.request is None):
+        print("error: name a job id or --request, not both", file=sys.stderr)
+        return EXIT_USAGE
     with connect(settings) as conn:
         client = ReelpipeClient(conn.bucket, args.user)
-        status: StatusManifest | None = client.status(args.job)
-        pending = status is None and client.pending_request(args.job) is not None
+        if args.request is not None:
+            try:
+                pointer = client.request_pointer(args.request)
+                status: StatusManifest | None = client.status_for_request(args.request)
+            except JobNotFound as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_JOB_FAILED
+            args.job = pointer.job_id if pointer is not None else None
+            pending = status is None
+        else:
+            validate_job_id(args.job)
+            status = client.status(args.job)
+            pending = status is None and client.pending_request(args.job) is not None
         if status is None and not pending:
             print(f"error: no such job {args.job} for user {args.user}", file=sys.stderr)
             return EXIT_JOB_FAILED
+        if args.job is None:  # a request still in the inbox: no job to follow yet
+            if args.json:
+                print(json.dumps({"request_id": args.request, "state": "submitted"}))
+            else:
+                print(f"request {args.request}: not claimed yet (still in the inbox)")
+            return EXIT_OK
         if args.watch:
             bar = ProgressBar(enabled=None if not args.json else False)
             try:
@@ -113,7 +146,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(status.model_dump_json(indent=2))
     else:
         print(_describe(status))
-    return EXIT_OK if status.state is not JobState.FAILED else EXIT_JOB_FAILED
+    return (
+        EXIT_OK
+        if status.state is JobState.SUCCEEDED or not status.state.finished
+        else (EXIT_JOB_FAILED)
+    )
 
 
 def _redraw(bar: ProgressBar, client: ReelpipeClient, job_id: str) -> None:
@@ -133,6 +170,9 @@ def _describe(status: StatusManifest) -> str:
         lines.append(f"  {name.value:<8} {stage.state.value:<9} {stage.progress:5.1f}%{timing}")
     if status.output_key:
         lines.append(f"output:   {status.output_key}")
+    for label in ("poster", "preview"):
+        if label in status.outputs:
+            lines.append(f"{label + ':':<10}{status.outputs[label]}")
     if status.error:
         lines.append(f"error:    {status.error.kind.value}: {status.error.message}")
     return "\n".join(lines)
@@ -145,16 +185,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
     with connect(settings) as conn:
         worker = local_worker(conn.bucket, conn.settings, stop=stop)
         scanner = Scanner(conn.bucket, conn.settings, worker.run, owner=worker.owner)
-        while True:
-            report = scanner.scan_once()
-            if args.once:
-                print(
-                    f"claimed {len(report.claimed)}, resumed {len(report.resumed)}, "
-                    f"ignored {len(report.ignored)}"
-                )
-                return EXIT_OK
-            if stop.wait(conn.settings.scan_period_s):
-                return EXIT_OK
+        try:
+            while True:
+                report = scanner.scan_once()
+                if args.once:
+                    print(
+                        f"claimed {len(report.claimed)}, resumed {len(report.resumed)}, "
+                        f"ignored {len(report.ignored)}"
+                    )
+                    return EXIT_OK
+                if stop.wait(conn.settings.scan_period_s):
+                    return EXIT_OK
+        finally:
+            worker.close()
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
@@ -163,15 +206,18 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     since = datetime.fromisoformat(args.since).replace(tzinfo=UTC) if args.since else None
     with connect(settings) as conn:
         worker = local_worker(conn.bucket, conn.settings)
-        report = reprocess(
-            conn.bucket,
-            worker,
-            dry_run=args.dry_run,
-            max_jobs=args.max_jobs,
-            since=since,
-            # Local jobs share this machine's cores: more at once than cores only queue.
-            concurrency=min(conn.settings.reprocess_concurrency, os.cpu_count() or 1),
-        )
+        try:
+            report = reprocess(
+                conn.bucket,
+                worker,
+                dry_run=args.dry_run,
+                max_jobs=args.max_jobs,
+                since=since,
+                # Local jobs share this machine's cores: more at once than cores only queue.
+                concurrency=min(conn.settings.reprocess_concurrency, os.cpu_count() or 1),
+            )
+        finally:
+            worker.close()
     for candidate in report.candidates:
         print(f"{candidate.user_id}/{candidate.job_id}: {candidate.reason}")
     verb = "would reprocess" if args.dry_run else "reprocessed"

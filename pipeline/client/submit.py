@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import ObjectNotFound
-from pipeline.core.keys import inbox_key, job_id_for, user_key
+from pipeline.core.keys import inbox_key, job_id_for
 from pipeline.storage.bucket import Bucket
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -45,7 +45,7 @@ def upload_clip(bucket: Bucket, user_id: str, path: Path) -> str:
 def upload_clip_version(bucket: Bucket, user_id: str, path: Path, relative: str) -> tuple[str, str]:
     """Upload ``path`` under ``relative`` (its :func:`clip_key_for`) unless it is there;
     returns the relative key and the stored version's ETag."""
-    key = user_key(user_id, relative)
+    key = bucket.layout.user_key(user_id, relative)
     try:
         return relative, bucket.head(key).etag
     except ObjectNotFound:

@@ -145,6 +145,10 @@ class StageInterrupted(ReelpipeError):
     """The worker was told to stop; the stage stopped at a frame boundary, nothing failed."""
 
 
+class JobCancelled(ReelpipeError):
+    """The job's owner asked to cancel it: the running stage stopped at a frame boundary."""
+
+
 class StorageError(ReelpipeError):
     """The object store refused a request for a reason retrying won't fix."""
 

@@ -1,13 +1,16 @@
 """Every bucket key reelpipe reads or writes is built and validated here.
 
-Layout::
+Layout (``{root}`` is the user's folder, ``users/{user_id}/`` unless the settings'
+``user_root`` says otherwise, e.g. ``{user_id}/`` for a bucket with a folder per user)::
 
-    users/{user_id}/...                               the user's own files
+    {root}...                                         the user's own files
     inbox/{user_id}/{request_id}.json                 a job manifest waiting to be claimed
-    users/{user_id}/jobs/{job_id}/manifest.json       the accepted manifest
-    users/{user_id}/jobs/{job_id}/status.json         the status manifest
-    users/{user_id}/jobs/{job_id}/{stage}/run-{epoch}/{name}
-                                                      stage artifacts, per run (lease epoch): a
+    {root}requests/{request_id}.json                  the job behind a request (written once,
+                                                      at the claim): {"job_id", "status_key"}
+    {root}jobs/{job_id}/manifest.json                 the accepted manifest
+    {root}jobs/{job_id}/status.json                   the status manifest
+    {root}jobs/{job_id}/cancel.json                   a cancel request for the running job
+    {root}jobs/{job_id}/{stage}/run-{epoch}/{name}    stage artifacts, per run (lease epoch): a
                                                       stale worker's late upload never replaces
                                                       what a finished status names
     active/{user_id}/{job_id}                         a claimed job not yet finished (an index,
@@ -16,25 +19,28 @@ Layout::
                                                       manifest key, moved aside
     rejected/{original inbox key}.reason.json         why it was moved
 
-A manifest may only name keys under its own ``users/{user_id}/``; anything that
-could escape it (``..``, a leading ``/``, backslashes, control characters, empty
-segments, over-long keys) raises :class:`~pipeline.core.errors.InvalidKey`.
+A manifest may only name keys under its own user folder; anything that could escape
+it (``..``, a leading ``/``, backslashes, control characters, empty segments,
+over-long keys) raises :class:`~pipeline.core.errors.InvalidKey`, whatever the root.
 
 Example::
 
-    >>> user_key("alice", "clips/game1.mp4")
+    >>> Layout().user_key("alice", "clips/game1.mp4")
     'users/alice/clips/game1.mp4'
+    >>> Layout("{user_id}/").status_key("alice", "0123456789abcdef0123")
+    'alice/jobs/0123456789abcdef0123/status.json'
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.core.errors import InvalidKey
 
-USERS_PREFIX = "users/"
+DEFAULT_USER_ROOT = "users/{user_id}/"
+USER_ID_FIELD = "{user_id}"
 INBOX_PREFIX = "inbox/"
 ACTIVE_PREFIX = "active/"
 REJECTED_PREFIX = "rejected/"
@@ -79,16 +85,6 @@ def validate_relative_key(key: str) -> str:
     return key
 
 
-def user_prefix(user_id: str) -> str:
-    """``users/{user_id}/``."""
-    return f"{USERS_PREFIX}{validate_id(user_id)}/"
-
-
-def user_key(user_id: str, relative_key: str) -> str:
-    """The absolute key of a file the user owns, from a key relative to their folder."""
-    return user_prefix(user_id) + validate_relative_key(relative_key)
-
-
 @dataclass(frozen=True)
 class InboxEntry:
     """The parts of an ``inbox/{user_id}/{request_id}.json`` key."""
@@ -131,45 +127,12 @@ def validate_job_id(job_id: str) -> str:
     return job_id
 
 
-def job_prefix(user_id: str, job_id: str) -> str:
-    """``users/{user_id}/jobs/{job_id}/``."""
-    return f"{user_prefix(user_id)}jobs/{validate_job_id(job_id)}/"
-
-
-def job_manifest_key(user_id: str, job_id: str) -> str:
-    """Where an accepted manifest is kept."""
-    return job_prefix(user_id, job_id) + "manifest.json"
-
-
 @dataclass(frozen=True)
 class JobRef:
     """A job by its user and id."""
 
     user_id: str
     job_id: str
-
-
-def status_key(user_id: str, job_id: str) -> str:
-    """Where the status manifest of a job lives."""
-    return job_prefix(user_id, job_id) + "status.json"
-
-
-def parse_status_key(key: str) -> JobRef:
-    """The job whose status manifest ``key`` is (``users/<user>/jobs/<job>/status.json``)."""
-    parts = key.split("/")
-    if len(parts) != 5 or parts[0] != "users" or parts[2] != "jobs" or parts[4] != "status.json":
-        raise InvalidKey(f"{key!r} is not a status key of the form users/<u>/jobs/<j>/status.json")
-    return JobRef(validate_id(parts[1]), validate_job_id(parts[3]))
-
-
-def stage_key(user_id: str, job_id: str, stage: str, name: str, *, epoch: int | None = None) -> str:
-    """An artifact a stage writes, e.g. ``.../framing/run-3/video.mp4`` (run 3 of the job,
-    its lease epoch) or ``.../framing/video.mp4`` when no epoch is given."""
-    validate_id(stage, "stage name")
-    if not _STAGE_FILE.fullmatch(name) or ".." in name:
-        raise InvalidKey(f"artifact name {name!r} is not allowed")
-    run = "" if epoch is None else f"run-{int(epoch)}/"
-    return f"{job_prefix(user_id, job_id)}{stage}/{run}{name}"
 
 
 def rejected_key(inbox_object_key: str) -> str:
@@ -188,3 +151,110 @@ def parse_active_key(key: str) -> JobRef:
     if len(parts) != 3 or parts[0] != ACTIVE_PREFIX.rstrip("/"):
         raise InvalidKey(f"{key!r} is not an active-job key of the form active/<user>/<job>")
     return JobRef(validate_id(parts[1]), validate_job_id(parts[2]))
+
+
+# Top-level folders of reelpipe's own: with a root such as ``{user_id}/`` a user of one
+# of these names would share a folder with them.
+RESERVED_TOP_LEVEL = frozenset(
+    p.rstrip("/") for p in (INBOX_PREFIX, ACTIVE_PREFIX, REJECTED_PREFIX)
+)
+
+
+def validate_user_root(template: str) -> str:
+    """Return ``template`` if it is a safe user-folder template: relative, ending in ``/``,
+    with ``{user_id}`` exactly once and no ``..``, ``//`` or reelpipe's own folders."""
+    if not isinstance(template, str) or template.count(USER_ID_FIELD) != 1:
+        raise InvalidKey(f"user root {template!r} must contain {USER_ID_FIELD} exactly once")
+    if not template.endswith("/"):
+        raise InvalidKey(f"user root {template!r} must end with '/'")
+    try:
+        validate_relative_key(template.replace(USER_ID_FIELD, "u")[:-1])
+    except InvalidKey as exc:
+        raise InvalidKey(f"user root {template!r} is not a safe folder: {exc}") from None
+    if "{" in template.replace(USER_ID_FIELD, "") or "}" in template.replace(USER_ID_FIELD, ""):
+        raise InvalidKey(f"user root {template!r}: only {USER_ID_FIELD} may be substituted")
+    first = template.split("/", 1)[0]
+    if first in RESERVED_TOP_LEVEL:
+        raise InvalidKey(f"user root {template!r} lies under reelpipe's own {first}/ folder")
+    return template
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a user's files, requests and jobs live in the bucket, from the user-root
+    template (``users/{user_id}/`` by default)."""
+
+    user_root: str = DEFAULT_USER_ROOT
+    _status: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        validate_user_root(self.user_root)
+        head, _, tail = self.user_root.partition(USER_ID_FIELD)
+        pattern = re.escape(head) + r"([^/]+)" + re.escape(tail)
+        object.__setattr__(self, "_status", re.compile(pattern + r"jobs/([^/]+)/status\.json"))
+
+    @property
+    def users_prefix(self) -> str:
+        """The part of every user folder before the user id (``users/``; may be empty)."""
+        return self.user_root.partition(USER_ID_FIELD)[0]
+
+    def user_prefix(self, user_id: str) -> str:
+        """The user's folder, e.g. ``users/{user_id}/``."""
+        validate_id(user_id)
+        if self.users_prefix == "" and user_id in RESERVED_TOP_LEVEL:
+            raise InvalidKey(
+                f"user id {user_id!r} is reserved with the user root {self.user_root!r}"
+            )
+        return self.user_root.replace(USER_ID_FIELD, user_id)
+
+    def user_key(self, user_id: str, relative_key: str) -> str:
+        """The absolute key of a file the user owns, from a key relative to their folder."""
+        return self.user_prefix(user_id) + validate_relative_key(relative_key)
+
+    def jobs_prefix(self, user_id: str) -> str:
+        """``{root}jobs/``: every job of the user lies below."""
+        return self.user_prefix(user_id) + "jobs/"
+
+    def job_prefix(self, user_id: str, job_id: str) -> str:
+        """``{root}jobs/{job_id}/``."""
+        return f"{self.jobs_prefix(user_id)}{validate_job_id(job_id)}/"
+
+    def job_manifest_key(self, user_id: str, job_id: str) -> str:
+        """Where an accepted manifest is kept."""
+        return self.job_prefix(user_id, job_id) + "manifest.json"
+
+    def status_key(self, user_id: str, job_id: str) -> str:
+        """Where the status manifest of a job lives."""
+        return self.job_prefix(user_id, job_id) + "status.json"
+
+    def cancel_key(self, user_id: str, job_id: str) -> str:
+        """Where a cancel request for the job is written."""
+        return self.job_prefix(user_id, job_id) + "cancel.json"
+
+    def request_key(self, user_id: str, request_id: str) -> str:
+        """``{root}requests/{request_id}.json``: the job behind an inbox request."""
+        validate_id(request_id, "request id")
+        return f"{self.user_prefix(user_id)}requests/{request_id}.json"
+
+    def parse_status_key(self, key: str) -> JobRef:
+        """The job whose status manifest ``key`` is (``{root}jobs/<job>/status.json``)."""
+        matched = self._status.fullmatch(key)
+        if matched is None:
+            raise InvalidKey(
+                f"{key!r} is not a status key of the form {self.user_root}jobs/<j>/status.json"
+            )
+        return JobRef(validate_id(matched.group(1)), validate_job_id(matched.group(2)))
+
+    def stage_key(
+        self, user_id: str, job_id: str, stage: str, name: str, *, epoch: int | None = None
+    ) -> str:
+        """An artifact a stage writes, e.g. ``.../framing/run-3/video.mp4`` (run 3 of the
+        job, its lease epoch) or ``.../framing/video.mp4`` when no epoch is given."""
+        validate_id(stage, "stage name")
+        if not _STAGE_FILE.fullmatch(name) or ".." in name:
+            raise InvalidKey(f"artifact name {name!r} is not allowed")
+        run = "" if epoch is None else f"run-{int(epoch)}/"
+        return f"{self.job_prefix(user_id, job_id)}{stage}/{run}{name}"
+
+
+DEFAULT_LAYOUT = Layout()

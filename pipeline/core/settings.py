@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from pipeline.core.errors import ConfigError
+from pipeline.core.errors import ConfigError, InvalidKey
+from pipeline.core.keys import DEFAULT_USER_ROOT, validate_user_root
 
 # The Modal app apps look functions up by (the seed's name), unless deployed otherwise.
 DEFAULT_MODAL_APP = "reel-ballers-video"
@@ -32,9 +34,9 @@ class EncodeProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    preset: str = "fast"
-    crf: int = Field(23, ge=0, le=51)
-    audio_bitrate: str = "192k"
+    preset: str = Field("fast", description="x264 preset (ultrafast ... veryslow)")
+    crf: int = Field(23, ge=0, le=51, description="x264 constant rate factor")
+    audio_bitrate: str = Field("192k", description="AAC bitrate")
 
 
 class Limits(BaseModel):
@@ -42,9 +44,9 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_clip_bytes: int = Field(4 * 1024**3, gt=0)
-    max_duration_s: float = Field(20 * 60.0, gt=0)
-    max_pixels: int = Field(3840 * 2160, gt=0)
+    max_clip_bytes: int = Field(4 * 1024**3, gt=0, description="largest input clip")
+    max_duration_s: float = Field(20 * 60.0, gt=0, description="longest input clip")
+    max_pixels: int = Field(3840 * 2160, gt=0, description="largest input frame (w x h)")
 
 
 Thresholds = tuple[tuple[float, int], ...]
@@ -149,24 +151,84 @@ class Rates(BaseModel):
         return rows
 
 
-class Settings(BaseModel):
-    """Everything a reelpipe process needs to know, passed explicitly."""
+class Settings(BaseSettings):
+    """Everything a reelpipe process needs to know, passed explicitly.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+    Every field has an environment variable: ``REELPIPE_`` + its name in capitals (the
+    credentials keep AWS's names), nested fields ``REELPIPE_LIMITS__MAX_PIXELS`` or the
+    whole block as JSON. Building ``Settings(...)`` reads nothing; :meth:`from_env` reads a
+    given environment and ``.env`` file (:mod:`pipeline.core.settings_sources`).
+    """
 
-    endpoint_url: str | None = None
-    bucket: str = "reelpipe"
-    region: str = "us-east-1"
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    webhook_secret: SecretStr | None = None
-    scratch_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "reelpipe")
-    limits: Limits = Limits()
-    final_encode: EncodeProfile = EncodeProfile()
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        ser_json_inf_nan="constants",
+        env_prefix="REELPIPE_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        populate_by_name=True,
+    )
+
+    endpoint_url: str | None = Field(
+        None,
+        description="S3 API endpoint (R2: https://<account>.r2.cloudflarestorage.com); "
+        "unset: the embedded S3 server",
+    )
+    bucket: str = Field("reelpipe", description="the bucket clips, manifests and jobs live in")
+    region: str = Field("us-east-1", description="S3 region (R2: auto)")
+    access_key_id: SecretStr | None = Field(
+        None, validation_alias="AWS_ACCESS_KEY_ID", description="S3 access key id"
+    )
+    secret_access_key: SecretStr | None = Field(
+        None, validation_alias="AWS_SECRET_ACCESS_KEY", description="S3 secret access key"
+    )
+    user_root: str = Field(
+        DEFAULT_USER_ROOT,
+        description="a user's folder in the bucket, e.g. {user_id}/ for one folder per user "
+        "at the top; input keys, requests and jobs live under it",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="shared secret of the bucket-event webhook (HMAC of the body)"
+    )
+    callback_secret: SecretStr | None = Field(
+        None,
+        description="signs completion callbacks (Standard Webhooks; whsec_<base64> or any "
+        "string); unset: callbacks are not sent",
+    )
+    callback_allow_private: Literal["no", "loopback", "yes"] = Field(
+        "no",
+        description="callbacks to non-public addresses, over http too: no; loopback (what "
+        "`reelpipe serve` uses unless set); yes (1): any private address",
+    )
+    callback_attempts: int = Field(6, ge=1, description="deliveries tried per callback event")
+    callback_first_retry_s: float = Field(
+        30.0, ge=0, description="wait before the 2nd delivery; doubles each time, with jitter"
+    )
+    callback_timeout_s: float = Field(10.0, gt=0, description="one callback delivery at most")
+    callback_progress_interval_s: float = Field(
+        5.0, ge=0, description="progress callbacks at most this often"
+    )
+    scratch_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "reelpipe",
+        description="local working files of running stages",
+        json_schema_extra={"shown_default": "$TMPDIR/reelpipe"},
+    )
+    data_dir: Path | None = Field(
+        None,
+        description="where the local commands keep the embedded bucket between runs "
+        "(unset: $XDG_DATA_HOME/reelpipe)",
+    )
+    limits: Limits = Field(Limits(), description="what an input clip may be at most")
+    final_encode: EncodeProfile = Field(EncodeProfile(), description="x264 of the outputs")
     # Intermediates between stages: near-lossless and cheap to encode, so a chain
     # of stages neither compounds losses nor pays the final preset twice.
-    intermediate_encode: EncodeProfile = EncodeProfile(preset="ultrafast", crf=12)
-    progress_interval_s: float = Field(1.0, ge=0)
+    intermediate_encode: EncodeProfile = Field(
+        EncodeProfile(preset="ultrafast", crf=12), description="x264 between stages"
+    )
+    progress_interval_s: float = Field(
+        1.0, ge=0, description="status progress writes at most this often"
+    )
     lease_ttl_s: float = Field(60.0, gt=0, description="a worker silent this long is dead")
     input_wait_s: float = Field(900.0, ge=0, description="how long a job waits for its clip")
     max_job_attempts: int = Field(
@@ -175,8 +237,9 @@ class Settings(BaseModel):
     stall_limit_s: float = Field(
         600.0, gt=0, description="work silent this long stops renewing its lease"
     )
-    s3_connect_timeout_s: float = Field(10.0, gt=0)
+    s3_connect_timeout_s: float = Field(10.0, gt=0, description="one S3 connect at most")
     s3_read_timeout_s: float = Field(60.0, gt=0, description="one S3 socket read at most")
+    s3_max_attempts: int = Field(5, ge=1, description="tries of one S3 request (5xx, throttling)")
     media_read_timeout_s: float = Field(
         30.0, gt=0, description="ffprobe/ffmpeg: one network read (-rw_timeout) at most"
     )
@@ -188,10 +251,10 @@ class Settings(BaseModel):
     )
     conditional_delete: bool | None = Field(
         None,
-        description="delete inbox manifests with If-Match (None: yes, except on R2, which "
+        description="delete inbox manifests with If-Match (unset: yes, except on R2, which "
         "ignores it; there the version is re-read and compared before the delete)",
     )
-    scan_period_s: float = Field(5.0, gt=0)
+    scan_period_s: float = Field(5.0, gt=0, description="seconds between inbox scans")
     upscale_weights: Path | None = Field(
         None, description="SRVGGNetCompact state dict; unset: the classical upscaler"
     )
@@ -203,13 +266,18 @@ class Settings(BaseModel):
     upscale_tile: int = Field(256, ge=32, description="input tile size of model inference")
     upscale_batch: int = Field(4, ge=1, description="frames per model call")
     max_output_pixels: int = Field(3840 * 2160, gt=0, description="largest frame upscale writes")
-    compute: dict[str, ComputeProfile] = Field(default_factory=lambda: dict(DEFAULT_COMPUTE))
-    rates: Rates = Rates()
+    compute: dict[str, ComputeProfile] = Field(
+        default_factory=lambda: dict(DEFAULT_COMPUTE),
+        description="the planner's machines: start-up and frames a second per stage (JSON)",
+    )
+    rates: Rates = Field(Rates(), description="prices: GPU-second by kind, core-second, GiB-second")
     stage_compute: dict[str, str] = Field(
         default_factory=dict,
         description="the cost model's machine per stage, where it differs from the stage table's",
     )
-    segment_thresholds: Thresholds = DEFAULT_THRESHOLDS
+    segment_thresholds: Thresholds = Field(
+        DEFAULT_THRESHOLDS, description="(clip seconds up to, workers) pairs for long clips"
+    )
     segment_workers: int | None = Field(
         None, ge=1, description="force this many segments for frame-local stages"
     )
@@ -220,7 +288,6 @@ class Settings(BaseModel):
     local_workers: int = Field(
         1, ge=1, description="local worker processes for segments; 1: no split locally"
     )
-    s3_max_attempts: int = Field(5, ge=1)
     video_encoder: Literal["auto", "libx264", "h264_nvenc"] = Field(
         "auto", description="H.264 encoder: auto picks NVENC where a CUDA device opens it"
     )
@@ -232,7 +299,45 @@ class Settings(BaseModel):
     reprocess_concurrency: int = Field(
         8, ge=1, description="jobs the nightly reprocess runs at once"
     )
-    multipart_threshold_bytes: int = Field(64 * 1024**2, ge=5 * 1024**2)
+    multipart_threshold_bytes: int = Field(
+        64 * 1024**2, ge=5 * 1024**2, description="uploads this large go in parts"
+    )
+    modal: bool = Field(
+        False, description="the client's interactive calls go to the deployed Modal functions"
+    )
+    modal_app: str = Field(DEFAULT_MODAL_APP, description="the deployed Modal app's name")
+    interactive_scaledown_s: int = Field(
+        300, ge=2, description="Modal: idle seconds before an interactive container stops"
+    )
+    interactive_min_containers: int = Field(
+        0, ge=0, description="Modal: interactive containers kept running"
+    )
+
+    @field_validator("callback_allow_private", mode="before")
+    @classmethod
+    def _yes_or_no(cls, value: object) -> object:
+        spelled = {"0": "no", "false": "no", "1": "yes", "true": "yes"}
+        return spelled.get(str(value).lower(), value) if isinstance(value, str | bool) else value
+
+    @field_validator("user_root")
+    @classmethod
+    def _safe_user_root(cls, value: str) -> str:
+        try:
+            return validate_user_root(value)
+        except InvalidKey as exc:
+            raise ValueError(str(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the arguments: the environment is read by :meth:`from_env`, explicitly."""
+        return (init_settings,)
 
     @property
     def uses_conditional_delete(self) -> bool:
@@ -253,77 +358,23 @@ class Settings(BaseModel):
 
     def secret_values(self) -> tuple[str, ...]:
         """The secret strings that must never reach a log, a manifest or an error."""
-        values = (self.secret_access_key, self.access_key_id, self.webhook_secret)
+        values = (
+            self.secret_access_key,
+            self.access_key_id,
+            self.webhook_secret,
+            self.callback_secret,
+        )
         return tuple(v.get_secret_value() for v in values if v and v.get_secret_value())
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
-        """Build settings from environment variables, then explicit overrides.
+    def from_env(
+        cls, env: Mapping[str, str], *, env_file: Path | None = None, **overrides: Any
+    ) -> Settings:
+        """Settings from ``env`` (and the ``env_file``, a ``.env``), then explicit overrides.
 
-        Recognised: the variables in the tables below (``REELPIPE_ENDPOINT_URL``,
-        ``REELPIPE_BUCKET``, ``REELPIPE_REGION`` (R2: ``auto``), ``AWS_ACCESS_KEY_ID``,
-        ``AWS_SECRET_ACCESS_KEY``, ``REELPIPE_YOLO_WEIGHTS``, ...), the limits
-        ``REELPIPE_MAX_*`` and ``REELPIPE_X264_PRESET`` / ``REELPIPE_X264_CRF``.
-        Overrides whose value is ``None`` are ignored, so CLI flags can be passed
-        through as they are.
+        The precedence is default < ``.env`` < environment < overrides. Overrides whose value
+        is ``None`` are ignored, so CLI flags can be passed through as they are.
         """
-        values: dict[str, Any] = {}
-        simple = {
-            "REELPIPE_ENDPOINT_URL": "endpoint_url",
-            "REELPIPE_BUCKET": "bucket",
-            "REELPIPE_REGION": "region",
-            "AWS_ACCESS_KEY_ID": "access_key_id",
-            "AWS_SECRET_ACCESS_KEY": "secret_access_key",
-            "REELPIPE_SCRATCH_DIR": "scratch_dir",
-            "REELPIPE_LEASE_TTL_S": "lease_ttl_s",
-            "REELPIPE_INPUT_WAIT_S": "input_wait_s",
-            "REELPIPE_SCAN_PERIOD_S": "scan_period_s",
-            "REELPIPE_WEBHOOK_SECRET": "webhook_secret",
-            "REELPIPE_UPSCALE_WEIGHTS": "upscale_weights",
-            "REELPIPE_UPSCALE_TILE": "upscale_tile",
-            "REELPIPE_YOLO_WEIGHTS": "yolo_weights",
-            "REELPIPE_DETECT_BATCH": "detect_batch",
-            "REELPIPE_MAX_OUTPUT_PIXELS": "max_output_pixels",
-            "REELPIPE_SEGMENT_WORKERS": "segment_workers",
-            "REELPIPE_LOCAL_WORKERS": "local_workers",
-            "REELPIPE_STALL_LIMIT_S": "stall_limit_s",
-            "REELPIPE_S3_CONNECT_TIMEOUT_S": "s3_connect_timeout_s",
-            "REELPIPE_S3_READ_TIMEOUT_S": "s3_read_timeout_s",
-            "REELPIPE_S3_MAX_ATTEMPTS": "s3_max_attempts",
-            "REELPIPE_MEDIA_READ_TIMEOUT_S": "media_read_timeout_s",
-            "REELPIPE_PROBE_TIMEOUT_S": "probe_timeout_s",
-            "REELPIPE_MAX_JOB_ATTEMPTS": "max_job_attempts",
-            "REELPIPE_MAX_MANIFEST_BYTES": "max_manifest_bytes",
-            "REELPIPE_WEBHOOK_MAX_BODY_BYTES": "webhook_max_body_bytes",
-            "REELPIPE_CONDITIONAL_DELETE": "conditional_delete",
-            "REELPIPE_VIDEO_ENCODER": "video_encoder",
-            "REELPIPE_FUSE": "fuse",
-            "REELPIPE_CLAIM_CONCURRENCY": "claim_concurrency",
-            "REELPIPE_REPROCESS_CONCURRENCY": "reprocess_concurrency",
-        }
-        for var, field in simple.items():
-            if env.get(var):
-                values[field] = env[var]
-        limits = {
-            "REELPIPE_MAX_CLIP_BYTES": "max_clip_bytes",
-            "REELPIPE_MAX_DURATION_S": "max_duration_s",
-            "REELPIPE_MAX_PIXELS": "max_pixels",
-        }
-        limit_values = {f: env[v] for v, f in limits.items() if env.get(v)}
-        if limit_values:
-            values["limits"] = limit_values
-        final = {}
-        if env.get("REELPIPE_X264_PRESET"):
-            final["preset"] = env["REELPIPE_X264_PRESET"]
-        if env.get("REELPIPE_X264_CRF"):
-            final["crf"] = env["REELPIPE_X264_CRF"]
-        if final:
-            values["final_encode"] = final
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"invalid settings: {problems}") from None
+        from pipeline.core.settings_sources import load_settings
+
+        return load_settings(cls, env, env_file=env_file, overrides=overrides).settings

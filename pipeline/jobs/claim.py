@@ -9,6 +9,8 @@ Order of writes, each safe to repeat:
 1. ``active/{user}/{job}`` marker (so a claimer that dies right after winning is
    still found and resumed by the next scan; losers rewrite the same empty object);
 2. the status manifest, created only if absent: **the claim**;
+   then the request pointer ``{root}requests/{request_id}.json`` (created only if absent:
+   a request id used again keeps naming its first job);
 3. the manifest (the very version that was read) into the job folder;
 4. the inbox entry removed, **only if it is still that version**
    (:mod:`pipeline.jobs.inbox`): a manifest overwritten meanwhile stays for the next
@@ -29,10 +31,11 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.core.errors import AlreadyExists, ObjectNotFound, PreconditionFailed
-from pipeline.core.keys import active_key, job_id_for, job_manifest_key, parse_inbox_key, status_key
+from pipeline.core.keys import active_key, job_id_for, parse_inbox_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.inbox import reject_inbox_object, retire_inbox_copy
 from pipeline.jobs.lease import new_lease
+from pipeline.manifests.request_pointer import RequestPointer
 from pipeline.manifests.status import LeaseKind, StatusManifest
 from pipeline.status.store import StatusStore
 from pipeline.storage.bucket import Bucket, ObjectInfo
@@ -55,8 +58,8 @@ class ClaimedJob:
         return cls(
             user_id,
             job_id,
-            job_manifest_key(user_id, job_id),
-            StatusStore(bucket, status_key(user_id, job_id)),
+            bucket.layout.job_manifest_key(user_id, job_id),
+            StatusStore(bucket, bucket.layout.status_key(user_id, job_id)),
         )
 
 
@@ -128,6 +131,7 @@ def claim(
     except AlreadyExists:
         _retire_duplicate(bucket, job, inbox_key, etag, policy)
         return None
+    write_request_pointer(bucket, status)
     if body is not None:
         bucket.put_bytes(job.manifest_key, body, content_type="application/json")
     else:
@@ -137,6 +141,27 @@ def claim(
     retire_inbox_copy(bucket, inbox_key, etag, conditional=policy.conditional_delete)
     log.info("claimed", inbox_key=inbox_key, job_id=job_id)
     return job
+
+
+def write_request_pointer(bucket: Bucket, status: StatusManifest) -> bool:
+    """Create ``{root}requests/{request_id}.json`` naming the job of ``status`` (the claim
+    does; a resumed run makes sure, in case its claimer died in between). False when
+    the request already names a job: an earlier upload under the same request id."""
+    if status.request_key is None:
+        return False
+    entry = parse_inbox_key(status.request_key)
+    pointer = RequestPointer(
+        job_id=status.job_id,
+        status_key=bucket.layout.status_key(status.user_id, status.job_id),
+        request_key=status.request_key,
+        claimed_at=status.created_at,
+    )
+    key = bucket.layout.request_key(entry.user_id, entry.request_id)
+    try:
+        bucket.put_json(key, pointer.model_dump(mode="json"), if_none_match=True)
+    except AlreadyExists:
+        return False
+    return True
 
 
 def _copy_listed_version(bucket: Bucket, source: str, etag: str, dest: str) -> bool:

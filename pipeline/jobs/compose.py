@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from pipeline.core.logs import configure_logging
 from pipeline.core.settings import Settings
+from pipeline.jobs.notifier import Notifier, ThreadedDispatcher
 from pipeline.jobs.worker import Worker
 from pipeline.manifests.status import StatusManifest
 from pipeline.runners.local import LocalRunner
@@ -28,8 +29,14 @@ def local_worker(
     on_status: Callable[[StatusManifest], None] | None = None,
 ) -> Worker:
     """A worker that runs jobs on this machine (stages in process, segments in worker
-    processes), stopping at the next frame boundary once ``stop`` is set."""
-    return Worker(bucket, settings, LocalRunner(bucket, settings), stop=stop, on_status=on_status)
+    processes), stopping at the next frame boundary once ``stop`` is set. Its callbacks
+    are delivered by threads of this process: :meth:`Worker.close` gives the ones under
+    way a last chance."""
+    dispatcher = ThreadedDispatcher(bucket, settings)
+    notifier = Notifier(bucket, settings, dispatcher, then=on_status)
+    worker = Worker(bucket, settings, LocalRunner(bucket, settings), stop=stop, on_status=notifier)
+    worker.closing.append(lambda: dispatcher.close(settings.callback_timeout_s + 1.0))
+    return worker
 
 
 def with_logging(settings: Settings, *, json_logs: bool | None) -> Settings:

@@ -7,6 +7,10 @@ Status is written at every transition and, while a stage runs, at most once
 per ``progress_interval_s`` from the stage's own progress (best effort: a
 progress write that fails is logged and tried again at the next frame).
 
+The job's owner may cancel it (``cancel_requested_at`` in the status, seen when a status
+write meets the newer version): the running stage stops at the next frame boundary and
+the job ends ``cancelled``, keeping the outputs of the stages that finished.
+
 Two things stop a run without failing it, at the next frame boundary: the
 worker is shutting down (``interrupted()``), or its lease was taken over
 (:class:`~pipeline.core.errors.LeaseLost`, raised by the fenced status store). In
@@ -26,6 +30,7 @@ from pipeline.core.errors import (
     ErrorKind,
     InputNotFound,
     InvalidManifest,
+    JobCancelled,
     JobError,
     LeaseLost,
     ObjectNotFound,
@@ -35,19 +40,21 @@ from pipeline.core.errors import (
     bounded_message,
     redact,
 )
-from pipeline.core.keys import job_id_for, user_key
+from pipeline.core.keys import job_id_for
 from pipeline.core.settings import Settings
 from pipeline.core.usage import FirstCall, cpu_seconds
 from pipeline.jobs.cache import stage_cache_key
-from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.claim import ClaimedJob, write_request_pointer
 from pipeline.jobs.fusion import fusion_groups
 from pipeline.jobs.inbox import retire_inbox_copy
 from pipeline.jobs.lease import Activity
 from pipeline.jobs.plan import plan_job, stage_seconds
+from pipeline.jobs.previews import PreviewTarget, publish_previews
 from pipeline.jobs.segments import plan_stage_segments, probe_stage_input, run_segmented
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
 from pipeline.manifests.status import (
     ErrorInfo,
+    JobState,
     StageState,
     StatusManifest,
     utc_now,
@@ -65,6 +72,7 @@ from pipeline.stages.table import Artifact, Machine
 from pipeline.status.progress import ProgressSink
 from pipeline.status.store import Mutation, StatusStore
 from pipeline.status.transitions import (
+    cancelled,
     failed,
     orchestrator_charged,
     overall_progress,
@@ -74,6 +82,7 @@ from pipeline.status.transitions import (
     stage_started,
     succeeded,
     waiting_for_input,
+    warned,
 )
 from pipeline.storage.bucket import Bucket
 
@@ -154,6 +163,8 @@ class Orchestrator:
         started = time.monotonic()
         fence = store.fence
         run = _Run(store, interrupted, activity)
+        if store.latest.runs.epoch <= 1:
+            write_request_pointer(self.bucket, store.latest)  # its claimer may have died first
         try:
             manifest = self._load_manifest(job)
             input_key = self._resolve_input(job.user_id, manifest)
@@ -165,7 +176,13 @@ class Orchestrator:
         estimated, shares = self._plan(manifest, input_key)
         self._write(
             store,
-            lambda s: running(s, input_key=input_key, stages=stages, estimated_cost_usd=estimated),
+            lambda s: running(
+                s,
+                input_key=input_key,
+                stages=stages,
+                estimated_cost_usd=estimated,
+                notify=manifest.notify,
+            ),
         )
         video_key = input_key
         upstream: dict[StageName, dict[Artifact, str]] = {}
@@ -173,6 +190,8 @@ class Orchestrator:
         for group in fusion_groups(stages, self.settings, machine=self.runner.machine):
             if interrupted():
                 raise StageInterrupted(f"stopping before stage {group[0].value}")
+            if store.latest.cancel_requested_at is not None:
+                return self._cancel(store, upstream, started, run)
             requests = []
             for name in group:
                 requests.append(
@@ -196,6 +215,9 @@ class Orchestrator:
                     results = self._run_or_reuse_group(run, requests)
             except (StageInterrupted, LeaseLost):
                 raise
+            except JobCancelled as exc:
+                log.info("job_cancelled", stage="+".join(n.value for n in group), at=str(exc))
+                return self._cancel(store, upstream, started, run)
             except ReelpipeError as exc:
                 return self._fail(store, exc, _blamed(exc, group), started, run)
             except Exception as exc:
@@ -204,6 +226,8 @@ class Orchestrator:
             for name, result in zip(group, results, strict=True):
                 upstream[name] = result.outputs
                 video_key = result.outputs.get(Artifact.VIDEO, video_key)
+        if store.latest.cancel_requested_at is not None:  # asked before the job was done
+            return self._cancel(store, upstream, started, run)
         return self._succeed(store, upstream, video_key, started, run)
 
     def abandon(self, job: ClaimedJob, error: RetryableError) -> StatusManifest:
@@ -242,7 +266,7 @@ class Orchestrator:
     def _resolve_input(self, user_id: str, manifest: JobManifest) -> str:
         if manifest.input_key is None:
             raise InvalidManifest("input_key: required (the clip, relative to the user folder)")
-        key = user_key(user_id, manifest.input_key)
+        key = self.bucket.layout.user_key(user_id, manifest.input_key)
         if not self.bucket.exists(key):
             raise InputNotFound(
                 f"input_key {manifest.input_key!r}: no such clip at {key!r}; upload it first"
@@ -377,6 +401,7 @@ class Orchestrator:
             # Called at every frame boundary: where a stopping worker stops.
             if interrupted():
                 raise StageInterrupted(f"stopping {name.value} at a frame boundary")
+            store.check_cancel()
             activity.beat()
             sink(fraction)
 
@@ -422,6 +447,7 @@ class Orchestrator:
         def progress(fraction: float) -> None:
             if interrupted():
                 raise StageInterrupted(f"stopping {label} at a frame boundary")
+            store.check_cancel()
             activity.beat()
             sink(fraction)
 
@@ -480,22 +506,61 @@ class Orchestrator:
         started: float,
         run: _Run,
     ) -> StatusManifest:
-        outputs = {
-            f"{stage.value}.{name}": key
-            for stage, out in upstream.items()
-            for name, key in out.items()
-        }
+        outputs = _outputs(upstream) | self._previews(store, video_key)
+        charge = self._orchestrator_charge(run)
+
+        def finish(s: StatusManifest) -> StatusManifest:
+            # Decided on the status as written (a conflict re-reads it): a cancel asked for
+            # before this write wins, one after it finds the job done.
+            seconds = time.monotonic() - started
+            if s.cancel_requested_at is not None:
+                return cancelled(charge(s), outputs=_outputs(upstream), duration_s=seconds)
+            return succeeded(charge(s), outputs=outputs, output_key=video_key, duration_s=seconds)
+
+        final = self._write(store, finish)
+        event = "job_succeeded" if final.state is JobState.SUCCEEDED else "job_cancelled"
+        log.info(event, output_key=final.output_key, duration_s=final.duration_s)
+        return final
+
+    def _previews(self, store: StatusStore, video_key: str) -> dict[str, str]:
+        """The output's poster and preview (``outputs.poster``, ``outputs.preview``); none,
+        with a warning in the status, when they cannot be made: the output itself is good."""
+        latest = store.latest
+        overlay = latest.stages.get(StageName.OVERLAY)
+        best = overlay.details.get("best_frame") if overlay is not None else None
+        fence = store.fence
+        target = PreviewTarget(latest.user_id, latest.job_id, fence.epoch if fence else None)
+        try:
+            made = publish_previews(
+                self.bucket,
+                self.settings,
+                target,
+                video_key,
+                best_frame=best if isinstance(best, int) else None,
+            )
+        except (JobError, RetryableError) as exc:
+            message = bounded_message(f"no poster or preview: {exc}", 300)
+            log.warning("previews_failed", error=message)
+            self._write(store, lambda s: warned(s, message))
+            return {}
+        return {"poster": made.poster_key, "preview": made.preview_key}
+
+    def _cancel(
+        self,
+        store: StatusStore,
+        upstream: dict[StageName, dict[Artifact, str]],
+        started: float,
+        run: _Run,
+    ) -> StatusManifest:
+        """End the job as its owner asked, keeping what the finished stages wrote."""
         charge = self._orchestrator_charge(run)
         final = self._write(
             store,
-            lambda s: succeeded(
-                charge(s),
-                outputs=outputs,
-                output_key=video_key,
-                duration_s=time.monotonic() - started,
+            lambda s: cancelled(
+                charge(s), outputs=_outputs(upstream), duration_s=time.monotonic() - started
             ),
         )
-        log.info("job_succeeded", output_key=video_key, duration_s=final.duration_s)
+        log.info("job_cancelled", kept=sorted(final.outputs))
         return final
 
     def _fail(
@@ -543,6 +608,13 @@ class Orchestrator:
         if self.on_status is not None:
             self.on_status(status)
         return status
+
+
+def _outputs(upstream: dict[StageName, dict[Artifact, str]]) -> dict[str, str]:
+    """The status's ``outputs``: every finished stage's artifacts by ``stage.artifact``."""
+    return {
+        f"{stage.value}.{name}": key for stage, out in upstream.items() for name, key in out.items()
+    }
 
 
 def _no_charge(status: StatusManifest) -> StatusManifest:

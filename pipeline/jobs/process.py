@@ -21,7 +21,6 @@ from typing import Any
 
 from pipeline.client.submit import clip_key_for, submit_manifest, upload_clip_version
 from pipeline.core.errors import ConflictError, ReelpipeError
-from pipeline.core.keys import user_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimPolicy, claim
 from pipeline.jobs.compose import local_worker
@@ -92,7 +91,7 @@ def _process(
     with connect(settings, server=server) as conn:
         bucket = conn.bucket
         relative, etag = upload_clip_version(bucket, user, clip, key)
-        identity = (bucket.name, user_key(user, relative), etag)
+        identity = (bucket.name, bucket.layout.user_key(user, relative), etag)
         LOCAL_FILES.remember(identity, clip)  # the stage reads it here, not a download
         if info is not None:  # the planner and the stage need not probe it again
             PROBES.put(identity, info)
@@ -102,7 +101,10 @@ def _process(
         job = claim(bucket, inbox, ClaimPolicy.from_settings(conn.settings, worker.owner))
         if job is None:  # pragma: no cover - nobody else can claim in a private store
             raise ConflictError("the job was claimed by another worker")
-        status = worker.run(job)
+        try:
+            status = worker.run(job)
+        finally:
+            worker.close()
         assert status is not None
         paths = _download_results(bucket, status, out_dir or Path("reelpipe-out") / job.job_id)
     return Processed(status, paths, job.status.key)
@@ -122,4 +124,7 @@ def _download_results(bucket: Bucket, status: StatusManifest, out_dir: Path) -> 
     paths["status"].write_text(json.dumps(status.model_dump(mode="json"), indent=2) + "\n")
     if status.state is JobState.SUCCEEDED and status.output_key:
         paths["output"] = bucket.download_file(status.output_key, out_dir / "output.mp4")
+        for label, name in (("poster", "poster.jpg"), ("preview", "preview.mp4")):
+            if label in status.outputs:
+                paths[label] = bucket.download_file(status.outputs[label], out_dir / name)
     return paths

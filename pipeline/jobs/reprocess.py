@@ -25,7 +25,7 @@ import structlog
 
 from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import InvalidKey, LeaseHeld, ObjectNotFound, ReelpipeError
-from pipeline.core.keys import USERS_PREFIX, active_key, parse_status_key
+from pipeline.core.keys import active_key
 from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.lease import new_lease
 from pipeline.jobs.worker import Worker
@@ -82,9 +82,9 @@ class ReprocessReport:
 
 def find_candidates(bucket: Bucket, *, since: datetime | None = None) -> Iterator[Candidate]:
     """Every job whose status says it should run again (lists the whole history)."""
-    for item in bucket.list(USERS_PREFIX):
+    for item in bucket.list(bucket.layout.users_prefix):
         try:
-            job = parse_status_key(item.key)
+            job = bucket.layout.parse_status_key(item.key)
         except InvalidKey:
             continue
         if since is not None and item.last_modified is not None and item.last_modified < since:

@@ -162,7 +162,7 @@ def join_detections(
     """Stitch the parts' detections (one set of track ids) into ``detections.json``."""
     parts = [Detections.model_validate(bucket.get_json(k).data) for k in part_keys]
     joined = stitch(parts, [s.start for s in segments])
-    key = request.artifact_key("detections.json")
+    key = request.artifact_key(bucket.layout, "detections.json")
     bucket.put_json(key, joined.model_dump(mode="json"))
     for part in part_keys:
         bucket.delete(part)
@@ -189,7 +189,7 @@ def join_segment_outputs(
             audio_codec=probe(source).audio_codec,
             audio_bitrate=settings.final_encode.audio_bitrate,
         )
-        key = request.artifact_key("video.mp4")
+        key = request.artifact_key(bucket.layout, "video.mp4")
         bucket.upload_file(output, key, content_type="video/mp4")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 
 import structlog
 
@@ -58,6 +59,7 @@ class Worker:
         self.settings = settings
         self.owner = owner or worker_id()
         self.stop = stop or threading.Event()
+        self.closing: list[Callable[[], object]] = []  # what :meth:`close` finishes
         self.orchestrator = Orchestrator(
             bucket, runner, settings, on_status=on_status, machine=machine
         )
@@ -116,6 +118,12 @@ class Worker:
         elif not keeper.lost.is_set():
             final = hand_back(job.status, self.owner, crashed=crashed)
         return final
+
+    def close(self) -> None:
+        """Finish what outlives a job here (callbacks under way); then the worker is done."""
+        for finish in self.closing:
+            finish()
+        self.closing.clear()
 
     def _give_up(self, job: ClaimedJob, error: WorkerLost | WorkerCrashed) -> StatusManifest:
         final = self.orchestrator.abandon(job, error)

@@ -398,6 +398,39 @@ class Stages(WireModel):
         return params
 
 
+class CallbackEvent(StrEnum):
+    """What a callback may tell: the job's end, or its progress (at most every 5 s)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PROGRESS = "progress"
+
+
+MAX_CALLBACK_URL = 2048
+
+
+class Notify(WireModel):
+    """Where to send signed callbacks (Standard Webhooks), and for which events."""
+
+    url: str = Field(max_length=MAX_CALLBACK_URL, description="an https:// URL of the app's")
+    events: list[CallbackEvent] = Field(
+        default_factory=lambda: [CallbackEvent.SUCCEEDED, CallbackEvent.FAILED],
+        min_length=1,
+        max_length=4,
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.lower() not in ("https", "http") or not rest:
+            raise ValueError(f"{url[:80]!r} is not an https:// URL")
+        if any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):
+            raise ValueError("the URL contains spaces or control characters")
+        return url
+
+
 class JobManifest(WireModel):
     """What an app asks reelpipe to do with one clip."""
 
@@ -406,6 +439,7 @@ class JobManifest(WireModel):
         None, description="the clip, relative to users/{user_id}/ (filled in by `process`)"
     )
     stages: Stages
+    notify: Notify | None = Field(None, description="signed callbacks when the job ends")
 
     @field_validator("input_key")
     @classmethod

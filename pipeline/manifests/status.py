@@ -16,7 +16,7 @@ from pydantic import Field
 from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import ErrorKind, LeaseLost
 from pipeline.manifests.base import WireModel
-from pipeline.manifests.job import StageName
+from pipeline.manifests.job import CallbackEvent, Notify, StageName
 
 
 def utc_now() -> datetime:
@@ -32,11 +32,12 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
         """True for the terminal states."""
-        return self in (JobState.SUCCEEDED, JobState.FAILED)
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
 class StageState(StrEnum):
@@ -47,6 +48,7 @@ class StageState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
 
 class Progress(WireModel):
@@ -94,6 +96,18 @@ class StageStatus(WireModel):
         description="what the stage decided, for apps: the overlay's picked player and "
         "per-second coverage (found, interpolated, lost)",
     )
+
+
+class Notification(WireModel):
+    """One callback event's delivery: how many tries, the receiver's last answer."""
+
+    event: CallbackEvent
+    webhook_id: str = Field(description="the webhook-id header: the same on every retry")
+    attempts: int = 0
+    last_http_status: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    gave_up: bool = False
 
 
 class LeaseKind(StrEnum):
@@ -168,6 +182,13 @@ class StatusManifest(WireModel):
         default_factory=list, description="what was adjusted rather than refused (a clamped trim)"
     )
     waiting_since: datetime | None = None
+    cancel_requested_at: datetime | None = Field(
+        None, description="the owner asked to cancel: the running stage stops at a frame boundary"
+    )
+    notify: Notify | None = Field(None, description="the manifest's callback target")
+    notifications: list[Notification] = Field(
+        default_factory=list, description="completion callbacks and how their delivery went"
+    )
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from typing import Any
 
 import structlog
 
-from pipeline.core.errors import JobError, LeaseLost
-from pipeline.core.keys import status_key
+from pipeline.core.errors import JobCancelled, JobError, LeaseLost
 from pipeline.core.settings import Settings
 from pipeline.core.usage import FirstCall, cpu_seconds
 from pipeline.runners.ledger import busy_shares, charged
@@ -53,10 +52,15 @@ def execute_stage(
     group = is_group(wire)
     requests = group_from_wire(wire) if group else [request_from_wire(wire)]
     head = requests[0]
-    store = StatusStore(bucket, status_key(head.user_id, head.job_id))
+    store = StatusStore(bucket, bucket.layout.status_key(head.user_id, head.job_id))
     if head.fence is not None:
         store = store.fenced(head.fence)
-    progress = ProgressSink(store.update, requests if group else head, settings.progress_interval_s)
+    sink = ProgressSink(store.update, requests if group else head, settings.progress_interval_s)
+
+    def progress(fraction: float) -> None:
+        sink(fraction)
+        store.check_cancel()  # at a frame boundary, as soon as a write has met the request
+
     try:
         for request in requests:
             if request.segment is None:  # each run of a whole stage is an attempt (retries too)
@@ -70,7 +74,7 @@ def execute_stage(
             results = execute_group(bucket, settings, requests, progress)
         else:
             results = [execute(bucket, settings, head, progress)]
-    except (JobError, LeaseLost) as exc:
+    except (JobError, LeaseLost, JobCancelled) as exc:
         return error_to_wire(exc)
     seconds = round(time.monotonic() - started, 3)
     used = cpu_seconds() - cpu_began

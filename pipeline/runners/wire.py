@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from pipeline.core.errors import ErrorKind, JobError, LeaseLost
+from pipeline.core.errors import ErrorKind, JobCancelled, JobError, LeaseLost
 from pipeline.stages.base import AnyStageRequest, StageResult
 from pipeline.stages.table import spec_for
 
@@ -70,10 +70,12 @@ def results_from_wire(wire: dict[str, Any]) -> list[StageResult]:
     return [_RESULT.validate_python(r) for r in wire["results"]]
 
 
-def error_to_wire(error: JobError | LeaseLost) -> dict[str, Any]:
-    """A job error (or a lost lease) as data."""
+def error_to_wire(error: JobError | LeaseLost | JobCancelled) -> dict[str, Any]:
+    """A job error (or a lost lease, or a cancel request seen) as data."""
     if isinstance(error, LeaseLost):
         return {"lease_lost": str(error)}
+    if isinstance(error, JobCancelled):
+        return {"cancelled": str(error)}
     return {"error": {"kind": error.kind.value, "message": str(error), "stage": error.stage}}
 
 
@@ -90,6 +92,8 @@ def result_from_wire(wire: dict[str, Any]) -> StageResult:
     """The result back from JSON; a remote job error is raised here."""
     if "lease_lost" in wire:
         raise LeaseLost(str(wire["lease_lost"]))
+    if "cancelled" in wire:
+        raise JobCancelled(str(wire["cancelled"]))
     if "error" in wire:
         error = wire["error"]
         raise RemoteJobError(ErrorKind(error["kind"]), error["message"], error.get("stage"))

@@ -124,6 +124,7 @@ def serve(
         log.info("stopping", workers=options.workers)
         server.should_exit = True
         pool.shutdown()
+        worker.close()
         app.state.claims.shutdown()
         web.join(timeout=10)
         listener.close()

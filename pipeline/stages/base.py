@@ -20,7 +20,7 @@ import structlog
 from pydantic import BaseModel
 
 from pipeline.core.errors import LimitExceeded
-from pipeline.core.keys import stage_key
+from pipeline.core.keys import Layout
 from pipeline.core.settings import EncodeProfile, Limits, Settings
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import Fence
@@ -119,10 +119,10 @@ class StageRequest(Generic[P]):
     # The lease this run holds: artifacts go under its epoch, progress writes are fenced.
     fence: Fence | None = None
 
-    def artifact_key(self, name: str) -> str:
+    def artifact_key(self, layout: Layout, name: str) -> str:
         """Where this run writes the artifact ``name``: under its epoch when it holds a lease."""
         epoch = self.fence.epoch if self.fence is not None else None
-        return stage_key(self.user_id, self.job_id, self.stage.value, name, epoch=epoch)
+        return layout.stage_key(self.user_id, self.job_id, self.stage.value, name, epoch=epoch)
 
     def output_name(self, whole: str = "video.mp4") -> str:
         """The artifact name of this request's video: ``whole`` or the segment's part."""
@@ -196,14 +196,14 @@ class StageContext:
     def publish(
         self, path: Path, request: AnyStageRequest, name: str, content_type: str = "video/mp4"
     ) -> str:
-        """Upload a stage artifact to ``users/{u}/jobs/{j}/{stage}/{name}``; returns its key."""
-        key = request.artifact_key(name)
+        """Upload a stage artifact to ``{root}jobs/{j}/{stage}/run-{n}/{name}``; its key."""
+        key = request.artifact_key(self.bucket.layout, name)
         self.bucket.upload_file(path, key, content_type=content_type)
         return key
 
     def publish_json(self, data: Any, request: AnyStageRequest, name: str) -> str:
         """Write a JSON stage artifact; returns its key."""
-        key = request.artifact_key(name)
+        key = request.artifact_key(self.bucket.layout, name)
         self.bucket.put_json(key, data)
         return key
 

@@ -28,6 +28,7 @@ from pipeline.stages.base import (
 )
 from pipeline.stages.frame_pass import FrameStep, Geometry, PassClock, pass_backend, run_pass
 from pipeline.stages.highlight_track import HighlightTrack
+from pipeline.stages.player_follow import SEEN
 from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import PickedTrack, coverage, pick_track
 
@@ -68,14 +69,38 @@ class OverlayStep:
     def details(self, first: int, frames: int, fps: float) -> dict[str, object]:
         """The picked player and how much of frames ``[first, first + frames)`` he is seen."""
         picked = self.picked
+        best = self.best_frame(first, frames)
+        shown: dict[str, object] = {} if best is None else {"best_frame": best}
         if picked is None:
-            return {}
+            return shown
         last = len(picked.seen) - 1
         seen = [
             int(picked.seen[min(max(round(self.track.source_frame(i)), 0), last)])
             for i in range(first, first + frames)
         ]
-        return {"picked": picked.summary(self.detector), "coverage": coverage(seen, fps)}
+        return {
+            "picked": picked.summary(self.detector),
+            "coverage": coverage(seen, fps),
+            **shown,
+        }
+
+    def best_frame(self, first: int, frames: int) -> int | None:
+        """The output frame where the player is best seen: detected there (not filled in
+        between detections) with the largest lit box; None when he is never lit."""
+        picked = self.picked
+        last = len(picked.seen) - 1 if picked is not None else 0
+        best, best_score = None, 0.0
+        for i in range(first, first + frames):
+            box = self.track.box_at(i)
+            if box is None:
+                continue
+            score = box.w * box.h * self.track.strength_at(i)
+            if picked is not None:
+                source = min(max(round(self.track.source_frame(i)), 0), last)
+                score *= 1.0 if picked.seen[source] == SEEN else 0.25
+            if score > best_score:
+                best, best_score = i, score
+        return best
 
 
 class OverlayStage:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pipeline.core.errors import ConflictError, PreconditionFailed
+from pipeline.core.errors import ConflictError, JobCancelled, PreconditionFailed
 from pipeline.manifests.status import Fence, StatusManifest, utc_now
 from pipeline.storage.bucket import Bucket
 
@@ -74,6 +74,13 @@ class StatusStore:
     def latest(self) -> StatusManifest:
         """The last status this store read or wrote (read now if none yet)."""
         return self._current if self._current is not None else self.read()
+
+    def check_cancel(self) -> None:
+        """JobCancelled if the status last seen carries a cancel request (no request made:
+        a cancel changes the status, so the next write of progress meets it and re-reads)."""
+        current = self._current
+        if current is not None and current.cancel_requested_at is not None:
+            raise JobCancelled(f"cancel requested at {current.cancel_requested_at.isoformat()}")
 
     def update(self, mutate: Mutation) -> StatusManifest:
         """Apply ``mutate`` to the latest status and write it; retried on conflict.

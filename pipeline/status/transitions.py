@@ -25,11 +25,12 @@ from typing import Any
 from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import ErrorKind
 from pipeline.core.settings import Rates
-from pipeline.manifests.job import StageName
+from pipeline.manifests.job import CallbackEvent, Notify, StageName
 from pipeline.manifests.status import (
     ErrorInfo,
     JobState,
     Lease,
+    Notification,
     Progress,
     RunCounts,
     StageState,
@@ -64,10 +65,12 @@ def running(
     input_key: str,
     stages: Sequence[StageName],
     estimated_cost_usd: float | None,
+    notify: Notify | None = None,
 ) -> StatusManifest:
     """A run of the job begins (again): its stages listed, stages already done kept."""
     return _changed(
         status,
+        notify=notify,
         state=JobState.RUNNING,
         input_key=input_key,
         attempts=status.attempts + 1,
@@ -129,6 +132,54 @@ def failed(
         state=JobState.FAILED,
         error=error,
         progress=Progress(percent=status.progress.percent, message=f"failed: {kind.value}"),
+        finished_at=utc_now(),
+        duration_s=round(duration_s, 3),
+        lease=None,
+    )
+
+
+def notified(status: StatusManifest, record: Notification) -> StatusManifest:
+    """A callback was tried: its record replaces the one with its ``webhook_id`` (progress
+    keeps one record, the latest)."""
+    others = [n for n in status.notifications if n.webhook_id != record.webhook_id]
+    if record.event is CallbackEvent.PROGRESS:
+        others = [n for n in others if n.event is not CallbackEvent.PROGRESS]
+    return _changed(status, notifications=[*others, record])
+
+
+def warned(status: StatusManifest, message: str) -> StatusManifest:
+    """Something was left out rather than failing the job: say what, once."""
+    if message in status.warnings:
+        return status
+    return _changed(status, warnings=[*status.warnings, message])
+
+
+def cancel_requested(status: StatusManifest) -> StatusManifest:
+    """The owner asks to cancel: a job not started yet is cancelled at once; a running one
+    is marked, and its worker stops at the next frame boundary; a finished one is left."""
+    if status.state.finished or status.cancel_requested_at is not None:
+        return status
+    now = utc_now()
+    if status.state is JobState.RUNNING:
+        return _changed(status, cancel_requested_at=now)
+    return _changed(
+        cancelled(status, outputs={}, duration_s=0.0), cancel_requested_at=now, lease=None
+    )
+
+
+def cancelled(
+    status: StatusManifest, *, outputs: Mapping[str, str], duration_s: float
+) -> StatusManifest:
+    """The job stopped on its owner's request: finished stages keep their outputs, the
+    stages that were running are marked cancelled, the lease is given up."""
+    for name, record in status.stages.items():
+        if record.state in (StageState.RUNNING, StageState.PENDING):
+            status = with_stage(status, name, state=StageState.CANCELLED, finished_at=utc_now())
+    return _changed(
+        status,
+        state=JobState.CANCELLED,
+        outputs=dict(outputs),
+        progress=Progress(percent=status.progress.percent, message="cancelled"),
         finished_at=utc_now(),
         duration_s=round(duration_s, 3),
         lease=None,

@@ -38,6 +38,7 @@ from pipeline.core.errors import (
     StorageError,
     StorageUnavailable,
 )
+from pipeline.core.keys import DEFAULT_LAYOUT, Layout
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -91,6 +92,7 @@ def open_bucket(settings: Settings) -> Bucket:
         make_s3_client(settings),
         settings.bucket,
         multipart_threshold=settings.multipart_threshold_bytes,
+        layout=Layout(settings.user_root),
     )
 
 
@@ -156,13 +158,20 @@ class _TranslatingBody:
 
 
 class Bucket:
-    """One bucket on an S3 API, with the operations reelpipe needs."""
+    """One bucket on an S3 API, with the operations reelpipe needs, and where its users'
+    folders are (``layout``)."""
 
     def __init__(
-        self, client: S3Client, name: str, *, multipart_threshold: int = 64 * 1024**2
+        self,
+        client: S3Client,
+        name: str,
+        *,
+        multipart_threshold: int = 64 * 1024**2,
+        layout: Layout = DEFAULT_LAYOUT,
     ) -> None:
         self.client = client
         self.name = name
+        self.layout = layout
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=max(8 * 1024**2, multipart_threshold // 8),

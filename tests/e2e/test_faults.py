@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 
 from pipeline.client.app_client import ReelpipeClient
 from pipeline.client.submit import submit_manifest
-from pipeline.core.keys import job_id_for, job_manifest_key
+from pipeline.core.keys import DEFAULT_LAYOUT, job_id_for
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimPolicy, claim
 from pipeline.manifests.job import StageName
@@ -174,7 +174,9 @@ def test_a_manifest_overwritten_during_its_claim_is_never_lost(
             assert bucket.head(first.inbox_key).etag == etag, f"try {attempt}: newer version lost"
             second = claim(bucket, first.inbox_key, policy)
             assert second is not None and second.job_id == job_id_for(first.inbox_key, etag)
-            copied = json.loads(bucket.get_bytes(job_manifest_key("u", second.job_id))[0])
+            copied = json.loads(
+                bucket.get_bytes(DEFAULT_LAYOUT.job_manifest_key("u", second.job_id))[0]
+            )
             assert copied == newer
             assert not bucket.exists(first.inbox_key)
     finally:
@@ -519,3 +521,39 @@ def test_no_signed_url_reaches_a_command_line(
         assert "Signature" not in cmdline and "Credential" not in cmdline
         assert "test-access-key" not in cmdline and proxy.endpoint_url not in cmdline
         assert "http://127.0.0.1:" in cmdline
+
+
+def test_cancel_from_another_process_stops_a_running_worker_at_a_frame(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """``reelpipe cancel`` while a ``scan`` process runs the overlay: the worker stops within
+    seconds (not at the end of the stage), exits 0, and the job ends ``cancelled``; the
+    clip stays, and no other worker takes the job up again."""
+    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=10.0)
+    client = ReelpipeClient(bucket, "u")
+    job_id = overlay_job(client, clip, truth)
+    env = worker_env(settings, REELPIPE_X264_PRESET="slow")
+    with reaped(spawn("scan", "--once", env=env)) as worker:
+        wait_until(
+            partial(overlay_attempt_running, client, job_id, 1),
+            timeout_s=120,
+            what="the overlay to start",
+        )
+        cancel = spawn("cancel", job_id, "--user", "u", "--json", env=env)
+        out, err = cancel.communicate(timeout=60)
+        assert cancel.returncode == 0, err
+        assert json.loads(out)["changed"] is True
+        asked_at = time.monotonic()
+        _, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        assert time.monotonic() - asked_at < 5.0
+    final = client.status(job_id)
+    assert final is not None and final.state is JobState.CANCELLED
+    assert final.stages[StageName.OVERLAY].state is StageState.CANCELLED
+    assert final.stages[StageName.OVERLAY].progress < 100 and final.output_key is None
+    assert final.lease is None and final.cancel_requested_at is not None
+    assert not bucket.exists(f"active/u/{job_id}")
+    assert bucket.exists(final.input_key or "")
+    again = spawn("scan", "--once", env=env)
+    again.communicate(timeout=60)
+    assert client.status(job_id) == final  # nothing runs a cancelled job again

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.client.submit import submit_manifest, upload_clip
 from pipeline.core.errors import ErrorKind, LeaseHeld, LeaseLost
-from pipeline.core.keys import status_key
+from pipeline.core.keys import DEFAULT_LAYOUT
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.lease import Activity, LeaseKeeper, acquire, hand_back
@@ -166,7 +166,7 @@ def test_a_job_that_crashes_its_worker_three_times_fails_as_worker_crashed(
 def test_a_corrupt_status_does_not_stop_the_scan(bucket: Bucket, settings: Settings) -> None:
     """One unreadable status.json is logged; the other active jobs are still looked at."""
     broken = claimed(bucket)
-    bucket.put_bytes(status_key("u", broken.job_id), b"{not json")
+    bucket.put_bytes(DEFAULT_LAYOUT.status_key("u", broken.job_id), b"{not json")
     fine = claimed(bucket)
     expire_lease(fine)  # a claim lease that ran out: the scan resumes it
     dispatched: list[str] = []

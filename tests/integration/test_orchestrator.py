@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.client.submit import submit_manifest, upload_clip
 from pipeline.core.errors import EncoderCrashed, ErrorKind
-from pipeline.core.keys import status_key
+from pipeline.core.keys import DEFAULT_LAYOUT
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.orchestrator import Orchestrator
@@ -208,7 +208,7 @@ def test_unexpected_errors_are_recorded_without_secrets(
     status = Orchestrator(bucket, runner, settings).run(job)
     assert status.error is not None and status.error.kind is ErrorKind.INTERNAL
     assert secret not in status.error.message and "***" in status.error.message
-    raw = bucket.get_bytes(status_key("u", job.job_id))[0].decode()
+    raw = bucket.get_bytes(DEFAULT_LAYOUT.status_key("u", job.job_id))[0].decode()
     assert secret not in raw
 
 

@@ -16,7 +16,7 @@ from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import detect_frames
 from pipeline.manifests.job import DetectBackend, DetectParams
 from pipeline.media.probe import probe
-from pipeline.service.interactive import detect_ball, detect_players
+from pipeline.stages.interactive import detect_ball, detect_players
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
 
@@ -91,3 +91,37 @@ def test_detect_players_command_prints_json(
     assert doc["status"] == "success" and doc["video_width"] == 320
     bad = ["detect-ball", str(clip), "--start", "50", "--end", "60", "--weights", str(yolo_weights)]
     assert main([*bad, "--scratch-dir", str(tmp_path / "s")]) != 0
+
+
+def test_the_clients_async_calls_answer_the_same_off_the_event_loop(
+    yolo_weights: Path, settings: Settings, bucket: Bucket, tmp_path: Path
+) -> None:
+    """``pipeline.client.detect_players`` / ``detect_ball`` run the same code in a thread:
+    the same answers, while the loop keeps ticking."""
+    import asyncio
+
+    from pipeline import client
+
+    clip, _ = make_clip(tmp_path, width=320, height=180, duration_s=1.0, audio=False)
+    key = upload_clip(bucket, "u", clip)
+    configured = settings.model_copy(update={"yolo_weights": yolo_weights})
+
+    async def both() -> tuple[dict[str, object], dict[str, object], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        beat = asyncio.create_task(ticker())
+        players = await client.detect_players(configured, "u", key, 12, 0.0, bucket=bucket)
+        ball = await client.detect_ball(configured, "u", key, 3, 9, bucket=bucket)
+        beat.cancel()
+        return players, ball, ticks
+
+    players, ball, ticks = asyncio.run(both())
+    assert players == detect_players(bucket, configured, "u", key, 12, 0.0)
+    assert ball == detect_ball(bucket, configured, "u", key, 3, 9)
+    assert ticks > 3

@@ -6,16 +6,21 @@ import pytest
 
 from pipeline.core.errors import InvalidKey
 from pipeline.core.keys import (
+    DEFAULT_LAYOUT,
+    Layout,
     inbox_key,
     job_id_for,
     parse_inbox_key,
-    parse_status_key,
-    stage_key,
-    status_key,
-    user_key,
     validate_id,
     validate_relative_key,
 )
+
+user_key = DEFAULT_LAYOUT.user_key
+status_key = DEFAULT_LAYOUT.status_key
+stage_key = DEFAULT_LAYOUT.stage_key
+parse_status_key = DEFAULT_LAYOUT.parse_status_key
+TOP_LEVEL = Layout("{user_id}/")  # one folder per user at the top, the app's own layout
+LAYOUTS = [DEFAULT_LAYOUT, TOP_LEVEL, Layout("apps/reels/{user_id}/media/")]
 
 
 @pytest.mark.parametrize(
@@ -134,3 +139,65 @@ def test_status_keys_round_trip_and_others_are_refused() -> None:
     ):
         with pytest.raises(InvalidKey):
             parse_status_key(other)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.user_root)
+@pytest.mark.parametrize(
+    "relative", ["../other/clip.mp4", "/clips/a.mp4", "clips/../../x", "a\\b", "clips//a.mp4"]
+)
+def test_no_key_escapes_the_user_folder_whatever_the_root(layout: Layout, relative: str) -> None:
+    """The root template changes where a folder is, never what may be put under it."""
+    with pytest.raises(InvalidKey):
+        layout.user_key("alice", relative)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.user_root)
+def test_every_layout_keeps_users_jobs_and_requests_under_the_root(layout: Layout) -> None:
+    job = "0123456789abcdef0123"
+    root = layout.user_prefix("alice")
+    assert root == layout.user_root.replace("{user_id}", "alice")
+    for key in (
+        layout.user_key("alice", "clips/a.mp4"),
+        layout.status_key("alice", job),
+        layout.request_key("alice", "req-1"),
+        layout.cancel_key("alice", job),
+        layout.stage_key("alice", job, "overlay", "video.mp4", epoch=2),
+    ):
+        assert key.startswith(root)
+    ref = layout.parse_status_key(layout.status_key("alice", job))
+    assert (ref.user_id, ref.job_id) == ("alice", job)
+    with pytest.raises(InvalidKey):
+        layout.parse_status_key(layout.user_key("alice", "jobs/x/status.json"))
+
+
+def test_the_top_level_layout_is_the_apps_own_folders() -> None:
+    assert TOP_LEVEL.user_key("alice", "clips/a.mp4") == "alice/clips/a.mp4"
+    assert TOP_LEVEL.request_key("alice", "r1") == "alice/requests/r1.json"
+    assert TOP_LEVEL.users_prefix == ""
+
+
+@pytest.mark.parametrize("user_id", ["inbox", "active", "rejected"])
+def test_users_named_like_reelpipes_own_folders_are_refused_at_the_top(user_id: str) -> None:
+    """With ``{user_id}/`` a user called ``inbox`` would share the inbox folder."""
+    with pytest.raises(InvalidKey, match="reserved"):
+        TOP_LEVEL.user_prefix(user_id)
+    assert DEFAULT_LAYOUT.user_prefix(user_id) == f"users/{user_id}/"
+
+
+@pytest.mark.parametrize(
+    ("template", "fragment"),
+    [
+        ("users/", "exactly once"),
+        ("{user_id}/{user_id}/", "exactly once"),
+        ("users/{user_id}", "end with '/'"),
+        ("../{user_id}/", "'..'"),
+        ("/{user_id}/", "starts with '/'"),
+        ("a//{user_id}/", "empty path segment"),
+        ("inbox/{user_id}/", "reelpipe's own"),
+        ("{user_id}/{job_id}/", "only {user_id}"),
+    ],
+)
+def test_unsafe_user_roots_are_refused(template: str, fragment: str) -> None:
+    with pytest.raises(InvalidKey) as info:
+        Layout(template)
+    assert fragment in str(info.value)

@@ -42,6 +42,7 @@ def deployed(name: str) -> object:
         ("render_overlay", [], 4.0, 4096),
         ("Upscaling.apply_upscale", [("L4", 1)], 4.0, 8192),
         ("orchestrate_job", [], 0.5, 1024),
+        ("deliver_callback", [], 0.25, 256),
         ("scan_inbox", [], 1.0, 1024),
         ("webhook", [], 1.0, 1024),
         ("nightly_reprocess", [], 1.0, 1024),

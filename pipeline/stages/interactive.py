@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import InputNotFound, ObjectNotFound, StageParamsInvalid
-from pipeline.core.keys import user_key
 from pipeline.core.settings import Settings
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import detect_frames
@@ -107,7 +106,7 @@ class _fetched:
     """Download the user's clip into a private scratch folder; removed afterwards."""
 
     def __init__(self, bucket: Bucket, settings: Settings, user_id: str, input_key: str) -> None:
-        self.key = user_key(user_id, input_key)
+        self.key = bucket.layout.user_key(user_id, input_key)
         self.bucket, self.settings = bucket, settings
         self.scratch = settings.scratch_dir / "interactive" / uuid.uuid4().hex
 
