@@ -167,18 +167,20 @@ def _try_once(
     settings: Settings, delivery: Delivery, webhook: Webhook, record: Notification
 ) -> Notification:
     attempts = record.attempts + 1
+    body = delivery.body.encode()
     try:
-        target = check_target(delivery.url, allow=settings.callback_allow_private)
+        target = check_target(
+            delivery.url,
+            allow=settings.callback_allow_private,
+            timeout_s=settings.callback_timeout_s,
+        )
+        headers = headers_for(delivery, webhook, utc_now())
+        code = post(target, body, headers, settings.callback_timeout_s)
     except CallbackRefused as exc:  # refused now is refused on every retry
         return record.model_copy(
             update={"attempts": attempts, "last_error": str(exc), "gave_up": True}
         )
-    body = delivery.body.encode()
-    try:
-        code = post(
-            target, body, headers_for(delivery, webhook, utc_now()), settings.callback_timeout_s
-        )
-    except (OSError, ValueError) as exc:  # refused, reset, timed out, bad TLS
+    except (OSError, ValueError) as exc:  # DNS, refused, reset, timed out, bad TLS: retried
         error = bounded_message(f"{type(exc).__name__}: {exc}", 300)
         return record.model_copy(update={"attempts": attempts, "last_error": error})
     update: dict[str, Any] = {"attempts": attempts, "last_http_status": code}

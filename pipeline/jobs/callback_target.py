@@ -18,6 +18,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -61,10 +62,35 @@ def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     return None
 
 
+def _resolve(host: str, port: int, timeout_s: float) -> list[str]:
+    """The addresses of ``host``, resolved within ``timeout_s`` (the resolver has no timeout
+    of its own: it runs in a daemon thread that is left behind when it hangs); OSError
+    when it does not resolve."""
+    found: list[str] = []
+    failure: list[BaseException] = []
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found.extend(str(info[4][0]) for info in infos)
+        except (OSError, UnicodeError) as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=lookup, name="callback-dns", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():  # DNS trouble may pass: an OSError is retried, a refusal is not
+        raise TimeoutError(f"callback host {host!r} did not resolve within {timeout_s:g} s")
+    if failure or not found:
+        raise OSError(f"callback host {host!r} does not resolve: {failure[:1]}")
+    return found
+
+
 def check_target(
     url: str,
     *,
     allow: PrivateTargets = "no",
+    timeout_s: float = 10.0,
 ) -> CallbackTarget:
     """The target of ``url`` if reelpipe may call it; CallbackRefused saying why not."""
     parts = urlsplit(url)
@@ -78,11 +104,7 @@ def check_target(
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
         raise CallbackRefused(f"callback URL {url[:80]!r}: bad port") from None
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise CallbackRefused(f"callback host {host!r} does not resolve: {exc}") from None
-    addresses = [str(info[4][0]) for info in infos]
+    addresses = _resolve(host, port, timeout_s)
     kinds = {a: _kind(ipaddress.ip_address(a.split("%")[0])) for a in addresses}
     private = {a: k for a, k in kinds.items() if k is not None}
     if private:

@@ -281,3 +281,22 @@ def test_progress_callbacks_are_throttled(
         time.sleep(0.05)
     kinds = [json.loads(body)["type"] for _, body, _ in receiver.calls]
     assert kinds.count("job.progress") == 1 and kinds.count("job.succeeded") == 1
+
+
+def test_a_host_that_does_not_resolve_is_retried_not_refused(
+    bucket: Bucket, signed: Settings
+) -> None:
+    """DNS trouble may pass; only a target that is not allowed is refused for good."""
+    status = StatusManifest(
+        job_id="0123456789abcdef0125",
+        user_id="u",
+        manifest_key="-",
+        state=JobState.SUCCEEDED,
+        notify={"url": "https://reelpipe-test.invalid/hook"},  # type: ignore[arg-type]
+    )
+    key = bucket.layout.status_key("u", status.job_id)
+    bucket.put_json(key, status.model_dump(mode="json"))
+    delivery = Delivery.for_status(status, CallbackEvent.SUCCEEDED, key)
+    record = deliver(bucket, signed, delivery, attempts=2)
+    assert record.attempts == 2 and record.gave_up and record.delivered_at is None
+    assert "resolve" in (record.last_error or "")
