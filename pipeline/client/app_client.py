@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -58,6 +58,32 @@ class ProgressUpdate:
 
 class JobTimeout(ReelpipeError):
     """``wait`` gave up before the job finished."""
+
+
+@dataclass
+class Follower:
+    """Following one job by polling: which updates are news, and when to stop."""
+
+    job_id: str
+    timeout_s: float | None
+    last: ProgressUpdate | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def changed(self, status: StatusManifest | None) -> ProgressUpdate | None:
+        """The app-facing update of ``status`` if it differs from the last one."""
+        update = progress_of(status)
+        if update == self.last:
+            return None
+        self.last = update
+        return update
+
+    def done(self, status: StatusManifest | None) -> bool:
+        """True once the job has finished; JobTimeout when ``timeout_s`` has passed."""
+        if status is not None and status.state.finished:
+            return True
+        if self.timeout_s is not None and time.monotonic() - self.started > self.timeout_s:
+            raise JobTimeout(f"job {self.job_id} did not finish within {self.timeout_s:g} s")
+        return False
 
 
 class JobNotFound(ReelpipeError):
@@ -246,16 +272,13 @@ class ReelpipeClient:
         timeout_s: float | None = None,
     ) -> StatusManifest:
         """Poll until the job succeeds or fails; ``on_progress`` hears each change."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        last: ProgressUpdate | None = None
+        follow = Follower(job_id, timeout_s)
         while True:
             status = self.status(job_id)
-            update = progress_of(status)
-            if on_progress is not None and update != last:
+            update = follow.changed(status)
+            if on_progress is not None and update is not None:
                 on_progress(update)
-                last = update
-            if status is not None and status.state.finished:
+            if follow.done(status):
+                assert status is not None
                 return status
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobTimeout(f"job {job_id} did not finish within {timeout_s:g} s")
             time.sleep(poll_s)

@@ -11,7 +11,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +18,9 @@ from typing import Any
 
 from pipeline.client.app_client import (
     CancelOutcome,
-    JobTimeout,
+    Follower,
     ProgressUpdate,
     ReelpipeClient,
-    progress_of,
 )
 from pipeline.client.job_listing import JobPage
 from pipeline.client.submit import Submission
@@ -85,18 +83,15 @@ class AsyncReelpipeClient:
         timeout_s: float | None = None,
     ) -> StatusManifest:
         """Poll (sleeping with ``asyncio.sleep``) until the job finishes."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        last: ProgressUpdate | None = None
+        follow = Follower(job_id, timeout_s)
         while True:
             status = await self.status(job_id)
-            update = progress_of(status)
-            if on_progress is not None and update != last:
+            update = follow.changed(status)
+            if on_progress is not None and update is not None:
                 heard = on_progress(update)
                 if heard is not None:
                     await heard
-                last = update
-            if status is not None and status.state.finished:
+            if follow.done(status):
+                assert status is not None
                 return status
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobTimeout(f"job {job_id} did not finish within {timeout_s:g} s")
             await asyncio.sleep(poll_s)
