@@ -82,3 +82,21 @@ def fetch_output(bucket: Bucket, status: StatusManifest, path: Path) -> Path:
     """Download a finished job's output video to ``path``."""
     assert status.output_key is not None
     return bucket.download_file(status.output_key, path)
+
+
+def run_claimed(
+    bucket: Bucket, settings: Settings, inbox_key: str, **listen: Any
+) -> StatusManifest:
+    """Claim ``inbox_key`` and run it on a local worker (callbacks and all), whatever the
+    outcome; the worker is closed afterwards."""
+    from pipeline.jobs.compose import local_worker
+
+    job = claim(bucket, inbox_key)
+    assert isinstance(job, ClaimedJob)
+    worker = local_worker(bucket, settings, **listen)
+    try:
+        status = worker.run(job)
+    finally:
+        worker.close()
+    assert status is not None
+    return status

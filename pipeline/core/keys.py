@@ -9,7 +9,7 @@ Layout (``{root}`` is the user's folder, ``users/{user_id}/`` unless the setting
                                                       at the claim): {"job_id", "status_key"}
     {root}jobs/{job_id}/manifest.json                 the accepted manifest
     {root}jobs/{job_id}/status.json                   the status manifest
-    {root}jobs/{job_id}/cancel.json                   a cancel request for the running job
+    {root}jobs/{job_id}/previews/run-{epoch}/...      the output's poster.jpg and preview.mp4
     {root}jobs/{job_id}/{stage}/run-{epoch}/{name}    stage artifacts, per run (lease epoch): a
                                                       stale worker's late upload never replaces
                                                       what a finished status names
@@ -226,10 +226,6 @@ class Layout:
     def status_key(self, user_id: str, job_id: str) -> str:
         """Where the status manifest of a job lives."""
         return self.job_prefix(user_id, job_id) + "status.json"
-
-    def cancel_key(self, user_id: str, job_id: str) -> str:
-        """Where a cancel request for the job is written."""
-        return self.job_prefix(user_id, job_id) + "cancel.json"
 
     def request_key(self, user_id: str, request_id: str) -> str:
         """``{root}requests/{request_id}.json``: the job behind an inbox request."""

@@ -23,6 +23,7 @@ from pipeline.manifests.status import JobState, StageState, StatusManifest
 from pipeline.storage.bucket import Bucket, make_s3_client
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, inspect, psnr, read_frame
+from tests.stage_runs import run_claimed
 
 USER = "alice"
 # The player's box grows from 20x40 to 60x100 over the clip: he is best seen at the end.
@@ -36,15 +37,7 @@ def _submit(bucket: Bucket, clip: Path, request_id: str, **stages: object) -> st
 
 
 def _run(bucket: Bucket, settings: Settings, inbox: str, **listen: object) -> StatusManifest:
-    job = claim(bucket, inbox)
-    assert isinstance(job, ClaimedJob)
-    worker = local_worker(bucket, settings, **listen)  # type: ignore[arg-type]
-    try:
-        status = worker.run(job)
-    finally:
-        worker.close()
-    assert status is not None
-    return status
+    return run_claimed(bucket, settings, inbox, **listen)
 
 
 def test_the_request_names_its_job_from_the_claim_on(

@@ -22,12 +22,13 @@ from pipeline.client.submit import submit_manifest, upload_clip
 from pipeline.core.settings import Settings
 from pipeline.jobs.callback_delivery import Delivery, deliver
 from pipeline.jobs.callback_target import CallbackRefused, check_target
-from pipeline.jobs.claim import ClaimedJob, claim
+from pipeline.jobs.claim import claim
 from pipeline.jobs.compose import local_worker
 from pipeline.manifests.job import CallbackEvent
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
+from tests.stage_runs import run_claimed
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OVERLAY = {"highlight": {"boxes": [[0, 100, 50, 40, 80]]}}
@@ -94,15 +95,8 @@ def _job(
 ) -> StatusManifest:
     relative = upload_clip(bucket, "u", clip)
     doc = {"input_key": relative, "notify": notify, **job_manifest(overlay=OVERLAY)}
-    job = claim(bucket, submit_manifest(bucket, "u", doc, request_id=tag).inbox_key)
-    assert isinstance(job, ClaimedJob)
-    worker = local_worker(bucket, settings, **listen)
-    try:
-        status = worker.run(job)
-    finally:
-        worker.close()
-    assert status is not None
-    return status
+    inbox = submit_manifest(bucket, "u", doc, request_id=tag).inbox_key
+    return run_claimed(bucket, settings, inbox, **listen)
 
 
 def _status(bucket: Bucket, status: StatusManifest) -> StatusManifest:

@@ -160,7 +160,6 @@ def test_every_layout_keeps_users_jobs_and_requests_under_the_root(layout: Layou
         layout.user_key("alice", "clips/a.mp4"),
         layout.status_key("alice", job),
         layout.request_key("alice", "req-1"),
-        layout.cancel_key("alice", job),
         layout.stage_key("alice", job, "overlay", "video.mp4", epoch=2),
     ):
         assert key.startswith(root)
