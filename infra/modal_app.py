@@ -373,6 +373,8 @@ def webhook() -> Any:
         scanner.claim_key,
         max_body_bytes=settings.webhook_max_body_bytes,
         claim_queue=settings.webhook_claim_queue,
+        bucket=bucket,
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
 
 

@@ -95,3 +95,34 @@ def seed_history(bucket_name: str, jobs: int, user_id: str = "history") -> None:
         backend.put_object(bucket_name, prefix + "status.json", status)
         backend.put_object(bucket_name, prefix + "manifest.json", b"{}")
         backend.put_object(bucket_name, prefix + "framing/video.mp4", b"\x00" * 16)
+
+
+def seed_finished_jobs(bucket_name: str, jobs: int, *, days: int, user_id: str = "past") -> None:
+    """``jobs`` finished jobs spread over the last ``days`` days: each a status and its
+    ``index/finished/`` entry, as workers write them, straight into the in-process moto
+    backend (set-up only; what is measured goes through the S3 API)."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    from pipeline.core.keys import finished_index_key
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    now = datetime.now(UTC)
+    for i in range(jobs):
+        job_id = f"{i:020x}"
+        ended = now - timedelta(seconds=(days * 86_400 - 1) * i / max(jobs, 1))
+        status = {
+            "job_id": job_id,
+            "user_id": user_id,
+            "manifest_key": f"users/{user_id}/jobs/{job_id}/manifest.json",
+            "state": "succeeded",
+            "finished_at": ended.isoformat(),
+        }
+        prefix = f"users/{user_id}/jobs/{job_id}/"
+        backend.put_object(bucket_name, prefix + "status.json", json.dumps(status).encode())
+        ms = ((ended.hour * 60 + ended.minute) * 60 + ended.second) * 1000
+        key = finished_index_key(ended.strftime("%Y-%m-%d"), ms, user_id, job_id)
+        backend.put_object(bucket_name, key, b"")

@@ -18,6 +18,12 @@ Layout (``{root}`` is the user's folder, ``users/{user_id}/`` unless the setting
     rejected/{original inbox key}                     an inbox object that is not a valid
                                                       manifest key, moved aside
     rejected/{original inbox key}.reason.json         why it was moved
+    index/finished/{day}/{inverse ms}-{job_id}-{user_id}.json
+                                                      a job that finished that day (newest
+                                                      first), for the operator's API
+    index/hourly/{day}T{hour}.json, index/daily/{day}.json
+                                                      rollups: counts, seconds, cost, stage
+                                                      durations of the jobs finished then
 
 A manifest may only name keys under its own user folder; anything that could escape
 it (``..``, a leading ``/``, backslashes, control characters, empty segments,
@@ -44,6 +50,7 @@ USER_ID_FIELD = "{user_id}"
 INBOX_PREFIX = "inbox/"
 ACTIVE_PREFIX = "active/"
 REJECTED_PREFIX = "rejected/"
+INDEX_PREFIX = "index/"
 MAX_RELATIVE_KEY_BYTES = 512
 MAX_SEGMENT_BYTES = 255
 
@@ -254,3 +261,34 @@ class Layout:
 
 
 DEFAULT_LAYOUT = Layout()
+
+
+MILLISECONDS_A_DAY = 86_400_000
+
+
+def finished_index_prefix(day: str) -> str:
+    """``index/finished/{day}/``: the jobs finished on ``day`` (``YYYY-MM-DD``)."""
+    return f"{INDEX_PREFIX}finished/{day}/"
+
+
+def finished_index_key(day: str, ms_of_day: int, user_id: str, job_id: str) -> str:
+    """An entry of the finished-jobs index; later in the day sorts first (to the ms)."""
+    inverse = MILLISECONDS_A_DAY - 1 - min(max(ms_of_day, 0), MILLISECONDS_A_DAY - 1)
+    return (
+        f"{finished_index_prefix(day)}{inverse:08d}-{validate_job_id(job_id)}-"
+        f"{validate_id(user_id)}.json"
+    )
+
+
+def parse_finished_index_key(key: str) -> JobRef:
+    """The job an ``index/finished/`` entry stands for."""
+    name = key.rsplit("/", 1)[-1]
+    if not key.startswith(f"{INDEX_PREFIX}finished/") or not name.endswith(".json"):
+        raise InvalidKey(f"{key!r} is not a finished-jobs index entry")
+    return JobRef(validate_id(name[30:-5]), validate_job_id(name[9:29]))
+
+
+def rollup_key(period: str) -> str:
+    """``index/hourly/{YYYY-MM-DDTHH}.json`` or ``index/daily/{YYYY-MM-DD}.json``."""
+    kind = "hourly" if "T" in period else "daily"
+    return f"{INDEX_PREFIX}{kind}/{period}.json"

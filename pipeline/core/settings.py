@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="shared secret of the bucket-event webhook (HMAC of the body)"
     )
+    api_token: SecretStr | None = Field(
+        None,
+        description="bearer token of the operator's API and dashboard; unset: loopback "
+        "clients only",
+    )
     callback_secret: SecretStr | None = Field(
         None,
         description="signs completion callbacks (Standard Webhooks; whsec_<base64> or any "
@@ -363,6 +368,7 @@ class Settings(BaseSettings):
             self.access_key_id,
             self.webhook_secret,
             self.callback_secret,
+            self.api_token,
         )
         return tuple(v.get_secret_value() for v in values if v and v.get_secret_value())
 

@@ -30,6 +30,7 @@ from pipeline.core.errors import (
 from pipeline.core.keys import active_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimedJob
+from pipeline.jobs.job_index import record_finished
 from pipeline.jobs.lease import Activity, LeaseKeeper, acquire, hand_back, worker_id
 from pipeline.jobs.orchestrator import Orchestrator, StatusListener
 from pipeline.manifests.status import Fence, StatusManifest
@@ -78,7 +79,7 @@ class Worker:
         except ObjectNotFound:
             return None  # a claim that died before creating the status: nothing to run
         if status.state.finished:
-            self._retire(job)
+            self._retire(job, status)
             return status
         fence = Fence(self.owner, status.runs.epoch)
         job = dataclasses.replace(job, status=job.status.fenced(fence))
@@ -114,7 +115,7 @@ class Worker:
                 crashed = True
                 final = job.status.latest
         if final.state.finished:
-            self._retire(job)
+            self._retire(job, final)
         elif not keeper.lost.is_set():
             final = hand_back(job.status, self.owner, crashed=crashed)
         return final
@@ -127,10 +128,12 @@ class Worker:
 
     def _give_up(self, job: ClaimedJob, error: WorkerLost | WorkerCrashed) -> StatusManifest:
         final = self.orchestrator.abandon(job, error)
-        self._retire(job)
+        self._retire(job, final)
         return final
 
-    def _retire(self, job: ClaimedJob) -> None:
+    def _retire(self, job: ClaimedJob, final: StatusManifest) -> None:
+        """A finished job leaves the active index for the finished one (recorded once)."""
+        record_finished(self.bucket, final)
         self.bucket.delete(active_key(job.user_id, job.job_id))
 
 

@@ -106,6 +106,8 @@ def serve(
         scanner.claim_key,
         max_body_bytes=settings.webhook_max_body_bytes,
         claim_queue=settings.webhook_claim_queue,
+        bucket=conn.bucket,
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     web = threading.Thread(
@@ -182,6 +184,8 @@ def _announce(
         store = str(options.data_dir) if options.data_dir else "in memory (lost at exit)"
         lines.append(f"data dir:     {store}")
     lines.append(f"webhook:      http://{options.host}:{options.webhook_port}/events")
+    access = "bearer token" if s.api_token else "loopback clients only"
+    lines.append(f"dashboard:    http://{options.host}:{options.webhook_port}/ ({access})")
     if webhook_secret is not None:
         # Generated here (no REELPIPE_WEBHOOK_SECRET): senders need it to sign.
         lines.append(f"webhook key:  {webhook_secret}")

@@ -1,8 +1,10 @@
 """The webhook as an ASGI app (FastAPI), served locally by ``reelpipe serve``
-and on Modal by ``@modal.asgi_app``.
+and on Modal by ``@modal.asgi_app``; with a bucket, also the operator's dashboard and
+API (``pipeline.service.operator_api``).
 
     POST /events      an R2 or S3 event notification, signed (see pipeline.service.webhook)
     GET  /healthz     liveness
+    GET  /, /v1/...   the dashboard and the operator's API (bearer token or loopback)
 
 A request costs nothing before it is authenticated: the body is read as a
 stream up to ``max_body_bytes`` (413 beyond, whatever ``Content-Length``
@@ -17,12 +19,13 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from pipeline.core.errors import bounded_message
+from pipeline.service.operator_api import add_operator_routes
 from pipeline.service.webhook import (
     MAX_BODY_BYTES,
     WebhookError,
@@ -32,6 +35,9 @@ from pipeline.service.webhook import (
 )
 
 RETRY_AFTER_S = 5
+
+if TYPE_CHECKING:
+    from pipeline.storage.bucket import Bucket
 
 
 class ClaimQueue:
@@ -79,9 +85,14 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     claim_threads: int = 4,
     claim_queue: int = 64,
+    bucket: Bucket | None = None,
+    api_token: str | None = None,
 ) -> FastAPI:
-    """An app that claims the inbox manifests named by signed event notifications."""
-    app = FastAPI(title="reelpipe webhook", docs_url=None, redoc_url=None)
+    """An app that claims the inbox manifests named by signed event notifications, and
+    (given the ``bucket``) serves the operator's dashboard and API."""
+    app = FastAPI(title="reelpipe", docs_url=None, redoc_url=None)
+    if bucket is not None:
+        add_operator_routes(app, bucket, api_token)
     claims = ClaimQueue(claim_key, claim_threads, claim_queue)
     app.state.claims = claims
 

@@ -1,0 +1,286 @@
+"""What the operator's API reads: pages of jobs, the summary, a job's links.
+
+Costs, in S3 requests (never the bucket's whole history):
+
+- a page of one user's jobs: one listing of that user's job folder + one GET a job shown;
+- a page of everyone's jobs: the ``active/`` listing and a GET per unfinished job (first
+  page only), then the newest days of ``index/finished/`` (one listing a day looked at,
+  at most ``MAX_DAYS``) and a GET per finished job shown;
+- the summary: the ``active/`` listing, a GET per unfinished job, 24 hourly and 7 daily
+  rollups.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from pipeline.client.app_client import ReelpipeClient
+from pipeline.core.errors import InvalidKey, ObjectNotFound
+from pipeline.core.keys import (
+    ACTIVE_PREFIX,
+    finished_index_prefix,
+    parse_active_key,
+    parse_finished_index_key,
+    rollup_key,
+    validate_id,
+)
+from pipeline.jobs.job_index import day_of, hour_of
+from pipeline.manifests.operations import (
+    JobItem,
+    JobLinks,
+    JobPage,
+    Rollup,
+    StageDurations,
+    Summary,
+    WindowTotals,
+)
+from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.storage.bucket import Bucket
+
+PARALLEL_READS = 8
+MAX_DAYS = 8  # how far back a page of everyone's jobs looks, without a --since
+MAX_PAGE = 200
+POSTER_URL_S = 3600
+
+
+class Operations:
+    """The operator's reads and the cancel, over one bucket."""
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+        self.requests = 0
+        self._counting = threading.Lock()
+
+    # -- jobs ---------------------------------------------------------------------
+
+    def jobs(
+        self,
+        *,
+        user: str | None = None,
+        state: JobState | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        now: datetime | None = None,
+        unfinished: bool = False,
+    ) -> JobPage:
+        """A page of jobs: one user's newest first, or everyone's, unfinished ones first;
+        with ``unfinished``, only the jobs not finished (the active index alone: what a
+        live view polls)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidKey(f"limit {limit}: between 1 and {MAX_PAGE}")
+        self.requests = 0
+        if unfinished:
+            live = [
+                s
+                for s in self._active(user)
+                if not s.state.finished and (state is None or s.state is state)
+            ]
+            live.sort(key=_unfinished_order)
+            items = [self._item(s) for s in live[:limit]]
+            return JobPage(jobs=items, next_cursor=None, requests=self.requests)
+        if user is not None:
+            page = ReelpipeClient(self.bucket, user).list_jobs(
+                state=state, since=since, limit=limit, cursor=cursor
+            )
+            items = [self._item(s) for s in page.jobs]
+            return JobPage(jobs=items, next_cursor=page.next_cursor, requests=page.requests)
+        statuses: list[StatusManifest] = []
+        if cursor is None:
+            # Active markers: the unfinished jobs, and any finished just now whose worker
+            # has not retired them into the index yet (a queued job cancelled, say).
+            active = [s for s in self._active() if state is None or s.state is state]
+            active.sort(key=_unfinished_order)
+            statuses = active[:limit]
+        next_cursor = None
+        if state is None or state.finished:
+            finished, next_cursor = self._finished(
+                state, since, limit - len(statuses), cursor, now or datetime.now(UTC)
+            )
+            shown = {s.job_id for s in statuses}
+            statuses += [s for s in finished if s.job_id not in shown]
+        items = [self._item(s) for s in statuses]
+        return JobPage(jobs=items, next_cursor=next_cursor, requests=self.requests)
+
+    def _active(self, user: str | None = None) -> list[StatusManifest]:
+        """The statuses of the jobs with an ``active/`` marker (of ``user``, if given)."""
+        found = []
+        prefix = ACTIVE_PREFIX if user is None else f"{ACTIVE_PREFIX}{validate_id(user)}/"
+        for item in self._list(prefix):
+            try:
+                ref = parse_active_key(item)
+            except InvalidKey:
+                continue
+            status = self._status(ref.user_id, ref.job_id)
+            if status is not None:
+                found.append(status)
+        return found
+
+    def _finished(
+        self,
+        state: JobState | None,
+        since: datetime | None,
+        room: int,
+        cursor: str | None,
+        now: datetime,
+    ) -> tuple[list[StatusManifest], str | None]:
+        """Finished jobs newest first from the index, after ``cursor`` (an index key)."""
+        found: list[StatusManifest] = []
+        if room <= 0:
+            return found, _cursor_of(cursor) if cursor else None
+        start = _cursor_of(cursor) if cursor else None
+        first_day = _day_of_key(start) if start else now
+        oldest = since or (now - timedelta(days=MAX_DAYS - 1))
+        day = first_day
+        while day_of(day) >= day_of(oldest):
+            prefix = finished_index_prefix(day_of(day))
+            after = start if start and start.startswith(prefix) else None
+            keys = self._keys(prefix, after=after)
+            # Read the statuses a batch at a time (as many as are still wanted), at once.
+            while batch := list(itertools.islice(keys, room - len(found))):
+                for key, status in zip(batch, self._statuses(batch), strict=True):
+                    if status is None or (state is not None and status.state is not state):
+                        continue
+                    if since is not None and (status.finished_at or status.updated_at) < since:
+                        return found, None
+                    found.append(status)
+                    if len(found) == room:
+                        return found, key
+            day -= timedelta(days=1)
+        return found, None
+
+    def _statuses(self, index_keys: list[str]) -> list[StatusManifest | None]:
+        """The statuses of those index entries, read in parallel, in order."""
+        refs = [parse_finished_index_key(k) for k in index_keys]
+        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+            return list(pool.map(lambda r: self._status(r.user_id, r.job_id), refs))
+
+    def _item(self, status: StatusManifest) -> JobItem:
+        poster = status.outputs.get("poster")
+        url = self.bucket.presigned_get(poster, POSTER_URL_S) if poster else None
+        return JobItem(status=status, poster_url=url)
+
+    def job(self, user: str, job_id: str) -> StatusManifest:
+        """A job's status manifest; ObjectNotFound when there is none."""
+        status = ReelpipeClient(self.bucket, user).status(job_id)
+        if status is None:
+            raise ObjectNotFound(f"no job {job_id} for user {user}")
+        return status
+
+    def links(self, user: str, job_id: str, expires_s: int = 3600) -> JobLinks:
+        """Presigned GETs of the job's output, poster and preview (those it has)."""
+        status = self.job(user, job_id)
+        keys = {
+            "output_url": status.output_key,
+            "poster_url": status.outputs.get("poster"),
+            "preview_url": status.outputs.get("preview"),
+        }
+        urls = {k: self.bucket.presigned_get(v, expires_s) for k, v in keys.items() if v}
+        return JobLinks(expires_s=expires_s, **urls)
+
+    # -- summary ----------------------------------------------------------------------
+
+    def summary(self, now: datetime | None = None) -> Summary:
+        """Counts by state, totals over 24 hours and 7 days, stage p50/p95 over 24 hours."""
+        self.requests = 0
+        now = now or datetime.now(UTC)
+        unfinished: dict[str, int] = {}
+        for status in self._active():
+            if status.state.finished:
+                continue
+            unfinished[status.state.value] = unfinished.get(status.state.value, 0) + 1
+        hours = [hour_of(now - timedelta(hours=h)) for h in range(24)]
+        days = [day_of(now - timedelta(days=d)) for d in range(7)]
+        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+            hourly = list(pool.map(self._rollup, hours))
+            daily = list(pool.map(self._rollup, days))
+        last_24h = _totals(hourly)
+        samples: dict[str, list[float]] = {}
+        for rollup in hourly:
+            for name, values in rollup.stage_seconds.items():
+                samples.setdefault(name, []).extend(values)
+        return Summary(
+            generated_at=now,
+            unfinished=unfinished,
+            last_24h=last_24h,
+            last_7d=_totals(daily),
+            per_hour_24h=round(last_24h.jobs / 24, 3),
+            stages={name: _durations(values) for name, values in samples.items() if values},
+            requests=self.requests,
+        )
+
+    def _rollup(self, period: str) -> Rollup:
+        with self._counting:
+            self.requests += 1
+        try:
+            return Rollup.model_validate(self.bucket.get_json(rollup_key(period)).data)
+        except ObjectNotFound:
+            return Rollup(period=period)
+
+    # -- S3, counted ------------------------------------------------------------------
+
+    def _status(self, user: str, job_id: str) -> StatusManifest | None:
+        with self._counting:
+            self.requests += 1
+        try:
+            doc = self.bucket.get_json(self.bucket.layout.status_key(user, job_id))
+        except ObjectNotFound:
+            return None
+        return StatusManifest.model_validate(doc.data)
+
+    def _list(self, prefix: str, *, after: str | None = None) -> list[str]:
+        return list(self._keys(prefix, after=after))
+
+    def _keys(self, prefix: str, *, after: str | None = None) -> Iterator[str]:
+        """The keys under ``prefix``, fetched a page (1,000) at a time as they are used."""
+        self.requests += 1
+        for seen, item in enumerate(self.bucket.list(prefix, start_after=after), start=1):
+            yield item.key
+            if seen % 1000 == 0:
+                self.requests += 1
+
+
+def _unfinished_order(status: StatusManifest) -> tuple[int, float]:
+    """Running first, then waiting and queued, then the just finished; newest first."""
+    rank = {JobState.RUNNING: 0, JobState.WAITING_FOR_INPUT: 1, JobState.QUEUED: 2}
+    return rank.get(status.state, 3), -status.created_at.timestamp()
+
+
+def _day_of_key(key: str) -> datetime:
+    """The day of an ``index/finished/{day}/...`` key."""
+    day = key[len("index/finished/") :].split("/", 1)[0]
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
+def _cursor_of(cursor: str) -> str:
+    if not cursor.startswith("index/finished/") or not cursor.endswith(".json"):
+        raise InvalidKey(f"cursor {cursor!r} is not one a page of jobs returned")
+    parse_finished_index_key(cursor)
+    return cursor
+
+
+def _totals(rollups: list[Rollup]) -> WindowTotals:
+    by_state: dict[str, int] = {}
+    for rollup in rollups:
+        for name, count in rollup.by_state.items():
+            by_state[name] = by_state.get(name, 0) + count
+    return WindowTotals(
+        jobs=sum(r.jobs for r in rollups),
+        by_state=by_state,
+        gpu_seconds=round(sum(r.gpu_seconds for r in rollups), 3),
+        cpu_seconds=round(sum(r.cpu_seconds for r in rollups), 3),
+        cost_usd=round(sum(r.cost_usd for r in rollups), 6),
+    )
+
+
+def _durations(values: list[float]) -> StageDurations:
+    ordered = sorted(values)
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 3)
+
+    return StageDurations(samples=len(ordered), p50_s=at(0.5), p95_s=at(0.95))

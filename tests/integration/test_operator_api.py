@@ -1,0 +1,154 @@
+"""The operator's API on the app ``serve`` runs: authentication, pages of jobs from the
+operations index, the summary from the rollups, links and cancel, against moto's S3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.settings import Settings
+from pipeline.jobs.claim import claim
+from pipeline.manifests.operations import JobPage, Summary
+from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.service.webhook_app import create_app
+from pipeline.storage.bucket import Bucket
+from tests.factories import job_manifest, make_clip, seed_finished_jobs
+from tests.stage_runs import run_claimed
+
+LOOPBACK = ("127.0.0.1", 50000)
+ELSEWHERE = ("203.0.113.7", 50000)
+TOKEN = "operator-token-1234"
+OVERLAY = {"highlight": {"boxes": [[0, 100, 50, 40, 80]]}}
+
+
+def _app(bucket: Bucket, token: str | None = None) -> object:
+    return create_app("webhook-secret", lambda key: None, bucket=bucket, api_token=token)
+
+
+@pytest.fixture
+def api(bucket: Bucket) -> Iterator[TestClient]:
+    with TestClient(_app(bucket), client=LOOPBACK) as http:  # type: ignore[arg-type]
+        yield http
+
+
+def _submit(bucket: Bucket, clip: Path, user: str, tag: str, **doc: object) -> str:
+    body = {"input_key": upload_clip(bucket, user, clip), **job_manifest(overlay=OVERLAY), **doc}
+    return submit_manifest(bucket, user, body, request_id=tag).inbox_key
+
+
+@pytest.fixture
+def jobs(bucket: Bucket, settings: Settings, tmp_path: Path) -> dict[str, StatusManifest]:
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    settings = settings.model_copy(update={"input_wait_s": 0.0})  # a missing clip fails
+    done = {
+        "a-ok": run_claimed(bucket, settings, _submit(bucket, clip, "ann", "r1")),
+        "b-ok": run_claimed(bucket, settings, _submit(bucket, clip, "bob", "r2")),
+        "b-bad": run_claimed(
+            bucket, settings, _submit(bucket, clip, "bob", "r3", input_key="clips/none.mp4")
+        ),
+    }
+    queued = claim(bucket, _submit(bucket, clip, "ann", "r4", stages={"framing": {}}))
+    assert queued is not None
+    done["a-queued"] = queued.status.latest
+    return done
+
+
+def test_without_a_token_only_loopback_clients_are_served(bucket: Bucket) -> None:
+    with TestClient(_app(bucket), client=ELSEWHERE) as http:  # type: ignore[arg-type]
+        assert http.get("/v1/jobs").status_code == 403
+        assert "REELPIPE_API_TOKEN" in http.get("/v1/summary").json()["detail"]
+        assert http.get("/healthz").status_code == 200
+    with TestClient(_app(bucket), client=("::1", 1)) as http:  # type: ignore[arg-type]
+        assert http.get("/v1/jobs").status_code == 200
+
+
+def test_with_a_token_every_call_needs_it_from_anywhere(bucket: Bucket) -> None:
+    with TestClient(_app(bucket, TOKEN), client=LOOPBACK) as http:  # type: ignore[arg-type]
+        assert http.get("/v1/jobs").status_code == 401
+        assert http.get("/v1/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = {"Authorization": f"Bearer {TOKEN}"}
+        assert http.get("/v1/jobs", headers=ok).status_code == 200
+        page = http.get("/")
+        assert page.status_code == 200 and '<script src="/static/dashboard.js">' in page.text
+        assert TOKEN not in page.text
+    with TestClient(_app(bucket, TOKEN), client=ELSEWHERE) as http:  # type: ignore[arg-type]
+        assert http.get("/v1/summary", headers={"Authorization": f"Bearer {TOKEN}"}).is_success
+
+
+def test_pages_put_unfinished_jobs_first_then_the_finished_newest_first(
+    api: TestClient, jobs: dict[str, StatusManifest]
+) -> None:
+    page = JobPage.model_validate(api.get("/v1/jobs").json())
+    ids = [item.status.job_id for item in page.jobs]
+    assert ids[0] == jobs["a-queued"].job_id
+    finished = [jobs[k].job_id for k in ("b-bad", "b-ok", "a-ok")]
+    assert ids[1:] == finished
+    ok = next(i for i in page.jobs if i.status.job_id == jobs["a-ok"].job_id)
+    assert ok.poster_url is not None and "X-Amz-Signature" in ok.poster_url
+    failed = JobPage.model_validate(api.get("/v1/jobs", params={"state": "failed"}).json())
+    assert [i.status.job_id for i in failed.jobs] == [jobs["b-bad"].job_id]
+    bobs = JobPage.model_validate(api.get("/v1/jobs", params={"user": "bob"}).json())
+    assert {i.status.user_id for i in bobs.jobs} == {"bob"} and len(bobs.jobs) == 2
+    one = api.get("/v1/jobs", params={"limit": 2}).json()
+    rest = api.get("/v1/jobs", params={"limit": 10, "cursor": one["next_cursor"]}).json()
+    paged = [j["status"]["job_id"] for j in one["jobs"] + rest["jobs"]]
+    assert paged == ids and rest["next_cursor"] is None
+    assert api.get("/v1/jobs", params={"cursor": "users/x"}).status_code == 400
+    live = JobPage.model_validate(api.get("/v1/jobs", params={"unfinished": True}).json())
+    assert [i.status.job_id for i in live.jobs] == [jobs["a-queued"].job_id]
+    assert live.requests == 2  # the active listing and the one status: what a live view polls
+    by_user = api.get("/v1/jobs", params={"unfinished": True, "user": "bob"}).json()
+    assert by_user["jobs"] == []
+
+
+def test_a_job_its_links_and_cancel(api: TestClient, jobs: dict[str, StatusManifest]) -> None:
+    ok = jobs["a-ok"]
+    status = StatusManifest.model_validate(api.get(f"/v1/jobs/ann/{ok.job_id}").json())
+    assert (status.job_id, status.state, status.output_key) == (
+        ok.job_id,
+        JobState.SUCCEEDED,
+        ok.output_key,
+    )
+    links = api.get(f"/v1/jobs/ann/{ok.job_id}/links").json()
+    assert set(links) >= {"output_url", "poster_url", "preview_url"} and links["output_url"]
+    assert api.get(f"/v1/jobs/ann/{'0' * 20}").status_code == 404
+    assert api.get("/v1/jobs/ann/not-a-job").status_code == 400
+    queued = jobs["a-queued"].job_id
+    answer = api.post(f"/v1/jobs/ann/{queued}/cancel").json()
+    assert answer["changed"] and answer["state"] == "cancelled"
+    again = api.post(f"/v1/jobs/ann/{ok.job_id}/cancel").json()
+    assert not again["changed"] and again["state"] == "succeeded"
+    page = JobPage.model_validate(api.get("/v1/jobs").json())
+    states = {i.status.job_id: i.status.state for i in page.jobs}
+    assert states[queued] is JobState.CANCELLED  # shown before a worker retires it
+
+
+def test_the_summary_counts_states_totals_and_stage_percentiles(
+    api: TestClient, jobs: dict[str, StatusManifest]
+) -> None:
+    summary = Summary.model_validate(api.get("/v1/summary").json())
+    assert summary.unfinished == {"queued": 1}
+    assert summary.last_24h.jobs == 3 and summary.last_7d.jobs == 3
+    assert summary.last_24h.by_state == {"succeeded": 2, "failed": 1}
+    total = sum(jobs[k].cpu_seconds for k in ("a-ok", "b-ok", "b-bad"))
+    assert summary.last_24h.cpu_seconds == pytest.approx(total, abs=0.01)
+    overlay = summary.stages["overlay"]
+    assert overlay.samples == 2 and overlay.p50_s <= overlay.p95_s
+    assert summary.requests == 1 + 1 + 24 + 7  # active listing, its job, the rollups
+
+
+def test_a_page_costs_the_same_with_ten_thousand_past_jobs(api: TestClient, bucket: Bucket) -> None:
+    seed_finished_jobs(bucket.name, 10_000, days=30)
+    page = JobPage.model_validate(api.get("/v1/jobs", params={"limit": 50}).json())
+    assert len(page.jobs) == 50
+    ended = [i.status.finished_at for i in page.jobs]
+    assert ended == sorted(ended, reverse=True)  # type: ignore[type-var]
+    # active/, one listing a day looked at (today has fewer than 50 when it is early UTC),
+    # a status a job shown: nothing grows with the 10,000.
+    assert page.requests in (1 + 1 + 50, 1 + 2 + 50)
+    summary = Summary.model_validate(api.get("/v1/summary").json())
+    assert summary.requests == 1 + 24 + 7
