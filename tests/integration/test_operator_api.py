@@ -152,3 +152,16 @@ def test_a_page_costs_the_same_with_ten_thousand_past_jobs(api: TestClient, buck
     assert page.requests in (1 + 1 + 50, 1 + 2 + 50)
     summary = Summary.model_validate(api.get("/v1/summary").json())
     assert summary.requests == 1 + 24 + 7
+
+
+def test_a_job_retired_twice_is_counted_once(
+    api: TestClient, bucket: Bucket, jobs: dict[str, StatusManifest]
+) -> None:
+    """Two workers may both retire a finished job (one crashed before deleting its marker):
+    the index entry is created with If-None-Match, and only its creator adds to the rollups."""
+    from pipeline.jobs.job_index import record_finished
+
+    again = bucket.get_json(bucket.layout.status_key("ann", jobs["a-ok"].job_id)).data
+    assert record_finished(bucket, StatusManifest.model_validate(again)) is False
+    summary = Summary.model_validate(api.get("/v1/summary").json())
+    assert summary.last_24h.jobs == 3 and summary.last_7d.jobs == 3
