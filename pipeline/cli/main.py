@@ -57,6 +57,7 @@ cmd_submit = later("pipeline.cli.system_commands", "cmd_submit")
 cmd_status = later("pipeline.cli.system_commands", "cmd_status")
 cmd_scan = later("pipeline.cli.system_commands", "cmd_scan")
 cmd_reprocess = later("pipeline.cli.system_commands", "cmd_reprocess")
+cmd_reindex = later("pipeline.cli.system_commands", "cmd_reindex")
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -261,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only jobs whose status changed since this date (ISO)")
     add_connection_args(p)
     p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("reindex", help="index finished jobs the dashboard does not know yet")
+    add_connection_args(p)
+    p.set_defaults(func=cmd_reindex)
 
     add_detect_commands(sub)
     add_app_commands(sub)

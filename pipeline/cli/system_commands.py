@@ -226,3 +226,14 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         f"{len(report.failed)} failed, {len(report.skipped)} skipped"
     )
     return EXIT_OK if not report.failed else EXIT_JOB_FAILED
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Add finished jobs that are not in the operations index yet (one pass over history)."""
+    from pipeline.jobs.job_index import reindex
+
+    settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
+    with connect(settings) as conn:
+        seen, added = reindex(conn.bucket)
+    print(f"{seen} finished job(s), {added} newly indexed")
+    return EXIT_OK

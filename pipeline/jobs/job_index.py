@@ -21,7 +21,13 @@ from datetime import UTC, datetime
 
 import structlog
 
-from pipeline.core.errors import AlreadyExists, ObjectNotFound, PreconditionFailed, ReelpipeError
+from pipeline.core.errors import (
+    AlreadyExists,
+    InvalidKey,
+    ObjectNotFound,
+    PreconditionFailed,
+    ReelpipeError,
+)
 from pipeline.core.keys import finished_index_key, rollup_key
 from pipeline.manifests.operations import MAX_STAGE_SAMPLES, Rollup
 from pipeline.manifests.status import StatusManifest
@@ -101,3 +107,23 @@ def added(rollup: Rollup, status: StatusManifest) -> Rollup:
         cost_usd=round(rollup.cost_usd + status.cost_usd, 6),
         stage_seconds=stages,
     )
+
+
+def reindex(bucket: Bucket) -> tuple[int, int]:
+    """Index every finished job not indexed yet (jobs from before the index, or whose
+    worker failed to record them): one pass over the bucket's history, for a one-off
+    backfill. ``(finished jobs seen, newly indexed)``."""
+    seen = added_now = 0
+    for item in bucket.list(bucket.layout.users_prefix):
+        try:
+            bucket.layout.parse_status_key(item.key)
+        except InvalidKey:
+            continue
+        try:
+            status = StatusManifest.model_validate(bucket.get_json(item.key).data)
+        except (ObjectNotFound, ValueError):
+            continue
+        if status.state.finished:
+            seen += 1
+            added_now += record_finished(bucket, status)
+    return seen, added_now

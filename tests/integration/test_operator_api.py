@@ -165,3 +165,21 @@ def test_a_job_retired_twice_is_counted_once(
     assert record_finished(bucket, StatusManifest.model_validate(again)) is False
     summary = Summary.model_validate(api.get("/v1/summary").json())
     assert summary.last_24h.jobs == 3 and summary.last_7d.jobs == 3
+
+
+def test_reindex_adds_the_jobs_from_before_the_index_once(
+    api: TestClient, bucket: Bucket, jobs: dict[str, StatusManifest]
+) -> None:
+    """Jobs finished before the index existed: ``reelpipe reindex`` adds them, once."""
+    from pipeline.jobs.job_index import reindex
+
+    for item in list(bucket.list("index/")):
+        bucket.delete(item.key)  # as if these jobs had finished before the index
+    empty = JobPage.model_validate(api.get("/v1/jobs").json())
+    assert [i.status.job_id for i in empty.jobs] == [jobs["a-queued"].job_id]
+    assert reindex(bucket) == (3, 3)
+    assert reindex(bucket) == (3, 0)
+    page = JobPage.model_validate(api.get("/v1/jobs").json())
+    assert len(page.jobs) == 4
+    summary = Summary.model_validate(api.get("/v1/summary").json())
+    assert summary.last_24h.jobs == 3
