@@ -40,8 +40,16 @@ RENAMED = {
     "REELPIPE_X264_PRESET": "REELPIPE_FINAL_ENCODE__PRESET",
     "REELPIPE_X264_CRF": "REELPIPE_FINAL_ENCODE__CRF",
 }
-# Variables of reelpipe's that are not settings: the .env file's own name.
-NOT_SETTINGS = frozenset({"REELPIPE_ENV_FILE"})
+# Variables of reelpipe's that are not settings: the .env file's own name, and what the
+# Modal app file alone reads (the weights' file names on its Volume, a container's role).
+NOT_SETTINGS = frozenset(
+    {
+        "REELPIPE_ENV_FILE",
+        "REELPIPE_YOLO_WEIGHTS_NAME",
+        "REELPIPE_UPSCALE_WEIGHTS_NAME",
+        "REELPIPE_WARM_AT_START",
+    }
+)
 MASK = "**********"
 LONG_DEFAULT = "(JSON: `reelpipe config --json`)"
 _LONG_DEFAULT = 40
