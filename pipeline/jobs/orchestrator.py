@@ -527,7 +527,8 @@ class Orchestrator:
         with a warning in the status, when they cannot be made: the output itself is good."""
         latest = store.latest
         overlay = latest.stages.get(StageName.OVERLAY)
-        best = overlay.details.get("best_frame") if overlay is not None else None
+        details = overlay.details if overlay is not None else {}
+        best, window = details.get("best_frame"), details.get("preview_window")
         fence = store.fence
         target = PreviewTarget(latest.user_id, latest.job_id, fence.epoch if fence else None)
         try:
@@ -537,6 +538,7 @@ class Orchestrator:
                 target,
                 video_key,
                 best_frame=best if isinstance(best, int) else None,
+                window=(window[0], window[1]) if isinstance(window, list) else None,
             )
         except (JobError, RetryableError) as exc:
             message = bounded_message(f"no poster or preview: {exc}", 300)

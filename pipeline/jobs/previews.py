@@ -20,7 +20,12 @@ import structlog
 from pipeline.core.settings import Settings
 from pipeline.jobs.segments import probe_stage_input
 from pipeline.media.object_relay import ObjectRelay
-from pipeline.media.previews import write_poster, write_preview
+from pipeline.media.previews import (
+    PREVIEW_SECONDS,
+    preview_window,
+    write_poster,
+    write_preview,
+)
 from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
@@ -54,8 +59,11 @@ def publish_previews(
     video_key: str,
     *,
     best_frame: int | None,
+    window: tuple[int, int] | None = None,
 ) -> Previews:
-    """Write the poster and the preview of ``video_key``; their keys."""
+    """Write the poster (at ``best_frame``, else the middle) and the preview (the frames
+    ``window`` when given: the overlay keeps it inside one camera shot; else 3 s around
+    the poster) of ``video_key``; their keys."""
     began = time.monotonic()
     info = probe_stage_input(bucket, video_key, settings)
     fps = float(info.fps) or 30.0
@@ -69,10 +77,15 @@ def publish_previews(
     timeout = settings.media_read_timeout_s
     try:
         poster, preview = scratch / "poster.jpg", scratch / "preview.mp4"
+        if window is not None:
+            start_s = max((window[0] - 0.25) / fps, 0.0)
+            length_s = (window[1] - window[0]) / fps
+        else:
+            start_s, length_s = preview_window(at_s, duration, PREVIEW_SECONDS)
         with ObjectRelay(bucket, video_key) as relay:
             write_poster(relay.url, poster, at_s=at_s, read_timeout_s=timeout)
             write_preview(
-                relay.url, preview, around_s=at_s, duration_s=duration, read_timeout_s=timeout
+                relay.url, preview, start_s=start_s, length_s=length_s, read_timeout_s=timeout
             )
         keys = [
             _publish(bucket, target, p, t)

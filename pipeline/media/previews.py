@@ -7,7 +7,8 @@ seconds they show are decoded, so a 60 s output costs what a 3 s one does.
 Example::
 
     poster = write_poster("output.mp4", Path("poster.jpg"), at_s=4.2)
-    preview = write_preview("output.mp4", Path("preview.mp4"), around_s=4.2, duration_s=12)
+    start, length = preview_window(around_s=4.2, duration_s=12.0, length_s=3.0)
+    preview = write_preview("output.mp4", Path("preview.mp4"), start_s=start, length_s=length)
 """
 
 from __future__ import annotations
@@ -90,13 +91,14 @@ def write_preview(
     source: str,
     out: Path,
     *,
-    around_s: float,
-    duration_s: float,
+    start_s: float,
+    length_s: float,
     spec: PreviewSpec = PreviewSpec(),
     read_timeout_s: float = 30.0,
 ) -> Path:
-    """A silent H.264 MP4 (faststart) of at most ``spec.preview_seconds`` around ``around_s``."""
-    start, length = preview_window(around_s, duration_s, spec.preview_seconds)
+    """A silent H.264 MP4 (faststart) of ``source`` from ``start_s``, at most
+    ``spec.preview_seconds`` long."""
+    start, length = start_s, min(length_s, spec.preview_seconds)
     rate = spec.preview_maxrate_kbps
     run_ffmpeg(
         [

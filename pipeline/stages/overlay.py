@@ -17,6 +17,7 @@ from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.codec import VIDEO_CODEC
 from pipeline.media.frames import FrameReader, FrameWriter, YuvFrame
+from pipeline.media.previews import PREVIEW_SECONDS
 from pipeline.media.probe import VideoInfo
 from pipeline.render.spotlight import Spotlight
 from pipeline.stages.base import (
@@ -45,12 +46,14 @@ class OverlayStep:
         backend: str,
         picked: PickedTrack | None = None,
         detector: str = "",
+        cuts: Sequence[int] = (),
     ) -> None:
         self.track = track
         self.spotlight = spotlight
         self.backend = backend
         self.picked = picked
         self.detector = detector
+        self.cuts = tuple(cuts)  # source frames where a new camera shot begins
 
     def output_geometry(self, incoming: Geometry) -> Geometry:
         """The same frames: it draws on them."""
@@ -70,7 +73,11 @@ class OverlayStep:
         """The picked player and how much of frames ``[first, first + frames)`` he is seen."""
         picked = self.picked
         best = self.best_frame(first, frames)
-        shown: dict[str, object] = {} if best is None else {"best_frame": best}
+        shown: dict[str, object] = {}
+        if best is not None:
+            length = max(1, round(PREVIEW_SECONDS * fps))
+            window = self.shot_window(best, first, frames, length)
+            shown = {"best_frame": best, "preview_window": list(window)}
         if picked is None:
             return shown
         last = len(picked.seen) - 1
@@ -83,6 +90,25 @@ class OverlayStep:
             "coverage": coverage(seen, fps),
             **shown,
         }
+
+    def shot_window(self, best: int, first: int, frames: int, length: int) -> tuple[int, int]:
+        """``[start, end)``: at most ``length`` output frames around ``best``, inside the
+        camera shot ``best`` is in (a preview that cuts to another camera shows a
+        different scene) and inside ``[first, first + frames)``."""
+        shot_of = self._shot_of
+        here = shot_of(best)
+        low, high = best, best + 1
+        while low > first and shot_of(low - 1) == here:
+            low -= 1
+        while high < first + frames and shot_of(high) == here:
+            high += 1
+        start = min(max(best - length // 2, low), max(high - length, low))
+        return start, min(start + length, high)
+
+    def _shot_of(self, output_frame: int) -> int:
+        """How many cuts come at or before the source frame shown at ``output_frame``."""
+        source = self.track.source_frame(output_frame)
+        return sum(1 for cut in self.cuts if cut <= source)
 
     def best_frame(self, first: int, frames: int) -> int | None:
         """The output frame where the player is best seen: detected there (not filled in
@@ -140,27 +166,29 @@ class OverlayStage:
         """The step that draws ``request``'s highlight on frames that ``timeline`` framed
         (None: the source's own frames); it draws on frames of any size."""
         params = request.params
-        picked, backend = self._pick(ctx, request, params)
+        picked, doc = self._pick(ctx, request, params)
         if picked is None:
             assert params.highlight.boxes is not None
             track = HighlightTrack(params.highlight.boxes, timeline)
         else:
             track = HighlightTrack(picked.keyframes, timeline, picked.strength)
         spotlight = Spotlight(params.style, params.dim)
-        return OverlayStep(track, spotlight, pass_backend(ctx.encoder), picked, backend)
+        backend, cuts = (doc.backend, doc.shots) if doc is not None else ("", [])
+        return OverlayStep(track, spotlight, pass_backend(ctx.encoder), picked, backend, cuts)
 
     @staticmethod
     def _pick(
         ctx: StageContext, request: AnyStageRequest, params: OverlayParams
-    ) -> tuple[PickedTrack | None, str]:
-        """The picked player's track from the detections (None: keyframes were given)."""
+    ) -> tuple[PickedTrack | None, Detections | None]:
+        """The picked player's track and the detections it came from (None, None:
+        keyframes were given)."""
         if params.highlight.boxes is not None:
-            return None, ""
+            return None, None
         key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
         if key is None:
             raise StageParamsInvalid("a click or track_id highlight needs the detect stage")
         doc = Detections.model_validate(ctx.bucket.get_json(key).data)
-        return pick_track(doc, params.highlight), doc.backend
+        return pick_track(doc, params.highlight), doc
 
     @staticmethod
     def timeline(ctx: StageContext, request: AnyStageRequest) -> FramingTimeline | None:

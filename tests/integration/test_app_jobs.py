@@ -125,6 +125,36 @@ def test_the_poster_shows_the_player_where_he_is_best_seen_and_the_preview_loops
     assert max(facts.video.width, facts.video.height) <= 480
 
 
+def test_the_preview_stays_in_the_camera_shot_of_its_moment(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """1.5 s of the game, then a hard cut to another scene: a player clicked before the
+    cut gets a preview of the 1.5 s before it, not 3 s across it."""
+    from tests.factories import ffmpeg
+
+    game, truth = make_clip(tmp_path, duration_s=1.5, audio=False)
+    clip = tmp_path / "cut.mp4"
+    ffmpeg(
+        "-i", str(game),
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=1.5",
+        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p[v]",
+        "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", str(clip),
+    )  # fmt: skip
+    x, y, w, h = truth.boxes[20, 0]
+    click = {"frame": 20, "x": float(x + w / 2), "y": float(y + h / 2)}
+    inbox = _submit(
+        bucket, clip, "req-cut", detect={"backend": "motion"}, overlay={"highlight": click}
+    )
+    status = _run(bucket, settings, inbox)
+    assert status.state is JobState.SUCCEEDED, status.error
+    details = status.stages["overlay"].details
+    start, end = details["preview_window"]
+    assert details["best_frame"] < 45 and 0 <= start < end <= 45
+    preview = bucket.download_file(status.outputs["preview"], tmp_path / "preview.mp4")
+    facts = inspect(preview)
+    assert facts.video.duration_s <= 1.55 and facts.video.frames <= 46
+
+
 def test_posters_and_previews_are_capped_on_the_long_side(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
