@@ -29,6 +29,20 @@ def make_clip(
     return path, truth
 
 
+def clip_with_a_cut(directory: Path) -> tuple[Path, SampleTruth]:
+    """1.5 s of the generated game, then 1.5 s of another scene: a hard cut at frame 45.
+    The truth is the game's (frames 0-44)."""
+    game, truth = make_clip(directory, "game.mp4", duration_s=1.5, audio=False)
+    cut = directory / "cut.mp4"
+    ffmpeg(
+        "-i", str(game),
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=1.5",
+        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p[v]",
+        "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", str(cut),
+    )  # fmt: skip
+    return cut, truth
+
+
 def ffmpeg(*args: str) -> None:
     """Run ffmpeg quietly, failing the test on error."""
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)

@@ -21,7 +21,7 @@ from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.compose import local_worker
 from pipeline.manifests.status import JobState, StageState, StatusManifest
 from pipeline.storage.bucket import Bucket, make_s3_client
-from tests.factories import job_manifest, make_clip
+from tests.factories import clip_with_a_cut, job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, inspect, psnr, read_frame
 from tests.stage_runs import run_claimed
 
@@ -130,16 +130,7 @@ def test_the_preview_stays_in_the_camera_shot_of_its_moment(
 ) -> None:
     """1.5 s of the game, then a hard cut to another scene: a player clicked before the
     cut gets a preview of the 1.5 s before it, not 3 s across it."""
-    from tests.factories import ffmpeg
-
-    game, truth = make_clip(tmp_path, duration_s=1.5, audio=False)
-    clip = tmp_path / "cut.mp4"
-    ffmpeg(
-        "-i", str(game),
-        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=1.5",
-        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p[v]",
-        "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", str(clip),
-    )  # fmt: skip
+    clip, truth = clip_with_a_cut(tmp_path)
     x, y, w, h = truth.boxes[20, 0]
     click = {"frame": 20, "x": float(x + w / 2), "y": float(y + h / 2)}
     inbox = _submit(

@@ -10,21 +10,8 @@ from pipeline.manifests.job import DetectParams, StageName
 from pipeline.runners.local import LocalRunner
 from pipeline.stages.base import StageRequest
 from pipeline.storage.bucket import Bucket
-from tests.factories import ffmpeg, make_clip
+from tests.factories import clip_with_a_cut
 from tests.stage_runs import JOB_ID, upload
-
-
-def clip_with_a_cut(tmp_path: Path) -> Path:
-    """1.5 s of the generated game, then 1.5 s of another scene: a hard cut at frame 45."""
-    game, _ = make_clip(tmp_path, duration_s=1.5, audio=False)
-    cut = tmp_path / "cut.mp4"
-    ffmpeg(
-        "-i", str(game),
-        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=1.5",
-        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p[v]",
-        "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", str(cut),
-    )  # fmt: skip
-    return cut
 
 
 def test_the_detect_stage_records_the_cut_and_no_track_crosses_it(
@@ -34,7 +21,7 @@ def test_the_detect_stage_records_the_cut_and_no_track_crosses_it(
         user_id="u",
         job_id=JOB_ID,
         stage=StageName.DETECT,
-        video_key=upload(bucket, clip_with_a_cut(tmp_path)),
+        video_key=upload(bucket, clip_with_a_cut(tmp_path)[0]),
         params=DetectParams.model_validate({"backend": "motion", "stride": 1}),
         final=False,
     )
