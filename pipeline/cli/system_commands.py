@@ -27,6 +27,7 @@ from pipeline.cli.progress_bar import ProgressBar
 from pipeline.client.app_client import JobNotFound, JobTimeout, ReelpipeClient
 from pipeline.core.keys import validate_job_id
 from pipeline.core.settings import Settings
+from pipeline.core.waiting import wait_for_event
 from pipeline.jobs.compose import local_worker, with_logging
 from pipeline.jobs.reprocess import reprocess
 from pipeline.jobs.sample_reel import REENCODE_MANIFEST
@@ -194,7 +195,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                         f"ignored {len(report.ignored)}"
                     )
                     return EXIT_OK
-                if stop.wait(conn.settings.scan_period_s):
+                if wait_for_event(stop, conn.settings.scan_period_s):
                     return EXIT_OK
         finally:
             worker.close()

@@ -26,6 +26,7 @@ import structlog
 from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import InvalidKey, LeaseHeld, ObjectNotFound, ReelpipeError
 from pipeline.core.keys import active_key
+from pipeline.core.waiting import wait_all
 from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.lease import new_lease
 from pipeline.jobs.worker import Worker
@@ -146,6 +147,7 @@ def reprocess(
                 report.skipped.append(candidate.job_id)
                 continue
             running.append((candidate, pool.submit(run, job)))
+        wait_all(future for _, future in running)  # in short slices: signals still land
         for candidate, future in running:
             try:
                 state = future.result()

@@ -30,6 +30,7 @@ import structlog
 from pipeline.core.errors import InvalidKey, ObjectNotFound, StorageError, bounded_message
 from pipeline.core.keys import ACTIVE_PREFIX, INBOX_PREFIX, parse_active_key, parse_inbox_key
 from pipeline.core.settings import Settings
+from pipeline.core.waiting import results_of
 from pipeline.jobs.claim import ClaimedJob, ClaimPolicy, claim
 from pipeline.jobs.inbox import reject_inbox_object
 from pipeline.jobs.lease import worker_id
@@ -93,7 +94,8 @@ class Scanner:
                     continue
                 pending.append(pool.submit(self._claim_entry, item, report))
             # Each entry logs its own failure; none raises.
-            claimed_now = {job_id for future in pending if (job_id := future.result())}
+            # In short slices: the job may run on a claim thread, and SIGTERM must still land.
+            claimed_now = {job_id for job_id in results_of(pending) if job_id}
         for item in self.bucket.list(ACTIVE_PREFIX):
             with self._each(item.key, report):
                 self._look_at_active(item, report, claimed_now)

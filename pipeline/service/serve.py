@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import structlog
 
 from pipeline.core.errors import ConfigError
+from pipeline.core.waiting import wait_for_event
 from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.compose import local_worker
 from pipeline.jobs.scan import Scanner
@@ -121,7 +122,7 @@ def serve(
                 scanner.scan_once()
             except Exception as exc:  # noqa: BLE001 - the watcher keeps running
                 log.error("scan_failed", error=str(exc))
-            stop.wait(settings.scan_period_s)
+            wait_for_event(stop, settings.scan_period_s)
     finally:
         log.info("stopping", workers=options.workers)
         server.should_exit = True

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -57,9 +58,29 @@ def stage_running(client: ReelpipeClient, job_id: str, stage: StageName) -> Stat
     return status if current is not None and current.state is StageState.RUNNING else None
 
 
-def overlay_attempt_running(client: ReelpipeClient, job_id: str, attempt: int) -> bool:
+def overlay_attempt_before(
+    client: ReelpipeClient, job_id: str, attempt: int, percent: float
+) -> bool:
+    """Attempt ``attempt`` of the overlay runs and has recorded less than ``percent`` done."""
     status = stage_running(client, job_id, StageName.OVERLAY)
-    return status is not None and status.stages[StageName.OVERLAY].attempts == attempt
+    overlay = status.stages[StageName.OVERLAY] if status else None
+    return overlay is not None and overlay.attempts == attempt and overlay.progress < percent
+
+
+def pause_mid_overlay(
+    worker: subprocess.Popen[str], client: ReelpipeClient, job_id: str, attempt: int
+) -> None:
+    """SIGSTOP ``worker`` while its overlay has more than half its frames to go, proven by the
+    status read after the pause (progress is written every 0.1 s, so the worker cannot be far
+    past what was recorded); a stage seen near its end would finish and succeed instead."""
+    wait_until(
+        partial(overlay_attempt_before, client, job_id, attempt, 30.0),
+        timeout_s=120,
+        what=f"run {attempt} to start the overlay",
+    )
+    os.kill(worker.pid, signal.SIGSTOP)
+    time.sleep(0.3)  # a write already sent lands before the check
+    assert overlay_attempt_before(client, job_id, attempt, 50.0), client.status(job_id)
 
 
 def job_objects(bucket: Bucket, user: str, job_id: str) -> dict[str, str]:
@@ -119,21 +140,23 @@ def test_three_sigterm_restarts_hand_back_and_the_job_succeeds(
     clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=4.0)
     client = ReelpipeClient(bucket, "u")
     job_id = overlay_job(client, clip, truth)
-    env = worker_env(settings, REELPIPE_LEASE_TTL_S="30", REELPIPE_X264_PRESET="slow")
+    env = worker_env(
+        settings,
+        REELPIPE_LEASE_TTL_S="30",
+        REELPIPE_X264_PRESET="slow",
+        REELPIPE_PROGRESS_INTERVAL_S="0.1",
+    )
     for restart in range(3):
         with reaped(spawn("scan", "--once", env=env)) as worker:
-            wait_until(
-                partial(overlay_attempt_running, client, job_id, restart + 1),
-                timeout_s=120,
-                what=f"run {restart + 1} to start the overlay",
-            )
-            stopped_at = time.monotonic()
+            pause_mid_overlay(worker, client, job_id, restart + 1)
             worker.send_signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+            os.kill(worker.pid, signal.SIGCONT)
             _, err = worker.communicate(timeout=60)
             assert worker.returncode == 0, err
             assert time.monotonic() - stopped_at < 5.0
         handed = client.status(job_id)
-        assert handed is not None and handed.state is JobState.RUNNING
+        assert handed is not None and handed.state is JobState.RUNNING, (restart, handed)
         assert handed.lease is None and handed.runs.handbacks == restart + 1
     last = spawn("scan", "--once", env=env)
     _, err = last.communicate(timeout=180)
@@ -535,7 +558,7 @@ def test_cancel_from_another_process_stops_a_running_worker_at_a_frame(
     env = worker_env(settings, REELPIPE_X264_PRESET="slow")
     with reaped(spawn("scan", "--once", env=env)) as worker:
         wait_until(
-            partial(overlay_attempt_running, client, job_id, 1),
+            partial(overlay_attempt_before, client, job_id, 1, 30.0),
             timeout_s=120,
             what="the overlay to start",
         )
