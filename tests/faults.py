@@ -4,6 +4,7 @@ process helpers the fault tests share (real processes, real sockets, no mocks)."
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -138,6 +139,34 @@ def spawn(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[st
         start_new_session=True,
         **kwargs,
     )
+
+
+def free_ports(count: int = 1) -> list[int]:
+    """``count`` loopback ports nobody holds, below the kernel's ephemeral range
+    (32768 and up), so no outgoing connection of this or another test can take one
+    between now and the child binding it. All are held while the next is tried."""
+    held: list[socket.socket] = []
+    try:
+        while len(held) < count:
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", random.randrange(20_000, 32_000)))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def assert_running(proc: subprocess.Popen[str]) -> None:
+    """Fail with the child's exit status and the end of its stderr if it has exited."""
+    if proc.poll() is None:
+        return
+    err = proc.stderr.read() if proc.stderr is not None else ""
+    raise AssertionError(f"the child exited with {proc.returncode}: {err[-4000:]}")
 
 
 def wait_until(

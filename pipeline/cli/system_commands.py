@@ -33,7 +33,7 @@ from pipeline.jobs.reprocess import reprocess
 from pipeline.jobs.sample_reel import REENCODE_MANIFEST
 from pipeline.jobs.scan import Scanner
 from pipeline.manifests.status import JobState, StatusManifest
-from pipeline.service.serve import ServeOptions, serve
+from pipeline.service.serve import ServeOptions, bind_listener, serve
 from pipeline.storage.connection import connect
 
 
@@ -54,8 +54,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         data_dir=data_dir if settings.embedded else None,
     )
-    with connect(settings, host=args.host, port=args.port, data_dir=options.data_dir) as conn:
-        serve(conn, options, stop, sys.stdout)
+    # The webhook's port first: when it is taken, nothing else has started.
+    listener = bind_listener(options.host, options.webhook_port)
+    try:
+        with connect(settings, host=args.host, port=args.port, data_dir=options.data_dir) as conn:
+            serve(conn, options, listener, stop, sys.stdout)
+    finally:
+        listener.close()
     return EXIT_OK
 
 

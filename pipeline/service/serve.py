@@ -8,9 +8,9 @@ SIGTERM) stops new claims; running jobs stop at the next frame boundary and
 hand their lease back, and resume on the next start, their finished stages
 reused.
 
-The webhook's port is bound before anything is announced: a port another
-process holds stops ``serve`` with an error instead of advertising that
-process's URL.
+The webhook's port is bound first, before the embedded store starts or
+anything is announced: a port another process holds stops ``serve`` with an
+error instead of advertising that process's URL or half-starting.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from pipeline.core.errors import ConfigError
+from pipeline.core.listening import listen_on
 from pipeline.core.waiting import wait_for_event
 from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.compose import local_worker
@@ -79,16 +79,17 @@ class WorkerPool:
 def serve(
     conn: Connection,
     options: ServeOptions,
+    listener: socket.socket,
     stop: threading.Event,
     out: TextIO,
 ) -> None:
-    """Serve until ``stop`` is set."""
+    """Serve until ``stop`` is set; the webhook answers on ``listener`` (see
+    :func:`bind_listener`), closed on the way out."""
     import uvicorn
 
     from pipeline.service.webhook_app import create_app
 
     settings = conn.settings
-    listener = bind_listener(options.host, options.webhook_port)
     if settings.webhook_secret:
         webhook_secret, generated = settings.webhook_secret.get_secret_value(), False
     else:
@@ -135,19 +136,7 @@ def serve(
 
 def bind_listener(host: str, port: int) -> socket.socket:
     """The webhook's listening socket, bound now; ConfigError when the port is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot serve the webhook on {host}:{port}: {exc.strerror or exc}; another "
-            "process may hold the port: choose another --webhook-port"
-        ) from None
-    return sock
+    return listen_on(host, port, what="the webhook", option="--webhook-port")
 
 
 SECRET_FILE = "webhook-secret"

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from pipeline.core.errors import ConfigError
+from pipeline.core.listening import listen_on
 from pipeline.core.settings import EMBEDDED_HOST
 from pipeline.storage.snapshot import PeriodicSaver, Snapshot
 
@@ -70,15 +71,16 @@ class EmbeddedS3:
         # werkzeug logs one line per request at INFO: keep the terminal for progress.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         app = DomainDispatcherApplication(create_backend_app)
-        try:
+        # Bound here, not by werkzeug: it prints to stderr and exits when the port is taken.
+        with listen_on(self.host, self.port, what="S3", option="--port") as sock:
             server = make_server(
-                self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
+                self.host,
+                self.port,
+                app,
+                threaded=True,
+                request_handler=MotoRequestHandler,
+                fd=sock.fileno(),  # werkzeug serves on its own duplicate of it
             )
-        except (OSError, SystemExit):  # werkzeug exits when the port is taken
-            raise ConfigError(
-                f"cannot serve S3 on {self.host}:{self.port}: the address is in use or not "
-                "available; choose another --port"
-            ) from None
         self.port = int(server.server_address[1])
         if self.data_dir is not None:
             snapshot = Snapshot(self.data_dir)

@@ -18,13 +18,7 @@ from pipeline.client.submit import submit_manifest
 from pipeline.core.settings import Settings
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
-from tests.faults import spawn, wait_until, worker_env
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.faults import free_ports, spawn, wait_until, worker_env
 
 
 def one_line(err: str) -> str:
@@ -87,7 +81,7 @@ def test_mistakes_get_one_line_and_an_exit_code(
 
 
 def test_an_unreachable_store_is_exit_3_with_a_hint(settings: Settings) -> None:
-    env = worker_env(settings, f"http://127.0.0.1:{closed_port()}", REELPIPE_S3_MAX_ATTEMPTS="1")
+    env = worker_env(settings, f"http://127.0.0.1:{free_ports()[0]}", REELPIPE_S3_MAX_ATTEMPTS="1")
     proc = spawn("status", "0123456789abcdef0123", "--user", "u", env=env)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3
@@ -162,11 +156,48 @@ def test_serve_stops_when_its_webhook_port_is_taken(settings: Settings) -> None:
     assert "webhook:" not in out
 
 
+def test_serve_stops_with_one_line_when_its_s3_port_is_taken(tmp_path: Path) -> None:
+    """The embedded store's port held by another process: exit 2, one line naming --port."""
+    s3_port, webhook_port = free_ports(2)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", s3_port))
+        holder.listen(1)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        args = ["--port", str(s3_port), "--webhook-port", str(webhook_port)]
+        proc = spawn("serve", "--in-memory", *args, env=env)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    line = one_line(err)
+    assert f"cannot serve S3 on 127.0.0.1:{s3_port}" in line and "--port" in line
+    assert out == ""
+
+
+def test_serve_checks_its_webhook_port_before_starting_the_embedded_store(
+    tmp_path: Path,
+) -> None:
+    """Both ports held by another process: the webhook's is named, and the embedded store
+    never started (it would have failed first, on its own port, or run half-started)."""
+    s3_port, webhook_port = free_ports(2)
+    with socket.socket() as s3_holder, socket.socket() as webhook_holder:
+        s3_holder.bind(("127.0.0.1", s3_port))
+        s3_holder.listen(1)
+        webhook_holder.bind(("127.0.0.1", webhook_port))
+        webhook_holder.listen(1)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        args = ["--port", str(s3_port), "--webhook-port", str(webhook_port)]
+        proc = spawn("serve", "--data-dir", str(tmp_path / "store"), *args, env=env)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert f"cannot serve the webhook on 127.0.0.1:{webhook_port}" in one_line(err)
+    assert out == ""
+    assert not (tmp_path / "store").exists()
+
+
 def test_serve_prints_the_webhook_secret_it_generated(settings: Settings) -> None:
     """With --endpoint-url and no REELPIPE_WEBHOOK_SECRET, senders learn the generated one."""
     env = worker_env(settings)
     env.pop("REELPIPE_WEBHOOK_SECRET", None)
-    proc = spawn("serve", "--webhook-port", str(closed_port()), env=env)
+    proc = spawn("serve", "--webhook-port", str(free_ports()[0]), env=env)
     try:
         assert proc.stdout is not None
         line = wait_until(

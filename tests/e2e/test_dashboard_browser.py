@@ -7,7 +7,7 @@ Screenshots go to ``test-artifacts/`` (1280x800 and a phone's width)."""
 from __future__ import annotations
 
 import shutil
-import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +20,7 @@ from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Set
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.storage.bucket import open_bucket
 from tests.factories import job_manifest, make_clip
-from tests.faults import reaped, spawn, wait_until
+from tests.faults import assert_running, free_ports, reaped, spawn, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -29,18 +29,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    # serve takes the port and the next one (the webhook and the dashboard)
-    return port if port < 65000 else _free_port()
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]]]:
     """``reelpipe serve`` with a succeeded, a failed and a running job."""
-    port = _free_port()
+    port, web_port = free_ports(2)
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -50,14 +42,16 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]
         "REELPIPE_SCAN_PERIOD_S": "0.5",
         "REELPIPE_PROGRESS_INTERVAL_S": "0.2",
     }
-    with reaped(spawn("serve", "--in-memory", "--port", str(port), env=env)) as server:
+    with reaped(
+        spawn("serve", "--in-memory", "--port", str(port), "--webhook-port", str(web_port), env=env)
+    ) as server:
         settings = Settings(
             endpoint_url=f"http://127.0.0.1:{port}",
             access_key_id=SecretStr(EMBEDDED_ACCESS_KEY),
             secret_access_key=SecretStr(EMBEDDED_SECRET_KEY),
         )
         bucket = open_bucket(settings)
-        wait_until(lambda: _up(bucket), timeout_s=60, what="serve to start")
+        wait_until(lambda: _up(bucket, server), timeout_s=60, what="serve to start")
         client = ReelpipeClient(bucket, "coach")
         small, truth = make_clip(tmp_path, "small.mp4", duration_s=1.0)
         big, big_truth = make_clip(tmp_path, "big.mp4", width=640, height=360, duration_s=20.0)
@@ -74,11 +68,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]
         wait_until(
             lambda: _progressing(client.status(ids["running"])), timeout_s=120, what="a running job"
         )
-        yield f"http://127.0.0.1:{port + 1}/", client, ids
+        yield f"http://127.0.0.1:{web_port}/", client, ids
         assert server.poll() is None, "serve died during the test"
 
 
-def _up(bucket: object) -> bool:
+def _up(bucket: object, server: subprocess.Popen[str]) -> bool:
+    assert_running(server)
     try:
         bucket.exists("probe")  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - not listening yet

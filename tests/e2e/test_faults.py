@@ -37,6 +37,7 @@ from tests.faults import (
     Delay,
     FaultyProxy,
     Stall,
+    free_ports,
     reaped,
     rss_bytes,
     spawn,
@@ -298,7 +299,7 @@ def test_deep_json_is_refused_at_the_cli_the_inbox_and_the_webhook(
 @pytest.fixture
 def served_on_bucket(settings: Settings, tmp_path: Path) -> Any:
     """`reelpipe serve` against the test bucket; yields (webhook URL, webhook secret)."""
-    port = _free_port()
+    port = free_ports()[0]
     env = worker_env(settings, REELPIPE_SCAN_PERIOD_S="0.3", REELPIPE_WEBHOOK_SECRET="s3cret")
     with reaped(spawn("serve", "--webhook-port", str(port), env=env)) as proc:
         assert proc.stdout is not None
@@ -306,12 +307,6 @@ def served_on_bucket(settings: Settings, tmp_path: Path) -> Any:
         yield f"http://127.0.0.1:{port}", "s3cret"
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_huge_unsigned_chunked_post_costs_little_and_blocks_nobody(
@@ -386,12 +381,13 @@ def _start_serve(data_dir: Path, tmp_path: Path) -> tuple[Any, dict[str, str]]:
     }
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REELPIPE_ENDPOINT_URL"):
         env.pop(var, None)
+    port, webhook_port = free_ports(2)
     proc = spawn(
         "serve",
         "--port",
-        str(_free_port()),
+        str(port),
         "--webhook-port",
-        str(_free_port()),
+        str(webhook_port),
         "--data-dir",
         str(data_dir),
         env=env,

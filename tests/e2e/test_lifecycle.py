@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pipeline.manifests.status import JobState, StageState
 from pipeline.media.sample import write_sample_clip
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
+from tests.faults import free_ports
 
 PYTHON_CLI = [sys.executable, "-m", "pipeline.cli.main"]
 
@@ -85,16 +85,10 @@ def test_killed_worker_is_resumed_without_redoing_finished_stages(
     assert bucket.head(framed_key).etag == framed_etag
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> object:
     """`reelpipe serve` on free ports; yields (endpoint, credentials env); stopped with SIGTERM."""
-    port, webhook = free_port(), free_port()
+    port, webhook = free_ports(2)
     env = {**os.environ, "REELPIPE_SCAN_PERIOD_S": "0.5", "REELPIPE_SCRATCH_DIR": str(tmp_path)}
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REELPIPE_ENDPOINT_URL"):
         env.pop(var, None)
@@ -226,7 +220,7 @@ def test_serve_against_an_existing_bucket_runs_jobs_and_hides_its_keys(
             "--endpoint-url",
             str(settings.endpoint_url),
             "--webhook-port",
-            str(free_port()),
+            str(free_ports()[0]),
         ],
         env=env,
         stdout=subprocess.PIPE,
