@@ -5,6 +5,7 @@
     ├── RetryableError              try again later (with backoff)
     │   ├── StorageUnavailable      S3 5xx, throttling, connection failures, read timeouts
     │   ├── EncoderCrashed          ffmpeg/x264 died (or stalled) on a clip that probed fine
+    │   ├── ToolStopped             ffmpeg/ffprobe was killed by a signal (says nothing of the clip)
     │   ├── WorkerLost              the job's worker died (killed, out of memory) too often
     │   └── WorkerCrashed           the job crashed its worker (an unexpected error) too often
     ├── ConflictError               someone else wrote first
@@ -105,6 +106,13 @@ class StorageUnavailable(RetryableError):
 
 class EncoderCrashed(RetryableError):
     """The encoder exited abnormally on input that probed as valid."""
+
+    kind = ErrorKind.ENCODER_FAILED
+
+
+class ToolStopped(RetryableError):
+    """ffmpeg or ffprobe was killed by a signal from outside (a supervisor stopping the
+    whole process tree, the OOM killer): the clip is not at fault."""
 
     kind = ErrorKind.ENCODER_FAILED
 

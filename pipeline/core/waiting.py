@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
 from typing import TypeVar
 
@@ -29,11 +29,14 @@ SIGNAL_CHECK_S = 0.2
 T = TypeVar("T")
 
 
-def wait_all(futures: Iterable[Future[T]]) -> None:
-    """Return once every future is done, waiting in short slices."""
+def wait_all(futures: Iterable[Future[T]], between: Callable[[], None] = lambda: None) -> None:
+    """Return once every future is done, waiting in short slices (``between()`` is called
+    after each slice that left some undone)."""
     remaining = set(futures)
     while remaining:
         _, remaining = wait(remaining, timeout=SIGNAL_CHECK_S)
+        if remaining:
+            between()
 
 
 def results_of(futures: Iterable[Future[T]]) -> list[T]:

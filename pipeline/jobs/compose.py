@@ -32,9 +32,12 @@ def local_worker(
     processes), stopping at the next frame boundary once ``stop`` is set. Its callbacks
     are delivered by threads of this process: :meth:`Worker.close` gives the ones under
     way a last chance."""
+    stop = stop or threading.Event()  # one event: the worker's and its segment processes'
     dispatcher = ThreadedDispatcher(bucket, settings)
     notifier = Notifier(bucket, settings, dispatcher, then=on_status)
-    worker = Worker(bucket, settings, LocalRunner(bucket, settings), stop=stop, on_status=notifier)
+    worker = Worker(
+        bucket, settings, LocalRunner(bucket, settings, stop=stop), stop=stop, on_status=notifier
+    )
     worker.closing.append(lambda: dispatcher.close(settings.callback_timeout_s + 1.0))
     return worker
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pipeline.core.errors import EncoderCrashed, InvalidMedia
-from pipeline.media.probe import ffmpeg_binary
+from pipeline.media.probe import OWN_GROUP, check_not_signalled, ffmpeg_binary
 
 ProgressCallback = Callable[[int], None]
 
@@ -67,7 +67,9 @@ def run_ffmpeg(
     """
     cmd = ffmpeg_command(["-progress", "pipe:1", "-nostats", *args])
     with tempfile.TemporaryFile() as stderr_file:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr_file)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=stderr_file, process_group=OWN_GROUP
+        )
         assert proc.stdout is not None
         watchdog = Watchdog(proc, stall_s)
         finished = False
@@ -100,9 +102,11 @@ def ffmpeg_command(args: Sequence[str]) -> list[str]:
 
 def check_exit(returncode: int, stderr: str, *, stalled: bool, stall_s: float) -> None:
     """The error for how ffmpeg ended: a stall or a crash is retryable (EncoderCrashed),
-    an undecodable input is not (InvalidMedia)."""
+    and so is a kill by a signal from outside (ToolStopped); an undecodable input is not
+    (InvalidMedia)."""
     if stalled:
         raise EncoderCrashed(f"ffmpeg made no progress for {stall_s:g} s and was stopped")
+    check_not_signalled("ffmpeg", returncode)
     if returncode != 0:
         tail = "\n".join(stderr.splitlines()[-8:]) or f"exit code {returncode}"
         if any(marker in stderr for marker in _DECODE_ERRORS):

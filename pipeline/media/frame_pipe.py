@@ -27,6 +27,7 @@ import numpy as np
 from pipeline.media.codec import PIX_FMT
 from pipeline.media.ffmpeg_run import STALL_S, Watchdog, check_exit, ffmpeg_command
 from pipeline.media.frames import YuvFrame, split_i420
+from pipeline.media.probe import OWN_GROUP
 
 
 class FramePipe:
@@ -52,7 +53,9 @@ class FramePipe:
             [*args, "-map", label, "-f", "rawvideo", "-pix_fmt", PIX_FMT, "pipe:1", *extra_outputs]
         )
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr)
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self._stderr, process_group=OWN_GROUP
+        )
         self._watchdog = Watchdog(self._proc, stall_s)
         self._ended = False
 

@@ -4,12 +4,19 @@ Every run is bounded: ``timeout_s`` for the whole probe and, for a clip read
 over HTTP, ``-rw_timeout`` for each network read, so a stalled connection
 becomes a retryable error instead of a worker that hangs while its lease is
 renewed. A still image or a one-frame file is refused: it is not a video.
+
+ffmpeg and ffprobe run in a process group of their own (:data:`OWN_GROUP`): a
+Ctrl-C at the terminal reaches reelpipe, which stops at a frame boundary and
+ends them itself, instead of killing them under a stage that would read their
+death as a bad clip. A tool killed by a signal all the same (a supervisor that
+signals every process, the OOM killer) is a retryable :class:`ToolStopped`.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import threading
 from collections import OrderedDict
@@ -17,9 +24,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from pipeline.core.errors import ConfigError, EncoderCrashed, InvalidMedia, StorageUnavailable
+from pipeline.core.errors import (
+    ConfigError,
+    EncoderCrashed,
+    InvalidMedia,
+    StorageUnavailable,
+    ToolStopped,
+)
 
 PROBE_TIMEOUT_S = 120.0
+OWN_GROUP = 0  # Popen(process_group=...): a new group, out of reach of the terminal's Ctrl-C
 # Demuxers of single pictures: ffprobe reports them as a video stream of one frame.
 _IMAGE_FORMATS = ("image2", "image2pipe")
 
@@ -61,6 +75,16 @@ def ffmpeg_binary(name: str = "ffmpeg") -> str:
             f"{name} is not installed: run scripts/bootstrap (apt-get install ffmpeg)"
         )
     return path
+
+
+def check_not_signalled(tool: str, returncode: int) -> None:
+    """ToolStopped when ``tool`` ended by a signal (a negative return code)."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        raise ToolStopped(f"{tool} was stopped by {name} from outside; the clip is not at fault")
 
 
 def _rotation(stream: dict[str, object]) -> int:
@@ -118,13 +142,16 @@ def _probe(
         cmd += ["-rw_timeout", str(int(read_timeout_s * 1_000_000))]
     cmd += ["-show_streams", "-show_format", "-of", "json", target]
     try:
-        proc = subprocess.run(cmd, capture_output=True, check=False, timeout=timeout_s)
+        proc = subprocess.run(
+            cmd, capture_output=True, check=False, timeout=timeout_s, process_group=OWN_GROUP
+        )
     except subprocess.TimeoutExpired:
         if read_timeout_s is not None:
             raise StorageUnavailable(
                 f"probing {name} did not finish within {timeout_s:g} s (the store stalled)"
             ) from None
         raise EncoderCrashed(f"ffprobe did not finish {name} within {timeout_s:g} s") from None
+    check_not_signalled("ffprobe", proc.returncode)
     if proc.returncode != 0:
         reason = proc.stderr.decode(errors="replace").strip().splitlines()
         detail = reason[-1] if reason else f"ffprobe exited {proc.returncode}"

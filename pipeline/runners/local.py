@@ -3,32 +3,40 @@
 A single request runs in this process. Segments of a parallel run go to
 ``settings.local_workers`` worker processes (spawned, each with its own S3
 client), which run the same body as a Modal function and write their progress
-into the job's status themselves.
+into the job's status themselves. When the worker is told to stop, they stop at
+their next frame boundary too (:mod:`pipeline.runners.segment_process`), and
+when one segment fails, the others stop instead of finishing for nothing.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from pipeline.core.settings import Settings
 from pipeline.core.usage import cpu_seconds
+from pipeline.core.waiting import wait_all
 from pipeline.runners.ledger import busy_shares, charged
-from pipeline.runners.stage_call import execute_stage
-from pipeline.runners.wire import request_to_wire, result_from_wire
+from pipeline.runners.segment_process import listen_for_stop, run_in_worker_process
+from pipeline.runners.wire import is_failure, request_to_wire, result_from_wire
 from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
 from pipeline.stages.execute import execute, execute_group
-from pipeline.storage.bucket import Bucket, open_bucket
+from pipeline.storage.bucket import Bucket
 
 
 class LocalRunner:
-    """Calls the stage code directly; the scratch directory is removed afterwards."""
+    """Calls the stage code directly; the scratch directory is removed afterwards.
+    Segment worker processes stop at a frame once ``stop`` is set (the worker's)."""
 
-    def __init__(self, bucket: Bucket, settings: Settings) -> None:
+    def __init__(
+        self, bucket: Bucket, settings: Settings, *, stop: threading.Event | None = None
+    ) -> None:
         self.bucket = bucket
         self.settings = settings
+        self.stop = stop or threading.Event()
 
     @property
     def machine(self) -> str:
@@ -75,19 +83,32 @@ class LocalRunner:
         processes = min(self.settings.local_workers, count)
         # spawn, not fork: the parent holds threads (lease renewal, S3 pools).
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        told = context.Event()
+        with ProcessPoolExecutor(
+            processes, mp_context=context, initializer=listen_for_stop, initargs=(told,)
+        ) as pool:
             futures = [
                 pool.submit(run_in_worker_process, request_to_wire(r), self.settings)
                 for r in requests
             ]
-            return [result_from_wire(f.result()) for f in futures]
+
+            def tell_if_stopping() -> None:
+                if self.stop.is_set() or any(_failed(f) for f in futures if f.done()):
+                    told.set()
+
+            wait_all(futures, between=tell_if_stopping)
+            wires = [f.result() for f in futures]
+        # A failed segment's error, not the stops it caused in its siblings.
+        for wire in sorted(wires, key=lambda w: "interrupted" in w):
+            result_from_wire(wire)
+        return [result_from_wire(wire) for wire in wires]
+
+
+def _failed(future: Future[dict[str, Any]]) -> bool:
+    """A finished segment call that raised or answered with an error."""
+    return future.exception() is not None or is_failure(future.result())
 
 
 def _share_of(progress: ProgressFn, index: int, count: int) -> ProgressFn:
     """Part ``index`` of ``count`` run one after another: its share of the bar."""
     return lambda fraction: progress((index + fraction) / count)
-
-
-def run_in_worker_process(wire: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """A worker process's body: the Modal functions' body, with its own bucket client."""
-    return execute_stage(wire, open_bucket(settings), settings)

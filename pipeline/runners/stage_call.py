@@ -5,7 +5,9 @@ It rebuilds the stage request from JSON, runs it through the one execution body
 (:func:`pipeline.stages.execute.execute`), and writes the stage's progress into
 the job's status itself through the one progress sink (throttled, fenced by
 the caller's lease, best effort): the caller only waits.
-Job errors and a lost lease come back as data; transient errors are raised,
+Job errors, a lost lease, a cancel request and a stop heard (``interrupted()``
+turned true: the call stops at the next frame) come back as data; transient
+errors are raised,
 which is the platform's signal to retry the call. On a function that reserves a
 machine (``machine``) the call is charged its seconds, and its container's start
 on the first call, on all of that machine (:mod:`pipeline.runners.ledger`).
@@ -14,11 +16,12 @@ on the first call, on all of that machine (:mod:`pipeline.runners.ledger`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
-from pipeline.core.errors import JobCancelled, JobError, LeaseLost
+from pipeline.core.errors import JobCancelled, JobError, LeaseLost, StageInterrupted
 from pipeline.core.settings import Settings
 from pipeline.core.usage import FirstCall, cpu_seconds
 from pipeline.runners.ledger import busy_shares, charged
@@ -45,10 +48,16 @@ _FIRST_CALL = FirstCall()
 
 
 def execute_stage(
-    wire: dict[str, Any], bucket: Bucket, settings: Settings, *, machine: Machine | None = None
+    wire: dict[str, Any],
+    bucket: Bucket,
+    settings: Settings,
+    *,
+    machine: Machine | None = None,
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """Run one stage request, or a fused group of them (JSON in, JSON out), on ``machine``
-    (the function's reservation, for the ledger; None: this computer's measured CPU)."""
+    (the function's reservation, for the ledger; None: this computer's measured CPU),
+    stopping at the next frame once ``interrupted()`` is true."""
     group = is_group(wire)
     requests = group_from_wire(wire) if group else [request_from_wire(wire)]
     head = requests[0]
@@ -58,6 +67,8 @@ def execute_stage(
     sink = ProgressSink(store.update, requests if group else head, settings.progress_interval_s)
 
     def progress(fraction: float) -> None:
+        if interrupted():
+            raise StageInterrupted(f"stopping {head.stage.value} at a frame boundary")
         sink(fraction)
         store.check_cancel()  # at a frame boundary, as soon as a write has met the request
 
@@ -74,7 +85,7 @@ def execute_stage(
             results = execute_group(bucket, settings, requests, progress)
         else:
             results = [execute(bucket, settings, head, progress)]
-    except (JobError, LeaseLost, JobCancelled) as exc:
+    except (JobError, LeaseLost, JobCancelled, StageInterrupted) as exc:
         return error_to_wire(exc)
     seconds = round(time.monotonic() - started, 3)
     used = cpu_seconds() - cpu_began

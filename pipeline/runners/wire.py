@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from pipeline.core.errors import ErrorKind, JobCancelled, JobError, LeaseLost
+from pipeline.core.errors import ErrorKind, JobCancelled, JobError, LeaseLost, StageInterrupted
 from pipeline.stages.base import AnyStageRequest, StageResult
 from pipeline.stages.table import spec_for
 
@@ -70,13 +70,22 @@ def results_from_wire(wire: dict[str, Any]) -> list[StageResult]:
     return [_RESULT.validate_python(r) for r in wire["results"]]
 
 
-def error_to_wire(error: JobError | LeaseLost | JobCancelled) -> dict[str, Any]:
-    """A job error (or a lost lease, or a cancel request seen) as data."""
+def error_to_wire(
+    error: JobError | LeaseLost | JobCancelled | StageInterrupted,
+) -> dict[str, Any]:
+    """A job error (or a lost lease, a cancel request seen, a stop heard) as data."""
     if isinstance(error, LeaseLost):
         return {"lease_lost": str(error)}
     if isinstance(error, JobCancelled):
         return {"cancelled": str(error)}
+    if isinstance(error, StageInterrupted):
+        return {"interrupted": str(error)}
     return {"error": {"kind": error.kind.value, "message": str(error), "stage": error.stage}}
+
+
+def is_failure(wire: dict[str, Any]) -> bool:
+    """Whether a call's answer is one of :func:`error_to_wire`'s, not a result."""
+    return any(key in wire for key in ("lease_lost", "cancelled", "interrupted", "error"))
 
 
 class RemoteJobError(JobError):
@@ -94,6 +103,8 @@ def result_from_wire(wire: dict[str, Any]) -> StageResult:
         raise LeaseLost(str(wire["lease_lost"]))
     if "cancelled" in wire:
         raise JobCancelled(str(wire["cancelled"]))
+    if "interrupted" in wire:
+        raise StageInterrupted(str(wire["interrupted"]))
     if "error" in wire:
         error = wire["error"]
         raise RemoteJobError(ErrorKind(error["kind"]), error["message"], error.get("stage"))

@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,90 @@ def test_three_sigterm_restarts_hand_back_and_the_job_succeeds(
     final = client.status(job_id)
     assert final is not None and final.state is JobState.SUCCEEDED, final.error
     assert final.runs.handbacks == 3 and final.runs.deaths == 0 and final.attempts == 4
+
+
+def overlay_segments_before(
+    client: ReelpipeClient, job_id: str, run: int, percent: float
+) -> datetime | None:
+    """When run ``run``'s overlay started, if that run holds the job and its two segment
+    processes are rendering, together less than ``percent`` done."""
+    status = stage_running(client, job_id, StageName.OVERLAY)
+    if status is None or status.lease is None or status.runs.epoch != run:
+        return None
+    overlay = status.stages[StageName.OVERLAY]
+    if len(overlay.segments) != 2 or not 0 < overlay.progress < percent:
+        return None
+    return overlay.started_at
+
+
+def group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_segment_processes_stop_at_a_frame_with_their_worker(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """The overlay split over two local worker processes. SIGTERM to the worker alone (a
+    supervisor's stop), then Ctrl-C's SIGINT to the whole process tree: each time the
+    segments stop within seconds, not at their end; the job is handed back, no process is
+    left behind, nothing prints a traceback; a third run finishes the job."""
+    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=4.0)
+    client = ReelpipeClient(bucket, "u")
+    job_id = overlay_job(client, clip, truth)
+    env = worker_env(
+        settings,
+        REELPIPE_LEASE_TTL_S="30",
+        REELPIPE_X264_PRESET="placebo",  # segments that last far longer than a stop may
+        REELPIPE_PROGRESS_INTERVAL_S="0.1",
+        REELPIPE_LOCAL_WORKERS="2",
+        REELPIPE_SEGMENT_WORKERS="2",
+    )
+    started: list[datetime | None] = [None]
+
+    def this_runs_overlay(run: int, percent: float) -> datetime | None:
+        """Not the overlay the last run left behind (its progress is kept)."""
+        at = overlay_segments_before(client, job_id, run, percent)
+        return at if at != started[-1] else None
+
+    for run, (signum, whole_tree) in enumerate([(signal.SIGTERM, False), (signal.SIGINT, True)]):
+        with reaped(spawn("scan", "--once", env=env)) as worker:
+            started.append(
+                wait_until(
+                    partial(this_runs_overlay, run + 1, 30.0),
+                    timeout_s=120,
+                    what=f"run {run + 1}'s overlay segments",
+                )
+            )
+            os.killpg(worker.pid, signal.SIGSTOP)  # the segments cannot move on meanwhile
+            time.sleep(0.3)  # a write already sent lands before the check
+            paused = overlay_segments_before(client, job_id, run + 1, 50.0)
+            assert paused == started[-1], client.status(job_id)
+            if whole_tree:
+                os.killpg(worker.pid, signum)
+            else:
+                worker.send_signal(signum)
+            stopped_at = time.monotonic()
+            os.killpg(worker.pid, signal.SIGCONT)
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, (run, err)
+            assert time.monotonic() - stopped_at < 5.0
+            assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+            wait_until(partial(group_gone, worker.pid), timeout_s=10, what="no process left")
+        handed = client.status(job_id)
+        assert handed is not None and handed.state is JobState.RUNNING, (run, handed.error)
+        assert handed.lease is None and handed.runs.handbacks == run + 1
+        assert handed.stages[StageName.OVERLAY].progress < 90.0
+    last = spawn("scan", "--once", env={**env, "REELPIPE_X264_PRESET": "veryfast"})
+    _, err = last.communicate(timeout=180)
+    assert last.returncode == 0, err
+    final = client.status(job_id)
+    assert final is not None and final.state is JobState.SUCCEEDED, final.error
+    assert final.runs.handbacks == 2 and final.runs.deaths == 0
+    assert final.stages[StageName.OVERLAY].workers == 2
 
 
 def test_a_manifest_overwritten_during_its_claim_is_never_lost(

@@ -8,9 +8,12 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from pipeline.core.errors import JobCancelled, LeaseLost, StageInterrupted
 from pipeline.manifests.job import FramingParams, StageName
 from pipeline.manifests.status import Fence
 from pipeline.runners.wire import (
+    error_to_wire,
+    is_failure,
     request_from_wire,
     request_to_wire,
     result_from_wire,
@@ -49,3 +52,22 @@ def test_a_result_round_trips() -> None:
         warnings=("trim clamped",), details={"picked": {"track_id": 3}},
     )  # fmt: skip
     assert result_from_wire(json.loads(json.dumps(result_to_wire(result)))) == result
+    assert not is_failure(result_to_wire(result))
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (StageInterrupted("stopping overlay at a frame boundary"), StageInterrupted),
+        (JobCancelled("cancelled"), JobCancelled),
+        (LeaseLost("taken over"), LeaseLost),
+    ],
+)
+def test_a_stop_a_cancel_and_a_lost_lease_come_back_as_themselves(
+    error: StageInterrupted | JobCancelled | LeaseLost, kind: type[Exception]
+) -> None:
+    """A segment process's stop is handed back by its caller, not recorded as a failure."""
+    wire = json.loads(json.dumps(error_to_wire(error)))
+    assert is_failure(wire)
+    with pytest.raises(kind, match=str(error)):
+        result_from_wire(wire)
