@@ -8,8 +8,8 @@ and stops at its next frame boundary when either
 - the parent sets the shared ``told`` event (its worker is stopping: SIGTERM
   to the parent alone, as a supervisor sends it), or
 - the process itself gets SIGTERM or SIGINT (Ctrl-C in a terminal, or a
-  supervisor that signals the whole process group): a segment hands its frame
-  back like the parent does, instead of dying with a traceback mid-write.
+  supervisor that signals the whole process group): the segment stops at a
+  frame like its parent does, instead of dying with a traceback.
 
 The stop comes back as data (``{"interrupted": ...}``), so the parent hands the
 job back rather than failing it.

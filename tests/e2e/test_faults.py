@@ -54,6 +54,24 @@ def overlay_job(client: ReelpipeClient, clip: Path, truth: Any) -> str:
     return client.submit(clip, job_manifest(overlay=overlay)).job_id
 
 
+def stoppable_job(
+    bucket: Bucket, settings: Settings, tmp_path: Path, preset: str, **extra: str
+) -> tuple[ReelpipeClient, str, dict[str, str]]:
+    """A 640x360 4 s overlay job, and the environment of workers that encode it with x264's
+    ``preset`` (slow enough to be stopped mid-stage) and write progress every 0.1 s."""
+    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=4.0)
+    client = ReelpipeClient(bucket, "u")
+    job_id = overlay_job(client, clip, truth)
+    env = worker_env(
+        settings,
+        REELPIPE_LEASE_TTL_S="30",
+        REELPIPE_X264_PRESET=preset,
+        REELPIPE_PROGRESS_INTERVAL_S="0.1",
+        **extra,
+    )
+    return client, job_id, env
+
+
 def stage_running(client: ReelpipeClient, job_id: str, stage: StageName) -> StatusManifest | None:
     status = client.status(job_id)
     current = status.stages.get(stage) if status else None
@@ -139,15 +157,7 @@ def test_three_sigterm_restarts_hand_back_and_the_job_succeeds(
 ) -> None:
     """A rolling deploy: three workers stopped with SIGTERM mid-stage each hand the job back
     within seconds (not at the end of the stage); the fourth finishes; nothing counts as a death."""
-    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=4.0)
-    client = ReelpipeClient(bucket, "u")
-    job_id = overlay_job(client, clip, truth)
-    env = worker_env(
-        settings,
-        REELPIPE_LEASE_TTL_S="30",
-        REELPIPE_X264_PRESET="slow",
-        REELPIPE_PROGRESS_INTERVAL_S="0.1",
-    )
+    client, job_id, env = stoppable_job(bucket, settings, tmp_path, "slow")
     for restart in range(3):
         with reaped(spawn("scan", "--once", env=env)) as worker:
             pause_mid_overlay(worker, client, job_id, restart + 1)
@@ -197,14 +207,11 @@ def test_segment_processes_stop_at_a_frame_with_their_worker(
     supervisor's stop), then Ctrl-C's SIGINT to the whole process tree: each time the
     segments stop within seconds, not at their end; the job is handed back, no process is
     left behind, nothing prints a traceback; a third run finishes the job."""
-    clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=4.0)
-    client = ReelpipeClient(bucket, "u")
-    job_id = overlay_job(client, clip, truth)
-    env = worker_env(
+    client, job_id, env = stoppable_job(  # placebo: segments far longer than a stop takes
+        bucket,
         settings,
-        REELPIPE_LEASE_TTL_S="30",
-        REELPIPE_X264_PRESET="placebo",  # segments that last far longer than a stop may
-        REELPIPE_PROGRESS_INTERVAL_S="0.1",
+        tmp_path,
+        "placebo",
         REELPIPE_LOCAL_WORKERS="2",
         REELPIPE_SEGMENT_WORKERS="2",
     )
