@@ -9,7 +9,7 @@ waiting on for ``stall_s`` gets a retryable EncoderCrashed, as
 
 Example::
 
-    with FramePipe(["-i", str(src), "-filter_complex", graph], "[v]", 608, 1080) as pipe:
+    with FramePipe([*ffmpeg_input(src), "-filter_complex", graph], "[v]", 608, 1080) as pipe:
         for frame in pipe.frames():
             writer.write(frame)
 """

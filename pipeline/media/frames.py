@@ -33,6 +33,7 @@ from pipeline.core.settings import EncodeProfile
 from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even
 from pipeline.media.encoders import encoder_options
 from pipeline.media.probe import VideoInfo
+from pipeline.media.untrusted_input import pyav_open_args
 
 
 def plane_view(plane: Any, width: int, height: int) -> np.ndarray:
@@ -111,7 +112,8 @@ class FrameReader:
 
     def __init__(self, path: Path, info: VideoInfo) -> None:
         try:
-            self._container = av.open(str(path))
+            target, options = pyav_open_args(path)
+            self._container = av.open(target, container_options=options)
         except av.FFmpegError as exc:
             raise InvalidMedia(f"the clip is not a readable video: {exc}") from exc
         self.info = info

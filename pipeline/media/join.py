@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.media.codec import AUDIO_CODEC
 from pipeline.media.ffmpeg_run import run_ffmpeg
+from pipeline.media.untrusted_input import FORMAT_WHITELIST, ffmpeg_input
 
 
 def join_parts(
@@ -32,10 +33,13 @@ def join_parts(
         raise ValueError("nothing to join")
     listing = output.with_suffix(".parts.txt")
     listing.write_text("".join(f"file '{_quoted(p.resolve())}'\n" for p in parts))
-    args = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    # The listing and the parts are this worker's own files: the concat demuxer may open
+    # them (and only files); the clip's audio is opened as any upload is.
+    args = ["-f", "concat", "-safe", "0", "-protocol_whitelist", "file"]
+    args += ["-format_whitelist", f"concat,{FORMAT_WHITELIST}", "-i", f"file:{listing.absolute()}"]
     maps = ["-map", "0:v:0"]
     if audio_source is not None:
-        args += ["-i", str(audio_source)]
+        args += ffmpeg_input(audio_source)
         maps += ["-map", "1:a:0?"]
     codecs = ["-c", "copy"]
     if audio_source is not None and audio_codec not in (None, AUDIO_CODEC):

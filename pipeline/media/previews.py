@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline.core.errors import InvalidMedia
 from pipeline.media.ffmpeg_run import run_ffmpeg
+from pipeline.media.untrusted_input import ffmpeg_input
 
 POSTER_MAX_SIDE = 720
 PREVIEW_MAX_SIDE = 480
@@ -48,7 +49,7 @@ def _input(source: str, at_s: float, read_timeout_s: float) -> list[str]:
     args = ["-ss", f"{max(at_s, 0.0):.3f}"]
     if source.startswith("http"):
         args += ["-rw_timeout", str(int(read_timeout_s * 1_000_000))]
-    return [*args, "-i", source]
+    return ffmpeg_input(source, before=args)
 
 
 def write_poster(

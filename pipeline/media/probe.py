@@ -31,11 +31,16 @@ from pipeline.core.errors import (
     StorageUnavailable,
     ToolStopped,
 )
+from pipeline.media.untrusted_input import (
+    ffmpeg_input,
+    is_allowed_container,
+    refused_by_whitelist,
+    refused_container,
+    sniffed_format,
+)
 
 PROBE_TIMEOUT_S = 120.0
 OWN_GROUP = 0  # Popen(process_group=...): a new group, out of reach of the terminal's Ctrl-C
-# Demuxers of single pictures: ffprobe reports them as a video stream of one frame.
-_IMAGE_FORMATS = ("image2", "image2pipe")
 
 
 @dataclass(frozen=True)
@@ -137,27 +142,23 @@ def _probe(
     timeout_s: float,
     read_timeout_s: float | None = None,
 ) -> VideoInfo:
-    cmd = [ffmpeg_binary("ffprobe"), "-v", "error"]
-    if read_timeout_s is not None:
-        cmd += ["-rw_timeout", str(int(read_timeout_s * 1_000_000))]
-    cmd += ["-show_streams", "-show_format", "-of", "json", target]
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, check=False, timeout=timeout_s, process_group=OWN_GROUP
-        )
-    except subprocess.TimeoutExpired:
-        if read_timeout_s is not None:
-            raise StorageUnavailable(
-                f"probing {name} did not finish within {timeout_s:g} s (the store stalled)"
-            ) from None
-        raise EncoderCrashed(f"ffprobe did not finish {name} within {timeout_s:g} s") from None
-    check_not_signalled("ffprobe", proc.returncode)
+    before = [] if read_timeout_s is None else ["-rw_timeout", str(int(read_timeout_s * 1e6))]
+    opened = ffmpeg_input(target, before=before)
+    proc = _run_ffprobe(
+        [*opened, "-show_streams", "-show_format", "-of", "json"], name, timeout_s, read_timeout_s
+    )
     if proc.returncode != 0:
-        reason = proc.stderr.decode(errors="replace").strip().splitlines()
+        stderr = proc.stderr.decode(errors="replace")
+        if refused_by_whitelist(stderr):
+            raise refused_container(_sniff(opened, name, timeout_s, read_timeout_s))
+        reason = stderr.strip().splitlines()
         detail = reason[-1] if reason else f"ffprobe exited {proc.returncode}"
-        detail = detail.replace(target, name)
+        detail = detail.replace(opened[-1], name).replace(target, name)
         raise InvalidMedia(f"the clip is not a readable video: {detail}")
     doc = json.loads(proc.stdout or b"{}")
+    container = str(doc.get("format", {}).get("format_name", ""))
+    if not is_allowed_container(container):
+        raise refused_container(container)
     streams = doc.get("streams", [])
     video = next(
         (
@@ -177,8 +178,7 @@ def _probe(
     duration = float(video.get("duration") or doc.get("format", {}).get("duration") or 0.0)
     frames = int(video.get("nb_frames") or 0) or round(duration * fps)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
-    container = str(doc.get("format", {}).get("format_name", ""))
-    if container in _IMAGE_FORMATS or container.endswith("_pipe") or frames == 1:
+    if frames == 1:
         raise InvalidMedia(
             f"not a video: {name} holds a single picture ({container or 'unknown'} "
             f"{video.get('codec_name', '')}); upload a video clip"
@@ -199,6 +199,32 @@ def _probe(
         size_bytes=size_bytes,
         constant_rate=fps == _fraction(video.get("r_frame_rate")),
     )
+
+
+def _run_ffprobe(
+    args: list[str], name: str, timeout_s: float, read_timeout_s: float | None, level: str = "error"
+) -> subprocess.CompletedProcess[bytes]:
+    """ffprobe ``args`` at log ``level``, bounded by ``timeout_s``."""
+    cmd = [ffmpeg_binary("ffprobe"), "-hide_banner", "-v", level, *args]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, check=False, timeout=timeout_s, process_group=OWN_GROUP
+        )
+    except subprocess.TimeoutExpired:
+        if read_timeout_s is not None:
+            raise StorageUnavailable(
+                f"probing {name} did not finish within {timeout_s:g} s (the store stalled)"
+            ) from None
+        raise EncoderCrashed(f"ffprobe did not finish {name} within {timeout_s:g} s") from None
+    check_not_signalled("ffprobe", proc.returncode)
+    return proc
+
+
+def _sniff(opened: list[str], name: str, timeout_s: float, read_timeout_s: float | None) -> str:
+    """What a refused clip sniffed as: the same refused open again, saying its demuxer
+    (ffmpeg names it only in its debug log); the allow-lists still hold."""
+    proc = _run_ffprobe(opened, name, timeout_s, read_timeout_s, level="debug")
+    return sniffed_format(proc.stderr.decode(errors="replace")) or "unknown"
 
 
 class ProbeCache:

@@ -25,6 +25,7 @@ from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.frame_pipe import FramePipe
 from pipeline.media.frames import check_complete
 from pipeline.media.probe import VideoInfo
+from pipeline.media.untrusted_input import ffmpeg_input
 from pipeline.stages.base import AnyStageRequest, StageContext, StageRequest, StageResult
 from pipeline.stages.follow_path import crop_path, follow_targets, window_size
 from pipeline.stages.frame_pass import Geometry
@@ -139,10 +140,8 @@ class FramingStage:
         first = timeline.pieces[0].source_start_s
         last = timeline.pieces[-1].source_end_s
         fps = f"{info.fps.numerator}/{info.fps.denominator}"
-        args = []
-        if first > 0:
-            args += ["-ss", f"{first:.6f}"]
-        args += ["-t", f"{last - first:.6f}", "-i", str(source)]
+        seek = ["-ss", f"{first:.6f}"] if first > 0 else []
+        args = ffmpeg_input(source, before=[*seek, "-t", f"{last - first:.6f}"])
         commands = None
         if timeline.crop_path:
             commands = ctx.scratch / "follow.cmd"
