@@ -47,6 +47,15 @@ class Limits(BaseModel):
     max_clip_bytes: int = Field(4 * 1024**3, gt=0, description="largest input clip")
     max_duration_s: float = Field(20 * 60.0, gt=0, description="longest input clip")
     max_pixels: int = Field(3840 * 2160, gt=0, description="largest input frame (w x h)")
+    max_fps: float = Field(1000.0, gt=0, description="highest input frame rate (frames a second)")
+    # A clip's cost is its decoded pixels: bytes, length and frame size can each be in
+    # bounds while their product (4K at 1000 fps for 20 minutes) runs for half a day.
+    max_decoded_pixels: int = Field(
+        1200 * 60 * 3840 * 2160,
+        gt=0,
+        description="most pixels one input clip decodes to (frames x w x h): 20 min of 4K "
+        "at 60 fps",
+    )
 
 
 Thresholds = tuple[tuple[float, int], ...]

@@ -33,6 +33,7 @@ from pipeline.core.errors import (
     JobCancelled,
     JobError,
     LeaseLost,
+    LimitExceeded,
     ObjectNotFound,
     ReelpipeError,
     RetryableError,
@@ -173,7 +174,10 @@ class Orchestrator:
         except (JobError, RetryableError) as exc:
             return self._fail(store, exc, None, started, run)
         stages = manifest.stages.requested()
-        estimated, shares = self._plan(manifest, input_key)
+        try:
+            estimated, shares = self._plan(manifest, input_key)
+        except LimitExceeded as exc:
+            return self._fail(store, exc, None, started, run)
         self._write(
             store,
             lambda s: running(
@@ -278,7 +282,8 @@ class Orchestrator:
     ) -> tuple[float | None, list[ProgressShare]]:
         """The planner's cost for this job and each stage's share of the progress bar (by
         its estimated time where the job runs); no cost and equal shares when the clip
-        cannot be probed yet (the stage that reads it reports why)."""
+        cannot be probed yet (the stage that reads it reports why). A clip over a limit
+        raises LimitExceeded: the job fails before its first stage."""
         count = len(manifest.stages.requested())
         try:
             info = probe_stage_input(self.bucket, input_key, self.settings)
@@ -286,6 +291,8 @@ class Orchestrator:
             seconds = stage_seconds(
                 manifest.stages, info, self.settings, machine=self.runner.machine
             )
+        except LimitExceeded:
+            raise  # the job is refused before any stage starts
         except (JobError, RetryableError) as exc:
             log.info("cost_estimate_skipped", reason=bounded_message(str(exc), 300))
             return None, progress_shares([1.0] * count)

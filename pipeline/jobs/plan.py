@@ -21,6 +21,7 @@ from pipeline.jobs.cost_model import WORKER_OPTIONS, Estimate, estimate, workers
 from pipeline.jobs.fusion import fusion_groups
 from pipeline.manifests.job import FramingParams, StageName, Stages
 from pipeline.media.probe import VideoInfo
+from pipeline.stages.base import check_limits
 from pipeline.stages.framing_plan import plan_timeline
 from pipeline.stages.table import Machine, spec_for
 
@@ -140,7 +141,9 @@ def plan_job(
     stages: Stages, info: VideoInfo, settings: Settings, objective: Objective = Objective.COST
 ) -> JobPlan:
     """Plan ``stages`` for a clip described by ``info`` as they run on Modal: stages fused
-    into one call run whole and pay one container start."""
+    into one call run whole and pay one container start. A clip over the settings' limits
+    is refused here (LimitExceeded), before anything is estimated or run."""
+    check_limits(info, settings.limits)
     groups = fusion_groups(stages.requested(), settings, machine=None)
     fused_into = {name: group[0] for group in groups if len(group) > 1 for name in group}
     plans = []

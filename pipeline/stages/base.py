@@ -222,7 +222,9 @@ def check_size(size_bytes: int, limits: Limits) -> None:
 
 
 def check_limits(info: VideoInfo, limits: Limits) -> None:
-    """LimitExceeded when the clip is longer or bigger in pixels than allowed."""
+    """LimitExceeded when the clip is longer, bigger in pixels, faster or more work to
+    decode than allowed: checked before any job starts (the planner) and again by each
+    stage on what it fetched."""
     check_size(info.size_bytes, limits)
     if info.duration_s > limits.max_duration_s:
         raise LimitExceeded(
@@ -234,6 +236,26 @@ def check_limits(info: VideoInfo, limits: Limits) -> None:
             f"the clip is {info.width}x{info.height}; the limit is {limits.max_pixels} pixels "
             "a frame (REELPIPE_MAX_PIXELS)"
         )
+    if info.fps > limits.max_fps:
+        raise LimitExceeded(
+            f"the clip runs at {float(info.fps):g} fps; the limit is {limits.max_fps:g} fps "
+            "(REELPIPE_MAX_FPS)"
+        )
+    frames = decoded_frames(info)
+    work = frames * info.width * info.height
+    if work > limits.max_decoded_pixels:
+        raise LimitExceeded(
+            f"the clip decodes to {work:.3g} pixels ({frames} frames of "
+            f"{info.width}x{info.height}); the limit is {limits.max_decoded_pixels:.3g} "
+            "(REELPIPE_MAX_DECODED_PIXELS)"
+        )
+
+
+def decoded_frames(info: VideoInfo) -> int:
+    """The frames decoding the clip yields, at the larger of two estimates: the count the
+    container promises and its length at its average rate (a variable-rate clip's
+    ``fps``). Either alone can be understated by a hostile header."""
+    return max(info.frame_count, round(info.duration_s * info.fps))
 
 
 PC = TypeVar("PC", bound=BaseModel, contravariant=True)
