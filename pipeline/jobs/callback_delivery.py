@@ -11,6 +11,9 @@ Example::
 
     delivery = Delivery.for_status(status, CallbackEvent.SUCCEEDED)
     deliver(bucket, settings, delivery)          # blocks through the retries
+
+``refused_ports`` are the ports of the process's own servers (``serve``: its S3 endpoint,
+webhook and operator API), refused like a private address, whatever the allowance.
 """
 
 from __future__ import annotations
@@ -133,15 +136,17 @@ def deliver(
     *,
     attempts: int | None = None,
     sleep: Sleep | None = None,
+    refused_ports: frozenset[int] = frozenset(),
 ) -> Notification:
-    """Try ``delivery`` until a 2xx or ``attempts`` tries; each try recorded in the status."""
+    """Try ``delivery`` until a 2xx or ``attempts`` tries; each try recorded in the status.
+    A target that is refused (see :func:`check_target`) is not tried again."""
     assert settings.callback_secret is not None, "callbacks are sent only with a secret"
     webhook = signer(settings.callback_secret)
     waits = retry_waits(settings, attempts)
     pause = sleep or _sleeper(threading.Event())
     record = Notification(event=delivery.event, webhook_id=delivery.webhook_id)
     for attempt in range(len(waits) + 1):
-        record = _try_once(settings, delivery, webhook, record)
+        record = _try_once(settings, delivery, webhook, record, refused_ports)
         record_delivery(bucket, delivery, record)
         if record.delivered_at is not None or record.gave_up:
             break
@@ -164,7 +169,11 @@ def deliver(
 
 
 def _try_once(
-    settings: Settings, delivery: Delivery, webhook: Webhook, record: Notification
+    settings: Settings,
+    delivery: Delivery,
+    webhook: Webhook,
+    record: Notification,
+    refused_ports: frozenset[int],
 ) -> Notification:
     attempts = record.attempts + 1
     body = delivery.body.encode()
@@ -172,6 +181,7 @@ def _try_once(
         target = check_target(
             delivery.url,
             allow=settings.callback_allow_private,
+            refused_ports=refused_ports,
             timeout_s=settings.callback_timeout_s,
         )
         headers = headers_for(delivery, webhook, utc_now())

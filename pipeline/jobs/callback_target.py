@@ -8,8 +8,17 @@ be public, and the connection goes to the checked address (the name is kept for 
 the ``Host`` header), so a DNS answer that changes between check and use (rebinding)
 gains nothing. Redirects are not followed.
 
+An IPv6 address that carries an IPv4 one (6to4 ``2002::/16``, Teredo ``2001::/32`` whose
+client is stored XOR-ed, NAT64 ``64:ff9b::/96``, the old IPv4-compatible ``::a.b.c.d``) is
+judged by the IPv4 address inside too: a relay or gateway would deliver it there, so
+``[2002:7f00:1::]`` is loopback, not public. Such a wrapped loopback is not the machine's own
+loopback either, so only ``yes`` allows it.
+
 ``allow``: ``no`` (production), ``loopback`` (``reelpipe serve`` on a laptop: loopback
 targets over http or https), ``yes`` (any private address, http too; for local networks).
+``refused_ports`` are refused whatever ``allow`` says and at any address: ``serve`` passes
+its own (the embedded S3 endpoint, the webhook and operator API), so a manifest cannot make
+reelpipe call itself.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from pipeline.core.errors import ReelpipeError
 PrivateTargets = Literal["no", "loopback", "yes"]
 # Not public, though ``ipaddress`` does not call every one of them private.
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known NAT64 prefix (RFC 6052)
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (RFC 4291)
 
 
 class CallbackRefused(ReelpipeError):
@@ -45,10 +56,28 @@ class CallbackTarget:
     address: str
 
 
+def _wrapped_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 one carries, and how (None: it carries none)."""
+    if ip.sixtofour is not None:
+        return ip.sixtofour, "6to4"
+    if ip.teredo is not None:
+        return ip.teredo[1], "Teredo"  # the client, un-XOR-ed by ``ipaddress``
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "NAT64"
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:  # not :: or ::1, which are themselves
+        return ipaddress.IPv4Address(int(ip)), "IPv4-compatible"
+    return None
+
+
 def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why ``ip`` is not public (None: it is)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return _kind(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # a dual-stack socket reaches the IPv4 address itself
+            return _kind(ip.ipv4_mapped)
+        wrapped = _wrapped_ipv4(ip)
+        inner = _kind(wrapped[0]) if wrapped else None
+        if wrapped and inner:  # never plain "loopback": only allow="yes" lets it through
+            return f"{inner.split(' ')[0]} ({wrapped[1]} of {wrapped[0]})"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
@@ -90,9 +119,17 @@ def check_target(
     url: str,
     *,
     allow: PrivateTargets = "no",
+    refused_ports: frozenset[int] = frozenset(),
     timeout_s: float = 10.0,
 ) -> CallbackTarget:
-    """The target of ``url`` if reelpipe may call it; CallbackRefused saying why not."""
+    """The target of ``url`` if reelpipe may call it; CallbackRefused saying why not.
+
+    Example::
+
+        check_target("https://hooks.example.com/reelpipe")          # public: passes
+        check_target("http://127.0.0.1:9001/v1/x", allow="yes", refused_ports={9001})
+        # CallbackRefused: port 9001 is reelpipe's own
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname
@@ -101,9 +138,17 @@ def check_target(
     if parts.username or parts.password:
         raise CallbackRefused("callback URL: credentials in the URL are not sent; sign instead")
     try:
-        port = parts.port or (443 if scheme == "https" else 80)
+        given = parts.port
     except ValueError:
         raise CallbackRefused(f"callback URL {url[:80]!r}: bad port") from None
+    port = given if given is not None else (443 if scheme == "https" else 80)
+    if not 1 <= port <= 65535:  # an explicit :0 must not fall back to the default port
+        raise CallbackRefused(f"callback URL {url[:80]!r}: port {port} is not 1-65535")
+    if port in refused_ports:
+        raise CallbackRefused(
+            f"callback URL {url[:80]!r}: port {port} is one of reelpipe's own (its S3 "
+            "endpoint, webhook or operator API); callbacks never go there"
+        )
     addresses = _resolve(host, port, timeout_s)
     kinds = {a: _kind(ipaddress.ip_address(a.split("%")[0])) for a in addresses}
     private = {a: k for a, k in kinds.items() if k is not None}

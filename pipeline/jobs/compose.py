@@ -27,13 +27,14 @@ def local_worker(
     *,
     stop: threading.Event | None = None,
     on_status: Callable[[StatusManifest], None] | None = None,
+    callback_refused_ports: frozenset[int] = frozenset(),
 ) -> Worker:
     """A worker that runs jobs on this machine (stages in process, segments in worker
     processes), stopping at the next frame boundary once ``stop`` is set. Its callbacks
     are delivered by threads of this process: :meth:`Worker.close` gives the ones under
-    way a last chance."""
+    way a last chance; they never go to ``callback_refused_ports`` (``serve``'s own)."""
     stop = stop or threading.Event()  # one event: the worker's and its segment processes'
-    dispatcher = ThreadedDispatcher(bucket, settings)
+    dispatcher = ThreadedDispatcher(bucket, settings, refused_ports=callback_refused_ports)
     notifier = Notifier(bucket, settings, dispatcher, then=on_status)
     worker = Worker(
         bucket, settings, LocalRunner(bucket, settings, stop=stop), stop=stop, on_status=notifier

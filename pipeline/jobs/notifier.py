@@ -48,10 +48,13 @@ class Dispatcher(Protocol):
 
 class ThreadedDispatcher:
     """Deliveries in daemon threads of this process (a delivery waiting to retry never
-    keeps the process from exiting)."""
+    keeps the process from exiting); ``refused_ports``: this process's own servers'."""
 
-    def __init__(self, bucket: Bucket, settings: Settings) -> None:
+    def __init__(
+        self, bucket: Bucket, settings: Settings, *, refused_ports: frozenset[int] = frozenset()
+    ) -> None:
         self.bucket, self.settings = bucket, settings
+        self.refused_ports = refused_ports
         self._stop = threading.Event()
         self._pending = 0
         self._idle = threading.Condition()
@@ -69,7 +72,14 @@ class ThreadedDispatcher:
     def _deliver(self, delivery: Delivery) -> None:
         once = 1 if delivery.event is CallbackEvent.PROGRESS else None
         try:
-            deliver(self.bucket, self.settings, delivery, attempts=once, sleep=self._stop.wait)
+            deliver(
+                self.bucket,
+                self.settings,
+                delivery,
+                attempts=once,
+                sleep=self._stop.wait,
+                refused_ports=self.refused_ports,
+            )
         except Exception as exc:  # noqa: BLE001 - a callback never takes the worker down
             log.error("callback_crashed", job_id=delivery.job_id, error=str(exc)[:300])
         finally:

@@ -202,6 +202,61 @@ def test_private_and_odd_targets_are_refused(url: str) -> None:
         check_target(url, allow="no")
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://[2002:7f00:1::]/hook", "6to4 of 127.0.0.1"),
+        ("https://[2002:a9fe:a9fe::]/latest/meta-data/", "6to4 of 169.254.169.254"),
+        ("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook", "Teredo of 127.0.0.1"),
+        ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook", "Teredo of 10.0.0.1"),
+        ("https://[64:ff9b::a00:1]/hook", "NAT64 of 10.0.0.1"),
+        ("https://[64:ff9b::7f00:1]/hook", "NAT64 of 127.0.0.1"),
+        ("https://[::127.0.0.1]/hook", "IPv4-compatible of 127.0.0.1"),
+        ("https://[::192.168.1.1]/hook", "IPv4-compatible of 192.168.1.1"),
+    ],
+)
+@pytest.mark.parametrize("allow", ["no", "loopback"])
+def test_an_ipv4_address_inside_an_ipv6_one_is_judged(url: str, why: str, allow: str) -> None:
+    """6to4, Teredo (its client XOR-ed), NAT64 and IPv4-compatible addresses carry an IPv4
+    address a relay delivers to: that one decides; a wrapped loopback is not loopback."""
+    with pytest.raises(CallbackRefused, match=why):
+        check_target(url, allow=allow)  # type: ignore[arg-type]
+
+
+def test_a_public_ipv4_inside_6to4_is_public() -> None:
+    assert check_target("https://[2002:808:808::]/hook").port == 443
+
+
+@pytest.mark.parametrize(
+    "url", ["https://127.0.0.1:0/", "https://93.184.216.34:0/hook", "https://example.com:99999/"]
+)
+def test_a_port_outside_1_to_65535_is_refused_not_replaced_by_the_default(url: str) -> None:
+    with pytest.raises(CallbackRefused, match="port"):
+        check_target(url, allow="yes")
+
+
+@pytest.mark.parametrize("allow", ["no", "loopback", "yes"])
+def test_reelpipes_own_ports_are_refused_whatever_the_allowance(allow: str) -> None:
+    for url in ("http://127.0.0.1:9001/v1/jobs/bob/x/cancel", "https://93.184.216.34:9000/"):
+        with pytest.raises(CallbackRefused, match="reelpipe's own"):
+            check_target(url, allow=allow, refused_ports=frozenset({9000, 9001}))  # type: ignore[arg-type]
+    assert check_target("http://127.0.0.1:9002/", allow="yes", refused_ports=frozenset({9001}))
+
+
+def test_a_callback_to_an_own_port_is_refused_once_and_recorded(
+    bucket: Bucket, signed: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    """On ``serve`` a callback is a loopback client: alice's URL naming the API's port
+    (here the receiver stands in for it) is refused, not retried, and the status says so."""
+    own = frozenset({int(receiver.url.split(":")[2].split("/")[0])})
+    clip, _ = make_clip(tmp_path, duration_s=1.0)
+    status = _job(bucket, signed, clip, {"url": receiver.url}, "cb-own", callback_refused_ports=own)
+    assert status.state is JobState.SUCCEEDED
+    (record,) = _status(bucket, status).notifications
+    assert record.gave_up and record.attempts == 1 and "reelpipe's own" in (record.last_error or "")
+    assert receiver.calls == []
+
+
 def test_public_https_targets_pass_and_http_needs_a_private_allowance() -> None:
     target = check_target("https://93.184.216.34:8443/hooks?x=1", allow="no")
     assert (target.address, target.port, target.path) == ("93.184.216.34", 8443, "/hooks?x=1")
