@@ -363,6 +363,7 @@ def webhook() -> Any:
     """R2/S3 event notifications (``POST /events``), signed with REELPIPE_WEBHOOK_SECRET:
     the same app ``reelpipe serve`` runs (body limit, signature first, bounded claims)."""
     from pipeline.jobs.scan import Scanner
+    from pipeline.service.request_origin import ServedHosts
     from pipeline.service.webhook_app import create_app
 
     bucket, settings = _bucket_and_settings()
@@ -375,6 +376,9 @@ def webhook() -> Any:
         claim_queue=settings.webhook_claim_queue,
         bucket=bucket,
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+        # Public and token-only, so no Host check unless REELPIPE_ALLOWED_HOSTS names the
+        # web URL's host (<workspace>--<app>-webhook.modal.run).
+        served_hosts=ServedHosts.listed(settings.allowed_hosts),
     )
 
 

@@ -54,8 +54,11 @@ INDEX_PREFIX = "index/"
 MAX_RELATIVE_KEY_BYTES = 512
 MAX_SEGMENT_BYTES = 255
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_JOB_ID = re.compile(r"[0-9a-f]{20}")
+# The shapes of an id and a job id, as regular expressions (the API publishes them too).
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # and no ".."
+JOB_ID_PATTERN = r"[0-9a-f]{20}"
+_ID = re.compile(ID_PATTERN)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 _STAGE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 

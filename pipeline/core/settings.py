@@ -14,10 +14,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from pipeline.core.errors import ConfigError, InvalidKey
 from pipeline.core.keys import DEFAULT_USER_ROOT, validate_user_root
@@ -202,8 +207,14 @@ class Settings(BaseSettings):
     )
     api_token: SecretStr | None = Field(
         None,
-        description="bearer token of the operator's API and dashboard; unset: loopback "
-        "clients only",
+        description="bearer token of the operator's API and dashboard; unset: `reelpipe "
+        "serve` generates one (kept in its data directory), elsewhere the API answers nobody",
+    )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Host values the webhook's app answers besides the address `reelpipe "
+        "serve` binds (comma-separated host or host:port; on Modal: unset, no Host check)",
+        json_schema_extra={"shown_default": "none"},
     )
     callback_secret: SecretStr | None = Field(
         None,
@@ -332,6 +343,13 @@ class Settings(BaseSettings):
     def _yes_or_no(cls, value: object) -> object:
         spelled = {"0": "no", "false": "no", "1": "yes", "true": "yes"}
         return spelled.get(str(value).lower(), value) if isinstance(value, str | bool) else value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("user_root")
     @classmethod

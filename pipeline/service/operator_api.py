@@ -7,15 +7,18 @@
     POST /v1/jobs/{user}/{job_id}/cancel
     GET  /v1/summary
 
-Every ``/v1`` call needs ``Authorization: Bearer <REELPIPE_API_TOKEN>``; with no token
-configured, only loopback clients are served (``reelpipe serve`` on a laptop), so an app
-deployed without one answers nobody. The webhook keeps its own signature scheme.
+Every ``/v1`` call needs ``Authorization: Bearer <REELPIPE_API_TOKEN>``, from loopback
+too: a loopback client may be a hostile page in the operator's browser, or a callback
+``serve`` itself sends. ``reelpipe serve`` generates a token when none is configured and
+prints the dashboard's link with it (``/#token=...``); an app deployed without one answers
+nobody. The page and its assets need no token: they hold no data. The webhook keeps its
+own signature scheme; ``pipeline.service.request_origin`` checks ``Host`` and ``Origin``
+before any of this runs.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +33,14 @@ from pipeline.client.app_client import JobNotFound, ReelpipeClient
 from pipeline.core.errors import InvalidKey, ObjectNotFound
 from pipeline.manifests.operations import Cancelled, JobLinks, JobPage, Summary
 from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.service.api_contract import (
+    ACCESS_ERRORS,
+    BAD_REQUEST,
+    JOB_ERRORS,
+    JobId,
+    UserFilter,
+    UserId,
+)
 from pipeline.service.operations import Operations
 from pipeline.storage.bucket import Bucket
 
@@ -45,26 +56,20 @@ def _asset(name: str) -> str:
 
 
 def operator_guard(token: str | None) -> Callable[[Request], None]:
-    """The dependency every ``/v1`` route has: a bearer token, or a loopback client."""
+    """The dependency every ``/v1`` route has: the bearer token (none configured: 403)."""
 
     def guard(request: Request) -> None:
-        if token:
-            scheme, _, given = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), token.encode()
-            ):
-                raise HTTPException(
-                    401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-                )
-            return
-        host = request.client.host if request.client else ""
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
+        if not token:
+            raise HTTPException(403, "REELPIPE_API_TOKEN is not set: the API answers nobody")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
             raise HTTPException(
-                403, "REELPIPE_API_TOKEN is not set: only loopback clients are served"
+                401,
+                "a bearer token is required: open the dashboard link `reelpipe serve` printed "
+                "(/#token=...), or send Authorization: Bearer <REELPIPE_API_TOKEN>",
+                headers={"WWW-Authenticate": "Bearer"},
             )
 
     return guard
@@ -87,12 +92,14 @@ class _SummaryCache:
 
 def add_operator_routes(app: FastAPI, bucket: Bucket, api_token: str | None) -> None:
     """Mount the dashboard and the ``/v1`` API on ``app``."""
-    router = APIRouter(prefix="/v1", dependencies=[Depends(operator_guard(api_token))])
+    router = APIRouter(
+        prefix="/v1", dependencies=[Depends(operator_guard(api_token))], responses=ACCESS_ERRORS
+    )
     cache = _SummaryCache()
 
-    @router.get("/jobs", response_model=JobPage)
+    @router.get("/jobs", response_model=JobPage, responses=BAD_REQUEST)
     def jobs(
-        user: str | None = None,
+        user: UserFilter = None,
         state: JobState | None = None,
         since: date | datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -114,8 +121,8 @@ def add_operator_routes(app: FastAPI, bucket: Bucket, api_token: str | None) -> 
         except InvalidKey as exc:
             raise HTTPException(400, str(exc)) from None
 
-    @router.get("/jobs/{user}/{job_id}", response_model=StatusManifest)
-    def job(user: str, job_id: str) -> StatusManifest:
+    @router.get("/jobs/{user}/{job_id}", response_model=StatusManifest, responses=JOB_ERRORS)
+    def job(user: UserId, job_id: JobId) -> StatusManifest:
         """The job's status manifest."""
         try:
             return Operations(bucket).job(user, job_id)
@@ -124,9 +131,9 @@ def add_operator_routes(app: FastAPI, bucket: Bucket, api_token: str | None) -> 
         except ObjectNotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @router.get("/jobs/{user}/{job_id}/links", response_model=JobLinks)
+    @router.get("/jobs/{user}/{job_id}/links", response_model=JobLinks, responses=JOB_ERRORS)
     def links(
-        user: str, job_id: str, expires_s: Annotated[int, Query(ge=60, le=86400)] = 3600
+        user: UserId, job_id: JobId, expires_s: Annotated[int, Query(ge=60, le=86400)] = 3600
     ) -> JobLinks:
         """Presigned GETs of the job's output, poster and preview."""
         try:
@@ -136,8 +143,8 @@ def add_operator_routes(app: FastAPI, bucket: Bucket, api_token: str | None) -> 
         except ObjectNotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @router.post("/jobs/{user}/{job_id}/cancel", response_model=Cancelled)
-    def cancel(user: str, job_id: str) -> Cancelled:
+    @router.post("/jobs/{user}/{job_id}/cancel", response_model=Cancelled, responses=JOB_ERRORS)
+    def cancel(user: UserId, job_id: JobId) -> Cancelled:
         """Cancel the job (a finished one is left as it is)."""
         try:
             outcome = ReelpipeClient(bucket, user).cancel(job_id)

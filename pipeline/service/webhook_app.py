@@ -4,7 +4,11 @@ API (``pipeline.service.operator_api``).
 
     POST /events      an R2 or S3 event notification, signed (see pipeline.service.webhook)
     GET  /healthz     liveness
-    GET  /, /v1/...   the dashboard and the operator's API (bearer token or loopback)
+    GET  /, /v1/...   the dashboard and the operator's API (bearer token)
+
+Given the ``ServedHosts``, a request whose ``Host`` does not name this server is answered
+421 (but ``/events``, which is signed, and ``/healthz``); a write to ``/v1`` from another
+site's page is answered 403 (``pipeline.service.request_origin``).
 
 A request costs nothing before it is authenticated: the body is read as a
 stream up to ``max_body_bytes`` (413 beyond, whatever ``Content-Length``
@@ -26,6 +30,7 @@ from fastapi.responses import JSONResponse
 
 from pipeline.core.errors import bounded_message
 from pipeline.service.operator_api import add_operator_routes
+from pipeline.service.request_origin import RequestOriginGuard, ServedHosts
 from pipeline.service.webhook import (
     MAX_BODY_BYTES,
     WebhookError,
@@ -87,10 +92,13 @@ def create_app(
     claim_queue: int = 64,
     bucket: Bucket | None = None,
     api_token: str | None = None,
+    served_hosts: ServedHosts | None = None,
 ) -> FastAPI:
     """An app that claims the inbox manifests named by signed event notifications, and
-    (given the ``bucket``) serves the operator's dashboard and API."""
+    (given the ``bucket``) serves the operator's dashboard and API; ``served_hosts``: the
+    ``Host`` values it answers (None: any)."""
     app = FastAPI(title="reelpipe", docs_url=None, redoc_url=None)
+    app.add_middleware(RequestOriginGuard, served=served_hosts)
     if bucket is not None:
         add_operator_routes(app, bucket, api_token)
     claims = ClaimQueue(claim_key, claim_threads, claim_queue)

@@ -1,5 +1,6 @@
 """The dashboard in a real browser: ``reelpipe serve`` on its embedded store with three jobs
-(one running, one succeeded with a poster, one failed), opened in headless Chromium.
+(one running, one succeeded with a poster, one failed), opened in headless Chromium from the
+link serve prints (its generated API token in ``#token=``).
 
 Skipped only when no Chromium is installed (``scripts/bootstrap --dev`` installs Debian's).
 Screenshots go to ``test-artifacts/`` (1280x800 and a phone's width)."""
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]]]:
-    """``reelpipe serve`` with a succeeded, a failed and a running job."""
+    """``reelpipe serve`` with a succeeded, a failed and a running job; the dashboard's link."""
     port, web_port = free_ports(2)
     env = {
         "PATH": "/usr/bin:/bin",
@@ -52,6 +53,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]
         )
         bucket = open_bucket(settings)
         wait_until(lambda: _up(bucket, server), timeout_s=60, what="serve to start")
+        link = _dashboard_link(server)
         client = ReelpipeClient(bucket, "coach")
         small, truth = make_clip(tmp_path, "small.mp4", duration_s=1.0)
         big, big_truth = make_clip(tmp_path, "big.mp4", width=640, height=360, duration_s=20.0)
@@ -68,7 +70,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]
         wait_until(
             lambda: _progressing(client.status(ids["running"])), timeout_s=120, what="a running job"
         )
-        yield f"http://127.0.0.1:{web_port}/", client, ids
+        assert link.startswith(f"http://127.0.0.1:{web_port}/#token=")
+        yield link, client, ids
         assert server.poll() is None, "serve died during the test"
 
 
@@ -79,6 +82,17 @@ def _up(bucket: object, server: subprocess.Popen[str]) -> bool:
     except Exception:  # noqa: BLE001 - not listening yet
         return False
     return True
+
+
+def _dashboard_link(server: subprocess.Popen[str]) -> str:
+    """The link serve announces (a generated token, printed once, on its stdout)."""
+    assert server.stdout is not None
+    while True:
+        line = server.stdout.readline()
+        assert line, "serve exited before announcing the dashboard"
+        key, _, value = line.partition(":")
+        if key.strip() == "dashboard":
+            return value.strip()
 
 
 def _wait_state(client: ReelpipeClient, job_id: str, state: JobState) -> None:
@@ -142,6 +156,15 @@ def test_the_dashboard_shows_follows_plays_and_cancels(
         )
         assert ids["succeeded"] in page.inner_text("#detail-json")
         page.screenshot(path=str(ARTIFACTS / "dashboard-detail-1280x800.png"))
+        # Without the token the page loads but the API answers nothing.
+        bare = browser.new_page()
+        bare.goto(url.split("#")[0])
+        bare.wait_for_function(
+            "() => document.getElementById('updated').textContent.includes('401')",
+            timeout=15_000,
+        )
+        assert bare.query_selector("article.job") is None
+        bare.close()
         phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.goto(url)
         phone.wait_for_selector(f'{card(ids["running"])}[data-state="cancelled"]')

@@ -1,8 +1,10 @@
-"""The operator's API on the app ``serve`` runs: authentication, pages of jobs from the
-operations index, the summary from the rollups, links and cancel, against moto's S3."""
+"""The operator's API on the app ``serve`` runs: authentication, the Host and Origin checks,
+what /openapi.json declares, pages of jobs from the operations index, the summary from the
+rollups, links and cancel, against moto's S3."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.errors import InvalidKey
+from pipeline.core.keys import validate_id, validate_job_id
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import claim
 from pipeline.manifests.operations import JobPage, Summary
 from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.service.request_origin import ServedHosts
 from pipeline.service.webhook_app import create_app
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip, seed_finished_jobs
@@ -22,16 +27,25 @@ from tests.stage_runs import run_claimed
 LOOPBACK = ("127.0.0.1", 50000)
 ELSEWHERE = ("203.0.113.7", 50000)
 TOKEN = "operator-token-1234"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+SERVED = "http://127.0.0.1:9001"  # what ``serve`` binds in these tests
 OVERLAY = {"highlight": {"boxes": [[0, 100, 50, 40, 80]]}}
 
 
-def _app(bucket: Bucket, token: str | None = None) -> object:
-    return create_app("webhook-secret", lambda key: None, bucket=bucket, api_token=token)
+def _app(bucket: Bucket, token: str | None = TOKEN) -> object:
+    served = ServedHosts.bound("127.0.0.1", 9001, ["reel.example.com"])
+    return create_app(
+        "webhook-secret", lambda key: None, bucket=bucket, api_token=token, served_hosts=served
+    )
+
+
+def _client(bucket: Bucket, token: str | None = TOKEN, **kwargs: object) -> TestClient:
+    return TestClient(_app(bucket, token), base_url=SERVED, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def api(bucket: Bucket) -> Iterator[TestClient]:
-    with TestClient(_app(bucket), client=LOOPBACK) as http:  # type: ignore[arg-type]
+    with _client(bucket, client=LOOPBACK, headers=BEARER) as http:
         yield http
 
 
@@ -57,26 +71,125 @@ def jobs(bucket: Bucket, settings: Settings, tmp_path: Path) -> dict[str, Status
     return done
 
 
-def test_without_a_token_only_loopback_clients_are_served(bucket: Bucket) -> None:
-    with TestClient(_app(bucket), client=ELSEWHERE) as http:  # type: ignore[arg-type]
+def test_without_a_configured_token_the_api_answers_nobody_not_even_loopback(
+    bucket: Bucket,
+) -> None:
+    with _client(bucket, None, client=LOOPBACK) as http:
         assert http.get("/v1/jobs").status_code == 403
         assert "REELPIPE_API_TOKEN" in http.get("/v1/summary").json()["detail"]
+        assert http.get("/v1/jobs", headers=BEARER).status_code == 403
         assert http.get("/healthz").status_code == 200
-    with TestClient(_app(bucket), client=("::1", 1)) as http:  # type: ignore[arg-type]
-        assert http.get("/v1/jobs").status_code == 200
 
 
-def test_with_a_token_every_call_needs_it_from_anywhere(bucket: Bucket) -> None:
-    with TestClient(_app(bucket, TOKEN), client=LOOPBACK) as http:  # type: ignore[arg-type]
-        assert http.get("/v1/jobs").status_code == 401
-        assert http.get("/v1/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        ok = {"Authorization": f"Bearer {TOKEN}"}
-        assert http.get("/v1/jobs", headers=ok).status_code == 200
+def test_every_call_needs_the_token_from_anywhere_loopback_included(bucket: Bucket) -> None:
+    for client in (LOOPBACK, ("::1", 1), ELSEWHERE):
+        with _client(bucket, client=client) as http:
+            assert http.get("/v1/jobs").status_code == 401
+            assert http.post(f"/v1/jobs/ann/{'0' * 20}/cancel").status_code == 401
+            wrong = {"Authorization": "Bearer wrong"}
+            assert http.get("/v1/jobs", headers=wrong).status_code == 401
+            assert http.get("/v1/jobs", headers=BEARER).status_code == 200
+            assert http.get("/v1/summary", headers=BEARER).is_success
+    with _client(bucket, client=LOOPBACK) as http:
         page = http.get("/")
         assert page.status_code == 200 and '<script src="/static/dashboard.js">' in page.text
         assert TOKEN not in page.text
-    with TestClient(_app(bucket, TOKEN), client=ELSEWHERE) as http:  # type: ignore[arg-type]
-        assert http.get("/v1/summary", headers={"Authorization": f"Bearer {TOKEN}"}).is_success
+        assert "#token=" in http.get("/v1/jobs").json()["detail"]  # says where the link is
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "http://127.0.0.1:9002"},  # another port is another origin
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": SERVED, "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_a_write_from_another_sites_page_is_refused(
+    api: TestClient, jobs: dict[str, StatusManifest], headers: dict[str, str]
+) -> None:
+    """A page elsewhere in the operator's browser cannot cancel jobs, token or not."""
+    queued = jobs["a-queued"].job_id
+    answer = api.post(f"/v1/jobs/ann/{queued}/cancel", headers=headers)
+    assert answer.status_code == 403 and "own pages" in answer.json()["detail"]
+    status = api.get(f"/v1/jobs/ann/{queued}").json()
+    assert status["state"] == "queued"
+    assert api.get("/v1/jobs", headers=headers).status_code == 200  # reads: Host decides
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": SERVED, "Sec-Fetch-Site": "same-origin"},
+        {"Origin": "http://localhost:9001", "Host": "localhost:9001"},
+        {},  # a script: no Origin, no Sec-Fetch-Site
+    ],
+)
+def test_a_write_from_the_dashboard_itself_or_a_script_is_served(
+    api: TestClient, jobs: dict[str, StatusManifest], headers: dict[str, str]
+) -> None:
+    queued = jobs["a-queued"].job_id
+    answer = api.post(f"/v1/jobs/ann/{queued}/cancel", headers=headers)
+    assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("path", ["/", "/static/dashboard.js", "/v1/jobs", "/openapi.json", "/x"])
+def test_a_host_that_does_not_name_the_server_is_answered_421_everywhere(
+    api: TestClient, path: str
+) -> None:
+    """DNS rebinding: a hostile name re-pointed at 127.0.0.1 still sends its own Host."""
+    for host in ("evil.example:9001", "evil.example", "127.0.0.1:9002", "127.0.0.1.evil:9001"):
+        assert api.get(path, headers={"Host": host}).status_code == 421, host
+    for host in ("127.0.0.1:9001", "localhost:9001", "[::1]:9001", "reel.example.com"):
+        assert api.get(path, headers={"Host": host}).status_code != 421, host
+
+
+def test_the_signed_webhook_and_the_liveness_probe_answer_any_host(api: TestClient) -> None:
+    """``/events`` is authenticated by its signature, ``/healthz`` tells nothing."""
+    elsewhere = {"Host": "tunnel.example.net"}
+    assert api.get("/healthz", headers=elsewhere).json() == {"ok": True}
+    assert api.post("/events", content=b"{}", headers=elsewhere).status_code == 401
+
+
+def test_openapi_declares_the_errors_and_the_id_patterns(api: TestClient) -> None:
+    """A client generated from /openapi.json knows every answer and what an id looks like."""
+    doc = api.get("/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ApiError"}
+    assert doc["components"]["schemas"]["ApiError"]["required"] == ["detail"]
+    routes = {
+        ("/v1/jobs", "get"): {"400", "401", "403"},
+        ("/v1/summary", "get"): {"401", "403"},
+        ("/v1/jobs/{user}/{job_id}", "get"): {"400", "401", "403", "404"},
+        ("/v1/jobs/{user}/{job_id}/links", "get"): {"400", "401", "403", "404"},
+        ("/v1/jobs/{user}/{job_id}/cancel", "post"): {"400", "401", "403", "404"},
+    }
+    for (path, method), codes in routes.items():
+        answers = doc["paths"][path][method]["responses"]
+        assert codes <= set(answers), (path, set(answers))
+        for code in codes:
+            assert answers[code]["content"]["application/json"]["schema"] == error
+    params = {
+        p["name"]: p["schema"]["pattern"]
+        for p in doc["paths"]["/v1/jobs/{user}/{job_id}/cancel"]["post"]["parameters"]
+    }
+    listed = doc["paths"]["/v1/jobs"]["get"]["parameters"]
+    user_filter = next(p for p in listed if p["name"] == "user")["schema"]
+    assert user_filter["pattern"] == params["user"]
+    for value in ("ann", "a.b-c_9", "A" * 64, "a..b", ".ann", "A" * 65, "an/n", ""):
+        assert bool(re.search(params["user"], value)) == _valid(validate_id, value), value
+    for value in ("0123456789abcdef0123", "0123456789ABCDEF0123", "0" * 19, "0" * 21):
+        assert bool(re.search(params["job_id"], value)) == _valid(validate_job_id, value), value
+
+
+def _valid(rule: object, value: str) -> bool:
+    try:
+        rule(value)  # type: ignore[operator]
+    except InvalidKey:
+        return False
+    return True
 
 
 def test_pages_put_unfinished_jobs_first_then_the_finished_newest_first(

@@ -39,6 +39,7 @@ SAMPLES: dict[str, str] = {
     "rates": '{"cpu_core_usd_per_s": 0.5}',
     "stage_compute": '{"upscale": "A10G"}',
     "segment_thresholds": "[[10, 1], [1e9, 2]]",
+    "allowed_hosts": "reel.example.com, box.lan:9001",
 }
 
 
