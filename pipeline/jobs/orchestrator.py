@@ -42,6 +42,7 @@ from pipeline.core.errors import (
     redact,
 )
 from pipeline.core.keys import job_id_for
+from pipeline.core.public_text import public_message
 from pipeline.core.settings import Settings
 from pipeline.core.usage import FirstCall, cpu_seconds
 from pipeline.jobs.cache import stage_cache_key
@@ -550,7 +551,7 @@ class Orchestrator:
         except (JobError, RetryableError) as exc:
             message = bounded_message(f"no poster or preview: {exc}", 300)
             log.warning("previews_failed", error=message)
-            self._write(store, lambda s: warned(s, message))
+            self._write(store, lambda s: warned(s, public_message(message)))
             return {}
         return {"poster": made.poster_key, "preview": made.preview_key}
 
@@ -583,7 +584,9 @@ class Orchestrator:
         kind = exc.kind if isinstance(exc, ReelpipeError) else ErrorKind.INTERNAL
         message = str(exc) if isinstance(exc, ReelpipeError) else f"{type(exc).__name__}: {exc}"
         message = bounded_message(redact(message, self.settings.secret_values()))
-        error = ErrorInfo(kind=kind, message=message, stage=stage)
+        # The uploader reads the status: no worker paths, URLs or host name there; the
+        # operator's log line below keeps the whole text.
+        error = ErrorInfo(kind=kind, message=public_message(message), stage=stage)
         charge = self._orchestrator_charge(run) if run is not None else _no_charge
         final = self._write(
             store,
