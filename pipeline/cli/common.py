@@ -66,6 +66,19 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json-logs", action="store_true", help="JSON logs even on a terminal")
 
 
+def clip_problem(clip: Path) -> str | None:
+    """Why ``clip`` cannot be uploaded (None when it can), naming it as the user typed it:
+    missing, a directory, or a device, pipe or socket (a link to ``/dev/zero`` would
+    never end)."""
+    if not clip.exists():
+        return f"no such clip: {clip}"
+    if clip.is_dir():
+        return f"the clip is a directory, not a file: {clip}"
+    if not clip.is_file():
+        return f"the clip is not a regular file (a device, pipe or socket): {clip}"
+    return None
+
+
 def load_manifest(path: Path | None, max_bytes: int = 256 * 1024) -> dict[str, Any] | None:
     """The manifest file as a JSON object (None without ``--manifest``).
 

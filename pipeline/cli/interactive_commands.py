@@ -16,7 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.cli.common import EXIT_OK, EXIT_USAGE, add_connection_args, settings_from
+from pipeline.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_connection_args,
+    clip_problem,
+    settings_from,
+)
 from pipeline.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,8 +38,9 @@ Call = Callable[["Bucket", Settings, str, str, argparse.Namespace], dict[str, An
 
 def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
     """Upload ``args.clip``, run ``call`` on it, print the JSON answer."""
-    if not args.clip.is_file():
-        print(f"error: no such clip: {args.clip}", file=sys.stderr)
+    problem = clip_problem(args.clip)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     from pipeline.client.submit import upload_clip
     from pipeline.storage.connection import connect

@@ -38,6 +38,7 @@ from pipeline.cli.common import (
     EXIT_USAGE,
     UNREACHABLE_HINT,
     add_connection_args,
+    clip_problem,
     env_file,
     exit_for,
     load_manifest,
@@ -63,8 +64,9 @@ cmd_reindex = later("pipeline.cli.system_commands", "cmd_reindex")
 def cmd_process(args: argparse.Namespace) -> int:
     """Run one clip end to end and download the output and status."""
     settings = settings_from(args)
-    if args.clip is not None and not args.clip.is_file():
-        print(f"error: no such clip: {args.clip}", file=sys.stderr)
+    problem = clip_problem(args.clip) if args.clip is not None else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     from pipeline.storage.embedded_process import EmbeddedS3Process
 

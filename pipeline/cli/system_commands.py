@@ -19,6 +19,7 @@ from pipeline.cli.common import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
     app_settings,
+    clip_problem,
     load_manifest,
     settings_from,
     stop_on_signals,
@@ -76,8 +77,9 @@ def default_data_dir(settings: Settings) -> Path:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Upload a clip, then its manifest; print the job id."""
     settings = with_logging(app_settings(args), json_logs=True if args.json_logs else None)
-    if not args.clip.is_file():
-        print(f"error: no such clip: {args.clip}", file=sys.stderr)
+    problem = clip_problem(args.clip)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
     if manifest is None:

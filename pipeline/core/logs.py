@@ -23,12 +23,20 @@ import structlog
 from pipeline.core.errors import bounded_message, redact
 
 TRACEBACK_CHARS = 16_000
+# The secrets the masker hides: those of the settings, then any generated at run time
+# (``serve`` makes a webhook secret and an API token) through :func:`mask_secrets`.
+_MASKED: list[str] = []
 
 
-def _masker(secrets: tuple[str, ...]) -> Any:
+def mask_secrets(*values: str) -> None:
+    """Hide ``values`` too in every later log event (secrets made after logging was set)."""
+    _MASKED.extend(v for v in values if v and v not in _MASKED)
+
+
+def _masker() -> Any:
     def mask(value: Any) -> Any:
         if isinstance(value, str):
-            return bounded_message(redact(value, secrets))
+            return bounded_message(redact(value, tuple(_MASKED)))
         if isinstance(value, dict):
             return {k: mask(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -38,7 +46,7 @@ def _masker(secrets: tuple[str, ...]) -> Any:
     def processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
         masked = {key: mask(value) for key, value in event.items() if key != "exception"}
         if "exception" in event:  # a traceback: its end says most, keep that
-            trace = redact(str(event["exception"]), secrets)
+            trace = redact(str(event["exception"]), tuple(_MASKED))
             masked["exception"] = trace[-TRACEBACK_CHARS:]
         return masked
 
@@ -53,6 +61,8 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Configure structlog for this process (JSON when ``stream`` is not a terminal)."""
+    _MASKED[:] = []
+    mask_secrets(*secrets)
     stream = stream or sys.stderr
     use_json = (not stream.isatty()) if json is None else json
     renderer: Any = (
@@ -65,7 +75,7 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
-        _masker(tuple(s for s in secrets if s)),
+        _masker(),
         renderer,
     ]
     if not use_json:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from pipeline.core.listening import listen_on
+from pipeline.core.logs import mask_secrets
 from pipeline.core.waiting import wait_for_event
 from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.compose import local_worker
@@ -106,6 +107,7 @@ def serve(
         api_token, token_generated = settings.api_token.get_secret_value(), False
     else:
         api_token, token_generated = _kept_secret(kept, TOKEN_FILE), True
+    mask_secrets(webhook_secret, api_token)  # generated ones are not in the settings
     worker = local_worker(
         conn.bucket, settings, stop=stop, callback_refused_ports=own_ports(conn, options)
     )

@@ -30,7 +30,9 @@ class LocalFiles:
     def remember(self, identity: Identity, path: Path) -> None:
         """``path`` holds exactly the object version ``identity``."""
         with self._lock:
-            self._files[identity] = path.resolve()
+            # absolute, not resolved: a symlink keeps the name the user gave it, which is
+            # the name errors about the clip use.
+            self._files[identity] = path.absolute()
 
     def recall(self, identity: Identity, size: int) -> Path | None:
         """The local file for ``identity``, if there is one and it still has ``size`` bytes."""

@@ -41,6 +41,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
         "nan": b'{"stages": {"framing": {"trim": {"start_s": NaN, "end_s": 1}}}}',
     }
     made = {"clip": clip, "missing": tmp_path / "missing.json", "dir": tmp_path}
+    made["zero"] = tmp_path / "zero.mp4"
+    made["zero"].symlink_to("/dev/zero")  # would never end: refused before any upload
     for name, body in docs.items():
         (tmp_path / f"{name}.json").write_bytes(body)
         made[name] = tmp_path / f"{name}.json"
@@ -51,6 +53,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     ("args", "code", "says"),
     [
         (["process", "{missing}"], 2, "no such clip"),
+        (["process", "{zero}"], 2, "not a regular file (a device, pipe or socket)"),
+        (["submit", "{zero}"], 2, "zero.mp4"),
+        (["process", "{dir}"], 2, "the clip is a directory"),
         (["process", "{clip}", "--manifest", "{missing}"], 2, "cannot read the manifest"),
         (["process", "{clip}", "--manifest", "{dir}"], 2, "cannot read the manifest"),
         (["submit", "{clip}", "--manifest", "{empty}"], 2, "not valid JSON"),
@@ -78,6 +83,19 @@ def test_mistakes_get_one_line_and_an_exit_code(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     assert says in one_line(err)
+
+
+def test_a_symlinked_clip_is_named_as_the_user_named_it(settings: Settings, tmp_path: Path) -> None:
+    """The error names the link the user gave, not the file it points to."""
+    target = tmp_path / "hidden-target-name.bin"
+    target.write_bytes(b"not a video at all" * 100)
+    link = tmp_path / "my-game.mp4"
+    link.symlink_to(target)
+    proc = spawn("process", str(link), "--out", str(tmp_path / "out"), env=worker_env(settings))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    line = one_line(err)
+    assert "my-game.mp4" in line and "hidden-target-name" not in line, line
 
 
 def test_an_unreachable_store_is_exit_3_with_a_hint(settings: Settings) -> None:

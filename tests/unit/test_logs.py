@@ -8,7 +8,7 @@ import json
 import structlog
 
 from pipeline.cli.progress_bar import ProgressBar
-from pipeline.core.logs import configure_logging
+from pipeline.core.logs import configure_logging, mask_secrets
 from pipeline.manifests.status import Progress, StatusManifest
 
 
@@ -31,6 +31,19 @@ def test_json_lines_carry_bound_context_and_mask_secrets() -> None:
     assert (line["job_id"], line["stage"], line["frames"]) == ("j1", "framing", 10)
     assert "hunter2-secret" not in out.getvalue()
     assert line["note"] == "key=***" and line["nested"] == {"a": ["***"]}
+
+
+def test_a_secret_generated_after_logging_is_masked_too() -> None:
+    """serve generates its webhook secret and API token after logging is set up."""
+    out = io.StringIO()
+    configure_logging(secrets=["from-settings"], stream=out)
+    mask_secrets("generated-api-token")
+    log = structlog.get_logger("t")
+    log.info("started", link="/#token=generated-api-token", key="from-settings")
+    assert "generated-api-token" not in out.getvalue() and "from-settings" not in out.getvalue()
+    configure_logging(stream=out)  # a new configuration starts from its own secrets
+    log.info("again", link="generated-api-token")
+    assert out.getvalue().count("generated-api-token") == 1
 
 
 def test_terminal_logs_are_readable_text() -> None:
