@@ -15,8 +15,10 @@ from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.detect.offline import offline_environment
 from pipeline.storage.bucket import Bucket, make_s3_client
 from pipeline.storage.embedded import EmbeddedS3
+from pipeline.storage.sigv4 import KeyPair
 
 TEST_BUCKET = "reelpipe-test"
+TEST_KEYS = KeyPair("test-access-key", "test-secret-key-do-not-log")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,21 +54,34 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[EmbeddedS3]:
-    """One moto S3 server on loopback for the whole run."""
-    with EmbeddedS3() as server:
+    """One moto S3 server on loopback for the whole run (its moto API opened, to reset)."""
+    with EmbeddedS3(keys=TEST_KEYS, moto_api=True) as server:
         yield server
+
+
+def signed_headers(url: str, method: str, keys: KeyPair = TEST_KEYS) -> dict[str, str]:
+    """SigV4 headers for a bodiless request to the test store, signed as boto3 signs."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url)
+    credentials = Credentials(keys.access_key_id, keys.secret_access_key)
+    S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
 
 
 @pytest.fixture
 def settings(s3_server: EmbeddedS3, tmp_path: Path) -> Settings:
     """Settings pointing at the test server, scratch under the test's tmp dir."""
-    request = urllib.request.Request(f"{s3_server.endpoint_url}/moto-api/reset", method="POST")
+    url = f"{s3_server.endpoint_url}/moto-api/reset"
+    request = urllib.request.Request(url, headers=signed_headers(url, "POST"), method="POST")
     urllib.request.urlopen(request).close()
     return Settings(
         endpoint_url=s3_server.endpoint_url,
         bucket=TEST_BUCKET,
-        access_key_id=SecretStr("test-access-key"),
-        secret_access_key=SecretStr("test-secret-key-do-not-log"),
+        access_key_id=SecretStr(TEST_KEYS.access_key_id),
+        secret_access_key=SecretStr(TEST_KEYS.secret_access_key),
         scratch_dir=tmp_path / "scratch",
         progress_interval_s=0.0,
         final_encode=EncodeProfile(preset="veryfast", crf=23),

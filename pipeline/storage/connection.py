@@ -13,6 +13,7 @@ from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Set
 from pipeline.storage.bucket import Bucket, open_bucket
 from pipeline.storage.embedded import EMBEDDED_HOST, EmbeddedS3
 from pipeline.storage.embedded_process import EmbeddedS3Process
+from pipeline.storage.sigv4 import KeyPair
 
 
 @dataclass(frozen=True)
@@ -35,22 +36,34 @@ def connect(
 ) -> Iterator[Connection]:
     """Yield a connection; with no endpoint configured, serve one for the block's duration
     (kept in ``data_dir`` across restarts when one is given, else in memory). ``server``:
-    an embedded server already started in a child process, used and stopped instead."""
+    an embedded server already started in a child process, used and stopped instead.
+
+    The store served here accepts the configured key pair (``reelpipe-local`` /
+    ``reelpipe-local-secret`` when none is set): ``serve`` announces it, apps and the
+    ``aws`` CLI sign with it. A child-process ``server`` has its own pair, used instead."""
     if not settings.embedded:
         bucket = open_bucket(settings)
         yield Connection(bucket, settings, embedded=False)
         return
-    with server or EmbeddedS3(host, port, data_dir=data_dir) as running:
-        yield _embedded_connection(settings, running.endpoint_url)
+    keys = embedded_keys(settings)
+    with server or EmbeddedS3(host, port, data_dir=data_dir, keys=keys) as running:
+        yield _embedded_connection(settings, running.endpoint_url, running.keys)
 
 
-def _embedded_connection(settings: Settings, endpoint_url: str) -> Connection:
-    """The embedded store's connection: its endpoint and fixed local credentials."""
+def embedded_keys(settings: Settings) -> KeyPair:
+    """The key pair an embedded store started for ``settings`` accepts."""
+    key_id = settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY)
+    secret = settings.secret_access_key or SecretStr(EMBEDDED_SECRET_KEY)
+    return KeyPair(key_id.get_secret_value(), secret.get_secret_value())
+
+
+def _embedded_connection(settings: Settings, endpoint_url: str, keys: KeyPair) -> Connection:
+    """The embedded store's connection: its endpoint and the key pair it accepts."""
     local = settings.model_copy(
         update={
             "endpoint_url": endpoint_url,
-            "access_key_id": settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY),
-            "secret_access_key": settings.secret_access_key or SecretStr(EMBEDDED_SECRET_KEY),
+            "access_key_id": SecretStr(keys.access_key_id),
+            "secret_access_key": SecretStr(keys.secret_access_key),
         }
     )
     bucket = open_bucket(local)

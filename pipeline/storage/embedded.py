@@ -6,13 +6,17 @@ and die with the process (``process`` uses such a throwaway store); with one
 (``serve``) they are loaded at start and saved every few seconds and at stop
 (:mod:`pipeline.storage.snapshot`).
 
+Every request must be signed (SigV4, header or presigned) by the key pair it was
+started with; anything else is refused before moto sees it, and it answers no CORS
+(:mod:`pipeline.storage.sigv4_gate`).
+
 It is a development and single-machine store: one process serves it, and a
 SIGKILL loses the last few seconds of writes. For anything shared or lasting,
 point reelpipe at MinIO, S3 or R2 (``--endpoint-url``).
 
 Example::
 
-    with EmbeddedS3() as server:
+    with EmbeddedS3(keys=KeyPair("reelpipe-local", secret)) as server:
         settings = settings.model_copy(update={"endpoint_url": server.endpoint_url})
 """
 
@@ -26,10 +30,14 @@ from typing import Any
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.listening import listen_on
-from pipeline.core.settings import EMBEDDED_HOST
+from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_HOST, EMBEDDED_SECRET_KEY
+from pipeline.storage.sigv4 import KeyPair
+from pipeline.storage.sigv4_gate import SigV4Gate
 from pipeline.storage.snapshot import PeriodicSaver, Snapshot
 
-__all__ = ["EMBEDDED_HOST", "EmbeddedS3"]
+__all__ = ["DEFAULT_KEYS", "EMBEDDED_HOST", "EmbeddedS3", "KeyPair"]
+# The pair the store accepts when no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY is set.
+DEFAULT_KEYS = KeyPair(EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY)
 # How often the serving loop checks for shutdown: stopping costs at most this long.
 POLL_INTERVAL_S = 0.05
 
@@ -40,14 +48,25 @@ class EmbeddedS3:
     Built like moto's ``ThreadedMotoServer``, but the socket is bound in the
     caller's thread (a taken port is an error here, not a hang in a thread) and
     the serving loop polls for shutdown every 50 ms instead of 500 ms.
+
+    ``keys`` is the one key pair it accepts. ``moto_api=True`` opens moto's
+    ``/moto-api/`` (reset) to requests signed by it: for tests, never for ``serve``.
     """
 
     def __init__(
-        self, host: str = EMBEDDED_HOST, port: int = 0, *, data_dir: Path | None = None
+        self,
+        host: str = EMBEDDED_HOST,
+        port: int = 0,
+        *,
+        data_dir: Path | None = None,
+        keys: KeyPair = DEFAULT_KEYS,
+        moto_api: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.data_dir = data_dir
+        self.keys = keys
+        self.moto_api = moto_api
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._saver: PeriodicSaver | None = None
@@ -70,7 +89,9 @@ class EmbeddedS3:
 
         # werkzeug logs one line per request at INFO: keep the terminal for progress.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        app = DomainDispatcherApplication(create_backend_app)
+        app = SigV4Gate(
+            DomainDispatcherApplication(create_backend_app), self.keys, moto_api=self.moto_api
+        )
         # Bound here, not by werkzeug: it prints to stderr and exits when the port is taken.
         with listen_on(self.host, self.port, what="S3", option="--port") as sock:
             server = make_server(

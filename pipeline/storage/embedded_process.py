@@ -5,6 +5,10 @@ and binds its port on the second core while this process imports the pipeline,
 hashes and probes the clip. Serving from another process also keeps moto's
 request threads off this process's interpreter lock during the frame loop.
 
+The child accepts one key pair, handed over on its stdin (never on its command line,
+where ``ps`` would show it): a fresh random one unless the caller gives one. Nobody but
+this process talks to that store, so nobody else needs to know it.
+
 The child serves until its stdin closes: when this process stops it (or dies,
 even by SIGKILL, which closes the pipe) the child stops too, so no server is
 left behind. Its objects live in memory and go with it.
@@ -20,6 +24,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,16 +34,19 @@ import urllib.request
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.settings import EMBEDDED_HOST
+from pipeline.storage.sigv4 import KeyPair
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 
 class EmbeddedS3Process:
-    """``EmbeddedS3`` served by a child Python process on ``host`` (a free port)."""
+    """``EmbeddedS3`` served by a child Python process on ``host`` (a free port), accepting
+    ``keys`` only (default: a random pair made here)."""
 
-    def __init__(self, host: str = EMBEDDED_HOST) -> None:
+    def __init__(self, host: str = EMBEDDED_HOST, *, keys: KeyPair | None = None) -> None:
         self.host = host
+        self.keys = keys or KeyPair(f"reelpipe-{secrets.token_hex(4)}", secrets.token_urlsafe(32))
         self._proc: subprocess.Popen[str] | None = None
         self._endpoint: str | None = None
 
@@ -51,6 +60,9 @@ class EmbeddedS3Process:
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert self._proc.stdin is not None  # PIPE was asked for
+        self._proc.stdin.write(_key_line(self.keys))
+        self._proc.stdin.flush()
         return self
 
     @property
@@ -111,11 +123,12 @@ def serve_until_stdin_closes(host: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        server = EmbeddedS3(host, 0).start()
+        keys = _read_keys(sys.stdin.readline())
+        server = EmbeddedS3(host, 0, keys=keys).start()
     except ConfigError as exc:
         print(f"error: {exc}", flush=True)
         return
-    _warm(server.endpoint_url)
+    _warm(server.endpoint_url, keys)
     print(server.endpoint_url, flush=True)
     try:
         sys.stdin.read()
@@ -123,11 +136,35 @@ def serve_until_stdin_closes(host: str) -> None:
         server.stop()
 
 
-def _warm(endpoint_url: str) -> None:
-    """Answer one request before saying we are ready: moto builds its S3 service on the
-    first one (a third of a second), which would otherwise land on the parent's first call."""
+def _key_line(keys: KeyPair) -> str:
+    """The key pair as the one line the child reads first."""
+    return json.dumps({"id": keys.access_key_id, "secret": keys.secret_access_key}) + "\n"
+
+
+def _read_keys(line: str) -> KeyPair:
+    """The key pair from :func:`_key_line`'s line (ConfigError when it is not one)."""
+    try:
+        fields = json.loads(line)
+        return KeyPair(str(fields["id"]), str(fields["secret"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError("the embedded S3 server was given no key pair on stdin") from exc
+
+
+def _warm(endpoint_url: str, keys: KeyPair) -> None:
+    """Answer one signed request before saying we are ready: moto builds its S3 service on
+    the first one (a third of a second), which would otherwise land on the parent's first
+    call. Unsigned, the gate would refuse it before moto."""
+    from botocore.auth import S3SigV4Auth  # moto's own dependency: already loaded here
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=endpoint_url + "/")
+    S3SigV4Auth(
+        Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1"
+    ).add_auth(request)
+    signed = urllib.request.Request(endpoint_url + "/", headers=dict(request.headers.items()))
     with contextlib.suppress(OSError):  # any answer (even an error status) built the service
-        urllib.request.urlopen(endpoint_url + "/", timeout=10).close()
+        urllib.request.urlopen(signed, timeout=10).close()
 
 
 if __name__ == "__main__":

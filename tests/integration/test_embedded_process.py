@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 from pydantic import SecretStr
@@ -45,13 +46,20 @@ def gone(pid: int, within_s: float) -> bool:
 
 
 def test_it_serves_s3_and_stops_with_the_connection(tmp_path: object) -> None:
+    """The connection signs with the child's own random key pair, which never shows on
+    the child's command line."""
     server = EmbeddedS3Process().start()
+    assert server._proc is not None
+    cmdline = Path(f"/proc/{server._proc.pid}/cmdline").read_bytes().decode()
+    assert server.keys.secret_access_key not in cmdline
     with connect(Settings(bucket="child-bucket"), server=server) as conn:
         conn.bucket.put_json("users/u/x.json", {"n": 1})
         assert conn.bucket.get_json("users/u/x.json").data == {"n": 1}
         endpoint = conn.settings.endpoint_url
-        assert conn.settings.access_key_id == SecretStr("reelpipe-local")
+        assert conn.settings.access_key_id == SecretStr(server.keys.access_key_id)
+        assert conn.settings.secret_access_key == SecretStr(server.keys.secret_access_key)
     assert endpoint is not None and refuses(endpoint)
+    assert EmbeddedS3Process().keys != server.keys  # a fresh pair for each store
 
 
 def test_a_killed_parent_takes_its_server_with_it() -> None:
