@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pipeline.core.errors import EncoderCrashed, InvalidMedia
+from pipeline.media.frame_size import ffmpeg_size_change
 from pipeline.media.probe import OWN_GROUP, check_not_signalled, ffmpeg_binary
 
 ProgressCallback = Callable[[int], None]
@@ -103,10 +104,15 @@ def ffmpeg_command(args: Sequence[str]) -> list[str]:
 def check_exit(returncode: int, stderr: str, *, stalled: bool, stall_s: float) -> None:
     """The error for how ffmpeg ended: a stall or a crash is retryable (EncoderCrashed),
     and so is a kill by a signal from outside (ToolStopped); an undecodable input is not
-    (InvalidMedia)."""
+    (InvalidMedia), nor one whose pictures change size mid-stream."""
     if stalled:
         raise EncoderCrashed(f"ffmpeg made no progress for {stall_s:g} s and was stopped")
     check_not_signalled("ffmpeg", returncode)
+    # A size change is refused by the decoder's cap or the graph's guard: on the first,
+    # ffmpeg goes on without those pictures and may even exit 0.
+    changed = ffmpeg_size_change(stderr)
+    if changed is not None:
+        raise changed
     if returncode != 0:
         tail = "\n".join(stderr.splitlines()[-8:]) or f"exit code {returncode}"
         if any(marker in stderr for marker in _DECODE_ERRORS):

@@ -49,9 +49,10 @@ class FramePipe:
     ) -> None:
         self.width, self.height = width, height
         self.stall_s = stall_s
-        cmd = ffmpeg_command(
-            [*args, "-map", label, "-f", "rawvideo", "-pix_fmt", PIX_FMT, "pipe:1", *extra_outputs]
-        )
+        # The pipe's frames are exactly ``width`` x ``height``: the buffer below is sized
+        # from them, never from the stream, and a frame of another size would be misread.
+        raw = ["-f", "rawvideo", "-pix_fmt", PIX_FMT, "-s", f"{width}x{height}", "pipe:1"]
+        cmd = ffmpeg_command([*args, "-map", label, *raw, *extra_outputs])
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self._proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=self._stderr, process_group=OWN_GROUP

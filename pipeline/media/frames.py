@@ -32,6 +32,7 @@ from pipeline.core.errors import EncoderCrashed, InvalidMedia
 from pipeline.core.settings import EncodeProfile
 from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even
 from pipeline.media.encoders import encoder_options
+from pipeline.media.frame_size import check_frame_size, decoder_pixel_cap, size_changed
 from pipeline.media.probe import VideoInfo
 from pipeline.media.untrusted_input import pyav_open_args
 
@@ -119,6 +120,8 @@ class FrameReader:
         self.info = info
         self.video = self._container.streams.video[0]
         self.video.thread_type = "AUTO"
+        # A picture larger than the probed one is refused before it is allocated.
+        self.video.codec_context.options = {"max_pixels": str(decoder_pixel_cap(info))}
         self.audio = self._container.streams.audio[0] if self._container.streams.audio else None
         self.width = even(info.display_width)
         self.height = even(info.display_height)
@@ -155,7 +158,8 @@ class FrameReader:
                     yield self._upright(index, frame)
                     index += 1
         except av.FFmpegError as exc:
-            raise InvalidMedia(f"decoding failed at frame {index}: {exc}") from exc
+            raise self._decode_failed(f"decoding failed at frame {index}", exc) from exc
+        self._check_size_kept()
         if index == 0:
             raise InvalidMedia("the clip has no decodable frames")
         check_complete(index, self.info.frame_count)
@@ -172,9 +176,10 @@ class FrameReader:
                     if frame.pts is not None:
                         yield self._upright(round((frame.pts - origin) / ticks_per_frame), frame)
         except av.FFmpegError as exc:
-            raise InvalidMedia(f"decoding keyframes failed: {exc}") from exc
+            raise self._decode_failed("decoding keyframes failed", exc) from exc
         finally:
             self.video.codec_context.skip_frame = "DEFAULT"
+        self._check_size_kept()
 
     def _range(self, start: int, end: int) -> Iterator[YuvFrame]:
         origin = self.video.start_time or 0
@@ -201,14 +206,35 @@ class FrameReader:
                     yield self._upright(index, frame)
                     expected += 1
         except av.FFmpegError as exc:
-            raise InvalidMedia(f"decoding failed at frame {expected}: {exc}") from exc
+            raise self._decode_failed(f"decoding failed at frame {expected}", exc) from exc
+        self._check_size_kept()
         if expected < end:
             raise InvalidMedia(
                 f"the clip's data ends early ({expected} of {end} frames decoded): "
                 "the upload is truncated or corrupt"
             )
 
+    def _decode_failed(self, what: str, exc: av.FFmpegError) -> InvalidMedia:
+        """The error for a failed decode: the decoder refused a picture over the probed
+        size, or the data is bad."""
+        return self._size_change() or InvalidMedia(f"{what}: {exc}")
+
+    def _size_change(self) -> InvalidMedia | None:
+        """The error when the decoder met a picture of another size than the probe's (its
+        context then holds that size, even where it refused the picture and went on)."""
+        context = self.video.codec_context
+        if context.width and (context.width, context.height) != (self.info.width, self.info.height):
+            return size_changed(self.info, context.width, context.height)
+        return None
+
+    def _check_size_kept(self) -> None:
+        """InvalidMedia when the decode ended having met another picture size."""
+        changed = self._size_change()
+        if changed is not None:
+            raise changed
+
     def _upright(self, index: int, frame: Any) -> YuvFrame:
+        check_frame_size(self.info, frame.width, frame.height)
         coded_w, coded_h = even(frame.width), even(frame.height)
         if frame.format.name != PIX_FMT or (coded_w, coded_h) != (frame.width, frame.height):
             frame = frame.reformat(width=coded_w, height=coded_h, format=PIX_FMT)

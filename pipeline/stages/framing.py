@@ -23,6 +23,7 @@ from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args, mp4_time_base
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.frame_pipe import FramePipe
+from pipeline.media.frame_size import decoder_cap_args, size_guard
 from pipeline.media.frames import check_complete
 from pipeline.media.probe import VideoInfo
 from pipeline.media.untrusted_input import ffmpeg_input
@@ -141,12 +142,15 @@ class FramingStage:
         last = timeline.pieces[-1].source_end_s
         fps = f"{info.fps.numerator}/{info.fps.denominator}"
         seek = ["-ss", f"{first:.6f}"] if first > 0 else []
-        args = ffmpeg_input(source, before=[*seek, "-t", f"{last - first:.6f}"])
+        # The decoder refuses pictures over the probed size, the graph any other size.
+        before = [*seek, "-t", f"{last - first:.6f}", *decoder_cap_args(info)]
+        args = ffmpeg_input(source, before=before)
         commands = None
         if timeline.crop_path:
             commands = ctx.scratch / "follow.cmd"
             commands.write_text(crop_commands(timeline, info.frame_count))
-        args += ["-filter_complex", filter_graph(timeline, fps, info.has_audio, commands)]
+        graph = filter_graph(timeline, fps, info.has_audio, commands, guard=size_guard(info))
+        args += ["-filter_complex", graph]
         warnings = tuple(framing_warnings(params, info))
         return FramingPlan(source, info, timeline, args, details, warnings)
 

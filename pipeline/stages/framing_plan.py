@@ -172,15 +172,22 @@ def constant_rate(piece: Piece, fps: str) -> str:
 
 
 def filter_graph(
-    timeline: FramingTimeline, fps: str, has_audio: bool, commands: Path | None = None
+    timeline: FramingTimeline,
+    fps: str,
+    has_audio: bool,
+    commands: Path | None = None,
+    *,
+    guard: str | None = None,
 ) -> str:
     """The ``-filter_complex`` graph; outputs ``[v]`` and, with audio, ``[a]``.
 
-    A moving crop (``commands``: a ``sendcmd`` file) is applied first, on source
-    timestamps; a fixed crop after the pieces are joined.
+    ``guard`` comes first on the source (:func:`pipeline.media.frame_size.size_guard`:
+    the graph fails rather than take pictures of another size). A moving crop
+    (``commands``: a ``sendcmd`` file) is applied next, on source timestamps; a fixed
+    crop after the pieces are joined.
     """
     c = timeline.crop
-    head = "[0:v]setpts=PTS-STARTPTS"
+    head = f"[0:v]{guard + ',' if guard else ''}setpts=PTS-STARTPTS"
     if commands is not None:
         head += f",sendcmd=f={filter_escape(str(commands))},"
         head += f"crop@follow={c.width}:{c.height}:{c.x}:{c.y}"
