@@ -16,16 +16,15 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.detect.contract import FrameDetections
-from pipeline.detect.offline import offline_environment
+from pipeline.detect.offline import import_offline
 
 
 class Tracker:
     """Assigns track ids to one class of boxes, frame after frame."""
 
     def __init__(self, detection_rate: float, config_dir: Path, *, buffer_s: float = 2.0) -> None:
-        offline_environment(config_dir)
         try:
-            results: Any = importlib.import_module("ultralytics.engine.results")
+            results: Any = import_offline("ultralytics.engine.results", config_dir)
             byte_tracker: Any = importlib.import_module("ultralytics.trackers.byte_tracker")
             utils: Any = importlib.import_module("ultralytics.utils")
         except ImportError as exc:

@@ -3,8 +3,9 @@
 
 Weights come from a file (``REELPIPE_YOLO_WEIGHTS``; on Modal a Volume), loaded
 once per process and shared. Nothing is ever downloaded: ultralytics runs with
-``YOLO_OFFLINE=1`` and its settings in a directory of ours, and a missing file
-is a ConfigError naming the setting.
+``YOLO_OFFLINE=1`` and its settings in a directory of ours, removed once it is
+imported (:mod:`pipeline.detect.offline`); a missing file is a ConfigError naming
+the setting.
 
 Example::
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from pipeline.core.errors import ConfigError
 from pipeline.detect.contract import BALL, PLAYER, FrameDetections
-from pipeline.detect.offline import offline_environment
+from pipeline.detect.offline import import_offline
 
 COCO_PERSON, COCO_SPORTS_BALL = 0, 32
 PLAYER_NAMES = ("person", "player")
@@ -40,18 +41,18 @@ def load_yolo(weights: Path | None, config_dir: Path) -> Any:
         )
     if not weights.is_file():
         raise ConfigError(f"REELPIPE_YOLO_WEIGHTS: no weights file at {weights}")
-    offline_environment(config_dir)
+    try:
+        import_offline("ultralytics", config_dir)
+    except ImportError as exc:
+        raise ConfigError(
+            "the yolo backend needs the ml extra: pip install 'reelpipe[ml]'"
+        ) from exc
     return _load(str(weights.resolve()))
 
 
 @functools.cache
 def _load(path: str) -> Any:
-    try:
-        ultralytics: Any = importlib.import_module("ultralytics")
-    except ImportError as exc:
-        raise ConfigError(
-            "the yolo backend needs the ml extra: pip install 'reelpipe[ml]'"
-        ) from exc
+    ultralytics: Any = importlib.import_module("ultralytics")  # imported offline above
     return ultralytics.YOLO(path, task="detect")
 
 
