@@ -20,11 +20,13 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from pipeline.core.errors import InvalidManifest
-from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
+from pipeline.core.kept_secrets import S3_SECRET_FILE, read_kept_secret
+from pipeline.core.settings import EMBEDDED_ACCESS_KEY, Settings
 from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
 from pipeline.manifests.job import parse_job_manifest
 from pipeline.manifests.status import JobState, StatusManifest
@@ -128,17 +130,31 @@ def exit_for(status: StatusManifest) -> int:
 
 
 def app_settings(args: argparse.Namespace) -> Settings:
-    """Settings for commands that talk to a running system (serve's defaults if none)."""
+    """Settings for commands that talk to a running system: with no endpoint configured,
+    a local ``serve`` at its default address, signing with the secret key it keeps in its
+    data directory (readable by its own user only)."""
     settings = settings_from(args)
-    if settings.endpoint_url is not None:
+    endpoint = settings.endpoint_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    local = urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
+    if settings.secret_access_key is not None or not local:
         return settings
+    kept = read_kept_secret(default_data_dir(settings), S3_SECRET_FILE) or ""
     return settings.model_copy(
         update={
-            "endpoint_url": f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+            "endpoint_url": endpoint,
             "access_key_id": settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY),
-            "secret_access_key": settings.secret_access_key or SecretStr(EMBEDDED_SECRET_KEY),
+            "secret_access_key": SecretStr(kept),
         }
     )
+
+
+def default_data_dir(settings: Settings) -> Path:
+    """Where the embedded store lives: ``REELPIPE_DATA_DIR``, else the user's data
+    directory (``$XDG_DATA_HOME/reelpipe``, ``~/.local/share/reelpipe``)."""
+    if settings.data_dir is not None:
+        return settings.data_dir
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "reelpipe"
 
 
 def stop_on_signals() -> threading.Event:

@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pipeline.cli.common import (
     EXIT_JOB_FAILED,
@@ -20,6 +19,7 @@ from pipeline.cli.common import (
     EXIT_USAGE,
     app_settings,
     clip_problem,
+    default_data_dir,
     load_manifest,
     settings_from,
     stop_on_signals,
@@ -27,7 +27,6 @@ from pipeline.cli.common import (
 from pipeline.cli.progress_bar import ProgressBar
 from pipeline.client.app_client import JobNotFound, JobTimeout, ReelpipeClient
 from pipeline.core.keys import validate_job_id
-from pipeline.core.settings import Settings
 from pipeline.core.waiting import wait_for_event
 from pipeline.jobs.compose import local_worker, with_logging
 from pipeline.jobs.reprocess import reprocess
@@ -63,15 +62,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         listener.close()
     return EXIT_OK
-
-
-def default_data_dir(settings: Settings) -> Path:
-    """Where the embedded store lives: ``REELPIPE_DATA_DIR``, else the user's data
-    directory (``$XDG_DATA_HOME/reelpipe``, ``~/.local/share/reelpipe``)."""
-    if settings.data_dir is not None:
-        return settings.data_dir
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "reelpipe"
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -31,7 +31,6 @@ from pipeline.core.keys import DEFAULT_USER_ROOT, validate_user_root
 DEFAULT_MODAL_APP = "reel-ballers-video"
 EMBEDDED_HOST = "127.0.0.1"  # the embedded S3 server listens on loopback only
 EMBEDDED_ACCESS_KEY = "reelpipe-local"
-EMBEDDED_SECRET_KEY = "reelpipe-local-secret"
 
 
 class EncodeProfile(BaseModel):

@@ -20,8 +20,6 @@ address (and ``REELPIPE_ALLOWED_HOSTS``), and callbacks never go to serve's own 
 
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +30,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from pipeline.core.kept_secrets import API_TOKEN_FILE, WEBHOOK_SECRET_FILE, kept_secret
 from pipeline.core.listening import listen_on
 from pipeline.core.logs import mask_secrets
 from pipeline.core.waiting import wait_for_event
@@ -102,12 +101,14 @@ def serve(
     if settings.webhook_secret:
         webhook_secret, generated = settings.webhook_secret.get_secret_value(), False
     else:
-        webhook_secret, generated = _kept_secret(kept, SECRET_FILE), True
+        webhook_secret, generated = kept_secret(kept, WEBHOOK_SECRET_FILE), True
     if settings.api_token:
         api_token, token_generated = settings.api_token.get_secret_value(), False
     else:
-        api_token, token_generated = _kept_secret(kept, TOKEN_FILE), True
-    mask_secrets(webhook_secret, api_token)  # generated ones are not in the settings
+        api_token, token_generated = kept_secret(kept, API_TOKEN_FILE), True
+    # Generated ones are not in the settings the logging was set up with.
+    s3_secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else ""
+    mask_secrets(webhook_secret, api_token, s3_secret)
     worker = local_worker(
         conn.bucket, settings, stop=stop, callback_refused_ports=own_ports(conn, options)
     )
@@ -174,26 +175,6 @@ def own_ports(conn: Connection, options: ServeOptions) -> frozenset[int]:
     return frozenset(ports)
 
 
-SECRET_FILE = "webhook-secret"
-TOKEN_FILE = "api-token"
-
-
-def _kept_secret(data_dir: Path | None, name: str) -> str:
-    """A fresh secret, or the one an earlier start generated (kept, 0600, in the data
-    directory as ``name``, so senders and bookmarked links keep working)."""
-    if data_dir is None:
-        return secrets.token_urlsafe(24)
-    path = data_dir / name
-    if path.is_file():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(24)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as fh:
-        fh.write(secret + "\n")
-    return secret
-
-
 def _browsable(host: str) -> str:
     """``host`` as a browser would be sent to it (every interface: loopback)."""
     if host.strip("[]") in ("0.0.0.0", "::", ""):
@@ -214,9 +195,12 @@ def _announce(
         f"bucket:       {s.bucket}",
     ]
     if conn.embedded:
-        # Local-only credentials of the embedded server: printing them is the point.
+        # Local-only credentials of the embedded server: a secret made here is printed
+        # (once, as the webhook key is); a configured one stays where it was configured.
         key = s.access_key_id.get_secret_value() if s.access_key_id else ""
-        secret = s.secret_access_key.get_secret_value() if s.secret_access_key else ""
+        secret = "(AWS_SECRET_ACCESS_KEY)"
+        if conn.secret_generated and s.secret_access_key is not None:
+            secret = s.secret_access_key.get_secret_value()
         lines += [f"access key:   {key}", f"secret key:   {secret}", f"region:       {s.region}"]
         store = str(options.data_dir) if options.data_dir else "in memory (lost at exit)"
         lines.append(f"data dir:     {store}")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
+from pipeline.core.kept_secrets import S3_SECRET_FILE, kept_secret
+from pipeline.core.settings import EMBEDDED_ACCESS_KEY, Settings
 from pipeline.storage.bucket import Bucket, open_bucket
 from pipeline.storage.embedded import EMBEDDED_HOST, EmbeddedS3
 from pipeline.storage.embedded_process import EmbeddedS3Process
@@ -23,6 +24,7 @@ class Connection:
     bucket: Bucket
     settings: Settings
     embedded: bool
+    secret_generated: bool = False  # the embedded store's secret key was made here
 
 
 @contextmanager
@@ -38,26 +40,37 @@ def connect(
     (kept in ``data_dir`` across restarts when one is given, else in memory). ``server``:
     an embedded server already started in a child process, used and stopped instead.
 
-    The store served here accepts the configured key pair (``reelpipe-local`` /
-    ``reelpipe-local-secret`` when none is set): ``serve`` announces it, apps and the
-    ``aws`` CLI sign with it. A child-process ``server`` has its own pair, used instead."""
+    The store served here accepts the configured key pair; with no secret configured,
+    its access key is ``reelpipe-local`` and its secret one made for it (kept in
+    ``data_dir``, so the local commands find it: :func:`pipeline.core.kept_secrets`):
+    ``serve`` announces it, apps and the ``aws`` CLI sign with it. A child-process
+    ``server`` has its own pair, used instead."""
     if not settings.embedded:
         bucket = open_bucket(settings)
         yield Connection(bucket, settings, embedded=False)
         return
-    keys = embedded_keys(settings)
+    keys = embedded_keys(settings, data_dir)
     with server or EmbeddedS3(host, port, data_dir=data_dir, keys=keys) as running:
-        yield _embedded_connection(settings, running.endpoint_url, running.keys)
+        generated = server is None and settings.secret_access_key is None
+        yield _embedded_connection(settings, running.endpoint_url, running.keys, generated)
 
 
-def embedded_keys(settings: Settings) -> KeyPair:
-    """The key pair an embedded store started for ``settings`` accepts."""
+def embedded_keys(settings: Settings, data_dir: Path | None = None) -> KeyPair:
+    """The key pair an embedded store started for ``settings`` accepts: the configured
+    one, else ``reelpipe-local`` and the secret kept in ``data_dir`` (made if there is
+    none; a fresh one each start without a data directory). Never a secret anyone could
+    read in the source."""
     key_id = settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY)
-    secret = settings.secret_access_key or SecretStr(EMBEDDED_SECRET_KEY)
-    return KeyPair(key_id.get_secret_value(), secret.get_secret_value())
+    if settings.secret_access_key is not None:
+        secret = settings.secret_access_key.get_secret_value()
+    else:
+        secret = kept_secret(data_dir, S3_SECRET_FILE)
+    return KeyPair(key_id.get_secret_value(), secret)
 
 
-def _embedded_connection(settings: Settings, endpoint_url: str, keys: KeyPair) -> Connection:
+def _embedded_connection(
+    settings: Settings, endpoint_url: str, keys: KeyPair, generated: bool = False
+) -> Connection:
     """The embedded store's connection: its endpoint and the key pair it accepts."""
     local = settings.model_copy(
         update={
@@ -68,4 +81,4 @@ def _embedded_connection(settings: Settings, endpoint_url: str, keys: KeyPair) -
     )
     bucket = open_bucket(local)
     bucket.ensure_exists(local.region)
-    return Connection(bucket, local, embedded=True)
+    return Connection(bucket, local, embedded=True, secret_generated=generated)

@@ -30,14 +30,12 @@ from typing import Any
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.listening import listen_on
-from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_HOST, EMBEDDED_SECRET_KEY
+from pipeline.core.settings import EMBEDDED_HOST
 from pipeline.storage.sigv4 import KeyPair
 from pipeline.storage.sigv4_gate import SigV4Gate
 from pipeline.storage.snapshot import PeriodicSaver, Snapshot
 
-__all__ = ["DEFAULT_KEYS", "EMBEDDED_HOST", "EmbeddedS3", "KeyPair"]
-# The pair the store accepts when no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY is set.
-DEFAULT_KEYS = KeyPair(EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY)
+__all__ = ["EMBEDDED_HOST", "EmbeddedS3", "KeyPair"]
 # How often the serving loop checks for shutdown: stopping costs at most this long.
 POLL_INTERVAL_S = 0.05
 
@@ -59,7 +57,7 @@ class EmbeddedS3:
         port: int = 0,
         *,
         data_dir: Path | None = None,
-        keys: KeyPair = DEFAULT_KEYS,
+        keys: KeyPair,
         moto_api: bool = False,
     ) -> None:
         self.host = host

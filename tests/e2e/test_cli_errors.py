@@ -85,7 +85,9 @@ def test_mistakes_get_one_line_and_an_exit_code(
     assert says in one_line(err)
 
 
-def test_a_symlinked_clip_is_named_as_the_user_named_it(settings: Settings, tmp_path: Path) -> None:
+def test_a_symlinked_clip_is_named_as_the_user_named_it(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
     """The error names the link the user gave, not the file it points to."""
     target = tmp_path / "hidden-target-name.bin"
     target.write_bytes(b"not a video at all" * 100)

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from pipeline.client.app_client import ReelpipeClient
-from pipeline.core.settings import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, Settings
+from pipeline.core.settings import Settings
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.storage.bucket import open_bucket
 from tests.factories import job_manifest, make_clip
@@ -46,14 +46,15 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]
     with reaped(
         spawn("serve", "--in-memory", "--port", str(port), "--webhook-port", str(web_port), env=env)
     ) as server:
+        announced = _announced(server)
         settings = Settings(
             endpoint_url=f"http://127.0.0.1:{port}",
-            access_key_id=SecretStr(EMBEDDED_ACCESS_KEY),
-            secret_access_key=SecretStr(EMBEDDED_SECRET_KEY),
+            access_key_id=SecretStr(announced["access key"]),
+            secret_access_key=SecretStr(announced["secret key"]),
         )
         bucket = open_bucket(settings)
         wait_until(lambda: _up(bucket, server), timeout_s=60, what="serve to start")
-        link = _dashboard_link(server)
+        link = announced["dashboard"]
         client = ReelpipeClient(bucket, "coach")
         small, truth = make_clip(tmp_path, "small.mp4", duration_s=1.0)
         big, big_truth = make_clip(tmp_path, "big.mp4", width=640, height=360, duration_s=20.0)
@@ -84,15 +85,17 @@ def _up(bucket: object, server: subprocess.Popen[str]) -> bool:
     return True
 
 
-def _dashboard_link(server: subprocess.Popen[str]) -> str:
-    """The link serve announces (a generated token, printed once, on its stdout)."""
+def _announced(server: subprocess.Popen[str]) -> dict[str, str]:
+    """What serve announces on its stdout, up to the dashboard's link (a generated token
+    and secret key, printed once)."""
     assert server.stdout is not None
-    while True:
+    announced: dict[str, str] = {}
+    while "dashboard" not in announced:
         line = server.stdout.readline()
         assert line, "serve exited before announcing the dashboard"
         key, _, value = line.partition(":")
-        if key.strip() == "dashboard":
-            return value.strip()
+        announced[key.strip()] = value.strip()
+    return announced
 
 
 def _wait_state(client: ReelpipeClient, job_id: str, state: JobState) -> None:

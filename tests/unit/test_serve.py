@@ -6,14 +6,11 @@ import io
 import stat
 from pathlib import Path
 
+from pipeline.core.kept_secrets import API_TOKEN_FILE as TOKEN_FILE
+from pipeline.core.kept_secrets import kept_secret as _kept_secret
+from pipeline.core.kept_secrets import read_kept_secret
 from pipeline.core.settings import Settings
-from pipeline.service.serve import (
-    TOKEN_FILE,
-    ServeOptions,
-    _announce,
-    _kept_secret,
-    own_ports,
-)
+from pipeline.service.serve import ServeOptions, _announce, own_ports
 from pipeline.storage.connection import Connection
 
 
@@ -27,6 +24,8 @@ def test_a_generated_token_is_kept_private_in_the_data_directory(tmp_path: Path)
     assert len(first) >= 32 and _kept_secret(tmp_path / "data", TOKEN_FILE) == first
     assert stat.S_IMODE((tmp_path / "data" / TOKEN_FILE).stat().st_mode) == 0o600
     assert _kept_secret(None, TOKEN_FILE) != _kept_secret(None, TOKEN_FILE)
+    assert read_kept_secret(tmp_path / "data", TOKEN_FILE) == first
+    assert read_kept_secret(tmp_path / "nowhere", TOKEN_FILE) is None
 
 
 def test_the_dashboard_link_carries_a_generated_token_only() -> None:
