@@ -24,7 +24,8 @@
         ├── InputNotFound           the clip the manifest names is not there
         ├── InvalidMedia            the clip is not a decodable video
         ├── LimitExceeded           the clip is over a configured limit
-        └── StageParamsInvalid      parameters that do not fit this clip
+        ├── StageParamsInvalid      parameters that do not fit this clip
+        └── InvalidQuery            an operator's query that cannot be answered as asked
 
 Every JobError has an ``ErrorKind`` that is written into the status manifest.
 Messages say what went wrong and how to fix it, and never carry secrets.
@@ -209,5 +210,12 @@ class LimitExceeded(JobError):
 
 class StageParamsInvalid(JobError):
     """Stage parameters that are valid on their own but do not fit this clip."""
+
+    kind = ErrorKind.INVALID_PARAMS
+
+
+class InvalidQuery(JobError, ValueError):
+    """A query of the operator's API that cannot be answered as asked (a ``since`` in the
+    future, say): the client fixes the query; nothing is recorded in any job."""
 
     kind = ErrorKind.INVALID_PARAMS

@@ -6,6 +6,11 @@ Costs, in S3 requests (never the bucket's whole history):
 - a page of everyone's jobs: the ``active/`` listing and a GET per unfinished job (first
   page only), then the newest days of ``index/finished/`` (one listing a day looked at,
   at most ``MAX_DAYS``) and a GET per finished job shown;
+- with a ``since``: first one listing of the index's day folders from ``since`` on (1,000
+  days a request), then a listing of each day the index has: a ``since`` before the index
+  began costs what the index holds, never a listing a calendar day;
+- a page never costs much more than ``MAX_PAGE_REQUESTS``: one whose filter few jobs
+  pass stops there and hands back a cursor to go on from.
 - the summary: the ``active/`` listing, a GET per unfinished job, 24 hourly and 7 daily
   rollups.
 """
@@ -19,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from pipeline.client.app_client import ReelpipeClient
-from pipeline.core.errors import InvalidKey, ObjectNotFound
+from pipeline.core.errors import InvalidKey, InvalidQuery, ObjectNotFound
 from pipeline.core.keys import (
     ACTIVE_PREFIX,
+    INDEX_PREFIX,
     finished_index_prefix,
     parse_active_key,
     parse_finished_index_key,
@@ -44,6 +50,10 @@ from pipeline.storage.bucket import Bucket
 PARALLEL_READS = 8
 MAX_DAYS = 8  # how far back a page of everyone's jobs looks, without a --since
 MAX_PAGE = 200
+MAX_PAGE_REQUESTS = 500  # a page stops about here and returns a cursor to go on from
+CLOCK_SKEW = timedelta(minutes=5)  # a client's "now" a little ahead of ours is not the future
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # any earlier ``since`` means "from the beginning"
+FINISHED_PREFIX = f"{INDEX_PREFIX}finished/"
 POSTER_URL_S = 3600
 
 
@@ -73,6 +83,8 @@ class Operations:
         live view polls)."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidKey(f"limit {limit}: between 1 and {MAX_PAGE}")
+        now = now or datetime.now(UTC)
+        since = _checked_since(since, now)
         self.requests = 0
         if unfinished:
             live = [
@@ -98,9 +110,7 @@ class Operations:
             statuses = active[:limit]
         next_cursor = None
         if state is None or state.finished:
-            finished, next_cursor = self._finished(
-                state, since, limit - len(statuses), cursor, now or datetime.now(UTC)
-            )
+            finished, next_cursor = self._finished(state, since, limit - len(statuses), cursor, now)
             shown = {s.job_id for s in statuses}
             statuses += [s for s in finished if s.job_id not in shown]
         items = [self._item(s) for s in statuses]
@@ -133,11 +143,9 @@ class Operations:
         if room <= 0:
             return found, _cursor_of(cursor) if cursor else None
         start = _cursor_of(cursor) if cursor else None
-        first_day = _day_of_key(start) if start else now
-        oldest = since or (now - timedelta(days=MAX_DAYS - 1))
-        day = first_day
-        while day_of(day) >= day_of(oldest):
-            prefix = finished_index_prefix(day_of(day))
+        newest = day_of(_day_of_key(start) if start else now)
+        for day in self._days(since, newest, now):
+            prefix = finished_index_prefix(day)
             after = start if start and start.startswith(prefix) else None
             keys = self._keys(prefix, after=after)
             # Read the statuses a batch at a time (as many as are still wanted), at once.
@@ -150,8 +158,34 @@ class Operations:
                     found.append(status)
                     if len(found) == room:
                         return found, key
-            day -= timedelta(days=1)
+                if self.requests >= MAX_PAGE_REQUESTS:
+                    # A filter few jobs pass: the rest of the history is the next page's.
+                    return found, batch[-1]
         return found, None
+
+    def _days(self, since: datetime | None, newest: str, now: datetime) -> list[str]:
+        """The days of the index to look at, newest first, none after ``newest``.
+
+        Without ``since``: the last ``MAX_DAYS`` calendar days. With it: the days the index
+        has from ``since`` on, from one listing of its day folders (a request a 1,000
+        days), so an old ``since`` is clamped to the index's first day and a gap of empty
+        days costs nothing."""
+        if since is None:
+            calendar = (day_of(now - timedelta(days=d)) for d in range(MAX_DAYS))
+            return [day for day in calendar if day <= newest]
+        first = since.astimezone(UTC).date().isoformat()
+        days = []
+        self.requests += 1
+        folders = self.bucket.folders(FINISHED_PREFIX, start_after=FINISHED_PREFIX + first)
+        for seen, folder in enumerate(folders, start=1):
+            day = folder[len(FINISHED_PREFIX) :].rstrip("/")
+            if day > newest:
+                break
+            if _is_day(day):
+                days.append(day)
+            if seen % 1000 == 0:
+                self.requests += 1
+        return days[::-1]
 
     def _statuses(self, index_keys: list[str]) -> list[StatusManifest | None]:
         """The statuses of those index entries, read in parallel, in order."""
@@ -248,6 +282,28 @@ def _unfinished_order(status: StatusManifest) -> tuple[int, float]:
     """Running first, then waiting and queued, then the just finished; newest first."""
     rank = {JobState.RUNNING: 0, JobState.WAITING_FOR_INPUT: 1, JobState.QUEUED: 2}
     return rank.get(status.state, 3), -status.created_at.timestamp()
+
+
+def _checked_since(since: datetime | None, now: datetime) -> datetime | None:
+    """``since`` as a page uses it: one in the future is an error (nothing can have
+    finished then); one before the index began means "from the beginning" and is
+    answered as such, silently, whatever its date (year 1 included)."""
+    if since is None:
+        return None
+    if since > now + CLOCK_SKEW:
+        raise InvalidQuery(
+            f"since {since.isoformat()} is in the future (now is {now.isoformat()}): "
+            "ask for the jobs since a moment that has passed"
+        )
+    return max(since, EARLIEST)
+
+
+def _is_day(name: str) -> bool:
+    try:
+        datetime.strptime(name, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
 
 
 def _day_of_key(key: str) -> datetime:

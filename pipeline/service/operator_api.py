@@ -30,7 +30,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pipeline.client.app_client import JobNotFound, ReelpipeClient
-from pipeline.core.errors import InvalidKey, ObjectNotFound
+from pipeline.core.errors import InvalidKey, InvalidQuery, ObjectNotFound
 from pipeline.manifests.operations import Cancelled, JobLinks, JobPage, Summary
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.service.api_contract import (
@@ -118,7 +118,7 @@ def add_operator_routes(app: FastAPI, bucket: Bucket, api_token: str | None) -> 
                 cursor=cursor,
                 unfinished=unfinished,
             )
-        except InvalidKey as exc:
+        except (InvalidKey, InvalidQuery) as exc:
             raise HTTPException(400, str(exc)) from None
 
     @router.get("/jobs/{user}/{job_id}", response_model=StatusManifest, responses=JOB_ERRORS)
