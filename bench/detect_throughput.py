@@ -5,7 +5,7 @@ config: random weights run exactly as fast as trained ones):
   (a) decode + scale to 640 only (the floor: no model),
   (b) naive: one predict call per frame,
   (c) batched: 8 frames a call,
-  (d) batched, stride 3 (every third frame, ByteTrack + interpolation fill the rest),
+  (d) batched, stride 3 (every third frame, the tracker + interpolation fill the rest),
   (e) the motion backend (no model), every frame.
 Part 2, whole jobs on the same clip through the orchestrator (embedded S3):
   framing with a centred 9:16 crop, against detect (motion) + framing following
@@ -26,7 +26,7 @@ import numpy as np
 from bench.measure import Timing, best, median, time_call
 from pipeline.client.submit import submit_manifest, upload_clip
 from pipeline.core.settings import Settings
-from pipeline.detect.clip_detection import bytetrack, detect_frames, scaled_rgb
+from pipeline.detect.clip_detection import detect_frames, scaled_rgb, tracking
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.offline import offline_environment
 from pipeline.detect.yolo import YoloDetector, load_yolo
@@ -96,8 +96,8 @@ def main() -> None:
             clip, info, PerFrame(yolo), batch_size=1
         ),
         "(c) yolov8n, 8 frames a call": lambda: detect_frames(clip, info, yolo, batch_size=8),
-        "(d) yolov8n, 8 a call, stride 3 + ByteTrack": lambda: detect_frames(
-            clip, info, yolo, batch_size=8, stride=3, tracker=bytetrack(work / "ultralytics")
+        "(d) yolov8n, 8 a call, stride 3 + tracking": lambda: detect_frames(
+            clip, info, yolo, batch_size=8, stride=3, tracker=tracking()
         ),
         "(e) motion backend, every frame": lambda: detect_frames(clip, info, MotionDetector()),
     }

@@ -34,7 +34,7 @@ import numpy as np
 
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.assemble import assemble
-from pipeline.detect.clip_detection import bytetrack, detect_frames
+from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.offline import offline_environment
 from pipeline.detect.shots import ShotCuts
@@ -86,7 +86,7 @@ def tracked_detections(clip: Path, work: Path, stride: int = 1) -> Detections:
     every ``stride``-th frame (filled in between, as the detect stage does)."""
     info = probe(clip)
     shots = ShotCuts(float(info.fps))
-    tracker = bytetrack(work / "bytetrack")
+    tracker = tracking()
     found = detect_frames(clip, info, MotionDetector(), tracker=tracker, shots=shots, stride=stride)
     video = VideoFacts(
         width=info.width, height=info.height, fps=float(info.fps), frame_count=info.frame_count

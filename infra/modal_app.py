@@ -59,6 +59,7 @@ runtime_image = (
         "boto3>=1.35",
         "av>=14.0",
         "numpy>=1.26",
+        "scipy>=1.11",  # the tracker's assignment
         "opencv-python-headless>=4.10",
         "pydantic>=2.7",
         "structlog>=24.1",
@@ -73,12 +74,10 @@ base_image = runtime_image.add_local_python_source("pipeline")
 # Upscaling adds torch (CUDA build); the weights come from a Volume.
 upscale_image = runtime_image.pip_install("torch>=2.3").add_local_python_source("pipeline")
 
-# Detection adds YOLO (the headless ultralytics build: one OpenCV in the image) and
-# lap for ByteTrack. Weights come from the Volume; ultralytics never downloads.
+# Detection adds YOLO (the headless ultralytics build: one OpenCV in the image); the
+# tracker is the pipeline's own. Weights come from the Volume; ultralytics never downloads.
 yolo_image = (
-    runtime_image.pip_install(
-        "torch>=2.3", "torchvision>=0.18", "ultralytics-opencv-headless>=8.4", "lap>=0.5"
-    )
+    runtime_image.pip_install("torch>=2.3", "torchvision>=0.18", "ultralytics-opencv-headless>=8.4")
     .env({"YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": "/tmp/ultralytics"})
     .add_local_python_source("pipeline")
 )

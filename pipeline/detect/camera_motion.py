@@ -86,3 +86,39 @@ def invert(step: np.ndarray) -> np.ndarray:
     """The inverse of a 2x3 transform."""
     result: np.ndarray = cv2.invertAffineTransform(step)
     return result
+
+
+class CameraSteps:
+    """The camera's motion between consecutive frames fed to it, for detectors that do
+    not measure it themselves (the motion backend does): measured on a grey copy at most
+    ``width`` pixels wide (a few milliseconds), returned in the frame's own pixels.
+
+    Example::
+
+        steps = CameraSteps()
+        steps(rgb_0)   # IDENTITY: nothing to compare with yet
+        steps(rgb_1)   # rgb_0's pixels -> rgb_1's
+    """
+
+    def __init__(self, width: int = 320) -> None:
+        self.width = width
+        self._previous: np.ndarray | None = None
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """The step from the previous frame to ``rgb`` (IDENTITY when unknown: the first
+        frame, a cut, a change of size)."""
+        height, width = rgb.shape[:2]
+        factor = min(1.0, self.width / width)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if factor < 1.0:
+            size = (round(width * factor), round(height * factor))
+            grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        previous, self._previous = self._previous, grey
+        if previous is None or previous.shape != grey.shape:
+            return IDENTITY.copy()
+        step = camera_step(previous, grey)
+        if step is None:
+            return IDENTITY.copy()
+        step = step.copy()
+        step[:, 2] /= factor  # the shift in the frame's pixels (rotation and zoom keep)
+        return step

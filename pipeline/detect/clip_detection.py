@@ -12,18 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import structlog
 
-from pipeline.core.errors import ConfigError
 from pipeline.detect.appearance import describe
+from pipeline.detect.camera_motion import CameraSteps
 from pipeline.detect.contract import PLAYER, Detector, FrameDetections
 from pipeline.detect.shots import ShotCuts
-from pipeline.detect.tracking import Tracker
+from pipeline.detect.tracking import Tracker, TrackerConfig
 from pipeline.media.codec import even
 from pipeline.media.frames import FrameReader, YuvFrame
 from pipeline.media.probe import VideoInfo
-
-log = structlog.get_logger(__name__)
 
 SHORT_CLIP_FRAMES = 900  # decoded through for a background sample; longer: keyframes
 
@@ -31,16 +28,12 @@ ProgressFn = Callable[[float], None]
 TrackerFactory = Callable[[float], Tracker | None]
 
 
-def bytetrack(config_dir: Path) -> TrackerFactory:
-    """ByteTrack at the detection rate; None without the ml extra (boxes stay untracked,
-    which ``follow`` does not need; picking a player by click or id does)."""
+def tracking(config: TrackerConfig | None = None) -> TrackerFactory:
+    """Our tracker (:mod:`pipeline.detect.tracking`: numpy and scipy, any backend) at the
+    detection rate."""
 
     def build(detection_rate: float) -> Tracker | None:
-        try:
-            return Tracker(detection_rate, config_dir)
-        except ConfigError as exc:
-            log.warning("tracking_unavailable", reason=str(exc))
-            return None
+        return Tracker(detection_rate, config)
 
     return build
 
@@ -97,6 +90,7 @@ def detect_frames(
     end = info.frame_count if end is None else end
     found: dict[int, FrameDetections] = {}
     track = tracker(float(info.fps) / stride)
+    camera = CameraSteps()  # for detectors that do not measure the camera's motion
     pending: list[tuple[int, np.ndarray]] = []
     total = max(1, end - start)
     shape = (even(info.display_height), even(info.display_width))
@@ -107,6 +101,8 @@ def detect_frames(
         results = detector.detect([image for _, image in pending])
         for (index, image), det in zip(pending, results, strict=True):
             det.appearance = describe(image, det.xyxy)
+            if track is not None and det.camera is None:
+                det.camera = camera(image)
             det = det.scaled(shape[1] / image.shape[1])
             if track is not None:
                 players = det.classes == PLAYER

@@ -27,6 +27,9 @@ class FrameDetections:
     track_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     # (N, appearance.BINS) colour histograms of the boxes, or empty when not described
     appearance: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    # How the camera moved since the previous detected frame (2x3, its pixels to these),
+    # when measured: the tracker moves its predictions with it.
+    camera: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> FrameDetections:
@@ -36,8 +39,18 @@ class FrameDetections:
     def scaled(self, factor: float) -> FrameDetections:
         """Boxes and action centre multiplied by ``factor`` (input to source pixels)."""
         action = None if self.action is None else (self.action[0] * factor, self.action[1] * factor)
+        camera = None
+        if self.camera is not None:  # x' = R x + t in input pixels: R X + factor t in source
+            camera = self.camera.copy()
+            camera[:, 2] *= factor
         return FrameDetections(
-            self.xyxy * factor, self.classes, self.scores, action, self.track_ids, self.appearance
+            self.xyxy * factor,
+            self.classes,
+            self.scores,
+            action,
+            self.track_ids,
+            self.appearance,
+            camera,
         )
 
     def of_class(self, cls: int) -> FrameDetections:
@@ -46,7 +59,13 @@ class FrameDetections:
         tracks = self.track_ids[keep] if len(self.track_ids) else self.track_ids
         looks = self.appearance[keep] if len(self.appearance) else self.appearance
         return FrameDetections(
-            self.xyxy[keep], self.classes[keep], self.scores[keep], self.action, tracks, looks
+            self.xyxy[keep],
+            self.classes[keep],
+            self.scores[keep],
+            self.action,
+            tracks,
+            looks,
+            self.camera,
         )
 
 

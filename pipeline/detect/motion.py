@@ -14,9 +14,11 @@ A moving camera (a pan, a zoom) would make the whole frame "move". The camera's
 own motion is estimated between frames (:mod:`pipeline.detect.camera_motion`)
 and each frame is warped back onto the background's view before subtraction;
 when the view has drifted far, the background is carried over to the current
-view. A frame that is mostly foreground and whose colours changed at once (a
-hard cut) starts the background again from that frame; one that is mostly
-foreground with the same colours (a bus passing close to the camera) does not.
+view. Each frame's detections carry that motion (``camera``), so the tracker
+moves its predictions with the picture. A frame that is mostly foreground and
+whose colours changed at once (a hard cut) starts the background again from
+that frame; one that is mostly foreground with the same colours (a bus passing
+close to the camera) does not.
 """
 
 from __future__ import annotations
@@ -158,7 +160,9 @@ class MotionDetector:
             )
             if change > CUT_CHANGE:
                 self._restart(frame)
-                return FrameDetections.empty()
+                cut = FrameDetections.empty()
+                cut.camera = IDENTITY.copy()  # another view: no camera motion to carry over
+                return cut
         mask = cv2.dilate(mask, self._kernel, iterations=2)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._join)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -174,7 +178,11 @@ class MotionDetector:
         if moved(self._to_background, (mask.shape[1], mask.shape[0])):
             xyxy, action = _to_frame(xyxy, action, invert(self._to_background))
         return FrameDetections(
-            xyxy, np.full(len(boxes), PLAYER, np.int64), np.asarray(scores, np.float64), action
+            xyxy,
+            np.full(len(boxes), PLAYER, np.int64),
+            np.asarray(scores, np.float64),
+            action,
+            camera=self._last_step.copy(),  # measured anyway: the tracker compensates it
         )
 
 

@@ -19,7 +19,7 @@ import structlog
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.assemble import assemble
 from pipeline.detect.backends import select_detector
-from pipeline.detect.clip_detection import bytetrack, detect_frames
+from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.look_follow import follow_look
 from pipeline.detect.shots import ShotCuts
 from pipeline.manifests.detections import Detections, FollowedLook, VideoFacts, encode_look
@@ -92,7 +92,8 @@ class DetectStage:
     """One pass of the configured detector over the clip."""
 
     name: ClassVar[StageName] = StageName.DETECT
-    version: ClassVar[str] = "3"  # 2: shot boundaries; 3: colours, camera motion, stride
+    # 2: shot boundaries; 3: colours, camera motion, stride; 4: our own tracker
+    version: ClassVar[str] = "4"
 
     def run(self, ctx: StageContext, request: StageRequest[DetectParams]) -> StageResult:
         """Detect on ``request.video_key``; outputs ``{Artifact.DETECTIONS: key}``."""
@@ -114,7 +115,7 @@ class DetectStage:
             end=end,
             stride=stride,
             batch_size=ctx.settings.detect_batch,
-            tracker=bytetrack(ctx.settings.scratch_dir / "ultralytics"),
+            tracker=tracking(),
             progress=lambda fraction: ctx.progress((1 - share) * fraction),
             shots=shots,
         )

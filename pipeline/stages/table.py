@@ -62,7 +62,7 @@ class Image(StrEnum):
     """The container images of ``infra/modal_app.py``."""
 
     BASE = "base"  # ffmpeg, PyAV, OpenCV and the pipeline
-    YOLO = "yolo"  # base + torch, ultralytics, lap
+    YOLO = "yolo"  # base + torch, ultralytics
     UPSCALE = "upscale"  # base + torch
 
 

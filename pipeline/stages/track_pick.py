@@ -103,8 +103,9 @@ def pick_track(
     """The highlighted track; StageParamsInvalid when the click or id matches none."""
     if not doc.track_ids():
         raise StageParamsInvalid(
-            "the detections have no tracked players (tracking needs the ml extra), so a "
-            "click or track_id cannot be followed; give highlight 'boxes' instead"
+            "the detections have no tracked players (no player was found for long enough "
+            "to be tracked), so a click or track_id cannot be followed; give highlight "
+            "'boxes' instead"
         )
     if highlight.track_id is not None:
         track = highlight.track_id

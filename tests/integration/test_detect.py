@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.core.settings import EncodeProfile
 from pipeline.detect.assemble import assemble
-from pipeline.detect.clip_detection import bytetrack, detect_frames
+from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.stitch import stitch
 from pipeline.manifests.detections import TRACK, X1, X2, Y1, Y2, Detections, VideoFacts
@@ -21,17 +21,13 @@ from pipeline.stages.follow_path import CameraLimits, crop_path, follow_targets,
 from tests.factories import make_clip
 from tests.fake_detector import TruthDetector
 
-pytestmark = pytest.mark.ml  # ByteTrack comes with the ml extra
-
 
 def detections(
     clip: Path, truth: SampleTruth, tmp_path: Path, *, stride: int, **fake: object
 ) -> Detections:
     info = probe(clip)
     detector = TruthDetector(truth, stride=stride, **fake)  # type: ignore[arg-type]
-    found = detect_frames(
-        clip, info, detector, stride=stride, tracker=bytetrack(tmp_path / "ultralytics")
-    )
+    found = detect_frames(clip, info, detector, stride=stride, tracker=tracking())
     video = VideoFacts(
         width=info.width, height=info.height, fps=float(info.fps), frame_count=info.frame_count
     )
@@ -178,7 +174,7 @@ def test_segments_stitch_into_one_set_of_track_ids(tmp_path: Path) -> None:
     for start, end in ((0, 90), (60, 180)):  # the second half starts at 90, 30 frames early
         found = detect_frames(
             clip, info, TruthDetector(truth, start=start, end=end), start=start, end=end,
-            tracker=bytetrack(tmp_path / "ultralytics"),
+            tracker=tracking(),
         )  # fmt: skip
         parts.append(
             assemble(

@@ -9,7 +9,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from bench.follow_quality import H, W, bikes_score, motion_detections, scene_scores, score
 from pipeline.manifests.detections import X1, X2, Y1, Y2
@@ -17,8 +16,6 @@ from pipeline.manifests.job import Highlight
 from pipeline.media.sample import POST_X, Scene
 from pipeline.stages.track_pick import pick_track, plausible_players
 from tests.factories import make_clip
-
-pytestmark = pytest.mark.ml  # ByteTrack comes with the ml extra
 
 
 def test_on_a_still_camera_clicked_players_stay_lit_and_on_themselves(tmp_path: Path) -> None:

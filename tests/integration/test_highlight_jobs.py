@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from pipeline.core.settings import Settings
 from pipeline.manifests.detections import Detections
@@ -15,8 +14,6 @@ from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, read_frames
 from tests.stage_runs import fetch_output, run_job
-
-pytestmark = pytest.mark.ml  # click highlights need ByteTrack's ids
 
 
 def test_follow_and_click_make_a_vertical_reel(
