@@ -6,8 +6,9 @@ The claim is the creation of its status manifest with ``If-None-Match: *``.
 
 Order of writes, each safe to repeat:
 
-1. ``active/{user}/{job}`` marker (so a claimer that dies right after winning is
-   still found and resumed by the next scan; losers rewrite the same empty object);
+1. ``active/{user}/{job}`` marker, saying queued (so a claimer that dies right after
+   winning is still found and resumed by the next scan); created only if absent, so a
+   loser never puts "queued" back over a state the winner's worker wrote;
 2. the status manifest, created only if absent: **the claim**;
    then the request pointer ``{root}requests/{request_id}.json`` (created only if absent:
    a request id used again keeps naming its first job);
@@ -31,12 +32,13 @@ from dataclasses import dataclass
 import structlog
 
 from pipeline.core.errors import AlreadyExists, ObjectNotFound, PreconditionFailed
-from pipeline.core.keys import active_key, job_id_for, parse_inbox_key
+from pipeline.core.keys import job_id_for, parse_inbox_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.inbox import reject_inbox_object, retire_inbox_copy
 from pipeline.jobs.lease import new_lease
 from pipeline.manifests.request_pointer import RequestPointer
 from pipeline.manifests.status import LeaseKind, StatusManifest
+from pipeline.status.marker import create_marker
 from pipeline.status.store import StatusStore
 from pipeline.storage.bucket import Bucket, ObjectInfo
 
@@ -118,7 +120,6 @@ def claim(
         return None
     job_id = job_id_for(inbox_key, etag)
     job = ClaimedJob.existing(bucket, entry.user_id, job_id)
-    bucket.put_bytes(active_key(entry.user_id, job_id), b"", content_type="text/plain")
     status = StatusManifest(
         job_id=job_id,
         user_id=entry.user_id,
@@ -126,6 +127,7 @@ def claim(
         manifest_key=job.manifest_key,
         lease=new_lease(policy.owner, policy.lease_ttl_s, LeaseKind.CLAIM),
     )
+    create_marker(bucket, status)
     try:
         job.status.create(status)
     except AlreadyExists:

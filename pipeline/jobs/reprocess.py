@@ -25,12 +25,12 @@ import structlog
 
 from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import InvalidKey, LeaseHeld, ObjectNotFound, ReelpipeError
-from pipeline.core.keys import active_key
 from pipeline.core.waiting import wait_all
 from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.lease import new_lease
 from pipeline.jobs.worker import Worker
 from pipeline.manifests.status import JobState, LeaseKind, StatusManifest
+from pipeline.status.marker import put_marker
 from pipeline.status.transitions import requeued
 from pipeline.storage.bucket import Bucket
 
@@ -107,7 +107,7 @@ def requeue(bucket: Bucket, job: ClaimedJob, owner: str, lease_ttl_s: float) -> 
             raise NotACandidate(f"job {status.job_id} no longer needs reprocessing")
         return requeued(status, new_lease(owner, lease_ttl_s, LeaseKind.CLAIM))
 
-    bucket.put_bytes(active_key(job.user_id, job.job_id), b"", content_type="text/plain")
+    put_marker(bucket, job.user_id, job.job_id, JobState.QUEUED)
     job.status.update(back_to_queue)
 
 

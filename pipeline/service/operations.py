@@ -3,24 +3,29 @@
 Costs, in S3 requests (never the bucket's whole history):
 
 - a page of one user's jobs: one listing of that user's job folder + one GET a job shown;
-- a page of everyone's jobs: the ``active/`` listing and a GET per unfinished job (first
-  page only), then the newest days of ``index/finished/`` (one listing a day looked at,
-  at most ``MAX_DAYS``) and a GET per finished job shown;
+- a page of unfinished jobs: the ``active/`` listing (a request a 1,000 jobs: each marker
+  says its job's state, :mod:`pipeline.status.marker`) and a GET per job shown, read in
+  parallel, never one per job listed;
+- a page of everyone's jobs: the same for its unfinished jobs (first page only), then the
+  newest days of ``index/finished/`` (one listing a day looked at, at most ``MAX_DAYS``)
+  and a GET per finished job shown;
 - with a ``since``: first one listing of the index's day folders from ``since`` on (1,000
   days a request), then a listing of each day the index has: a ``since`` before the index
   began costs what the index holds, never a listing a calendar day;
 - a page never costs much more than ``MAX_PAGE_REQUESTS``: one whose filter few jobs
-  pass stops there and hands back a cursor to go on from.
-- the summary: the ``active/`` listing, a GET per unfinished job, 24 hourly and 7 daily
-  rollups.
+  pass stops there and hands back a cursor to go on from;
+- the summary: the ``active/`` listing, 24 hourly and 7 daily rollups.
+
+A marker written before markers said a state costs a GET of its status, as before.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pipeline.client.app_client import ReelpipeClient
@@ -28,6 +33,7 @@ from pipeline.core.errors import InvalidKey, InvalidQuery, ObjectNotFound
 from pipeline.core.keys import (
     ACTIVE_PREFIX,
     INDEX_PREFIX,
+    JobRef,
     finished_index_prefix,
     parse_active_key,
     parse_finished_index_key,
@@ -45,7 +51,8 @@ from pipeline.manifests.operations import (
     WindowTotals,
 )
 from pipeline.manifests.status import JobState, StatusManifest
-from pipeline.storage.bucket import Bucket
+from pipeline.status.marker import state_of_etag
+from pipeline.storage.bucket import Bucket, ObjectInfo
 
 PARALLEL_READS = 8
 MAX_DAYS = 8  # how far back a page of everyone's jobs looks, without a --since
@@ -55,6 +62,19 @@ CLOCK_SKEW = timedelta(minutes=5)  # a client's "now" a little ahead of ours is 
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # any earlier ``since`` means "from the beginning"
 FINISHED_PREFIX = f"{INDEX_PREFIX}finished/"
 POSTER_URL_S = 3600
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """An ``active/`` marker as listed: its job, the state it says, when it was written."""
+
+    ref: JobRef
+    state: JobState
+    at: float  # its LastModified: when the job entered that state
+    status: StatusManifest | None = None  # read already (a marker that said no state)
+
+
+Keep = Callable[[StatusManifest], bool]
 
 
 class Operations:
@@ -87,13 +107,12 @@ class Operations:
         since = _checked_since(since, now)
         self.requests = 0
         if unfinished:
-            live = [
-                s
-                for s in self._active(user)
-                if not s.state.finished and (state is None or s.state is state)
-            ]
-            live.sort(key=_unfinished_order)
-            items = [self._item(s) for s in live[:limit]]
+
+            def live(s: StatusManifest) -> bool:
+                return not s.state.finished and (state is None or s.state is state)
+
+            markers = [m for m in self._markers(user) if live_state(m.state, state)]
+            items = [self._item(s) for s in self._shown(markers, limit, live)]
             return JobPage(jobs=items, next_cursor=None, requests=self.requests)
         if user is not None:
             page = ReelpipeClient(self.bucket, user).list_jobs(
@@ -102,12 +121,11 @@ class Operations:
             items = [self._item(s) for s in page.jobs]
             return JobPage(jobs=items, next_cursor=page.next_cursor, requests=page.requests)
         statuses: list[StatusManifest] = []
-        if cursor is None:
+        if cursor is None and (state is None or not state.finished):
             # Active markers: the unfinished jobs, and any finished just now whose worker
             # has not retired them into the index yet (a queued job cancelled, say).
-            active = [s for s in self._active() if state is None or s.state is state]
-            active.sort(key=_unfinished_order)
-            statuses = active[:limit]
+            markers = [m for m in self._markers() if state is None or m.state is state]
+            statuses = self._shown(markers, limit, lambda s: state is None or s.state is state)
         next_cursor = None
         if state is None or state.finished:
             finished, next_cursor = self._finished(state, since, limit - len(statuses), cursor, now)
@@ -116,18 +134,43 @@ class Operations:
         items = [self._item(s) for s in statuses]
         return JobPage(jobs=items, next_cursor=next_cursor, requests=self.requests)
 
-    def _active(self, user: str | None = None) -> list[StatusManifest]:
-        """The statuses of the jobs with an ``active/`` marker (of ``user``, if given)."""
-        found = []
+    def _markers(self, user: str | None = None) -> list[_Marker]:
+        """The ``active/`` markers (of ``user``, if given), running first, then waiting and
+        queued, each newest first: from the listing alone, but for a marker that says no
+        state, whose status is read (in parallel) to know it."""
+        markers, unsaid = [], []
         prefix = ACTIVE_PREFIX if user is None else f"{ACTIVE_PREFIX}{validate_id(user)}/"
-        for item in self._list(prefix):
+        for item in self._objects(prefix):
             try:
-                ref = parse_active_key(item)
+                ref = parse_active_key(item.key)
             except InvalidKey:
                 continue
-            status = self._status(ref.user_id, ref.job_id)
+            at = item.last_modified.timestamp() if item.last_modified else 0.0
+            said = state_of_etag(item.etag)
+            if said is None:
+                unsaid.append(_Marker(ref, JobState.QUEUED, at))
+            else:
+                markers.append(_Marker(ref, said, at))
+        for marker, status in zip(unsaid, self._read([m.ref for m in unsaid]), strict=True):
             if status is not None:
-                found.append(status)
+                markers.append(_Marker(marker.ref, status.state, marker.at, status))
+        markers.sort(key=_marker_order)
+        return markers
+
+    def _shown(self, markers: list[_Marker], limit: int, keep: Keep) -> list[StatusManifest]:
+        """The statuses of the first ``limit`` of ``markers`` whose status passes ``keep``
+        (a marker may be behind its status): read a batch at a time, as many as are still
+        wanted, in parallel; in the order of the statuses themselves."""
+        found: list[StatusManifest] = []
+        rest = iter(markers)
+        while len(found) < limit and (batch := list(itertools.islice(rest, limit - len(found)))):
+            unread = [m.ref for m in batch if m.status is None]
+            read = iter(self._read(unread))
+            for marker in batch:
+                status = marker.status if marker.status is not None else next(read)
+                if status is not None and keep(status):
+                    found.append(status)
+        found.sort(key=_unfinished_order)
         return found
 
     def _finished(
@@ -189,8 +232,13 @@ class Operations:
 
     def _statuses(self, index_keys: list[str]) -> list[StatusManifest | None]:
         """The statuses of those index entries, read in parallel, in order."""
-        refs = [parse_finished_index_key(k) for k in index_keys]
-        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+        return self._read([parse_finished_index_key(k) for k in index_keys])
+
+    def _read(self, refs: list[JobRef]) -> list[StatusManifest | None]:
+        """The statuses of those jobs, read ``PARALLEL_READS`` at a time, in order."""
+        if not refs:
+            return []
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_READS, len(refs))) as pool:
             return list(pool.map(lambda r: self._status(r.user_id, r.job_id), refs))
 
     def _item(self, status: StatusManifest) -> JobItem:
@@ -223,10 +271,9 @@ class Operations:
         self.requests = 0
         now = now or datetime.now(UTC)
         unfinished: dict[str, int] = {}
-        for status in self._active():
-            if status.state.finished:
-                continue
-            unfinished[status.state.value] = unfinished.get(status.state.value, 0) + 1
+        for marker in self._markers():
+            if not marker.state.finished:
+                unfinished[marker.state.value] = unfinished.get(marker.state.value, 0) + 1
         hours = [hour_of(now - timedelta(hours=h)) for h in range(24)]
         days = [day_of(now - timedelta(days=d)) for d in range(7)]
         with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
@@ -266,22 +313,34 @@ class Operations:
             return None
         return StatusManifest.model_validate(doc.data)
 
-    def _list(self, prefix: str, *, after: str | None = None) -> list[str]:
-        return list(self._keys(prefix, after=after))
-
     def _keys(self, prefix: str, *, after: str | None = None) -> Iterator[str]:
-        """The keys under ``prefix``, fetched a page (1,000) at a time as they are used."""
+        return (item.key for item in self._objects(prefix, after=after))
+
+    def _objects(self, prefix: str, *, after: str | None = None) -> Iterator[ObjectInfo]:
+        """The objects under ``prefix``, fetched a page (1,000) at a time as they are used."""
         self.requests += 1
         for seen, item in enumerate(self.bucket.list(prefix, start_after=after), start=1):
-            yield item.key
+            yield item
             if seen % 1000 == 0:
                 self.requests += 1
 
 
+RANK = {JobState.RUNNING: 0, JobState.WAITING_FOR_INPUT: 1, JobState.QUEUED: 2}
+
+
 def _unfinished_order(status: StatusManifest) -> tuple[int, float]:
     """Running first, then waiting and queued, then the just finished; newest first."""
-    rank = {JobState.RUNNING: 0, JobState.WAITING_FOR_INPUT: 1, JobState.QUEUED: 2}
-    return rank.get(status.state, 3), -status.created_at.timestamp()
+    return RANK.get(status.state, 3), -status.created_at.timestamp()
+
+
+def _marker_order(marker: _Marker) -> tuple[int, float]:
+    """As :func:`_unfinished_order`, from a listing: newest into its state first."""
+    return RANK.get(marker.state, 3), -marker.at
+
+
+def live_state(said: JobState, wanted: JobState | None) -> bool:
+    """Whether a marker saying ``said`` may be a job a live view of ``wanted`` shows."""
+    return not said.finished and (wanted is None or said is wanted)
 
 
 def _checked_since(since: datetime | None, now: datetime) -> datetime | None:

@@ -5,6 +5,10 @@ conflict the store re-reads and re-applies the change, so concurrent writers
 (a worker's progress, a scan, the nightly job) never lose each other's updates.
 Creation is ``If-None-Match: *``: exactly one claimer creates a status.
 
+A write that moves the job to another unfinished state also moves its ``active/`` marker
+(:mod:`pipeline.status.marker`: fenced in its turn), so listings of unfinished jobs know
+their states without reading them.
+
 A store held by a running worker is *fenced* (Kleppmann's fencing token): the
 lease owner and epoch it took the job with are checked against the version
 each write replaces, inside the compare-and-swap. A worker whose lease was
@@ -27,6 +31,7 @@ from collections.abc import Callable
 
 from pipeline.core.errors import ConflictError, JobCancelled, PreconditionFailed
 from pipeline.manifests.status import Fence, StatusManifest, utc_now
+from pipeline.status.marker import follow_status
 from pipeline.storage.bucket import Bucket
 
 Mutation = Callable[[StatusManifest], StatusManifest]
@@ -109,6 +114,8 @@ class StatusStore:
                 self._current = self._etag = None
                 time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
                 continue
-            self._current = updated
+            previous, self._current = self._current, updated
+            if updated.state is not previous.state:
+                follow_status(self.bucket, updated)  # after the (fenced) write, never before
             return updated
         raise ConflictError(f"status {self.key!r}: gave up after {self.max_attempts} conflicts")

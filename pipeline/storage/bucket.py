@@ -16,8 +16,8 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +104,7 @@ class ObjectInfo:
     size: int
     etag: str
     last_modified: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)  # a HEAD's only
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,13 @@ class Bucket:
             resp = self.client.head_object(Bucket=self.name, Key=key)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "head", key) from exc
-        return ObjectInfo(key, resp["ContentLength"], resp["ETag"], resp.get("LastModified"))
+        return ObjectInfo(
+            key,
+            resp["ContentLength"],
+            resp["ETag"],
+            resp.get("LastModified"),
+            resp.get("Metadata") or {},
+        )
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
@@ -266,11 +273,13 @@ class Bucket:
         content_type: str = "application/octet-stream",
         if_match: str | None = None,
         if_none_match: bool = False,
+        metadata: Mapping[str, str] | None = None,
     ) -> str:
         """Write ``body``; conditional when asked. Returns the new ETag.
 
         ``if_none_match=True`` creates only if absent (AlreadyExists otherwise);
-        ``if_match=etag`` replaces only that version (PreconditionFailed otherwise).
+        ``if_match=etag`` replaces only that version (PreconditionFailed otherwise);
+        ``metadata``: ``x-amz-meta-*`` headers, which a HEAD returns.
         """
         kwargs: dict[str, Any] = {
             "Bucket": self.name,
@@ -278,6 +287,8 @@ class Bucket:
             "Body": body,
             "ContentType": content_type,
         }
+        if metadata:
+            kwargs["Metadata"] = dict(metadata)
         if if_match is not None:
             kwargs["IfMatch"] = if_match
         if if_none_match:
