@@ -32,7 +32,7 @@ def kept_secret(data_dir: Path | None, name: str) -> str:
     kept = read_kept_secret(data_dir, name)
     if kept is not None:
         return kept
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     secret = secrets.token_urlsafe(24)
     try:
         descriptor = os.open(data_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -41,6 +41,15 @@ def kept_secret(data_dir: Path | None, name: str) -> str:
     with os.fdopen(descriptor, "w") as fh:
         fh.write(secret + "\n")
     return secret
+
+
+def make_private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter (0700, an existing one too): what
+    lies below it (secrets, the embedded store's objects) is then private whatever the
+    files' own modes."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
 
 
 def read_kept_secret(data_dir: Path, name: str) -> str | None:

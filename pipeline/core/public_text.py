@@ -2,7 +2,8 @@
 
 An error's text comes from ffmpeg, the store client or Python itself, and
 names what the worker saw: its scratch paths (``/tmp/reelpipe/<job>/framing/
-input.mp4``), the loopback relay's URL with its token, its host name. Told to
+input.mp4``), the loopback relay's URL with its token, its host name, the store's
+address. Told to
 the uploader, those map the worker for the next attacker (another job's
 scratch input is one playlist away) and help no one fix a clip. So the status
 keeps each path's last part (the file name, which the uploader gave or which
@@ -28,6 +29,11 @@ _FILE_PREFIX = re.compile(r"\bfile:(?=/)")
 # An absolute path: a slash not after a word character (so 9/16, 1/30, and/or stay),
 # then path characters; the longest such run.
 _ABS_PATH = re.compile(r"(?<![\w.~/-])(?:~|\.{1,2})?/[\w.@%+=~-]+(?:/[\w.@%+=~-]*)*")
+# urllib3's and botocore's spelling of a peer: host='minio.internal', and a bare ip:port.
+_HOST_FIELD = re.compile(r"\bhost=(['\"])[^'\"]*\1")
+_IP_PORT = re.compile(
+    r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])|\[[0-9a-fA-F:]+\](?::\d{1,5})?"
+)
 WORKER = "the worker"
 
 
@@ -37,6 +43,8 @@ def public_message(text: str) -> str:
     text = _URL.sub(lambda m: _last_part(m.group(0)), text)
     text = _FILE_PREFIX.sub("", text)
     text = _ABS_PATH.sub(lambda m: _last_part(m.group(0)), text)
+    text = _HOST_FIELD.sub("host=(a server)", text)
+    text = _IP_PORT.sub("(an address)", text)
     for name in _host_names():
         text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", WORKER, text)
     return text

@@ -18,6 +18,7 @@ from collections import Counter
 
 import numpy as np
 
+from pipeline.detect.association import iou_matrix
 from pipeline.manifests.detections import TRACK, X1, X2, Y1, Y2, Detections, Row
 
 MATCH_IOU = 0.5
@@ -80,23 +81,10 @@ def _matches(new: np.ndarray, old: np.ndarray) -> list[tuple[int, int]]:
     new, old = new[new[:, TRACK] >= 0], old[old[:, TRACK] >= 0]
     if not len(new) or not len(old):
         return []
-    iou = _iou(new[:, [X1, Y1, X2, Y2]], old[:, [X1, Y1, X2, Y2]])
+    iou = iou_matrix(new[:, [X1, Y1, X2, Y2]], old[:, [X1, Y1, X2, Y2]])
     pairs = []
     while iou.size and iou.max() > MATCH_IOU:
         i, j = np.unravel_index(int(np.argmax(iou)), iou.shape)
         pairs.append((int(new[i, TRACK]), int(old[j, TRACK])))
         iou[i, :], iou[:, j] = 0, 0
     return pairs
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    result: np.ndarray = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    return result

@@ -90,6 +90,23 @@ def check_complete(decoded: int, expected: int) -> None:
         )
 
 
+def frame_budget(expected: int) -> int:
+    """How many frames a decode of a clip promising ``expected`` may yield before it is
+    stopped: the limits were checked against the header's count, so a stream that holds
+    far more (a rate that speeds up after the frames the probe looked at) would cost what
+    no limit allowed. A quarter more, and a few, covers honest variable-rate clips."""
+    return expected + expected // 4 + 30
+
+
+def check_within_budget(decoded: int, expected: int) -> None:
+    """InvalidMedia once ``decoded`` frames pass :func:`frame_budget` of ``expected``."""
+    if decoded > frame_budget(expected):
+        raise InvalidMedia(
+            f"the clip holds more frames than it declares (over {decoded} where its header "
+            f"promises {expected}): its header is wrong; re-encode it and upload it again"
+        )
+
+
 def split_i420(
     i420: np.ndarray, width: int, height: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,6 +174,7 @@ class FrameReader:
                 for frame in packet.decode():
                     yield self._upright(index, frame)
                     index += 1
+                    check_within_budget(index, self.info.frame_count)
         except av.FFmpegError as exc:
             raise self._decode_failed(f"decoding failed at frame {index}", exc) from exc
         self._check_size_kept()
@@ -170,9 +188,12 @@ class FrameReader:
         origin = self.video.start_time or 0
         ticks_per_frame = 1 / (self.fps * self.time_base)
         self.video.codec_context.skip_frame = "NONKEY"
+        decoded = 0
         try:
             for packet in self._container.demux(self.video):
                 for frame in packet.decode():
+                    decoded += 1
+                    check_within_budget(decoded, self.info.frame_count)
                     if frame.pts is not None:
                         yield self._upright(round((frame.pts - origin) / ticks_per_frame), frame)
         except av.FFmpegError as exc:

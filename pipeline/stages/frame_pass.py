@@ -29,7 +29,7 @@ from typing import Protocol
 
 from pipeline.manifests.job import StageName
 from pipeline.media.encoders import X264
-from pipeline.media.frames import FrameWriter, YuvFrame
+from pipeline.media.frames import FrameWriter, YuvFrame, check_within_budget
 from pipeline.stages.base import ProgressFn
 
 
@@ -139,6 +139,7 @@ def run_pass(
 
     for frame in _timed(frames, clock, head):
         push([frame], 0)
+        check_within_budget(frame.index - first_index + 1, total)
         progress(min(1.0, (frame.index - first_index + 1) / total))
     for position, step in enumerate(steps):
         began = time.perf_counter()

@@ -24,7 +24,7 @@ from pipeline.media.codec import even, ffmpeg_audio_args, ffmpeg_video_args, mp4
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.frame_pipe import FramePipe
 from pipeline.media.frame_size import decoder_cap_args, size_guard
-from pipeline.media.frames import check_complete
+from pipeline.media.frames import check_complete, check_within_budget
 from pipeline.media.probe import VideoInfo
 from pipeline.media.untrusted_input import ffmpeg_input
 from pipeline.stages.base import AnyStageRequest, StageContext, StageRequest, StageResult
@@ -99,6 +99,7 @@ class FramingStage:
 
         def on_frames(n: int) -> None:
             written[0] = n  # ffmpeg's last count is the frames it wrote
+            check_within_budget(n, total)  # raising here stops ffmpeg
             ctx.progress(min(1.0, n / total))
 
         run_ffmpeg(args, on_frames=on_frames)

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from pipeline.core.errors import ConfigError
+from pipeline.core.kept_secrets import make_private_dir
 from pipeline.core.listening import listen_on
 from pipeline.core.settings import EMBEDDED_HOST
 from pipeline.storage.sigv4 import KeyPair
@@ -78,18 +79,14 @@ class EmbeddedS3:
 
     def start(self) -> EmbeddedS3:
         """Start serving; returns self."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
         # werkzeug logs one line per request at INFO: keep the terminal for progress.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        app = SigV4Gate(
-            DomainDispatcherApplication(create_backend_app), self.keys, moto_api=self.moto_api
-        )
+        if self.data_dir is not None:
+            make_private_dir(self.data_dir)  # the objects on disk are the users' videos
+        app = SigV4Gate(_s3_only(moto_api=self.moto_api), self.keys, moto_api=self.moto_api)
         # Bound here, not by werkzeug: it prints to stderr and exits when the port is taken.
         with listen_on(self.host, self.port, what="S3", option="--port") as sock:
             server = make_server(
@@ -139,3 +136,20 @@ class EmbeddedS3:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _s3_only(*, moto_api: bool) -> Any:
+    """moto's S3 app alone (and its ``/moto-api`` when asked): moto's own dispatcher picks
+    a service from unsigned headers and bodies (``X-Amz-Target``, ``Action=``), so a
+    request the gate verified as S3 could be answered by STS or SQS."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    s3 = create_backend_app("s3")
+    control = create_backend_app("moto_api") if moto_api else None
+
+    def route(environ: dict[str, Any], start_response: Any) -> Any:
+        if control is not None and str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
+            return control(environ, start_response)
+        return s3(environ, start_response)
+
+    return route

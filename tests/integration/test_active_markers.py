@@ -20,21 +20,17 @@ from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.compose import local_worker
 from pipeline.manifests.operations import JobPage, Summary
 from pipeline.manifests.status import JobState, RunCounts, StatusManifest
-from pipeline.service.webhook_app import create_app
 from pipeline.status.marker import follow_status, marker_body, state_of_etag
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
+from tests.operator_client import operator_client
 
-LOOPBACK = ("127.0.0.1", 50000)
-TOKEN = "operator-token-1234"
 UNFINISHED = 1000
 
 
 @pytest.fixture
 def api(bucket: Bucket) -> Iterator[TestClient]:
-    app = create_app("webhook-secret", lambda key: None, bucket=bucket, api_token=TOKEN)
-    bearer = {"Authorization": f"Bearer {TOKEN}"}
-    with TestClient(app, base_url="http://127.0.0.1", client=LOOPBACK, headers=bearer) as http:
+    with operator_client(bucket) as http:
         yield http
 
 

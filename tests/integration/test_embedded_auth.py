@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -288,6 +289,28 @@ def test_a_signature_for_another_service_is_refused(store: EmbeddedS3) -> None:
     url = f"{store.endpoint_url}/?Action=ListUsers&Version=2010-05-08"
     answer = requests.get(url, headers=signed("GET", url, service="iam"), timeout=10)
     assert answer.status_code in (400, 403) and "ListUsers" not in answer.text
+
+
+def test_unsigned_headers_and_bodies_cannot_send_a_verified_request_to_another_service(
+    store: EmbeddedS3,
+) -> None:
+    """moto's own dispatcher picked a service from X-Amz-Target or an Action= body, which
+    no signature covers: a presigned S3 link with such a header reached Cognito or STS."""
+    link = bucket_for(store.endpoint_url).presigned_get(SECRET_KEY, expires_s=60)
+    target = {"X-Amz-Target": "AWSCognitoIdentityProviderService.ListUserPools"}
+    answer = requests.get(link, headers=target, timeout=10)
+    assert answer.status_code == 200 and answer.content == b"alice's"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = requests.get(link, headers=form, data="Action=AssumeRoleWithWebIdentity", timeout=10)
+    assert "AssumeRoleWithWebIdentity" not in answer.text and answer.status_code != 404
+
+
+def test_the_data_directory_is_private(tmp_path: Path) -> None:
+    """The objects on disk are users' videos: only the store's owner may enter its folder."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    with EmbeddedS3(keys=KEYS, data_dir=data):
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
 
 
 def test_the_moto_api_stays_closed_to_signed_requests_on_a_served_store(store: EmbeddedS3) -> None:

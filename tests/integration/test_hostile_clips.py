@@ -246,10 +246,53 @@ def test_a_failed_jobs_error_names_no_worker_path(
     assert "/tmp" not in message and "run-" not in message
 
 
+def lying_clip(directory: Path) -> Path:
+    """An MKV whose header says 10 fps for 1 s (10 frames) and that holds 285: the
+    timestamps are packed ten times as densely as its frame rate says."""
+    clip = directory / "lying.mkv"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=160x120:rate=300", "-t", "1",
+        "-vf", "setpts=N/(300*TB)", "-r", "10", "-fps_mode", "passthrough",
+        "-c:v", "libx264", "-preset", "ultrafast", str(clip),
+    )  # fmt: skip
+    return clip
+
+
+def test_a_clip_holding_more_frames_than_it_declares_is_stopped(tmp_path: Path) -> None:
+    """The limits were checked against the header's count: decoding far past it is what
+    no limit allowed (a forged duration hides hours of 4K in a small upload)."""
+    clip = lying_clip(tmp_path)
+    info = probe(clip)
+    assert info.frame_count <= 12
+    with pytest.raises(InvalidMedia, match="more frames than it declares"):
+        with FrameReader(clip, info) as reader:
+            decoded = sum(1 for _ in reader.frames())
+        pytest.fail(f"{decoded} frames decoded")
+
+
+def test_a_job_on_a_clip_that_lies_about_its_length_fails_without_decoding_it_all(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    clip = lying_clip(tmp_path)
+    bucket.upload_file(clip, "users/u/clips/lying.mkv")
+    manifest = job_manifest(detect={"backend": "motion"})  # reads every frame, writes none
+    inbox = submit_manifest(bucket, "u", {"input_key": "clips/lying.mkv", **manifest})
+    status = run_claimed(bucket, settings, inbox.inbox_key)
+    assert status.state is JobState.FAILED and status.error is not None
+    assert status.error.kind is ErrorKind.INVALID_MEDIA
+    assert "more frames than it declares" in status.error.message
+
+
 def test_public_messages_keep_names_and_drop_places() -> None:
     assert public_message("x: /tmp/reelpipe/j1/overlay/input.mp4: bad") == "x: input.mp4: bad"
     assert public_message("file:/srv/a/b.ts: No such file") == "b.ts: No such file"
     assert public_message("GET http://127.0.0.1:9/tok/x.mp4 failed") == "GET x.mp4 failed"
     assert public_message("aspect 9/16, 1/30 s and/or users/a/clips/x.mp4") == (
         "aspect 9/16, 1/30 s and/or users/a/clips/x.mp4"
+    )
+    assert public_message("HTTPConnectionPool(host='store.internal', port=9000)") == (
+        "HTTPConnectionPool(host=(a server), port=9000)"
+    )
+    assert public_message("to 10.0.0.7:9000 and [::1]:80, v1.2.3") == (
+        "to (an address) and (an address), v1.2.3"
     )

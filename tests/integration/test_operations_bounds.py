@@ -15,19 +15,14 @@ from pipeline.manifests.operations import JobPage
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.service import operations
 from pipeline.service.operations import Operations
-from pipeline.service.webhook_app import create_app
 from pipeline.storage.bucket import Bucket
 from tests.factories import seed_finished_jobs
-
-LOOPBACK = ("127.0.0.1", 50000)
-TOKEN = "operator-token-1234"
+from tests.operator_client import operator_client
 
 
 @pytest.fixture
 def api(bucket: Bucket) -> Iterator[TestClient]:
-    app = create_app("webhook-secret", lambda key: None, bucket=bucket, api_token=TOKEN)
-    bearer = {"Authorization": f"Bearer {TOKEN}"}
-    with TestClient(app, base_url="http://127.0.0.1", client=LOOPBACK, headers=bearer) as http:
+    with operator_client(bucket) as http:
         yield http
 
 
