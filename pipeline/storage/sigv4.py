@@ -43,6 +43,7 @@ SERVICE = "s3"
 MAX_SKEW_S = 15 * 60  # S3 refuses a header-signed request whose date is further off
 MAX_EXPIRES_S = 7 * 24 * 3600  # the longest presigned link S3 accepts
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+PAYLOAD_HEADER = "x-amz-content-sha256"
 # x-amz-content-sha256 values whose body is not hashed as a whole: the aws-chunked
 # forms carry a signature per chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) or a
 # trailing checksum (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
@@ -207,6 +208,20 @@ def _check_signature(
     names = signed_headers.split(";")
     if "host" not in names or names != sorted(set(names)):
         return Refusal("AccessDenied", "SignedHeaders must be sorted and include host")
+    # As S3: every x-amz-* header a request carries is signed (a copy source, an ACL, a
+    # checksum change what the request does). The payload digest is covered either way:
+    # a header-signed request signs its value as the canonical request's last line.
+    unsigned = sorted(
+        name
+        for name in request.headers
+        if name.startswith("x-amz-") and name != PAYLOAD_HEADER and name not in names
+    )
+    if unsigned:
+        return Refusal(
+            "AccessDenied",
+            "There were headers present in the request which were not signed: "
+            + ", ".join(unsigned),
+        )
     canonical = "\n".join(
         [
             request.method,

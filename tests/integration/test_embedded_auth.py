@@ -298,11 +298,20 @@ def test_unsigned_headers_and_bodies_cannot_send_a_verified_request_to_another_s
     no signature covers: a presigned S3 link with such a header reached Cognito or STS."""
     link = bucket_for(store.endpoint_url).presigned_get(SECRET_KEY, expires_s=60)
     target = {"X-Amz-Target": "AWSCognitoIdentityProviderService.ListUserPools"}
-    answer = requests.get(link, headers=target, timeout=10)
-    assert answer.status_code == 200 and answer.content == b"alice's"
+    answer = requests.get(link, headers=target, timeout=10)  # an unsigned x-amz-* header
+    assert answer.status_code == 403 and "not signed: x-amz-target" in answer.text
+    assert "UserPools" not in answer.text
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     answer = requests.get(link, headers=form, data="Action=AssumeRoleWithWebIdentity", timeout=10)
     assert "AssumeRoleWithWebIdentity" not in answer.text and answer.status_code != 404
+
+
+def test_an_unsigned_x_amz_header_is_refused(store: EmbeddedS3) -> None:
+    """As on S3: a copy source or an ACL header a signer did not sign changes the request."""
+    link = bucket_for(store.endpoint_url).presigned_get(SECRET_KEY, expires_s=60)
+    copy = {"x-amz-copy-source": f"/{BUCKET}/{OTHER_KEY}"}
+    answer = requests.get(link, headers=copy, timeout=10)
+    assert answer.status_code == 403 and error_code(answer) == "AccessDenied"
 
 
 def test_the_data_directory_is_private(tmp_path: Path) -> None:
