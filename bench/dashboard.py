@@ -28,6 +28,8 @@ from pipeline.media.sample import write_sample_clip
 from pipeline.service.webhook_app import create_app
 from pipeline.storage.connection import connect
 
+TOKEN = "bench-operator-token"  # the API answers its token only
+
 
 def _seed(bucket_name: str, jobs: int, days: int) -> None:
     """Finished jobs straight into the in-process moto backend (set-up only)."""
@@ -76,7 +78,7 @@ def main() -> None:
         _seed(conn.bucket.name, args.jobs, 30)
         seeded = time.perf_counter() - began
         print(f"# dashboard bench: {args.jobs} past jobs seeded in {seeded:.1f} s")
-        app = create_app("secret", lambda key: None, bucket=conn.bucket)
+        app = create_app("secret", lambda key: None, bucket=conn.bucket, api_token=TOKEN)
         port = _port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
@@ -85,7 +87,8 @@ def main() -> None:
         while not server.started:
             time.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=60) as http:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=base, timeout=60, headers=bearer) as http:
             weight = {
                 p: len(http.get(p).content)
                 for p in ("/", "/static/dashboard.js", "/static/dashboard.css")
@@ -140,7 +143,7 @@ def _first_render(base: str) -> None:
         for _ in range(3):
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             t0 = time.perf_counter()
-            page.goto(base + "/")
+            page.goto(f"{base}/#token={TOKEN}")  # as serve's printed link
             page.wait_for_selector("article.job")
             cards.append(time.perf_counter() - t0)
             fcp = page.evaluate(
