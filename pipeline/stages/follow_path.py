@@ -1,13 +1,18 @@
 """A virtual camera that follows the action: the crop window's path, frame by frame.
 
 Targets come from detections: the ball, pulled towards the players near it
-(with the ``motion`` backend, the centre of the moving pixels). The camera:
+(with the ``motion`` backend, the centre of the moving pixels), or a followed
+player's box. The camera:
 
 - holds through gaps (the last target is kept) and starts on the first one;
-- looks ahead: targets are smoothed with a centred window (``smoothing_s``);
+- leads instead of lagging: the target's path is known for the whole clip, so
+  the window's path is solved over each shot at once (zero phase,
+  :mod:`pipeline.stages.camera_solve`), with lead room ahead of the motion;
+- keeps the target's whole box inside the window, a margin from its edges,
+  where the box fits (its centre where it does not);
 - ignores small moves: inside a dead zone (a fraction of the window) it stays;
-- pans with bounded speed and acceleration, so the path never jerks;
-- cuts when the clip cuts: each shot is followed on its own, so at a shot
+- pans with bounded speed and acceleration and least jerk;
+- cuts when the clip cuts: each shot is solved on its own, so at a shot
   boundary the window jumps to the new shot's target instead of panning;
 - never leaves the frame.
 
@@ -20,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +33,7 @@ import numpy as np
 from pipeline.detect.contract import PLAYER
 from pipeline.manifests.detections import CLASS, X1, X2, Y1, Y2, Detections
 from pipeline.media.codec import even
+from pipeline.stages.camera_solve import solve_axis
 
 BALL_WEIGHT = 0.8  # the rest goes to the players near the ball
 NEAR_BALL = 0.25  # players within this fraction of the frame height count as near
@@ -36,13 +43,16 @@ NEAR_BALL = 0.25  # players within this fraction of the frame height count as ne
 class CameraLimits:
     """How the virtual camera may move; speeds in window sizes, times in seconds."""
 
-    # Tuned on the generated game (passes cross most of the pitch in a second):
-    # the ball stays in a 9:16 window on ~98% of frames.
+    # Tuned on the generated game (passes cross most of the pitch in a second) and on
+    # real pans (a cyclist filling two thirds of a 9:16 window).
     dead_zone: float = 0.05  # of the window: target moves smaller than this are ignored
     max_speed: float = 3.0  # windows per second
     max_accel: float = 10.0  # windows per second squared
-    response_s: float = 0.15  # time to close most of a gap, when not limited
-    smoothing_s: float = 0.4  # look-ahead smoothing of the targets
+    smoothness_s: float = 0.2  # the path's time constant: longer is smoother, slower
+    smoothing_s: float = 0.4  # centred smoothing of the targets (and their sizes)
+    margin: float = 0.04  # of the window: kept between the target's box and its edges
+    lead_s: float = 0.3  # lead room: the window centres this far ahead on the motion
+    max_lead: float = 0.15  # of the window: the most lead room
 
 
 def window_size(width: int, height: int, aspect: float) -> tuple[int, int]:
@@ -86,20 +96,40 @@ def crop_path(
     fps: float,
     limits: CameraLimits = CameraLimits(),
     cuts: list[int] | None = None,
+    sizes: np.ndarray | None = None,
 ) -> np.ndarray:
     """(frames, 2) even ``[x, y]`` of the window's top-left corner for every frame;
-    each shot (``cuts``: the frames that begin one) is followed on its own."""
+    each shot (``cuts``: the frames that begin one) is followed on its own.
+
+    ``sizes``: (frames, 2) the target's box width and height (NaN where unknown), held
+    wholly inside the window where it fits; without them the centre is held."""
     bounds = [0, *sorted(c for c in cuts or [] if 0 < c < len(targets)), len(targets)]
+    if sizes is None:
+        sizes = np.zeros_like(targets, dtype=np.float64)
     shots = [
-        _shot_path(targets[a:b], width, height, win_w, win_h, fps, limits)
+        _shot_path(targets[a:b], sizes[a:b], width, height, win_w, win_h, fps, limits)
         for a, b in itertools.pairwise(bounds)
         if b > a
     ]
     return np.concatenate(shots) if shots else np.empty((0, 2), dtype=np.int64)
 
 
+def keyframe_targets(
+    keyframes: Sequence[Sequence[float]], frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, 2) centres and (frames, 2) box widths and heights from ``[frame, x, y,
+    w, h]`` keyframes, interpolated (held before the first and after the last)."""
+    kf = np.asarray(keyframes, dtype=np.float64).reshape(-1, 5)
+    if not len(kf):
+        return np.full((frames, 2), np.nan), np.full((frames, 2), np.nan)
+    index = np.arange(frames)
+    x, y, w, h = (np.interp(index, kf[:, 0], kf[:, k]) for k in (1, 2, 3, 4))
+    return np.column_stack([x + w / 2, y + h / 2]), np.column_stack([w, h])
+
+
 def _shot_path(
     targets: np.ndarray,
+    sizes: np.ndarray,
     width: int,
     height: int,
     win_w: int,
@@ -107,24 +137,51 @@ def _shot_path(
     fps: float,
     limits: CameraLimits,
 ) -> np.ndarray:
-    filled = _hold(targets, (width / 2, height / 2))
-    smoothed = _smooth(filled, max(1, round(limits.smoothing_s * fps)))
-    desired = smoothed - np.array([win_w / 2, win_h / 2])
+    known = ~np.isnan(targets[:, 0])
+    held = _hold(targets, (width / 2, height / 2))
+    # Where the window would best be comes from smoothed targets; where it must be
+    # (the whole box inside) from the boxes as they are: smoothing shaves the peaks
+    # of a fast move, and the box is cut off exactly there.
+    centre = _smooth(held, max(1, round(limits.smoothing_s * fps)))
+    half = np.nan_to_num(_hold(sizes, (0.0, 0.0))) / 2
+    velocity = np.gradient(centre, axis=0) if len(centre) > 1 else np.zeros_like(centre)
     upper = np.array([width - win_w, height - win_h], dtype=np.float64)
-    desired = np.clip(desired, 0, upper)
-    path = np.empty_like(desired)
+    path = np.zeros_like(centre)
     for axis, size in ((0, win_w), (1, win_h)):
-        path[:, axis] = _camera(
-            desired[:, axis],
-            upper[axis],
+        if upper[axis] <= 0:
+            continue
+        most = limits.max_lead * size
+        lead = np.clip(velocity[:, axis] * limits.lead_s * fps, -most, most)
+        prefer = np.clip(centre[:, axis] + lead - size / 2, 0, upper[axis])
+        lo, hi = _band(held[:, axis], half[:, axis], size, limits.margin * size)
+        lo = np.where(known, np.clip(lo, 0, upper[axis]), -np.inf)
+        hi = np.where(known, np.clip(hi, 0, upper[axis]), np.inf)
+        path[:, axis] = solve_axis(
+            prefer,
+            lo,
+            hi,
             dead=limits.dead_zone * size,
             speed=limits.max_speed * size / fps,
             accel=limits.max_accel * size / fps**2,
-            gain=1 / max(1.0, limits.response_s * fps),
+            scale=limits.smoothness_s * fps,
         )
-    evened = np.floor(path / 2) * 2
+    # Rounded, not floored: a bound held by a penalty lands a hair short of its pixel.
+    evened = np.round(np.clip(path, 0, upper) / 2) * 2
     corners: np.ndarray = np.clip(evened, 0, upper).astype(np.int64)
     return corners
+
+
+def _band(
+    centre: np.ndarray, half: np.ndarray, size: float, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the window's corner may be for the box (``centre`` +- ``half``) to be wholly
+    inside it, ``margin`` from its edges; a box with less room than that keeps half of
+    its room as the margin, and one wider than the window is centred."""
+    room = np.maximum(0.0, size / 2 - half)  # how far the centre may sit off the middle
+    slack = room - np.minimum(margin, room / 2)
+    low = centre - size / 2 - slack
+    high = centre - size / 2 + slack
+    return low, high
 
 
 def _hold(points: np.ndarray, default: tuple[float, float]) -> np.ndarray:
@@ -152,21 +209,3 @@ def _smooth(points: np.ndarray, window: int) -> np.ndarray:
         [np.convolve(padded[:, a], kernel, mode="valid") for a in (0, 1)]
     )
     return smoothed
-
-
-def _camera(
-    desired: np.ndarray, upper: float, *, dead: float, speed: float, accel: float, gain: float
-) -> np.ndarray:
-    """One axis of a rate- and acceleration-limited follower with a dead zone."""
-    out = np.empty_like(desired)
-    pos, vel = float(desired[0]), 0.0
-    for i, want in enumerate(desired):
-        error = want - pos
-        target_vel = 0.0 if abs(error) <= dead else (error - np.sign(error) * dead) * gain
-        target_vel = float(np.clip(target_vel, -speed, speed))
-        vel += float(np.clip(target_vel - vel, -accel, accel))
-        pos += vel
-        if pos < 0 or pos > upper:
-            pos, vel = float(np.clip(pos, 0, upper)), 0.0
-        out[i] = pos
-    return out

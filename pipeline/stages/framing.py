@@ -28,7 +28,7 @@ from pipeline.media.frames import check_complete, check_within_budget
 from pipeline.media.probe import VideoInfo
 from pipeline.media.untrusted_input import ffmpeg_input
 from pipeline.stages.base import AnyStageRequest, StageContext, StageRequest, StageResult
-from pipeline.stages.follow_path import crop_path, follow_targets, window_size
+from pipeline.stages.follow_path import crop_path, follow_targets, keyframe_targets, window_size
 from pipeline.stages.frame_pass import Geometry
 from pipeline.stages.framing_plan import (
     crop_commands,
@@ -36,7 +36,6 @@ from pipeline.stages.framing_plan import (
     framing_warnings,
     plan_timeline,
 )
-from pipeline.stages.highlight_track import HighlightTrack
 from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import pick_track
 
@@ -80,7 +79,7 @@ class FramingStage:
     """Trim, crop, speed: one ffmpeg pass."""
 
     name: ClassVar[StageName] = StageName.FRAMING
-    version: ClassVar[str] = "3"  # 3: follow "player"
+    version: ClassVar[str] = "4"  # 3: follow "player"; 4: the camera solved per shot
 
     def run(self, ctx: StageContext, request: StageRequest[FramingParams]) -> StageResult:
         """Frame ``request.video_key`` as ``request.params`` says."""
@@ -174,20 +173,22 @@ class FramingStage:
         fps = float(info.fps)
         player = params.player
         if params.follow is Follow.PLAYER and player is not None and player.boxes is not None:
-            keyframes = HighlightTrack(player.boxes)
-            targets = np.array([keyframes.centre_at(f) for f in range(info.frame_count)])
-            return crop_path(targets, width, height, win_w, win_h, fps), {}
+            targets, boxes = keyframe_targets(player.boxes, info.frame_count)
+            return crop_path(targets, width, height, win_w, win_h, fps, sizes=boxes), {}
         key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
         if key is None:
             raise StageParamsInvalid("framing.follow needs the detect stage")
         doc = Detections.model_validate(ctx.bucket.get_json(key).data)
         details: dict[str, object] = {}
+        sizes = None
         if params.follow is Follow.PLAYER:
             assert player is not None  # the manifest fills it in from the overlay
             picked = pick_track(doc, player)
             targets = picked.centres(doc.video.frame_count)
+            # His whole box is kept in the window, not only his centre.
+            _, sizes = keyframe_targets(picked.keyframes, doc.video.frame_count)
             details = {"picked": picked.summary(doc.backend)}
         else:
             targets = follow_targets(doc)
-        path = crop_path(targets, width, height, win_w, win_h, fps, cuts=doc.shots)
+        path = crop_path(targets, width, height, win_w, win_h, fps, cuts=doc.shots, sizes=sizes)
         return path, details

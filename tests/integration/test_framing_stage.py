@@ -11,6 +11,8 @@ import pytest
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
+from pipeline.manifests.timeline import FramingTimeline
+from pipeline.stages.table import Artifact
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip, make_odd_sized, make_rotated
 from tests.media_checks import assert_playable_everywhere, read_frames
@@ -200,3 +202,28 @@ def test_slow_motion_interpolates_instead_of_repeating_frames(
         assert repeated == 0, diffs
     else:
         assert repeated >= len(diffs) // 2 - 1, diffs
+
+
+def test_the_follow_camera_holds_a_wide_fast_players_whole_box(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """9:16 following box keyframes of a player who fills 70% of the window and runs to
+    and fro on a panning clip: the window holds his whole box, not only his centre, on
+    >= 98% of frames (a camera chasing his centre cuts him off on each turn)."""
+    clip, _ = make_clip(tmp_path, width=640, height=360, duration_s=3.0, audio=False)
+    win_w = 202
+    t = np.arange(90) / 30
+    x = 320 + 1.25 * win_w / (2 * np.pi * 0.4) * np.sin(2 * np.pi * 0.4 * t)
+    w = 0.7 * win_w
+    keyframes = [[f, float(x[f] - w / 2), 40.0, w, 280.0] for f in range(0, 90, 3)]
+    params = {"aspect": "9:16", "follow": "player", "player": {"boxes": keyframes}}
+    result = run_stage(bucket, settings, StageName.FRAMING, params, upload(bucket, clip))
+    timeline = FramingTimeline.model_validate(
+        bucket.get_json(result.outputs[Artifact.TIMELINE]).data
+    )
+    assert timeline.crop.width == win_w and len(timeline.crop_path) == 90
+    kf = np.asarray(keyframes)
+    left = np.interp(np.arange(90), kf[:, 0], kf[:, 1])
+    corner = np.array([xy[0] for xy in timeline.crop_path])
+    inside = (left >= corner) & (left + w <= corner + win_w)
+    assert inside.mean() >= 0.98, f"whole box inside on {inside.mean():.0%}"
