@@ -22,10 +22,12 @@ Example::
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.media.frames import YuvFrame
+from pipeline.media.frames import FrameReader, YuvFrame
+from pipeline.media.probe import VideoInfo
 
 STEP = 4  # sample every 4th pixel of each plane: the histogram barely changes
 BINS = (16, 8, 8)  # Y, U, V
@@ -90,3 +92,16 @@ class ShotCuts:
                 return
             self._recent.append(jump)
         self._before = signature
+
+
+def scan_cuts(path: Path, info: VideoInfo, span: tuple[int, int] | None = None) -> list[int]:
+    """The cuts in frames ``span = [start, end)`` of a clip (all of it when not given), by
+    one decode: for a stage that must know its shots and has no detections to read them
+    from (the cost of a decode, a small part of an encode)."""
+    start, end = span if span is not None else (0, info.frame_count)
+    shots = ShotCuts(float(info.fps))
+    with FrameReader(path, info) as reader:
+        whole = start <= 0 and end >= info.frame_count
+        for frame in reader.frames() if whole else reader.frames(start=start, end=end):
+            shots.add(frame)
+    return shots.cuts

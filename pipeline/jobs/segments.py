@@ -142,17 +142,21 @@ def run_segmented(
         memory_gib_seconds=round(sum(r.memory_gib_seconds for r in results), 3),
         startup_s=round(sum(r.startup_s for r in results), 3),
         warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
-        details=_joined_details([dict(r.details) for r in results]),
+        details=_joined_details([dict(r.details) for r in results], [r.frames for r in results]),
     )
 
 
-def _joined_details(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The first part's details, with per-second lists (``coverage``) joined in order."""
+def _joined_details(parts: list[dict[str, Any]], frames: list[int]) -> dict[str, Any]:
+    """The first part's details, with per-second lists (``coverage``) joined in order and
+    shares of frames (``lit``) weighted by each part's frames."""
     if not parts or not parts[0]:
         return {}
     joined = dict(parts[0])
     if "coverage" in joined:
         joined["coverage"] = [c for part in parts for c in part.get("coverage", [])]
+    if "lit" in joined:
+        lit = sum(float(p.get("lit", 0.0)) * n for p, n in zip(parts, frames, strict=True))
+        joined["lit"] = round(lit / max(1, sum(frames)), 4)
     return joined
 
 

@@ -281,6 +281,13 @@ class OverlayParams(WireModel):
     highlight: Highlight
     style: OverlayStyle = OverlayStyle.SPOTLIGHT
     dim: float = Field(0.4, ge=0.0, le=1.0, description="brightness kept outside the spotlight")
+    coast_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=5.0,
+        description="while a followed player is hidden, the ring coasts on his predicted "
+        "path for up to this long, then stops (the status says: coasted, then lost)",
+    )
 
 
 class UpscaleBackend(StrEnum):

@@ -93,8 +93,9 @@ class StageStatus(WireModel):
     )
     details: dict[str, Any] = Field(
         default_factory=dict,
-        description="what the stage decided, for apps: the overlay's picked player and "
-        "per-second coverage (found, interpolated, lost)",
+        description="what the stage decided, for apps: the overlay's picked player, "
+        "per-second coverage (found, coasted, lost), the share of frames he was lit (lit), "
+        "the poster's best_frame and the preview_window",
     )
 
 

@@ -39,6 +39,14 @@ class Box:
     w: float
     h: float
 
+    def inside(self, width: int, height: int) -> Box | None:
+        """This box cut to a ``width`` x ``height`` frame; None when none of it is in it."""
+        x1, y1 = min(max(self.x, 0.0), width), min(max(self.y, 0.0), height)
+        x2, y2 = min(max(self.x + self.w, 0.0), width), min(max(self.y + self.h, 0.0), height)
+        if x2 <= x1 or y2 <= y1:
+            return None
+        return Box(x1, y1, x2 - x1, y2 - y1)
+
 
 def _lut(offset: int, k: float) -> np.ndarray:
     values = offset + (np.arange(256, dtype=np.float32) - offset) * k

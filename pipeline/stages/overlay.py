@@ -7,11 +7,16 @@ copies the audio packets through untouched (no audio re-encode).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import cv2
+import numpy as np
+
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.core.settings import EncodeProfile
+from pipeline.detect.shots import scan_cuts
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
@@ -19,7 +24,7 @@ from pipeline.media.codec import VIDEO_CODEC
 from pipeline.media.frames import FrameReader, FrameWriter, YuvFrame
 from pipeline.media.previews import PREVIEW_SECONDS
 from pipeline.media.probe import VideoInfo
-from pipeline.render.spotlight import Spotlight
+from pipeline.render.spotlight import Box, Spotlight
 from pipeline.stages.base import (
     AnyStageRequest,
     ProgressFn,
@@ -29,13 +34,15 @@ from pipeline.stages.base import (
 )
 from pipeline.stages.frame_pass import FrameStep, Geometry, PassClock, pass_backend, run_pass
 from pipeline.stages.highlight_track import HighlightTrack
-from pipeline.stages.player_follow import SEEN
+from pipeline.stages.player_follow import FILLED, LOST, SEEN
 from pipeline.stages.table import Artifact
 from pipeline.stages.track_pick import PickedTrack, coverage, pick_track
 
 
 class OverlayStep:
-    """The overlay inside a pass: draw the spotlight on each frame, in place."""
+    """The overlay inside a pass: draw the spotlight on each frame, in place, and note
+    per frame whether the player was lit there and how well he shows (for the status,
+    the poster and the preview)."""
 
     stage = StageName.OVERLAY
 
@@ -53,16 +60,25 @@ class OverlayStep:
         self.backend = backend
         self.picked = picked
         self.detector = detector
-        self.cuts = tuple(cuts)  # source frames where a new camera shot begins
+        # Source frames where a new camera shot begins (the track's own when not given).
+        self.cuts = tuple(cuts) if cuts else tuple(track.cuts)
+        self._shown: dict[int, _Shown] = {}  # output frame -> how the player was lit there
 
     def output_geometry(self, incoming: Geometry) -> Geometry:
         """The same frames: it draws on them."""
         return incoming
 
     def feed(self, frame: YuvFrame) -> Sequence[YuvFrame]:
-        """Draw the spotlight where the player is at this frame."""
+        """Draw the spotlight where the player is at this frame (nothing where he is not,
+        and never outside the frame)."""
         track = self.track
-        self.spotlight.annotate(frame, track.box_at(frame.index), track.strength_at(frame.index))
+        height, width = frame.y.shape
+        box = track.box_at(frame.index)
+        box = box.inside(width, height) if box is not None else None
+        strength = track.strength_at(frame.index) if box is not None else 0.0
+        if box is not None and strength > 0:
+            self._shown[frame.index] = _Shown(box.w * box.h, strength, _sharpness(frame, box))
+        self.spotlight.annotate(frame, box, strength)
         return (frame,)
 
     def flush(self) -> Sequence[YuvFrame]:
@@ -70,26 +86,41 @@ class OverlayStep:
         return ()
 
     def details(self, first: int, frames: int, fps: float) -> dict[str, object]:
-        """The picked player and how much of frames ``[first, first + frames)`` he is seen."""
-        picked = self.picked
+        """For the status, over output frames ``[first, first + frames)``: the picked
+        player, per second whether he was ``found``, ``coasted`` or ``lost``
+        (``coverage``), the share of frames he was lit (``lit``), and the poster's frame
+        and the preview's window."""
         best = self.best_frame(first, frames)
         shown: dict[str, object] = {}
         if best is not None:
             length = max(1, round(PREVIEW_SECONDS * fps))
             window = self.shot_window(best, first, frames, length)
             shown = {"best_frame": best, "preview_window": list(window)}
-        if picked is None:
-            return shown
-        last = len(picked.seen) - 1
-        seen = [
-            int(picked.seen[min(max(round(self.track.source_frame(i)), 0), last)])
-            for i in range(first, first + frames)
-        ]
-        return {
-            "picked": picked.summary(self.detector),
-            "coverage": coverage(seen, fps),
+        indices = range(first, first + frames)
+        lit = sum(1 for i in indices if self._lit(i))
+        record: dict[str, object] = {
+            "coverage": coverage([self._state(i) for i in indices], fps),
+            "lit": round(lit / max(1, frames), 4),
             **shown,
         }
+        if self.picked is not None:
+            record = {"picked": self.picked.summary(self.detector), **record}
+        return record
+
+    def _lit(self, output_frame: int) -> bool:
+        """Whether the highlight was drawn at ``output_frame`` (the ring on: half strength)."""
+        shown = self._shown.get(output_frame)
+        return shown is not None and shown.strength >= RING_STRENGTH
+
+    def _state(self, output_frame: int) -> int:
+        """How the player was known at ``output_frame``: SEEN, FILLED (coasted) or LOST."""
+        if not self._lit(output_frame):
+            return LOST
+        if self.picked is None:
+            return SEEN  # where the keyframes say he is
+        seen = self.picked.seen
+        source = min(max(round(self.track.source_frame(output_frame)), 0), len(seen) - 1)
+        return int(seen[source])
 
     def shot_window(self, best: int, first: int, frames: int, length: int) -> tuple[int, int]:
         """``[start, end)``: at most ``length`` output frames around ``best``, inside the
@@ -111,29 +142,58 @@ class OverlayStep:
         return sum(1 for cut in self.cuts if cut <= source)
 
     def best_frame(self, first: int, frames: int) -> int | None:
-        """The output frame where the player is best seen: detected there (not filled in
-        between detections) with the largest lit box; None when he is never lit."""
-        picked = self.picked
-        last = len(picked.seen) - 1 if picked is not None else 0
+        """The output frame where the player is best seen: lit (never a frame where the
+        highlight is empty), found there rather than coasted or interpolated, large and
+        sharp; None when he is never lit. Sharpness counts relative to the clip's usual
+        (up to twice as much), so a large blurred box does not beat a slightly smaller
+        sharp one, nor a tiny sharp one a large box."""
+        lit = [i for i in range(first, first + frames) if self._lit(i)]
+        if not lit:
+            return None
+        usual = float(np.median([self._shown[i].sharpness for i in lit])) or 1.0
         best, best_score = None, 0.0
-        for i in range(first, first + frames):
-            box = self.track.box_at(i)
-            if box is None:
-                continue
-            score = box.w * box.h * self.track.strength_at(i)
-            if picked is not None:
-                source = min(max(round(self.track.source_frame(i)), 0), last)
-                score *= 1.0 if picked.seen[source] == SEEN else 0.25
+        for i in lit:
+            shown = self._shown[i]
+            if self.picked is None:
+                found = self.track.near_keyframe(i)
+            else:
+                found = FOUND_WEIGHT.get(self._state(i), 0.0)
+            sharp = min(shown.sharpness / usual, 2.0)
+            score = shown.area * shown.strength * found * (0.5 + 0.5 * sharp)
             if score > best_score:
                 best, best_score = i, score
         return best
+
+
+RING_STRENGTH = 0.5  # the spotlight draws the ring from this strength (it is lit)
+FOUND_WEIGHT = {SEEN: 1.0, FILLED: 0.25, LOST: 0.0}  # a poster of him seen, not guessed
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """How the player was lit on one output frame."""
+
+    area: float  # of his box, in output pixels
+    strength: float
+    sharpness: float  # the variance of the Laplacian of the luma inside his box
+
+
+def _sharpness(frame: YuvFrame, box: Box) -> float:
+    """How sharp the picture is inside ``box`` (before anything is drawn on it)."""
+    x0, y0 = int(box.x), int(box.y)
+    patch = frame.y[y0 : int(box.y + box.h) + 1, x0 : int(box.x + box.w) + 1]
+    if patch.shape[0] < 3 or patch.shape[1] < 3:
+        return 0.0
+    return float(cv2.Laplacian(patch, cv2.CV_32F).var())
 
 
 class OverlayStage:
     """Spotlight one player through the clip."""
 
     name: ClassVar[StageName] = StageName.OVERLAY
-    version: ClassVar[str] = "3"  # 3: the follow compares colours, keeps the clicked point
+    # 4: nothing lit across a cut or outside the frame, the ring coasts (coast_s) on a
+    # smoothed path, the poster is the player lit
+    version: ClassVar[str] = "4"
 
     def run(self, ctx: StageContext, request: StageRequest[OverlayParams]) -> StageResult:
         """Render the highlight onto ``request.video_key``."""
@@ -166,29 +226,47 @@ class OverlayStage:
         """The step that draws ``request``'s highlight on frames that ``timeline`` framed
         (None: the source's own frames); it draws on frames of any size."""
         params = request.params
-        picked, doc = self._pick(ctx, request, params)
-        if picked is None:
-            assert params.highlight.boxes is not None
-            track = HighlightTrack(params.highlight.boxes, timeline)
-        else:
-            track = HighlightTrack(picked.keyframes, timeline, picked.strength)
+        doc = self._detections(ctx, request)
         spotlight = Spotlight(params.style, params.dim)
-        backend, cuts = (doc.backend, doc.shots) if doc is not None else ("", [])
-        return OverlayStep(track, spotlight, pass_backend(ctx.encoder), picked, backend, cuts)
+        backend = pass_backend(ctx.encoder)
+        if params.highlight.boxes is not None:
+            boxes = params.highlight.boxes
+            cuts = doc.shots if doc is not None else self._cuts(ctx, request, timeline, boxes)
+            track = HighlightTrack(boxes, timeline, cuts=cuts)
+            return OverlayStep(track, spotlight, backend)
+        if doc is None:
+            raise StageParamsInvalid("a click or track_id highlight needs the detect stage")
+        picked = pick_track(doc, params.highlight, bridge_s=params.coast_s)
+        track = HighlightTrack(picked.keyframes, timeline, picked.strength, doc.shots)
+        return OverlayStep(track, spotlight, backend, picked, doc.backend)
 
     @staticmethod
-    def _pick(
-        ctx: StageContext, request: AnyStageRequest, params: OverlayParams
-    ) -> tuple[PickedTrack | None, Detections | None]:
-        """The picked player's track and the detections it came from (None, None:
-        keyframes were given)."""
-        if params.highlight.boxes is not None:
-            return None, None
+    def _detections(ctx: StageContext, request: AnyStageRequest) -> Detections | None:
+        """The detect stage's detections (None: it did not run)."""
         key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
         if key is None:
-            raise StageParamsInvalid("a click or track_id highlight needs the detect stage")
-        doc = Detections.model_validate(ctx.bucket.get_json(key).data)
-        return pick_track(doc, params.highlight), doc
+            return None
+        return Detections.model_validate(ctx.bucket.get_json(key).data)
+
+    @staticmethod
+    def _cuts(
+        ctx: StageContext,
+        request: AnyStageRequest,
+        timeline: FramingTimeline | None,
+        boxes: list[tuple[int, float, float, float, float]],
+    ) -> list[int]:
+        """The cuts (source frames) of the clip when no detect stage found them: box
+        keyframes must not be held across one. Only the frames between this call's
+        frames and the keyframes are decoded for it."""
+        path, info = ctx.fetch_video(request.video_key)
+        framing = request.upstream.get(StageName.FRAMING, {}).get(Artifact.VIDEO)
+        if timeline is not None and framing == request.video_key:
+            # The framed output: its cuts are in output frames, mapped back to the source.
+            found = scan_cuts(path, info)
+            return sorted({round(timeline.source_frame(c)) for c in found})
+        start, end = request.frame_window(info)
+        span = (min(start, boxes[0][0]), min(info.frame_count, max(end, boxes[-1][0] + 1)))
+        return scan_cuts(path, info, span)
 
     @staticmethod
     def timeline(ctx: StageContext, request: AnyStageRequest) -> FramingTimeline | None:

@@ -14,7 +14,9 @@ instead, frame by frame, forwards and backwards from the clicked frame:
 - when nothing fits the gate (an occlusion, a blob merged with another
   player's), the prediction coasts for up to ``bridge_s`` (reported as
   filled in), then holds and widens its search until a box that looks
-  clearly like the player is found (reported as lost meanwhile);
+  clearly like the player is found (reported as lost meanwhile). Whoever was
+  tracked apart from him when he was last seen is someone else: a teammate
+  in the same shirt who stays in view while he is hidden is never taken for him;
 - the point clicked is followed too, as an anchor inside the box: when the
   clicked box was several players merged into one blob and it splits, the part
   under the anchor is the player (a merged blob's centre is nobody);
@@ -154,6 +156,7 @@ def _follow(
     own = (w, h) if w <= MERGED * tw and h <= MERGED * th else (tw, th)  # his size, alone
     vx = vy = 0.0
     missing = 0
+    others = _others(frames.rows[start], (x, y, x + w, y + h))
     for f in range(start + step, stop, step):
         px, py = cx + vx * (missing + 1), cy + vy * (missing + 1)
         lost = missing > bridge
@@ -161,8 +164,10 @@ def _follow(
         likeness = REFIND_LIKENESS if lost else MIN_LIKENESS
         merged = w > MERGED * tw or h > MERGED * th  # the box holds several players
         predicted, anchor = (px, py, w, h), (px + ox, py + oy)
+        rows = frames.rows[f]
+        barred = np.isin(rows[:, TRACK], others) if missing else None
         match = _best(
-            frames.rows[f], frames.looks[f], model, predicted, anchor, gate, likeness, merged
+            rows, frames.looks[f], model, predicted, anchor, gate, likeness, merged, barred
         )
         if match is None:
             missing += 1
@@ -192,12 +197,22 @@ def _follow(
         ox = float(np.clip(ax - cx, -w / 2, w / 2)) * settle
         oy = float(np.clip(ay - cy, -h / 2, h / 2)) * settle
         missing = 0
+        others = _others(rows, (mx1, my1, mx2, my2))
         seen[f] = FILLED if interpolated else SEEN
         if w > MERGED * tw or h > MERGED * th:  # in a group: he is at the anchor, his size
             boxes[f] = (cx + ox - own[0] / 2, cy + oy - own[1] / 2, *own)
         else:
             own = (w, h)
             boxes[f] = (cx - w / 2, cy - h / 2, w, h)
+
+
+def _others(rows: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The track ids of the boxes in ``rows`` that are someone else: tracked, and apart
+    from the player's own box ``(x1, y1, x2, y2)`` (a part of his own blob is not)."""
+    x1, y1, x2, y2 = box
+    apart = (rows[:, X1] >= x2) | (rows[:, X2] <= x1) | (rows[:, Y1] >= y2) | (rows[:, Y2] <= y1)
+    ids: np.ndarray = np.unique(rows[apart & (rows[:, TRACK] >= 0), TRACK])
+    return ids
 
 
 def _best(
@@ -209,13 +224,15 @@ def _best(
     gate: float,
     likeness: float,
     merged: bool = False,
+    barred: np.ndarray | None = None,
 ) -> tuple[float, float, float, float, bool, np.ndarray] | None:
     """The box that best fits the prediction ``(x, y, w, h)`` (centre and size): within
     ``gate`` of it, of a similar size (or a smaller part under the ``anchor``), at least
     ``likeness`` alike in colour where both are described, and cheapest in distance plus
     unlikeness, less a bonus under the anchor; None when none fits. While the player's
     box is ``merged`` with others, its colours are the group's: a part under the anchor
-    is taken whatever its colours."""
+    is taken whatever its colours. ``barred`` rows are someone else (tracked apart from
+    him when he was last seen: a teammate who stayed in view while he was hidden)."""
     if not len(rows):
         return None
     px, py, w, h = predicted
@@ -236,6 +253,8 @@ def _best(
     if merged:
         alike = np.where(part, np.maximum(alike, likeness), alike)
     fits = similar & (distance <= gate) & (alike >= likeness)
+    if barred is not None:
+        fits &= ~barred
     if not fits.any():
         return None
     cost = distance / gate + LOOK_WEIGHT * (1.0 - alike) - ANCHOR_BONUS * under

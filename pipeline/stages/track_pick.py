@@ -17,7 +17,6 @@ or lost, is reported for the status.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +35,7 @@ from pipeline.manifests.detections import (
     decode_look,
 )
 from pipeline.manifests.job import Highlight
+from pipeline.stages import highlight_path
 from pipeline.stages.player_follow import BY_LOOK, FILLED, LOST, SEEN, follow_player
 
 CLICK_REACH = 0.08  # of the frame width: how far from a box a click may land
@@ -44,6 +44,7 @@ MAX_WIDTH = 0.5  # of the frame width
 MAX_HEIGHT = 0.95  # of the frame height
 MIN_HEIGHT = 0.02  # of the frame height
 ASPECT = (0.15, 1.5)  # width / height of a standing, running or crouching person
+SMOOTH_S = 0.07  # the drawn path is smoothed over about this long (a Gaussian's sigma)
 
 
 @dataclass(frozen=True)
@@ -127,17 +128,30 @@ def pick_track(
         return _followed(
             doc, track, frame, box, click, looked, fade_s=fade_s, bridge_s=bridge_s, beside=beside
         )
-    boxes = doc.track_boxes(track)
-    fps = doc.video.fps
-    keyframes = [(f, *box) for f, box in sorted(boxes.items())]
-    n = doc.video.frame_count
-    strength = _strength(sorted(boxes), n, round(bridge_s * fps), fade_s * fps)
-    seen = np.where(strength >= 1.0, FILLED, LOST)
+    found = doc.track_boxes(track)
+    n, fps = doc.video.frame_count, doc.video.fps
+    boxes = np.full((n, 4), np.nan)
+    boxes[sorted(found)] = [found[f] for f in sorted(found)]
+    boxes = _drawn_path(doc, boxes)
+    bridge = round(bridge_s * fps)
+    present = np.flatnonzero(~np.isnan(boxes).any(axis=1))
+    strength = highlight_path.strength(present.tolist(), n, bridge, fade_s * fps, doc.shots)
+    seen = np.where(highlight_path.bridged(present.tolist(), n, bridge, doc.shots), FILLED, LOST)
     for f in _detected_frames(doc, track):
         seen[f] = SEEN
-    picked_at = highlight.frame if highlight.frame is not None else min(boxes)
-    nearest = min(boxes, key=lambda f: abs(f - picked_at))
-    return PickedTrack(track, keyframes, strength, nearest, boxes[nearest], seen)
+    picked_at = highlight.frame if highlight.frame is not None else min(found)
+    nearest = int(min(present, key=lambda f: abs(f - picked_at)))
+    bx, by, bw, bh = (float(v) for v in boxes[nearest])
+    keyframes = highlight_path.held_keyframes(boxes, bridge)
+    return PickedTrack(track, keyframes, strength, nearest, (bx, by, bw, bh), seen)
+
+
+def _drawn_path(doc: Detections, boxes: np.ndarray) -> np.ndarray:
+    """The per-frame boxes (n, 4) as they are drawn: smoothed (a ring that follows every
+    wobble of a detector's box jitters), then kept inside the frame."""
+    sigma = SMOOTH_S * doc.video.fps
+    smooth = highlight_path.smoothed(boxes, doc.shots, sigma)
+    return highlight_path.clamped(smooth, doc.video.width, doc.video.height)
 
 
 def _followed(
@@ -187,13 +201,15 @@ def _followed(
         anchor=click,
         size=size,
     )
-    present = np.flatnonzero(followed.seen >= FILLED)
-    keyframes = [
-        (int(f), float(x), float(y), float(w), float(h))
-        for f, (x, y, w, h) in zip(present, followed.boxes[present], strict=True)
-    ]
-    strength = _strength(present.tolist(), n, 0, fade_s * doc.video.fps)
-    return PickedTrack(track, keyframes, strength, frame, box, followed.seen)
+    boxes = followed.boxes.copy()
+    boxes[followed.seen < FILLED] = np.nan
+    boxes = _drawn_path(doc, boxes)
+    present = np.flatnonzero(~np.isnan(boxes).any(axis=1))
+    seen = np.where(np.isnan(boxes).any(axis=1), LOST, followed.seen)
+    keyframes = highlight_path.held_keyframes(boxes, 0)
+    strength = highlight_path.strength(present.tolist(), n, 0, fade_s * doc.video.fps, doc.shots)
+    x, y, w, h = (float(v) for v in highlight_path.clamped(np.array([box]), width, height)[0])
+    return PickedTrack(track, keyframes, strength, frame, (x, y, w, h), seen)
 
 
 def _look_of(
@@ -219,10 +235,11 @@ def _detected_frames(doc: Detections, track: int) -> list[int]:
 
 
 def coverage(seen_per_frame: list[int], fps: float) -> list[str]:
-    """Per output second: ``found``, ``interpolated`` or ``lost``, by what most of its
-    frames were (a compact record for apps that warn when the spotlight was off)."""
+    """Per output second: ``found``, ``coasted`` (on the predicted path while he was
+    hidden, or between two sightings) or ``lost``, by what most of its frames were (a
+    compact record for apps that warn when the spotlight was off)."""
     per_second = max(1, round(fps))
-    names = {SEEN: "found", FILLED: "interpolated", LOST: "lost"}
+    names = {SEEN: "found", FILLED: "coasted", LOST: "lost"}
     out = []
     for start in range(0, len(seen_per_frame), per_second):
         chunk = seen_per_frame[start : start + per_second]
@@ -293,20 +310,3 @@ def _what_is_near(doc: Detections, frame: int, x: float, y: float) -> str:
         f"the nearest box is {w:.0f}x{h:.0f} at ({r[X1]:.0f}, {r[Y1]:.0f}){why}, "
         f"of {len(rows)} on that frame"
     )
-
-
-def _strength(seen: list[int], n: int, bridge: int, fade: float) -> np.ndarray:
-    """1 where seen or in a bridged gap; fading with the distance to the track elsewhere."""
-    present = np.zeros(n, dtype=bool)
-    present[seen] = True
-    for a, b in itertools.pairwise(seen):
-        if b - a - 1 <= bridge:
-            present[a:b] = True
-    index = np.arange(n)
-    hits = np.flatnonzero(present)
-    position = np.searchsorted(hits, index)
-    before = np.abs(index - hits[np.clip(position - 1, 0, len(hits) - 1)])
-    after = np.abs(hits[np.clip(position, 0, len(hits) - 1)] - index)
-    distance = np.minimum(before, after)
-    result: np.ndarray = np.clip(1.0 - distance / max(fade, 1.0), 0.0, 1.0)
-    return result

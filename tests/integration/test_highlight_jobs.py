@@ -43,7 +43,8 @@ def test_follow_and_click_make_a_vertical_reel(
     bx, _, bw, _ = picked["box"]
     assert bx <= x + w / 2 <= bx + bw + 0.08 * 640 and bw <= 320
     assert len(details["coverage"]) == 3
-    assert set(details["coverage"]) <= {"found", "interpolated", "lost"}
+    assert set(details["coverage"]) <= {"found", "coasted", "lost"}
+    assert 0.0 <= details["lit"] <= 1.0
     # What the motion backend's track gives today is reported as it is (issue 11's
     # tracking work is what will turn these seconds into "found").
 

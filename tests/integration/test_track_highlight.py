@@ -50,17 +50,19 @@ def test_a_click_picks_the_player_under_it(tmp_path: Path) -> None:
     picked = pick_track(doc, Highlight(frame=12, x=float(x + w / 2), y=float(y + h / 2)))
     assert picked.track_id == 3
     frame, *box = picked.keyframes[20]
-    assert np.allclose(box, truth.boxes[frame, 3])
+    assert np.allclose(box, truth.boxes[frame, 3], atol=0.5)  # his path, smoothed
 
 
 def test_short_gaps_are_bridged_and_long_ones_fade(tmp_path: Path) -> None:
-    """0.2 s lost: full strength; 1.5 s lost: fades to zero in the middle, back after."""
+    """0.2 s lost: full strength; 1.5 s lost: fades to zero in the middle, and back in from
+    where he is found again (never before he is there)."""
     _, truth = make_clip(tmp_path, duration_s=4.0, audio=False)
     doc = truth_detections(truth, {1: range(20, 26)})
     assert pick_track(doc, Highlight(track_id=1)).strength[20:26].min() == 1.0
     doc = truth_detections(truth, {1: range(40, 85)})
     strength = pick_track(doc, Highlight(track_id=1)).strength
-    assert strength[39] == 1.0 and strength[62] == 0.0 and strength[86] == 1.0
+    assert strength[39] == 1.0 and strength[62] == 0.0 and strength[84] == 0.0
+    assert 0 < strength[85] < strength[90] < 1 and strength[97] == 1.0
     assert 0 < strength[43] < 1  # fading, not switched off
     assert np.all(np.abs(np.diff(strength)) <= 0.1)  # never a jump
 

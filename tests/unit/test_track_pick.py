@@ -76,7 +76,7 @@ def test_seen_filled_and_lost_frames_are_told_apart() -> None:
     [
         ([SEEN] * 50, ["found", "found"]),
         ([SEEN] * 25 + [LOST] * 25, ["found", "lost"]),
-        ([FILLED] * 20 + [SEEN] * 5 + [LOST] * 10, ["interpolated", "lost"]),
+        ([FILLED] * 20 + [SEEN] * 5 + [LOST] * 10, ["coasted", "lost"]),
         ([], []),
     ],
 )
