@@ -30,6 +30,8 @@ import numpy as np
 
 from pipeline.detect.camera_motion import IDENTITY, camera_step, compose, invert, moved
 from pipeline.detect.contract import PLAYER, FrameDetections
+from pipeline.detect.person_shape import PersonShape, upright_groups
+from pipeline.detect.still_hold import HoldConfig, StillHold
 
 MAX_PAN_CHANGE = 3.0  # px a detected frame: a camera speeds up no faster (a passing car can)
 REANCHOR = 0.08  # of the width: how far the view may drift before the background follows
@@ -48,9 +50,13 @@ class MotionDetector:
         input_width: int = 320,
         min_area_fraction: float = 0.0004,
         learning_rate: float = 0.01,
+        shape: PersonShape | None = None,
+        hold: HoldConfig | None = None,
     ) -> None:
         self.input_width = input_width
         self.min_area_fraction = min_area_fraction
+        self.shape = shape or PersonShape()  # how a person's fragments join into one box
+        self._hold = StillHold(hold)  # who stopped moving, found again by his look
         # Unprimed, the first frame initialises the background outright; after it a
         # fixed rate per detected frame (MOG2's automatic rate would report nothing
         # for the first few frames).
@@ -160,6 +166,7 @@ class MotionDetector:
             )
             if change > CUT_CHANGE:
                 self._restart(frame)
+                self._hold.clear()
                 cut = FrameDetections.empty()
                 cut.camera = IDENTITY.copy()  # another view: no camera motion to carry over
                 return cut
@@ -167,23 +174,39 @@ class MotionDetector:
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._join)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         min_area = self.min_area_fraction * mask.size
-        boxes, scores = [], []
-        for x, y, w, h, area in stats[1:count]:
-            if area >= min_area:
-                boxes.append((x, y, x + w, y + h))
-                scores.append(min(1.0, area / (w * h)))
+        blobs = stats[1:count][stats[1:count, 4] >= min_area]
+        fragments = np.column_stack([blobs[:, :2], blobs[:, :2] + blobs[:, 2:4]])
+        grouped, pixels, parts = upright_groups(
+            fragments, blobs[:, 4], (mask.shape[1], mask.shape[0]), self.shape
+        )
+        boxes = grouped.tolist()
+        scores = _scores(grouped, pixels, parts).tolist()
         ys, xs = np.nonzero(mask)
         action = (float(xs.mean()), float(ys.mean())) if len(xs) >= min_area else None
         xyxy = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         if moved(self._to_background, (mask.shape[1], mask.shape[0])):
             xyxy, action = _to_frame(xyxy, action, invert(self._to_background))
+        assert self._previous is not None  # this frame, grey (set by _follow_camera)
+        xyxy, held_scores = self._hold.update(
+            self._previous, xyxy, np.asarray(scores, np.float64), self._last_step
+        )
         return FrameDetections(
             xyxy,
-            np.full(len(boxes), PLAYER, np.int64),
-            np.asarray(scores, np.float64),
+            np.full(len(xyxy), PLAYER, np.int64),
+            held_scores,
             action,
             camera=self._last_step.copy(),  # measured anyway: the tracker compensates it
         )
+
+
+def _scores(boxes: np.ndarray, pixels: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """How much of each box moved; a box whose fragments stack into a person's shape counts
+    more than its fill alone (the shape is evidence too), up to 0.9."""
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1.0)
+    fill = np.minimum(1.0, pixels / area)
+    grouped = np.minimum(0.9, fill + 0.2 * (parts - 1))
+    result: np.ndarray = np.where(parts > 1, np.maximum(fill, grouped), fill)
+    return result
 
 
 def _to_frame(

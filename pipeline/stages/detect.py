@@ -92,8 +92,9 @@ class DetectStage:
     """One pass of the configured detector over the clip."""
 
     name: ClassVar[StageName] = StageName.DETECT
-    # 2: shot boundaries; 3: colours, camera motion, stride; 4: our own tracker
-    version: ClassVar[str] = "4"
+    # 2: shot boundaries; 3: colours, camera motion, stride; 4: our own tracker;
+    # 5: motion fragments joined into upright boxes, still people held by their look
+    version: ClassVar[str] = "5"
 
     def run(self, ctx: StageContext, request: StageRequest[DetectParams]) -> StageResult:
         """Detect on ``request.video_key``; outputs ``{Artifact.DETECTIONS: key}``."""
