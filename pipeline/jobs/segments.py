@@ -157,6 +157,12 @@ def _joined_details(parts: list[dict[str, Any]], frames: list[int]) -> dict[str,
     if "lit" in joined:
         lit = sum(float(p.get("lit", 0.0)) * n for p, n in zip(parts, frames, strict=True))
         joined["lit"] = round(lit / max(1, sum(frames)), 4)
+    shown = next((p for p in parts if "best_frame" in p), None)  # a poster where he is lit
+    if shown is not None:
+        joined["best_frame"], joined["preview_window"] = (
+            shown["best_frame"],
+            shown.get("preview_window"),
+        )
     return joined
 
 

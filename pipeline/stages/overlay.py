@@ -198,7 +198,7 @@ class OverlayStage:
     def run(self, ctx: StageContext, request: StageRequest[OverlayParams]) -> StageResult:
         """Render the highlight onto ``request.video_key``."""
         source, info = ctx.fetch_video(request.video_key)
-        step = self.open_step(ctx, request, self.timeline(ctx, request))
+        step = self.open_step(ctx, request, self.timeline(ctx, request), source=(source, info))
         output = ctx.scratch / "overlay.mp4"
         window = request.frame_window(info) if request.segment else None
         frames = render_highlight(
@@ -222,16 +222,21 @@ class OverlayStage:
         request: StageRequest[OverlayParams],
         timeline: FramingTimeline | None,
         incoming: Geometry | None = None,
+        *,
+        source: tuple[Path, VideoInfo] | None = None,
     ) -> OverlayStep:
         """The step that draws ``request``'s highlight on frames that ``timeline`` framed
-        (None: the source's own frames); it draws on frames of any size."""
+        (None: the source's own frames); it draws on frames of any size. ``source`` is
+        ``request.video_key`` already fetched (else it is fetched if it must be read)."""
         params = request.params
         doc = self._detections(ctx, request)
         spotlight = Spotlight(params.style, params.dim)
         backend = pass_backend(ctx.encoder)
         if params.highlight.boxes is not None:
             boxes = params.highlight.boxes
-            cuts = doc.shots if doc is not None else self._cuts(ctx, request, timeline, boxes)
+            cuts = (
+                doc.shots if doc is not None else self._cuts(ctx, request, timeline, boxes, source)
+            )
             track = HighlightTrack(boxes, timeline, cuts=cuts)
             return OverlayStep(track, spotlight, backend)
         if doc is None:
@@ -254,19 +259,20 @@ class OverlayStage:
         request: AnyStageRequest,
         timeline: FramingTimeline | None,
         boxes: list[tuple[int, float, float, float, float]],
+        source: tuple[Path, VideoInfo] | None,
     ) -> list[int]:
-        """The cuts (source frames) of the clip when no detect stage found them: box
-        keyframes must not be held across one. Only the frames between this call's
-        frames and the keyframes are decoded for it."""
-        path, info = ctx.fetch_video(request.video_key)
+        """The cuts (source frames) that box keyframes must not be held across, when no
+        detect stage found them: those before the first keyframe and after the last.
+        Only those frames of this call are decoded for it (none when the keyframes span
+        them); between two keyframes the user's boxes are interpolated as given."""
+        path, info = source if source is not None else ctx.fetch_video(request.video_key)
         framing = request.upstream.get(StageName.FRAMING, {}).get(Artifact.VIDEO)
         if timeline is not None and framing == request.video_key:
             # The framed output: its cuts are in output frames, mapped back to the source.
-            found = scan_cuts(path, info)
-            return sorted({round(timeline.source_frame(c)) for c in found})
+            return sorted({round(timeline.source_frame(c)) for c in scan_cuts(path, info)})
         start, end = request.frame_window(info)
-        span = (min(start, boxes[0][0]), min(info.frame_count, max(end, boxes[-1][0] + 1)))
-        return scan_cuts(path, info, span)
+        spans = ((start, min(end, boxes[0][0] + 1)), (max(start, boxes[-1][0]), end))
+        return [cut for a, b in spans if b - a > 1 for cut in scan_cuts(path, info, (a, b))]
 
     @staticmethod
     def timeline(ctx: StageContext, request: AnyStageRequest) -> FramingTimeline | None:
