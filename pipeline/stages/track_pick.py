@@ -44,7 +44,7 @@ MAX_WIDTH = 0.5  # of the frame width
 MAX_HEIGHT = 0.95  # of the frame height
 MIN_HEIGHT = 0.02  # of the frame height
 ASPECT = (0.15, 1.5)  # width / height of a standing, running or crouching person
-SMOOTH_S = 0.07  # the drawn path is smoothed over about this long (a Gaussian's sigma)
+SMOOTH_S = 0.1  # the drawn path is smoothed over about this long (a Gaussian's sigma)
 
 
 @dataclass(frozen=True)
