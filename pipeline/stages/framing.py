@@ -172,10 +172,14 @@ class FramingStage:
         win_w, win_h = window_size(width, height, ratio)
         fps = float(info.fps)
         player = params.player
+        key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
         if params.follow is Follow.PLAYER and player is not None and player.boxes is not None:
             targets, boxes = keyframe_targets(player.boxes, info.frame_count)
-            return crop_path(targets, width, height, win_w, win_h, fps, sizes=boxes), {}
-        key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
+            # Keyframes need no detections; when detect ran anyway, its cuts are free,
+            # and the window jumps at them instead of panning across.
+            cuts = Detections.model_validate(ctx.bucket.get_json(key).data).shots if key else None
+            path = crop_path(targets, width, height, win_w, win_h, fps, cuts=cuts, sizes=boxes)
+            return path, {}
         if key is None:
             raise StageParamsInvalid("framing.follow needs the detect stage")
         doc = Detections.model_validate(ctx.bucket.get_json(key).data)

@@ -10,13 +10,14 @@ import pytest
 
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.core.settings import Settings
+from pipeline.manifests.detections import Detections, VideoFacts
 from pipeline.manifests.job import StageName
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.stages.table import Artifact
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip, make_odd_sized, make_rotated
 from tests.media_checks import assert_playable_everywhere, read_frames
-from tests.stage_runs import fetch, run_stage, upload
+from tests.stage_runs import JOB_ID, fetch, run_stage, upload
 
 FRAME = 1 / 30
 
@@ -227,3 +228,33 @@ def test_the_follow_camera_holds_a_wide_fast_players_whole_box(
     corner = np.array([xy[0] for xy in timeline.crop_path])
     inside = (left >= corner) & (left + w <= corner + win_w)
     assert inside.mean() >= 0.98, f"whole box inside on {inside.mean():.0%}"
+
+
+def test_the_follow_camera_jumps_at_the_detected_cut_for_box_keyframes(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """Box keyframes on the left until a cut at frame 45, on the right after it: with the
+    detect stage's cuts the window jumps at the cut and holds still on each side of it,
+    instead of panning across it."""
+    clip, _ = make_clip(tmp_path, width=640, height=360, duration_s=3.0, audio=False)
+    n, cut = 90, 45
+    video = VideoFacts(width=640, height=360, fps=30.0, frame_count=n)
+    doc = Detections(
+        backend="truth", video=video, classes=["player", "ball"], frames=[[] for _ in range(n)],
+        ball=[None] * n, action=[None] * n, shots=[cut],
+    )  # fmt: skip
+    key = f"users/u/jobs/{JOB_ID}/detect/detections.json"
+    bucket.put_json(key, doc.model_dump(mode="json"))
+    keyframes = [[0, 60.0, 100.0, 40.0, 100.0], [cut - 1, 60.0, 100.0, 40.0, 100.0]]
+    keyframes += [[cut, 500.0, 100.0, 40.0, 100.0], [n - 1, 500.0, 100.0, 40.0, 100.0]]
+    params = {"aspect": "9:16", "follow": "player", "player": {"boxes": keyframes}}
+    result = run_stage(
+        bucket, settings, StageName.FRAMING, params, upload(bucket, clip),
+        upstream={StageName.DETECT: {"detections": key}},
+    )  # fmt: skip
+    timeline = FramingTimeline.model_validate(
+        bucket.get_json(result.outputs[Artifact.TIMELINE]).data
+    )
+    x = [xy[0] for xy in timeline.crop_path]
+    assert len(set(x[:cut])) == 1 and len(set(x[cut:])) == 1, x
+    assert x[cut] - x[cut - 1] > 300
