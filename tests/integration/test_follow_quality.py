@@ -222,8 +222,9 @@ def _scene_truth(tmp_path: Path) -> tuple[Path, Truth, int]:
 
 def test_the_real_footage_measure_scores_spotlights_whose_answer_is_known(tmp_path: Path) -> None:
     """On a generated scene the measure gives the known answer: a light on the true
-    centre is on the person, one 1.5x the distance away is not, a light held past the
-    cut is false light after a cut, a window beside him does not hold him."""
+    centre is on the person, one 1.5x the distance away is not (nor in his box past its
+    corner), a light held past the cut is false light after a cut, a window beside him
+    does not hold him."""
     _, truth, cut = _scene_truth(tmp_path)
     n = truth.frame_count
     _, boxes = truth.per_frame()
@@ -234,7 +235,7 @@ def test_the_real_footage_measure_scores_spotlights_whose_answer_is_known(tmp_pa
     visible = len([m for m in truth.marks if m.box is not None])
 
     exact = score_follow(truth, on, centre, holding, win_w)
-    assert (exact.on_person, exact.in_window) == (1.0, 1.0)
+    assert (exact.on_person, exact.in_box, exact.in_window) == (1.0, 1.0, 1.0)
     assert (exact.false_light, exact.after_cut) == (0, 0)
     assert (exact.visible, exact.absent, exact.lit) == (visible, n - cut, cut)
 
@@ -242,6 +243,7 @@ def test_the_real_footage_measure_scores_spotlights_whose_answer_is_known(tmp_pa
     near, far = centre + np.array([0.6 * tolerance, 0]), centre + np.array([0, 1.5 * tolerance])
     assert score_follow(truth, on, near, holding, win_w).on_person == 1.0
     assert score_follow(truth, on, far, holding, win_w).on_person == 0.0
+    assert score_follow(truth, on, centre + boxes[:, 2:], holding, win_w).in_box == 0.0
 
     held = np.where(np.arange(n) < cut + 6, 1.0, 0.0)
     late = score_follow(truth, held, np.nan_to_num(centre, nan=100.0), holding, win_w)
