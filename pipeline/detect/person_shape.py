@@ -7,7 +7,7 @@ than wide and his parts stack vertically, so fragments that overlap sideways
 and lie one above the other, close enough, are merged while the merged box
 still has a person's shape; side-by-side blobs (two players, a player and a
 car) are never merged, nor two whole players standing one behind the other
-(the union would be too thin).
+(each is already a whole upright box, or the union would be too thin).
 
 Example::
 
@@ -25,16 +25,18 @@ import numpy as np
 class PersonShape:
     """What a merged box may look like (the shape of a standing person, arms out or in)."""
 
-    min_aspect: float = 0.25  # width / height: thinner is two people stacked, or a post
+    min_aspect: float = 0.3  # width / height: thinner is two people stacked, or a post
     max_aspect: float = 0.9  # wider is not upright
     max_gap: float = 0.5  # of the larger part's height or width: space between stacked parts
     min_overlap: float = 0.4  # of the narrower part's width, shared sideways
-    max_widening: float = (
-        1.35  # the union's width over the wider part's: stacking, not side by side
-    )
+    max_widening: float = 1.15  # union width / the wider part's: stacked, not side by side
     max_height: float = 0.95  # of the frame's height
     max_width: float = 0.3  # of the frame's width (a person is never wider)
     min_fill: float = 0.12  # of the union's area covered by the parts' pixels
+    # Two parts each this upright (width / height) and each this much of the union's
+    # height are two whole people, one behind the other, not a head and a body.
+    whole_aspect: float = 0.7
+    whole_share: float = 0.5
 
 
 def upright_groups(
@@ -90,6 +92,10 @@ def _best_pair(
         & (uw <= shape.max_width * frame_size[0])
         & (fill >= shape.min_fill)
     )
+    upright = w / np.maximum(h, 1e-6) <= shape.whole_aspect
+    whole = upright[:, None] & upright[None]
+    whole &= np.minimum(h[:, None], h[None]) >= shape.whole_share * uh
+    ok &= ~whole
     np.fill_diagonal(ok, False)
     if not ok.any():
         return None

@@ -10,7 +10,9 @@ camera) and, while it still matches, the box is reported again. Small moving
 fragments inside a held box (a head turning, an arm) are his parts: they are
 folded into it and keep it alive. A held box that nothing moves in for
 ``hold_frames`` (a ghost of the background, a poster) is let go, and so is one
-whose template no longer matches (he left, something passed in front).
+whose template no longer matches (he left), or that something much larger moving
+covers (a bus passing in front: through a window, its motion would keep a
+reflection alive).
 
 Example::
 
@@ -97,6 +99,9 @@ class StillHold:
                 # only a part of him shows (his shirt, not his legs): the whole is kept
             if entry.seen < cfg.confirm:
                 continue  # seen too briefly to be anyone (a flicker, a reflection)
+            covered = _intersection(box, boxes) / max(_area(box[None])[0], 1e-9)
+            if ((covered >= cfg.inside) & (_area(boxes) >= 2 * _area(box[None])[0])).any():
+                continue  # something large passes in front: whatever is behind is hidden
             match = _search(grey, entry.template, box, cfg.search)
             if match is None or match[1] < cfg.min_match:
                 continue

@@ -16,11 +16,13 @@ FRAME = (320, 180)  # width, height
     ("fragments", "expected"),
     [
         # head, torso, legs of one person: one box around all three
-        ([(100, 40, 112, 52), (96, 54, 116, 80), (98, 82, 114, 110)], [(96, 40, 116, 110)]),
+        ([(102, 40, 114, 52), (96, 54, 120, 80), (98, 82, 118, 110)], [(96, 40, 120, 110)]),
         # two players side by side: never one box
         ([(100, 60, 112, 100), (118, 60, 130, 100)], None),
         # two whole players one behind the other: the union would be too thin
         ([(100, 20, 112, 60), (100, 62, 112, 102)], None),
+        # a player in front of another, a step nearer: two whole people, two boxes
+        ([(100, 30, 116, 70), (98, 50, 116, 96)], None),
         # a player and the car beside him: kept apart (the union is too wide)
         ([(100, 60, 112, 100), (104, 70, 190, 110)], None),
     ],
