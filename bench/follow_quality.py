@@ -174,16 +174,16 @@ def real_footage(only: list[str] | None = None) -> None:
     scored; the goals each one misses."""
     print(HEADER)
     missed: dict[str, list[str]] = {}
-    for path in truth_files():
-        name = path.stem
+    truths = {path.stem: load_truth(path) for path in truth_files()}
+    for name, truth in truths.items():
         if only and name not in only:
             continue
-        truth = load_truth(path)
         clip = truth.source.locate()
         if clip is None:
-            print(f"| {name} | skipped: install {truth.source.package()} | | | | | | | | | |")
+            print(f"| {name} | skipped: install {truth.source.package()} |" + " |" * 10)
             continue
-        result = measure_clip(name, truth, clip)
+        others = [o for key, o in truths.items() if key != name and o.clip == truth.clip]
+        result = measure_clip(name, truth, clip, others)
         print(real_row(result), flush=True)
         missed[name] = goals_missed(result)
     for name, misses in missed.items():

@@ -11,6 +11,9 @@ Each file of :mod:`bench.follow_truth` is clicked and followed as a job does
 - false light: frames of the span lit while the person is absent (another
   shot, or out of the picture), as a count and a share of the lit frames;
   those of them in another shot than the click's are lit after a cut;
+- on someone else: of his visible marks, those lit nearer another person
+  annotated on the same clip (and within 40 px of him) than him: a swap the
+  40 px figure may not show when two walk side by side;
 - hidden: of the frames annotated ``occluded``, how many are lit near him
   (coasting on his path) and how many lit away from him (on the occluder);
 - in 9:16: of the frames annotated ``visible``, the share where framing's 9:16
@@ -28,6 +31,7 @@ light, >= 95% in 9:16, follow <= 1.3x the decode.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +60,7 @@ class RealScore:
     lit: int  # lit frames of the span
     false_light: int
     after_cut: int
+    on_other: int  # visible marks lit nearer another annotated person than him
     hidden_near: int
     hidden_away: int
     in_window: float
@@ -80,10 +85,12 @@ def score_follow(
     window_x: np.ndarray,
     window_w: int,
     doc: Detections | None = None,
+    others: Sequence[Truth] = (),
 ) -> RealScore:
     """``strength`` and ``centres`` (the light per frame), ``window_x`` (the 9:16
     window's left edge per frame, ``window_w`` wide) against ``truth``; ID switches
-    from ``doc``'s tracks (0 without it)."""
+    from ``doc``'s tracks (0 without it); ``others``: the other people annotated on
+    the same clip."""
     states, boxes = truth.per_frame()
     n = truth.frame_count
     lit = np.zeros(n, dtype=bool)
@@ -111,12 +118,33 @@ def score_follow(
         lit=int((lit & scored).sum()),
         false_light=int(false.sum()),
         after_cut=int((false & other_shot).sum()),
+        on_other=int(
+            (
+                visible & lit & _nearer_other(distance, centres, others, n, near_px(truth.width))
+            ).sum()
+        ),
         hidden_near=int((occluded & near).sum()),
         hidden_away=int((occluded & lit & ~near).sum()),
         in_window=_share(_in_window(boxes, window_x, window_w), visible),
         tracked=tracked,
         id_switches=switches,
     )
+
+
+def _nearer_other(
+    distance: np.ndarray, centres: np.ndarray, others: Sequence[Truth], n: int, reach: float
+) -> np.ndarray:
+    """Per frame: the light is within ``reach`` of another annotated person in view
+    there, and nearer him than ``distance`` (its distance to the clicked one)."""
+    nearer = np.zeros(n, dtype=bool)
+    light = np.asarray(centres, dtype=np.float64)[:n]
+    for other in others:
+        states, boxes = other.per_frame()
+        centre = boxes[:n, :2] + boxes[:n, 2:] / 2
+        with np.errstate(invalid="ignore"):
+            gap = np.hypot(*(light - centre).T)
+            nearer |= (states[:n] == VISIBLE) & (gap <= reach) & (gap < distance)
+    return nearer
 
 
 def _share(hits: np.ndarray, over: np.ndarray) -> float:
@@ -190,21 +218,25 @@ class ClipResult:
         return sum(self.run.seconds.values()) / self.decode_s
 
 
-def measure_clip(name: str, truth: Truth, clip: Path) -> ClipResult:
-    """``truth``'s click followed through ``clip`` as a job does, and scored."""
+def measure_clip(name: str, truth: Truth, clip: Path, others: Sequence[Truth] = ()) -> ClipResult:
+    """``truth``'s click followed through ``clip`` as a job does, and scored (``others``:
+    the other people annotated on the clip)."""
     click = Highlight(frame=truth.click.frame, x=truth.click.x, y=truth.click.y)
     decode = decode_seconds(clip)
     run = follow_click(clip, click)
-    score = score_follow(truth, run.strength, run.centres, run.window_x, run.window_w, run.doc)
+    score = score_follow(
+        truth, run.strength, run.centres, run.window_x, run.window_w, run.doc, others
+    )
     return ClipResult(name, score, run, decode)
 
 
 HEADER = (
     "| clip: person | annotated (visible / occluded / absent) | on person | in his box "
     "| false light "
-    "(frames, of lit) | lit after a cut | hidden: lit on him / away | in 9:16 | tracked "
+    "(frames, of lit) | lit after a cut | on someone else | hidden: lit on him / away "
+    "| in 9:16 | tracked "
     "| ID switches | follow / decode (s) |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
@@ -216,12 +248,12 @@ def real_row(result: ClipResult) -> str:
     if run.refused is not None:
         return (
             f"| {result.name} | {s.visible} / {s.occluded} / {s.absent} "
-            f"| refused: {run.refused} | - | - | - | - | - | - | - | {timing} |"
+            f"| refused: {run.refused} | - | - | - | - | - | - | - | - | {timing} |"
         )
     return (
         f"| {result.name} | {s.visible} / {s.occluded} / {s.absent} | {s.on_person:.0%} "
         f"| {s.in_box:.0%} | {s.false_light} ({s.false_share:.1%}) | {s.after_cut} "
-        f"| {s.hidden_near} / {s.hidden_away} | {s.in_window:.0%} | {s.tracked:.0%} "
+        f"| {s.on_other} | {s.hidden_near} / {s.hidden_away} | {s.in_window:.0%} | {s.tracked:.0%} "
         f"| {s.id_switches} | {timing} |"
     )
 

@@ -254,6 +254,26 @@ def test_the_real_footage_measure_scores_spotlights_whose_answer_is_known(tmp_pa
     assert score_follow(truth, on, centre, beside, win_w).in_window == 0.0
 
 
+def test_a_light_on_the_person_beside_him_counts_as_on_someone_else() -> None:
+    """Two people 12 px apart (within the 20 px a 320 px clip allows): a light on the
+    neighbour still passes as on the person, and is counted on someone else."""
+    truth = Truth.model_validate(_truth())
+    marks = [
+        {"frame": f, "state": "visible", "box": [40 + 4 * f + 12, 60, 20, 60]} for f in (0, 5, 15)
+    ]
+    neighbour = Truth.model_validate(_truth(marks=marks, click={"frame": 5, "x": 82, "y": 90}))
+    n = truth.frame_count
+    _, boxes = neighbour.per_frame()
+    on_him = np.where(np.arange(n) < 20, 1.0, 0.0)
+    light = np.nan_to_num(boxes[:, :2] + boxes[:, 2:] / 2, nan=0.0)
+    window = np.zeros(n)
+    beside = score_follow(truth, on_him, light, window, 160, others=[neighbour])
+    assert (beside.on_person, beside.on_other, beside.visible) == (1.0, 3, 3)
+    _, own = truth.per_frame()
+    right = score_follow(truth, on_him, own[:, :2] + own[:, 2:] / 2, window, 160, None, [neighbour])
+    assert right.on_other == 0
+
+
 def test_the_id_switches_count_each_change_of_the_track_on_him() -> None:
     """The tracker's id on the person: two changes (7 -> 8 -> 7) over his visible marks;
     a box on someone else (no overlap) is no switch."""
