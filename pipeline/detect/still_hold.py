@@ -39,12 +39,13 @@ class HoldConfig:
     min_match: float = 0.6  # normalised correlation of the template: below it, he is gone
     search: float = 0.25  # of the box's size: how far from its last place it is searched
     min_height: float = 0.08  # of the frame's height: smaller boxes are not remembered
-    aspect: tuple[float, float] = (0.2, 0.9)  # width / height of an upright person
+    aspect: tuple[float, float] = (0.2, 0.6)  # width / height of one upright person (no group)
     same: float = 0.3  # IoU with a current box: it is that box (the template is refreshed)
     inside: float = 0.7  # of a fragment's area within a held box: one of its parts
     confirm: int = 3  # detected frames in a row a box is seen before it is held
     max_held: int = 12
-    score: float = 0.4  # what a held box reports (the tracker extends tracks with it)
+    # What a held box reports: low, so it extends a track but never starts one.
+    score: float = 0.2
 
 
 @dataclass

@@ -73,7 +73,7 @@ def test_a_player_who_stops_is_held_by_his_look() -> None:
     for _ in range(10):
         boxes, scores = hold.update(grey, np.empty((0, 4)), np.empty(0))
         assert len(boxes) == 1 and np.abs(boxes[0] - PERSON).max() <= 1, boxes
-        assert scores[0] == pytest.approx(0.4)
+        assert scores[0] == pytest.approx(HoldConfig().score)
     boxes, _ = hold.update(grey, np.empty((0, 4)), np.empty(0))
     assert not len(boxes)  # nothing moved in him for hold_frames: let go (a ghost, a poster)
 
