@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.settings import Settings
-from pipeline.manifests.detections import Detections, Row, VideoFacts
+from pipeline.manifests.detections import Detections, Row
 from pipeline.manifests.job import DetectParams, Highlight, StageName
 from pipeline.media.sample import POST_X, SampleTruth, Scene
 from pipeline.runners.local import LocalRunner
@@ -19,6 +19,7 @@ from pipeline.stages.player_follow import FILLED, LOST, SEEN
 from pipeline.stages.track_pick import pick_track
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
+from tests.integration.test_track_highlight import truth_detections
 from tests.media_checks import read_frames
 from tests.stage_runs import JOB_ID, fetch, run_stage, upload
 
@@ -38,23 +39,7 @@ def detections_with_the_post(truth: SampleTruth, hidden: np.ndarray) -> Detectio
     the post itself detected on every frame (an occluder the ring must not jump onto)."""
     pw = float(truth.boxes[0, 0, 2])
     post: Row = (0, 0.9, 99, POST_X * W - pw, 0.2 * H, POST_X * W + pw, 0.9 * H, 0)
-    frames: list[list[Row]] = []
-    for f in range(truth.frames):
-        rows: list[Row] = [post]
-        for p, (x, y, w, h) in enumerate(truth.boxes[f]):
-            if p == 0 and f in hidden:
-                continue
-            rows.append((0, 0.9, p, float(x), float(y), float(x + w), float(y + h), 0))
-        frames.append(rows)
-    video = VideoFacts(width=W, height=H, fps=float(truth.fps), frame_count=truth.frames)
-    return Detections(
-        backend="truth",
-        video=video,
-        classes=["player", "ball"],
-        frames=frames,
-        ball=[None] * truth.frames,
-        action=[None] * truth.frames,
-    )
+    return truth_detections(truth, {0: set(hidden.tolist())}, always=[post])
 
 
 @pytest.fixture(scope="module")

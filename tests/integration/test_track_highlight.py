@@ -3,6 +3,7 @@ short gaps, fading out while he is lost."""
 
 from __future__ import annotations
 
+from collections.abc import Container, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,17 @@ from tests.media_checks import read_frame
 from tests.stage_runs import JOB_ID, fetch, run_stage, upload
 
 
-def truth_detections(truth: SampleTruth, missing: dict[int, range] | None = None) -> Detections:
-    """Exact tracks (track id = player index); ``missing[player]``: frames he is not found."""
+def truth_detections(
+    truth: SampleTruth,
+    missing: Mapping[int, Container[int]] | None = None,
+    *,
+    always: Sequence[Row] = (),
+) -> Detections:
+    """Exact tracks (track id = player index); ``missing[player]``: frames he is not found;
+    ``always``: rows found on every frame (an occluder)."""
     frames: list[list[Row]] = []
     for f in range(truth.frames):
-        rows: list[Row] = []
+        rows: list[Row] = list(always)
         for p, (x, y, w, h) in enumerate(truth.boxes[f]):
             if missing and f in missing.get(p, range(0)):
                 continue
