@@ -229,7 +229,11 @@ class FrameReader:
         except av.FFmpegError as exc:
             raise self._decode_failed(f"decoding failed at frame {expected}", exc) from exc
         self._check_size_kept()
-        if expected < end:
+        if end >= self.info.frame_count:
+            # A range to the clip's end: its count is the header's estimate, held to the
+            # same rule as a whole decode (a frame or two short of an estimate is fine).
+            check_complete(expected, end)
+        elif expected < end:
             raise InvalidMedia(
                 f"the clip's data ends early ({expected} of {end} frames decoded): "
                 "the upload is truncated or corrupt"

@@ -643,7 +643,9 @@ def test_cancel_from_another_process_stops_a_running_worker_at_a_frame(
     clip, truth = make_clip(tmp_path, width=640, height=360, duration_s=10.0)
     client = ReelpipeClient(bucket, "u")
     job_id = overlay_job(client, clip, truth)
-    env = worker_env(settings, REELPIPE_X264_PRESET="slow")
+    # Progress (where a worker meets a cancel) every 0.1 s, and an encode slow enough that
+    # the cancel, sent by a fresh process, lands well before the last frame.
+    env = worker_env(settings, REELPIPE_X264_PRESET="veryslow", REELPIPE_PROGRESS_INTERVAL_S="0.1")
     with reaped(spawn("scan", "--once", env=env)) as worker:
         wait_until(
             partial(overlay_attempt_before, client, job_id, 1, 30.0),
