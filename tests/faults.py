@@ -141,6 +141,21 @@ def spawn(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[st
     )
 
 
+def announcement(proc: subprocess.Popen[str], until: str = "workers") -> dict[str, str]:
+    """What ``reelpipe serve`` prints at start (``key: value`` lines), read from its stdout
+    up to the line ``until`` (``workers`` is its last)."""
+    assert proc.stdout is not None
+    lines: dict[str, str] = {}
+    while until not in lines:
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read() if proc.stderr is not None else ""
+            raise AssertionError(f"serve exited before announcing {until!r}: {err[-2000:]}")
+        key, _, value = line.partition(":")
+        lines[key.strip()] = value.strip()
+    return lines
+
+
 def free_ports(count: int = 1) -> list[int]:
     """``count`` loopback ports nobody holds, below the kernel's ephemeral range
     (32768 and up), so no outgoing connection of this or another test can take one

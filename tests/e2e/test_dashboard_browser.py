@@ -21,7 +21,7 @@ from pipeline.core.settings import Settings
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.storage.bucket import open_bucket
 from tests.factories import job_manifest, make_clip
-from tests.faults import assert_running, free_ports, reaped, spawn, wait_until
+from tests.faults import announcement, assert_running, free_ports, reaped, spawn, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -46,7 +46,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ReelpipeClient, dict[str, str]
     with reaped(
         spawn("serve", "--in-memory", "--port", str(port), "--webhook-port", str(web_port), env=env)
     ) as server:
-        announced = _announced(server)
+        announced = announcement(server, "dashboard")
         settings = Settings(
             endpoint_url=f"http://127.0.0.1:{port}",
             access_key_id=SecretStr(announced["access key"]),
@@ -83,19 +83,6 @@ def _up(bucket: object, server: subprocess.Popen[str]) -> bool:
     except Exception:  # noqa: BLE001 - not listening yet
         return False
     return True
-
-
-def _announced(server: subprocess.Popen[str]) -> dict[str, str]:
-    """What serve announces on its stdout, up to the dashboard's link (a generated token
-    and secret key, printed once)."""
-    assert server.stdout is not None
-    announced: dict[str, str] = {}
-    while "dashboard" not in announced:
-        line = server.stdout.readline()
-        assert line, "serve exited before announcing the dashboard"
-        key, _, value = line.partition(":")
-        announced[key.strip()] = value.strip()
-    return announced
 
 
 def _wait_state(client: ReelpipeClient, job_id: str, state: JobState) -> None:

@@ -21,7 +21,7 @@ from pipeline.manifests.status import JobState, StageState
 from pipeline.media.sample import write_sample_clip
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
-from tests.faults import free_ports
+from tests.faults import announcement, free_ports
 
 PYTHON_CLI = [sys.executable, "-m", "pipeline.cli.main"]
 
@@ -108,13 +108,7 @@ def served(tmp_path: Path) -> object:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert proc.stdout is not None
-    announced: dict[str, str] = {}
-    while "workers" not in announced:
-        line = proc.stdout.readline()
-        assert line, "serve exited before announcing itself"
-        key, _, value = line.partition(":")
-        announced[key.strip()] = value.strip()
+    announced = announcement(proc)
     yield proc, announced
     if proc.poll() is None:
         proc.kill()

@@ -14,17 +14,7 @@ from pipeline.core.settings import Settings
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.storage.bucket import open_bucket
 from tests.factories import job_manifest, make_clip
-from tests.faults import free_ports, reaped, spawn, wait_until
-
-
-def _announced(proc: object) -> dict[str, str]:
-    lines: dict[str, str] = {}
-    while "workers" not in lines:
-        line = proc.stdout.readline()  # type: ignore[attr-defined]
-        assert line, f"serve exited: {proc.stderr.read()}"  # type: ignore[attr-defined]
-        key, _, value = line.partition(":")
-        lines[key.strip()] = value.strip()
-    return lines
+from tests.faults import announcement, free_ports, reaped, spawn, wait_until
 
 
 def test_a_callback_to_serves_own_api_is_refused_and_bobs_job_is_left_alone(
@@ -41,7 +31,7 @@ def test_a_callback_to_serves_own_api_is_refused_and_bobs_job_is_left_alone(
     }
     args = ["--in-memory", "--port", str(port), "--webhook-port", str(web_port), "--workers", "2"]
     with reaped(spawn("serve", *args, env=env)) as server:
-        announced = _announced(server)
+        announced = announcement(server)
         settings = Settings(
             endpoint_url=announced["S3 endpoint"],
             access_key_id=SecretStr(announced["access key"]),

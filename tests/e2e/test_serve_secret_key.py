@@ -11,18 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.faults import free_ports, reaped, spawn
-
-
-def _announced(server: object) -> dict[str, str]:
-    stdout = server.stdout  # type: ignore[attr-defined]
-    announced: dict[str, str] = {}
-    while "workers" not in announced:
-        line = stdout.readline()
-        assert line, "serve exited before announcing itself"
-        key, _, value = line.partition(":")
-        announced[key.strip()] = value.strip()
-    return announced
+from tests.faults import announcement, free_ports, reaped, spawn
 
 
 def test_serve_makes_keeps_and_shares_its_secret_key(tmp_path: Path) -> None:
@@ -33,7 +22,7 @@ def test_serve_makes_keeps_and_shares_its_secret_key(tmp_path: Path) -> None:
     env |= {"XDG_DATA_HOME": str(tmp_path / "xdg"), "REELPIPE_SCRATCH_DIR": str(tmp_path)}
     args = ("serve", "--port", str(port), "--webhook-port", str(web_port))
     with reaped(spawn(*args, env=env)) as server:
-        announced = _announced(server)
+        announced = announcement(server)
         kept = tmp_path / "xdg" / "reelpipe" / "s3-secret-key"
         assert kept.read_text().strip() == announced["secret key"]
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600
