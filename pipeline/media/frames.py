@@ -92,9 +92,10 @@ def check_complete(decoded: int, expected: int) -> None:
 
 def frame_budget(expected: int) -> int:
     """How many frames a decode of a clip promising ``expected`` may yield before it is
-    stopped: the limits were checked against the header's count, so a stream that holds
-    far more (a rate that speeds up after the frames the probe looked at) would cost what
-    no limit allowed. A quarter more, and a few, covers honest variable-rate clips."""
+    stopped: the limits were checked on that count (``VideoInfo.decoded_frames``), so a
+    stream that holds far more (a rate that speeds up after the frames the probe looked
+    at) would cost what no limit allowed. A quarter more, and a few, covers honest
+    variable-rate clips."""
     return expected + expected // 4 + 30
 
 
@@ -174,7 +175,7 @@ class FrameReader:
                 for frame in packet.decode():
                     yield self._upright(index, frame)
                     index += 1
-                    check_within_budget(index, self.info.frame_count)
+                    check_within_budget(index, self.info.decoded_frames)
         except av.FFmpegError as exc:
             raise self._decode_failed(f"decoding failed at frame {index}", exc) from exc
         self._check_size_kept()
@@ -193,7 +194,7 @@ class FrameReader:
             for packet in self._container.demux(self.video):
                 for frame in packet.decode():
                     decoded += 1
-                    check_within_budget(decoded, self.info.frame_count)
+                    check_within_budget(decoded, self.info.decoded_frames)
                     if frame.pts is not None:
                         yield self._upright(round((frame.pts - origin) / ticks_per_frame), frame)
         except av.FFmpegError as exc:

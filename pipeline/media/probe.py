@@ -62,6 +62,14 @@ class VideoInfo:
     constant_rate: bool = True  # every frame lasts 1/fps: frame n starts at n/fps
 
     @property
+    def decoded_frames(self) -> int:
+        """The frames decoding the clip yields, at the larger of two estimates: the count
+        the container promises and its length at its average rate (a variable-rate clip's
+        ``fps``). Either alone can be understated by a hostile header: the limits are
+        checked on this, and a decode is held to it (``frames.frame_budget``)."""
+        return max(self.frame_count, round(self.duration_s * self.fps))
+
+    @property
     def display_width(self) -> int:
         """Width as shown (upright)."""
         return self.height if self.rotation in (90, 270) else self.width

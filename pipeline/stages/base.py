@@ -241,7 +241,7 @@ def check_limits(info: VideoInfo, limits: Limits) -> None:
             f"the clip runs at {float(info.fps):g} fps; the limit is {limits.max_fps:g} fps "
             "(REELPIPE_MAX_FPS)"
         )
-    frames = decoded_frames(info)
+    frames = info.decoded_frames
     work = frames * info.width * info.height
     if work > limits.max_decoded_pixels:
         raise LimitExceeded(
@@ -249,13 +249,6 @@ def check_limits(info: VideoInfo, limits: Limits) -> None:
             f"{info.width}x{info.height}); the limit is {limits.max_decoded_pixels:.3g} "
             "(REELPIPE_MAX_DECODED_PIXELS)"
         )
-
-
-def decoded_frames(info: VideoInfo) -> int:
-    """The frames decoding the clip yields, at the larger of two estimates: the count the
-    container promises and its length at its average rate (a variable-rate clip's
-    ``fps``). Either alone can be understated by a hostile header."""
-    return max(info.frame_count, round(info.duration_s * info.fps))
 
 
 PC = TypeVar("PC", bound=BaseModel, contravariant=True)

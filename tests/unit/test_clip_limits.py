@@ -11,7 +11,7 @@ from pipeline.core.settings import Limits, Settings
 from pipeline.jobs.plan import plan_job
 from pipeline.manifests.job import Stages
 from pipeline.media.probe import VideoInfo
-from pipeline.stages.base import check_limits, decoded_frames
+from pipeline.stages.base import check_limits
 
 
 def info(
@@ -82,8 +82,8 @@ def test_frame_rate_and_work_limits(clip: VideoInfo, limits: Limits, named: str 
 
 
 def test_decoded_frames_take_the_larger_estimate() -> None:
-    assert decoded_frames(info(frames=10, seconds=2.0, fps=Fraction(30))) == 60
-    assert decoded_frames(info(frames=90, seconds=2.0, fps=Fraction(30))) == 90
+    assert info(frames=10, seconds=2.0, fps=Fraction(30)).decoded_frames == 60
+    assert info(frames=90, seconds=2.0, fps=Fraction(30)).decoded_frames == 90
 
 
 def test_the_planner_refuses_before_estimating() -> None:
