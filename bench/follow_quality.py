@@ -16,7 +16,7 @@ in the picture:
 - switches: how often the spotlight moved from the clicked player onto another
   one (summed over the players);
 - in 9:16: the share where a 9:16 window following the spotlight (the framing
-  camera's path, :func:`~pipeline.stages.follow_path.crop_path`) holds the
+  camera's path, :func:`~pipeline.follow.camera_path.crop_path`) holds the
   whole true box;
 - jerk: the 95th percentile of that camera's jerk, in window widths per s^3;
 - cut pans: cuts across which the camera kept panning instead of cutting.
@@ -38,11 +38,11 @@ from bench.follow_run import tracked_detections, with_look
 from bench.follow_truth import DATA, load_truth, truth_files
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.offline import offline_environment
+from pipeline.follow.camera_path import crop_path, window_size
+from pipeline.follow.pick import pick_track
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import Highlight
 from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
-from pipeline.stages.follow_path import crop_path, window_size
-from pipeline.stages.track_pick import pick_track
 
 __all__ = ["tracked_detections", "with_look"]  # the job's path, for tests that drive it
 

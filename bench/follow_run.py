@@ -37,6 +37,7 @@ from pipeline.detect.assemble import assemble
 from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.shots import ShotCuts
+from pipeline.follow.camera_path import window_size
 from pipeline.manifests.detections import Detections, VideoFacts
 from pipeline.manifests.job import (
     Click,
@@ -51,7 +52,6 @@ from pipeline.media.frames import FrameReader
 from pipeline.media.probe import VideoInfo, probe
 from pipeline.stages.base import StageRequest
 from pipeline.stages.detect import follow_clicks
-from pipeline.stages.follow_path import window_size
 from pipeline.stages.framing import FramingStage
 from pipeline.stages.overlay import OverlayStage, OverlayStep
 from pipeline.stages.table import Artifact

@@ -23,13 +23,13 @@ import numpy as np
 
 from bench.detect_gpu import yolo_rows
 from pipeline.core.settings import EncodeProfile
+from pipeline.follow.highlight_track import HighlightTrack
 from pipeline.manifests.job import OverlayParams
 from pipeline.media.encoders import NVENC, X264, nvenc_opens
 from pipeline.media.frames import split_i420
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.render.spotlight import Spotlight
-from pipeline.stages.highlight_track import HighlightTrack
 from pipeline.stages.overlay import OverlayStep, render_highlight
 
 PROFILE = EncodeProfile(preset="fast", crf=23)

@@ -22,13 +22,13 @@ import cv2
 
 from bench.measure import HEADER, Timing, row, run, time_call
 from pipeline.core.settings import EncodeProfile, Settings
+from pipeline.follow.highlight_track import HighlightTrack
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth, write_sample_clip
 from pipeline.render.spotlight import Spotlight
 from pipeline.runners.local import LocalRunner
 from pipeline.stages.base import StageRequest
-from pipeline.stages.highlight_track import HighlightTrack
 from pipeline.stages.overlay import OverlayStep, render_highlight
 from pipeline.storage.connection import connect
 

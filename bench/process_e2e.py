@@ -33,7 +33,7 @@ from bench.measure import row as table_row
 from pipeline.manifests.job import FramingParams
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
-from pipeline.stages.framing_plan import filter_graph, plan_timeline
+from pipeline.render.framing_plan import filter_graph, plan_timeline
 
 X264 = ["-c:v", "libx264", "-preset", "fast", "-crf", "23", "-pix_fmt", "yuv420p"]
 FRAMING = {

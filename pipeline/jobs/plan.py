@@ -21,8 +21,8 @@ from pipeline.jobs.cost_model import WORKER_OPTIONS, Estimate, estimate, workers
 from pipeline.jobs.fusion import fusion_groups
 from pipeline.manifests.job import FramingParams, StageName, Stages
 from pipeline.media.probe import VideoInfo
+from pipeline.render.framing_plan import plan_timeline
 from pipeline.stages.base import check_limits
-from pipeline.stages.framing_plan import plan_timeline
 from pipeline.stages.table import Machine, spec_for
 
 

@@ -22,7 +22,7 @@ action position is interpolated across one, and no track id spans one.
 histogram, see :mod:`pipeline.detect.appearance`; ``""`` for a filled-in box);
 an empty list when the detector described none. ``looks_followed`` holds, for
 each click the job names, where that player was found by his look
-(:mod:`pipeline.detect.look_follow`), which the follow uses where the
+(:mod:`pipeline.follow.look`), which the follow uses where the
 detector has no box of him.
 """
 

@@ -3,7 +3,7 @@
 Writes ``detect/detections.json`` (see :mod:`pipeline.manifests.detections`);
 framing's ``follow`` and the overlay's click/track highlight read it. The
 players the job clicks are also followed by their look through their shot
-(:mod:`pipeline.detect.look_follow`), in a second, cheap pass. The video passes
+(:mod:`pipeline.follow.look`), in a second, cheap pass. The video passes
 through untouched: the next stage reads the same input.
 """
 
@@ -20,15 +20,15 @@ from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.assemble import assemble
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import detect_frames, tracking
-from pipeline.detect.look_follow import follow_look
 from pipeline.detect.shots import ShotCuts
+from pipeline.follow.look import follow_look
+from pipeline.follow.pick import player_at
 from pipeline.manifests.detections import Detections, FollowedLook, VideoFacts, encode_look
 from pipeline.manifests.job import Click, DetectParams, StageName
 from pipeline.media.codec import even
 from pipeline.media.probe import VideoInfo
 from pipeline.stages.base import ProgressShare, StageContext, StageRequest, StageResult
 from pipeline.stages.table import Artifact
-from pipeline.stages.track_pick import player_at
 
 log = structlog.get_logger(__name__)
 

@@ -17,6 +17,8 @@ from typing import ClassVar
 import numpy as np
 
 from pipeline.core.errors import StageParamsInvalid
+from pipeline.follow.camera_path import crop_path, follow_targets, keyframe_targets, window_size
+from pipeline.follow.pick import pick_track
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import Follow, FramingParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
@@ -27,17 +29,15 @@ from pipeline.media.frame_size import decoder_cap_args, size_guard
 from pipeline.media.frames import check_complete, check_within_budget
 from pipeline.media.probe import VideoInfo
 from pipeline.media.untrusted_input import ffmpeg_input
-from pipeline.stages.base import AnyStageRequest, StageContext, StageRequest, StageResult
-from pipeline.stages.follow_path import crop_path, follow_targets, keyframe_targets, window_size
-from pipeline.stages.frame_pass import Geometry
-from pipeline.stages.framing_plan import (
+from pipeline.render.framing_plan import (
     crop_commands,
     filter_graph,
     framing_warnings,
     plan_timeline,
 )
+from pipeline.stages.base import AnyStageRequest, StageContext, StageRequest, StageResult
+from pipeline.stages.frame_pass import Geometry
 from pipeline.stages.table import Artifact
-from pipeline.stages.track_pick import pick_track
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ import numpy as np
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.core.settings import EncodeProfile
 from pipeline.detect.shots import scan_cuts
+from pipeline.follow.highlight_track import HighlightTrack
+from pipeline.follow.pick import PickedTrack, coverage, pick_track
+from pipeline.follow.player import FILLED, LOST, SEEN
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
@@ -33,10 +36,7 @@ from pipeline.stages.base import (
     StageResult,
 )
 from pipeline.stages.frame_pass import FrameStep, Geometry, PassClock, pass_backend, run_pass
-from pipeline.stages.highlight_track import HighlightTrack
-from pipeline.stages.player_follow import FILLED, LOST, SEEN
 from pipeline.stages.table import Artifact
-from pipeline.stages.track_pick import PickedTrack, coverage, pick_track
 
 
 class OverlayStep:

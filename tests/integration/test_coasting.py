@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from pipeline.core.settings import Settings
+from pipeline.follow.highlight_track import HighlightTrack
+from pipeline.follow.pick import pick_track
+from pipeline.follow.player import FILLED, LOST, SEEN
 from pipeline.manifests.detections import Detections, Row
 from pipeline.manifests.job import DetectParams, Highlight, StageName
 from pipeline.media.sample import POST_X, SampleTruth, Scene
 from pipeline.runners.local import LocalRunner
 from pipeline.stages.base import StageRequest
-from pipeline.stages.highlight_track import HighlightTrack
-from pipeline.stages.player_follow import FILLED, LOST, SEEN
-from pipeline.stages.track_pick import pick_track
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
 from tests.integration.test_track_highlight import truth_detections

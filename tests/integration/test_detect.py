@@ -13,11 +13,11 @@ from pipeline.detect.assemble import assemble
 from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.stitch import stitch
+from pipeline.follow.camera_path import CameraLimits, crop_path, follow_targets, window_size
 from pipeline.manifests.detections import TRACK, X1, X2, Y1, Y2, Detections, VideoFacts
 from pipeline.media.frames import FrameWriter, YuvFrame
 from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth
-from pipeline.stages.follow_path import CameraLimits, crop_path, follow_targets, window_size
 from tests.factories import make_clip
 from tests.fake_detector import TruthDetector
 

@@ -15,12 +15,12 @@ import pytest
 from bench.follow_quality import H, W, motion_detections, scene_scores, score
 from bench.follow_real import measure_clip, near_px, score_follow
 from bench.follow_truth import ABSENT, OCCLUDED, UNSCORED, VISIBLE, Truth, load_truth, truth_files
+from pipeline.follow.camera_path import window_size
+from pipeline.follow.pick import pick_track, plausible_players
 from pipeline.manifests.detections import X1, X2, Y1, Y2, Detections, VideoFacts
 from pipeline.manifests.job import Highlight
 from pipeline.media.probe import probe
 from pipeline.media.sample import POST_X, Scene
-from pipeline.stages.follow_path import window_size
-from pipeline.stages.track_pick import pick_track, plausible_players
 from tests.factories import make_clip
 
 

@@ -19,13 +19,13 @@ from pipeline.detect.assemble import assemble
 from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.shots import ShotCuts
+from pipeline.follow.pick import pick_track
 from pipeline.manifests.detections import VideoFacts
 from pipeline.manifests.job import Click, Highlight
 from pipeline.media.codec import EncodeProfile
 from pipeline.media.frames import FrameWriter, YuvFrame, split_i420
 from pipeline.media.probe import probe
 from pipeline.stages.detect import follow_clicks
-from pipeline.stages.track_pick import pick_track
 from tests.factories import ffmpeg
 
 W, H, FPS, FRAMES = 640, 360, 30, 180

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.settings import Settings
+from pipeline.follow.pick import pick_track
 from pipeline.manifests.detections import Detections, Row, VideoFacts
 from pipeline.manifests.job import Highlight, StageName
 from pipeline.media.sample import SampleTruth
-from pipeline.stages.track_pick import pick_track
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
 from tests.integration.test_overlay_stage import luma

@@ -9,7 +9,7 @@ import pytest
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.manifests.job import FramingParams
 from pipeline.media.probe import VideoInfo
-from pipeline.stages.framing_plan import atempo_chain, filter_graph, plan_timeline
+from pipeline.render.framing_plan import atempo_chain, filter_graph, plan_timeline
 
 
 def info(**overrides: object) -> VideoInfo:

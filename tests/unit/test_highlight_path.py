@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.follow import highlight_path
+from pipeline.follow.highlight_track import HighlightTrack
+from pipeline.follow.pick import pick_track
 from pipeline.manifests.job import Highlight
 from pipeline.render.spotlight import Box
-from pipeline.stages import highlight_path
-from pipeline.stages.highlight_track import HighlightTrack
-from pipeline.stages.track_pick import pick_track
-from tests.unit.test_track_pick import H, N, W, doc_with, player
+from tests.unit.test_follow_pick import H, N, W, doc_with, player
 
 
 @pytest.mark.parametrize("highlight", [Highlight(track_id=1), Highlight(frame=10, x=115, y=5)])

@@ -49,7 +49,7 @@ LAYERS = (
     ("wire formats", ("pipeline.manifests",)),
     ("storage", ("pipeline.storage",)),
     ("media", ("pipeline.media",)),
-    ("vision", ("pipeline.detect", "pipeline.superres", "pipeline.render")),
+    ("vision", ("pipeline.detect", "pipeline.follow", "pipeline.superres", "pipeline.render")),
     ("stages", ("pipeline.stages",)),
     ("status", ("pipeline.status",)),
     ("client", ("pipeline.client",)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detect.look_follow import TemplateFollower
+from pipeline.follow.look import TemplateFollower
 
 
 def scene(player_x: int, hidden: bool = False) -> np.ndarray:

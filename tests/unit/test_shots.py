@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.detect.shots import ShotCuts
+from pipeline.follow.camera_path import crop_path
 from pipeline.media.frames import YuvFrame
-from pipeline.stages.follow_path import crop_path
 
 W, H = 160, 90
 

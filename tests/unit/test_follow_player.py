@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.follow.player import FILLED, LOST, SEEN, follow_player
 from pipeline.manifests.detections import Detections, Row, VideoFacts
-from pipeline.stages.player_follow import FILLED, LOST, SEEN, follow_player
 
 W, H, N = 640, 360, 60
 

@@ -4,7 +4,7 @@ A click (``frame``, ``x``, ``y`` in source pixels) picks the tracked box under
 it, on the nearest frame with tracked boxes (or the nearest box within
 reach); a ``track_id`` names the track directly. A clicked player is then
 followed through the detections whatever their ids
-(:mod:`pipeline.stages.player_follow`): ids on motion blobs fragment several
+(:mod:`pipeline.follow.player`): ids on motion blobs fragment several
 times a second, the player does not. Only a plausible player
 counts: a box no wider than half the frame, of a person's shape (taller than
 wide, within reason) and size. A click on nothing of the kind fails with a
@@ -23,6 +23,8 @@ import numpy as np
 
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.contract import PLAYER
+from pipeline.follow import highlight_path
+from pipeline.follow.player import BY_LOOK, FILLED, LOST, SEEN, follow_player
 from pipeline.manifests.detections import (
     INTERP,
     TRACK,
@@ -35,8 +37,6 @@ from pipeline.manifests.detections import (
     decode_look,
 )
 from pipeline.manifests.job import Highlight
-from pipeline.stages import highlight_path
-from pipeline.stages.player_follow import BY_LOOK, FILLED, LOST, SEEN, follow_player
 
 CLICK_REACH = 0.08  # of the frame width: how far from a box a click may land
 SEARCH_FRAMES = 15  # how far from the clicked frame to look for tracked boxes
@@ -167,7 +167,7 @@ def _followed(
     beside: bool = False,
 ) -> PickedTrack:
     """The clicked player followed through every plausible box, whatever its id
-    (:mod:`pipeline.stages.player_follow`), from the box picked at the click; where
+    (:mod:`pipeline.follow.player`), from the box picked at the click; where
     the detect pass followed him by his look, that box is one more candidate."""
     n, width, height = doc.video.frame_count, doc.video.width, doc.video.height
     candidates, looks = [], []

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.errors import StageParamsInvalid
+from pipeline.follow.camera_path import window_size
 from pipeline.manifests.job import FramingParams
 from pipeline.manifests.timeline import FramingTimeline, Piece, Rect
 from pipeline.media.codec import even
 from pipeline.media.probe import VideoInfo
-from pipeline.stages.follow_path import window_size
 
 
 def framing_warnings(params: FramingParams, info: VideoInfo) -> list[str]:

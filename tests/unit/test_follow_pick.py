@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.core.errors import StageParamsInvalid
+from pipeline.follow.pick import FILLED, LOST, SEEN, coverage, pick_track
 from pipeline.manifests.detections import Detections, Row, VideoFacts
 from pipeline.manifests.job import Highlight
-from pipeline.stages.track_pick import FILLED, LOST, SEEN, coverage, pick_track
 
 W, H, N = 640, 360, 50
 

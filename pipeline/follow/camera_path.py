@@ -7,7 +7,7 @@ player's box. The camera:
 - holds through gaps (the last target is kept) and starts on the first one;
 - leads instead of lagging: the target's path is known for the whole clip, so
   the window's path is solved over each shot at once (zero phase,
-  :mod:`pipeline.stages.camera_solve`), with lead room ahead of the motion;
+  :mod:`pipeline.follow.camera_solve`), with lead room ahead of the motion;
 - keeps the target's whole box inside the window, a margin from its edges,
   where the box fits (its centre where it does not);
 - ignores small moves: inside a dead zone (a fraction of the window) it stays;
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.detect.contract import PLAYER
+from pipeline.follow.camera_solve import solve_axis
 from pipeline.manifests.detections import CLASS, X1, X2, Y1, Y2, Detections
 from pipeline.media.codec import even
-from pipeline.stages.camera_solve import solve_axis
 
 BALL_WEIGHT = 0.8  # the rest goes to the players near the ball
 NEAR_BALL = 0.25  # players within this fraction of the frame height count as near

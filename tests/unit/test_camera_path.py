@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.follow.camera_path import CameraLimits, crop_path, keyframe_targets, window_size
 from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
-from pipeline.stages.follow_path import CameraLimits, crop_path, keyframe_targets, window_size
 
 W, H, FPS = 640, 360, 30
 WIN_W, WIN_H = window_size(W, H, 9 / 16)

@@ -6,7 +6,7 @@ an id loses the player within half a second. This follows the *player*
 instead, frame by frame, forwards and backwards from the clicked frame:
 
 - a constant-velocity prediction of where the player will be;
-- the plausible box (see :func:`~pipeline.stages.track_pick.plausible_players`)
+- the plausible box (see :func:`~pipeline.follow.pick.plausible_players`)
   nearest to that prediction, of a similar size and alike in colour
   (:mod:`pipeline.detect.appearance`), whatever its id: a box that looks like
   someone else (the other team's shirt) is never taken, and among close
