@@ -7,7 +7,9 @@ Exit codes (the same for every command):
     2    usage or invalid input found before any job exists
     3    the store or service is unreachable or refuses the credentials
     4    ``status --watch`` gave up: the job was still running at ``--timeout``
+    129  stopped by SIGHUP (the terminal closed)
     130  interrupted (Ctrl-C)
+    143  stopped by SIGTERM (``serve`` and ``scan``: 0, their normal end)
     141  the output was closed (``reelpipe status --json | head``)
 """
 
@@ -157,9 +159,30 @@ def default_data_dir(settings: Settings) -> Path:
     return Path(base) / "reelpipe"
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by Ctrl-C or SIGTERM: long-running commands stop cleanly on it."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+class SignalStop(threading.Event):
+    """An event set by a signal; ``signum`` says which one (the first)."""
+
+    signum: int | None = None
+
+    def caught(self, signum: int, _frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.set()
+
+
+def stop_on_signals() -> SignalStop:
+    """An event set by Ctrl-C, SIGTERM or SIGHUP: long-running commands stop cleanly on it."""
+    stop = SignalStop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop.caught)
     return stop
+
+
+def stop_code(stop: SignalStop) -> int:
+    """How a command that stops cleanly on signals exits: 0 after SIGTERM (a supervisor's
+    stop is its normal end) or none, 130 after Ctrl-C, 128 + the signal after another."""
+    if stop.signum is None or stop.signum == signal.SIGTERM:
+        return EXIT_OK
+    if stop.signum == signal.SIGINT:
+        return EXIT_INTERRUPTED
+    return 128 + stop.signum

@@ -46,6 +46,7 @@ from pipeline.cli.common import (
 )
 from pipeline.cli.interactive_commands import add_detect_commands
 from pipeline.cli.lazy import later
+from pipeline.cli.termination import Terminated, raise_on_termination
 from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
 from pipeline.core.settings import DEFAULT_MODAL_APP, Settings
 
@@ -315,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``reelpipe`` console script: one line and an exit code for
     every mistake and failure (see ``pipeline.cli.common`` for the codes), no traceback."""
     args = build_parser().parse_args(argv)
+    raise_on_termination()
     try:
         code: int = args.func(args)
         sys.stdout.flush()
@@ -322,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head`): say nothing more on the closed pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OUTPUT_CLOSED
+    except Terminated as exc:
+        print(f"terminated ({exc})", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

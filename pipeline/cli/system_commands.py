@@ -22,18 +22,20 @@ from pipeline.cli.common import (
     default_data_dir,
     load_manifest,
     settings_from,
+    stop_code,
     stop_on_signals,
 )
 from pipeline.cli.progress_bar import ProgressBar
 from pipeline.client.app_client import JobNotFound, JobTimeout, ReelpipeClient
 from pipeline.core.keys import validate_job_id
+from pipeline.core.listening import Wanted, listen_on_all
 from pipeline.core.waiting import wait_for_event
 from pipeline.jobs.compose import local_worker, with_logging
 from pipeline.jobs.reprocess import reprocess
 from pipeline.jobs.sample_reel import REENCODE_MANIFEST
 from pipeline.jobs.scan import Scanner
 from pipeline.manifests.status import JobState, StatusManifest
-from pipeline.service.serve import ServeOptions, bind_listener, serve
+from pipeline.service.serve import ServeOptions, serve
 from pipeline.storage.connection import connect
 
 
@@ -54,14 +56,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         data_dir=data_dir if settings.embedded else None,
     )
-    # The webhook's port first: when it is taken, nothing else has started.
-    listener = bind_listener(options.host, options.webhook_port)
+    # Both ports before anything starts: one error names every taken one. The store's is
+    # only tried here (the embedded server binds it itself, a moment later).
+    wanted = [Wanted(options.webhook_port, "the webhook", "--webhook-port")]
+    if settings.embedded:
+        wanted.append(Wanted(args.port, "S3", "--port"))
+    listener, *tried = listen_on_all(options.host, wanted)
+    for sock in tried:
+        sock.close()
     try:
         with connect(settings, host=args.host, port=args.port, data_dir=options.data_dir) as conn:
             serve(conn, options, listener, stop, sys.stdout)
     finally:
         listener.close()
-    return EXIT_OK
+    return stop_code(stop)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.job_index import record_finished
 from pipeline.jobs.lease import Activity, LeaseKeeper, acquire, hand_back, worker_id
 from pipeline.jobs.orchestrator import Orchestrator, StatusListener
+from pipeline.jobs.scratch import prune_job_scratch
 from pipeline.manifests.status import Fence, StatusManifest
 from pipeline.runners.base import Runner
 from pipeline.stages.table import Machine
@@ -114,6 +115,8 @@ class Worker:
                 )
                 crashed = True
                 final = job.status.latest
+            finally:
+                prune_job_scratch(self.settings.scratch_dir, job.job_id)
         if final.state.finished:
             self._retire(job, final)
         elif not keeper.lost.is_set():

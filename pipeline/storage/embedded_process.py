@@ -115,13 +115,13 @@ class EmbeddedS3Process:
 def serve_until_stdin_closes(host: str) -> None:
     """The child's body: serve, print the endpoint, stop when stdin reaches its end.
 
-    Ctrl-C and SIGTERM reach the whole process group; the parent handles them (it
-    stops at a frame boundary and may still write), so the child ignores them and
-    goes when the parent closes the pipe."""
+    Ctrl-C, SIGTERM and a closed terminal's SIGHUP reach the whole process group; the
+    parent handles them (it stops at a frame boundary and may still write), so the child
+    ignores them and goes when the parent stops it or closes the pipe."""
     from pipeline.storage.embedded import EmbeddedS3  # moto: imported here, in the child
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     try:
         keys = _read_keys(sys.stdin.readline())
         server = EmbeddedS3(host, 0, keys=keys).start()
