@@ -40,6 +40,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
         return EXIT_OK
+    if not page.jobs:
+        # On stderr, as gh does: stdout stays one line per job for scripts.
+        print("no jobs" + _filters(args), file=sys.stderr)
     for status in page.jobs:
         print(
             f"{status.job_id}  {status.state.value:<17} {status.progress.percent:5.1f}%  "
@@ -48,6 +51,16 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if page.next_cursor:
         print(f"more: --cursor '{page.next_cursor}'")
     return EXIT_OK
+
+
+def _filters(args: argparse.Namespace) -> str:
+    """The filters ``jobs`` was given, as words (empty without any)."""
+    given = [
+        f"{label} {value}"
+        for label, value in (("state", args.state), ("since", args.since), ("cursor", args.cursor))
+        if value
+    ]
+    return f" for user {args.user}" + (f" ({', '.join(given)})" if given else "")
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

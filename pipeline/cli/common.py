@@ -77,7 +77,7 @@ def clip_problem(clip: Path) -> str | None:
     if not clip.exists():
         return f"no such clip: {clip}"
     if clip.is_dir():
-        return f"the clip is a directory, not a file: {clip}"
+        return f"no such clip: {clip} is a directory (the clip is a directory, not a file)"
     if not clip.is_file():
         return f"the clip is not a regular file (a device, pipe or socket): {clip}"
     return None
@@ -113,6 +113,13 @@ def load_manifest(path: Path | None, max_bytes: int = 256 * 1024) -> dict[str, A
     # (input_key is filled in later when the manifest leaves it out).
     parse_job_manifest({"input_key": "clips/clip.mp4", **doc})
     return doc
+
+
+def print_warnings(status: StatusManifest) -> None:
+    """What the job adjusted rather than refused (a trim clamped to the clip's end), one
+    ``warning:`` line each on stderr, where a user sees them after the result."""
+    for warning in status.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def exit_for(status: StatusManifest) -> int:

@@ -42,6 +42,7 @@ from pipeline.cli.common import (
     env_file,
     exit_for,
     load_manifest,
+    print_warnings,
     settings_from,
 )
 from pipeline.cli.interactive_commands import add_detect_commands
@@ -49,6 +50,21 @@ from pipeline.cli.lazy import later
 from pipeline.cli.termination import Terminated, raise_on_termination
 from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
 from pipeline.core.settings import DEFAULT_MODAL_APP, Settings
+
+DESCRIPTION = (
+    "Sports highlight clips through detect, framing, overlay and upscale, over an S3 bucket.\n"
+    "Try `reelpipe process` (a generated sample, an embedded store: nothing to configure),\n"
+    "then `reelpipe process game.mp4 --manifest job.json`."
+)
+EPILOG = (
+    "`reelpipe COMMAND --help` for each command's options. Exit codes: 0 ok, 1 the job\n"
+    "failed, 2 usage, 3 store unreachable, 4 --watch timed out, 129 SIGHUP, 130 Ctrl-C,\n"
+    "141 output closed, 143 SIGTERM."
+)
+# The names of `reelpipe schema` (pipeline.manifests.schema.SCHEMAS, whose import --help
+# spares itself; a test holds the two together).
+SCHEMA_NAMES = ("job", "status", "framing-timeline", "detections")
+MODAL_INSTALL = "pip install -e '.[modal]' (or pip install 'reelpipe[modal]')"
 
 # Each command imports what it uses when it runs: `reelpipe process` starts its
 # embedded S3 server first, and the server's start overlaps these imports.
@@ -100,6 +116,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         if label in done.paths:
             print(f"{label + ':':<9}{done.paths[label].resolve()}")
     print(f"bucket:  s3://{settings.bucket}/{done.status_key}")
+    print_warnings(done.status)
     return exit_for(done.status)
 
 
@@ -110,6 +127,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from pipeline.manifests.job import parse_job_manifest
     from pipeline.media.probe import probe
 
+    problem = clip_problem(args.clip)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     settings = Settings.from_env(os.environ, env_file=env_file(), segment_workers=args.workers)
     info = probe(args.clip)
     raw = load_manifest(args.manifest) or REENCODE_MANIFEST
@@ -164,6 +185,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Look every function of the deployed app up by name."""
     from pipeline.service.deploy import verify_functions
 
+    try:
+        import modal  # noqa: F401 - only to know it is there before each lookup fails
+    except ImportError:
+        print(f"error: `reelpipe verify` needs the modal extra: {MODAL_INSTALL}", file=sys.stderr)
+        return EXIT_USAGE
     report = verify_functions(args.app)
     for name, result in report.items():
         print(f"{name}: {result}")
@@ -176,9 +202,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     schemas = json_schemas()
     if args.name:
-        if args.name not in schemas:
-            print(f"error: unknown schema {args.name!r}; one of {sorted(schemas)}", file=sys.stderr)
-            return EXIT_USAGE
         print(json.dumps(schemas[args.name], indent=2))
     else:
         print(json.dumps(schemas, indent=2))
@@ -207,9 +230,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``reelpipe``."""
-    parser = argparse.ArgumentParser(prog="reelpipe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="reelpipe",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"reelpipe {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     p = sub.add_parser("process", help="run one clip end to end (embedded S3 by default)")
     p.add_argument("clip", nargs="?", type=Path, help="the clip (default: a generated sample)")
@@ -297,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("schema", help="print the JSON Schemas of the manifests")
-    p.add_argument("name", nargs="?", help="job, status or framing-timeline")
+    p.add_argument("name", nargs="?", choices=SCHEMA_NAMES, help="one schema (default: all)")
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("sample", help="write the deterministic sample clip")

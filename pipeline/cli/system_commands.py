@@ -21,6 +21,7 @@ from pipeline.cli.common import (
     clip_problem,
     default_data_dir,
     load_manifest,
+    print_warnings,
     settings_from,
     stop_code,
     stop_on_signals,
@@ -32,6 +33,7 @@ from pipeline.core.listening import Wanted, listen_on_all
 from pipeline.core.waiting import wait_for_event
 from pipeline.jobs.compose import local_worker, with_logging
 from pipeline.jobs.reprocess import reprocess
+from pipeline.jobs.request_reuse import newest_job
 from pipeline.jobs.sample_reel import REENCODE_MANIFEST
 from pipeline.jobs.scan import Scanner
 from pipeline.manifests.status import JobState, StatusManifest
@@ -108,12 +110,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         client = ReelpipeClient(conn.bucket, args.user)
         if args.request is not None:
             try:
-                pointer = client.request_pointer(args.request)
                 status: StatusManifest | None = client.status_for_request(args.request)
             except JobNotFound as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_JOB_FAILED
-            args.job = pointer.job_id if pointer is not None else None
+            if status is not None and status.superseded_by is not None:
+                first, status = status, newest_job(client.status, status)
+                print(
+                    f"note: request {args.request} was uploaded again: showing its newest "
+                    f"job {status.job_id} (its first was {first.job_id})",
+                    file=sys.stderr,
+                )
+            args.job = status.job_id if status is not None else None
             pending = status is None
         else:
             validate_job_id(args.job)
@@ -152,6 +160,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(status.model_dump_json(indent=2))
     else:
         print(_describe(status))
+    print_warnings(status)
     return (
         EXIT_OK
         if status.state is JobState.SUCCEEDED or not status.state.finished
@@ -181,6 +190,10 @@ def _describe(status: StatusManifest) -> str:
             lines.append(f"{label + ':':<10}{status.outputs[label]}")
     if status.error:
         lines.append(f"error:    {status.error.kind.value}: {status.error.message}")
+    if status.replaces:
+        lines.append(f"replaces: {status.replaces} (an earlier upload of the same request id)")
+    if status.superseded_by:
+        lines.append(f"superseded by: {status.superseded_by} (uploaded again, same request id)")
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ Order of writes, each safe to repeat:
    loser never puts "queued" back over a state the winner's worker wrote;
 2. the status manifest, created only if absent: **the claim**;
    then the request pointer ``{root}requests/{request_id}.json`` (created only if absent:
-   a request id used again keeps naming its first job);
+   a request id used again keeps naming its first job, and the jobs of its uploads are
+   linked, :mod:`pipeline.jobs.request_reuse`);
 3. the manifest (the very version that was read) into the job folder;
 4. the inbox entry removed, **only if it is still that version**
    (:mod:`pipeline.jobs.inbox`): a manifest overwritten meanwhile stays for the next
@@ -36,6 +37,7 @@ from pipeline.core.keys import job_id_for, parse_inbox_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.inbox import reject_inbox_object, retire_inbox_copy
 from pipeline.jobs.lease import new_lease
+from pipeline.jobs.request_reuse import link_reused_request
 from pipeline.manifests.request_pointer import RequestPointer
 from pipeline.manifests.status import LeaseKind, StatusManifest
 from pipeline.status.marker import create_marker
@@ -133,7 +135,8 @@ def claim(
     except AlreadyExists:
         _retire_duplicate(bucket, job, inbox_key, etag, policy)
         return None
-    write_request_pointer(bucket, status)
+    if not write_request_pointer(bucket, status):
+        link_reused_request(bucket, status)  # the id named an earlier job: say so in both
     if body is not None:
         bucket.put_bytes(job.manifest_key, body, content_type="application/json")
     else:

@@ -27,6 +27,7 @@ With detection, the camera and the spotlight follow the action by themselves::
 from __future__ import annotations
 
 import itertools
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,7 @@ from pipeline.manifests.bounded_json import (
 )
 
 SCHEMA_VERSION = 1
+ASPECT = re.compile(r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")  # width:height, as "9:16"
 
 
 class StageName(StrEnum):
@@ -172,12 +174,20 @@ class FramingParams(WireModel):
 
     trim: Trim | None = None
     crop: Crop | None = None
-    aspect: str | None = Field(None, pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")
+    aspect: str | None = Field(None, pattern=ASPECT.pattern, examples=["9:16", "1:1"])
     follow: Follow | None = None
     player: Highlight | None = Field(
         None, description="whom follow 'player' keeps in the picture (default: the overlay's)"
     )
     speed: list[SpeedSegment] = Field(default_factory=list)
+
+    @field_validator("aspect", mode="before")
+    @classmethod
+    def _aspect_shape(cls, value: object) -> object:
+        # Before the pattern's own check, whose message is the raw regex.
+        if isinstance(value, str) and not ASPECT.fullmatch(value):
+            raise ValueError("aspect must look like 9:16 (width:height, whole numbers 1-999)")
+        return value
 
     @property
     def aspect_ratio(self) -> float | None:
@@ -484,7 +494,9 @@ def parse_job_manifest(
     try:
         return JobManifest.model_validate(data)
     except ValidationError as exc:
-        raise InvalidManifest(f"invalid manifest: {describe_validation_error(exc)}") from None
+        raise InvalidManifest(
+            f"invalid manifest: {describe_validation_error(exc, JobManifest)}"
+        ) from None
     except (ValueError, TypeError, RecursionError) as exc:
         message = f"{type(exc).__name__}: {exc}"[:300]
         raise InvalidManifest(f"the manifest could not be validated ({message})") from None

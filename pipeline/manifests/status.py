@@ -151,6 +151,12 @@ class StatusManifest(WireModel):
     job_id: str
     user_id: str
     request_key: str | None = None
+    replaces: str | None = Field(
+        None, description="the job this request's id named before this upload (uploaded again)"
+    )
+    superseded_by: str | None = Field(
+        None, description="the job a later upload under the same request id became"
+    )
     manifest_key: str
     input_key: str | None = None
     state: JobState = JobState.QUEUED
