@@ -111,11 +111,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
-    print(f"job:     {done.status.job_id} {done.status.state.value}")
-    for label in ("output", "poster", "preview", "status"):
+    print(f"{'job:':<12}{done.status.job_id} {done.status.state.value}")
+    for label in ("output", "poster", "preview", "timeline", "detections", "status"):
         if label in done.paths:
-            print(f"{label + ':':<9}{done.paths[label].resolve()}")
-    print(f"bucket:  s3://{settings.bucket}/{done.status_key}")
+            print(f"{label + ':':<12}{done.paths[label].resolve()}")
+    print(f"{'bucket:':<12}s3://{settings.bucket}/{done.status_key}")
     print_warnings(done.status)
     return exit_for(done.status)
 

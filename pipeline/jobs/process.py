@@ -118,13 +118,42 @@ def _probe_or_none(clip: Path) -> VideoInfo | None:
         return None
 
 
+# What a run leaves in its folder beside status.json, by the label it has in the status.
+RESULT_FILES = {
+    "output": "output.mp4",
+    "poster": "poster.jpg",
+    "preview": "preview.mp4",
+    "timeline": "timeline.json",
+    "detections": "detections.json",
+}
+
+
 def _download_results(bucket: Bucket, status: StatusManifest, out_dir: Path) -> dict[str, Path]:
+    """The status, and for a job that succeeded its output, poster, preview and the stages'
+    timeline and detections (the store they were written to may be thrown away next).
+
+    The folder holds one run: a file an earlier run left there that this one did not
+    make (a timeline, when this job had no framing) is removed, never mistaken for its."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"status": out_dir / "status.json"}
     paths["status"].write_text(json.dumps(status.model_dump(mode="json"), indent=2) + "\n")
+    keys: dict[str, str] = {}
     if status.state is JobState.SUCCEEDED and status.output_key:
-        paths["output"] = bucket.download_file(status.output_key, out_dir / "output.mp4")
-        for label, name in (("poster", "poster.jpg"), ("preview", "preview.mp4")):
-            if label in status.outputs:
-                paths[label] = bucket.download_file(status.outputs[label], out_dir / name)
+        keys["output"] = status.output_key
+        keys.update(
+            {
+                label: status.outputs[label]
+                for label in ("poster", "preview")
+                if label in status.outputs
+            }
+        )
+        for record in status.stages.values():
+            for artifact in ("timeline", "detections"):
+                if artifact in record.outputs:
+                    keys[artifact] = record.outputs[artifact]
+    for label, name in RESULT_FILES.items():
+        if label in keys:
+            paths[label] = bucket.download_file(keys[label], out_dir / name)
+        else:
+            (out_dir / name).unlink(missing_ok=True)
     return paths
