@@ -15,6 +15,10 @@ from pipeline.media.encoders import X264, encoder_args
 VIDEO_CODEC = X264
 PIX_FMT = "yuv420p"
 AUDIO_CODEC = "aac"
+# The rates an AAC track is written at. At 8 kHz one AAC frame (1024 samples) lasts 128 ms,
+# and a track ends on a whole frame: at 44.1 or 48 kHz it ends within 23 ms of the video.
+AAC_RATES = (44_100, 48_000)
+DEFAULT_AAC_RATE = 48_000
 
 
 def even(value: int) -> int:
@@ -27,9 +31,23 @@ def ffmpeg_video_args(profile: EncodeProfile, encoder: str = VIDEO_CODEC) -> lis
     return [*encoder_args(encoder, profile), "-pix_fmt", PIX_FMT, "-movflags", "+faststart"]
 
 
-def ffmpeg_audio_args(profile: EncodeProfile) -> list[str]:
-    """ffmpeg output arguments for a re-encoded audio stream."""
-    return ["-c:a", AUDIO_CODEC, "-b:a", profile.audio_bitrate]
+def aac_rate(source_rate: int | None) -> int:
+    """The rate to encode AAC at from a source at ``source_rate``: kept when it is 44.1
+    or 48 kHz, else 48 kHz (None: unknown, 48 kHz)."""
+    return source_rate if source_rate in AAC_RATES else DEFAULT_AAC_RATE
+
+
+def aac_copyable(codec: str | None, rate: int | None) -> bool:
+    """True when a source audio track can be copied as it is: AAC at 44.1 or 48 kHz."""
+    return codec == AUDIO_CODEC and rate in AAC_RATES
+
+
+def ffmpeg_audio_args(profile: EncodeProfile, source_rate: int | None = None) -> list[str]:
+    """ffmpeg output arguments for a re-encoded audio stream (AAC at :func:`aac_rate`)."""
+    return [
+        *["-c:a", AUDIO_CODEC, "-b:a", profile.audio_bitrate],
+        *["-ar", str(aac_rate(source_rate))],
+    ]
 
 
 def mp4_time_base(fps: Fraction) -> Fraction:

@@ -2,7 +2,8 @@
 
 Every part starts with a keyframe (each is its own x264 stream), so ffmpeg's
 concat demuxer can splice the packets as they are; the audio of the stage's
-input is muxed once: copied untouched when it is AAC, encoded to AAC otherwise.
+input is muxed once: copied untouched when it is AAC at 44.1 or 48 kHz, encoded to
+AAC at such a rate otherwise.
 
 Example::
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.media.codec import AUDIO_CODEC
+from pipeline.media.codec import AUDIO_CODEC, DEFAULT_AAC_RATE, aac_copyable, aac_rate
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.untrusted_input import FORMAT_WHITELIST, ffmpeg_input
 
@@ -26,9 +27,11 @@ def join_parts(
     audio_source: Path | None = None,
     audio_codec: str | None = AUDIO_CODEC,
     audio_bitrate: str = "192k",
+    audio_rate: int | None = None,
 ) -> None:
     """Concatenate ``parts`` (video only) into ``output``; audio from ``audio_source``
-    (whose codec is ``audio_codec``: anything but AAC is encoded to AAC)."""
+    (whose codec is ``audio_codec`` at ``audio_rate`` Hz: anything but AAC at 44.1 or
+    48 kHz is encoded to AAC at such a rate)."""
     if not parts:
         raise ValueError("nothing to join")
     listing = output.with_suffix(".parts.txt")
@@ -42,8 +45,11 @@ def join_parts(
         args += ffmpeg_input(audio_source)
         maps += ["-map", "1:a:0?"]
     codecs = ["-c", "copy"]
-    if audio_source is not None and audio_codec not in (None, AUDIO_CODEC):
+    # A rate unknown is taken as 48 kHz: AAC is then copied, as before rates were known.
+    copyable = aac_copyable(audio_codec, audio_rate or DEFAULT_AAC_RATE)
+    if audio_source is not None and audio_codec is not None and not copyable:
         codecs = ["-c:v", "copy", "-c:a", AUDIO_CODEC, "-b:a", audio_bitrate]
+        codecs += ["-ar", str(aac_rate(audio_rate))]
     run_ffmpeg([*args, *maps, *codecs, "-movflags", "+faststart", str(output)])
     listing.unlink()
 
