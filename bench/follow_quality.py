@@ -38,7 +38,7 @@ from bench.follow_run import tracked_detections, with_look
 from bench.follow_truth import DATA, load_truth, truth_files
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.offline import offline_environment
-from pipeline.follow.camera_path import crop_path, window_size
+from pipeline.follow.camera_path import CameraView, crop_path, window_size
 from pipeline.follow.pick import pick_track
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import Highlight
@@ -105,7 +105,7 @@ def score(
             switches += 1
             on_him = False
     win_w, win_h = window_size(width, height, 9 / 16)
-    path = crop_path(centres, width, height, win_w, win_h, fps, cuts=cuts)
+    path = crop_path(centres, CameraView(width, height, win_w, win_h, fps), cuts=cuts)
     inside = (boxes[:, 0] >= path[:, 0]) & (boxes[:, 0] + boxes[:, 2] <= path[:, 0] + win_w)
     in_window = float(inside[counted].mean()) if counted.any() else float("nan")
     x = path[:, 0].astype(np.float64)

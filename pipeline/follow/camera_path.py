@@ -19,7 +19,7 @@ player's box. The camera:
 Example::
 
     w, h = window_size(1920, 1080, 9 / 16)            # 606 x 1080
-    path = crop_path(follow_targets(doc), 1920, 1080, w, h, fps=30.0)
+    path = crop_path(follow_targets(doc), CameraView(1920, 1080, w, h, fps=30.0))
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.detect.contract import PLAYER
-from pipeline.follow.camera_solve import solve_axis
-from pipeline.manifests.detections import CLASS, X1, X2, Y1, Y2, Detections
+from pipeline.follow.camera_solve import AxisMotion, solve_axis
+from pipeline.manifests.detections import Detections
 from pipeline.media.codec import even
 
 BALL_WEIGHT = 0.8  # the rest goes to the players near the ball
@@ -55,6 +55,18 @@ class CameraLimits:
     max_lead: float = 0.15  # of the window: the most lead room
 
 
+@dataclass(frozen=True)
+class CameraView:
+    """The picture the window moves over (``width`` x ``height`` at ``fps``) and the
+    window's size."""
+
+    width: int
+    height: int
+    win_w: int
+    win_h: int
+    fps: float
+
+
 def window_size(width: int, height: int, aspect: float) -> tuple[int, int]:
     """The largest even-sized window of ``aspect`` (width / height) inside the frame."""
     if width / height > aspect:
@@ -70,11 +82,8 @@ def follow_targets(doc: Detections) -> np.ndarray:
     out = np.full_like(ball, np.nan)
     near = NEAR_BALL * doc.video.height
     for i in range(doc.video.frame_count):
-        rows = doc.rows(i)
-        players = rows[rows[:, CLASS] == PLAYER]
-        centres = np.column_stack(
-            [(players[:, X1] + players[:, X2]) / 2, (players[:, Y1] + players[:, Y2]) / 2]
-        )
+        boxes = doc.boxes(i)
+        centres = boxes[boxes.class_id == PLAYER].centres
         if not np.isnan(ball[i, 0]):
             close = centres[np.hypot(*(centres - ball[i]).T) <= near] if len(centres) else centres
             out[i] = (
@@ -89,13 +98,9 @@ def follow_targets(doc: Detections) -> np.ndarray:
 
 def crop_path(
     targets: np.ndarray,
-    width: int,
-    height: int,
-    win_w: int,
-    win_h: int,
-    fps: float,
+    view: CameraView,
     limits: CameraLimits = CameraLimits(),
-    cuts: list[int] | None = None,
+    cuts: Sequence[int] | None = None,
     sizes: np.ndarray | None = None,
 ) -> np.ndarray:
     """(frames, 2) even ``[x, y]`` of the window's top-left corner for every frame;
@@ -107,7 +112,7 @@ def crop_path(
     if sizes is None:
         sizes = np.zeros_like(targets, dtype=np.float64)
     shots = [
-        _shot_path(targets[a:b], sizes[a:b], width, height, win_w, win_h, fps, limits)
+        _shot_path(targets[a:b], sizes[a:b], view, limits)
         for a, b in itertools.pairwise(bounds)
         if b > a
     ]
@@ -128,15 +133,9 @@ def keyframe_targets(
 
 
 def _shot_path(
-    targets: np.ndarray,
-    sizes: np.ndarray,
-    width: int,
-    height: int,
-    win_w: int,
-    win_h: int,
-    fps: float,
-    limits: CameraLimits,
+    targets: np.ndarray, sizes: np.ndarray, view: CameraView, limits: CameraLimits
 ) -> np.ndarray:
+    width, height, win_w, win_h, fps = view.width, view.height, view.win_w, view.win_h, view.fps
     known = ~np.isnan(targets[:, 0])
     held = _hold(targets, (width / 2, height / 2))
     # Where the window would best be comes from smoothed targets; where it must be
@@ -156,15 +155,13 @@ def _shot_path(
         lo, hi = _band(held[:, axis], half[:, axis], size, limits.margin * size)
         lo = np.where(known, np.clip(lo, 0, upper[axis]), -np.inf)
         hi = np.where(known, np.clip(hi, 0, upper[axis]), np.inf)
-        path[:, axis] = solve_axis(
-            prefer,
-            lo,
-            hi,
+        motion = AxisMotion(
             dead=limits.dead_zone * size,
             speed=limits.max_speed * size / fps,
             accel=limits.max_accel * size / fps**2,
             scale=limits.smoothness_s * fps,
         )
+        path[:, axis] = solve_axis(prefer, lo, hi, motion)
     # Rounded, not floored: a bound held by a penalty lands a hair short of its pixel.
     evened = np.round(np.clip(path, 0, upper) / 2) * 2
     corners: np.ndarray = np.clip(evened, 0, upper).astype(np.int64)

@@ -21,10 +21,12 @@ as wide as the jerk's stencil, so the cost is linear in the frames.
 
 Example::
 
-    p = solve_axis(prefer, lo, hi, dead=8.0, speed=20.0, accel=7.0, scale=6.0)
+    p = solve_axis(prefer, lo, hi, AxisMotion(dead=8.0, speed=20.0, accel=7.0, scale=6.0))
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -40,22 +42,28 @@ ROUNDS = 40  # active-set rounds; a shot settles in a handful
 TOLERANCE = 0.25  # pixels: a bound broken by less is kept
 
 
+@dataclass(frozen=True)
+class AxisMotion:
+    """How the window may move on one axis, in pixels and frames: ``dead``, the zone
+    around the preferred position it does not move for; ``speed`` and ``accel``, per
+    frame and per frame squared; ``scale``, the path's time constant in frames (the
+    longer, the smoother)."""
+
+    dead: float
+    speed: float
+    accel: float
+    scale: float
+
+
 def solve_axis(
-    prefer: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    *,
-    dead: float,
-    speed: float,
-    accel: float,
-    scale: float,
+    prefer: np.ndarray, lo: np.ndarray, hi: np.ndarray, motion: AxisMotion
 ) -> np.ndarray:
     """The window's position per frame on one axis (pixels, float).
 
     ``prefer``: where it would best be; ``lo``/``hi``: where it must be (``-inf``/``inf``
-    where anything goes); ``speed`` and ``accel``: per frame and per frame squared;
-    ``scale``: the path's time constant in frames (the longer, the smoother).
+    where anything goes); ``motion``: how it may move.
     """
+    dead, speed, accel, scale = motion.dead, motion.speed, motion.accel, motion.scale
     n = len(prefer)
     prefer = prefer.astype(np.float64)
     if n < 4:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-Keyframe = tuple[int, float, float, float, float]
+from pipeline.core.boxes import Keyframe
 
 
 def shots(n: int, cuts: Sequence[int]) -> list[tuple[int, int]]:
@@ -88,6 +88,33 @@ def clamped(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     return out
 
 
+def visible_share(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Per box of ``boxes`` (n, 4), the share of its area inside the ``width`` x ``height``
+    frame (NaN boxes: 0)."""
+    inside = clamped(boxes, width, height)
+    area = boxes[:, 2] * boxes[:, 3]
+    share: np.ndarray = np.nan_to_num(inside[:, 2] * inside[:, 3]) / np.where(
+        area > 0, area, np.inf
+    )
+    return share
+
+
+def at_edge(box: np.ndarray, width: float, height: float, margin: float) -> bool:
+    """Whether ``box`` ``[x, y, w, h]`` reaches within ``margin`` pixels of a side of the
+    frame (where a player walks out of the picture)."""
+    x, y, w, h = box
+    return bool(x <= margin or y <= margin or x + w >= width - margin or y + h >= height - margin)
+
+
+def exits(boxes: np.ndarray, width: float, height: float, margin: float) -> list[int]:
+    """The frames just after each run of known ``boxes`` (n, 4) whose last box reaches
+    the frame's edge: where the player walked out of the picture, so the light ends
+    there at once instead of fading on the empty edge."""
+    known = ~np.isnan(boxes).any(axis=1)
+    ends = np.flatnonzero(known[:-1] & ~known[1:])
+    return [int(f) + 1 for f in ends if at_edge(boxes[f], width, height, margin)]
+
+
 def held_keyframes(boxes: np.ndarray, bridge: int) -> list[Keyframe]:
     """Keyframes from the known rows of ``boxes`` (n, 4); across a gap longer than
     ``bridge`` frames the last box is held until the frame before he is found again
@@ -117,19 +144,27 @@ def bridged(present: Sequence[int], n: int, bridge: int, cuts: Sequence[int] = (
 
 
 def strength(
-    present: Sequence[int], n: int, bridge: int, fade: float, cuts: Sequence[int] = ()
+    present: Sequence[int],
+    n: int,
+    bridge: int,
+    fade: float,
+    cuts: Sequence[int] = (),
+    exits: Sequence[int] = (),
 ) -> np.ndarray:
     """Per frame, how strongly the highlight is drawn (0-1): full where he is present or
     in a gap of at most ``bridge`` frames, fading out over ``fade`` frames after he is
     lost and in over ``fade`` frames from where he is found again; 0 before he is first
-    found in a shot. Nothing carries over a cut: a shot starting with him is full at once."""
+    found in a shot. Nothing carries over a cut: a shot starting with him is full at once.
+    At an ``exits`` frame (he walked out of the picture) the light is off at once."""
     on = bridged(present, n, bridge, cuts)
     step = 1.0 / max(fade, 1.0)
+    gone = set(exits)
     out = np.zeros(n)
     for a, b in shots(n, cuts):
         level = 0.0
         for f in range(a, b):
             rise = 1.0 if f == a else min(1.0, level + step)  # a shot opening on him: full
-            level = rise if on[f] else max(0.0, level - step)
+            fall = 0.0 if f in gone else max(0.0, level - step)
+            level = rise if on[f] else fall
             out[f] = level
     return out

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.core.boxes import Box, Keyframe
 from pipeline.manifests.timeline import FramingTimeline
-from pipeline.render.spotlight import Box
 
 
 class HighlightTrack:
@@ -28,7 +28,7 @@ class HighlightTrack:
 
     def __init__(
         self,
-        keyframes: list[tuple[int, float, float, float, float]],
+        keyframes: list[Keyframe],
         timeline: FramingTimeline | None = None,
         strength: np.ndarray | None = None,
         cuts: Sequence[int] = (),

@@ -15,18 +15,20 @@ about half a millisecond a frame.
 
 Example::
 
-    boxes, colours = follow_look(path, info, frame=118, box=(400, 38, 66, 164), span=(76, 137))
+    boxes, colours = follow_look(path, info, LookSeed(118, Box(400, 38, 66, 164), span=(76, 137)))
     boxes[120]        # [x, y, w, h] in source pixels, NaN where he was not found
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from pipeline.core.boxes import Box
 from pipeline.detect.appearance import describe
 from pipeline.detect.clip_detection import scaled_rgb
 from pipeline.manifests.detections import APPEARANCE_BINS
@@ -42,10 +44,10 @@ REFRESH_GAIN = 0.1  # how much of the new patch goes into the template
 class TemplateFollower:
     """One player's template and where it was last found, in one frame's pixels."""
 
-    def __init__(self, frame: np.ndarray, box: tuple[float, float, float, float]) -> None:
+    def __init__(self, frame: np.ndarray, box: Box) -> None:
         height, width = frame.shape[:2]
-        x, y = max(0, round(box[0])), max(0, round(box[1]))
-        w, h = min(round(box[2]), width - x), min(round(box[3]), height - y)
+        x, y = max(0, round(box.x)), max(0, round(box.y))
+        w, h = min(round(box.w), width - x), min(round(box.h), height - y)
         if w < 4 or h < 4:
             raise ValueError(f"a box of {w}x{h} px is too small to follow by its look")
         self.box = (x, y, w, h)
@@ -73,8 +75,8 @@ class TemplateFollower:
         return self.box
 
 
-def _colours(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The colour histogram of ``box`` (x, y, w, h) in a BGR ``image``."""
+def _colours(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The colour histogram of ``box`` (x, y, w, h, whole pixels) in a BGR ``image``."""
     x, y, w, h = box
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     looks = describe(rgb, np.array([[x, y, x + w, y + h]], dtype=np.float64))
@@ -82,22 +84,30 @@ def _colours(image: np.ndarray, box: tuple[float, float, float, float]) -> np.nd
     return first
 
 
+@dataclass(frozen=True)
+class LookSeed:
+    """Whom to follow by his look: his ``box`` (source pixels) on ``frame``, through the
+    frames ``span = [start, end)`` (his shot)."""
+
+    frame: int
+    box: Box
+    span: tuple[int, int]
+
+
 def follow_look(
     path: Path,
     info: VideoInfo,
-    frame: int,
-    box: tuple[float, float, float, float],
-    span: tuple[int, int],
+    seed: LookSeed,
     *,
     width: int = 320,
     back_s: float = 10.0,
     progress: Callable[[float], None] = lambda fraction: None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(frame_count, 4) boxes ``[x, y, w, h]`` (source pixels) of the player whose box on
-    ``frame`` is ``box``, followed by his look through ``span = [start, end)``, NaN
-    where he was not found; and (frame_count, BINS) the colours of each box found
-    (:mod:`pipeline.detect.appearance`)."""
-    start, end = max(span[0], frame - round(back_s * float(info.fps))), span[1]
+    """(frame_count, 4) boxes ``[x, y, w, h]`` (source pixels) of the player ``seed``
+    names, followed by his look through its span, NaN where he was not found; and
+    (frame_count, BINS) the colours of each box found (:mod:`pipeline.detect.appearance`)."""
+    frame, box = seed.frame, seed.box.xywh
+    start, end = max(seed.span[0], frame - round(back_s * float(info.fps))), seed.span[1]
     out = np.full((info.frame_count, 4), np.nan)
     colours = np.zeros((info.frame_count, APPEARANCE_BINS))
     out[frame] = box
@@ -118,10 +128,10 @@ def follow_look(
             if index < frame:
                 held.append(image)
             elif index == frame:
-                seed = (box[0] / scale, box[1] / scale, box[2] / scale, box[3] / scale)
-                _backwards(image, held, seed, (out, colours), frame, scale)
+                scaled = Box(*(v / scale for v in box))
+                _backwards(image, held, scaled, (out, colours), frame, scale)
                 held.clear()
-                follower = TemplateFollower(image, seed)
+                follower = TemplateFollower(image, scaled)
                 colours[frame] = _colours(image, follower.box)
             elif follower is not None:
                 found = follower.update(image)
@@ -135,7 +145,7 @@ def follow_look(
 def _backwards(
     image: np.ndarray,
     held: list[np.ndarray],
-    seed: tuple[float, float, float, float],
+    seed: Box,
     into: tuple[np.ndarray, np.ndarray],
     frame: int,
     scale: float,

@@ -21,17 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.core.boxes import Box, Boxes, Keyframe
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.contract import PLAYER
 from pipeline.follow import highlight_path
-from pipeline.follow.player import BY_LOOK, FILLED, LOST, SEEN, follow_player
+from pipeline.follow.player import BY_LOOK, FILLED, LOST, SEEN, FollowStart, follow_player
 from pipeline.manifests.detections import (
+    APPEARANCE_BINS,
     INTERP,
     TRACK,
-    X1,
-    X2,
-    Y1,
-    Y2,
     Detections,
     FollowedLook,
     decode_look,
@@ -45,6 +43,8 @@ MAX_HEIGHT = 0.95  # of the frame height
 MIN_HEIGHT = 0.02  # of the frame height
 ASPECT = (0.15, 1.5)  # width / height of a standing, running or crouching person
 SMOOTH_S = 0.1  # the drawn path is smoothed over about this long (a Gaussian's sigma)
+COAST_VISIBLE = 0.5  # a coasted box with less of it inside the picture has left it
+EDGE = 0.01  # of the frame width: a box this near a side is at the picture's edge
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ class PickedTrack:
     with where it was picked and how it was seen (``LOST``, ``FILLED``, ``SEEN``)."""
 
     track_id: int
-    keyframes: list[tuple[int, float, float, float, float]]
+    keyframes: list[Keyframe]
     strength: np.ndarray
     frame: int
-    box: tuple[float, float, float, float]
+    box: Box
     seen: np.ndarray
 
     def centres(self, frames: int) -> np.ndarray:
@@ -79,14 +79,41 @@ class PickedTrack:
         return {
             "track_id": self.track_id,
             "frame": self.frame,
-            "box": [round(v, 1) for v in self.box],
+            "box": [round(v, 1) for v in self.box.xywh],
             "backend": backend,
         }
 
 
-def plausible_players(rows: np.ndarray, width: int, height: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Timing:
+    """How long the light bridges a gap at full strength, and how long it fades."""
+
+    bridge_s: float = 0.5
+    fade_s: float = 0.4
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The tracked box a click picked: its track, frame and box."""
+
+    track: int
+    frame: int
+    box: Box
+
+
+@dataclass(frozen=True)
+class _Click:
+    """The point clicked (moved onto the picked box), the detect pass's follow of it by
+    look, and whether the click fell beside every box (a player standing still)."""
+
+    point: tuple[float, float]
+    looked: FollowedLook | None
+    beside: bool
+
+
+def plausible_players(boxes: Boxes, width: int, height: int) -> np.ndarray:
     """Which boxes could be a person: size and shape, in a ``width`` x ``height`` frame."""
-    w, h = rows[:, X2] - rows[:, X1], rows[:, Y2] - rows[:, Y1]
+    w, h = boxes.widths, boxes.heights
     aspect = w / np.maximum(h, 1e-6)
     mask: np.ndarray = (
         (w <= MAX_WIDTH * width)
@@ -117,21 +144,18 @@ def pick_track(
             )
     else:
         assert highlight.frame is not None and highlight.x is not None and highlight.y is not None
-        track, frame, box = player_at(doc, highlight.frame, highlight.x, highlight.y)
-        bx, by, bw, bh = box
-        click = (min(max(highlight.x, bx), bx + bw), min(max(highlight.y, by), by + bh))
+        hit = player_at(doc, highlight.frame, highlight.x, highlight.y)
+        point = hit.box.clamp_point(highlight.x, highlight.y)
         looked = next(
             (f for f in doc.looks_followed if f.clicked(highlight.frame, highlight.x, highlight.y)),
             None,
         )
-        beside = click != (highlight.x, highlight.y)  # the click fell beside every box
-        return _followed(
-            doc, track, frame, box, click, looked, fade_s=fade_s, bridge_s=bridge_s, beside=beside
-        )
+        beside = point != (highlight.x, highlight.y)  # the click fell beside every box
+        return _followed(doc, hit, _Click(point, looked, beside), Timing(bridge_s, fade_s))
     found = doc.track_boxes(track)
     n, fps = doc.video.frame_count, doc.video.fps
     boxes = np.full((n, 4), np.nan)
-    boxes[sorted(found)] = [found[f] for f in sorted(found)]
+    boxes[sorted(found)] = [found[f].xywh for f in sorted(found)]
     boxes = _drawn_path(doc, boxes)
     bridge = round(bridge_s * fps)
     present = np.flatnonzero(~np.isnan(boxes).any(axis=1))
@@ -141,9 +165,8 @@ def pick_track(
         seen[f] = SEEN
     picked_at = highlight.frame if highlight.frame is not None else min(found)
     nearest = int(min(present, key=lambda f: abs(f - picked_at)))
-    bx, by, bw, bh = (float(v) for v in boxes[nearest])
     keyframes = highlight_path.held_keyframes(boxes, bridge)
-    return PickedTrack(track, keyframes, strength, nearest, (bx, by, bw, bh), seen)
+    return PickedTrack(track, keyframes, strength, nearest, Box.of(boxes[nearest]), seen)
 
 
 def _drawn_path(doc: Detections, boxes: np.ndarray) -> np.ndarray:
@@ -154,74 +177,69 @@ def _drawn_path(doc: Detections, boxes: np.ndarray) -> np.ndarray:
     return highlight_path.clamped(smooth, doc.video.width, doc.video.height)
 
 
-def _followed(
-    doc: Detections,
-    track: int,
-    frame: int,
-    box: tuple[float, float, float, float],
-    click: tuple[float, float],
-    looked: FollowedLook | None,
-    *,
-    fade_s: float,
-    bridge_s: float,
-    beside: bool = False,
-) -> PickedTrack:
+def _followed(doc: Detections, hit: Hit, click: _Click, timing: Timing) -> PickedTrack:
     """The clicked player followed through every plausible box, whatever its id
     (:mod:`pipeline.follow.player`), from the box picked at the click; where
     the detect pass followed him by his look, that box is one more candidate."""
     n, width, height = doc.video.frame_count, doc.video.width, doc.video.height
-    candidates, looks = [], []
+    candidates = []
     for i in range(n):
-        rows = doc.rows(i)
-        keep = plausible_players(rows, width, height)
-        keep &= rows[:, INTERP] == 0  # a tracker's fill-ins are guesses: the follow predicts
-        candidates.append(rows[keep])
-        looks.append(doc.looks(i)[keep])
-    look = _look_of(candidates[frame], looks[frame], box)
-    size = None
-    found = zip(looked.boxes, looked.appearance, strict=True) if looked is not None else ()
-    for (f, x, y, w, h), colours in found:
+        found = doc.boxes(i)
+        # a tracker's fill-ins are guesses: the follow predicts for itself
+        candidates.append(found[plausible_players(found, width, height) & ~found.interpolated])
+    start = FollowStart(hit.frame, hit.box, _look_of(candidates[hit.frame], hit.box), click.point)
+    for (f, x, y, w, h), colours in _looks_found(click.looked):
         if not 0 <= f < n:
             continue
-        row = np.array([[PLAYER, 0.5, BY_LOOK, x, y, x + w, y + h, 0]], dtype=np.float64)
-        candidates[f] = np.vstack([candidates[f], row])
-        looks[f] = np.vstack([looks[f], decode_look(colours)])
-        if f == frame and beside:
+        by_look = Boxes(
+            [[x, y, x + w, y + h]],
+            class_id=[PLAYER],
+            confidence=[0.5],
+            tracker_id=[BY_LOOK],
+            looks=decode_look(colours).reshape(1, -1),
+        )
+        candidates[f] = Boxes.concatenate([candidates[f], by_look])
+        if f == hit.frame and click.beside:
             # The click was beside every box (a player standing still gives no blob):
             # start from the template centred on it, at its size and colours.
-            box, size, look = (x, y, w, h), (w, h), looks[f][-1]
-    followed = follow_player(
-        doc,
-        frame,
-        box,
-        bridge_s=bridge_s,
-        candidates=candidates,
-        looks=looks,
-        look=look,
-        anchor=click,
-        size=size,
-    )
+            look = by_look.looks[0]
+            start = FollowStart(f, by_look.box(0), look, click.point, size=(w, h))
+    followed = follow_player(doc, start, bridge_s=timing.bridge_s, candidates=candidates)
     boxes = followed.boxes.copy()
     boxes[followed.seen < FILLED] = np.nan
+    # A prediction that coasts out of the picture, or starts at its edge, is no longer on
+    # him: he walked out, he is not hidden.
+    left = highlight_path.visible_share(boxes, width, height) < COAST_VISIBLE
+    boxes[(followed.seen == FILLED) & left] = np.nan
+    for a, b in highlight_path.runs(followed.seen == FILLED, doc.shots):
+        if a > 0 and highlight_path.at_edge(followed.boxes[a - 1], width, height, EDGE * width):
+            boxes[a:b] = np.nan
     boxes = _drawn_path(doc, boxes)
     present = np.flatnonzero(~np.isnan(boxes).any(axis=1))
     seen = np.where(np.isnan(boxes).any(axis=1), LOST, followed.seen)
     keyframes = highlight_path.held_keyframes(boxes, 0)
-    strength = highlight_path.strength(present.tolist(), n, 0, fade_s * doc.video.fps, doc.shots)
-    x, y, w, h = (float(v) for v in highlight_path.clamped(np.array([box]), width, height)[0])
-    return PickedTrack(track, keyframes, strength, frame, (x, y, w, h), seen)
+    gone = highlight_path.exits(boxes, width, height, EDGE * width)
+    fade = timing.fade_s * doc.video.fps
+    strength = highlight_path.strength(present.tolist(), n, 0, fade, doc.shots, gone)
+    picked = start.box.inside(width, height) or start.box
+    return PickedTrack(hit.track, keyframes, strength, start.frame, picked, seen)
 
 
-def _look_of(
-    rows: np.ndarray, looks: np.ndarray, box: tuple[float, float, float, float]
-) -> np.ndarray:
-    """The colours of the row whose box is ``box`` (the picked one); all zeros (unknown)
-    when the frame has no detected row (the pick fell on a frame filled in between)."""
-    if not len(rows):
-        return np.zeros(looks.shape[1])
-    x, y, _, _ = box
-    index = int(np.argmin(np.hypot(rows[:, X1] - x, rows[:, Y1] - y)))
-    look: np.ndarray = looks[index]
+def _looks_found(
+    looked: FollowedLook | None,
+) -> list[tuple[Keyframe, str]]:
+    """Where the detect pass found the clicked player by his look, and his colours."""
+    return [] if looked is None else list(zip(looked.boxes, looked.appearance, strict=True))
+
+
+def _look_of(candidates: Boxes, box: Box) -> np.ndarray:
+    """The colours of the candidate whose box is ``box`` (the picked one); all zeros
+    (unknown) when the frame has no detected box (the pick fell on a frame filled in
+    between)."""
+    if not len(candidates) or not candidates.looks.shape[1]:
+        return np.zeros(APPEARANCE_BINS)
+    index = int(np.argmin(np.hypot(candidates.x1 - box.x, candidates.y1 - box.y)))
+    look: np.ndarray = candidates.looks[index]
     return look
 
 
@@ -253,9 +271,7 @@ def coverage(seen_per_frame: list[int], fps: float) -> list[str]:
     return out
 
 
-def player_at(
-    doc: Detections, frame: int, x: float, y: float
-) -> tuple[int, int, tuple[float, float, float, float]]:
+def player_at(doc: Detections, frame: int, x: float, y: float) -> Hit:
     """The plausible player box under (or near) the click: its track, frame and box."""
     n = doc.video.frame_count
     if frame >= n:
@@ -265,48 +281,41 @@ def player_at(
         f = frame + offset
         if not 0 <= f < n:
             continue
-        rows = doc.rows(f)
-        rows = rows[rows[:, TRACK] >= 0]
-        rows = rows[plausible_players(rows, doc.video.width, doc.video.height)]
-        if not len(rows):
+        boxes = doc.boxes(f)
+        boxes = boxes[boxes.tracker_id >= 0]
+        boxes = boxes[plausible_players(boxes, doc.video.width, doc.video.height)]
+        if not len(boxes):
             continue
-        inside = (rows[:, X1] <= x) & (x <= rows[:, X2]) & (rows[:, Y1] <= y) & (y <= rows[:, Y2])
+        inside = boxes.contain(x, y)
         if inside.any():
-            areas = (rows[:, X2] - rows[:, X1]) * (rows[:, Y2] - rows[:, Y1])
-            return _picked(rows[inside][np.argmin(areas[inside])], f)
-        dx = np.maximum(0, np.maximum(rows[:, X1] - x, x - rows[:, X2]))
-        dy = np.maximum(0, np.maximum(rows[:, Y1] - y, y - rows[:, Y2]))
-        distance = np.hypot(dx, dy)
+            smallest = np.flatnonzero(inside)[np.argmin(boxes.areas[inside])]
+            return Hit(int(boxes.tracker_id[smallest]), f, boxes.box(int(smallest)))
+        distance = boxes.distance_to(x, y)
         if distance.min() <= reach:
-            return _picked(rows[np.argmin(distance)], f)
+            nearest = int(np.argmin(distance))
+            return Hit(int(boxes.tracker_id[nearest]), f, boxes.box(nearest))
     raise StageParamsInvalid(
         f"highlight: no player at ({x:g}, {y:g}) near frame {frame}: "
         f"{_what_is_near(doc, frame, x, y)}; click on a player, or give a track_id"
     )
 
 
-def _picked(row: np.ndarray, frame: int) -> tuple[int, int, tuple[float, float, float, float]]:
-    box = (float(row[X1]), float(row[Y1]), float(row[X2] - row[X1]), float(row[Y2] - row[Y1]))
-    return int(row[TRACK]), frame, box
-
-
 def _what_is_near(doc: Detections, frame: int, x: float, y: float) -> str:
     """What the detections hold around the click, for the error message."""
-    rows = doc.rows(frame)
-    if not len(rows):
+    boxes = doc.boxes(frame)
+    if not len(boxes):
         return f"nothing was detected on frame {frame}"
     width, height = doc.video.width, doc.video.height
-    cx, cy = (rows[:, X1] + rows[:, X2]) / 2, (rows[:, Y1] + rows[:, Y2]) / 2
-    r = rows[int(np.argmin(np.hypot(cx - x, cy - y)))]
-    w, h = r[X2] - r[X1], r[Y2] - r[Y1]
+    nearest = int(np.argmin(np.hypot(*(boxes.centres - (x, y)).T)))
+    r = boxes.box(nearest)
     why = ""
-    if not plausible_players(r.reshape(1, -1), width, height)[0]:
+    if not plausible_players(boxes[[nearest]], width, height)[0]:
         why = (
             " (too large or not a person's shape)"
-            if w > MAX_WIDTH * width
+            if r.w > MAX_WIDTH * width
             else (" (not a person's size or shape)")
         )
     return (
-        f"the nearest box is {w:.0f}x{h:.0f} at ({r[X1]:.0f}, {r[Y1]:.0f}){why}, "
-        f"of {len(rows)} on that frame"
+        f"the nearest box is {r.w:.0f}x{r.h:.0f} at ({r.x:.0f}, {r.y:.0f}){why}, "
+        f"of {len(boxes)} on that frame"
     )

@@ -25,7 +25,7 @@ instead, frame by frame, forwards and backwards from the clicked frame:
 
 Example::
 
-    followed = follow_player(doc, frame=30, box=(600, 300, 40, 100))
+    followed = follow_player(doc, FollowStart(frame=30, box=Box(600, 300, 40, 100)))
     followed.boxes[45], followed.seen[45]
 """
 
@@ -35,17 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.core.boxes import Box, Boxes
 from pipeline.detect.appearance import similarity
-from pipeline.manifests.detections import (
-    APPEARANCE_BINS,
-    INTERP,
-    TRACK,
-    X1,
-    X2,
-    Y1,
-    Y2,
-    Detections,
-)
+from pipeline.manifests.detections import APPEARANCE_BINS, Detections
 
 LOST, FILLED, SEEN = 0, 1, 2  # per frame: how the followed player was known there
 BY_LOOK = -2  # the track id of a candidate found by the player's look, not the detector
@@ -75,192 +67,203 @@ class FollowedPlayer:
     seen: np.ndarray
 
 
+@dataclass(frozen=True)
+class FollowStart:
+    """Where a follow starts: the player's ``box`` on ``frame``, and what else is known of
+    him: ``look``, his colour histogram (colours are not compared without it);
+    ``anchor``, the point clicked (the box centre when not given); ``size``, his own
+    ``(w, h)`` (else the clip's median box: larger boxes are several players merged)."""
+
+    frame: int
+    box: Box
+    look: np.ndarray | None = None
+    anchor: tuple[float, float] | None = None
+    size: tuple[float, float] | None = None
+
+
 def follow_player(
     doc: Detections,
-    frame: int,
-    box: tuple[float, float, float, float],
+    start: FollowStart,
     *,
     bridge_s: float = 0.5,
-    candidates: list[np.ndarray] | None = None,
-    looks: list[np.ndarray] | None = None,
-    look: np.ndarray | None = None,
-    anchor: tuple[float, float] | None = None,
-    size: tuple[float, float] | None = None,
+    candidates: list[Boxes] | None = None,
 ) -> FollowedPlayer:
-    """Follow the player whose box on ``frame`` is ``box``, through the whole clip.
+    """Follow the player ``start`` names through the whole clip (its shot).
 
-    ``candidates[i]`` are frame ``i``'s plausible boxes as detection rows (all
-    of the frame's rows when not given), ``looks[i]`` their colour histograms
-    and ``look`` the clicked player's (colours are not compared without them);
-    ``anchor`` is the point clicked (the box centre when not given); ``size`` the
-    player's own ``(w, h)`` when known (else the clip's median box: larger boxes are
-    several players merged).
+    ``candidates[i]`` are frame ``i``'s plausible boxes with their colours (all of
+    the frame's boxes when not given).
     """
     n = doc.video.frame_count
-    rows = candidates if candidates is not None else [doc.rows(i) for i in range(n)]
-    if looks is None:
-        looks = [np.zeros((len(r), APPEARANCE_BINS)) for r in rows]
-    model = look if look is not None else np.zeros(APPEARANCE_BINS)
-    boxes = np.full((n, 4), np.nan)
-    seen = np.full(n, LOST, dtype=np.int64)
-    boxes[frame] = box
-    seen[frame] = SEEN
+    frames = candidates if candidates is not None else [doc.boxes(i) for i in range(n)]
+    model = start.look if start.look is not None else np.zeros(APPEARANCE_BINS)
+    out = FollowedPlayer(np.full((n, 4), np.nan), np.full(n, LOST, dtype=np.int64))
+    out.boxes[start.frame] = start.box.xywh
+    out.seen[start.frame] = SEEN
     bridge = max(1, round(bridge_s * doc.video.fps))
-    shot_start, shot_end = doc.shot_of(frame)
-    x, y, w, h = box
-    offset = (0.0, 0.0) if anchor is None else (anchor[0] - x - w / 2, anchor[1] - y - h / 2)
-    frames = _Frames(rows, looks, size if size is not None else _typical_size(rows))
+    shot_start, shot_end = doc.shot_of(start.frame)
+    cx, cy = start.box.centre
+    offset = (0.0, 0.0) if start.anchor is None else (start.anchor[0] - cx, start.anchor[1] - cy)
+    clip = _Clip(frames, start.size if start.size is not None else _typical_size(frames))
     for step, stop in ((1, shot_end), (-1, shot_start - 1)):
-        _follow(frames, boxes, seen, (frame, step, stop), bridge, model.copy(), offset)
-    return FollowedPlayer(boxes, seen)
+        _follow(clip, out, (start.frame, step, stop), bridge, model.copy(), offset)
+    return out
 
 
 @dataclass(frozen=True)
-class _Frames:
-    """Per frame: the candidate rows and their colour histograms."""
+class _Clip:
+    """Per frame, the candidate boxes (with their colours); a player's usual size."""
 
-    rows: list[np.ndarray]
-    looks: list[np.ndarray]
+    frames: list[Boxes]
     typical: tuple[float, float]  # a player's usual box (w, h): larger ones are merged blobs
 
 
-def _typical_size(rows: list[np.ndarray]) -> tuple[float, float]:
+@dataclass(frozen=True)
+class _Guess:
+    """Where the player should be on the next frame, and how strictly a box must fit:
+    within ``gate`` of ``predicted``'s centre, at least ``likeness`` alike in colour."""
+
+    predicted: Box
+    anchor: tuple[float, float]
+    gate: float
+    likeness: float
+    merged: bool  # his box holds several players: a part under the anchor is him
+
+
+@dataclass(frozen=True)
+class _Match:
+    """The box taken for the player on a frame."""
+
+    box: Box
+    interpolated: bool
+    look: np.ndarray
+
+
+def _typical_size(frames: list[Boxes]) -> tuple[float, float]:
     """The median detected box size over the clip (``inf`` when there is none)."""
-    found = [r[r[:, INTERP] == 0] for r in rows if len(r)]
-    every = np.concatenate(found) if found else np.empty((0, 8))
+    every = Boxes.concatenate([b[~b.interpolated] for b in frames if len(b)])
     if not len(every):
         return float("inf"), float("inf")
-    return (
-        float(np.median(every[:, X2] - every[:, X1])),
-        float(np.median(every[:, Y2] - every[:, Y1])),
-    )
+    return float(np.median(every.widths)), float(np.median(every.heights))
 
 
 def _follow(
-    frames: _Frames,
-    boxes: np.ndarray,
-    seen: np.ndarray,
+    clip: _Clip,
+    out: FollowedPlayer,
     span: tuple[int, int, int],
     bridge: int,
     model: np.ndarray,
     offset: tuple[float, float],
 ) -> None:
     """One direction of the follow, ``span = (start, step, stop)``: from ``start`` (known)
-    towards ``stop`` (excluded); ``model`` is the player's colour histogram (all zeros:
-    unknown), updated in place; ``offset``: the anchor from the box centre."""
+    towards ``stop`` (excluded), written into ``out``; ``model`` is the player's colour
+    histogram (all zeros: unknown), updated in place; ``offset``: the anchor from the
+    box centre."""
     start, step, stop = span
     ox, oy = offset
-    x, y, w, h = boxes[start]
+    x, y, w, h = out.boxes[start]
     cx, cy = x + w / 2, y + h / 2
-    tw, th = frames.typical
+    tw, th = clip.typical
     own = (w, h) if w <= MERGED * tw and h <= MERGED * th else (tw, th)  # his size, alone
     vx = vy = 0.0
     missing = 0
-    others = _others(frames.rows[start], (x, y, x + w, y + h))
+    others = _others(clip.frames[start], Box(x, y, w, h))
     for f in range(start + step, stop, step):
         px, py = cx + vx * (missing + 1), cy + vy * (missing + 1)
         lost = missing > bridge
-        gate = (LOST_GATE if lost else GATE) * max(w, h)
-        likeness = REFIND_LIKENESS if lost else MIN_LIKENESS
-        merged = w > MERGED * tw or h > MERGED * th  # the box holds several players
-        predicted, anchor = (px, py, w, h), (px + ox, py + oy)
-        rows = frames.rows[f]
-        barred = np.isin(rows[:, TRACK], others) if missing else None
-        match = _best(
-            rows, frames.looks[f], model, predicted, anchor, gate, likeness, merged, barred
+        guess = _Guess(
+            predicted=Box(px - w / 2, py - h / 2, w, h),
+            anchor=(px + ox, py + oy),
+            gate=(LOST_GATE if lost else GATE) * max(w, h),
+            likeness=REFIND_LIKENESS if lost else MIN_LIKENESS,
+            merged=w > MERGED * tw or h > MERGED * th,
         )
+        candidates = clip.frames[f]
+        barred = np.isin(candidates.tracker_id, others) if missing else None
+        match = _best(candidates, model, guess, barred)
         if match is None:
             missing += 1
             if missing <= bridge:
-                boxes[f] = (px - w / 2, py - h / 2, w, h)
-                seen[f] = FILLED
+                out.boxes[f] = guess.predicted.xywh
+                out.seen[f] = FILLED
             continue
-        mx1, my1, mx2, my2, interpolated, look = match
-        alone = max((mx2 - mx1) / w, w / (mx2 - mx1), (my2 - my1) / h, h / (my2 - my1)) < 1.3
+        m, look = match.box, match.look
+        alone = max(m.w / w, w / m.w, m.h / h, h / m.h) < 1.3
         if alone and look.any() and model.any() and similarity(look, model) >= REFIND_LIKENESS:
             model += LOOK_GAIN * (look - model)  # not from a blob merged with someone else
-        mcx, mcy = (mx1 + mx2) / 2, (my1 + my2) / 2
+        mcx, mcy = m.centre
         gap = missing + 1
-        ax, ay = px + ox, py + oy
-        if (mx2 - mx1) * SIZE_RATIO < w or (my2 - my1) * SIZE_RATIO < h:
-            w, h = mx2 - mx1, my2 - my1  # split off a merged blob: this part is the player
+        ax, ay = guess.anchor
+        if m.w * SIZE_RATIO < w or m.h * SIZE_RATIO < h:
+            w, h = m.w, m.h  # split off a merged blob: this part is the player
             vx = vy = 0.0
-            if merged and look.any():  # and these are his colours, not the group's
+            if guess.merged and look.any():  # and these are his colours, not the group's
                 model[:] = look
         else:
             vx += VELOCITY_GAIN * ((mcx - cx) / gap - vx)
             vy += VELOCITY_GAIN * ((mcy - cy) / gap - vy)
-            w += SIZE_GAIN * ((mx2 - mx1) - w)
-            h += SIZE_GAIN * ((my2 - my1) - h)
+            w += SIZE_GAIN * (m.w - w)
+            h += SIZE_GAIN * (m.h - h)
         cx, cy = mcx, mcy
-        settle = 1.0 if merged else 1 - ANCHOR_DECAY  # in a group the anchor is all we have
+        settle = 1.0 if guess.merged else 1 - ANCHOR_DECAY  # in a group the anchor is all
         ox = float(np.clip(ax - cx, -w / 2, w / 2)) * settle
         oy = float(np.clip(ay - cy, -h / 2, h / 2)) * settle
         missing = 0
-        others = _others(rows, (mx1, my1, mx2, my2))
-        seen[f] = FILLED if interpolated else SEEN
+        others = _others(candidates, m)
+        out.seen[f] = FILLED if match.interpolated else SEEN
         if w > MERGED * tw or h > MERGED * th:  # in a group: he is at the anchor, his size
-            boxes[f] = (cx + ox - own[0] / 2, cy + oy - own[1] / 2, *own)
+            out.boxes[f] = (cx + ox - own[0] / 2, cy + oy - own[1] / 2, *own)
         else:
             own = (w, h)
-            boxes[f] = (cx - w / 2, cy - h / 2, w, h)
+            out.boxes[f] = (cx - w / 2, cy - h / 2, w, h)
 
 
-def _others(rows: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The track ids of the boxes in ``rows`` that are someone else: tracked, and apart
-    from the player's own box ``(x1, y1, x2, y2)`` (a part of his own blob is not)."""
-    x1, y1, x2, y2 = box
-    apart = (rows[:, X1] >= x2) | (rows[:, X2] <= x1) | (rows[:, Y1] >= y2) | (rows[:, Y2] <= y1)
-    ids: np.ndarray = np.unique(rows[apart & (rows[:, TRACK] >= 0), TRACK])
+def _others(candidates: Boxes, box: Box) -> np.ndarray:
+    """The track ids of the ``candidates`` that are someone else: tracked, and apart
+    from the player's own ``box`` (a part of his own blob is not)."""
+    apart = candidates.apart_from(box) & (candidates.tracker_id >= 0)
+    ids: np.ndarray = np.unique(candidates.tracker_id[apart])
     return ids
 
 
 def _best(
-    rows: np.ndarray,
-    looks: np.ndarray,
-    model: np.ndarray,
-    predicted: tuple[float, float, float, float],
-    anchor: tuple[float, float],
-    gate: float,
-    likeness: float,
-    merged: bool = False,
-    barred: np.ndarray | None = None,
-) -> tuple[float, float, float, float, bool, np.ndarray] | None:
-    """The box that best fits the prediction ``(x, y, w, h)`` (centre and size): within
-    ``gate`` of it, of a similar size (or a smaller part under the ``anchor``), at least
-    ``likeness`` alike in colour where both are described, and cheapest in distance plus
-    unlikeness, less a bonus under the anchor; None when none fits. While the player's
-    box is ``merged`` with others, its colours are the group's: a part under the anchor
-    is taken whatever its colours. ``barred`` rows are someone else (tracked apart from
-    him when he was last seen: a teammate who stayed in view while he was hidden)."""
-    if not len(rows):
+    candidates: Boxes, model: np.ndarray, guess: _Guess, barred: np.ndarray | None = None
+) -> _Match | None:
+    """The box that best fits the ``guess`` (centre and size): within its gate, of a
+    similar size (or a smaller part under the anchor), at least as alike in colour as it
+    asks where both are described, and cheapest in distance plus unlikeness, less a bonus
+    under the anchor; None when none fits. While the player's box is merged with others,
+    its colours are the group's: a part under the anchor is taken whatever its colours.
+    ``barred`` boxes are someone else (tracked apart from him when he was last seen: a
+    teammate who stayed in view while he was hidden)."""
+    if not len(candidates):
         return None
-    px, py, w, h = predicted
-    bw, bh = rows[:, X2] - rows[:, X1], rows[:, Y2] - rows[:, Y1]
+    p = guess.predicted
+    bw, bh = candidates.widths, candidates.heights
     similar = (
-        (bw <= SIZE_RATIO * w)
-        & (bw * SIZE_RATIO >= w)
-        & (bh <= SIZE_RATIO * h)
-        & (bh * SIZE_RATIO >= h)
+        (bw <= SIZE_RATIO * p.w)
+        & (bw * SIZE_RATIO >= p.w)
+        & (bh <= SIZE_RATIO * p.h)
+        & (bh * SIZE_RATIO >= p.h)
     )
-    ax, ay = anchor
-    under = (rows[:, X1] <= ax) & (ax <= rows[:, X2]) & (rows[:, Y1] <= ay) & (ay <= rows[:, Y2])
-    part = under & (bw * SPLIT >= w) & (bh * SPLIT >= h) & (bw <= w) & (bh <= h)
+    under = candidates.contain(*guess.anchor)
+    part = under & (bw * SPLIT >= p.w) & (bh * SPLIT >= p.h) & (bw <= p.w) & (bh <= p.h)
     similar |= part
-    distance = np.hypot((rows[:, X1] + rows[:, X2]) / 2 - px, (rows[:, Y1] + rows[:, Y2]) / 2 - py)
+    px, py = p.centre
+    distance = np.hypot(*(candidates.centres - (px, py)).T)
+    looks = candidates.looks
+    if looks.shape[1] != len(model):  # undescribed boxes
+        looks = np.zeros((len(candidates), len(model)))
     alike = np.array([similarity(look, model) for look in looks])
-    alike = np.where(np.isnan(alike), likeness, alike)  # undescribed: no evidence either way
-    if merged:
-        alike = np.where(part, np.maximum(alike, likeness), alike)
-    fits = similar & (distance <= gate) & (alike >= likeness)
+    alike = np.where(np.isnan(alike), guess.likeness, alike)  # undescribed: no evidence
+    if guess.merged:
+        alike = np.where(part, np.maximum(alike, guess.likeness), alike)
+    fits = similar & (distance <= guess.gate) & (alike >= guess.likeness)
     if barred is not None:
         fits &= ~barred
     if not fits.any():
         return None
-    cost = distance / gate + LOOK_WEIGHT * (1.0 - alike) - ANCHOR_BONUS * under
-    if not merged:  # in a group, his look is the one box that is him alone
-        cost += LOOK_BOX_COST * (rows[:, TRACK] == BY_LOOK)
-    cost = np.where(fits, cost, np.inf)
-    best = int(np.argmin(cost))
-    r = rows[best]
-    return float(r[X1]), float(r[Y1]), float(r[X2]), float(r[Y2]), bool(r[INTERP]), looks[best]
+    cost = distance / guess.gate + LOOK_WEIGHT * (1.0 - alike) - ANCHOR_BONUS * under
+    if not guess.merged:  # in a group, his look is the one box that is him alone
+        cost += LOOK_BOX_COST * (candidates.tracker_id == BY_LOOK)
+    best = int(np.argmin(np.where(fits, cost, np.inf)))
+    return _Match(candidates.box(best), bool(candidates.interpolated[best]), looks[best])

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from pipeline.core.boxes import Box, Boxes, Keyframe
 from pipeline.manifests.base import WireModel
 
 COLUMNS = ("class", "confidence", "track_id", "x1", "y1", "x2", "y2", "interpolated")
@@ -76,7 +77,7 @@ class FollowedLook(WireModel):
     frame: int = Field(ge=0, description="the click's frame")
     x: float
     y: float
-    boxes: list[tuple[int, float, float, float, float]] = Field(
+    boxes: list[Keyframe] = Field(
         description="[frame, x, y, w, h] where he was found"
     )
     appearance: list[str] = Field(description="each box's colour histogram (base64)")
@@ -133,6 +134,10 @@ class Detections(WireModel):
         """Frame ``frame``'s boxes as an (N, 8) float array in ``COLUMNS`` order."""
         return np.asarray(self.frames[frame], dtype=np.float64).reshape(-1, len(COLUMNS))
 
+    def boxes(self, frame: int) -> Boxes:
+        """Frame ``frame``'s boxes, with their colours (``looks``)."""
+        return Boxes.from_rows(self.rows(frame), self.looks(frame))
+
     def looks(self, frame: int) -> np.ndarray:
         """Frame ``frame``'s boxes' colour histograms, (N, BINS) (zero rows: undescribed)."""
         rows = self.appearance[frame] if self.appearance else [""] * len(self.frames[frame])
@@ -148,13 +153,13 @@ class Detections(WireModel):
         """Every track id that appears."""
         return sorted({int(r[TRACK]) for rows in self.frames for r in rows if r[TRACK] >= 0})
 
-    def track_boxes(self, track_id: int) -> dict[int, tuple[float, float, float, float]]:
-        """``{frame: (x, y, w, h)}`` of one track, where it was seen or filled in."""
-        found: dict[int, tuple[float, float, float, float]] = {}
+    def track_boxes(self, track_id: int) -> dict[int, Box]:
+        """``{frame: box}`` of one track, where it was seen or filled in."""
+        found: dict[int, Box] = {}
         for i, rows in enumerate(self.frames):
             for r in rows:
                 if r[TRACK] == track_id:
-                    found[i] = (r[X1], r[Y1], r[X2] - r[X1], r[Y2] - r[Y1])
+                    found[i] = Box.corners(r[X1], r[Y1], r[X2], r[Y2])
                     break
         return found
 

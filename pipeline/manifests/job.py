@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from pipeline.core.boxes import Keyframe
 from pipeline.core.errors import InvalidKey, InvalidManifest
 from pipeline.core.keys import validate_relative_key
 from pipeline.manifests.base import WireModel, describe_validation_error
@@ -220,9 +221,7 @@ class FramingParams(WireModel):
         return self
 
 
-Keyframe = Annotated[
-    tuple[int, float, float, float, float], Field(description="[frame, x, y, width, height]")
-]
+KeyframeField = Annotated[Keyframe, Field(description="[frame, x, y, width, height]")]
 
 
 class Highlight(WireModel):
@@ -232,7 +231,7 @@ class Highlight(WireModel):
     ``y`` (a click in source pixels: the track under it), or ``track_id``.
     """
 
-    boxes: list[Keyframe] | None = Field(None, min_length=1)
+    boxes: list[KeyframeField] | None = Field(None, min_length=1)
     frame: int | None = Field(None, ge=0)
     x: float | None = Field(None, ge=0)
     y: float | None = Field(None, ge=0)
@@ -261,9 +260,7 @@ class Highlight(WireModel):
 
     @field_validator("boxes")
     @classmethod
-    def _keyframes_valid(
-        cls, boxes: list[tuple[int, float, float, float, float]] | None
-    ) -> list[tuple[int, float, float, float, float]] | None:
+    def _keyframes_valid(cls, boxes: list[Keyframe] | None) -> list[Keyframe] | None:
         if boxes is None:
             return None
         previous = -1

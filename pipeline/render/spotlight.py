@@ -14,11 +14,10 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
+from pipeline.core.boxes import Box
 from pipeline.manifests.job import OverlayStyle
 from pipeline.media.frames import YuvFrame
 
@@ -28,24 +27,6 @@ SOFT_EDGE = 0.35  # the fade runs from the ellipse (r=1) out to r=1+SOFT_EDGE
 # a small detection must not make a blemish-sized spotlight in the middle of a body.
 MIN_SPOT_HALF_HEIGHT = 0.12
 MIN_SPOT_HALF_WIDTH = 0.06
-
-
-@dataclass(frozen=True)
-class Box:
-    """A player's box in output pixels."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-
-    def inside(self, width: int, height: int) -> Box | None:
-        """This box cut to a ``width`` x ``height`` frame; None when none of it is in it."""
-        x1, y1 = min(max(self.x, 0.0), width), min(max(self.y, 0.0), height)
-        x2, y2 = min(max(self.x + self.w, 0.0), width), min(max(self.y + self.h, 0.0), height)
-        if x2 <= x1 or y2 <= y1:
-            return None
-        return Box(x1, y1, x2 - x1, y2 - y1)
 
 
 def _lut(offset: int, k: float) -> np.ndarray:

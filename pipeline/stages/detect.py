@@ -16,12 +16,13 @@ from typing import ClassVar
 import numpy as np
 import structlog
 
+from pipeline.core.boxes import Box
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.assemble import assemble
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.shots import ShotCuts
-from pipeline.follow.look import follow_look
+from pipeline.follow.look import LookSeed, follow_look
 from pipeline.follow.pick import player_at
 from pipeline.manifests.detections import Detections, FollowedLook, VideoFacts, encode_look
 from pipeline.manifests.job import Click, DetectParams, StageName
@@ -47,16 +48,17 @@ def _follow_click(
     """The clicked player followed by his look through his shot (None: no player there;
     the stage that uses the click says so)."""
     try:
-        _, frame, (_, _, bw, bh) = player_at(doc, click.frame, click.x, click.y)
+        hit = player_at(doc, click.frame, click.x, click.y)
     except StageParamsInvalid:
         return None
-    width = min(bw, SEED_ASPECT * bh)
+    frame, height = hit.frame, hit.box.h
+    width = min(hit.box.w, SEED_ASPECT * height)
     # Centred on the click (on the player): the box under or near it may hold others too.
-    seed = (click.x - width / 2, click.y - bh / 2, width, bh)
+    seed = LookSeed(
+        frame, Box(click.x - width / 2, click.y - height / 2, width, height), doc.shot_of(frame)
+    )
     try:
-        boxes, colours = follow_look(
-            source, info, frame, seed, doc.shot_of(frame), progress=progress
-        )
+        boxes, colours = follow_look(source, info, seed, progress=progress)
     except ValueError as exc:  # too small a box to follow by its look
         log.info("look_follow_skipped", reason=str(exc))
         return None

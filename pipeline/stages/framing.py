@@ -17,7 +17,13 @@ from typing import ClassVar
 import numpy as np
 
 from pipeline.core.errors import StageParamsInvalid
-from pipeline.follow.camera_path import crop_path, follow_targets, keyframe_targets, window_size
+from pipeline.follow.camera_path import (
+    CameraView,
+    crop_path,
+    follow_targets,
+    keyframe_targets,
+    window_size,
+)
 from pipeline.follow.pick import pick_track
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import Follow, FramingParams, StageName
@@ -170,7 +176,7 @@ class FramingStage:
         ratio = params.aspect_ratio
         assert ratio is not None
         win_w, win_h = window_size(width, height, ratio)
-        fps = float(info.fps)
+        view = CameraView(width, height, win_w, win_h, float(info.fps))
         player = params.player
         key = request.upstream.get(StageName.DETECT, {}).get(Artifact.DETECTIONS)
         if params.follow is Follow.PLAYER and player is not None and player.boxes is not None:
@@ -178,7 +184,7 @@ class FramingStage:
             # Keyframes need no detections; when detect ran anyway, its cuts are free,
             # and the window jumps at them instead of panning across.
             cuts = Detections.model_validate(ctx.bucket.get_json(key).data).shots if key else None
-            path = crop_path(targets, width, height, win_w, win_h, fps, cuts=cuts, sizes=boxes)
+            path = crop_path(targets, view, cuts=cuts, sizes=boxes)
             return path, {}
         if key is None:
             raise StageParamsInvalid("framing.follow needs the detect stage")
@@ -194,5 +200,5 @@ class FramingStage:
             details = {"picked": picked.summary(doc.backend)}
         else:
             targets = follow_targets(doc)
-        path = crop_path(targets, width, height, win_w, win_h, fps, cuts=doc.shots, sizes=sizes)
+        path = crop_path(targets, view, cuts=doc.shots, sizes=sizes)
         return path, details

@@ -14,6 +14,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
+from pipeline.core.boxes import Box, Keyframe
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.core.settings import EncodeProfile
 from pipeline.detect.shots import scan_cuts
@@ -27,7 +28,7 @@ from pipeline.media.codec import VIDEO_CODEC
 from pipeline.media.frames import FrameReader, FrameWriter, YuvFrame
 from pipeline.media.previews import PREVIEW_SECONDS
 from pipeline.media.probe import VideoInfo
-from pipeline.render.spotlight import Box, Spotlight
+from pipeline.render.spotlight import Spotlight
 from pipeline.stages.base import (
     AnyStageRequest,
     ProgressFn,
@@ -258,7 +259,7 @@ class OverlayStage:
         ctx: StageContext,
         request: AnyStageRequest,
         timeline: FramingTimeline | None,
-        boxes: list[tuple[int, float, float, float, float]],
+        boxes: list[Keyframe],
         source: tuple[Path, VideoInfo] | None,
     ) -> list[int]:
         """The cuts (source frames) that box keyframes must not be held across, when no

@@ -13,7 +13,13 @@ from pipeline.detect.assemble import assemble
 from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.motion import MotionDetector
 from pipeline.detect.stitch import stitch
-from pipeline.follow.camera_path import CameraLimits, crop_path, follow_targets, window_size
+from pipeline.follow.camera_path import (
+    CameraLimits,
+    CameraView,
+    crop_path,
+    follow_targets,
+    window_size,
+)
 from pipeline.manifests.detections import TRACK, X1, X2, Y1, Y2, Detections, VideoFacts
 from pipeline.media.frames import FrameWriter, YuvFrame
 from pipeline.media.probe import probe
@@ -104,7 +110,7 @@ def test_the_virtual_camera_is_smooth_and_keeps_the_ball(tmp_path: Path) -> None
     doc = detections(clip, truth, tmp_path, stride=2, ball_gaps=((100, 110),))
     fps, limits = 30.0, CameraLimits()
     win_w, win_h = window_size(640, 360, 9 / 16)
-    path = crop_path(follow_targets(doc), 640, 360, win_w, win_h, fps, limits)
+    path = crop_path(follow_targets(doc), CameraView(640, 360, win_w, win_h, fps), limits)
     x = path[:, 0].astype(float)
     assert (path >= 0).all() and (x + win_w <= 640).all() and (path[:, 1] == 0).all()
     speed, accel = limits.max_speed * win_w / fps, limits.max_accel * win_w / fps**2
@@ -121,7 +127,7 @@ def test_a_still_scene_does_not_move_the_camera(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     targets = np.column_stack([320 + rng.normal(0, 4, 300), 180 + rng.normal(0, 4, 300)])
     win_w, win_h = window_size(640, 360, 9 / 16)
-    path = crop_path(targets, 640, 360, win_w, win_h, 30.0)
+    path = crop_path(targets, CameraView(640, 360, win_w, win_h, 30.0))
     assert len(np.unique(path[:, 0])) == 1
 
 

@@ -17,7 +17,7 @@ from bench.follow_real import measure_clip, near_px, score_follow
 from bench.follow_truth import ABSENT, OCCLUDED, UNSCORED, VISIBLE, Truth, load_truth, truth_files
 from pipeline.follow.camera_path import window_size
 from pipeline.follow.pick import pick_track, plausible_players
-from pipeline.manifests.detections import X1, X2, Y1, Y2, Detections, VideoFacts
+from pipeline.manifests.detections import X1, X2, Detections, VideoFacts
 from pipeline.manifests.job import Highlight
 from pipeline.media.probe import probe
 from pipeline.media.sample import POST_X, Scene
@@ -54,11 +54,8 @@ def test_a_panning_camera_still_shows_players_not_a_moving_pitch(tmp_path: Path)
     doc = motion_detections(clip, tmp_path)
     found = 0
     for frame in (20, 40, 55):
-        rows = doc.rows(frame)
-        rows = rows[plausible_players(rows, W, H)]
-        centres = np.column_stack(
-            [(rows[:, X1] + rows[:, X2]) / 2, (rows[:, Y1] + rows[:, Y2]) / 2]
-        )
+        boxes = doc.boxes(frame)
+        centres = boxes[plausible_players(boxes, W, H)].centres
         for x, y, w, h in truth.boxes[frame]:
             near = np.hypot(centres[:, 0] - (x + w / 2), centres[:, 1] - (y + h / 2))
             found += bool(len(near) and near.min() <= 0.1 * H)

@@ -95,7 +95,7 @@ def picked_centre(clip: Path, frame: int, x: float, y: float) -> np.ndarray:
     doc = doc.model_copy(update={"looks_followed": looks})
     click = Highlight(frame=frame, x=x, y=y)
     picked = pick_track(doc, click)
-    bx, by, bw, bh = picked.box
+    bx, by, bw, bh = picked.box.xywh
     return np.array([bx + bw / 2, by + bh / 2])
 
 

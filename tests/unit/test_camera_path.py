@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.follow.camera_path import CameraLimits, crop_path, keyframe_targets, window_size
+from pipeline.follow.camera_path import (
+    CameraLimits,
+    CameraView,
+    crop_path,
+    keyframe_targets,
+    window_size,
+)
 from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
 
 W, H, FPS = 640, 360, 30
@@ -30,7 +36,9 @@ def panning_cut(tmp_path_factory: pytest.TempPathFactory) -> SampleTruth:
 def follow(boxes: np.ndarray, cuts: list[int] | None = None) -> np.ndarray:
     """The camera's path following one player's true ``[x, y, w, h]`` per frame."""
     centres = boxes[:, :2] + boxes[:, 2:] / 2
-    return crop_path(centres, W, H, WIN_W, WIN_H, float(FPS), cuts=cuts, sizes=boxes[:, 2:])
+    return crop_path(
+        centres, CameraView(W, H, WIN_W, WIN_H, float(FPS)), cuts=cuts, sizes=boxes[:, 2:]
+    )
 
 
 def inside(path: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.core.boxes import Box
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.follow.pick import FILLED, LOST, SEEN, coverage, pick_track
 from pipeline.manifests.detections import Detections, Row, VideoFacts
@@ -48,7 +49,7 @@ def test_a_plausible_player_is_picked_over_a_blob_under_the_click() -> None:
     doc = doc_with({i: [BLOB, player(1, 280 + i)] for i in range(N)})
     picked = pick_track(doc, Highlight(frame=10, x=300, y=140))
     assert picked.track_id == 1 and picked.frame == 10
-    assert picked.box == (290.0, 100.0, 30.0, 80.0)
+    assert picked.box == Box(290.0, 100.0, 30.0, 80.0)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +99,38 @@ def test_a_click_on_a_frame_filled_in_between_detections_is_followed() -> None:
     picked = pick_track(doc, Highlight(frame=5, x=117.0, y=90.0))
     assert picked.frame == 5
     assert (picked.strength == 1.0).all()
+
+
+def _walking_left(until: int, hidden: range = range(0)) -> dict[int, list[Row]]:
+    """A player clicked at frame 10, walking left 8 px a frame from x = 200 and seen
+    until ``until`` (not on ``hidden`` frames)."""
+    return {i: [player(1, 200 - 8 * i)] for i in range(until) if i not in hidden}
+
+
+def test_a_player_who_walks_out_of_the_picture_is_not_lit_on_its_edge() -> None:
+    """Seen until his box reaches the left edge (frame 25, x = 0): the light is off from
+    the next frame, not coasting on the empty edge nor fading there."""
+    picked = pick_track(doc_with(_walking_left(26)), Highlight(frame=10, x=135, y=140))
+    assert picked.strength[25] == 1.0
+    assert (picked.strength[26:] == 0).all(), picked.strength[24:32]
+    assert (picked.seen[26:] == LOST).all()
+
+
+def test_a_player_hidden_inside_the_picture_still_coasts() -> None:
+    """The same walk, hidden on frames 15-18 in the middle of the frame: the light coasts
+    on his path there (on, filled in) and he is found again after it."""
+    picked = pick_track(
+        doc_with(_walking_left(24, hidden=range(15, 19))), Highlight(frame=10, x=135, y=140)
+    )
+    assert (picked.strength[15:19] > 0).all()
+    assert (picked.seen[15:19] == FILLED).all()
+    assert (picked.seen[19:24] == SEEN).all()
+
+
+def test_a_prediction_that_coasts_out_of_the_picture_ends_the_light() -> None:
+    """Lost at x = 40 (frame 21), still walking left: the light coasts on his path, and
+    goes off once less than half of the predicted box is inside the picture (frame 27),
+    not clamped to the edge for the rest of the coast."""
+    picked = pick_track(doc_with(_walking_left(21)), Highlight(frame=10, x=135, y=140))
+    assert (picked.strength[21:24] > 0).all()
+    assert (picked.strength[27:] == 0).all(), picked.strength[20:34]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.core.boxes import Box
 from pipeline.follow import highlight_path
 from pipeline.follow.highlight_track import HighlightTrack
 from pipeline.follow.pick import pick_track
 from pipeline.manifests.job import Highlight
-from pipeline.render.spotlight import Box
 from tests.unit.test_follow_pick import H, N, W, doc_with, player
 
 
@@ -19,7 +19,7 @@ def test_a_picked_box_past_the_top_edge_is_clamped_inside_the_frame(highlight: H
     """A blob reaching above the picture (y = -15.4) gives boxes inside it, the pick too."""
     doc = doc_with({i: [player(1, 100 + i, y=-15.4, h=80)] for i in range(N)})
     picked = pick_track(doc, highlight)
-    assert picked.box[1] == 0.0 and picked.box[3] == pytest.approx(64.6, abs=0.5)
+    assert picked.box.y == 0.0 and picked.box.h == pytest.approx(64.6, abs=0.5)
     for _, x, y, w, h in picked.keyframes:
         assert x >= 0 and y >= 0 and x + w <= W and y + h <= H
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.core.boxes import Box
 from pipeline.follow.look import TemplateFollower
 
 
@@ -23,7 +24,7 @@ def scene(player_x: int, hidden: bool = False) -> np.ndarray:
 
 
 def test_the_template_keeps_up_with_a_walking_player() -> None:
-    follower = TemplateFollower(scene(20), (20, 40, 14, 40))
+    follower = TemplateFollower(scene(20), Box(20, 40, 14, 40))
     for x in range(23, 80, 3):
         found = follower.update(scene(x))
         assert found is not None and found[0] == pytest.approx(x, abs=1)
@@ -31,7 +32,7 @@ def test_the_template_keeps_up_with_a_walking_player() -> None:
 
 
 def test_a_hidden_player_is_held_and_found_again() -> None:
-    follower = TemplateFollower(scene(90), (90, 40, 14, 40))
+    follower = TemplateFollower(scene(90), Box(90, 40, 14, 40))
     assert follower.update(scene(104, hidden=True)) is None  # behind the post
     assert follower.box[0] == 90  # the last place is kept meanwhile
     found = follower.update(scene(96))  # steps back out
@@ -40,4 +41,4 @@ def test_a_hidden_player_is_held_and_found_again() -> None:
 
 def test_a_box_too_small_to_follow_is_refused() -> None:
     with pytest.raises(ValueError, match="too small"):
-        TemplateFollower(scene(20), (20, 40, 2, 3))
+        TemplateFollower(scene(20), Box(20, 40, 2, 3))

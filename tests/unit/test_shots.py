@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from pipeline.detect.shots import ShotCuts
-from pipeline.follow.camera_path import crop_path
+from pipeline.follow.camera_path import CameraView, crop_path
 from pipeline.media.frames import YuvFrame
+
+VIEW = CameraView(1920, 1080, 606, 1080, 30.0)  # a 9:16 window over 1080p30
 
 W, H = 160, 90
 
@@ -55,8 +57,8 @@ def test_the_follow_camera_cuts_with_the_clip() -> None:
     """Targets jump from the left to the right at a cut: the window jumps at the cut
     frame (no pan across it); without the cut it would pan over several frames."""
     targets = np.array([[200.0, 540.0]] * 30 + [[1700.0, 540.0]] * 30)
-    cut = crop_path(targets, 1920, 1080, 606, 1080, 30.0, cuts=[30])
-    smooth = crop_path(targets, 1920, 1080, 606, 1080, 30.0)
+    cut = crop_path(targets, VIEW, cuts=[30])
+    smooth = crop_path(targets, VIEW)
     assert cut[29, 0] == 0 and cut[30, 0] == 1920 - 606
     assert set(cut[:30, 0]) == {0} and set(cut[30:, 0]) == {1920 - 606}
     assert len(set(smooth[25:45, 0].tolist())) > 5  # panning through
@@ -65,7 +67,7 @@ def test_the_follow_camera_cuts_with_the_clip() -> None:
 @pytest.mark.parametrize("cuts", [[], [0], [60], [5, 5, 90]])
 def test_cuts_outside_the_clip_change_nothing(cuts: list[int]) -> None:
     targets = np.array([[960.0, 540.0]] * 60)
-    path = crop_path(targets, 1920, 1080, 606, 1080, 30.0, cuts=cuts)
+    path = crop_path(targets, VIEW, cuts=cuts)
     assert path.shape == (60, 2)
 
 
@@ -73,6 +75,6 @@ def test_the_camera_opens_on_the_first_target_not_the_frame_centre() -> None:
     # Nothing is known for the first 10 frames; the subject is at the far left after.
     targets = np.full((60, 2), np.nan)
     targets[10:] = (100.0, 540.0)
-    path = crop_path(targets, 1920, 1080, 606, 1080, fps=30.0)
+    path = crop_path(targets, VIEW)
     assert path[0, 0] == 0  # the window opens at the left edge, holding the subject
     assert (path[:, 0] == 0).all()  # and never wanders towards the centre

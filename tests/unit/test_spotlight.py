@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.core.boxes import Box
 from pipeline.follow.highlight_track import HighlightTrack
 from pipeline.manifests.job import OverlayStyle
 from pipeline.manifests.timeline import FramingTimeline, Piece, Rect
 from pipeline.media.frames import YuvFrame
-from pipeline.render.spotlight import Box, Spotlight
+from pipeline.render.spotlight import Spotlight
 
 
 def grey_frame(width: int = 320, height: int = 180, luma: int = 180) -> YuvFrame:
