@@ -12,10 +12,14 @@ the same x264 settings, fast CRF 23):
   filter graph with one encode;
 - the same + a classical x2 upscale, against that graph + ``scale=iw*2:ih*2:flags=lanczos``
   and, the same work as the classical upscaler, that + ``unsharp`` on the luma;
+- framing only, against the same graph with one encode;
 - the fixed overhead: ``process`` of a 3-frame clip (the normalising encode only),
-  against ffmpeg re-encoding that clip.
+  against ffmpeg re-encoding that clip, and of a 1 s clip with the overlay (its poster
+  and preview included), against a bare re-encode of that second.
 
-Usage (from the repository root): python -m bench.process_e2e [--runs 3] [--seconds 20]
+Usage (from the repository root):
+python -m bench.process_e2e [--runs 3] [--seconds 20] [--only overlay,chain,framing,second]
+    [--before DIR]   # also each reelpipe row from another checkout (git archive), interleaved
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -47,6 +52,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--only", default="", help="rows to run, comma-separated (their limits come along)"
+    )
+    parser.add_argument(
+        "--before", type=Path, help="a checkout of earlier code: its rows run interleaved too"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="reelpipe-bench-"))
     src = work / "game-1080p.mp4"
@@ -54,6 +65,9 @@ def main() -> None:
     tiny = work / "tiny.mp4"
     run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-frames:v", "3", "-t", "0.1",
          *X264, "-c:a", "aac", str(tiny)])  # fmt: skip
+    second = work / "second.mp4"
+    run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-t", "1", *X264, "-c:a", "aac",
+         str(second)])  # fmt: skip
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=10)}}
     upscale = {"scale": 2, "backend": "classical"}
     manifests = {
@@ -61,6 +75,8 @@ def main() -> None:
         "chain": {"framing": FRAMING, "overlay": overlay},
         "upscaled": {"framing": FRAMING, "overlay": overlay, "upscale": upscale},
         "tiny": {"framing": {}},
+        "framing": {"framing": FRAMING},
+        "second": {"overlay": {"highlight": {"boxes": truth.keyframes(0, every=10)[:4]}}},
     }
     for name, stages in manifests.items():
         (work / f"{name}.json").write_text(json.dumps({"schema_version": 1, "stages": stages}))
@@ -82,16 +98,19 @@ def main() -> None:
 
     reelpipe = [sys.executable, "-m", "pipeline.cli.main", "process"]
 
-    def process(name: str, clip: Path = src, **env: str) -> Callable[[], None]:
+    def process(
+        name: str, clip: Path = src, cwd: Path | None = None, **env: str
+    ) -> Callable[[], None]:
         cmd = [*reelpipe, str(clip), "--manifest", str(work / f"{name}.json")]
         cmd += ["--out", str(work / f"out-{name}")]
-        return lambda: run(cmd, {"REELPIPE_SCRATCH_DIR": str(work / "scratch"), **env})
+        environment = {**os.environ, "REELPIPE_SCRATCH_DIR": str(work / "scratch"), **env}
+        return lambda: _run_in(cmd, environment, cwd)
 
     framed_graph = graph.replace("[v]", "[out]")
     upscaled_graph = graph.replace("[v]", "[v0]") + ";[v0]scale=iw*2:ih*2:flags=lanczos[out]"
     # The classical upscaler is Lanczos + a mild unsharp mask on luma: the same work.
     sharpened_graph = upscaled_graph.replace("[out]", ",unsharp=5:5:0.35:3:3:0[out]")
-    clip_in, tiny_in = ["-i", str(src)], ["-i", str(tiny)]
+    clip_in, tiny_in, second_in = ["-i", str(src)], ["-i", str(tiny)], ["-i", str(second)]
     rows: dict[str, tuple[str, Callable[[], None], str]] = {
         "limit-clip": (
             "bare ffmpeg re-encode of the clip",
@@ -104,6 +123,7 @@ def main() -> None:
             bare(framed_input, framed_graph, "b.mp4"),
             "limit-framed",
         ),
+        "framing": ("reelpipe process, framing only", process("framing"), "limit-framed"),
         "chain": ("reelpipe process, framing + overlay (fused)", process("chain"), "limit-framed"),
         "chain-apart": (
             "reelpipe process, framing + overlay (REELPIPE_FUSE=0)",
@@ -140,13 +160,41 @@ def main() -> None:
             process("tiny", tiny),
             "limit-tiny",
         ),
+        "limit-second": (
+            "bare ffmpeg re-encode of a 1 s clip",
+            bare(second_in, None, "f.mp4", "copy"),
+            "limit-second",
+        ),
+        "second": (
+            "reelpipe process, 1 s clip, overlay (fixed overhead)",
+            process("second", second),
+            "limit-second",
+        ),
     }
+    if args.only:
+        wanted = set(args.only.split(","))
+        wanted |= {rows[k][2] for k in wanted if k in rows}
+        rows = {k: v for k, v in rows.items() if k in wanted}
+    if args.before is not None:
+        earlier = {
+            "overlay": ("overlay", src),
+            "framing": ("framing", src),
+            "chain": ("chain", src),
+            "second": ("second", second),
+            "tiny": ("tiny", tiny),
+        }
+        for key, (name, clip) in earlier.items():
+            if key in rows:
+                label, _, limit = rows[key]
+                call = process(name, clip, cwd=args.before.resolve())
+                rows[f"{key}-before"] = (f"{label}, before", call, limit)
     results: dict[str, list[Timing]] = {key: [] for key in rows}
     for _ in range(args.runs):
         for key, (_, call, _) in rows.items():
             if key != "upscaled-vs-sharpened":
                 results[key].append(time_call(call))
-    results["upscaled-vs-sharpened"] = results["upscaled"]
+    if "upscaled-vs-sharpened" in rows:
+        results["upscaled-vs-sharpened"] = results["upscaled"]
     print(
         f"clip: 1920x1080 {truth.fps} fps {args.seconds:g} s, {truth.frames} frames "
         f"(framed: {timeline.output_frames} frames of {timeline.crop.width}x"
@@ -155,12 +203,27 @@ def main() -> None:
     )
     print(HEADER)
     for key, (label, _, limit) in rows.items():
-        frames = truth.frames if key in ("limit-clip", "overlay") else timeline.output_frames
+        whole = key.removesuffix("-before") in ("limit-clip", "overlay")
+        frames = truth.frames if whole else timeline.output_frames
         frames = 3 if "tiny" in key else frames
+        frames = round(float(truth.fps)) if "second" in key else frames
         print(table_row(label, results[key], frames, results[limit]))
-    tiny_best = min(t.wall_s for t in results["tiny"])
-    bare_best = min(t.wall_s for t in results["limit-tiny"])
-    print(f"\nfixed overhead of process (best): {tiny_best - bare_best:.2f} s over the bare encode")
+    overheads = [("tiny", "limit-tiny"), ("second", "limit-second")]
+    overheads += [(f"{short}-before", limit) for short, limit in overheads]
+    for short, limit in overheads:
+        if short in results:
+            own = sorted(t.wall_s for t in results[short])
+            bare_runs = sorted(t.wall_s for t in results[limit])
+            mid = len(own) // 2
+            print(
+                f"\nfixed overhead of process, {short} (best / median): "
+                f"{own[0] - bare_runs[0]:.2f} / {own[mid] - bare_runs[mid]:.2f} s over bare"
+            )
+
+
+def _run_in(cmd: list[str], env: dict[str, str], cwd: Path | None) -> None:
+    """Run ``cmd`` (from ``cwd``: that checkout's ``pipeline``), failing loudly."""
+    subprocess.run(cmd, check=True, env=env, cwd=cwd, capture_output=True, timeout=900)
 
 
 if __name__ == "__main__":

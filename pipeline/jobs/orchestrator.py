@@ -44,7 +44,7 @@ from pipeline.core.errors import (
 from pipeline.core.keys import job_id_for
 from pipeline.core.public_text import public_message
 from pipeline.core.settings import Settings
-from pipeline.core.usage import FirstCall, cpu_seconds
+from pipeline.core.usage import FirstCall, JobMeter, metered
 from pipeline.jobs.cache import stage_cache_key
 from pipeline.jobs.claim import ClaimedJob, write_request_pointer
 from pipeline.jobs.fusion import fusion_groups
@@ -109,9 +109,11 @@ class _Run:
     store: StatusStore
     interrupted: Interrupted
     activity: Activity
-    cpu_began: float = field(default_factory=cpu_seconds)
+    meter: JobMeter  # this job's own CPU, never another job's on this process
     began: float = field(default_factory=time.monotonic)
     stages_cpu: float = 0.0
+    # The poster and preview the call that wrote the last video made ({} until then).
+    previews: dict[str, str] = field(default_factory=dict)
 
 
 class Orchestrator:
@@ -153,18 +155,21 @@ class Orchestrator:
         """
         with structlog.contextvars.bound_contextvars(job_id=job.job_id, user_id=job.user_id):
             try:
-                return self._run(job, interrupted, activity or Activity())
+                with metered() as meter:
+                    return self._run(job, interrupted, activity or Activity(), meter)
             except StageInterrupted as exc:
                 log.info("job_interrupted", reason=str(exc))
             except LeaseLost as exc:
                 log.warning("job_fenced_off", reason=str(exc))
             return job.status.latest
 
-    def _run(self, job: ClaimedJob, interrupted: Interrupted, activity: Activity) -> StatusManifest:
+    def _run(
+        self, job: ClaimedJob, interrupted: Interrupted, activity: Activity, meter: JobMeter
+    ) -> StatusManifest:
         store = job.status
         started = time.monotonic()
         fence = store.fence
-        run = _Run(store, interrupted, activity)
+        run = _Run(store, interrupted, activity, meter)
         if store.latest.runs.epoch <= 1:
             write_request_pointer(self.bucket, store.latest)  # its claimer may have died first
         try:
@@ -230,7 +235,9 @@ class Orchestrator:
                 return self._fail(store, exc, group[0], started, run)
             for name, result in zip(group, results, strict=True):
                 upstream[name] = result.outputs
-                video_key = result.outputs.get(Artifact.VIDEO, video_key)
+                if Artifact.VIDEO in result.outputs:
+                    video_key = result.outputs[Artifact.VIDEO]
+                    run.previews = dict(result.previews)
         if store.latest.cancel_requested_at is not None:  # asked before the job was done
             return self._cancel(store, upstream, started, run)
         return self._succeed(store, upstream, video_key, started, run)
@@ -514,7 +521,7 @@ class Orchestrator:
         started: float,
         run: _Run,
     ) -> StatusManifest:
-        outputs = _outputs(upstream) | self._previews(store, video_key)
+        outputs = _outputs(upstream) | (run.previews or self._previews(store, video_key))
         charge = self._orchestrator_charge(run)
 
         def finish(s: StatusManifest) -> StatusManifest:
@@ -605,7 +612,7 @@ class Orchestrator:
         first run); here the CPU it spent that no stage was charged."""
         machine = self.machine
         if machine is None:
-            cpu = max(0.0, cpu_seconds() - run.cpu_began - run.stages_cpu)
+            cpu = max(0.0, run.meter.seconds() - run.stages_cpu)
             memory = 0.0
         else:
             billed = time.monotonic() - run.began + _FIRST_RUN.startup_s()

@@ -1,6 +1,9 @@
 """The job's poster and preview, cut from its finished output and written next to it.
 
-The orchestrator calls this once the last stage has written the output. It reads the
+The call that writes a job's last video usually makes them itself, from the file it
+just wrote (:func:`pipeline.stages.execute.with_previews`). The orchestrator calls this
+when it did not (a segmented stage's joined output, a job without video stages, an
+overlay whose choice of frame is in an earlier call), once the output is stored. It reads the
 output in place through a loopback relay (only the seconds shown are fetched and
 decoded), picks the moment the overlay found the highlighted player best seen (else the
 middle), and writes ``previews/run-{epoch}/poster.jpg`` and ``preview.mp4`` in the job
@@ -22,6 +25,7 @@ from pipeline.jobs.segments import probe_stage_input
 from pipeline.media.object_relay import ObjectRelay
 from pipeline.media.previews import (
     PREVIEW_SECONDS,
+    PREVIEWS_FOLDER,
     preview_window,
     write_poster,
     write_preview,
@@ -29,8 +33,6 @@ from pipeline.media.previews import (
 from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
-
-PREVIEWS_FOLDER = "previews"
 
 
 @dataclass(frozen=True)

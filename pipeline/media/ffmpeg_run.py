@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pipeline.core.errors import EncoderCrashed, InvalidMedia
+from pipeline.core.usage import MeteredPopen
 from pipeline.media.frame_size import ffmpeg_size_change
 from pipeline.media.probe import OWN_GROUP, check_not_signalled, ffmpeg_binary
 
@@ -68,7 +69,7 @@ def run_ffmpeg(
     """
     cmd = ffmpeg_command(["-progress", "pipe:1", "-nostats", *args])
     with tempfile.TemporaryFile() as stderr_file:
-        proc = subprocess.Popen(
+        proc = MeteredPopen(
             cmd, stdout=subprocess.PIPE, stderr=stderr_file, process_group=OWN_GROUP
         )
         assert proc.stdout is not None

@@ -24,6 +24,7 @@ from typing import IO
 
 import numpy as np
 
+from pipeline.core.usage import MeteredPopen
 from pipeline.media.codec import PIX_FMT
 from pipeline.media.ffmpeg_run import STALL_S, Watchdog, check_exit, ffmpeg_command
 from pipeline.media.frames import YuvFrame, split_i420
@@ -54,7 +55,7 @@ class FramePipe:
         raw = ["-f", "rawvideo", "-pix_fmt", PIX_FMT, "-s", f"{width}x{height}", "pipe:1"]
         cmd = ffmpeg_command([*args, "-map", label, *raw, *extra_outputs])
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self._proc = subprocess.Popen(
+        self._proc = MeteredPopen(
             cmd, stdout=subprocess.PIPE, stderr=self._stderr, process_group=OWN_GROUP
         )
         self._watchdog = Watchdog(self._proc, stall_s)

@@ -30,6 +30,7 @@ import numpy as np
 
 from pipeline.core.errors import EncoderCrashed, InvalidMedia
 from pipeline.core.settings import EncodeProfile
+from pipeline.core.usage import adopting_threads, sample_threads
 from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even
 from pipeline.media.encoders import encoder_options
 from pipeline.media.frame_size import check_frame_size, decoder_pixel_cap, size_changed
@@ -140,12 +141,21 @@ class FrameReader:
         self.video.thread_type = "AUTO"
         # A picture larger than the probed one is refused before it is allocated.
         self.video.codec_context.options = {"max_pixels": str(decoder_pixel_cap(info))}
+        with adopting_threads():  # the decoder's threads work for the job reading it
+            self._open_decoder()
         self.audio = self._container.streams.audio[0] if self._container.streams.audio else None
         self.width = even(info.display_width)
         self.height = even(info.display_height)
         self.fps: Fraction = info.fps
         self.time_base: Fraction = self.video.time_base or Fraction(1, 90_000)
         self._turns = (-info.rotation // 90) % 4  # np.rot90 turns counter-clockwise
+
+    def _open_decoder(self) -> None:
+        try:
+            self.video.codec_context.open(strict=False)
+        except av.FFmpegError as exc:
+            self._container.close()
+            raise InvalidMedia(f"the clip's video cannot be decoded: {exc}") from exc
 
     def frames(
         self,
@@ -276,6 +286,7 @@ class FrameReader:
 
     def close(self) -> None:
         """Release the decoder."""
+        sample_threads()  # the decoder's threads end with the container
         self._container.close()
 
     def __enter__(self) -> FrameReader:
@@ -346,6 +357,15 @@ class FrameWriter:
             self.audio.layout = "mono"
         self.frames_written = 0
         self.renumber = renumber  # timestamps from zero at 1/fps, ignoring the source's
+        with adopting_threads():  # the encoder's frame threads work for the job writing
+            self._start()
+
+    def _start(self) -> None:
+        try:
+            self._container.start_encoding()
+        except av.FFmpegError as exc:
+            self._container.close()
+            raise EncoderCrashed(f"opening the encoder for {self.path.name} failed: {exc}") from exc
 
     def write(self, frame: YuvFrame) -> None:
         """Encode one frame (its pts kept when it has one, unless renumbering)."""
@@ -356,6 +376,7 @@ class FrameWriter:
         av_frame.pict_type = av.video.frame.PictureType.NONE
         self._mux(self.stream.encode(av_frame))
         self.frames_written += 1
+        sample_threads()
 
     def mux_audio(self, packet: Any) -> None:
         """Copy one demuxed audio packet into the output (or re-encode it as AAC)."""
@@ -397,6 +418,7 @@ class FrameWriter:
             if self.audio is not None and self._audio_pts:
                 self._mux(self.audio.encode(None))
         finally:
+            sample_threads()  # the encoder's threads end with the container
             self._container.close()
 
     def __enter__(self) -> FrameWriter:

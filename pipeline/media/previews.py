@@ -1,11 +1,16 @@
 """A poster (JPEG) and a preview (a short silent H.264 loop) of a finished video.
 
-Both are cut from the output where it is shown best (a frame the caller picks, e.g.
-where the highlighted player is largest), read by ffmpeg with a seek: only the few
-seconds they show are decoded, so a 60 s output costs what a 3 s one does.
+Both are cut where the output is shown best (a frame the caller picks, e.g. where the
+highlighted player is largest). Where the job's last pass wrote the output on this
+machine, :func:`cut_previews` makes both in this process from one seek and one decode
+of the seconds they show, before the output leaves: no ffmpeg, no probe, no download.
+Otherwise (a segmented stage, whose parts are joined) they are cut from the stored
+output by ffmpeg with a seek (:func:`write_poster`, :func:`write_preview`). Either way
+only the few seconds shown are decoded, so a 60 s output costs what a 3 s one does.
 
 Example::
 
+    cut = cut_previews(Path("output.mp4"), Path("poster.jpg"), Path("preview.mp4"), frame=126)
     poster = write_poster("output.mp4", Path("poster.jpg"), at_s=4.2)
     start, length = preview_window(around_s=4.2, duration_s=12.0, length_s=3.0)
     preview = write_preview("output.mp4", Path("preview.mp4"), start_s=start, length_s=length)
@@ -14,11 +19,22 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
+
+import av
+import cv2
 
 from pipeline.core.errors import InvalidMedia
+from pipeline.core.usage import adopting_threads, sample_threads
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.untrusted_input import ffmpeg_input
+
+# previews/run-{epoch}/poster.jpg and preview.mp4 in the job's folder.
+PREVIEWS_FOLDER = "previews"
+POSTER_NAME = "poster.jpg"
+PREVIEW_NAME = "preview.mp4"
 
 POSTER_MAX_SIDE = 720
 PREVIEW_MAX_SIDE = 480
@@ -133,3 +149,146 @@ def write_preview(
         ]
     )
     return out
+
+
+def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size :func:`fit_within` scales ``width`` x ``height`` to."""
+    longest = max(width, height)
+    w = min(width, max_side * width // longest) // 2 * 2
+    h = min(height, max_side * height // longest) // 2 * 2
+    return max(w, 2), max(h, 2)
+
+
+@dataclass(frozen=True)
+class PreviewCut:
+    """Which frames the poster and the preview show (output frame numbers)."""
+
+    frame: int
+    start: int
+    end: int
+    fps: float
+
+    @property
+    def at_s(self) -> float:
+        """The poster's moment in the output."""
+        return round(self.frame / self.fps, 3)
+
+
+def preview_frames(
+    frame: int | None,
+    window: tuple[int, int] | None,
+    frames: int,
+    fps: float,
+    spec: PreviewSpec = PreviewSpec(),
+) -> PreviewCut:
+    """The poster's frame (``frame``, else the middle) and the preview's frames (``window``
+    when given, else ``spec.preview_seconds`` around the poster, inside the output)."""
+    last = max(frames - 1, 0)
+    poster = min(max(frame if frame is not None else last // 2, 0), last)
+    length = max(1, min(round(spec.preview_seconds * fps), frames))
+    if window is not None:
+        start = min(max(window[0], 0), last)
+        end = min(max(window[1], start + 1), start + length, frames)
+    else:
+        start = min(max(poster - length // 2, 0), max(frames - length, 0))
+        end = min(start + length, frames)
+    return PreviewCut(poster, start, max(end, start + 1), fps)
+
+
+def cut_previews(
+    video: Path,
+    poster: Path,
+    preview: Path,
+    *,
+    frame: int | None,
+    window: tuple[int, int] | None = None,
+    spec: PreviewSpec = PreviewSpec(),
+) -> PreviewCut:
+    """The poster (at ``frame``, else the middle) and the preview (``window``, else 3 s
+    around the poster) of ``video``, a file this process just wrote: one seek, one decode
+    of the frames they show, both encoded here."""
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or 30)
+        tb = stream.time_base or Fraction(1, 90_000)
+        frames = stream.frames or round(float((stream.duration or 0) * tb) * fps)
+        cut = preview_frames(frame, window, max(frames, 1), fps, spec)
+        first = min(cut.frame, cut.start)
+        base = stream.start_time or 0
+        with adopting_threads():
+            stream.codec_context.open(strict=False)
+        container.seek(base + round(first / fps / tb), stream=stream, backward=True)
+        writer: _PreviewWriter | None = None
+        wrote_poster = False
+        try:
+            for decoded in container.decode(stream):
+                if decoded.pts is None:
+                    continue
+                index = round(float((decoded.pts - base) * tb) * fps)
+                if index == cut.frame:
+                    _write_jpeg(decoded, poster, spec.poster_max_side)
+                    wrote_poster = True
+                if cut.start <= index < cut.end:
+                    if writer is None:
+                        writer = _PreviewWriter(
+                            preview, decoded, Fraction(fps).limit_denominator(1001), spec
+                        )
+                    writer.write(decoded)
+                if index >= max(cut.end, cut.frame + 1) - 1:
+                    break
+        finally:
+            sample_threads()
+            if writer is not None:
+                writer.close()
+    if not wrote_poster or writer is None:
+        raise InvalidMedia(f"no frame {cut.frame} in {video.name} to make a poster of")
+    return cut
+
+
+def _write_jpeg(frame: Any, path: Path, max_side: int) -> None:
+    width, height = fitted_size(frame.width, frame.height, max_side)
+    rgb = frame.reformat(width, height, "bgr24", interpolation="LANCZOS").to_ndarray()
+    ok, data = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise InvalidMedia("the poster could not be encoded")
+    path.write_bytes(data.tobytes())
+
+
+class _PreviewWriter:
+    """The preview's small encoder: frames scaled to fit, x264 as :func:`write_preview`."""
+
+    def __init__(self, path: Path, first: Any, fps: Fraction, spec: PreviewSpec) -> None:
+        self.size = fitted_size(first.width, first.height, spec.preview_max_side)
+        self.container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        stream: Any = self.container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = self.size
+        stream.pix_fmt = "yuv420p"
+        rate = spec.preview_maxrate_kbps
+        stream.options = {
+            "preset": "veryfast",
+            "crf": "28",
+            "maxrate": f"{rate}k",
+            "bufsize": f"{rate * 2}k",
+            "profile": "main",
+        }
+        stream.codec_context.time_base = 1 / fps
+        self.stream = stream
+        self.count = 0
+        with adopting_threads():
+            self.container.start_encoding()
+
+    def write(self, frame: Any) -> None:
+        width, height = self.size
+        small = frame.reformat(width, height, "yuv420p", interpolation="LANCZOS")
+        small.pts, small.time_base = self.count, self.stream.codec_context.time_base
+        small.pict_type = av.video.frame.PictureType.NONE
+        self.container.mux(self.stream.encode(small))
+        self.count += 1
+
+    def close(self) -> None:
+        try:
+            self.container.mux(self.stream.encode(None))
+        finally:
+            sample_threads()
+            self.container.close()

@@ -31,6 +31,7 @@ from pipeline.core.errors import (
     StorageUnavailable,
     ToolStopped,
 )
+from pipeline.core.usage import MeteredPopen
 from pipeline.media.untrusted_input import (
     ffmpeg_input,
     is_allowed_container,
@@ -215,9 +216,16 @@ def _run_ffprobe(
     """ffprobe ``args`` at log ``level``, bounded by ``timeout_s``."""
     cmd = [ffmpeg_binary("ffprobe"), "-hide_banner", "-v", level, *args]
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, check=False, timeout=timeout_s, process_group=OWN_GROUP
-        )
+        with MeteredPopen(  # its CPU counts for the job probing
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=OWN_GROUP
+        ) as child:
+            try:
+                stdout, stderr = child.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate(timeout=30)
+                raise
+        proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     except subprocess.TimeoutExpired:
         if read_timeout_s is not None:
             raise StorageUnavailable(

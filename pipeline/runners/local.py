@@ -17,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from pipeline.core.settings import Settings
-from pipeline.core.usage import cpu_seconds
+from pipeline.core.usage import metered
 from pipeline.core.waiting import wait_all
 from pipeline.runners.ledger import busy_shares, charged
 from pipeline.runners.segment_process import listen_for_stop, run_in_worker_process
@@ -54,18 +54,22 @@ class LocalRunner:
         return self.settings.local_workers
 
     def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
-        """Run one stage here, charged the CPU it spends."""
-        began = cpu_seconds()
-        result = execute(self.bucket, self.settings, request, progress)
-        return charged(result, None, seconds=0.0, startup_s=0.0, cpu_used=cpu_seconds() - began)
+        """Run one stage here, charged the CPU it spends (its job's threads and children,
+        never another job's)."""
+        with metered() as meter:
+            began = meter.seconds()
+            result = execute(self.bucket, self.settings, request, progress)
+            used = meter.seconds() - began
+        return charged(result, None, seconds=0.0, startup_s=0.0, cpu_used=used)
 
     def run_group(
         self, requests: Sequence[AnyStageRequest], progress: ProgressFn
     ) -> list[StageResult]:
         """Run a fused group here, as one pass; each stage charged its part of the CPU."""
-        began = cpu_seconds()
-        results = execute_group(self.bucket, self.settings, requests, progress)
-        used = cpu_seconds() - began
+        with metered() as meter:
+            began = meter.seconds()
+            results = execute_group(self.bucket, self.settings, requests, progress)
+            used = meter.seconds() - began
         return [
             charged(r, None, seconds=0.0, startup_s=0.0, cpu_used=used, share=share)
             for r, share in zip(results, busy_shares(results), strict=True)

@@ -23,7 +23,7 @@ import structlog
 
 from pipeline.core.errors import JobCancelled, JobError, LeaseLost, StageInterrupted
 from pipeline.core.settings import Settings
-from pipeline.core.usage import FirstCall, cpu_seconds
+from pipeline.core.usage import FirstCall, metered
 from pipeline.runners.ledger import busy_shares, charged
 from pipeline.runners.wire import (
     error_to_wire,
@@ -79,16 +79,17 @@ def execute_stage(
     except LeaseLost as exc:
         return error_to_wire(exc)
     startup_s = _FIRST_CALL.startup_s() if machine is not None else 0.0
-    started, cpu_began = time.monotonic(), cpu_seconds()
-    try:
-        if group:
-            results = execute_group(bucket, settings, requests, progress)
-        else:
-            results = [execute(bucket, settings, head, progress)]
-    except (JobError, LeaseLost, JobCancelled, StageInterrupted) as exc:
-        return error_to_wire(exc)
-    seconds = round(time.monotonic() - started, 3)
-    used = cpu_seconds() - cpu_began
+    with metered() as meter:
+        started, cpu_began = time.monotonic(), meter.seconds()
+        try:
+            if group:
+                results = execute_group(bucket, settings, requests, progress)
+            else:
+                results = [execute(bucket, settings, head, progress)]
+        except (JobError, LeaseLost, JobCancelled, StageInterrupted) as exc:
+            return error_to_wire(exc)
+        seconds = round(time.monotonic() - started, 3)
+        used = meter.seconds() - cpu_began
     results = [
         charged(r, machine, seconds=seconds, startup_s=startup_s, cpu_used=used, share=share)
         for r, share in zip(results, busy_shares(results), strict=True)

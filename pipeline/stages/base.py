@@ -154,6 +154,9 @@ class StageResult:
     details: Mapping[str, Any] = field(default_factory=dict)  # for the status (JSON-ready)
     # Inside a fused pass: this stage's own seconds of it (None: the whole call was its own).
     busy_s: float | None = None
+    # The job's poster and preview, when the call that wrote its last video made them
+    # (``{"poster": key, "preview": key}``; empty: the orchestrator cuts them).
+    previews: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -164,6 +167,8 @@ class StageContext:
     settings: Settings
     scratch: Path
     progress: ProgressFn = lambda fraction: None
+    # What this call uploaded from its scratch space: key -> the local file.
+    published: dict[str, Path] = field(default_factory=dict)
 
     @property
     def encoder(self) -> str:
@@ -199,6 +204,7 @@ class StageContext:
         """Upload a stage artifact to ``{root}jobs/{j}/{stage}/run-{n}/{name}``; its key."""
         key = request.artifact_key(self.bucket.layout, name)
         self.bucket.upload_file(path, key, content_type=content_type)
+        self.published[key] = path
         return key
 
     def publish_json(self, data: Any, request: AnyStageRequest, name: str) -> str:

@@ -3,6 +3,12 @@ in a local worker process or in a Modal container (through
 :mod:`pipeline.runners.stage_call`). A fused group of stages runs the same way,
 as one pass (:mod:`pipeline.stages.fused`).
 
+The call that writes the job's last video also cuts its poster and preview from it,
+while it is still in scratch (:func:`pipeline.media.previews.cut_previews`): the
+orchestrator neither probes nor reads the output again. It leaves them to the
+orchestrator when it cannot: a segment (the join comes later), no video, or an
+overlay that ran in an earlier call (its choice of frame is in that call's record).
+
 Example::
 
     result = execute(bucket, settings, request, progress)
@@ -11,13 +17,23 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
+import av
+import structlog
+
+from pipeline.core.errors import ReelpipeError, bounded_message
 from pipeline.core.settings import Settings
+from pipeline.manifests.job import StageName
+from pipeline.media.previews import POSTER_NAME, PREVIEW_NAME, PREVIEWS_FOLDER, cut_previews
 from pipeline.stages.base import AnyStageRequest, ProgressFn, StageContext, StageResult
 from pipeline.stages.fused import run_fused
 from pipeline.stages.registry import stage_for
+from pipeline.stages.table import Artifact
 from pipeline.storage.bucket import Bucket
+
+log = structlog.get_logger(__name__)
 
 
 def execute(
@@ -31,7 +47,8 @@ def execute(
     scratch.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(bucket, settings, scratch, progress)
     try:
-        return stage_for(request.stage).run(ctx, request)
+        result = stage_for(request.stage).run(ctx, request)
+        return with_previews(ctx, [request], [result])[0]
     finally:
         ctx.cleanup()
 
@@ -48,6 +65,49 @@ def execute_group(
     scratch.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(bucket, settings, scratch, progress)
     try:
-        return run_fused(ctx, requests)
+        return with_previews(ctx, requests, run_fused(ctx, requests))
     finally:
         ctx.cleanup()
+
+
+def with_previews(
+    ctx: StageContext, requests: Sequence[AnyStageRequest], results: list[StageResult]
+) -> list[StageResult]:
+    """``results``, the last one carrying the job's poster and preview when this call
+    wrote the job's last video (cut from the file in scratch, at the overlay's
+    ``best_frame`` and ``preview_window``, else the middle); unchanged when it cannot."""
+    last, result = requests[-1], results[-1]
+    key = result.outputs.get(Artifact.VIDEO)
+    path = ctx.published.get(key) if key is not None else None
+    if not last.final or last.segment is not None or path is None:
+        return results
+    stages = [q.stage for q in requests]
+    overlay = results[stages.index(StageName.OVERLAY)] if StageName.OVERLAY in stages else None
+    if overlay is None and StageName.OVERLAY in last.upstream:
+        return results
+    details = overlay.details if overlay is not None else {}
+    best, window = details.get("best_frame"), details.get("preview_window")
+    poster, preview = ctx.scratch / POSTER_NAME, ctx.scratch / PREVIEW_NAME
+    try:
+        cut = cut_previews(
+            path,
+            poster,
+            preview,
+            frame=best if isinstance(best, int) else None,
+            window=(window[0], window[1]) if isinstance(window, list) else None,
+        )
+    except (ReelpipeError, av.FFmpegError, OSError) as exc:
+        log.warning("previews_deferred", error=bounded_message(str(exc), 300))
+        return results  # the orchestrator cuts them from the stored output instead
+    epoch = last.fence.epoch if last.fence is not None else None
+    keys = {}
+    for label, file, content_type in (
+        ("poster", poster, "image/jpeg"),
+        ("preview", preview, "video/mp4"),
+    ):
+        keys[label] = ctx.bucket.layout.stage_key(
+            last.user_id, last.job_id, PREVIEWS_FOLDER, file.name, epoch=epoch
+        )
+        ctx.bucket.upload_file(file, keys[label], content_type=content_type)
+    log.info("previews_written", at_s=cut.at_s, frames=cut.end - cut.start)
+    return [*results[:-1], dataclasses.replace(result, previews=keys)]

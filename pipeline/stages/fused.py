@@ -28,7 +28,7 @@ from pipeline.core.errors import ReelpipeError
 from pipeline.manifests.job import StageName
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.frames import FrameReader, FrameWriter, check_complete
-from pipeline.media.join import join_parts
+from pipeline.media.remux import mux_audio
 from pipeline.stages.base import AnyStageRequest, StageContext, StageResult
 from pipeline.stages.frame_pass import FrameStep, Geometry, PassClock, run_pass
 from pipeline.stages.framing import FramingStage
@@ -133,9 +133,10 @@ def run_fused(ctx: StageContext, requests: Sequence[AnyStageRequest]) -> list[St
         )
         check_complete(written, total)
         tail_began = time.perf_counter()
-    # The writer is closed (encoder flushed, moov written) when the stack unwinds.
+    # The writer is closed (encoder flushed, moov written) when the stack unwinds; the
+    # audio ffmpeg filtered in the same pass is muxed here, without another ffmpeg.
     if framed is not None and framed.audio is not None:
-        join_parts([video_only], output, audio_source=framed.audio)
+        mux_audio(video_only, framed.audio, output)
     outputs[last.stage][Artifact.VIDEO] = ctx.publish(output, last, "video.mp4")
     clock.add(last.stage, time.perf_counter() - tail_began)
     fps = float(geometry.fps)

@@ -1,0 +1,95 @@
+"""A job's last pass makes its poster and preview and muxes its audio itself: a fused
+framing + overlay job runs one ffmpeg (the framing graph) besides probing its clip, and
+never probes, seeks or downloads its own output afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import av
+import pytest
+
+from pipeline.core.settings import Settings
+from pipeline.manifests.job import StageName
+from pipeline.storage.bucket import Bucket
+from tests.factories import job_manifest, make_clip
+from tests.media_checks import assert_playable_everywhere, inspect, psnr, read_frame
+from tests.stage_runs import fetch_output, run_job
+
+BOXES = {"highlight": {"boxes": [[0, 100, 50, 20, 40], [59, 100, 50, 60, 100]]}}
+FRAMING = {"trim": {"start_s": 0.0, "end_s": 2.0}, "aspect": "9:16"}
+
+
+@pytest.fixture
+def spawned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """ffmpeg and ffprobe on PATH are shims that log each command line, then run the real
+    tool; returns the log."""
+    shims, log = tmp_path / "shims", tmp_path / "spawned.log"
+    shims.mkdir()
+    log.touch()
+    for tool in ("ffmpeg", "ffprobe"):
+        real = shutil.which(tool)
+        assert real is not None
+        shim = shims / tool
+        shim.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\nexec "{real}" "$@"\n')
+        shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    return log
+
+
+def test_a_fused_job_runs_one_ffmpeg_and_never_reads_its_output_back(
+    bucket: Bucket, settings: Settings, tmp_path: Path, spawned: Path
+) -> None:
+    clip, _ = make_clip(tmp_path, width=320, height=180, duration_s=2.0, audio=True)
+    manifest = job_manifest(framing=FRAMING, overlay=BOXES)
+    status = run_job(bucket, settings, clip, manifest, "one-pass")
+    commands = spawned.read_text().splitlines()
+    ffmpeg = [c for c in commands if c.startswith("ffmpeg ")]
+    probes = [c for c in commands if c.startswith("ffprobe ")]
+    assert len(ffmpeg) == 1 and "-filter_complex" in ffmpeg[0], commands
+    # One probe, of the clip; nothing probes, seeks or reads the output (video.mp4 in the
+    # bucket, fused.mp4 in scratch) once written.
+    assert len(probes) == 1 and "clip.mp4" in probes[0], commands
+    assert not any("video.mp4" in c or "fused.mp4" in c for c in commands), commands
+    assert status.outputs["poster"].endswith("/previews/run-1/poster.jpg")
+    assert status.outputs["preview"].endswith("/previews/run-1/preview.mp4")
+
+    output = fetch_output(bucket, status, tmp_path / "out.mp4")
+    facts = assert_playable_everywhere(output)
+    assert facts.audio is not None and abs(facts.audio.duration_s - facts.video.duration_s) < 0.1
+    best = status.stages[StageName.OVERLAY].details["best_frame"]
+    poster = bucket.download_file(status.outputs["poster"], tmp_path / "poster.jpg")
+    with av.open(str(poster)) as image:
+        picture = next(image.decode(video=0)).to_ndarray(format="rgb24").mean(axis=2)
+    width, height = facts.video.width, facts.video.height
+    assert picture.shape == (height, width)
+    at_best = read_frame(output, best, width, height).mean(axis=2)
+    at_start = read_frame(output, 0, width, height).mean(axis=2)
+    assert psnr(picture, at_best) > psnr(picture, at_start) + 3
+    preview = inspect(bucket.download_file(status.outputs["preview"], tmp_path / "p.mp4"))
+    assert preview.audio is None and preview.video.duration_s <= 2.05
+
+
+@pytest.mark.parametrize(
+    ("stages", "ffmpeg_runs"),
+    [({"overlay": BOXES}, 0), ({"framing": FRAMING}, 1)],
+    ids=["overlay", "framing"],
+)
+def test_a_single_stage_job_cuts_its_previews_without_another_ffmpeg(
+    bucket: Bucket,
+    settings: Settings,
+    tmp_path: Path,
+    spawned: Path,
+    stages: dict[str, object],
+    ffmpeg_runs: int,
+) -> None:
+    """Overlay alone encodes in this process (no ffmpeg at all); framing alone is its one
+    ffmpeg graph. Either way the poster and preview cost no ffmpeg of their own."""
+    clip, _ = make_clip(tmp_path, duration_s=2.0, audio=True)
+    status = run_job(bucket, settings, clip, job_manifest(**stages), "single")
+    commands = spawned.read_text().splitlines()
+    assert sum(c.startswith("ffmpeg ") for c in commands) == ffmpeg_runs, commands
+    assert not any("http://" in c for c in commands), commands
+    assert {"poster", "preview"} <= set(status.outputs)
