@@ -187,6 +187,10 @@ class ReelpipeClient:
         if pointer is None:
             if self.bucket.exists(inbox_key(self.user_id, request_id)):
                 return None
+            # Claimed between the two reads (the pointer is written before the inbox
+            # copy goes): read it again before saying there is no such request.
+            pointer = self.request_pointer(request_id)
+        if pointer is None:
             raise JobNotFound(f"no request {request_id!r} for user {self.user_id}")
         return self.status(pointer.job_id)
 

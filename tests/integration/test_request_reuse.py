@@ -4,16 +4,19 @@ pointer keeps naming the first. Real S3 API (moto)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import structlog
 
 from pipeline.client.app_client import ReelpipeClient
 from pipeline.client.submit import submit_manifest, upload_clip
+from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimedJob, claim, write_request_pointer
 from pipeline.jobs.request_reuse import newest_job
-from pipeline.storage.bucket import Bucket
+from pipeline.storage.bucket import Bucket, make_s3_client
 from tests.factories import job_manifest, make_clip
+from tests.faults import Delay, FaultyProxy
 
 USER = "alice"
 
@@ -56,3 +59,33 @@ def test_a_resumed_job_links_nothing_again(bucket: Bucket, tmp_path: Path) -> No
     assert write_request_pointer(bucket, status) is False
     after = ReelpipeClient(bucket, USER).status(first.job_id)
     assert after is not None and after.superseded_by == second.job_id and after.replaces is None
+
+
+def test_a_request_claimed_while_it_is_looked_up_is_found(
+    bucket: Bucket, settings: Settings
+) -> None:
+    """`status_for_request` reads the pointer (none yet), then the inbox: a claim that
+    lands between the two (held here by a proxy delaying the inbox read) is found, never
+    "no such request"."""
+    pending = submit_manifest(bucket, USER, job_manifest(framing={}), request_id="req-9")
+    looking = threading.Event()
+
+    def hold_the_inbox_read(line: str) -> Delay | None:
+        if line.startswith("HEAD ") and "/inbox/" in line:
+            looking.set()
+            return Delay(1.0)
+        return None
+
+    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), hold_the_inbox_read)
+    try:
+        proxied = settings.model_copy(update={"endpoint_url": proxy.endpoint_url})
+        client = ReelpipeClient(Bucket(make_s3_client(proxied), settings.bucket), USER)
+        claimer = threading.Thread(
+            target=lambda: looking.wait(10) and claim(bucket, pending.inbox_key)
+        )
+        claimer.start()
+        found = client.status_for_request("req-9")
+        claimer.join(timeout=30)
+    finally:
+        proxy.close()
+    assert found is not None and found.job_id == pending.job_id
