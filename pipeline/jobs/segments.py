@@ -192,12 +192,14 @@ def join_segment_outputs(
         ]
         source = bucket.download_file(request.video_key, scratch / "source.mp4")
         output = scratch / "video.mp4"
+        heard = probe(source)
         join_parts(
             parts,
             output,
             audio_source=source,
-            audio_codec=probe(source).audio_codec,
+            audio_codec=heard.audio_codec,
             audio_bitrate=settings.final_encode.audio_bitrate,
+            audio_rate=heard.audio_sample_rate,
         )
         key = request.artifact_key(bucket.layout, "video.mp4")
         bucket.upload_file(output, key, content_type="video/mp4")

@@ -31,7 +31,7 @@ import numpy as np
 from pipeline.core.errors import EncoderCrashed, InvalidMedia
 from pipeline.core.settings import EncodeProfile
 from pipeline.core.usage import adopting_threads, sample_threads
-from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, even
+from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, VIDEO_CODEC, aac_copyable, aac_rate, even
 from pipeline.media.encoders import encoder_options
 from pipeline.media.frame_size import check_frame_size, decoder_pixel_cap, size_changed
 from pipeline.media.probe import VideoInfo
@@ -301,6 +301,17 @@ class FrameReader:
         self.close()
 
 
+def _video_end_s(audio_template: Any) -> float | None:
+    """Where the video of ``audio_template``'s container ends, in seconds (None: unknown)."""
+    container = getattr(audio_template, "container", None)
+    videos = list(container.streams.video) if container is not None else []
+    if not videos or not videos[0].duration or videos[0].time_base is None:
+        return None
+    video = videos[0]
+    start = float((video.start_time or 0) * video.time_base)
+    return float(video.duration * video.time_base) + start
+
+
 class FrameWriter:
     """Encodes yuv420p frames to H.264 in an MP4 with ``+faststart`` (x264 unless
     ``encoder`` names NVENC).
@@ -344,13 +355,23 @@ class FrameWriter:
         self.audio: Any = None
         self._audio_pts = 0
         self._transcode_audio = False
-        if audio_template is not None and audio_template.codec_context.name == AUDIO_CODEC:
+        self._audio_in = 0  # source samples taken (transcoding)
+        self._audio_end_s: float | None = None  # where the source's video ends
+        self._audio_limit: int | None = None  # source samples to take at most
+        if audio_template is not None and aac_copyable(
+            audio_template.codec_context.name, audio_template.rate
+        ):
             self.audio = self._container.add_stream_from_template(audio_template)
         elif audio_template is not None:
-            self.audio = self._container.add_stream(AUDIO_CODEC, rate=audio_template.rate)
+            # PyAV's encoder resamples what it is given to the stream's rate and format.
+            rate = aac_rate(audio_template.rate)
+            self.audio = self._container.add_stream(AUDIO_CODEC, rate=rate)
             self.audio.bit_rate = int(profile.audio_bitrate.rstrip("k")) * 1000
             self.audio.layout = audio_template.layout.name
             self._transcode_audio = True
+            # The source's audio may run past its video (an encoder's last frame, or a
+            # longer track): re-encoded, it is cut where the source's video ends.
+            self._audio_end_s = _video_end_s(audio_template)
         elif audio_sample_rate is not None:
             self.audio = self._container.add_stream("aac", rate=audio_sample_rate)
             self.audio.bit_rate = int(profile.audio_bitrate.rstrip("k")) * 1000
@@ -359,6 +380,11 @@ class FrameWriter:
         self.renumber = renumber  # timestamps from zero at 1/fps, ignoring the source's
         with adopting_threads():  # the encoder's frame threads work for the job writing
             self._start()
+        if self._audio_end_s is not None and audio_template is not None:
+            # This muxer keeps the encoder's priming frame, which delays the track by one
+            # frame: take that much less, so the track still ends with the video.
+            priming_s = (self.audio.codec_context.frame_size or 1024) / self.audio.rate
+            self._audio_limit = round(max(0.0, self._audio_end_s - priming_s) * audio_template.rate)
 
     def _start(self) -> None:
         try:
@@ -388,12 +414,31 @@ class FrameWriter:
             except av.FFmpegError:
                 return  # a damaged audio packet: a moment of silence, not a failed job
             for frame in frames:
-                frame.pts = None  # the encoder's own sample count keeps the track gapless
-                self._mux(self.audio.encode(frame))
-                self._audio_pts += frame.samples
+                kept = self._within_limit(frame)
+                if kept is None:
+                    continue
+                kept.pts = None  # the encoder's own sample count keeps the track gapless
+                self._mux(self.audio.encode(kept))
+                self._audio_pts += kept.samples
             return
         packet.stream = self.audio
         self._mux([packet])
+
+    def _within_limit(self, frame: Any) -> Any:
+        """``frame``, or its part before the source's video ends (None: all after it)."""
+        taken, self._audio_in = self._audio_in, self._audio_in + frame.samples
+        if self._audio_limit is None or self._audio_in <= self._audio_limit:
+            return frame
+        keep = self._audio_limit - taken
+        if keep <= 0:
+            return None
+        samples = frame.to_ndarray()
+        channels = 1 if frame.format.is_planar else len(frame.layout.channels)
+        cut = av.AudioFrame.from_ndarray(
+            samples[:, : keep * channels], format=frame.format.name, layout=frame.layout.name
+        )
+        cut.sample_rate = frame.sample_rate
+        return cut
 
     def write_audio(self, samples: np.ndarray) -> None:
         """Encode mono float32 PCM samples in [-1, 1]."""

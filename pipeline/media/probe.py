@@ -61,6 +61,7 @@ class VideoInfo:
     audio_codec: str | None
     size_bytes: int
     constant_rate: bool = True  # every frame lasts 1/fps: frame n starts at n/fps
+    audio_sample_rate: int | None = None  # Hz, when the clip has audio and says
 
     @property
     def decoded_frames(self) -> int:
@@ -207,7 +208,16 @@ def _probe(
         audio_codec=str(audio.get("codec_name")) if audio else None,
         size_bytes=size_bytes,
         constant_rate=fps == _fraction(video.get("r_frame_rate")),
+        audio_sample_rate=_positive_int(audio.get("sample_rate")) if audio else None,
     )
+
+
+def _positive_int(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if number > 0 else None
 
 
 def _run_ffprobe(

@@ -49,8 +49,9 @@ def ends(path: Path) -> tuple[float, float, int]:
         {"framing": {}},
         {"framing": {"speed": [{"start_s": 0.5, "end_s": 1.0, "factor": 0.5}]}},
         {"framing": {"aspect": "9:16"}, "overlay": HIGHLIGHT},  # one fused pass
+        {"overlay": HIGHLIGHT},  # frames decoded and written here, the audio transcoded
     ],
-    ids=["re-encode", "slow-motion", "fused"],
+    ids=["re-encode", "slow-motion", "fused", "overlay"],
 )
 def test_narrowband_audio_becomes_aac_at_48_khz_ending_with_the_video(
     tmp_path: Path, codec: str, stages: dict[str, object]
