@@ -1,0 +1,201 @@
+"""Many pieces in, one reel out: cut or crossfaded, one size and rate, loudness matched.
+
+A reel is an ordered list of pieces (a clip, or a stage's output, with the
+frames ``[start, end)`` of it to keep). They are put end to end in one ffmpeg
+graph and encoded once:
+
+- every piece is brought to the reel's rate (``fps``), cut to its frames
+  exactly (``trim`` by frame number), scaled into the reel's size (padded, never
+  stretched) and given square pixels;
+- its audio is cut to the same span by sample count, mixed to stereo at
+  48 kHz, and brought to the reel's loudness from a first pass that measured it
+  (:mod:`pipeline.media.loudness`); a piece with no sound gets silence of its
+  length, so audio and video stay together;
+- pieces join with a cut (``concat``) or a crossfade of a whole number of
+  frames (``xfade`` on the video, ``acrossfade`` on the audio, of the same
+  length): the reel has the pieces' frames less one crossfade per join, and its
+  audio ends with its video.
+
+:func:`plan` is pure (the graph and the counts it promises, tested without
+encoding); :func:`assemble` measures, plans and encodes.
+
+Example::
+
+    pieces = [Piece(Path("a.mp4"), 60, 180, has_audio=True), Piece(Path("b.mp4"), 0, 90, False)]
+    made = assemble(pieces, Path("reel.mp4"), ReelFormat(1080, 1920, Fraction(30)))
+    made.frames   # 120 + 90 - 15 with a 0.5 s crossfade at 30 fps
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from pipeline.core.settings import EncodeProfile
+from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, ffmpeg_video_args
+from pipeline.media.ffmpeg_run import run_ffmpeg
+from pipeline.media.loudness import RATE, Loudness, LoudnessTarget, measure, normalise_filter
+from pipeline.media.untrusted_input import ffmpeg_input
+
+CHANNELS = "stereo"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Frames ``[start, end)`` of ``path`` (counted at the reel's rate), and whether it
+    has a sound track."""
+
+    path: Path
+    start: int
+    end: int
+    has_audio: bool
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class ReelFormat:
+    """The reel's picture (even width and height), rate, how pieces join (a crossfade
+    of ``crossfade_s``, 0 for cuts) and its loudness."""
+
+    width: int
+    height: int
+    fps: Fraction
+    crossfade_s: float = 0.0
+    loudness: LoudnessTarget = field(default_factory=LoudnessTarget)
+    encode: EncodeProfile = field(default_factory=EncodeProfile)
+
+    def crossfade_frames(self) -> int:
+        """The crossfade in whole frames (0: cuts)."""
+        return round(self.crossfade_s * self.fps)
+
+
+@dataclass(frozen=True)
+class ReelPlan:
+    """The graph that makes the reel, and what it will hold."""
+
+    filter_graph: str
+    frames: int  # video frames of the reel
+    samples: int  # audio samples of the reel, at RATE
+    starts: tuple[int, ...]  # the reel frame each piece starts at
+
+
+@dataclass(frozen=True)
+class AssembledReel:
+    """What :func:`assemble` wrote."""
+
+    path: Path
+    frames: int
+    duration_s: float
+    starts: tuple[int, ...]
+    loudness: tuple[Loudness | None, ...]  # each piece's, as measured (None: no sound)
+
+
+def plan(pieces: Sequence[Piece], reel: ReelFormat, levels: Sequence[Loudness | None]) -> ReelPlan:
+    """The filter graph putting ``pieces`` (input ``i`` is piece ``i``) end to end, each
+    piece's audio normalised from its measured level in ``levels``."""
+    if not pieces:
+        raise ValueError("a reel needs at least one piece")
+    fade = reel.crossfade_frames()
+    for i, piece in enumerate(pieces):
+        if piece.start < 0 or piece.frames <= 0:
+            raise ValueError(f"piece {i}: frames [{piece.start}, {piece.end}) hold nothing")
+        if len(pieces) > 1 and piece.frames <= fade:
+            raise ValueError(f"piece {i}: {piece.frames} frames, no longer than the crossfade")
+    chains = [_video_chain(i, p, reel) for i, p in enumerate(pieces)]
+    chains += [_audio_chain(i, p, reel, levels[i]) for i, p in enumerate(pieces)]
+    joins, starts = _joins(pieces, reel, fade)
+    frames = sum(p.frames for p in pieces) - fade * (len(pieces) - 1)
+    samples = sum(_samples(p.frames, reel.fps) for p in pieces)
+    samples -= _samples(fade, reel.fps) * (len(pieces) - 1)
+    return ReelPlan(";".join([*chains, *joins]), frames, samples, tuple(starts))
+
+
+def assemble(
+    pieces: Sequence[Piece],
+    output: Path,
+    reel: ReelFormat,
+    *,
+    on_frames: Callable[[int], None] | None = None,
+) -> AssembledReel:
+    """Measure each piece's loudness, then encode the reel to ``output`` (H.264 +
+    AAC, the output rules of :mod:`pipeline.media.codec`) in one pass."""
+    levels = [
+        _measured(p, reel) if p.has_audio else None
+        for p in pieces  # the first pass, one piece at a time
+    ]
+    made = plan(pieces, reel, levels)
+    inputs = [arg for p in pieces for arg in ffmpeg_input(p.path)]
+    args = [*inputs, "-filter_complex", made.filter_graph, "-map", "[vout]", "-map", "[aout]"]
+    args += [*ffmpeg_video_args(reel.encode), "-r", str(reel.fps)]
+    args += ["-c:a", AUDIO_CODEC, "-b:a", reel.encode.audio_bitrate, "-ar", str(RATE)]
+    args.append(str(output))
+    run_ffmpeg(args, on_frames=on_frames)
+    return AssembledReel(
+        output, made.frames, made.frames / float(reel.fps), made.starts, tuple(levels)
+    )
+
+
+def _measured(piece: Piece, reel: ReelFormat) -> Loudness:
+    start_s, end_s = piece.start / reel.fps, piece.end / reel.fps
+    return measure(piece.path, start_s=float(start_s), end_s=float(end_s), target=reel.loudness)
+
+
+def _samples(frames: int, fps: Fraction) -> int:
+    """Audio samples at :data:`RATE` lasting ``frames`` frames."""
+    return round(frames * RATE / fps)
+
+
+def _video_chain(i: int, piece: Piece, reel: ReelFormat) -> str:
+    w, h = reel.width, reel.height
+    return (
+        f"[{i}:v:0]fps={reel.fps},trim=start_frame={piece.start}:end_frame={piece.end},"
+        f"setpts=PTS-STARTPTS,scale={w}:{h}:force_original_aspect_ratio=decrease,"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,format={PIX_FMT}[v{i}]"
+    )
+
+
+def _audio_chain(i: int, piece: Piece, reel: ReelFormat, level: Loudness | None) -> str:
+    start, count = _samples(piece.start, reel.fps), _samples(piece.frames, reel.fps)
+    shape = f"aformat=sample_rates={RATE}:channel_layouts={CHANNELS}"
+    if not piece.has_audio:
+        return f"anullsrc=r={RATE}:cl={CHANNELS},atrim=end_sample={count}[a{i}]"
+    gain = normalise_filter(level, reel.loudness) if level is not None else "anull"
+    return (
+        f"[{i}:a:0]aresample={RATE},{shape},atrim=start_sample={start}:end_sample={start + count},"
+        f"asetpts=PTS-STARTPTS,{gain},{shape},apad=whole_len={count},"
+        f"atrim=end_sample={count}[a{i}]"
+    )
+
+
+def _joins(pieces: Sequence[Piece], reel: ReelFormat, fade: int) -> tuple[list[str], list[int]]:
+    """The filters joining the pieces' ``[v{i}]``/``[a{i}]`` into ``[vout]``/``[aout]``,
+    and the reel frame each piece starts at."""
+    n = len(pieces)
+    starts, at = [], 0
+    for piece in pieces:
+        starts.append(at)
+        at += piece.frames - fade
+    if n == 1:
+        return ["[v0]null[vout]", "[a0]anull[aout]"], starts
+    if fade == 0:
+        streams = "".join(f"[v{i}][a{i}]" for i in range(n))
+        return [f"{streams}concat=n={n}:v=1:a=1[vout][aout]"], starts
+    duration = fade / reel.fps
+    fade_samples = _samples(fade, reel.fps)
+    out, video, audio = [], "[v0]", "[a0]"
+    for i in range(1, n):
+        offset = starts[i] / reel.fps
+        v_next = "[vout]" if i == n - 1 else f"[vx{i}]"
+        a_next = "[aout]" if i == n - 1 else f"[ax{i}]"
+        out.append(
+            f"{video}[v{i}]xfade=transition=fade:duration={float(duration):.6f}"
+            f":offset={float(offset):.6f}{v_next}"
+        )
+        out.append(f"{audio}[a{i}]acrossfade=ns={fade_samples}:c1=tri:c2=tri{a_next}")
+        video, audio = v_next, a_next
+    return out, starts
