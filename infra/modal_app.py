@@ -3,18 +3,24 @@ the scan on a schedule, the webhook, and the nightly reprocess.
 
 Read top to bottom: images, secrets and volumes, the app, the stage functions
 in call order, the orchestrator, then the triggers. Everything heavy (torch,
-the pipeline's media code) is imported inside the functions, so this file
-imports anywhere, with no GPU packages installed.
+the pipeline's media code) is imported only in a container (or inside the functions),
+so this file imports anywhere, with no GPU packages installed.
 
 Sizes come from the stage table: every function reserves its cores and memory;
-only the model stages (detection, upscale) hold a GPU, and they load their model
-once per container (``@modal.enter``), never inside a request. Framing and
+only the model stages (detection, upscale) hold a GPU. Every function is a plain
+function, found by ``modal.Function.from_name(app, name)`` as callers look it up
+(``render_overlay``, ``process_framing``, ``apply_upscale``, ``detect_players_modal``,
+``detect_ball_modal``, ...). What each container does as it starts comes from
+``infra/functions.py``: it imports its function's modules and, for a model function,
+loads the model, all before its first request. The CPU functions (framing, overlay, the
+orchestrator, the scan, the webhook) are restored from a memory snapshot taken after
+those imports; their clients are made after the restore. Framing and
 overlay are CPU functions (x264), fused into one call when a job has both;
 they move to a T4 only when deployed with ``REELPIPE_VIDEO_ENCODER=h264_nvenc``.
-The interactive detection (the seed's ``detect_players_modal`` and
-``detect_ball_modal``, same names and shapes) loads YOLO as its container starts,
-keeps the container warm for ``REELPIPE_INTERACTIVE_SCALEDOWN_S`` (default 300 s)
+The interactive detection (``detect_players_modal``, ``detect_ball_modal``) keeps its
+container warm for ``REELPIPE_INTERACTIVE_SCALEDOWN_S`` (default 300 s)
 and holds ``REELPIPE_INTERACTIVE_MIN_CONTAINERS`` (default 0) ready for peak hours.
+The images install exactly the versions of ``infra/images.lock.json`` (``infra/lock.py``).
 
     reelpipe deploy        # modal deploy infra/modal_app.py, then reelpipe verify
 
@@ -27,11 +33,16 @@ and any other setting (``reelpipe config`` lists them).
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+from pathlib import Path
 from typing import Any
 
 import modal
 
+from infra.functions import FUNCTION_ENV, FUNCTIONS
+from infra.lock import locked_python, pins
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
 from pipeline.stages.table import COORDINATOR, STAGE_TABLE, Image
@@ -51,36 +62,40 @@ LIGHT_CPU, LIGHT_MEMORY_MB = COORDINATOR.cpu, COORDINATOR.memory_mb
 
 # -- images: one per resource profile ----------------------------------------
 
-# ffmpeg (H.264/AAC, ffprobe) and the pipeline's light dependencies: shared by all.
-runtime_image = (
-    modal.Image.debian_slim(python_version="3.11")
-    .apt_install("ffmpeg")
-    .pip_install(
-        "boto3>=1.35",
-        "av>=14.0",
-        "numpy>=1.26",
-        "scipy>=1.11",  # the tracker's assignment
-        "opencv-python-headless>=4.10",
-        "pydantic>=2.7",
-        "structlog>=24.1",
-        "fastapi>=0.110",
-        "moto>=5.1",  # imported by the package; never serves here
+# Each installs exactly the pins of infra/images.lock.json (`python -m infra.lock` writes it
+# from the environment the suite runs in): only what its functions import, nothing
+# resolved at build time (--no-deps). No moto, no Flask, no uvicorn, no test tools.
+PYTHON_VERSION = locked_python()
+
+
+def _locked_image(image: Image) -> modal.Image:
+    """ffmpeg (H.264/AAC, ffprobe) and ``image``'s pinned packages, then the pipeline's
+    source (local files go last: a code change rebuilds no layer)."""
+    built = (
+        modal.Image.debian_slim(python_version=PYTHON_VERSION)
+        .apt_install("ffmpeg")
+        .pip_install(*pins(image.value), extra_options="--no-deps")
     )
-)
+    if image is Image.YOLO:
+        # Weights come from the Volume; ultralytics never downloads.
+        built = built.env({"YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": "/tmp/ultralytics"})
+    return built.add_local_python_source("pipeline", "infra", ignore=_not_shipped)
 
-# The base image: the runtime plus the pipeline's source (local files go last).
-base_image = runtime_image.add_local_python_source("pipeline")
 
-# Upscaling adds torch (CUDA build); the weights come from a Volume.
-upscale_image = runtime_image.pip_install("torch>=2.3").add_local_python_source("pipeline")
+# The local sources a container gets: Python files, the lock, the dashboard's assets;
+# never caches or the queue consumer's npm tree.
+_SHIPPED = modal.FilePatternMatcher("**/*.py", "**/*.json", "**/*.html", "**/*.js", "**/*.css")
 
-# Detection adds YOLO (the headless ultralytics build: one OpenCV in the image); the
-# tracker is the pipeline's own. Weights come from the Volume; ultralytics never downloads.
-yolo_image = (
-    runtime_image.pip_install("torch>=2.3", "torchvision>=0.18", "ultralytics-opencv-headless>=8.4")
-    .env({"YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": "/tmp/ultralytics"})
-    .add_local_python_source("pipeline")
-)
+
+def _not_shipped(path: Path) -> bool:
+    return "__pycache__" in path.parts or "cloudflare" in path.parts or not _SHIPPED(path)
+
+
+# The base image (the pipeline's light dependencies), the upscale image (+ torch, CUDA
+# build) and the detection image (+ torch, torchvision and the headless ultralytics build:
+# one OpenCV in the image; the tracker is the pipeline's own).
+IMAGES = {image: _locked_image(image) for image in Image}
+base_image = IMAGES[Image.BASE]
 
 # -- secrets and volumes ------------------------------------------------------
 
@@ -96,16 +111,27 @@ weights_volume = modal.Volume.from_name("reelpipe-weights", create_if_missing=Tr
 
 app = modal.App(APP_NAME)
 
-IMAGES = {Image.BASE: base_image, Image.YOLO: yolo_image, Image.UPSCALE: upscale_image}
+
+def container_options(name: str) -> dict[str, Any]:
+    """What every function declares from its row of ``infra.functions``: its image, the
+    variable that tells its container which function it serves, and a memory snapshot
+    (taken after the container's imports) where it takes one."""
+    spec = FUNCTIONS[name]
+    return {
+        "image": IMAGES[spec.image],
+        "env": {FUNCTION_ENV: name, "REELPIPE_VIDEO_ENCODER": VIDEO_ENCODER},
+        "enable_memory_snapshot": spec.snapshot,
+    }
 
 
 def stage_options(name: StageName) -> dict[str, Any]:
-    """``@app.function`` options of a stage, from the stage table: its image, machine,
-    timeout, the weights Volume when it loads weights, secrets and its retries of
-    transient failures."""
+    """``@app.function`` options of a stage, from the stage table: its machine, timeout,
+    the weights Volume when it loads weights, secrets and its retries of transient
+    failures."""
     spec = STAGE_TABLE[name]
     machine = spec.machine_for(VIDEO_ENCODER)
     options: dict[str, Any] = {
+        **container_options(spec.modal_function),
         "image": IMAGES[machine.image],
         "timeout": spec.timeout_s,
         "secrets": [r2_credentials],
@@ -114,10 +140,10 @@ def stage_options(name: StageName) -> dict[str, Any]:
         ),
         "cpu": machine.cpu,
         "memory": machine.memory_mb,
-        "env": {"REELPIPE_VIDEO_ENCODER": VIDEO_ENCODER},
     }
     if machine.gpu is not None:
         options["gpu"] = machine.gpu
+        options["enable_memory_snapshot"] = False  # see FunctionSpec.snapshot
     if spec.weights:
         options["volumes"] = {WEIGHTS_DIR: weights_volume}
     return options
@@ -131,50 +157,50 @@ def _bucket_and_settings(**overrides: Any) -> tuple[Any, Any]:
     return open_bucket(settings), settings
 
 
-# -- the stages, in call order -------------------------------------------------
-
-
-def _yolo_overrides() -> dict[str, Any]:
-    """The YOLO weights on the Volume (``REELPIPE_YOLO_WEIGHTS_NAME``), when present."""
+def _weights_overrides(stage: StageName) -> dict[str, Any]:
+    """The stage's weights on the Volume (``REELPIPE_YOLO_WEIGHTS_NAME``,
+    ``REELPIPE_UPSCALE_WEIGHTS_NAME``), when present."""
     from pathlib import Path
 
-    weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_YOLO_WEIGHTS_NAME", "yolov8x.pt")
-    return {"yolo_weights": weights} if weights.is_file() else {}
+    if stage is StageName.DETECT:
+        field, variable, default = "yolo_weights", "REELPIPE_YOLO_WEIGHTS_NAME", "yolov8x.pt"
+    else:
+        field, variable, default = "upscale_weights", "REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth"
+    weights = Path(WEIGHTS_DIR) / os.environ.get(variable, default)
+    return {field: weights} if weights.is_file() else {}
 
 
-def _upscale_overrides() -> dict[str, Any]:
-    """The upscale weights on the Volume (``REELPIPE_UPSCALE_WEIGHTS_NAME``), when present."""
-    from pathlib import Path
-
-    weights = Path(WEIGHTS_DIR) / os.environ.get("REELPIPE_UPSCALE_WEIGHTS_NAME", "model.pth")
-    return {"upscale_weights": weights} if weights.is_file() else {}
-
-
-def _warm(stage: StageName, overrides: dict[str, Any]) -> tuple[Any, Any]:
-    """A container's start: its bucket and settings, and the stage's model loaded."""
+@functools.cache
+def _container() -> tuple[Any, Any]:
+    """This container's bucket and settings, made once, with its function's model loaded
+    (``infra.functions``). Made on first use, so where the function takes a memory
+    snapshot they are made after it is restored: no client, connection or temp dir is
+    shared by two containers restored from one snapshot."""
+    spec = FUNCTIONS.get(os.environ.get(FUNCTION_ENV, ""))
+    if spec is None or spec.warm is None:
+        return _bucket_and_settings()
     from pipeline.stages.warm import warm_models
 
-    bucket, settings = _bucket_and_settings(**overrides)
-    warm_models(settings, stage)
+    bucket, settings = _bucket_and_settings(**_weights_overrides(spec.warm))
+    warm_models(settings, spec.warm)
     return bucket, settings
 
 
-@app.cls(**stage_options(StageName.DETECT))
-class ObjectDetection:
-    """Players and the ball, tracked (the motion backend when no weights are on the Volume)."""
+def container_start(name: str) -> None:
+    """What function ``name``'s container does while it starts, before any request: import
+    the modules its body uses (before the memory snapshot, where it takes one) and, for a
+    model function, load the model (``_container``)."""
+    spec = FUNCTIONS[name]
+    for module in spec.modules:
+        importlib.import_module(module)
+    if spec.warm is not None:
+        _container()
 
-    @modal.enter()
-    def load(self) -> None:
-        """Load YOLO once per container."""
-        self.bucket, self.settings = _warm(StageName.DETECT, _yolo_overrides())
 
-    @modal.method()
-    def detect_objects(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One detect request (or one segment of it)."""
-        from pipeline.runners.stage_call import execute_stage
-
-        machine = _machine(StageName.DETECT)
-        return execute_stage(request, self.bucket, self.settings, machine=machine)
+# Modal imports this file as each container starts, with FUNCTION_ENV naming its function;
+# anywhere else (a deploy, a test, an app looking functions up) nothing more is imported.
+if os.environ.get(FUNCTION_ENV) in FUNCTIONS:
+    container_start(os.environ[FUNCTION_ENV])
 
 
 def _machine(name: StageName) -> Any:
@@ -182,12 +208,25 @@ def _machine(name: StageName) -> Any:
     return STAGE_TABLE[name].machine_for(VIDEO_ENCODER)
 
 
+# -- the stages, in call order -------------------------------------------------
+# Plain functions, each found by modal.Function.from_name(app, name), as callers do.
+
+
+@app.function(**stage_options(StageName.DETECT))
+def detect_objects(request: dict[str, Any]) -> dict[str, Any]:
+    """Players and the ball, tracked (the motion backend when no weights are on the
+    Volume); YOLO is loaded as the container starts."""
+    from pipeline.runners.stage_call import execute_stage
+
+    return execute_stage(request, *_container(), machine=_machine(StageName.DETECT))
+
+
 @app.function(**stage_options(StageName.FRAMING))
 def process_framing(request: dict[str, Any]) -> dict[str, Any]:
     """Trim, crop, speed: one ffmpeg pass (with the overlay, one fused pass), CPU only."""
     from pipeline.runners.stage_call import execute_stage
 
-    return execute_stage(request, *_bucket_and_settings(), machine=_machine(StageName.FRAMING))
+    return execute_stage(request, *_container(), machine=_machine(StageName.FRAMING))
 
 
 @app.function(**stage_options(StageName.OVERLAY))
@@ -195,60 +234,40 @@ def render_overlay(request: dict[str, Any]) -> dict[str, Any]:
     """The spotlight that follows a player (one segment of it when fanned out)."""
     from pipeline.runners.stage_call import execute_stage
 
-    return execute_stage(request, *_bucket_and_settings(), machine=_machine(StageName.OVERLAY))
+    return execute_stage(request, *_container(), machine=_machine(StageName.OVERLAY))
 
 
-@app.cls(**stage_options(StageName.UPSCALE))
-class Upscaling:
-    """Super-resolution; the model loads once per container, at its start."""
+@app.function(**stage_options(StageName.UPSCALE))
+def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
+    """Super-resolution (one segment of it when fanned out); the model is loaded as the
+    container starts."""
+    from pipeline.runners.stage_call import execute_stage
 
-    @modal.enter()
-    def load(self) -> None:
-        """Load the upscale model once per container."""
-        self.bucket, self.settings = _warm(StageName.UPSCALE, _upscale_overrides())
-
-    @modal.method()
-    def apply_upscale(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One upscale request (or one segment of it)."""
-        from pipeline.runners.stage_call import execute_stage
-
-        machine = _machine(StageName.UPSCALE)
-        return execute_stage(request, self.bucket, self.settings, machine=machine)
+    return execute_stage(request, *_container(), machine=_machine(StageName.UPSCALE))
 
 
-# -- the seed's interactive calls (an app's user picks a player) ---------------------
+# -- the interactive calls (an app's user picks a player) ---------------------------
 
 
-# Plain functions, so apps keep calling them as the seed did
-# (``modal.Function.from_name(app, "detect_players_modal").remote(...)``). Their
-# containers load YOLO while they start, at import (``WARM_AT_START`` is set in their
-# environment only): the equivalent of ``@modal.enter``, and no request pays the load.
-INTERACTIVE_OPTIONS: dict[str, Any] = {
-    "image": yolo_image,
-    "gpu": "T4",
-    "cpu": 2.0,
-    "memory": 8192,
-    "secrets": [r2_credentials],
-    "volumes": {WEIGHTS_DIR: weights_volume},
-    "scaledown_window": INTERACTIVE_SCALEDOWN_S,
-    "min_containers": INTERACTIVE_MIN_CONTAINERS,
-    "env": {"REELPIPE_WARM_AT_START": "interactive"},
-}
-_interactive: dict[str, tuple[Any, Any]] = {}
+# Same names, arguments and answers as the source document's
+# (``modal.Function.from_name(app, "detect_players_modal").remote(...)``). YOLO is loaded
+# as the container starts; the container stays warm between clicks.
+def interactive_options(name: str) -> dict[str, Any]:
+    """``@app.function`` options of an interactive call."""
+    return {
+        **container_options(name),
+        "enable_memory_snapshot": False,  # a GPU function (see FunctionSpec.snapshot)
+        "gpu": "T4",
+        "cpu": 2.0,
+        "memory": 8192,
+        "secrets": [r2_credentials],
+        "volumes": {WEIGHTS_DIR: weights_volume},
+        "scaledown_window": INTERACTIVE_SCALEDOWN_S,
+        "min_containers": INTERACTIVE_MIN_CONTAINERS,
+    }
 
 
-def _interactive_bucket_and_settings() -> tuple[Any, Any]:
-    """The interactive container's bucket and settings, with YOLO loaded (once)."""
-    if "warm" not in _interactive:
-        _interactive["warm"] = _warm(StageName.DETECT, _yolo_overrides())
-    return _interactive["warm"]
-
-
-if os.environ.get("REELPIPE_WARM_AT_START") == "interactive":  # an interactive container
-    _interactive_bucket_and_settings()
-
-
-@app.function(timeout=300, **INTERACTIVE_OPTIONS)
+@app.function(timeout=300, **interactive_options("detect_players_modal"))
 def detect_players_modal(
     user_id: str, input_key: str, frame_number: int = 0, confidence_threshold: float = 0.5
 ) -> dict[str, Any]:
@@ -259,11 +278,11 @@ def detect_players_modal(
     """
     from pipeline.stages.interactive import detect_players
 
-    bucket, settings = _interactive_bucket_and_settings()
+    bucket, settings = _container()
     return detect_players(bucket, settings, user_id, input_key, frame_number, confidence_threshold)
 
 
-@app.function(timeout=600, **INTERACTIVE_OPTIONS)
+@app.function(timeout=600, **interactive_options("detect_ball_modal"))
 def detect_ball_modal(
     user_id: str,
     input_key: str,
@@ -275,7 +294,7 @@ def detect_ball_modal(
     (errors raise, as for ``detect_players_modal``)."""
     from pipeline.stages.interactive import detect_ball
 
-    bucket, settings = _interactive_bucket_and_settings()
+    bucket, settings = _container()
     return detect_ball(
         bucket, settings, user_id, input_key, start_frame, end_frame, confidence_threshold
     )
@@ -285,7 +304,7 @@ def detect_ball_modal(
 
 
 @app.function(
-    image=base_image,
+    **container_options("orchestrate_job"),
     timeout=3600,
     secrets=[r2_credentials],
     cpu=LIGHT_CPU,
@@ -298,7 +317,7 @@ def orchestrate_job(user_id: str, job_id: str) -> str:
     from pipeline.jobs.worker import Worker
     from pipeline.runners.modal import ModalFunctions, ModalRunner
 
-    bucket, settings = _bucket_and_settings()
+    bucket, settings = _container()
     runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
     notifier = Notifier(bucket, settings, _SpawnedCallbacks())
     worker = Worker(bucket, settings, runner, machine=COORDINATOR, on_status=notifier)
@@ -315,7 +334,7 @@ class _SpawnedCallbacks:
 
 
 @app.function(
-    image=base_image,
+    **container_options("deliver_callback"),
     timeout=30 * 60,
     secrets=[r2_credentials],
     cpu=0.25,
@@ -325,7 +344,7 @@ def deliver_callback(wire: dict[str, str]) -> dict[str, Any]:
     """Deliver one signed callback (REELPIPE_CALLBACK_SECRET), retrying with backoff."""
     from pipeline.jobs.callback_delivery import Delivery, deliver
 
-    bucket, settings = _bucket_and_settings()
+    bucket, settings = _container()
     record = deliver(bucket, settings, Delivery.from_wire(wire))
     return record.model_dump(mode="json")
 
@@ -338,7 +357,7 @@ def _spawn(job: Any) -> None:
 
 
 @app.function(
-    image=base_image,
+    **container_options("scan_inbox"),
     schedule=modal.Period(minutes=1),
     timeout=600,
     secrets=[r2_credentials],
@@ -350,13 +369,15 @@ def scan_inbox() -> dict[str, int]:
     one orchestrator spawned per claimed job; resume abandoned jobs."""
     from pipeline.jobs.scan import Scanner
 
-    bucket, settings = _bucket_and_settings()
+    bucket, settings = _container()
     scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.claim_concurrency)
     report = scanner.scan_once()
     return {"claimed": len(report.claimed), "resumed": len(report.resumed)}
 
 
-@app.function(image=base_image, secrets=[r2_credentials], cpu=1.0, memory=LIGHT_MEMORY_MB)
+@app.function(
+    **container_options("webhook"), secrets=[r2_credentials], cpu=1.0, memory=LIGHT_MEMORY_MB
+)
 @modal.asgi_app()
 def webhook() -> Any:
     """R2/S3 event notifications (``POST /events``), signed with REELPIPE_WEBHOOK_SECRET:
@@ -365,7 +386,7 @@ def webhook() -> Any:
     from pipeline.service.request_origin import ServedHosts
     from pipeline.service.webhook_app import create_app
 
-    bucket, settings = _bucket_and_settings()
+    bucket, settings = _container()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.claim_concurrency)
     return create_app(
@@ -382,7 +403,7 @@ def webhook() -> Any:
 
 
 @app.function(
-    image=base_image,
+    **container_options("nightly_reprocess"),
     schedule=modal.Cron("0 3 * * *"),
     timeout=6 * 3600,
     secrets=[r2_credentials],
@@ -397,7 +418,7 @@ def nightly_reprocess() -> dict[str, int]:
     from pipeline.manifests.status import JobState
     from pipeline.runners.modal import ModalFunctions, ModalRunner
 
-    bucket, settings = _bucket_and_settings()
+    bucket, settings = _container()
     runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
 
     def run_remotely(job: Any) -> Any:

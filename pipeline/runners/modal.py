@@ -2,7 +2,10 @@
 
 Deployed functions are found with ``modal.Function.from_name(app, name)``
 (never by importing the app's definitions, which are not hydrated), once per
-name: ``ModalFunctions.lookup.cache_clear()`` resets the cache. Any object with
+name: ``ModalFunctions.lookup.cache_clear()`` resets the cache. Every stage is a
+plain function of that name (``render_overlay``, ``apply_upscale``...), as the
+source document's callers look them up; the model stages load their model as
+their container starts. Any object with
 a ``lookup(name)`` returning something with ``.remote(...)`` can stand in for
 Modal (the tests run the same stage code in-process that way).
 
@@ -31,10 +34,11 @@ from pipeline.stages.table import STAGE_TABLE
 
 DEFAULT_APP_NAME = DEFAULT_MODAL_APP
 
-# Function names follow the seed: say what each does ("Class.method" for a stage whose
-# model loads at its container's start).
+# Function names say what each does, as the source document's do: the stage table's
+# ``modal_function``, a plain function (``modal.Function.from_name`` finds no method of a
+# class).
 STAGE_FUNCTIONS: dict[StageName, str] = {
-    name: spec.modal_target for name, spec in STAGE_TABLE.items()
+    name: spec.modal_function for name, spec in STAGE_TABLE.items()
 }
 
 
@@ -66,15 +70,9 @@ class ModalFunctions:
 
     @functools.cache  # noqa: B019 - one registry per app name, for the process's life
     def lookup(self, name: str) -> RemoteFunction:
-        """``modal.Function.from_name(app, name)``, or for ``Class.method`` that method of
-        ``modal.Cls.from_name(app, Class)()``; once per name."""
+        """``modal.Function.from_name(app, name)``, once per name."""
         import modal
 
-        if "." in name:
-            cls_name, method = name.split(".", 1)
-            instance = modal.Cls.from_name(self.app_name, cls_name)()
-            bound: RemoteFunction = getattr(instance, method)
-            return bound
         function: RemoteFunction = modal.Function.from_name(self.app_name, name)
         return function
 

@@ -24,15 +24,18 @@ from typing import Any
 
 from pipeline.core.errors import ConfigError
 
-# Every function the app must expose, by the names callers look up.
+# Every function the app defines (infra/functions.py; a test keeps the two equal), by the
+# names callers look up with modal.Function.from_name: the stages the orchestrator calls,
+# the interactive calls apps make, and the rest.
 APP_FUNCTIONS = (
-    "ObjectDetection.detect_objects",
-    "detect_players_modal",
-    "detect_ball_modal",
+    "detect_objects",
     "process_framing",
     "render_overlay",
-    "Upscaling.apply_upscale",
+    "apply_upscale",
+    "detect_players_modal",
+    "detect_ball_modal",
     "orchestrate_job",
+    "deliver_callback",
     "scan_inbox",
     "webhook",
     "nightly_reprocess",
@@ -89,13 +92,10 @@ Lookup = Callable[[str, str], Any]
 
 
 def _modal_lookup(app_name: str, name: str) -> Any:
+    """What a caller does: ``modal.Function.from_name(app, name)``, hydrated (from_name
+    is lazy: this asks the server now)."""
     import modal
 
-    if "." in name:  # a method of a class: the class is what is deployed
-        cls_name, method = name.split(".", 1)
-        cls = modal.Cls.from_name(app_name, cls_name)
-        cls.hydrate()  # from_name is lazy: ask the server now
-        return getattr(cls(), method)
     function = modal.Function.from_name(app_name, name)
     function.hydrate()
     return function

@@ -66,7 +66,7 @@ class InProcessFunctions:
 
     def lookup(self, name: str) -> InProcessCall:
         assert name in STAGE_FUNCTIONS.values(), name
-        (spec,) = [s for s in STAGE_TABLE.values() if s.modal_target == name]
+        (spec,) = [s for s in STAGE_TABLE.values() if s.modal_function == name]
         machine = spec.machine_for(self.settings.video_encoder)
         return self.calls.setdefault(
             name,

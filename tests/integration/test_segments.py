@@ -88,7 +88,7 @@ def test_modal_runner_fans_segments_out_with_map(
     functions = InProcessFunctions(bucket, settings)
     split = settings.model_copy(update={"segment_workers": 3})
     status = run_job(bucket, split, clip, manifest, "modal", ModalRunner(functions))
-    assert functions.calls["Upscaling.apply_upscale"].mapped == 3
+    assert functions.calls["apply_upscale"].mapped == 3
     assert functions.calls["process_framing"].mapped == 0  # framing is never split
     assert functions.calls["process_framing"].calls == 1
     facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "out.mp4"))
