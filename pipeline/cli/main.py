@@ -63,7 +63,7 @@ EPILOG = (
 )
 # The names of `reelpipe schema` (pipeline.manifests.schema.SCHEMAS, whose import --help
 # spares itself; a test holds the two together).
-SCHEMA_NAMES = ("job", "status", "framing-timeline", "detections")
+SCHEMA_NAMES = ("job", "reel", "status", "framing-timeline", "detections")
 MODAL_INSTALL = "pip install -e '.[modal]' (or pip install 'reelpipe[modal]')"
 
 # Each command imports what it uses when it runs: `reelpipe process` starts its

@@ -6,11 +6,13 @@ from typing import Any
 
 from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import JobManifest
+from pipeline.manifests.reel import ReelManifest
 from pipeline.manifests.status import StatusManifest
 from pipeline.manifests.timeline import FramingTimeline
 
 SCHEMAS: dict[str, type[Any]] = {
     "job": JobManifest,
+    "reel": ReelManifest,
     "status": StatusManifest,
     "framing-timeline": FramingTimeline,
     "detections": Detections,

@@ -1,0 +1,164 @@
+"""A reel manifest: many clips in, one reel out.
+
+Uploaded to the inbox like a job manifest, with a ``reel`` block instead of
+``stages``: the clips in order, each with the moments to keep (time ranges, or
+``"auto"``: found by themselves) and the stage blocks a job takes (framing,
+overlay with a click, upscale); then what holds for the whole reel.
+
+    {"schema_version": 1,
+     "reel": {"clips": [{"input_key": "clips/a.mp4", "moments": [{"start_s": 2, "end_s": 6}],
+                         "stages": {"overlay": {"highlight": {"frame": 40, "x": 300, "y": 200}}}},
+                        {"input_key": "clips/b.mp4", "moments": "auto"}],
+              "aspect": "9:16", "transition": {"kind": "crossfade", "duration_s": 0.5},
+              "max_duration_s": 30, "loudness_lufs": -14}}
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from pipeline.core.errors import InvalidKey, InvalidManifest
+from pipeline.core.keys import validate_relative_key
+from pipeline.manifests.base import WireModel, describe_validation_error
+from pipeline.manifests.bounded_json import (
+    MAX_JSON_DEPTH,
+    MAX_MANIFEST_BYTES,
+    JsonRefused,
+    loads_bounded,
+)
+from pipeline.manifests.job import ASPECT, Notify, Stages, TimeRange
+
+MAX_CLIPS = 50
+MAX_REEL_S = 600.0
+
+
+class TransitionKind(StrEnum):
+    """How one moment gives way to the next."""
+
+    CUT = "cut"
+    CROSSFADE = "crossfade"
+
+
+class Transition(WireModel):
+    """A cut, or a crossfade of ``duration_s`` (on the picture and the sound alike)."""
+
+    kind: TransitionKind = TransitionKind.CUT
+    duration_s: float = Field(0.5, gt=0, le=2.0, description="a crossfade's length")
+
+    @property
+    def overlap_s(self) -> float:
+        """How long two moments overlap at a join (0 for a cut)."""
+        return self.duration_s if self.kind is TransitionKind.CROSSFADE else 0.0
+
+
+class ReelClip(WireModel):
+    """One clip of the reel: where it is, the moments kept of it, its stages."""
+
+    input_key: str | None = Field(
+        None, description="the clip, relative to users/{user_id}/ (filled in by `process`)"
+    )
+    moments: list[TimeRange] | Literal["auto"] = Field(
+        "auto", description="time ranges of the clip to keep, or 'auto' (found by themselves)"
+    )
+    stages: Stages | None = Field(
+        None, description="the clip's stages (none: its moments are cut from it as it is)"
+    )
+
+    @field_validator("input_key")
+    @classmethod
+    def _safe_key(cls, key: str | None) -> str | None:
+        if key is None:
+            return None
+        try:
+            return validate_relative_key(key)
+        except InvalidKey as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("moments")
+    @classmethod
+    def _some_moments(cls, moments: list[TimeRange] | str) -> list[TimeRange] | str:
+        if isinstance(moments, list) and not moments:
+            raise ValueError("moments needs at least one range, or 'auto'")
+        return moments
+
+
+class Reel(WireModel):
+    """The clips in order and what holds for the whole reel."""
+
+    clips: list[ReelClip] = Field(min_length=1, max_length=MAX_CLIPS)
+    aspect: str | None = Field(
+        None, examples=["9:16"], description="the reel's shape (each clip framed to it)"
+    )
+    transition: Transition = Field(default_factory=Transition)
+    max_duration_s: float | None = Field(
+        None, gt=0, le=MAX_REEL_S, description="the reel's longest length"
+    )
+    loudness_lufs: float = Field(-14.0, ge=-40, le=-5, description="integrated loudness")
+    true_peak_db: float = Field(-1.0, ge=-9, le=0, description="the true peak's ceiling, dBTP")
+    max_moments: int = Field(5, ge=1, le=50, description="moments found per 'auto' clip")
+    moment_s: float = Field(6.0, ge=1.0, le=30.0, description="an 'auto' moment's length")
+
+    @field_validator("aspect", mode="before")
+    @classmethod
+    def _aspect_shape(cls, value: object) -> object:
+        if isinstance(value, str) and not ASPECT.fullmatch(value):
+            raise ValueError("aspect must look like 9:16 (width:height, whole numbers 1-999)")
+        return value
+
+    @model_validator(mode="after")
+    def _moments_outlast_the_crossfade(self) -> Reel:
+        overlap = self.transition.overlap_s
+        if len(self.clips) == 1 and self.clips[0].moments == "auto":
+            return self
+        shortest = [
+            (i, m)
+            for i, clip in enumerate(self.clips)
+            if isinstance(clip.moments, list)
+            for m in clip.moments
+            if m.end_s - m.start_s <= overlap
+        ]
+        if shortest:
+            i, m = shortest[0]
+            raise ValueError(
+                f"clips[{i}]: the moment [{m.start_s:g}, {m.end_s:g}) is no longer than the "
+                f"{overlap:g} s crossfade"
+            )
+        if self.moment_s <= overlap:
+            raise ValueError(f"moment_s ({self.moment_s:g}) must outlast the crossfade")
+        return self
+
+
+class ReelManifest(WireModel):
+    """What an app asks reelpipe to make of many clips: one reel."""
+
+    schema_version: Literal[1] = 1
+    reel: Reel
+    notify: Notify | None = Field(None, description="signed callbacks when the reel ends")
+
+
+def parse_reel_manifest(
+    raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_MANIFEST_BYTES
+) -> ReelManifest:
+    """Parse a reel manifest; any problem raises InvalidManifest naming the fields."""
+    try:
+        data = (
+            loads_bounded(raw, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, what="the manifest")
+            if isinstance(raw, bytes | str)
+            else raw
+        )
+    except JsonRefused as exc:
+        raise InvalidManifest(str(exc)) from None
+    if not isinstance(data, dict) or "reel" not in data:
+        raise InvalidManifest("a reel manifest is a JSON object with a 'reel' block")
+    try:
+        return ReelManifest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidManifest(
+            f"invalid reel manifest: {describe_validation_error(exc, ReelManifest)}"
+        ) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        message = f"{type(exc).__name__}: {exc}"[:300]
+        raise InvalidManifest(f"the reel manifest could not be validated ({message})") from None
