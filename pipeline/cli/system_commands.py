@@ -182,6 +182,8 @@ def _describe(status: StatusManifest) -> str:
     ]
     for name, stage in status.stages.items():
         timing = f" {stage.duration_s:.1f}s" if stage.duration_s is not None else ""
+        if stage.plan_s is not None:
+            timing += f" (plan {stage.plan_s:.1f}s)"
         lines.append(f"  {name.value:<8} {stage.state.value:<9} {stage.progress:5.1f}%{timing}")
     if status.output_key:
         lines.append(f"output:   {status.output_key}")

@@ -181,7 +181,7 @@ class Orchestrator:
             return self._fail(store, exc, None, started, run)
         stages = manifest.stages.requested()
         try:
-            estimated, shares = self._plan(manifest, input_key)
+            estimated, shares, planned = self._plan(manifest, input_key)
         except LimitExceeded as exc:
             return self._fail(store, exc, None, started, run)
         self._write(
@@ -192,6 +192,7 @@ class Orchestrator:
                 stages=stages,
                 estimated_cost_usd=estimated,
                 notify=manifest.notify,
+                plan_s=planned,
             ),
         )
         video_key = input_key
@@ -287,11 +288,12 @@ class Orchestrator:
 
     def _plan(
         self, manifest: JobManifest, input_key: str
-    ) -> tuple[float | None, list[ProgressShare]]:
-        """The planner's cost for this job and each stage's share of the progress bar (by
-        its estimated time where the job runs); no cost and equal shares when the clip
-        cannot be probed yet (the stage that reads it reports why). A clip over a limit
-        raises LimitExceeded: the job fails before its first stage."""
+    ) -> tuple[float | None, list[ProgressShare], dict[StageName, float]]:
+        """The planner's cost for this job, each stage's share of the progress bar and its
+        estimated time where the job runs (recorded as the stage's ``plan_s``); no cost,
+        equal shares and no estimates when the clip cannot be probed yet (the stage that
+        reads it reports why). A clip over a limit raises LimitExceeded: the job fails
+        before its first stage."""
         count = len(manifest.stages.requested())
         try:
             info = probe_stage_input(self.bucket, input_key, self.settings)
@@ -303,8 +305,9 @@ class Orchestrator:
             raise  # the job is refused before any stage starts
         except (JobError, RetryableError) as exc:
             log.info("cost_estimate_skipped", reason=bounded_message(str(exc), 300))
-            return None, progress_shares([1.0] * count)
-        return round(cost, 6), progress_shares(seconds)
+            return None, progress_shares([1.0] * count), {}
+        planned = dict(zip(manifest.stages.requested(), seconds, strict=True))
+        return round(cost, 6), progress_shares(seconds), planned
 
     def _cache_key(self, requests: Sequence[AnyStageRequest]) -> str:
         """The cache key of running ``requests`` (one stage, or a fused group) on their

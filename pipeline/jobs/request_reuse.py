@@ -22,6 +22,7 @@ from pipeline.core.keys import parse_inbox_key
 from pipeline.manifests.request_pointer import RequestPointer
 from pipeline.manifests.status import StatusManifest
 from pipeline.status.store import StatusStore
+from pipeline.status.transitions import replacing, superseded
 from pipeline.storage.bucket import Bucket
 
 log = structlog.get_logger(__name__)
@@ -47,7 +48,7 @@ def link_reused_request(bucket: Bucket, status: StatusManifest) -> str | None:
     if earlier is None:
         return None
     StatusStore(bucket, bucket.layout.status_key(status.user_id, status.job_id)).update(
-        lambda s: s if s.replaces == earlier else s.model_copy(update={"replaces": earlier})
+        lambda current: replacing(current, earlier)
     )
     log.warning(
         "request_id_reused",
@@ -68,7 +69,7 @@ def _link_to_the_end(bucket: Bucket, status: StatusManifest, first: str) -> str 
             return None
         store = StatusStore(bucket, bucket.layout.status_key(status.user_id, current))
         try:
-            linked = store.update(_superseded_by(status.job_id))
+            linked = store.update(lambda current: superseded(current, status.job_id))
         except ObjectNotFound:
             return None  # the earlier job's status is gone: nothing to link
         if linked.superseded_by == status.job_id:
@@ -76,15 +77,6 @@ def _link_to_the_end(bucket: Bucket, status: StatusManifest, first: str) -> str 
         assert linked.superseded_by is not None
         current = linked.superseded_by
     return None
-
-
-def _superseded_by(job_id: str) -> Callable[[StatusManifest], StatusManifest]:
-    def link(status: StatusManifest) -> StatusManifest:
-        if status.superseded_by is not None:
-            return status  # already linked onward: the caller follows that link
-        return status.model_copy(update={"superseded_by": job_id})
-
-    return link
 
 
 def newest_job(

@@ -74,7 +74,12 @@ class StageStatus(WireModel):
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    duration_s: float | None = None
+    duration_s: float | None = Field(None, description="the stage's wall time, once finished")
+    plan_s: float | None = Field(
+        None,
+        description="the planner's estimate of duration_s where the stage runs, written when "
+        "the run starts: the two side by side show how far the estimates drift",
+    )
     frames: int | None = None
     fps: float | None = None
     backend: str | None = None

@@ -66,8 +66,18 @@ def running(
     stages: Sequence[StageName],
     estimated_cost_usd: float | None,
     notify: Notify | None = None,
+    plan_s: Mapping[StageName, float] | None = None,
 ) -> StatusManifest:
-    """A run of the job begins (again): its stages listed, stages already done kept."""
+    """A run of the job begins (again): its stages listed, stages already done kept, each
+    with the planner's estimate of its time (``plan_s``) when there is one."""
+    planned = plan_s or {}
+
+    def listed(name: StageName) -> StageStatus:
+        record = status.stages.get(name, StageStatus())
+        if name not in planned:
+            return record
+        return StageStatus.model_validate({**dict(record), "plan_s": round(planned[name], 3)})
+
     return _changed(
         status,
         notify=notify,
@@ -79,9 +89,24 @@ def running(
         error=None,
         pipeline_version=PIPELINE_VERSION,
         estimated_cost_usd=estimated_cost_usd,
-        stages={name: status.stages.get(name, StageStatus()) for name in stages},
+        stages={name: listed(name) for name in stages},
         progress=Progress(percent=SETUP_SHARE, message="starting"),
     )
+
+
+def superseded(status: StatusManifest, job_id: str) -> StatusManifest:
+    """A later upload under the job's request id became ``job_id``: linked once (a job
+    linked onward already is left as it is: the caller follows that link)."""
+    if status.superseded_by is not None:
+        return status
+    return _changed(status, superseded_by=job_id)
+
+
+def replacing(status: StatusManifest, job_id: str) -> StatusManifest:
+    """The job's upload came after ``job_id``'s under the same request id."""
+    if status.replaces == job_id:
+        return status
+    return _changed(status, replaces=job_id)
 
 
 def waiting_for_input(status: StatusManifest, *, since: datetime, missing: str) -> StatusManifest:
