@@ -344,7 +344,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``reelpipe`` console script: one line and an exit code for
     every mistake and failure (see ``pipeline.cli.common`` for the codes), no traceback."""
     args = build_parser().parse_args(argv)
-    raise_on_termination()
     try:
         code: int = args.func(args)
         sys.stdout.flush()
@@ -373,7 +372,10 @@ def run() -> NoReturn:
     Every command has finished its work, closed its files and stopped its threads
     when ``main`` returns; what remains is the interpreter tearing down every module
     the pipeline loaded (a third of a second after ``reelpipe process``), which
-    nobody waits for."""
+    nobody waits for. SIGTERM and SIGHUP are made to stop it as Ctrl-C does
+    (:mod:`pipeline.cli.termination`) here rather than in ``main``, which tests call in
+    their own process."""
+    raise_on_termination()
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
