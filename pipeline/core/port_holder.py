@@ -32,13 +32,14 @@ def port_holder(port: int, proc: Path = PROC) -> PortHolder | None:
         return None
     targets = {f"socket:[{inode}]" for inode in inodes}
     try:
-        pids = [entry for entry in os.scandir(proc) if entry.name.isdigit()][:MAX_PIDS]
+        with os.scandir(proc) as entries:
+            pids = [entry for entry in entries if entry.name.isdigit()][:MAX_PIDS]
     except OSError:
         return None
     for entry in pids:
         try:
-            fds = os.scandir(Path(entry.path) / "fd")
-            holds = any(_link(fd.path) in targets for fd in fds)
+            with os.scandir(Path(entry.path) / "fd") as fds:
+                holds = any(_link(fd.path) in targets for fd in fds)
         except OSError:  # gone, or not ours to look at
             continue
         if holds:
