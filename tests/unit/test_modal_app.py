@@ -225,3 +225,37 @@ def test_schedules_and_the_webhook() -> None:
     }
     assert "/weights" in modal_app.apply_upscale.info().volumes
     assert "/weights" in modal_app.detect_objects.info().volumes
+
+
+def pip_commands(image: object) -> list[str]:
+    """The ``pip install`` lines an image's layers will run at build (offline: the layers'
+    own Dockerfile steps)."""
+    from modal._utils.async_utils import synchronizer
+
+    def cells(load: Any) -> dict[str, Any]:
+        names, closure = load.__code__.co_freevars, load.__closure__ or ()
+        return {n: c.cell_contents for n, c in zip(names, closure, strict=True)}
+
+    found, pending = [], [synchronizer._translate_in(image)]
+    while pending:
+        layer = cells(pending.pop()._load)
+        if layer.get("dockerfile_function"):
+            commands = layer["dockerfile_function"]("2025.06").commands
+            found += [c for c in commands if "pip install" in c and "--upgrade pip" not in c]
+        pending += list((layer.get("base_images") or {}).values())
+        pending += [layer["base_image"]] if "base_image" in layer else []
+    return found
+
+
+@pytest.mark.parametrize("image", ["base", "yolo", "upscale"])
+def test_each_image_installs_exactly_its_locked_pins(image: str) -> None:
+    """One pip layer: every pin of the lock for that image and nothing else, --no-deps (no
+    resolving at build time: two deploys of one commit install the same versions)."""
+    from infra import lock
+    from pipeline.stages.table import Image
+
+    (command,) = pip_commands(modal_app.IMAGES[Image(image)])
+    words = command.split()
+    assert "--no-deps" in words
+    assert sorted(w for w in words if "==" in w) == sorted(lock.pins(image))
+    assert not [w for w in words if w.split("==")[0] in lock.NEVER_IN_IMAGES]
