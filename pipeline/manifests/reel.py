@@ -139,6 +139,43 @@ class ReelManifest(WireModel):
     notify: Notify | None = Field(None, description="signed callbacks when the reel ends")
 
 
+class ReelClipStatus(WireModel):
+    """How one clip of a reel went: its job (none when it had no stages) and what it made."""
+
+    input_key: str
+    job_id: str | None = None
+    state: str
+    output_key: str | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+
+
+class ReelPieceStatus(WireModel):
+    """A moment put in the reel: its clip (by position), its span in what the clip
+    rendered, where the reel shows it, and why it was kept."""
+
+    clip: int
+    start_s: float
+    end_s: float
+    reel_start_s: float
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ReelStatus(WireModel):
+    """``status.json`` of a reel: its state, each clip's job, the pieces and the cost."""
+
+    schema_version: Literal[1] = 1
+    state: str
+    clips: list[ReelClipStatus]
+    pieces: list[ReelPieceStatus] = Field(default_factory=list)
+    frames: int | None = None
+    duration_s: float | None = None
+    loudness_lufs: float
+    cost_usd: float = 0.0
+    timings: dict[str, float] = Field(default_factory=dict)
+    error: str | None = None
+
+
 def parse_reel_manifest(
     raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_MANIFEST_BYTES
 ) -> ReelManifest:

@@ -77,6 +77,13 @@ class FramingTimeline(WireModel):
         t = piece.source_start_s + (output_time_s - starts[i]) * piece.factor
         return min(max(t, piece.source_start_s), piece.source_end_s)
 
+    def output_time(self, source_time_s: float) -> float | None:
+        """Where the output shows source time ``source_time_s`` (None: trimmed away)."""
+        for start, piece in zip(self._piece_output_starts(), self.pieces, strict=True):
+            if piece.source_start_s <= source_time_s <= piece.source_end_s:
+                return start + (source_time_s - piece.source_start_s) / piece.factor
+        return None
+
     def source_frame(self, output_frame: int) -> float:
         """The (fractional) source frame index shown at ``output_frame``."""
         return self.source_time(output_frame / self.output_fps) * self.source_fps
