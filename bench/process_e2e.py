@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -208,6 +209,13 @@ def main() -> None:
         frames = 3 if "tiny" in key else frames
         frames = round(float(truth.fps)) if "second" in key else frames
         print(table_row(label, results[key], frames, results[limit]))
+    # CPU seconds (this process's children: ffmpeg, or reelpipe and its own children) are
+    # what a neighbour's load disturbs least: on 2 busy cores they are the cost.
+    print("\n| path | median CPU s | x limit's CPU (median) |\n| --- | --- | --- |")
+    for key, (label, _, limit) in rows.items():
+        own_cpu = statistics.median(t.cpu_s for t in results[key])
+        limit_cpu = statistics.median(t.cpu_s for t in results[limit])
+        print(f"| {label} | {own_cpu:.2f} | {own_cpu / limit_cpu:.2f}x |")
     overheads = [("tiny", "limit-tiny"), ("second", "limit-second")]
     overheads += [(f"{short}-before", limit) for short, limit in overheads]
     for short, limit in overheads:

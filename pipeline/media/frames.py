@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -378,6 +379,7 @@ class FrameWriter:
             self.audio.layout = "mono"
         self.frames_written = 0
         self.renumber = renumber  # timestamps from zero at 1/fps, ignoring the source's
+        self._muxing = threading.Lock()
         with adopting_threads():  # the encoder's frame threads work for the job writing
             self._start()
         if self._audio_end_s is not None and audio_template is not None:
@@ -452,7 +454,9 @@ class FrameWriter:
 
     def _mux(self, packets: Any) -> None:
         try:
-            self._container.mux(packets)
+            # The video may be encoded on another thread than the audio is remuxed on.
+            with self._muxing:
+                self._container.mux(packets)
         except av.FFmpegError as exc:
             raise EncoderCrashed(f"writing {self.path.name} failed: {exc}") from exc
 

@@ -49,9 +49,10 @@ def test_a_fused_job_runs_one_ffmpeg_and_never_reads_its_output_back(
     ffmpeg = [c for c in commands if c.startswith("ffmpeg ")]
     probes = [c for c in commands if c.startswith("ffprobe ")]
     assert len(ffmpeg) == 1 and "-filter_complex" in ffmpeg[0], commands
-    # One probe, of the clip; nothing probes, seeks or reads the output (video.mp4 in the
-    # bucket, fused.mp4 in scratch) once written.
-    assert len(probes) == 1 and "clip.mp4" in probes[0], commands
+    # At most one probe, of the clip (none when this process probed the same bytes
+    # before); nothing probes, seeks or reads the output (video.mp4 in the bucket,
+    # fused.mp4 in scratch) once written.
+    assert len(probes) <= 1 and all("clip.mp4" in c for c in probes), commands
     assert not any("video.mp4" in c or "fused.mp4" in c for c in commands), commands
     assert status.outputs["poster"].endswith("/previews/run-1/poster.jpg")
     assert status.outputs["preview"].endswith("/previews/run-1/preview.mp4")
