@@ -31,6 +31,7 @@ from pipeline.core.kept_secrets import S3_SECRET_FILE, read_kept_secret
 from pipeline.core.settings import EMBEDDED_ACCESS_KEY, Settings
 from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
 from pipeline.manifests.job import parse_job_manifest
+from pipeline.manifests.reel import parse_reel_manifest
 from pipeline.manifests.status import JobState, StatusManifest
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
@@ -111,7 +112,10 @@ def load_manifest(path: Path | None, max_bytes: int = 256 * 1024) -> dict[str, A
         )
     # Validated now, so a wrong field is exit 2 before anything is uploaded
     # (input_key is filled in later when the manifest leaves it out).
-    parse_job_manifest({"input_key": "clips/clip.mp4", **doc})
+    if "reel" in doc:
+        parse_reel_manifest(doc, max_bytes=max_bytes)
+    else:
+        parse_job_manifest({"input_key": "clips/clip.mp4", **doc})
     return doc
 
 

@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pipeline import __version__
 from pipeline.cli.app_parsers import add_app_commands
@@ -79,12 +79,25 @@ cmd_reindex = later("pipeline.cli.system_commands", "cmd_reindex")
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    """Run one clip end to end and download the output and status."""
+    """Run one clip end to end and download the output and status (or, with a reel
+    manifest, many clips into one reel)."""
     settings = settings_from(args)
-    problem = clip_problem(args.clip) if args.clip is not None else None
-    if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
+    for clip in args.clips:
+        problem = clip_problem(clip)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+    if manifest is not None and "reel" in manifest:
+        return cmd_process_reel(args, settings, manifest)
+    if len(args.clips) > 1:
+        print(
+            "error: several clips make a reel: give --manifest with a 'reel' block "
+            "(reelpipe schema reel)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
+    clip = args.clips[0] if args.clips else None
     from pipeline.storage.embedded_process import EmbeddedS3Process
 
     server = EmbeddedS3Process().start() if settings.embedded else None
@@ -94,12 +107,11 @@ def cmd_process(args: argparse.Namespace) -> int:
         from pipeline.jobs.process import process_clip
 
         settings = with_logging(settings, json_logs=True if args.json_logs else None)
-        manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
         bar = ProgressBar()
         try:
             done = process_clip(
                 settings,
-                args.clip,
+                clip,
                 manifest,
                 user=args.user,
                 out_dir=args.out,
@@ -118,6 +130,25 @@ def cmd_process(args: argparse.Namespace) -> int:
     print(f"{'bucket:':<12}s3://{settings.bucket}/{done.status_key}")
     print_warnings(done.status)
     return exit_for(done.status)
+
+
+def cmd_process_reel(args: argparse.Namespace, settings: Settings, manifest: dict[str, Any]) -> int:
+    """Run every clip of a reel manifest and assemble the reel."""
+    from pipeline.jobs.compose import with_logging
+    from pipeline.jobs.reel_process import process_reel
+    from pipeline.manifests.reel import parse_reel_manifest
+
+    reel = parse_reel_manifest(manifest, max_bytes=settings.max_manifest_bytes)
+    settings = with_logging(settings, json_logs=True if args.json_logs else None)
+    out_dir = args.out or Path("reelpipe-out") / "reel"
+    done = process_reel(settings, list(args.clips), reel, user=args.user, out_dir=out_dir)
+    print(f"{'reel:':<12}{done.status.state}")
+    for label in ("output", "timeline", "poster", "preview", "status"):
+        if label in done.paths:
+            print(f"{label + ':':<12}{done.paths[label].resolve()}")
+    if done.status.error:
+        print(f"error: {done.status.error}", file=sys.stderr)
+    return 0 if done.status.state == "succeeded" else 1
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -239,9 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reelpipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
-    p = sub.add_parser("process", help="run one clip end to end (embedded S3 by default)")
-    p.add_argument("clip", nargs="?", type=Path, help="the clip (default: a generated sample)")
-    p.add_argument("--manifest", type=Path, help="job manifest JSON (input_key filled in)")
+    p = sub.add_parser(
+        "process", help="run one clip (or a reel's clips) end to end (embedded S3 by default)"
+    )
+    p.add_argument(
+        "clips",
+        nargs="*",
+        type=Path,
+        metavar="clip",
+        help="the clip (default: a generated sample); with a reel manifest, its clips in order",
+    )
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        help="job manifest JSON (input_key filled in), or a reel manifest ('reel' block)",
+    )
     p.add_argument("--out", type=Path, help="where to put output.mp4 and status.json")
     add_connection_args(p)
     p.set_defaults(func=cmd_process)
