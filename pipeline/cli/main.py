@@ -151,6 +151,30 @@ def cmd_process_reel(args: argparse.Namespace, settings: Settings, manifest: dic
     return 0 if done.status.state == "succeeded" else 1
 
 
+def cmd_moments(args: argparse.Namespace) -> int:
+    """List a clip's candidate moments (what ``"moments": "auto"`` picks from)."""
+    from pipeline.detect.moments import MomentOptions, find_moments
+    from pipeline.media.probe import probe
+
+    problem = clip_problem(args.clip)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if not 1.0 <= args.moment_s <= 30.0 or args.max_moments < 1:
+        print("error: --moment-s must be 1-30 and --max at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    options = MomentOptions(moment_s=args.moment_s, max_moments=args.max_moments)
+    found = find_moments(args.clip, probe(args.clip), options)
+    if args.json:
+        print(json.dumps([m.as_dict() for m in found]))
+        return 0
+    if not found:
+        print("no moments (the clip has no rise in sound or motion to go by)")
+    for m in found:
+        print(f"{m.start_s:7.2f}-{m.end_s:<7.2f} score {m.score:5.2f}  {', '.join(m.reasons)}")
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the cost model's plan for a clip and a manifest (nothing runs)."""
     from pipeline.jobs.plan import Objective, plan_job
@@ -343,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_detect_commands(sub)
     add_app_commands(sub)
+
+    p = sub.add_parser("moments", help="a clip's candidate moments for a reel, best first")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--moment-s", type=float, default=6.0, help="a moment's length (seconds)")
+    p.add_argument("--max", type=int, default=10, dest="max_moments", help="at most this many")
+    p.add_argument("--json", action="store_true", help="a JSON array of moments")
+    p.set_defaults(func=cmd_moments)
 
     p = sub.add_parser("plan", help="estimate workers, GPU time and cost per stage")
     p.add_argument("clip", type=Path)

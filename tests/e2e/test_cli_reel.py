@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipeline.media.otio_edit import read, rendered_pieces
 from tests.e2e.test_cli import reelpipe
-from tests.factories import make_clip
+from tests.factories import ffmpeg, make_clip
 from tests.media_checks import assert_playable_everywhere
 
 REEL = {
@@ -50,3 +50,21 @@ def test_several_clips_without_a_reel_manifest_are_refused(tmp_path: Path) -> No
     run = reelpipe("process", "a.mp4", "b.mp4", cwd=tmp_path)
     assert run.returncode == 2
     assert "several clips make a reel" in run.stderr
+
+
+def test_moments_lists_the_roar_first_as_json(tmp_path: Path) -> None:
+    graph = (
+        "testsrc2=s=320x180:r=30:d=6,format=yuv420p[v];"
+        "anoisesrc=a=0.6:d=6:c=pink,volume='if(between(t,3,4),1,0.03)':eval=frame[s]"
+    )
+    ffmpeg(
+        "-filter_complex", graph, "-map", "[v]", "-map", "[s]",
+        "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(tmp_path / "game.mp4"),
+    )  # fmt: skip
+    run = reelpipe("moments", "game.mp4", "--moment-s", "2", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    moments = json.loads(run.stdout)
+    assert set(moments[0]) == {"start_s", "end_s", "score", "reasons"}
+    assert moments[0]["start_s"] <= 3.5 <= moments[0]["end_s"]
+    assert "loudness rise" in moments[0]["reasons"]
+    assert [m["score"] for m in moments] == sorted((m["score"] for m in moments), reverse=True)
