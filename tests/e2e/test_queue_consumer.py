@@ -62,7 +62,8 @@ def served(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> I
     port = free_ports()[0]
     env = worker_env(settings, REELPIPE_SCAN_PERIOD_S="3600", REELPIPE_WEBHOOK_SECRET=SECRET)
     sentinel = submit_manifest(bucket, "sentinel", job_manifest(), request_id="first-scan")
-    with reaped(spawn("serve", "--webhook-port", str(port), env=env)) as proc:
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")  # never a full pipe
+    with log, reaped(spawn("serve", "--webhook-port", str(port), env=env, stderr=log)) as proc:
         announcement(proc)
         status = bucket.layout.status_key("sentinel", sentinel.job_id)
         wait_until(lambda: bucket.exists(status), timeout_s=30, what="the first scan")
