@@ -124,7 +124,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
     print(f"{'job:':<12}{done.status.job_id} {done.status.state.value}")
-    for label in ("output", "poster", "preview", "timeline", "detections", "status"):
+    for label in ("output", "poster", "preview", "timeline", "detections", "edit", "status"):
         if label in done.paths:
             print(f"{label + ':':<12}{done.paths[label].resolve()}")
     print(f"{'bucket:':<12}s3://{settings.bucket}/{done.status_key}")

@@ -24,6 +24,7 @@ from pipeline.core.errors import ConflictError, ReelpipeError
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimPolicy, claim
 from pipeline.jobs.compose import local_worker
+from pipeline.jobs.job_edit import write_job_edit
 from pipeline.jobs.sample_reel import REENCODE_MANIFEST, sample_manifest
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.media.probe import PROBES, VideoInfo, probe
@@ -107,6 +108,11 @@ def _process(
             worker.close()
         assert status is not None
         paths = _download_results(bucket, status, out_dir or Path("reelpipe-out") / job.job_id)
+        if "output" in paths and info is not None:
+            folder = paths["status"].parent
+            source = bucket.layout.user_key(user, relative)
+            edit = write_job_edit(folder, job.job_id, source, info, paths.get("timeline"))
+            paths["edit"] = edit
     return Processed(status, paths, job.status.key)
 
 
@@ -125,6 +131,7 @@ RESULT_FILES = {
     "preview": "preview.mp4",
     "timeline": "timeline.json",
     "detections": "detections.json",
+    "edit": "timeline.otio",
 }
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import opentimelineio as otio
 
+from pipeline.manifests.timeline import FramingTimeline
+
 METADATA = "reelpipe"
 
 
@@ -48,6 +50,7 @@ class EditPiece:
     start: int
     end: int
     speed: float = 1.0
+    played: int | None = None  # frames the track plays it for (default: its frames / speed)
     crop: tuple[int, int, int, int] | None = None  # x, y, width, height in source pixels
     markers: tuple[EditMarker, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +74,39 @@ def reel_timeline(
             track.append(_clip(piece, head, tail, rate))
         timeline.tracks.append(track)
     return timeline
+
+
+def job_timeline(
+    name: str, source_key: str, source_fps: Fraction, timeline: FramingTimeline | None, frames: int
+) -> otio.schema.Timeline:
+    """One job's edit: the source's pieces framing kept (each at its speed, a
+    ``LinearTimeWarp`` where it is not 1, the crop as metadata), or the whole clip
+    (``frames`` frames) when framing did not run."""
+    rate = float(source_fps)
+    if timeline is None:
+        return reel_timeline(name, [EditPiece(source_key, 0, frames)], source_fps)
+    crop = timeline.crop
+    window = (crop.x, crop.y, crop.width, crop.height)
+    moving = {"crop_moves": bool(timeline.crop_path)}
+    pieces, played_until = [], 0.0
+    for piece in timeline.pieces:
+        start, end = round(piece.source_start_s * rate), round(piece.source_end_s * rate)
+        begin, played_until = played_until, played_until + piece.output_duration_s
+        played = round(played_until * rate) - round(begin * rate)  # rounding never adds up
+        if end <= start or played <= 0:
+            continue
+        pieces.append(
+            EditPiece(
+                source_key,
+                start,
+                end,
+                speed=piece.factor,
+                played=played,
+                crop=window,
+                metadata={**moving, "interpolate": piece.interpolate},
+            )
+        )
+    return reel_timeline(name, pieces, source_fps)
 
 
 def write(timeline: otio.schema.Timeline, path: Path) -> None:
@@ -104,8 +140,12 @@ def rendered_pieces(timeline: otio.schema.Timeline) -> tuple[list[EditPiece], in
         if isinstance(after, otio.schema.Transition):
             crossfade = _frames(after.in_offset) + _frames(after.out_offset)
         visible = item.source_range
+        speed = 1.0
+        for effect in item.effects:
+            if isinstance(effect, otio.schema.LinearTimeWarp):
+                speed *= effect.time_scalar
         start = _frames(visible.start_time) - head
-        end = _frames(visible.end_time_exclusive()) + tail
+        end = _frames(visible.start_time) + round(_frames(visible.duration) * speed) + tail
         own = dict(item.metadata.get(METADATA, {}))
         source_key = item.media_reference.target_url
         pieces.append(EditPiece(source_key, start, end, metadata=own))
@@ -150,8 +190,11 @@ def _clip(piece: EditPiece, head: int, tail: int, rate: float) -> otio.schema.Cl
     start, end = piece.start + head, piece.end - tail
     if end <= start:
         raise ValueError(f"{piece.source_key}: frames [{piece.start}, {piece.end}) hold no cut")
+    # The range starts in the source's time and lasts as long as the track plays it (a
+    # piece at half speed lasts twice its source frames), as OTIO's adapters read it.
+    played = piece.played if piece.played is not None else round((end - start) / piece.speed)
     visible = otio.opentime.TimeRange(
-        otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(end - start, rate)
+        otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(played, rate)
     )
     reference = otio.schema.ExternalReference(target_url=piece.source_key)
     metadata: dict[str, Any] = {**piece.metadata}

@@ -10,10 +10,13 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
+from pipeline.manifests.timeline import FramingTimeline, Rect
+from pipeline.manifests.timeline import Piece as TimelinePiece
 from pipeline.media.otio_edit import (
     EditMarker,
     EditPiece,
     cut_points,
+    job_timeline,
     read,
     reel_timeline,
     rendered_pieces,
@@ -25,7 +28,7 @@ FPS = Fraction(30)
 EDIT = [
     EditPiece("clips/a.mp4", 60, 180, markers=(EditMarker(90, "moment"),)),
     EditPiece("clips/b.mp4", 0, 91, crop=(420, 0, 608, 1080)),
-    EditPiece("clips/c.mp4", 15, 75, speed=0.5),
+    EditPiece("clips/c.mp4", 15, 75),
 ]
 
 
@@ -67,8 +70,6 @@ def test_sources_are_bucket_keys_with_speed_crop_and_markers() -> None:
     assert clips[0].markers[0].name == "moment"
     assert clips[0].markers[0].marked_range.start_time.to_frames() == 90
     assert clips[1].metadata["reelpipe"]["crop"] == {"x": 420, "y": 0, "width": 608, "height": 1080}
-    warp = clips[2].effects[0]
-    assert isinstance(warp, otio.schema.LinearTimeWarp) and warp.time_scalar == 0.5
     transitions = [t for t in timeline.video_tracks()[0] if isinstance(t, otio.schema.Transition)]
     assert [t.transition_type for t in transitions] == ["SMPTE_Dissolve"] * 2
 
@@ -76,3 +77,33 @@ def test_sources_are_bucket_keys_with_speed_crop_and_markers() -> None:
 def test_a_piece_too_short_for_its_crossfades_is_refused() -> None:
     with pytest.raises(ValueError, match="hold no cut"):
         reel_timeline("reel", [EDIT[0], EditPiece("clips/x.mp4", 0, 10), EDIT[1]], FPS, 15)
+
+
+def test_a_jobs_edit_follows_framings_trim_speed_and_crop() -> None:
+    """Kept 1-3 s of a 25 fps clip, 2-2.5 s at half speed: three clips, the slow one a
+    time warp that the track plays for 25 frames, the crop on each."""
+    framing = FramingTimeline(
+        source_width=1920,
+        source_height=1080,
+        source_fps=25.0,
+        output_fps=25.0,
+        crop=Rect(x=656, y=0, width=608, height=1080),
+        pieces=[
+            TimelinePiece(source_start_s=1.0, source_end_s=2.0, factor=1.0),
+            TimelinePiece(source_start_s=2.0, source_end_s=2.5, factor=0.5, interpolate="blend"),
+            TimelinePiece(source_start_s=2.5, source_end_s=3.0, factor=1.0),
+        ],
+    )
+    timeline = job_timeline("job", "clips/game.mp4", Fraction(25), framing, frames=100)
+    clips = list(timeline.video_tracks()[0].find_clips())
+    ranges = [(c.source_range.start_time.value, c.source_range.duration.value) for c in clips]
+    assert ranges == [(25, 25), (50, 25), (62, 12)]  # 2.5 s (62.5 frames) played as 62
+    assert timeline.video_tracks()[0].duration().value == framing.output_frames
+    assert [c.effects[0].time_scalar for c in clips if c.effects] == [0.5]
+    assert all(c.metadata["reelpipe"]["crop"]["width"] == 608 for c in clips)
+
+
+def test_a_job_without_framing_is_the_whole_clip() -> None:
+    timeline = job_timeline("job", "clips/game.mp4", Fraction(30), None, frames=90)
+    (clip,) = timeline.video_tracks()[0].find_clips()
+    assert (clip.source_range.start_time.value, clip.source_range.duration.value) == (0, 90)
