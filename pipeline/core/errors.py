@@ -134,6 +134,11 @@ class ConflictError(ReelpipeError):
     """A conditional write lost against a concurrent writer."""
 
 
+class TransitionRefused(ConflictError):
+    """A status change asked of a job in a state it is not left that way (a cancelled or
+    finished job succeeded, a running one requeued)."""
+
+
 class AlreadyExists(ConflictError):
     """A create-if-absent found the key already there."""
 

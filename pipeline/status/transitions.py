@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline import PIPELINE_VERSION
-from pipeline.core.errors import ErrorKind
+from pipeline.core.errors import ErrorKind, TransitionRefused
 from pipeline.core.settings import Rates
 from pipeline.manifests.job import CallbackEvent, Notify, StageName
 from pipeline.manifests.status import (
@@ -42,6 +42,27 @@ from pipeline.stages.base import ProgressShare, Segment, StageResult
 from pipeline.status.store import Mutation
 
 SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
+
+_UNFINISHED = frozenset({JobState.QUEUED, JobState.WAITING_FOR_INPUT, JobState.RUNNING})
+# The states each job transition may leave; any other raises TransitionRefused (and the
+# store writes nothing): a finished job is never run, succeeded, failed or cancelled
+# again, only requeued, and only a running job succeeds.
+LEAVES: dict[str, frozenset[JobState]] = {
+    "running": _UNFINISHED,
+    "waiting_for_input": _UNFINISHED,
+    "succeeded": frozenset({JobState.RUNNING}),
+    "failed": _UNFINISHED,
+    "cancelled": _UNFINISHED,
+    "requeued": frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}),
+}
+
+
+def _leaving(status: StatusManifest, transition: str) -> None:
+    """Refuse ``transition`` unless the job's state is one it leaves (see LEAVES)."""
+    if status.state not in LEAVES[transition]:
+        raise TransitionRefused(
+            f"job {status.job_id}: a {status.state.value} job cannot be made {transition}"
+        )
 
 
 def _changed(status: StatusManifest, **changes: Any) -> StatusManifest:
@@ -70,6 +91,7 @@ def running(
 ) -> StatusManifest:
     """A run of the job begins (again): its stages listed, stages already done kept, each
     with the planner's estimate of its time (``plan_s``) when there is one."""
+    _leaving(status, "running")
     planned = plan_s or {}
 
     def listed(name: StageName) -> StageStatus:
@@ -111,6 +133,7 @@ def replacing(status: StatusManifest, job_id: str) -> StatusManifest:
 
 def waiting_for_input(status: StatusManifest, *, since: datetime, missing: str) -> StatusManifest:
     """The clip is not there yet: the job waits for it (since ``since``)."""
+    _leaving(status, "waiting_for_input")
     return _changed(
         status,
         state=JobState.WAITING_FOR_INPUT,
@@ -128,6 +151,7 @@ def succeeded(
     status: StatusManifest, *, outputs: Mapping[str, str], output_key: str, duration_s: float
 ) -> StatusManifest:
     """Every stage is done: the job's outputs, and the lease given up."""
+    _leaving(status, "succeeded")
     return _changed(
         status,
         state=JobState.SUCCEEDED,
@@ -146,6 +170,7 @@ def failed(
 ) -> StatusManifest:
     """The job failed (in ``stage``, when one was running): the error, the lease given up.
     Stages fused with it in the same pass did not finish either: they are pending again."""
+    _leaving(status, "failed")
     if stage is not None and stage in status.stages:
         status = with_stage(status, stage, state=StageState.FAILED, finished_at=utc_now())
     for name, record in status.stages.items():
@@ -197,6 +222,7 @@ def cancelled(
 ) -> StatusManifest:
     """The job stopped on its owner's request: finished stages keep their outputs, the
     stages that were running are marked cancelled, the lease is given up."""
+    _leaving(status, "cancelled")
     for name, record in status.stages.items():
         if record.state in (StageState.RUNNING, StageState.PENDING):
             status = with_stage(status, name, state=StageState.CANCELLED, finished_at=utc_now())
@@ -238,6 +264,7 @@ def handed_back(status: StatusManifest, *, crashed: bool) -> StatusManifest:
 def requeued(status: StatusManifest, claim: Lease) -> StatusManifest:
     """A finished job goes back to the queue under ``claim`` (nightly reprocessing): its
     attempts and failures start again; its epoch goes on."""
+    _leaving(status, "requeued")
     runs = RunCounts.model_validate(
         {**dict(status.runs), "deaths": 0, "crashes": 0, "handbacks": 0}
     )

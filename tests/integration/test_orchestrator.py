@@ -9,15 +9,17 @@ from typing import Any
 import pytest
 
 from pipeline.client.submit import submit_manifest, upload_clip
-from pipeline.core.errors import EncoderCrashed, ErrorKind
+from pipeline.core.errors import EncoderCrashed, ErrorKind, TransitionRefused
 from pipeline.core.keys import DEFAULT_LAYOUT
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimedJob, claim
+from pipeline.jobs.lease import new_lease
 from pipeline.jobs.orchestrator import Orchestrator
 from pipeline.manifests.job import StageName
-from pipeline.manifests.status import JobState, StageState, StatusManifest
+from pipeline.manifests.status import JobState, LeaseKind, StageState, StatusManifest
 from pipeline.runners.local import LocalRunner
 from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.status.transitions import requeued
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 
@@ -132,13 +134,17 @@ def test_a_waiting_job_runs_once_its_clip_arrives(
 def test_finished_stages_are_reused_when_a_job_runs_again(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
-    """Running a job again skips stages with the same cache key; outputs are untouched."""
+    """Running a job again (requeued, as the nightly run does) skips stages with the same
+    cache key; outputs are untouched."""
     clip, truth = make_clip(tmp_path, duration_s=1.0)
     job = submit(bucket, clip, job_manifest(framing={}, overlay=overlay_block(truth)))
     orchestrator = Orchestrator(bucket, LocalRunner(bucket, settings), settings)
     first = orchestrator.run(job)
     assert first.output_key is not None
     etag = bucket.head(first.output_key).etag
+    with pytest.raises(TransitionRefused):  # a finished job is not simply run again
+        orchestrator.run(job)
+    job.status.update(lambda s: requeued(s, new_lease("nightly", 60.0, LeaseKind.CLAIM)))
     second = orchestrator.run(job)
     assert second.state is JobState.SUCCEEDED
     for name in (StageName.FRAMING, StageName.OVERLAY):
@@ -146,7 +152,7 @@ def test_finished_stages_are_reused_when_a_job_runs_again(
         assert second.stages[name].cache_key == first.stages[name].cache_key is not None
     assert second.output_key == first.output_key
     assert bucket.head(first.output_key).etag == etag
-    assert second.attempts == 2
+    assert second.attempts == 1  # counted again from the requeue
 
 
 def test_corrupt_clip_fails_the_stage_and_keeps_the_input(

@@ -111,7 +111,9 @@ def test_lease_transitions_count_epochs_deaths_crashes_and_handbacks() -> None:
     running_job = running(retaken, input_key="k", stages=[], estimated_cost_usd=None)
     assert handed_back(running_job, crashed=False).runs.handbacks == 1
     assert handed_back(retaken, crashed=False).runs.handbacks == 0  # queued: it just waits
-    again = requeued(handed_back(running_job, crashed=True), lease)
+    crashed = handed_back(running_job, crashed=True)
+    error = ErrorInfo(kind=ErrorKind.ENCODER_FAILED, message="x264 died", stage=None)
+    again = requeued(failed(crashed, error=error, stage=None, duration_s=1.0), lease)
     assert again.state is JobState.QUEUED and again.attempts == 0
     assert (again.runs.epoch, again.runs.deaths, again.runs.crashes) == (2, 0, 0)
 
