@@ -13,9 +13,11 @@ Update it after changing a dependency (``scripts/bootstrap --dev`` first), with:
     .venv/bin/python -m infra.lock            # rewrite infra/images.lock.json
     .venv/bin/python -m infra.lock --check    # exit 1 if it is stale
 
-The roots are the project's runtime dependencies less what only the embedded store and
-``serve`` use (moto and Flask serve S3 locally; uvicorn serves the webhook locally; Modal
-serves the ASGI app itself), plus the extras a model image needs. No test tool is a root.
+The roots are the project's runtime dependencies (read from pyproject.toml: a dependency
+added there fails the suite until the lock is rewritten) less what only the embedded store
+and ``serve`` use (moto and Flask serve S3 locally; uvicorn serves the webhook locally;
+Modal serves the ASGI app itself), plus the extras an image's functions need. No test tool
+is a root.
 This module imports nothing outside the standard library and ``packaging``.
 """
 
@@ -36,24 +38,15 @@ from packaging.utils import canonicalize_name
 LOCK_PATH = Path(__file__).with_name("images.lock.json")
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
-# What each image's functions import (infra/functions.py lists the modules).
-_BASE = (
-    "boto3",
-    "av",
-    "numpy",
-    "scipy",
-    "opencv-python-headless",
-    "pydantic",
-    "pydantic-settings",
-    "standardwebhooks",
-    "structlog",
-    "fastapi",
-)
-IMAGE_ROOTS: dict[str, tuple[str, ...]] = {
-    "base": _BASE,
-    "yolo": (*_BASE, "torch", "torchvision", "ultralytics-opencv-headless"),
-    "upscale": (*_BASE, "torch"),
+# What each image adds to the project's runtime dependencies (pyproject.toml's
+# ``dependencies``, which the pipeline package imports, plus the ``web`` extra's ASGI
+# framework): the extras its model functions import.
+IMAGE_EXTRAS: dict[str, tuple[str, ...]] = {
+    "base": ("web",),
+    "yolo": ("web", "ml"),
+    "upscale": ("web", "upscale"),
 }
+
 
 # Never in a production image: the embedded store, the local server, the test tools.
 NEVER_IN_IMAGES = frozenset(
@@ -114,10 +107,24 @@ def closure(roots: Iterable[str], installed: Mapping[str, metadata.Distribution]
     return dict(sorted(pinned.items()))
 
 
-def resolve() -> dict[str, dict[str, str]]:
+def image_roots(pyproject_text: str) -> dict[str, tuple[str, ...]]:
+    """Each image's root packages: the project's runtime dependencies and its extras,
+    less what never goes into an image."""
+    project = tomllib.loads(pyproject_text)["project"]
+    extras = project.get("optional-dependencies", {})
+    roots: dict[str, tuple[str, ...]] = {}
+    for image, names in IMAGE_EXTRAS.items():
+        lines = [*project["dependencies"], *(x for e in names for x in extras.get(e, ()))]
+        wanted = (str(canonicalize_name(Requirement(line).name)) for line in lines)
+        roots[image] = tuple(dict.fromkeys(n for n in wanted if n not in NEVER_IN_IMAGES))
+    return roots
+
+
+def resolve(pyproject_text: str | None = None) -> dict[str, dict[str, str]]:
     """Each image's pinned closure, from the packages installed here."""
+    text = PYPROJECT.read_text() if pyproject_text is None else pyproject_text
     installed = _installed()
-    return {image: closure(roots, installed) for image, roots in IMAGE_ROOTS.items()}
+    return {image: closure(roots, installed) for image, roots in image_roots(text).items()}
 
 
 def declared(pyproject_text: str) -> dict[str, Requirement]:
@@ -134,15 +141,16 @@ def declared(pyproject_text: str) -> dict[str, Requirement]:
 
 
 def disagreements(images: Mapping[str, Mapping[str, str]], pyproject_text: str) -> list[str]:
-    """Where the lock and the project's dependencies disagree: an image root the project
-    does not declare, a locked version outside the project's range, a package no image
-    may hold."""
+    """Where the lock and the project's dependencies disagree: a root of the image (a
+    dependency the project declares for it) the lock lacks, a locked version outside the
+    project's range, a package no image may hold."""
     requirements = declared(pyproject_text)
+    roots = image_roots(pyproject_text)
     found = []
     for image, pinned in images.items():
-        for root in IMAGE_ROOTS.get(image, ()):
-            if canonicalize_name(root) not in requirements:
-                found.append(f"{image}: {root} is not a dependency in pyproject.toml")
+        for root in roots.get(image, ()):
+            if root not in pinned:
+                found.append(f"{image}: {root} is a dependency but not in the lock")
         for name, version in pinned.items():
             if name in NEVER_IN_IMAGES:
                 found.append(f"{image}: {name} is never installed in an image")
