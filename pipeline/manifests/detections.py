@@ -77,9 +77,7 @@ class FollowedLook(WireModel):
     frame: int = Field(ge=0, description="the click's frame")
     x: float
     y: float
-    boxes: list[Keyframe] = Field(
-        description="[frame, x, y, w, h] where he was found"
-    )
+    boxes: list[Keyframe] = Field(description="[frame, x, y, w, h] where he was found")
     appearance: list[str] = Field(description="each box's colour histogram (base64)")
 
     @model_validator(mode="after")
