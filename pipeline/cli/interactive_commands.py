@@ -1,10 +1,10 @@
 """``reelpipe detect-players`` and ``reelpipe detect-ball``: the interactive calls
 on a local clip (uploaded to the configured or embedded bucket first).
 
-    reelpipe detect-players CLIP --frame 100 [--confidence 0.5] [--weights yolo.pt]
+    reelpipe detect-players CLIP --frame 100 [--confidence 0.5] [--backend motion|yolo]
     reelpipe detect-ball CLIP --start 0 --end 300 [--confidence 0.3]
 
-Both print the seed's JSON response on stdout.
+Both print the JSON response of the interactive calls (pipeline.stages.interactive).
 """
 
 from __future__ import annotations
@@ -54,10 +54,14 @@ def _on_local_clip(args: argparse.Namespace, call: Call) -> int:
 
 def cmd_detect_players(args: argparse.Namespace) -> int:
     """Players on one frame of a local clip."""
+    from pipeline.manifests.job import DetectBackend
     from pipeline.stages.interactive import detect_players
 
     return _on_local_clip(
-        args, lambda b, s, u, k, a: detect_players(b, s, u, k, a.frame, a.confidence)
+        args,
+        lambda b, s, u, k, a: detect_players(
+            b, s, u, k, a.frame, a.confidence, backend=DetectBackend(a.backend)
+        ),
     )
 
 
@@ -72,10 +76,17 @@ def cmd_detect_ball(args: argparse.Namespace) -> int:
 
 def add_detect_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register both commands on the ``reelpipe`` parser."""
-    p = sub.add_parser("detect-players", help="players on one frame (YOLO), as JSON")
+    p = sub.add_parser("detect-players", help="players on one frame, as JSON")
     p.add_argument("clip", type=Path)
     p.add_argument("--frame", type=int, required=True, help="frame number")
     p.add_argument("--confidence", type=float, default=0.5)
+    p.add_argument(
+        "--backend",
+        choices=("auto", "yolo", "motion"),
+        default="auto",
+        help="yolo (needs --weights or REELPIPE_YOLO_WEIGHTS), motion (no weights: what "
+        "moves), auto: yolo when weights are set (default)",
+    )
     p.add_argument("--weights", type=Path, help="YOLO .pt (REELPIPE_YOLO_WEIGHTS)")
     add_connection_args(p)
     p.set_defaults(func=cmd_detect_players)

@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--objective",
         choices=("cost", "time"),
         default="cost",
-        help="cost: the seed's thresholds (2 workers for 30-90 s); time: the fastest count",
+        help="cost: the cost-optimised thresholds (2 workers for 30-90 s); time: the fastest count",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plan)

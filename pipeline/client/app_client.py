@@ -36,7 +36,7 @@ SAVING_FROM_PERCENT = 98.0
 
 
 class Phase(StrEnum):
-    """The phases an app shows (the seed's), derived from real stage progress."""
+    """The phases an app shows, derived from real stage progress."""
 
     QUEUED = "queued"
     STARTING = "starting"

@@ -1,5 +1,5 @@
-"""The seed's interactive detection calls, for an app's async backend: deployed on Modal
-or run here, with the seed's requests and answers, and the project's errors.
+"""The interactive detection calls, for an app's async backend: deployed on Modal or run
+here, with the same requests and answers either way, and the project's errors.
 
 With ``settings.modal`` (``REELPIPE_MODAL=1``) each call goes to the deployed function
 (``detect_players_modal`` / ``detect_ball_modal`` of ``REELPIPE_MODAL_APP``), looked up

@@ -27,7 +27,7 @@ from pydantic_settings import (
 from pipeline.core.errors import ConfigError, InvalidKey
 from pipeline.core.keys import DEFAULT_USER_ROOT, validate_user_root
 
-# The Modal app apps look functions up by (the seed's name), unless deployed otherwise.
+# The Modal app apps look functions up by, unless deployed under another name.
 DEFAULT_MODAL_APP = "reel-ballers-video"
 EMBEDDED_HOST = "127.0.0.1"  # the embedded S3 server listens on loopback only
 EMBEDDED_ACCESS_KEY = "reelpipe-local"
@@ -64,14 +64,15 @@ class Limits(BaseModel):
 
 Thresholds = tuple[tuple[float, int], ...]
 
-# (clip seconds up to, workers): the seed's cost-optimised thresholds.
+# (clip seconds up to, workers): the cost-optimised thresholds (measured in production
+# on Modal: a second worker pays for itself from about 30 s of clip).
 DEFAULT_THRESHOLDS: Thresholds = ((30.0, 1), (90.0, 2), (180.0, 4), (float("inf"), 8))
 
 
 class ComputeProfile(BaseModel):
     """One machine type in the planner: start-up and throughput (prices: :class:`Rates`).
 
-    The seed's overheads: one worker pays ``startup_s`` (cold start); N
+    The overheads measured in production: one worker pays ``startup_s`` (cold start); N
     parallel workers pay ``parallel_startup_s`` each and start producing
     frames ``parallel_wall_s`` after the call (coordination included).
     """
@@ -88,13 +89,13 @@ class ComputeProfile(BaseModel):
         return self.fps.get(stage) or self.fps.get("overlay") or 30.0
 
 
-# The seed's measurements: 60 fps overlay on a T4.
-SEED_T4 = ComputeProfile(fps={"overlay": 60.0, "detect": 60.0, "upscale": 6.0})
+# Measured in production on Modal: 60 fps overlay on a T4.
+MEASURED_T4 = ComputeProfile(fps={"overlay": 60.0, "detect": 60.0, "upscale": 6.0})
 
-# Throughputs the seed did not measure are estimates (relative to the T4) until
+# Throughputs not measured there are estimates (relative to the T4) until
 # bench/gpu.py runs on such a machine; replace them through settings.
 DEFAULT_COMPUTE: dict[str, ComputeProfile] = {
-    "T4": SEED_T4,
+    "T4": MEASURED_T4,
     "L4": ComputeProfile(fps={"overlay": 75.0, "detect": 120.0, "upscale": 14.0}),
     "A10G": ComputeProfile(fps={"overlay": 80.0, "detect": 140.0, "upscale": 16.0}),
     "cpu": ComputeProfile(
@@ -110,7 +111,7 @@ class Rates(BaseModel):
     """The one price table: a GPU-second by kind, a reserved core-second, a GiB-second.
 
     Defaults are Modal's published per-second list prices: estimates until a bill
-    confirms them (name those in ``measured``). For comparison, the seed's bill came
+    confirms them (name those in ``measured``). For comparison, a production bill came
     to $0.000463 a T4 GPU-second all in, about 2.8x the T4's list price.
     """
 

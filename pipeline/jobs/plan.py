@@ -133,7 +133,7 @@ def stage_seconds(
 class Objective(StrEnum):
     """What a plan minimises when it picks the worker count of a splittable stage."""
 
-    COST = "cost"  # the seed's cost-optimised thresholds (2 workers for 30-90 s clips)
+    COST = "cost"  # the cost-optimised thresholds (2 workers for 30-90 s clips)
     TIME = "time"  # the fastest count, whatever the extra start-ups cost
 
 

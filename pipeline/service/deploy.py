@@ -1,6 +1,6 @@
 """Deploying the Modal app and checking that its functions answer by name.
 
-The seed's lessons: run ``modal deploy`` as a subprocess with UTF-8 forced (its
+Run ``modal deploy`` as a subprocess with UTF-8 forced (its
 output has symbols some consoles cannot print) and keep its output in a file;
 afterwards look every function up by name, as callers will.
 

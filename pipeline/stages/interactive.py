@@ -1,4 +1,4 @@
-"""The seed's interactive detection calls, for apps that let a user pick a player
+"""The interactive detection calls, for apps that let a user pick a player
 (or check the ball) before submitting a job.
 
     detect_players(bucket, settings, "user123", "videos/game.mp4", frame_number=100)
@@ -11,7 +11,8 @@
     #   "confidence": 0.42, "bbox": [...]}, ...], "frames_analyzed": 300,
     #   "video_width": 1920, "video_height": 1080}
 
-Both use the yolo backend (``REELPIPE_YOLO_WEIGHTS``); coordinates are upright
+``detect_players`` uses the yolo backend (``REELPIPE_YOLO_WEIGHTS``) unless told
+``backend=motion`` (what moves, no weights), ``detect_ball`` always; coordinates are upright
 source pixels, as highlight clicks expect. Problems raise the project's errors
 (on Modal, ``.remote()`` raises them again in the caller).
 """
@@ -35,6 +36,7 @@ from pipeline.stages.base import check_limits, check_size
 from pipeline.storage.bucket import Bucket
 
 MAX_BALL_FRAMES = 3000  # one call analyses at most this many frames
+MOTION_CONTEXT_S = 1.0  # the motion backend learns the scene from this much before
 
 
 def detect_players(
@@ -44,11 +46,17 @@ def detect_players(
     input_key: str,
     frame_number: int,
     confidence_threshold: float = 0.5,
+    backend: DetectBackend = DetectBackend.YOLO,
 ) -> dict[str, Any]:
-    """The players (COCO person) on one frame, most confident first."""
+    """The players (COCO person) on one frame, most confident first. With the ``motion``
+    backend (no weights), what moves there: the frames of the second before it are
+    decoded too, for the background model to learn the scene."""
     with _fetched(bucket, settings, user_id, input_key) as (path, info):
         _check_frames(info, frame_number, frame_number + 1)
-        found = _detect(path, info, settings, frame_number, frame_number + 1)
+        chosen = _chosen(backend, settings)
+        context = round(MOTION_CONTEXT_S * float(info.fps)) if chosen is DetectBackend.MOTION else 0
+        start = max(0, frame_number - context)
+        found = _detect(path, info, settings, (start, frame_number + 1), chosen)
     det = found[frame_number]
     players = [
         {
@@ -88,7 +96,7 @@ def detect_ball(
     with _fetched(bucket, settings, user_id, input_key) as (path, info):
         end_frame = min(end_frame, info.frame_count)
         _check_frames(info, start_frame, end_frame)
-        found = _detect(path, info, settings, start_frame, end_frame)
+        found = _detect(path, info, settings, (start_frame, end_frame), DetectBackend.YOLO)
     positions = []
     for frame in sorted(found):
         best = _best_ball(found[frame], confidence_threshold)
@@ -131,10 +139,22 @@ def _check_frames(info: VideoInfo, start: int, end: int) -> None:
         )
 
 
+def _chosen(backend: DetectBackend, settings: Settings) -> DetectBackend:
+    """``auto`` made concrete: yolo when weights are set, else motion."""
+    if backend is DetectBackend.AUTO:
+        return DetectBackend.YOLO if settings.yolo_weights else DetectBackend.MOTION
+    return backend
+
+
 def _detect(
-    path: Path, info: VideoInfo, settings: Settings, start: int, end: int
+    path: Path,
+    info: VideoInfo,
+    settings: Settings,
+    span: tuple[int, int],
+    backend: DetectBackend,
 ) -> dict[int, FrameDetections]:
-    detector = select_detector(settings, DetectParams(backend=DetectBackend.YOLO, confidence=0.05))
+    detector = select_detector(settings, DetectParams(backend=backend, confidence=0.05))
+    start, end = span
     return detect_frames(
         path, info, detector, start=start, end=end, batch_size=settings.detect_batch
     )

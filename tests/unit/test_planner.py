@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pipeline.core.settings import SEED_T4, ComputeProfile
+from pipeline.core.settings import MEASURED_T4, ComputeProfile
 from pipeline.jobs.cost_model import (
     estimate,
     plan_segments,
@@ -29,7 +29,9 @@ def test_thresholds_can_be_overridden() -> None:
     assert workers_for(600, ((30.0, 1), (float("inf"), 2))) == 2
 
 
-def break_even_seconds(workers: int, fps: float = 30.0, profile: ComputeProfile = SEED_T4) -> float:
+def break_even_seconds(
+    workers: int, fps: float = 30.0, profile: ComputeProfile = MEASURED_T4
+) -> float:
     """Clip length above which ``workers`` machines finish sooner than one."""
     rate = profile.fps_for("overlay")
     # start + F/r = wall_n + F/(r N)  ->  F = (wall_n - start) / (1/r - 1/(r N))
