@@ -124,7 +124,8 @@ def cmd_process(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
     print(f"{'job:':<12}{done.status.job_id} {done.status.state.value}")
-    for label in ("output", "poster", "preview", "timeline", "detections", "edit", "status"):
+    labels = ("output", "poster", "preview", "timeline", "detections", "edit", "fcp_xml", "edl")
+    for label in (*labels, "status"):
         if label in done.paths:
             print(f"{label + ':':<12}{done.paths[label].resolve()}")
     print(f"{'bucket:':<12}s3://{settings.bucket}/{done.status_key}")
@@ -143,7 +144,7 @@ def cmd_process_reel(args: argparse.Namespace, settings: Settings, manifest: dic
     out_dir = args.out or Path("reelpipe-out") / "reel"
     done = process_reel(settings, list(args.clips), reel, user=args.user, out_dir=out_dir)
     print(f"{'reel:':<12}{done.status.state}")
-    for label in ("output", "timeline", "poster", "preview", "status"):
+    for label in ("output", "timeline", "fcp_xml", "edl", "poster", "preview", "status"):
         if label in done.paths:
             print(f"{label + ':':<12}{done.paths[label].resolve()}")
     if done.status.error:

@@ -111,8 +111,7 @@ def _process(
         if "output" in paths and info is not None:
             folder = paths["status"].parent
             source = bucket.layout.user_key(user, relative)
-            edit = write_job_edit(folder, job.job_id, source, info, paths.get("timeline"))
-            paths["edit"] = edit
+            paths |= write_job_edit(folder, job.job_id, source, info, paths.get("timeline"))
     return Processed(status, paths, job.status.key)
 
 
@@ -132,6 +131,8 @@ RESULT_FILES = {
     "timeline": "timeline.json",
     "detections": "detections.json",
     "edit": "timeline.otio",
+    "fcp_xml": "timeline.xml",
+    "edl": "timeline.edl",
 }
 
 

@@ -32,6 +32,7 @@ from pipeline.core.settings import Settings
 from pipeline.detect.moments import FoundMoment, MomentOptions, find_moments, fit_within
 from pipeline.jobs.claim import ClaimPolicy, claim
 from pipeline.jobs.compose import local_worker
+from pipeline.jobs.job_edit import EXPORT_LABELS
 from pipeline.manifests.job import FramingParams
 from pipeline.manifests.reel import (
     Reel,
@@ -44,7 +45,7 @@ from pipeline.manifests.reel import (
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.loudness import LoudnessTarget
-from pipeline.media.otio_edit import EditMarker, EditPiece, reel_timeline, write
+from pipeline.media.otio_edit import EditMarker, EditPiece, reel_timeline, write, write_exports
 from pipeline.media.previews import PREVIEW_SECONDS, preview_window, write_poster, write_preview
 from pipeline.media.probe import VideoInfo, probe
 from pipeline.media.reel_assembly import Piece, ReelFormat, assemble
@@ -258,12 +259,20 @@ def _assemble(
         pieces.append(Piece(done.path, start, end, done.info.has_audio))
         marker = (EditMarker(start, "moment"),)
         note = {"score": None if math.isinf(moment.score) else round(moment.score, 3)}
-        edit.append(EditPiece(done.source_key, start, end, markers=marker, metadata=note))
+        whole = round(done.info.frame_count * fps / done.info.fps)
+        edit.append(
+            EditPiece(
+                done.source_key, start, end, source_frames=whole, markers=marker, metadata=note
+            )
+        )
     output = out_dir / "output.mp4"
     made = assemble(pieces, output, fmt)
     timeline_path = out_dir / "timeline.otio"
-    write(reel_timeline(out_dir.name, edit, fps, fmt.crossfade_frames()), timeline_path)
+    timeline = reel_timeline(out_dir.name, edit, fps, fmt.crossfade_frames())
+    write(timeline, timeline_path)
+    exports = write_exports(timeline, timeline_path)
     paths = {"output": output, "timeline": timeline_path}
+    paths |= {EXPORT_LABELS[name]: path for name, path in exports.items()}
     paths |= _previews(output, made.duration_s, out_dir)
     placed = [
         ReelPieceStatus(

@@ -51,6 +51,7 @@ class EditPiece:
     end: int
     speed: float = 1.0
     played: int | None = None  # frames the track plays it for (default: its frames / speed)
+    source_frames: int | None = None  # the whole source's length, when known
     crop: tuple[int, int, int, int] | None = None  # x, y, width, height in source pixels
     markers: tuple[EditMarker, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +85,8 @@ def job_timeline(
     (``frames`` frames) when framing did not run."""
     rate = float(source_fps)
     if timeline is None:
-        return reel_timeline(name, [EditPiece(source_key, 0, frames)], source_fps)
+        whole = EditPiece(source_key, 0, frames, source_frames=frames)
+        return reel_timeline(name, [whole], source_fps)
     crop = timeline.crop
     window = (crop.x, crop.y, crop.width, crop.height)
     moving = {"crop_moves": bool(timeline.crop_path)}
@@ -102,6 +104,7 @@ def job_timeline(
                 end,
                 speed=piece.factor,
                 played=played,
+                source_frames=frames,
                 crop=window,
                 metadata={**moving, "interpolate": piece.interpolate},
             )
@@ -109,9 +112,37 @@ def job_timeline(
     return reel_timeline(name, pieces, source_fps)
 
 
+# The other formats written beside timeline.otio, by OTIO's adapters: Final Cut Pro 7
+# XML (Premiere and Resolve import it) and a CMX 3600 EDL (any editor).
+EXPORTS = {"fcp_xml": ".xml", "cmx_3600": ".edl"}
+
+
 def write(timeline: otio.schema.Timeline, path: Path) -> None:
     """``timeline`` as OTIO JSON at ``path``."""
     otio.adapters.write_to_file(timeline, str(path), adapter_name="otio_json")
+
+
+def write_exports(timeline: otio.schema.Timeline, path: Path) -> dict[str, Path]:
+    """``timeline`` in each of :data:`EXPORTS` beside ``path`` (its suffix replaced), by
+    format name; a format whose adapter is not installed is left out."""
+    written = {}
+    available = set(otio.adapters.available_adapter_names())
+    for adapter, suffix in EXPORTS.items():
+        if adapter not in available:
+            continue
+        target = path.with_suffix(suffix)
+        edit = _video_only(timeline) if adapter == "cmx_3600" else timeline
+        otio.adapters.write_to_file(edit, str(target), adapter_name=adapter)
+        written[adapter] = target
+    return written
+
+
+def _video_only(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """The timeline with its video track alone (an EDL holds one track)."""
+    copy: otio.schema.Timeline = timeline.deepcopy()
+    for track in [t for t in copy.tracks if t.kind != otio.schema.TrackKind.Video]:
+        copy.tracks.remove(track)
+    return copy
 
 
 def read(path: Path) -> otio.schema.Timeline:
@@ -197,6 +228,11 @@ def _clip(piece: EditPiece, head: int, tail: int, rate: float) -> otio.schema.Cl
         otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(played, rate)
     )
     reference = otio.schema.ExternalReference(target_url=piece.source_key)
+    if piece.source_frames is not None:  # what an editor may trim out to (FCP XML needs it)
+        reference.available_range = otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, rate),
+            otio.opentime.RationalTime(piece.source_frames, rate),
+        )
     metadata: dict[str, Any] = {**piece.metadata}
     if piece.crop is not None:
         metadata["crop"] = dict(zip(("x", "y", "width", "height"), piece.crop, strict=True))

@@ -39,6 +39,7 @@ def test_two_clips_and_a_reel_manifest_make_a_reel_its_edit_and_status(tmp_path:
     assert facts.video.frames == status["frames"]
     assert facts.audio is not None
     assert abs(facts.audio.duration_s - facts.video.duration_s) <= 0.025
+    assert (out / "timeline.xml").stat().st_size > 0 and (out / "timeline.edl").stat().st_size > 0
     pieces, crossfade = rendered_pieces(read(out / "timeline.otio"))
     assert crossfade == 9
     assert sum(p.end - p.start for p in pieces) - crossfade * (len(pieces) - 1) == status["frames"]

@@ -35,6 +35,7 @@ def test_a_trimmed_slowed_job_leaves_an_edit_as_long_as_its_output(
     starts = [c.source_range.start_time.to_frames() for c in clips]
     assert starts == [6, 15, 30]  # 0.2 s, 0.5 s, 1.0 s of the 30 fps source
     assert [e.time_scalar for c in clips for e in c.effects] == [0.5]
+    assert done.paths["fcp_xml"].name == "timeline.xml" and done.paths["edl"].name == "timeline.edl"
 
 
 def test_a_failed_job_leaves_no_edit(settings: Settings, bucket: Bucket, tmp_path: Path) -> None:
@@ -44,4 +45,5 @@ def test_a_failed_job_leaves_no_edit(settings: Settings, bucket: Bucket, tmp_pat
     (tmp_path / "out" / "timeline.otio").write_text("{}")  # an earlier run's
     done = process_clip(settings, bad, job_manifest(framing={}), user="u", out_dir=tmp_path / "out")
     assert "edit" not in done.paths
-    assert not (tmp_path / "out" / "timeline.otio").exists()
+    for name in ("timeline.otio", "timeline.xml", "timeline.edl"):
+        assert not (tmp_path / "out" / name).exists()

@@ -4,6 +4,7 @@ cuts where the reel has them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from pipeline.media.otio_edit import (
     reel_timeline,
     rendered_pieces,
     write,
+    write_exports,
 )
 from pipeline.media.reel_assembly import Piece, ReelFormat, plan
 
@@ -107,3 +109,19 @@ def test_a_job_without_framing_is_the_whole_clip() -> None:
     timeline = job_timeline("job", "clips/game.mp4", Fraction(30), None, frames=90)
     (clip,) = timeline.video_tracks()[0].find_clips()
     assert (clip.source_range.start_time.value, clip.source_range.duration.value) == (0, 90)
+
+
+def test_the_edit_is_also_written_as_fcp_xml_and_an_edl(tmp_path: Path) -> None:
+    """Read back through OTIO's own adapters, both hold the reel's cuts and length."""
+    edit = [replace(p, source_frames=300) for p in EDIT]
+    timeline = reel_timeline("reel", edit, FPS, 15)
+    path = tmp_path / "timeline.otio"
+    written = write_exports(timeline, path)
+    assert set(written) == {"fcp_xml", "cmx_3600"}
+    length = timeline.video_tracks()[0].duration().to_frames()
+    for adapter, target in written.items():
+        options = {"rate": float(FPS)} if adapter == "cmx_3600" else {}  # an EDL has no rate
+        again = otio.adapters.read_from_file(str(target), adapter_name=adapter, **options)
+        track = again.video_tracks()[0]
+        assert track.duration().to_frames() == length, adapter
+        assert len(list(track.find_clips())) == len(EDIT), adapter
