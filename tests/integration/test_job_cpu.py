@@ -78,15 +78,23 @@ def test_a_meter_counts_its_codec_threads_and_children_not_a_busy_neighbour() ->
     """Beside a thread that keeps a core busy: a job that only sleeps is charged nothing;
     one that starts a thread while opening a codec, and waits for an ffmpeg child, is
     charged both."""
-    stop = threading.Event()
+    stop, worked, release = threading.Event(), threading.Event(), threading.Event()
+    spent: list[float] = []
 
     def spin() -> None:
         while not stop.is_set():
             sum(range(10_000))
 
+    def work() -> None:  # a fixed amount of work, then alive until released
+        for _ in range(300):
+            sum(range(10_000))
+        spent.append(time.thread_time())
+        worked.set()
+        release.wait(timeout=60)
+
     neighbour = threading.Thread(target=spin)
     neighbour.start()
-    helper = threading.Thread(target=spin)
+    helper = threading.Thread(target=work)
     try:
         with metered() as idle:
             time.sleep(0.5)
@@ -94,11 +102,10 @@ def test_a_meter_counts_its_codec_threads_and_children_not_a_busy_neighbour() ->
         with metered() as meter:
             with adopting_threads():
                 helper.start()
-            time.sleep(0.5)
-            meter.sample()  # as a codec's owner does before closing it: its threads end
-            stop.set()
+            assert worked.wait(timeout=60)
+            threaded = meter.seconds()  # read while the thread lives, as before a codec closes
+            release.set()
             helper.join(timeout=10)
-            threaded = meter.seconds()
             encode = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i"]
             encode += ["testsrc2=size=640x360:rate=30:duration=2", "-f", "null", "-"]
             with MeteredPopen(encode) as child:
@@ -106,6 +113,7 @@ def test_a_meter_counts_its_codec_threads_and_children_not_a_busy_neighbour() ->
             used = meter.seconds()
     finally:
         stop.set()
+        release.set()
         neighbour.join(timeout=10)
-    assert threaded > 0.15  # the helper's spinning (it shared two cores with the neighbour)
+    assert threaded >= 0.9 * spent[0]  # all the helper's work (the waiting thread adds ~0)
     assert used - threaded > 0.02  # ffmpeg's CPU, from its rusage
