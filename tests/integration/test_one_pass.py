@@ -42,17 +42,17 @@ def spawned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_fused_job_runs_one_ffmpeg_and_never_reads_its_output_back(
     bucket: Bucket, settings: Settings, tmp_path: Path, spawned: Path
 ) -> None:
-    clip, _ = make_clip(tmp_path, width=320, height=180, duration_s=2.0, audio=True)
+    # Its own name: this process's probe cache never answers for another test's clip.
+    clip, _ = make_clip(tmp_path, "one-pass.mp4", duration_s=2.0, audio=True)
     manifest = job_manifest(framing=FRAMING, overlay=BOXES)
     status = run_job(bucket, settings, clip, manifest, "one-pass")
     commands = spawned.read_text().splitlines()
     ffmpeg = [c for c in commands if c.startswith("ffmpeg ")]
     probes = [c for c in commands if c.startswith("ffprobe ")]
     assert len(ffmpeg) == 1 and "-filter_complex" in ffmpeg[0], commands
-    # At most one probe, of the clip (none when this process probed the same bytes
-    # before); nothing probes, seeks or reads the output (video.mp4 in the bucket,
-    # fused.mp4 in scratch) once written.
-    assert len(probes) <= 1 and all("clip.mp4" in c for c in probes), commands
+    # One probe, of the clip; nothing probes, seeks or reads the output (video.mp4 in the
+    # bucket, fused.mp4 in scratch) once written.
+    assert len(probes) == 1 and "one-pass.mp4" in probes[0], commands
     assert not any("video.mp4" in c or "fused.mp4" in c for c in commands), commands
     assert status.outputs["poster"].endswith("/previews/run-1/poster.jpg")
     assert status.outputs["preview"].endswith("/previews/run-1/preview.mp4")
@@ -88,9 +88,11 @@ def test_a_single_stage_job_cuts_its_previews_without_another_ffmpeg(
 ) -> None:
     """Overlay alone encodes in this process (no ffmpeg at all); framing alone is its one
     ffmpeg graph. Either way the poster and preview cost no ffmpeg of their own."""
-    clip, _ = make_clip(tmp_path, duration_s=2.0, audio=True)
+    clip, _ = make_clip(tmp_path, "single-stage.mp4", duration_s=2.0, audio=True)
     status = run_job(bucket, settings, clip, job_manifest(**stages), "single")
     commands = spawned.read_text().splitlines()
     assert sum(c.startswith("ffmpeg ") for c in commands) == ffmpeg_runs, commands
-    assert not any("http://" in c for c in commands), commands
+    probes = [c for c in commands if c.startswith("ffprobe ")]
+    assert len(probes) <= 1 and all("single-stage.mp4" in c for c in probes), commands
+    assert not any("video.mp4" in c for c in commands), commands  # the output, never read
     assert {"poster", "preview"} <= set(status.outputs)
