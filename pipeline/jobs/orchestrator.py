@@ -52,11 +52,14 @@ from pipeline.jobs.inbox import retire_inbox_copy
 from pipeline.jobs.lease import Activity
 from pipeline.jobs.plan import plan_job, stage_seconds
 from pipeline.jobs.previews import PreviewTarget, publish_previews
+from pipeline.jobs.reel_job import ReelJob
 from pipeline.jobs.segments import plan_stage_segments, probe_stage_input, run_segmented
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
+from pipeline.manifests.reel import is_reel_document, parse_reel_manifest
 from pipeline.manifests.status import (
     ErrorInfo,
     JobState,
+    Progress,
     StageState,
     StatusManifest,
     utc_now,
@@ -173,7 +176,10 @@ class Orchestrator:
         if store.latest.runs.epoch <= 1:
             write_request_pointer(self.bucket, store.latest)  # its claimer may have died first
         try:
-            manifest = self._load_manifest(job)
+            body = self._manifest_body(job)
+            if is_reel_document(body):
+                return self._run_reel(store, body, started, run)
+            manifest = parse_job_manifest(body, max_bytes=self.settings.max_manifest_bytes)
             input_key = self._resolve_input(job.user_id, manifest)
         except InputNotFound as exc:
             return self._wait_or_fail(store, exc, started)
@@ -249,12 +255,48 @@ class Orchestrator:
 
     # -- steps ------------------------------------------------------------------
 
-    def _load_manifest(self, job: ClaimedJob) -> JobManifest:
+    def _manifest_body(self, job: ClaimedJob) -> bytes:
         try:
             body, _ = self.bucket.get_bytes(job.manifest_key)
         except ObjectNotFound:
             body = self._recover_manifest(job)
-        return parse_job_manifest(body, max_bytes=self.settings.max_manifest_bytes)
+        return body
+
+    def _run_reel(
+        self, store: StatusStore, body: bytes, started: float, run: _Run
+    ) -> StatusManifest:
+        """One pass of a reel (:mod:`pipeline.jobs.reel_job`): its clips' jobs submitted
+        or looked at, the reel assembled once they are all done. While they are being
+        made the reel stays running, handed back, and the scan looks again."""
+        try:
+            reel = parse_reel_manifest(body, max_bytes=self.settings.max_manifest_bytes).reel
+            latest = store.latest
+            if latest.state is not JobState.RUNNING:
+                first = reel.clips[0].input_key or ""
+                self._write(
+                    store,
+                    lambda s: running(s, input_key=first, stages=[], estimated_cost_usd=None),
+                )
+            epoch = store.fence.epoch if store.fence else latest.runs.epoch
+            asked = store.latest.cancel_requested_at is not None
+            made = ReelJob(self.bucket, self.settings, store.latest).run(reel, epoch, asked)
+        except InputNotFound as exc:
+            log.info("reel_waiting", reason=str(exc))
+            progress = Progress(percent=store.latest.progress.percent, message=str(exc))
+            return self._write(store, lambda s: progressed(s, progress))
+        except (JobError, RetryableError) as exc:
+            return self._fail(store, exc, None, started, run)
+        seconds = time.monotonic() - started
+        if made.cancelled:
+            return self._write(store, lambda s: cancelled(s, outputs={}, duration_s=seconds))
+        assert made.output_key is not None
+        key = made.output_key
+        final = self._write(
+            store,
+            lambda s: succeeded(s, outputs=made.outputs, output_key=key, duration_s=seconds),
+        )
+        log.info("reel_succeeded", output_key=key)
+        return final
 
     def _recover_manifest(self, job: ClaimedJob) -> bytes:
         """The claimer died before copying the manifest: finish its copy from the inbox."""

@@ -176,6 +176,18 @@ class ReelStatus(WireModel):
     error: str | None = None
 
 
+def is_reel_document(raw: bytes) -> bool:
+    """Whether an uploaded manifest is a reel's (a JSON object with a ``reel`` block); a
+    document that is not even JSON is left to the job manifest's parser to explain."""
+    try:
+        data = loads_bounded(
+            raw, max_bytes=MAX_MANIFEST_BYTES, max_depth=MAX_JSON_DEPTH, what="the manifest"
+        )
+    except JsonRefused:
+        return False
+    return isinstance(data, dict) and "reel" in data
+
+
 def parse_reel_manifest(
     raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_MANIFEST_BYTES
 ) -> ReelManifest:

@@ -1,0 +1,216 @@
+"""A reel cut from its clips' rendered files: their moments chosen, the pieces assembled,
+the edit and the reel's status written (for ``process`` and for a reel from the inbox).
+
+Each clip's moments are the ranges its manifest names (mapped through framing's
+timeline onto the job's output when framing trimmed or re-timed it), or the best
+found by themselves in what the job made (:mod:`pipeline.detect.moments`), within
+the reel's length. The pieces are assembled in one pass
+(:mod:`pipeline.media.reel_assembly`: cut or crossfade, loudness matched) and the
+edit written as OpenTimelineIO (with FCP XML and EDL exports) beside the reel, with
+the reel's status.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from pipeline.detect.moments import FoundMoment, MomentOptions, find_moments, fit_within
+from pipeline.jobs.job_edit import EXPORT_LABELS
+from pipeline.manifests.job import FramingParams
+from pipeline.manifests.reel import Reel, ReelClip, ReelClipStatus, ReelPieceStatus, ReelStatus
+from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.manifests.timeline import FramingTimeline
+from pipeline.media.loudness import LoudnessTarget
+from pipeline.media.otio_edit import EditMarker, EditPiece, reel_timeline, write, write_exports
+from pipeline.media.previews import PREVIEW_SECONDS, preview_window, write_poster, write_preview
+from pipeline.media.probe import VideoInfo
+from pipeline.media.reel_assembly import Piece, ReelFormat, assemble
+from pipeline.storage.bucket import Bucket
+
+
+@dataclass(frozen=True)
+class ProcessedReel:
+    """What a processed reel left: its status and the local files."""
+
+    status: ReelStatus
+    paths: dict[str, Path]  # "status" always; "output", "timeline", "poster", "preview"
+
+
+@dataclass(frozen=True)
+class RenderedClip:
+    """One clip of the reel as it will be cut: the file, its facts, where it came from."""
+
+    clip: ReelClip
+    path: Path
+    info: VideoInfo
+    source_key: str  # the bucket key of what was rendered (the job's output or the clip)
+    timeline: FramingTimeline | None
+    status: ReelClipStatus
+
+
+def stages_for(clip: ReelClip, reel: Reel) -> dict[str, Any] | None:
+    """The clip's job's stages: its own, framed to the reel's aspect when it names one
+    and the clip has no framing of its own; None when there is nothing to run."""
+    stages = clip.stages.model_dump(mode="json", exclude_none=True) if clip.stages else {}
+    if reel.aspect is not None and "framing" not in stages:
+        stages["framing"] = FramingParams(aspect=reel.aspect).model_dump(
+            mode="json", exclude_none=True
+        )
+    return stages or None
+
+
+def timeline_of(bucket: Bucket, status: StatusManifest) -> FramingTimeline | None:
+    for record in status.stages.values():
+        key = record.outputs.get("timeline")
+        if key:
+            return FramingTimeline.model_validate(bucket.get_json(key).data)
+    return None
+
+
+def _moments(done: RenderedClip, reel: Reel) -> list[FoundMoment]:
+    """The clip's moments in its rendered file's time: the manifest's ranges (mapped
+    through framing), or the best found by themselves."""
+    length = done.info.frame_count / float(done.info.fps)
+    if done.clip.moments == "auto":
+        options = MomentOptions(moment_s=reel.moment_s, max_moments=reel.max_moments)
+        return find_moments(done.path, done.info, options)
+    out = []
+    for moment in done.clip.moments:
+        start, end = moment.start_s, moment.end_s
+        if done.timeline is not None:
+            start, end = _output_span(done.timeline, start, end)
+        start, end = max(0.0, start), min(end, length)
+        if end > start:
+            out.append(FoundMoment(start, end, math.inf, ("asked for",)))
+    return out
+
+
+def _output_span(timeline: FramingTimeline, start_s: float, end_s: float) -> tuple[float, float]:
+    """Source ``[start_s, end_s)`` as the output shows it (clamped to what was kept)."""
+    begin = timeline.output_time(start_s)
+    finish = timeline.output_time(end_s)
+    return (
+        begin if begin is not None else 0.0,
+        finish if finish is not None else timeline.output_duration_s,
+    )
+
+
+def _chosen(rendered: list[RenderedClip], reel: Reel) -> list[tuple[int, FoundMoment]]:
+    """Every clip's moments kept in the reel, in reel order: the ones asked for, then the
+    best found ones while the reel's length allows (a crossfade shortens each join)."""
+    per_clip = [_moments(done, reel) for done in rendered]
+    overlap = reel.transition.overlap_s
+    asked = sum(m.end_s - m.start_s for ms in per_clip for m in ms if math.isinf(m.score))
+    budget = None if reel.max_duration_s is None else reel.max_duration_s - asked
+    found = sorted(
+        ((i, m) for i, ms in enumerate(per_clip) for m in ms if not math.isinf(m.score)),
+        key=lambda item: -item[1].score,
+    )
+    kept_found: set[tuple[int, float]] = set()
+    total = 0.0
+    for i, moment in found:
+        length = moment.end_s - moment.start_s - overlap
+        if budget is not None and total + length > budget + 1e-9:
+            continue
+        kept_found.add((i, moment.start_s))
+        total += length
+    chosen = []
+    for i, moments in enumerate(per_clip):
+        picked = [m for m in moments if math.isinf(m.score) or (i, m.start_s) in kept_found]
+        chosen += [(i, m) for m in fit_within(picked, None)]
+    return chosen
+
+
+def assemble_rendered(
+    rendered: list[RenderedClip], reel: Reel, out_dir: Path, clips_s: float
+) -> ProcessedReel:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    chosen = _chosen(rendered, reel)
+    if not chosen:
+        return finish_reel(failed_reel(rendered, reel, "no moment to put in the reel"), out_dir, {})
+    first = rendered[chosen[0][0]].info
+    fps = Fraction(first.fps).limit_denominator(1001)
+    target = LoudnessTarget(integrated=reel.loudness_lufs, true_peak=reel.true_peak_db)
+    fmt = ReelFormat(
+        width=first.display_width - first.display_width % 2,
+        height=first.display_height - first.display_height % 2,
+        fps=fps,
+        crossfade_s=reel.transition.overlap_s,
+        loudness=target,
+    )
+    pieces, edit = [], []
+    for i, moment in chosen:
+        done = rendered[i]
+        start = round(moment.start_s * fps)
+        end = min(round(moment.end_s * fps), round(done.info.frame_count * fps / done.info.fps))
+        pieces.append(Piece(done.path, start, end, done.info.has_audio))
+        marker = (EditMarker(start, "moment"),)
+        note = {"score": None if math.isinf(moment.score) else round(moment.score, 3)}
+        whole = round(done.info.frame_count * fps / done.info.fps)
+        edit.append(
+            EditPiece(
+                done.source_key, start, end, source_frames=whole, markers=marker, metadata=note
+            )
+        )
+    output = out_dir / "output.mp4"
+    made = assemble(pieces, output, fmt)
+    timeline_path = out_dir / "timeline.otio"
+    timeline = reel_timeline(out_dir.name, edit, fps, fmt.crossfade_frames())
+    write(timeline, timeline_path)
+    exports = write_exports(timeline, timeline_path)
+    paths = {"output": output, "timeline": timeline_path}
+    paths |= {EXPORT_LABELS[name]: path for name, path in exports.items()}
+    paths |= _previews(output, made.duration_s, out_dir)
+    placed = [
+        ReelPieceStatus(
+            clip=i,
+            start_s=round(m.start_s, 3),
+            end_s=round(m.end_s, 3),
+            reel_start_s=round(at / float(fps), 3),
+            reasons=list(m.reasons),
+        )
+        for (i, m), at in zip(chosen, made.starts, strict=True)
+    ]
+    status = ReelStatus(
+        state=JobState.SUCCEEDED.value,
+        clips=[r.status for r in rendered],
+        pieces=placed,
+        frames=made.frames,
+        duration_s=round(made.duration_s, 3),
+        loudness_lufs=reel.loudness_lufs,
+        cost_usd=round(sum(r.status.cost_usd or 0.0 for r in rendered), 6),
+        timings={"clips_s": round(clips_s, 3), "assembly_s": round(time.monotonic() - started, 3)},
+    )
+    return finish_reel(status, out_dir, paths)
+
+
+def _previews(output: Path, duration_s: float, out_dir: Path) -> dict[str, Path]:
+    poster, preview = out_dir / "poster.jpg", out_dir / "preview.mp4"
+    middle = duration_s / 2
+    write_poster(str(output), poster, at_s=middle)
+    start, length = preview_window(middle, duration_s, PREVIEW_SECONDS)
+    write_preview(str(output), preview, start_s=start, length_s=length)
+    return {"poster": poster, "preview": preview}
+
+
+def failed_reel(rendered: list[RenderedClip], reel: Reel, message: str) -> ReelStatus:
+    return ReelStatus(
+        state=JobState.FAILED.value,
+        clips=[r.status for r in rendered],
+        error=message,
+        loudness_lufs=reel.loudness_lufs,
+    )
+
+
+def finish_reel(status: ReelStatus, out_dir: Path, paths: dict[str, Path]) -> ProcessedReel:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status_path = out_dir / "status.json"
+    status_path.write_text(json.dumps(status.model_dump(mode="json"), indent=2) + "\n")
+    return ProcessedReel(status, {"status": status_path, **paths})
