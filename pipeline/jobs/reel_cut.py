@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.detect.moments import FoundMoment, MomentOptions, find_moments, fit_within
 from pipeline.jobs.job_edit import EXPORT_LABELS
-from pipeline.manifests.job import FramingParams
+from pipeline.manifests.job import Follow, FramingParams
 from pipeline.manifests.reel import Reel, ReelClip, ReelClipStatus, ReelPieceStatus, ReelStatus
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.manifests.timeline import FramingTimeline
@@ -56,12 +56,18 @@ class RenderedClip:
 
 def stages_for(clip: ReelClip, reel: Reel) -> dict[str, Any] | None:
     """The clip's job's stages: its own, framed to the reel's aspect when it names one
-    and the clip has no framing of its own; None when there is nothing to run."""
+    and the clip has no framing of its own (the window following the lit player when
+    the clip lights one, the action when it detects, else the centre); None when there
+    is nothing to run."""
     stages = clip.stages.model_dump(mode="json", exclude_none=True) if clip.stages else {}
     if reel.aspect is not None and "framing" not in stages:
-        stages["framing"] = FramingParams(aspect=reel.aspect).model_dump(
-            mode="json", exclude_none=True
-        )
+        follow = None
+        if clip.stages is not None and clip.stages.overlay is not None:
+            follow = Follow.PLAYER  # the manifest gives framing the overlay's highlight
+        elif clip.stages is not None and clip.stages.detect is not None:
+            follow = Follow.ACTION
+        framing = FramingParams(aspect=reel.aspect, follow=follow)
+        stages["framing"] = framing.model_dump(mode="json", exclude_none=True)
     return stages or None
 
 
