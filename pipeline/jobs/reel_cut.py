@@ -173,7 +173,11 @@ def assemble_rendered(
     exports = write_exports(timeline, timeline_path)
     paths = {"output": output, "timeline": timeline_path}
     paths |= {EXPORT_LABELS[name]: path for name, path in exports.items()}
-    paths |= _previews(output, made.duration_s, out_dir)
+    # The poster and the preview show the reel's best moment (one asked for first, else
+    # the best found), in its middle: a player's moment shows him lit.
+    best = max(range(len(chosen)), key=lambda k: chosen[k][1].score)
+    middle = (made.starts[best] + pieces[best].frames / 2) / float(fps)
+    paths |= _previews(output, made.duration_s, middle, out_dir)
     placed = [
         ReelPieceStatus(
             clip=i,
@@ -197,9 +201,8 @@ def assemble_rendered(
     return finish_reel(status, out_dir, paths)
 
 
-def _previews(output: Path, duration_s: float, out_dir: Path) -> dict[str, Path]:
+def _previews(output: Path, duration_s: float, middle: float, out_dir: Path) -> dict[str, Path]:
     poster, preview = out_dir / "poster.jpg", out_dir / "preview.mp4"
-    middle = duration_s / 2
     write_poster(str(output), poster, at_s=middle)
     start, length = preview_window(middle, duration_s, PREVIEW_SECONDS)
     write_preview(str(output), preview, start_s=start, length_s=length)
