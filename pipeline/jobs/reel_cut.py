@@ -52,6 +52,17 @@ class RenderedClip:
     source_key: str  # the bucket key of what was rendered (the job's output or the clip)
     timeline: FramingTimeline | None
     status: ReelClipStatus
+    coverage: tuple[str, ...] = ()  # per second of the file: the lit player found/coasted/lost
+
+
+def player_coverage(status: StatusManifest) -> tuple[str, ...]:
+    """Per second of the job's output, whether the player its overlay lit was there
+    (``found``, ``coasted``, ``lost``); empty when it lit nobody."""
+    for record in status.stages.values():
+        seconds = record.details.get("coverage")
+        if isinstance(seconds, list) and all(isinstance(s, str) for s in seconds):
+            return tuple(seconds)
+    return ()
 
 
 def stages_for(clip: ReelClip, reel: Reel) -> dict[str, Any] | None:
@@ -84,8 +95,13 @@ def _moments(done: RenderedClip, reel: Reel) -> list[FoundMoment]:
     through framing), or the best found by themselves."""
     length = done.info.frame_count / float(done.info.fps)
     if done.clip.moments == "auto":
-        options = MomentOptions(moment_s=reel.moment_s, max_moments=reel.max_moments)
-        return find_moments(done.path, done.info, options)
+        if not done.coverage:
+            options = MomentOptions(moment_s=reel.moment_s, max_moments=reel.max_moments)
+            return find_moments(done.path, done.info, options)
+        # A player's clip: more candidates, then only those he is in, ranked up by it.
+        options = MomentOptions(moment_s=reel.moment_s, max_moments=3 * reel.max_moments)
+        found = find_moments(done.path, done.info, options)
+        return moments_with_the_player(found, done.coverage)[: reel.max_moments]
     out = []
     for moment in done.clip.moments:
         start, end = moment.start_s, moment.end_s
@@ -95,6 +111,27 @@ def _moments(done: RenderedClip, reel: Reel) -> list[FoundMoment]:
         if end > start:
             out.append(FoundMoment(start, end, math.inf, ("asked for",)))
     return out
+
+
+PLAYER_IN = 0.5  # of a moment's seconds: he must be found (or coasted) on this many
+PLAYER_WEIGHT = 2.0  # a moment he is in throughout scores this much more
+
+
+def moments_with_the_player(found: list[FoundMoment], coverage: tuple[str, ...]) -> list[FoundMoment]:
+    """The moments the lit player is in (found or coasted on at least half their
+    seconds), scored up by how much, best first, each saying so."""
+    kept = []
+    for moment in found:
+        seconds = coverage[
+            int(moment.start_s) : max(int(moment.start_s) + 1, math.ceil(moment.end_s))
+        ]
+        share = sum(s != "lost" for s in seconds) / max(1, len(seconds))
+        if share < PLAYER_IN:
+            continue
+        reasons = (*moment.reasons, f"the player in it {share:.0%}")
+        score = moment.score + PLAYER_WEIGHT * share
+        kept.append(FoundMoment(moment.start_s, moment.end_s, score, reasons))
+    return sorted(kept, key=lambda m: -m.score)
 
 
 def _output_span(timeline: FramingTimeline, start_s: float, end_s: float) -> tuple[float, float]:

@@ -28,6 +28,7 @@ from pipeline.core.settings import Settings
 from pipeline.jobs.reel_cut import (
     RenderedClip,
     assemble_rendered,
+    player_coverage,
     stages_for,
     timeline_of,
 )
@@ -136,6 +137,7 @@ class ReelJob:
                         status.output_key,
                         timeline_of(self.bucket, status),
                         summary,
+                        player_coverage(status),
                     )
                 )
             made = assemble_rendered(rendered, reel, scratch / "reel", 0.0)

@@ -28,6 +28,7 @@ from pipeline.jobs.reel_cut import (
     assemble_rendered,
     failed_reel,
     finish_reel,
+    player_coverage,
     stages_for,
     timeline_of,
 )
@@ -125,4 +126,5 @@ def _render(
         return RenderedClip(clip, path, probe(path), "", None, status)
     local = bucket.download_file(finished.output_key, scratch / f"clip-{index}.mp4")
     timeline = timeline_of(bucket, finished)
-    return RenderedClip(clip, local, probe(local), finished.output_key, timeline, status)
+    coverage = player_coverage(finished)
+    return RenderedClip(clip, local, probe(local), finished.output_key, timeline, status, coverage)

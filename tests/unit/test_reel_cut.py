@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.jobs.reel_cut import stages_for
+from pipeline.detect.moments import FoundMoment
+from pipeline.jobs.reel_cut import moments_with_the_player, stages_for
 from pipeline.manifests.reel import parse_reel_manifest
 
 CLICK = {"highlight": {"frame": 40, "x": 300, "y": 200}}
@@ -35,3 +36,18 @@ def test_a_clip_is_framed_to_the_reel(
 def test_a_clip_without_stages_in_a_reel_without_a_shape_runs_nothing() -> None:
     reel = parse_reel_manifest({"reel": {"clips": [{"input_key": "clips/a.mp4"}]}}).reel
     assert stages_for(reel.clips[0], reel) is None
+
+
+def test_a_players_moments_are_those_he_is_in_ranked_up_by_it() -> None:
+    """Lit on seconds 0-3, lost from 4: the loud moment at 5-7 s is dropped, the two he
+    is in are kept, the one he is in throughout first."""
+    coverage = ("found", "found", "coasted", "found", "lost", "lost", "lost", "lost")
+    found = [
+        FoundMoment(5.0, 7.0, 3.0, ("loudness rise",)),  # the best sound, without him
+        FoundMoment(3.0, 5.0, 1.0, ("motion",)),  # half with him
+        FoundMoment(0.0, 2.0, 0.5, ("onsets",)),  # all with him
+    ]
+    kept = moments_with_the_player(found, coverage)
+    assert [(m.start_s, m.end_s) for m in kept] == [(0.0, 2.0), (3.0, 5.0)]
+    assert kept[0].reasons == ("onsets", "the player in it 100%")
+    assert kept[0].score == pytest.approx(0.5 + 2.0)
