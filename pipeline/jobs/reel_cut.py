@@ -117,7 +117,9 @@ PLAYER_IN = 0.5  # of a moment's seconds: he must be found (or coasted) on this 
 PLAYER_WEIGHT = 2.0  # a moment he is in throughout scores this much more
 
 
-def moments_with_the_player(found: list[FoundMoment], coverage: tuple[str, ...]) -> list[FoundMoment]:
+def moments_with_the_player(
+    found: list[FoundMoment], coverage: tuple[str, ...]
+) -> list[FoundMoment]:
     """The moments the lit player is in (found or coasted on at least half their
     seconds), scored up by how much, best first, each saying so."""
     kept = []
