@@ -38,7 +38,7 @@ def load_yolo(weights: Path | None, config_dir: Path) -> Any:
         raise ConfigError(
             "the yolo backend needs weights: set REELPIPE_YOLO_WEIGHTS to a .pt file "
             "(or choose the motion backend: --backend motion on the command line, "
-            "\"backend\": \"motion\" in a manifest's detect block)"
+            '"backend": "motion" in a manifest\'s detect block)'
         )
     if not weights.is_file():
         raise ConfigError(f"REELPIPE_YOLO_WEIGHTS: no weights file at {weights}")
