@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pipeline.core.errors import InvalidManifest
+from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
 from pipeline.manifests.field_hints import close_match, known_fields
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class WireModel(BaseModel):
@@ -43,3 +49,32 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel] | Non
             message += f" (known here: {', '.join(known)})"
         lines.append(f"{path}: {message}")
     return "; ".join(lines)
+
+
+def manifest_object(raw: bytes | str | dict[str, Any], *, max_bytes: int) -> dict[str, Any]:
+    """An uploaded manifest as a JSON object; InvalidManifest when it is too large or
+    deep, not JSON, or not an object (its size and depth checked before parsing)."""
+    try:
+        if isinstance(raw, bytes | str):
+            data = loads_bounded(
+                raw, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, what="the manifest"
+            )
+        else:
+            data = raw
+    except JsonRefused as exc:
+        raise InvalidManifest(str(exc)) from None
+    if not isinstance(data, dict):
+        raise InvalidManifest("the manifest must be a JSON object")
+    return data
+
+
+def validated(model: type[Model], data: dict[str, Any], what: str) -> Model:
+    """``data`` as ``model``; any problem is InvalidManifest naming the fields (``what``:
+    "manifest", "reel manifest"): a manifest fails its job, never the worker."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidManifest(f"invalid {what}: {describe_validation_error(exc, model)}") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        message = f"{type(exc).__name__}: {exc}"[:300]
+        raise InvalidManifest(f"the {what} could not be validated ({message})") from None

@@ -31,21 +31,29 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from pipeline.core.boxes import Keyframe
 from pipeline.core.errors import InvalidKey, InvalidManifest
 from pipeline.core.keys import validate_relative_key
-from pipeline.manifests.base import WireModel, describe_validation_error
+from pipeline.manifests.base import WireModel, manifest_object, validated
 from pipeline.manifests.bounded_json import (
-    MAX_JSON_DEPTH,
     MAX_MANIFEST_BYTES,
-    JsonRefused,
-    loads_bounded,
 )
 
 SCHEMA_VERSION = 1
 ASPECT = re.compile(r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")  # width:height, as "9:16"
+
+
+def _aspect_shape(value: object) -> object:
+    # Before the pattern's own check, whose message is the raw regex.
+    if isinstance(value, str) and not ASPECT.fullmatch(value):
+        raise ValueError("aspect must look like 9:16 (width:height, whole numbers 1-999)")
+    return value
+
+
+# "9:16": said so in words when it is not, and the pattern published in the schema.
+Aspect = Annotated[str, Field(pattern=ASPECT.pattern), BeforeValidator(_aspect_shape)]
 
 
 class StageName(StrEnum):
@@ -175,20 +183,12 @@ class FramingParams(WireModel):
 
     trim: Trim | None = None
     crop: Crop | None = None
-    aspect: str | None = Field(None, pattern=ASPECT.pattern, examples=["9:16", "1:1"])
+    aspect: Aspect | None = Field(None, examples=["9:16", "1:1"])
     follow: Follow | None = None
     player: Highlight | None = Field(
         None, description="whom follow 'player' keeps in the picture (default: the overlay's)"
     )
     speed: list[SpeedSegment] = Field(default_factory=list)
-
-    @field_validator("aspect", mode="before")
-    @classmethod
-    def _aspect_shape(cls, value: object) -> object:
-        # Before the pattern's own check, whose message is the raw regex.
-        if isinstance(value, str) and not ASPECT.fullmatch(value):
-            raise ValueError("aspect must look like 9:16 (width:height, whole numbers 1-999)")
-        return value
 
     @property
     def aspect_ratio(self) -> float | None:
@@ -475,25 +475,7 @@ def parse_job_manifest(
     while loading or validating becomes InvalidManifest too: a manifest can
     fail its job, never the worker that reads it.
     """
-    try:
-        if isinstance(raw, bytes | str):
-            data = loads_bounded(
-                raw, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, what="the manifest"
-            )
-        else:
-            data = raw
-    except JsonRefused as exc:
-        raise InvalidManifest(str(exc)) from None
-    if not isinstance(data, dict):
-        raise InvalidManifest("the manifest must be a JSON object")
+    data = manifest_object(raw, max_bytes=max_bytes)
     if not data:
         raise InvalidManifest("the manifest is empty: it needs at least a 'stages' block")
-    try:
-        return JobManifest.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidManifest(
-            f"invalid manifest: {describe_validation_error(exc, JobManifest)}"
-        ) from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        message = f"{type(exc).__name__}: {exc}"[:300]
-        raise InvalidManifest(f"the manifest could not be validated ({message})") from None
+    return validated(JobManifest, data, "manifest")

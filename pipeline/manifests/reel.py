@@ -18,18 +18,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.core.errors import InvalidKey, InvalidManifest
 from pipeline.core.keys import validate_relative_key
-from pipeline.manifests.base import WireModel, describe_validation_error
+from pipeline.manifests.base import WireModel, manifest_object, validated
 from pipeline.manifests.bounded_json import (
     MAX_JSON_DEPTH,
     MAX_MANIFEST_BYTES,
     JsonRefused,
     loads_bounded,
 )
-from pipeline.manifests.job import ASPECT, Notify, Stages, TimeRange
+from pipeline.manifests.job import Aspect, Notify, Stages, TimeRange
 
 MAX_CLIPS = 50
 MAX_REEL_S = 600.0
@@ -89,7 +89,7 @@ class Reel(WireModel):
     """The clips in order and what holds for the whole reel."""
 
     clips: list[ReelClip] = Field(min_length=1, max_length=MAX_CLIPS)
-    aspect: str | None = Field(
+    aspect: Aspect | None = Field(
         None, examples=["9:16"], description="the reel's shape (each clip framed to it)"
     )
     transition: Transition = Field(default_factory=Transition)
@@ -100,13 +100,6 @@ class Reel(WireModel):
     true_peak_db: float = Field(-1.0, ge=-9, le=0, description="the true peak's ceiling, dBTP")
     max_moments: int = Field(5, ge=1, le=50, description="moments found per 'auto' clip")
     moment_s: float = Field(6.0, ge=1.0, le=30.0, description="an 'auto' moment's length")
-
-    @field_validator("aspect", mode="before")
-    @classmethod
-    def _aspect_shape(cls, value: object) -> object:
-        if isinstance(value, str) and not ASPECT.fullmatch(value):
-            raise ValueError("aspect must look like 9:16 (width:height, whole numbers 1-999)")
-        return value
 
     @model_validator(mode="after")
     def _moments_outlast_the_crossfade(self) -> Reel:
@@ -192,22 +185,7 @@ def parse_reel_manifest(
     raw: bytes | str | dict[str, Any], *, max_bytes: int = MAX_MANIFEST_BYTES
 ) -> ReelManifest:
     """Parse a reel manifest; any problem raises InvalidManifest naming the fields."""
-    try:
-        data = (
-            loads_bounded(raw, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH, what="the manifest")
-            if isinstance(raw, bytes | str)
-            else raw
-        )
-    except JsonRefused as exc:
-        raise InvalidManifest(str(exc)) from None
-    if not isinstance(data, dict) or "reel" not in data:
+    data = manifest_object(raw, max_bytes=max_bytes)
+    if "reel" not in data:
         raise InvalidManifest("a reel manifest is a JSON object with a 'reel' block")
-    try:
-        return ReelManifest.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidManifest(
-            f"invalid reel manifest: {describe_validation_error(exc, ReelManifest)}"
-        ) from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        message = f"{type(exc).__name__}: {exc}"[:300]
-        raise InvalidManifest(f"the reel manifest could not be validated ({message})") from None
+    return validated(ReelManifest, data, "reel manifest")
