@@ -170,9 +170,14 @@ def test_a_fused_group_is_reused_whole_and_keyed_on_every_stage(
             return super().run_group(requests, progress)
 
     from pipeline.jobs.claim import ClaimedJob
+    from pipeline.jobs.lease import new_lease
     from pipeline.jobs.orchestrator import Orchestrator
+    from pipeline.manifests.status import LeaseKind
+    from pipeline.status.transitions import requeued
 
     job = ClaimedJob.existing(bucket, "u", first.job_id)
+    # Run again as the nightly reprocessing does: requeued first (a finished job is not).
+    job.status.update(lambda s: requeued(s, new_lease("nightly", 60.0, LeaseKind.CLAIM)))
     again = Orchestrator(bucket, Counting(bucket, settings), settings).run(job)
     assert again.state is JobState.SUCCEEDED and calls == []
     assert again.output_key == first.output_key
