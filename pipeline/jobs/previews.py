@@ -2,8 +2,8 @@
 
 The call that writes a job's last video usually makes them itself, from the file it
 just wrote (:func:`pipeline.stages.execute.with_previews`). The orchestrator calls this
-when it did not (a segmented stage's joined output, a job without video stages, an
-overlay whose choice of frame is in an earlier call), once the output is stored. It reads the
+when it did not (a job without video stages, an overlay whose choice of frame is in
+an earlier call), once the output is stored. It reads the
 output in place through a loopback relay (only the seconds shown are fetched and
 decoded), picks the moment the overlay found the highlighted player best seen (else the
 middle), and writes ``previews/run-{epoch}/poster.jpg`` and ``preview.mp4`` in the job

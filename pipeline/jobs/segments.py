@@ -4,7 +4,8 @@ Overlay and upscale treat every frame on its own, so a long clip can be cut
 into frame-exact ranges processed by several workers at once (GPUs on Modal,
 processes locally). Each worker writes its range as a video-only part; the
 orchestrator joins the parts without re-encoding, muxes the stage input's audio
-once and removes the parts. Detection splits the same way, each part starting
+once, cuts the job's poster and preview from the joined file when it is the job's
+last video, and removes the parts. Detection splits the same way, each part starting
 ``detect_overlap_s`` early so the orchestrator can stitch the track ids
 (:mod:`pipeline.detect.stitch`).
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,11 +32,13 @@ from pipeline.core.settings import Settings
 from pipeline.detect.stitch import stitch
 from pipeline.jobs.cost_model import plan_segments
 from pipeline.manifests.detections import Detections
+from pipeline.manifests.job import StageName
 from pipeline.media.join import join_parts
 from pipeline.media.object_relay import ObjectRelay
 from pipeline.media.probe import PROBES, VideoInfo, probe, probe_url
 from pipeline.runners.base import Runner
 from pipeline.stages.base import AnyStageRequest, ProgressFn, Segment, StageResult
+from pipeline.stages.execute import cut_job_previews
 from pipeline.stages.table import Artifact, Split, spec_for
 from pipeline.storage.bucket import Bucket
 
@@ -120,9 +125,25 @@ def run_segmented(
     began = time.monotonic()
     results = runner.run_segments(parts, progress)
     ran = time.monotonic() - began
+    details = _joined_details([dict(r.details) for r in results], [r.frames for r in results])
+    previews: dict[str, str] = {}
+
+    def cut_previews_of(joined: Path) -> None:
+        # The job's last video, still on this machine: its poster and preview from it
+        # (unless the overlay's choice of frame is in an earlier stage's record).
+        if request.final and (
+            request.stage is StageName.OVERLAY or StageName.OVERLAY not in request.upstream
+        ):
+            shown = details if request.stage is StageName.OVERLAY else {}
+            previews.update(cut_job_previews(bucket, request, joined, shown))
+
     if spec_for(request.stage).frame_local:
         keys = [r.outputs[Artifact.VIDEO] for r in results]
-        outputs = {Artifact.VIDEO: join_segment_outputs(bucket, settings, request, keys)}
+        outputs = {
+            Artifact.VIDEO: join_segment_outputs(
+                bucket, settings, request, keys, then=cut_previews_of
+            )
+        }
     else:
         keys = [r.outputs[Artifact.DETECTIONS] for r in results]
         outputs = {Artifact.DETECTIONS: join_detections(bucket, request, keys, segments)}
@@ -142,7 +163,8 @@ def run_segmented(
         memory_gib_seconds=round(sum(r.memory_gib_seconds for r in results), 3),
         startup_s=round(sum(r.startup_s for r in results), 3),
         warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
-        details=_joined_details([dict(r.details) for r in results], [r.frames for r in results]),
+        details=details,
+        previews=previews,
     )
 
 
@@ -180,9 +202,15 @@ def join_detections(
 
 
 def join_segment_outputs(
-    bucket: Bucket, settings: Settings, request: AnyStageRequest, part_keys: list[str]
+    bucket: Bucket,
+    settings: Settings,
+    request: AnyStageRequest,
+    part_keys: list[str],
+    *,
+    then: Callable[[Path], None] | None = None,
 ) -> str:
-    """Download the parts and the stage input, join, upload ``video.mp4``; parts removed."""
+    """Download the parts and the stage input, join, upload ``video.mp4``; parts removed.
+    ``then`` is handed the joined file before it is removed (the job's previews)."""
     scratch = settings.scratch_dir / request.job_id / request.stage.value / "join"
     scratch.mkdir(parents=True, exist_ok=True)
     try:
@@ -203,6 +231,8 @@ def join_segment_outputs(
         )
         key = request.artifact_key(bucket.layout, "video.mp4")
         bucket.upload_file(output, key, content_type="video/mp4")
+        if then is not None:
+            then(output)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for part in part_keys:

@@ -4,8 +4,9 @@ Both are cut where the output is shown best (a frame the caller picks, e.g. wher
 highlighted player is largest). Where the job's last pass wrote the output on this
 machine, :func:`cut_previews` makes both in this process from one seek and one decode
 of the seconds they show, before the output leaves: no ffmpeg, no probe, no download.
-Otherwise (a segmented stage, whose parts are joined) they are cut from the stored
-output by ffmpeg with a seek (:func:`write_poster`, :func:`write_preview`). Either way
+So does the join of a segmented stage, from the joined file. Otherwise (the overlay's
+choice of frame is in an earlier call's record) they are cut from the stored output by
+ffmpeg with a seek (:func:`write_poster`, :func:`write_preview`). Either way
 only the few seconds shown are decoded, so a 60 s output costs what a 3 s one does.
 
 Example::

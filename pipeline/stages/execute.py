@@ -5,8 +5,9 @@ as one pass (:mod:`pipeline.stages.fused`).
 
 The call that writes the job's last video also cuts its poster and preview from it,
 while it is still in scratch (:func:`pipeline.media.previews.cut_previews`): the
-orchestrator neither probes nor reads the output again. It leaves them to the
-orchestrator when it cannot: a segment (the join comes later), no video, or an
+orchestrator neither probes nor reads the output again. A segment leaves them to
+the join (:mod:`pipeline.jobs.segments`, the same cut from the joined file); the
+orchestrator cuts them from the stored output when neither can: no video, or an
 overlay that ran in an earlier call (its choice of frame is in that call's record).
 
 Example::
@@ -18,7 +19,9 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import av
 import structlog
@@ -86,8 +89,21 @@ def with_previews(
     if overlay is None and StageName.OVERLAY in last.upstream:
         return results
     details = overlay.details if overlay is not None else {}
+    keys = cut_job_previews(ctx.bucket, last, path, details)
+    if not keys:
+        return results
+    return [*results[:-1], dataclasses.replace(result, previews=keys)]
+
+
+def cut_job_previews(
+    bucket: Bucket, request: AnyStageRequest, path: Path, details: Mapping[str, Any]
+) -> dict[str, str]:
+    """Cut the job's poster and preview from ``path`` (its last video, a file on this
+    machine) at the overlay's ``best_frame`` and ``preview_window`` in ``details`` (else
+    the middle), upload them under ``previews/run-{epoch}/``; their keys (``{}``: they
+    could not be cut, and the orchestrator cuts them from the stored output instead)."""
     best, window = details.get("best_frame"), details.get("preview_window")
-    poster, preview = ctx.scratch / POSTER_NAME, ctx.scratch / PREVIEW_NAME
+    poster, preview = path.with_name(POSTER_NAME), path.with_name(PREVIEW_NAME)
     try:
         cut = cut_previews(
             path,
@@ -98,16 +114,16 @@ def with_previews(
         )
     except (ReelpipeError, av.FFmpegError, OSError) as exc:
         log.warning("previews_deferred", error=bounded_message(str(exc), 300))
-        return results  # the orchestrator cuts them from the stored output instead
-    epoch = last.fence.epoch if last.fence is not None else None
+        return {}
+    epoch = request.fence.epoch if request.fence is not None else None
     keys = {}
     for label, file, content_type in (
         ("poster", poster, "image/jpeg"),
         ("preview", preview, "video/mp4"),
     ):
-        keys[label] = ctx.bucket.layout.stage_key(
-            last.user_id, last.job_id, PREVIEWS_FOLDER, file.name, epoch=epoch
+        keys[label] = bucket.layout.stage_key(
+            request.user_id, request.job_id, PREVIEWS_FOLDER, file.name, epoch=epoch
         )
-        ctx.bucket.upload_file(file, keys[label], content_type=content_type)
+        bucket.upload_file(file, keys[label], content_type=content_type)
     log.info("previews_written", at_s=cut.at_s, frames=cut.end - cut.start)
-    return [*results[:-1], dataclasses.replace(result, previews=keys)]
+    return keys

@@ -96,3 +96,28 @@ def test_a_single_stage_job_cuts_its_previews_without_another_ffmpeg(
     assert len(probes) <= 1 and all("single-stage.mp4" in c for c in probes), commands
     assert not any("video.mp4" in c for c in commands), commands  # the output, never read
     assert {"poster", "preview"} <= set(status.outputs)
+
+
+def test_a_segmented_job_cuts_its_previews_from_the_joined_file(
+    bucket: Bucket, settings: Settings, tmp_path: Path, spawned: Path
+) -> None:
+    """An overlay split in 2 segments: the join (one ffmpeg) also cuts the poster, at the
+    joined details' best frame, and the preview; nothing probes or reads the output."""
+    clip, _ = make_clip(tmp_path, "segmented.mp4", duration_s=2.0, audio=True)
+    split = settings.model_copy(update={"segment_workers": 2})
+    status = run_job(bucket, split, clip, job_manifest(overlay=BOXES), "segmented")
+    assert status.stages[StageName.OVERLAY].workers == 2, status.stages
+    commands = spawned.read_text().splitlines()
+    ffmpeg = [c for c in commands if c.startswith("ffmpeg ")]
+    assert len(ffmpeg) == 1 and "concat" in ffmpeg[0], commands  # the join, nothing else
+    assert not any("video.mp4" in c and c.startswith("ffprobe ") for c in commands), commands
+    output = fetch_output(bucket, status, tmp_path / "out.mp4")
+    facts = inspect(output)
+    best = status.stages[StageName.OVERLAY].details["best_frame"]
+    poster = bucket.download_file(status.outputs["poster"], tmp_path / "poster.jpg")
+    with av.open(str(poster)) as image:
+        picture = next(image.decode(video=0)).to_ndarray(format="rgb24").mean(axis=2)
+    width, height = facts.video.width, facts.video.height
+    at_best = read_frame(output, best, width, height).mean(axis=2)
+    at_start = read_frame(output, 0, width, height).mean(axis=2)
+    assert psnr(picture, at_best) > psnr(picture, at_start) + 3
