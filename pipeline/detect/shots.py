@@ -67,7 +67,7 @@ class ShotCuts:
         self._recent: deque[float] = deque(maxlen=recent)
         self._before: np.ndarray | None = None  # frame i - 1
         self._candidate: tuple[int, np.ndarray] | None = None  # frame i, if it may be a cut
-        self._last_cut = -self.min_gap
+        self._last_cut = 0  # the clip's start begins a shot: none shorter than min_gap
 
     def add(self, frame: YuvFrame) -> None:
         """Look at the next frame of the clip (frames must come in order, without gaps)."""

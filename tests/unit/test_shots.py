@@ -38,6 +38,14 @@ def test_a_hard_cut_is_found_at_its_first_frame() -> None:
     assert cuts_of(first + second) == [20]
 
 
+def test_a_clip_that_opens_on_a_frame_unlike_the_next_has_no_one_frame_shot() -> None:
+    """Frame 0 (a title, a black frame) unlike the shot that follows: no cut at frame 1,
+    the opening shot is as long as any other at least."""
+    opening = [frame(0, np.full((H, W), 250, np.uint8), u=60, v=200)]
+    shot = [frame(1 + i, gradient(i)) for i in range(30)]
+    assert cuts_of(opening + shot) == []
+
+
 def test_a_pan_and_a_flash_are_not_cuts() -> None:
     """A steady pan changes every frame a little; a one-frame flash comes back."""
     frames = [frame(i, gradient(3 * i)) for i in range(40)]
@@ -47,10 +55,10 @@ def test_a_pan_and_a_flash_are_not_cuts() -> None:
 
 def test_two_cuts_closer_than_the_minimum_shot_count_once() -> None:
     """Cuts 4 frames apart at 25 fps (< 0.5 s): only the first counts."""
-    a = [frame(i, np.full((H, W), 30, np.uint8)) for i in range(10)]
-    b = [frame(10 + i, np.full((H, W), 200, np.uint8), u=60) for i in range(4)]
-    c = [frame(14 + i, np.full((H, W), 100, np.uint8), v=60) for i in range(20)]
-    assert cuts_of(a + b + c) == [10]
+    a = [frame(i, np.full((H, W), 30, np.uint8)) for i in range(15)]
+    b = [frame(15 + i, np.full((H, W), 200, np.uint8), u=60) for i in range(4)]
+    c = [frame(19 + i, np.full((H, W), 100, np.uint8), v=60) for i in range(20)]
+    assert cuts_of(a + b + c) == [15]
 
 
 def test_the_follow_camera_cuts_with_the_clip() -> None:
