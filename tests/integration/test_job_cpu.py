@@ -52,6 +52,7 @@ def test_a_jobs_cpu_is_the_same_alone_and_beside_another(
     of what the same job is charged alone (the whole process's CPU would be twice that)."""
     clip, _ = make_clip(tmp_path, width=960, height=540, duration_s=3.0)
     worker = Worker(bucket, settings, LocalRunner(bucket, settings))
+    _timed_run(worker, _submit(bucket, clip, JOBS[name], f"{name}-warm"))  # first-use costs
     alone, _, _ = _timed_run(worker, _submit(bucket, clip, JOBS[name], f"{name}-alone"))
     pair = [_submit(bucket, clip, JOBS[name], f"{name}-{i}") for i in range(2)]
     with ThreadPoolExecutor(2) as pool:
