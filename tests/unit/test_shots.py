@@ -46,6 +46,17 @@ def test_a_clip_that_opens_on_a_frame_unlike_the_next_has_no_one_frame_shot() ->
     assert cuts_of(opening + shot) == []
 
 
+def test_a_cut_between_two_shots_of_one_palette_is_found_by_their_layout() -> None:
+    """The same colours, rearranged (a close-up of one face, then of another in the same
+    room): the histograms barely change, the layout does."""
+    left = np.zeros((H, W), np.uint8)
+    left[:, : W // 2] = 200
+    right = left[:, ::-1].copy()
+    first = [frame(i, left) for i in range(20)]
+    second = [frame(20 + i, right) for i in range(20)]
+    assert cuts_of(first + second) == [20]
+
+
 def test_a_pan_and_a_flash_are_not_cuts() -> None:
     """A steady pan changes every frame a little; a one-frame flash comes back."""
     frames = [frame(i, gradient(3 * i)) for i in range(40)]
