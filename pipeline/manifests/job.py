@@ -31,7 +31,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from pipeline.core.boxes import Keyframe
 from pipeline.core.errors import InvalidKey, InvalidManifest
@@ -54,6 +54,17 @@ def _aspect_shape(value: object) -> object:
 
 # "9:16": said so in words when it is not, and the pattern published in the schema.
 Aspect = Annotated[str, Field(pattern=ASPECT.pattern), BeforeValidator(_aspect_shape)]
+
+
+def _safe_key(key: str) -> str:
+    try:
+        return validate_relative_key(key)
+    except InvalidKey as exc:
+        raise ValueError(str(exc)) from None
+
+
+# A clip's key relative to the user's folder, refused when it could leave it.
+ClipKey = Annotated[str, AfterValidator(_safe_key)]
 
 
 class StageName(StrEnum):
@@ -449,21 +460,11 @@ class JobManifest(WireModel):
     """What an app asks reelpipe to do with one clip."""
 
     schema_version: Literal[1] = 1
-    input_key: str | None = Field(
+    input_key: ClipKey | None = Field(
         None, description="the clip, relative to users/{user_id}/ (filled in by `process`)"
     )
     stages: Stages
     notify: Notify | None = Field(None, description="signed callbacks when the job ends")
-
-    @field_validator("input_key")
-    @classmethod
-    def _safe_key(cls, key: str | None) -> str | None:
-        if key is None:
-            return None
-        try:
-            return validate_relative_key(key)
-        except InvalidKey as exc:
-            raise ValueError(str(exc)) from None
 
 
 def parse_job_manifest(

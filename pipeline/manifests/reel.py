@@ -20,8 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pipeline.core.errors import InvalidKey, InvalidManifest
-from pipeline.core.keys import validate_relative_key
+from pipeline.core.errors import InvalidManifest
 from pipeline.manifests.base import WireModel, manifest_object, validated
 from pipeline.manifests.bounded_json import (
     MAX_JSON_DEPTH,
@@ -29,7 +28,7 @@ from pipeline.manifests.bounded_json import (
     JsonRefused,
     loads_bounded,
 )
-from pipeline.manifests.job import Aspect, Notify, Stages, TimeRange
+from pipeline.manifests.job import Aspect, ClipKey, Notify, Stages, TimeRange
 
 MAX_CLIPS = 50
 MAX_REEL_S = 600.0
@@ -57,7 +56,7 @@ class Transition(WireModel):
 class ReelClip(WireModel):
     """One clip of the reel: where it is, the moments kept of it, its stages."""
 
-    input_key: str | None = Field(
+    input_key: ClipKey | None = Field(
         None, description="the clip, relative to users/{user_id}/ (filled in by `process`)"
     )
     moments: list[TimeRange] | Literal["auto"] = Field(
@@ -66,16 +65,6 @@ class ReelClip(WireModel):
     stages: Stages | None = Field(
         None, description="the clip's stages (none: its moments are cut from it as it is)"
     )
-
-    @field_validator("input_key")
-    @classmethod
-    def _safe_key(cls, key: str | None) -> str | None:
-        if key is None:
-            return None
-        try:
-            return validate_relative_key(key)
-        except InvalidKey as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("moments")
     @classmethod
