@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline.detect.appearance import describe
 from pipeline.detect.camera_motion import CameraSteps
@@ -43,12 +44,20 @@ def no_tracking(detection_rate: float) -> Tracker | None:
     return None
 
 
-def scaled_rgb(frame: YuvFrame, width: int) -> np.ndarray:
-    """The frame as RGB, ``width`` pixels wide (aspect kept, never enlarged)."""
+def scaled_rgb(
+    frame: YuvFrame, width: int, reformatter: VideoReformatter | None = None
+) -> np.ndarray:
+    """The frame as RGB, ``width`` pixels wide (aspect kept, never enlarged).
+
+    A pass over many frames hands in one ``reformatter`` of its own: it keeps the
+    scaler it built for the first frame, where ``VideoFrame.reformat`` builds one per
+    call (its filter tables cost twice the scaling itself on a small frame). The
+    pixels are the same either way."""
     src_w, src_h = frame.av_frame.width, frame.av_frame.height
     width = min(width, src_w)
     height = even(round(src_h * width / src_w))
-    converted = frame.av_frame.reformat(width=width, height=height, format="rgb24")
+    scaler = reformatter if reformatter is not None else VideoReformatter()
+    converted = scaler.reformat(frame.av_frame, width=width, height=height, format="rgb24")
     rgb: np.ndarray = converted.to_ndarray()
     return rgb
 
@@ -59,15 +68,18 @@ def sample_frames(path: Path, info: VideoInfo, width: int, count: int = 25) -> l
     A short clip is decoded through, keeping every k-th frame; a long one gives
     its keyframes (only those are decoded), thinned to ``count``.
     """
+    scaler = VideoReformatter()
     with FrameReader(path, info) as reader:
         if info.frame_count > SHORT_CLIP_FRAMES:
-            keys = [scaled_rgb(f, width) for f in reader.keyframes()]
+            keys = [scaled_rgb(f, width, scaler) for f in reader.keyframes()]
             if len(keys) >= count // 3:
                 step = max(1, len(keys) // count)
                 return keys[::step][:count]
     step = max(1, info.frame_count // count)
     with FrameReader(path, info) as reader:
-        return [scaled_rgb(f, width) for f in reader.frames() if f.index % step == 0][:count]
+        return [scaled_rgb(f, width, scaler) for f in reader.frames() if f.index % step == 0][
+            :count
+        ]
 
 
 def detect_frames(
@@ -112,6 +124,7 @@ def detect_frames(
             found[index] = det
         pending.clear()
 
+    scaler = VideoReformatter()
     prime = getattr(detector, "prime", None)
     if prime is not None:
         prime(sample_frames(path, info, detector.input_width))
@@ -127,7 +140,7 @@ def detect_frames(
             if shots is not None:
                 shots.add(frame)
             if (frame.index - start) % stride == 0 or frame.index == end - 1:
-                pending.append((frame.index, scaled_rgb(frame, detector.input_width)))
+                pending.append((frame.index, scaled_rgb(frame, detector.input_width, scaler)))
                 if len(pending) == batch_size:
                     flush()
             progress(min(1.0, (frame.index - start + 1) / total))

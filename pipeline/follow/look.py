@@ -27,6 +27,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline.core.boxes import Box
 from pipeline.detect.appearance import describe
@@ -115,6 +116,7 @@ def follow_look(
     follower: TemplateFollower | None = None
     scale = 1.0
     seek = start > 0 and info.constant_rate
+    scaler = VideoReformatter()
     with FrameReader(path, info) as reader:
         frames = reader.frames(start=start, end=end) if seek else reader.frames()
         for decoded in frames:
@@ -123,7 +125,7 @@ def follow_look(
                 break
             if index < start:
                 continue
-            image = cv2.cvtColor(scaled_rgb(decoded, width), cv2.COLOR_RGB2BGR)
+            image = cv2.cvtColor(scaled_rgb(decoded, width, scaler), cv2.COLOR_RGB2BGR)
             scale = decoded.av_frame.width / image.shape[1]
             if index < frame:
                 held.append(image)
