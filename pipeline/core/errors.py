@@ -22,9 +22,12 @@
         ├── InvalidKey              a key or id that could escape its user's folder
         ├── InvalidManifest         the job manifest does not validate
         ├── InputNotFound           the clip the manifest names is not there
+        │   └── ClipsBeingMade      a reel's clips are not all made yet: the reel waits
+        │       └── ClipNotUploaded one of them is not even uploaded yet
         ├── InvalidMedia            the clip is not a decodable video
         ├── LimitExceeded           the clip is over a configured limit
         ├── StageParamsInvalid      parameters that do not fit this clip
+        ├── ReelClipFailed          a reel's clip failed (the reel carries its kind)
         └── InvalidQuery            an operator's query that cannot be answered as asked
 
 Every JobError has an ``ErrorKind`` that is written into the status manifest.
@@ -199,6 +202,25 @@ class InputNotFound(JobError):
     """The clip named by the manifest is not in the bucket."""
 
     kind = ErrorKind.INPUT_NOT_FOUND
+
+
+class ClipsBeingMade(InputNotFound):
+    """A reel's clips are not all made yet: the reel waits and is looked at again."""
+
+
+class ClipNotUploaded(ClipsBeingMade):
+    """A clip a reel names is not uploaded yet: the reel waits for it, as a job does."""
+
+
+class ReelClipFailed(JobError):
+    """A clip of a reel failed: the reel fails with that clip's kind, so a transient
+    failure (an encoder crash) makes the reel worth running again, like its clip."""
+
+    kind = ErrorKind.INVALID_PARAMS  # a clip cancelled on its own: no error of its own
+
+    def __init__(self, message: str, kind: ErrorKind) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class InvalidMedia(JobError):
