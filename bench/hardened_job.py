@@ -33,7 +33,7 @@ from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import StageRequest
+from pipeline.stages.base import Call, StageRequest
 from pipeline.storage.connection import connect
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
@@ -88,7 +88,7 @@ def main() -> None:
 
         for n in range(args.runs):
             jobs["a"].append(time_call(lambda n=n: whole_job(n)))  # type: ignore[misc]
-            jobs["b"].append(time_call(lambda: runner.run_stage(request, lambda f: None)))
+            jobs["b"].append(time_call(lambda: runner.run(Call.of(request), lambda f: None)))
             jobs["c"].append(time_call(lambda: bare_ffmpeg(src, work / "c.mp4")))
         for _ in range(max(5, args.runs)):
             url = bucket.presigned_get(CLIP_KEY, 300)

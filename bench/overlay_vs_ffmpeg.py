@@ -28,7 +28,7 @@ from pipeline.media.probe import probe
 from pipeline.media.sample import SampleTruth, write_sample_clip
 from pipeline.render.spotlight import Spotlight
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import StageRequest
+from pipeline.stages.base import Call, StageRequest
 from pipeline.stages.overlay import OverlayStep, render_highlight
 from pipeline.storage.connection import connect
 
@@ -112,7 +112,7 @@ def main() -> None:
             results["a"].append(time_call(stage_loop))
             results["b"].append(time_call(lambda: bare_ffmpeg(src, work / "b.mp4")))
             results["c"].append(time_call(lambda: seed_pipe(src, work / "c.mp4", truth)))
-            results["d"].append(time_call(lambda: runner.run_stage(request, lambda f: None)))
+            results["d"].append(time_call(lambda: runner.run(Call.of(request), lambda f: None)))
         names = {
             "a": "(a) overlay stage frame loop (PyAV, yuv420p in place)",
             "b": "(b) bare ffmpeg re-encode, same x264 settings (the limit)",

@@ -13,7 +13,6 @@ Runs are interleaved; best and median of N. Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -29,16 +28,16 @@ from pipeline.manifests.status import StatusManifest
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import Segment, StageRequest
+from pipeline.stages.base import Call, Segment, StageRequest
 from pipeline.status.transitions import with_stage
 from pipeline.storage.connection import connect
 
 USER, JOB = "bench", "1" * 20
 
 
-def run_parts(runner: LocalRunner, parts: list[StageRequest]) -> list[str]:
+def run_parts(runner: LocalRunner, parts: list[Call]) -> list[str]:
     """Run the parts; the keys of the videos they wrote."""
-    return [r.outputs["video"] for r in runner.run_segments(parts, lambda f: None)]
+    return [r.outputs["video"] for rs in runner.map(parts, lambda f: None) for r in rs]
 
 
 def main() -> None:
@@ -77,9 +76,9 @@ def main() -> None:
         whole = LocalRunner(bucket, conn.settings)
         pool_settings = conn.settings.model_copy(update={"local_workers": args.workers})
         pool = LocalRunner(bucket, pool_settings)
-        parts = [dataclasses.replace(request, segment=s) for s in segments]
+        parts = Call.of(request).split(segments)
         for _ in range(args.runs):
-            timings["a"].append(time_call(lambda: whole.run_stage(request, lambda f: None)))
+            timings["a"].append(time_call(lambda: whole.run(Call.of(request), lambda f: None)))
             keys: list[str] = []
             ran = time_call(lambda: keys.extend(run_parts(pool, parts)))  # noqa: B023
             joined = time_call(

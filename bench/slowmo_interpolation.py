@@ -25,7 +25,7 @@ from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.manifests.job import FramingParams, StageName
 from pipeline.media.sample import write_sample_clip
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import StageRequest
+from pipeline.stages.base import Call, StageRequest
 from pipeline.storage.connection import connect
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
@@ -90,7 +90,7 @@ def main() -> None:
                 final=True,
             )
             with PeakChildMemory() as memory:
-                runner.run_stage(request, lambda f: None)
+                runner.run(Call.of(request), lambda f: None)
             peaks[mode] = max(peaks.get(mode, 0), memory.peak)
 
         def limit() -> None:

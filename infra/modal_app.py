@@ -216,34 +216,34 @@ def _machine(name: StageName) -> Any:
 def detect_objects(request: dict[str, Any]) -> dict[str, Any]:
     """Players and the ball, tracked (the motion backend when no weights are on the
     Volume); YOLO is loaded as the container starts."""
-    from pipeline.runners.stage_call import execute_stage
+    from pipeline.runners.stage_call import execute_call
 
-    return execute_stage(request, *_container(), machine=_machine(StageName.DETECT))
+    return execute_call(request, *_container(), machine=_machine(StageName.DETECT))
 
 
 @app.function(**stage_options(StageName.FRAMING))
 def process_framing(request: dict[str, Any]) -> dict[str, Any]:
     """Trim, crop, speed: one ffmpeg pass (with the overlay, one fused pass), CPU only."""
-    from pipeline.runners.stage_call import execute_stage
+    from pipeline.runners.stage_call import execute_call
 
-    return execute_stage(request, *_container(), machine=_machine(StageName.FRAMING))
+    return execute_call(request, *_container(), machine=_machine(StageName.FRAMING))
 
 
 @app.function(**stage_options(StageName.OVERLAY))
 def render_overlay(request: dict[str, Any]) -> dict[str, Any]:
     """The spotlight that follows a player (one segment of it when fanned out)."""
-    from pipeline.runners.stage_call import execute_stage
+    from pipeline.runners.stage_call import execute_call
 
-    return execute_stage(request, *_container(), machine=_machine(StageName.OVERLAY))
+    return execute_call(request, *_container(), machine=_machine(StageName.OVERLAY))
 
 
 @app.function(**stage_options(StageName.UPSCALE))
 def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
     """Super-resolution (one segment of it when fanned out); the model is loaded as the
     container starts."""
-    from pipeline.runners.stage_call import execute_stage
+    from pipeline.runners.stage_call import execute_call
 
-    return execute_stage(request, *_container(), machine=_machine(StageName.UPSCALE))
+    return execute_call(request, *_container(), machine=_machine(StageName.UPSCALE))
 
 
 # -- the interactive calls (an app's user picks a player) ---------------------------

@@ -12,7 +12,7 @@ from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import FramingParams, OverlayParams, StageName, UpscaleParams
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import StageRequest, StageResult
+from pipeline.stages.base import Call, StageRequest, StageResult
 from pipeline.storage.bucket import Bucket
 
 JOB_ID = "0123456789abcdef0123"
@@ -44,7 +44,8 @@ def run_stage(
         upstream=upstream or {},
     )
     sink = progress if progress is not None else []
-    return LocalRunner(bucket, settings).run_stage(request, sink.append)
+    [result] = LocalRunner(bucket, settings).run(Call.of(request), sink.append)
+    return result
 
 
 def upload(bucket: Bucket, clip: Path, name: str = "clip.mp4") -> str:

@@ -65,8 +65,10 @@ from pipeline.manifests.status import (
     utc_now,
 )
 from pipeline.runners.base import Runner
+from pipeline.runners.frame_boundary import FrameBoundary, stop_if
 from pipeline.stages.base import (
     AnyStageRequest,
+    Call,
     ProgressShare,
     StageRequest,
     StageResult,
@@ -74,7 +76,6 @@ from pipeline.stages.base import (
 )
 from pipeline.stages.registry import stage_for
 from pipeline.stages.table import Artifact, Machine
-from pipeline.status.progress import ProgressSink
 from pipeline.status.store import Mutation, StatusStore
 from pipeline.status.transitions import (
     cancelled,
@@ -205,8 +206,7 @@ class Orchestrator:
         upstream: dict[StageName, dict[Artifact, str]] = {}
         index = 0
         for group in fusion_groups(stages, self.settings, machine=self.runner.machine):
-            if interrupted():
-                raise StageInterrupted(f"stopping before stage {group[0].value}")
+            stop_if(interrupted, f"before stage {group[0].value}")
             if store.latest.cancel_requested_at is not None:
                 return self._cancel(store, upstream, started, run)
             requests = []
@@ -225,11 +225,9 @@ class Orchestrator:
                     )
                 )
                 index += 1
+            call = Call(tuple(requests))
             try:
-                if len(requests) == 1:
-                    results = [self._run_or_reuse(run, requests[0])]
-                else:
-                    results = self._run_or_reuse_group(run, requests)
+                results = self._run_or_reuse(run, call)
             except (StageInterrupted, LeaseLost):
                 raise
             except JobCancelled as exc:
@@ -388,37 +386,20 @@ class Orchestrator:
             backend=done.backend or "",
         )
 
-    def _run_or_reuse(self, run: _Run, request: AnyStageRequest) -> StageResult:
-        name = request.stage
-        key = self._cache_key([request])
-        reused = self._reusable(run.store, name, key)
-        if reused is not None:
-            log.info("stage_cached", stage=name.value, cache_key=key)
-            self._write(
-                run.store,
-                lambda s: progressed(s, overall_progress(request.share, 1.0, name)),
-            )
-            return reused
-        with structlog.contextvars.bound_contextvars(stage=name.value):
-            return self._with_retries(run, lambda: self._attempt_stage(run, request, key))
-
-    def _run_or_reuse_group(
-        self, run: _Run, requests: Sequence[AnyStageRequest]
-    ) -> list[StageResult]:
-        """A fused group: reused when every stage of it ran with the group's key."""
-        key = self._cache_key(requests)
-        reused = [self._reusable(run.store, r.stage, key) for r in requests]
+    def _run_or_reuse(self, run: _Run, call: Call) -> list[StageResult]:
+        """A call's results: reused when every stage of it ran with the call's key."""
+        key = self._cache_key(call.requests)
+        reused = [self._reusable(run.store, r.stage, key) for r in call.requests]
         if all(r is not None for r in reused):
-            last = requests[-1]
-            log.info("stage_cached", stage=last.stage.value, cache_key=key, fused=len(requests))
+            last = call.last
+            log.info("stage_cached", stage=last.stage.value, cache_key=key, fused=len(reused))
             self._write(
                 run.store,
                 lambda s: progressed(s, overall_progress(last.share, 1.0, last.stage)),
             )
             return [r for r in reused if r is not None]
-        label = "+".join(r.stage.value for r in requests)
-        with structlog.contextvars.bound_contextvars(stage=label):
-            return self._with_retries(run, lambda: self._attempt_group(run, requests, key))
+        with structlog.contextvars.bound_contextvars(stage=call.label):
+            return self._with_retries(run, lambda: self._attempt(run, call, key))
 
     def _with_retries(self, run: _Run, attempt_once: Callable[[], T]) -> T:
         """``attempt_once()``, retried with backoff on a RetryableError."""
@@ -437,102 +418,62 @@ class Orchestrator:
                     delay_s=delay,
                     error=bounded_message(str(exc)),
                 )
-                if _sleep_unless(run.interrupted, delay):
-                    raise StageInterrupted("stopping between stage attempts") from exc
+                _sleep_unless(run.interrupted, delay)
+                stop_if(run.interrupted, "between stage attempts")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt_stage(self, run: _Run, request: AnyStageRequest, cache_key: str) -> StageResult:
-        store, interrupted, activity = run.store, run.interrupted, run.activity
-        name = request.stage
-        began = time.monotonic()
-        segments = plan_stage_segments(
-            self.bucket, self.settings, request, capacity=self.runner.max_workers
-        )
-        share = request.share
-        counted = not self.runner.retries_calls  # else the call's body counts its attempts
-        workers = len(segments) or 1
-        self._write(store, stage_started(name, share, workers=workers, counted=counted))
-        activity.beat()
-        sink = ProgressSink(
-            lambda m: self._write(store, m), request, self.settings.progress_interval_s
-        )
-
-        def progress(fraction: float) -> None:
-            # Called at every frame boundary: where a stopping worker stops.
-            if interrupted():
-                raise StageInterrupted(f"stopping {name.value} at a frame boundary")
-            store.check_cancel()
-            activity.beat()
-            sink(fraction)
-
-        if segments:
-            result = run_segmented(
-                self.bucket, self.settings, self.runner, request, segments, progress
+    def _attempt(self, run: _Run, call: Call, cache_key: str) -> list[StageResult]:
+        """One attempt at ``call``: its stages' records start, advance and finish together,
+        each with its own seconds of the call; a splittable stage runs as segments."""
+        store, activity = run.store, run.activity
+        segments = []
+        if len(call.requests) == 1:
+            segments = plan_stage_segments(
+                self.bucket, self.settings, call.head, capacity=self.runner.max_workers
             )
-        else:
-            result = self.runner.run_stage(request, progress)
-        duration = time.monotonic() - began
-        fps = result.frames / duration if duration > 0 else None
-        log.info(
-            "stage_finished",
-            duration_s=round(duration, 3),
-            frames=result.frames,
-            fps=round(fps, 1) if fps else None,
-            backend=result.backend,
-        )
-        if interrupted():
-            raise StageInterrupted(f"stopping after {name.value}, before recording it")
-        run.stages_cpu += result.cpu_seconds
-        rates = self.settings.rates
-        self._write(store, stage_finished(name, share, result, duration, cache_key, rates))
-        return result
-
-    def _attempt_group(
-        self, run: _Run, requests: Sequence[AnyStageRequest], cache_key: str
-    ) -> list[StageResult]:
-        """One call of a fused group: every stage's record starts, advances and finishes,
-        each with its own seconds of the pass."""
-        store, interrupted, activity = run.store, run.interrupted, run.activity
-        counted = not self.runner.retries_calls
-        # One pass: the stages start, advance and end together, on their joint part of the bar.
-        whole = ProgressShare.spanning(requests[0].share, requests[-1].share)
-        for request in requests:
-            self._write(store, stage_started(request.stage, whole, counted=counted))
+        counted = not self.runner.retries_calls  # else the call's body counts its attempts
+        for name in call.stages:
+            self._write(
+                store, stage_started(name, call.share, workers=len(segments) or 1, counted=counted)
+            )
         activity.beat()
-        sink = ProgressSink(
-            lambda m: self._write(store, m), requests, self.settings.progress_interval_s
+        boundary = FrameBoundary(
+            lambda m: self._write(store, m),
+            store,
+            call,
+            run.interrupted,
+            self.settings.progress_interval_s,
+            activity.beat,
         )
-        label = "+".join(r.stage.value for r in requests)
-
-        def progress(fraction: float) -> None:
-            if interrupted():
-                raise StageInterrupted(f"stopping {label} at a frame boundary")
-            store.check_cancel()
-            activity.beat()
-            sink(fraction)
-
         began = time.monotonic()
-        results = self.runner.run_group(requests, progress)
+        if segments:
+            results = [
+                run_segmented(
+                    self.bucket, self.settings, self.runner, call.head, segments, boundary
+                )
+            ]
+        else:
+            results = self.runner.run(call, boundary)
         wall = time.monotonic() - began
-        if interrupted():
-            raise StageInterrupted(f"stopping after {label}, before recording it")
-        busy = sum(r.busy_s or 0.0 for r in results)
-        for request, result in zip(requests, results, strict=True):
-            # The call's wall time, shared in proportion to each stage's own seconds.
-            duration = wall * (result.busy_s or 0.0) / busy if busy > 0 else wall / len(requests)
+        stop_if(run.interrupted, f"after {call.label}, before recording it")
+        for request, result, seconds in zip(
+            call.requests, results, _durations(wall, results), strict=True
+        ):
+            fps = result.frames / seconds if seconds > 0 else None
             log.info(
                 "stage_finished",
                 stage=request.stage.value,
-                fused=label,
-                duration_s=round(duration, 3),
+                call=call.label,
+                duration_s=round(seconds, 3),
                 frames=result.frames,
+                fps=round(fps, 1) if fps else None,
                 backend=result.backend,
             )
             run.stages_cpu += result.cpu_seconds
             self._write(
                 store,
                 stage_finished(
-                    request.stage, whole, result, duration, cache_key, self.settings.rates
+                    request.stage, call.share, result, seconds, cache_key, self.settings.rates
                 ),
             )
         return results
@@ -691,11 +632,17 @@ def _blamed(exc: ReelpipeError, group: Sequence[StageName]) -> StageName:
     return named.get(exc.stage or "", group[0])
 
 
-def _sleep_unless(interrupted: Interrupted, seconds: float) -> bool:
-    """Sleep ``seconds`` unless told to stop first; True when told to stop."""
+def _sleep_unless(interrupted: Interrupted, seconds: float) -> None:
+    """Sleep ``seconds`` unless told to stop first."""
     deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        if interrupted():
-            return True
+    while (left := deadline - time.monotonic()) > 0 and not interrupted():
         time.sleep(min(left, 0.1))
-    return interrupted()
+
+
+def _durations(wall: float, results: Sequence[StageResult]) -> list[float]:
+    """Each stage's seconds of a call of ``wall`` seconds: in proportion to its own
+    seconds of the pass (the whole call for a call of one)."""
+    busy = sum(r.busy_s or 0.0 for r in results)
+    if busy <= 0:
+        return [wall / len(results)] * len(results)
+    return [wall * (r.busy_s or 0.0) / busy for r in results]

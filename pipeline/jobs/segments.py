@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from pipeline.media.join import join_parts
 from pipeline.media.object_relay import ObjectRelay
 from pipeline.media.probe import PROBES, VideoInfo, probe, probe_url
 from pipeline.runners.base import Runner
-from pipeline.stages.base import AnyStageRequest, ProgressFn, Segment, StageResult
+from pipeline.stages.base import AnyStageRequest, Call, ProgressFn, Segment, StageResult
 from pipeline.stages.execute import cut_job_previews
 from pipeline.stages.table import Artifact, Split, spec_for
 from pipeline.storage.bucket import Bucket
@@ -121,9 +120,8 @@ def run_segmented(
     progress: ProgressFn,
 ) -> StageResult:
     """Run ``request`` as ``segments`` through ``runner``, then join the parts."""
-    parts = [dataclasses.replace(request, segment=s) for s in segments]
     began = time.monotonic()
-    results = runner.run_segments(parts, progress)
+    results = [r for rs in runner.map(Call.of(request).split(segments), progress) for r in rs]
     ran = time.monotonic() - began
     details = _joined_details([dict(r.details) for r in results], [r.frames for r in results])
     previews: dict[str, str] = {}

@@ -1,15 +1,15 @@
-"""The runner contract the orchestrator calls stages through."""
+"""The runner contract the orchestrator runs calls through."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
+from pipeline.stages.base import Call, ProgressFn, StageResult
 
 
 class Runner(Protocol):
-    """Executes stage requests somewhere and returns their results."""
+    """Runs calls (:class:`~pipeline.stages.base.Call`) somewhere and returns their results."""
 
     @property
     def machine(self) -> str | None:
@@ -18,27 +18,21 @@ class Runner(Protocol):
 
     @property
     def max_workers(self) -> int:
-        """How many segments this runner can process at once."""
+        """How many calls (segments) this runner can run at once."""
         ...
 
     @property
     def retries_calls(self) -> bool:
-        """Whether the platform retries a failed stage call itself (Modal's ``Retries``):
+        """Whether the platform retries a failed call itself (Modal's ``Retries``):
         then the orchestrator calls once, and the call's body counts each attempt."""
         ...
 
-    def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
-        """Run the stage named by ``request.stage``; ``progress(fraction)`` as it goes."""
+    def run(self, call: Call, progress: ProgressFn) -> list[StageResult]:
+        """Run ``call`` on its machine; one result per stage, in order;
+        ``progress(fraction)`` as it goes."""
         ...
 
-    def run_group(
-        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
-    ) -> list[StageResult]:
-        """Run adjacent stages as one fused pass, on the machine they share; results in order."""
-        ...
-
-    def run_segments(
-        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
-    ) -> list[StageResult]:
-        """Run the segments of one stage, in parallel where it can; results in order."""
+    def map(self, calls: Sequence[Call], progress: ProgressFn) -> list[list[StageResult]]:
+        """Run ``calls`` (the segments of one stage), in parallel where it can; each
+        call's results, in order."""
         ...

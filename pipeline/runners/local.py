@@ -1,6 +1,6 @@
-"""Run stages on this machine, with scratch space under the settings' scratch dir.
+"""Run calls on this machine, with scratch space under the settings' scratch dir.
 
-A single request runs in this process. Segments of a parallel run go to
+A call runs in this process. The calls of a parallel run (segments) go to
 ``settings.local_workers`` worker processes (spawned, each with its own S3
 client), which run the same body as a Modal function and write their progress
 into the job's status themselves. When the worker is told to stop, they stop at
@@ -21,14 +21,14 @@ from pipeline.core.usage import metered
 from pipeline.core.waiting import wait_all
 from pipeline.runners.ledger import busy_shares, charged
 from pipeline.runners.segment_process import listen_for_stop, run_in_worker_process
-from pipeline.runners.wire import is_failure, request_to_wire, result_from_wire
-from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
-from pipeline.stages.execute import execute, execute_group
+from pipeline.runners.wire import call_to_wire, is_failure, raise_carried, results_from_wire
+from pipeline.stages.base import Call, ProgressFn, StageResult
+from pipeline.stages.execute import execute
 from pipeline.storage.bucket import Bucket
 
 
 class LocalRunner:
-    """Calls the stage code directly; the scratch directory is removed afterwards.
+    """Runs calls in this process; the scratch directory is removed afterwards.
     Segment worker processes stop at a frame once ``stop`` is set (the worker's)."""
 
     def __init__(
@@ -53,37 +53,23 @@ class LocalRunner:
         """Local worker processes for segments (``REELPIPE_LOCAL_WORKERS``)."""
         return self.settings.local_workers
 
-    def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
-        """Run one stage here, charged the CPU it spends (its job's threads and children,
-        never another job's)."""
+    def run(self, call: Call, progress: ProgressFn) -> list[StageResult]:
+        """Run ``call`` here, each stage charged its part of the CPU the call spends (its
+        job's threads and children, never another job's)."""
         with metered() as meter:
             began = meter.seconds()
-            result = execute(self.bucket, self.settings, request, progress)
-            used = meter.seconds() - began
-        return charged(result, None, seconds=0.0, startup_s=0.0, cpu_used=used)
-
-    def run_group(
-        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
-    ) -> list[StageResult]:
-        """Run a fused group here, as one pass; each stage charged its part of the CPU."""
-        with metered() as meter:
-            began = meter.seconds()
-            results = execute_group(self.bucket, self.settings, requests, progress)
+            results = execute(self.bucket, self.settings, call, progress)
             used = meter.seconds() - began
         return [
             charged(r, None, seconds=0.0, startup_s=0.0, cpu_used=used, share=share)
             for r, share in zip(results, busy_shares(results), strict=True)
         ]
 
-    def run_segments(
-        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
-    ) -> list[StageResult]:
+    def map(self, calls: Sequence[Call], progress: ProgressFn) -> list[list[StageResult]]:
         """One after another here with one worker, else across worker processes."""
-        count = len(requests)
+        count = len(calls)
         if self.settings.local_workers <= 1 or count == 1:
-            return [
-                self.run_stage(r, _share_of(progress, i, count)) for i, r in enumerate(requests)
-            ]
+            return [self.run(c, _share_of(progress, i, count)) for i, c in enumerate(calls)]
         processes = min(self.settings.local_workers, count)
         # spawn, not fork: the parent holds threads (lease renewal, S3 pools).
         context = multiprocessing.get_context("spawn")
@@ -92,8 +78,7 @@ class LocalRunner:
             processes, mp_context=context, initializer=listen_for_stop, initargs=(told,)
         ) as pool:
             futures = [
-                pool.submit(run_in_worker_process, request_to_wire(r), self.settings)
-                for r in requests
+                pool.submit(run_in_worker_process, call_to_wire(c), self.settings) for c in calls
             ]
 
             def tell_if_stopping() -> None:
@@ -104,8 +89,8 @@ class LocalRunner:
             wires = [f.result() for f in futures]
         # A failed segment's error, not the stops it caused in its siblings.
         for wire in sorted(wires, key=lambda w: "interrupted" in w):
-            result_from_wire(wire)
-        return [result_from_wire(wire) for wire in wires]
+            raise_carried(wire)
+        return [results_from_wire(wire) for wire in wires]
 
 
 def _failed(future: Future[dict[str, Any]]) -> bool:

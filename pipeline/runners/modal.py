@@ -1,4 +1,4 @@
-"""Run stages as deployed Modal functions, looked up by name.
+"""Run calls in deployed Modal functions, looked up by name.
 
 Deployed functions are found with ``modal.Function.from_name(app, name)``
 (never by importing the app's definitions, which are not hydrated), once per
@@ -23,13 +23,8 @@ from typing import Any, Protocol
 
 from pipeline.core.settings import DEFAULT_MODAL_APP
 from pipeline.manifests.job import StageName
-from pipeline.runners.wire import (
-    group_to_wire,
-    request_to_wire,
-    result_from_wire,
-    results_from_wire,
-)
-from pipeline.stages.base import AnyStageRequest, ProgressFn, StageResult
+from pipeline.runners.wire import call_to_wire, results_from_wire
+from pipeline.stages.base import Call, ProgressFn, StageResult
 from pipeline.stages.table import STAGE_TABLE
 
 DEFAULT_APP_NAME = DEFAULT_MODAL_APP
@@ -78,7 +73,7 @@ class ModalFunctions:
 
 
 class ModalRunner:
-    """Calls each stage's Modal function; the stage itself writes its progress."""
+    """Runs each call in its stage's Modal function; the call itself writes its progress."""
 
     def __init__(self, functions: FunctionRegistry, *, max_workers: int = 8) -> None:
         self.functions = functions
@@ -100,22 +95,19 @@ class ModalRunner:
         """Containers one stage may fan out to (``Settings.max_segment_workers``)."""
         return self._max_workers
 
-    def run_stage(self, request: AnyStageRequest, progress: ProgressFn) -> StageResult:
-        """Run the stage remotely and wait for it (job errors are raised again here)."""
-        function = self.functions.lookup(STAGE_FUNCTIONS[request.stage])
-        return result_from_wire(function.remote(request_to_wire(request)))
+    def run(self, call: Call, progress: ProgressFn) -> list[StageResult]:
+        """Run ``call`` remotely and wait for it (job errors are raised again here); the
+        call writes its progress. A fused call runs in its first stage's function (its
+        stages share a machine, so any of their functions fits)."""
+        function = self.functions.lookup(function_for(call))
+        return results_from_wire(function.remote(call_to_wire(call)))
 
-    def run_group(
-        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
-    ) -> list[StageResult]:
-        """Run a fused group in one call of its first stage's function (the stages share
-        a machine, so any of their functions fits); the call writes their progress."""
-        function = self.functions.lookup(STAGE_FUNCTIONS[requests[0].stage])
-        return results_from_wire(function.remote(group_to_wire(requests)))
+    def map(self, calls: Sequence[Call], progress: ProgressFn) -> list[list[StageResult]]:
+        """Fan the calls out with ``.map`` (one container each); results in order."""
+        function = self.functions.lookup(function_for(calls[0]))
+        return [results_from_wire(r) for r in function.map([call_to_wire(c) for c in calls])]
 
-    def run_segments(
-        self, requests: Sequence[AnyStageRequest], progress: ProgressFn
-    ) -> list[StageResult]:
-        """Fan the segments out with ``.map`` (one container each); results in order."""
-        function = self.functions.lookup(STAGE_FUNCTIONS[requests[0].stage])
-        return [result_from_wire(r) for r in function.map([request_to_wire(q) for q in requests])]
+
+def function_for(call: Call) -> str:
+    """The deployed function that runs ``call``: its first stage's."""
+    return STAGE_FUNCTIONS[call.head.stage]

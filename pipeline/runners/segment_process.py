@@ -2,7 +2,7 @@
 
 :class:`pipeline.runners.local.LocalRunner` runs the segments of a long clip in
 spawned worker processes. Each runs the Modal functions' body
-(:func:`pipeline.runners.stage_call.execute_stage`) with its own bucket client,
+(:func:`pipeline.runners.stage_call.execute_call`) with its own bucket client,
 and stops at its next frame boundary when either
 
 - the parent sets the shared ``told`` event (its worker is stopping: SIGTERM
@@ -21,7 +21,7 @@ import signal
 from typing import Any
 
 from pipeline.core.settings import Settings
-from pipeline.runners.stage_call import execute_stage
+from pipeline.runners.stage_call import execute_call
 from pipeline.storage.bucket import open_bucket
 
 # Set once in each worker process by listen_for_stop (the pool's initializer).
@@ -50,4 +50,4 @@ def stop_heard() -> bool:
 
 def run_in_worker_process(wire: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """A worker process's body: the Modal functions' body, with its own bucket client."""
-    return execute_stage(wire, open_bucket(settings), settings, interrupted=stop_heard)
+    return execute_call(wire, open_bucket(settings), settings, interrupted=stop_heard)

@@ -1,9 +1,16 @@
-"""Stage calls as plain JSON: what crosses a process or a Modal function boundary.
+"""Calls as plain JSON: what crosses a process or a Modal function boundary.
 
-Requests and results carry keys and parameters only, never media. A job error
-raised remotely comes back as data (so the platform does not retry it) and is
-raised again, as the same type, on the caller's side; so does a lost lease (the
-run must stop, and retrying it elsewhere would be wrong).
+One shape for every call (a single stage, a fused group, a segment, a join):
+``{"call": [request, ...]}`` in, ``{"results": [result, ...]}`` out. Requests and results
+carry keys and parameters only, never media. A job error raised remotely comes back as
+data (so the platform does not retry it) and is raised again, as the same type, on the
+caller's side; so does a lost lease (the run must stop, and retrying it elsewhere would
+be wrong).
+
+Example::
+
+    wire = call_to_wire(Call.of(framing, overlay))
+    results = results_from_wire(function.remote(wire))
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from pipeline.core.errors import ErrorKind, JobCancelled, JobError, LeaseLost, StageInterrupted
-from pipeline.stages.base import AnyStageRequest, StageResult
+from pipeline.stages.base import AnyStageRequest, Call, StageResult
 from pipeline.stages.table import spec_for
 
 _REQUEST: TypeAdapter[AnyStageRequest] = TypeAdapter(AnyStageRequest)
@@ -36,37 +43,25 @@ def request_from_wire(wire: dict[str, Any]) -> AnyStageRequest:
     return dataclasses.replace(request, params=params)
 
 
-def result_to_wire(result: StageResult) -> dict[str, Any]:
-    """A JSON-ready stage result."""
-    wire: dict[str, Any] = _RESULT.dump_python(result, mode="json")
-    return wire
+def call_to_wire(call: Call) -> dict[str, Any]:
+    """A call as one JSON object."""
+    return {"call": [request_to_wire(r) for r in call.requests]}
 
 
-def group_to_wire(requests: Sequence[AnyStageRequest]) -> dict[str, Any]:
-    """A fused group of stage requests as one JSON call."""
-    return {"group": [request_to_wire(r) for r in requests]}
-
-
-def is_group(wire: dict[str, Any]) -> bool:
-    """Whether a call carries a fused group (else one request)."""
-    return "group" in wire
-
-
-def group_from_wire(wire: dict[str, Any]) -> list[AnyStageRequest]:
-    """The group's requests back from JSON, each validated as :func:`request_from_wire`."""
-    return [request_from_wire(r) for r in wire["group"]]
+def call_from_wire(wire: dict[str, Any]) -> Call:
+    """The call back from JSON, each request validated as :func:`request_from_wire`."""
+    return Call(tuple(request_from_wire(r) for r in wire["call"]))
 
 
 def results_to_wire(results: Sequence[StageResult]) -> dict[str, Any]:
-    """A fused group's results as JSON."""
-    return {"results": [result_to_wire(r) for r in results]}
+    """A call's results (one per stage, in order) as JSON."""
+    return {"results": [_RESULT.dump_python(r, mode="json") for r in results]}
 
 
 def results_from_wire(wire: dict[str, Any]) -> list[StageResult]:
-    """A fused group's results back from JSON; a remote job error is raised here."""
-    if "results" not in wire:
-        result_from_wire(wire)  # raises the error it carries
-        raise ValueError("a group call returned a single result")
+    """A call's results back from JSON; a remote job error (a lost lease, a cancel, a
+    stop) is raised here."""
+    raise_carried(wire)
     return [_RESULT.validate_python(r) for r in wire["results"]]
 
 
@@ -84,7 +79,7 @@ def error_to_wire(
 
 
 def is_failure(wire: dict[str, Any]) -> bool:
-    """Whether a call's answer is one of :func:`error_to_wire`'s, not a result."""
+    """Whether a call's answer is one of :func:`error_to_wire`'s, not its results."""
     return any(key in wire for key in ("lease_lost", "cancelled", "interrupted", "error"))
 
 
@@ -97,8 +92,8 @@ class RemoteJobError(JobError):
         self.stage = stage
 
 
-def result_from_wire(wire: dict[str, Any]) -> StageResult:
-    """The result back from JSON; a remote job error is raised here."""
+def raise_carried(wire: dict[str, Any]) -> None:
+    """Raise the error a call's answer carries, as its own type; nothing for results."""
     if "lease_lost" in wire:
         raise LeaseLost(str(wire["lease_lost"]))
     if "cancelled" in wire:
@@ -108,4 +103,3 @@ def result_from_wire(wire: dict[str, Any]) -> StageResult:
     if "error" in wire:
         error = wire["error"]
         raise RemoteJobError(ErrorKind(error["kind"]), error["message"], error.get("stage"))
-    return _RESULT.validate_python(wire)

@@ -10,6 +10,7 @@ this process, in a local worker or in a Modal function.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,72 @@ class StageRequest(Generic[P]):
 
 
 AnyStageRequest = StageRequest[Any]  # a request whose stage is known only at run time
+
+
+@dataclass(frozen=True)
+class Call:
+    """Work on one machine: one or more adjacent stages of a job over one frame range.
+
+    A single stage is a call of one, a fused group a call of several (one decode, one
+    encode), a segment a call of one stage over its frame range. Runners run calls,
+    :func:`pipeline.stages.execute.execute` executes them, and their progress is one
+    transition, whatever their shape::
+
+        call = Call.of(framing, overlay)
+        call.label, call.share          # "framing+overlay", their joint part of the bar
+        parts = Call.of(overlay).split(segments)
+    """
+
+    requests: tuple[AnyStageRequest, ...]
+
+    def __post_init__(self) -> None:
+        if not self.requests:
+            raise ValueError("a call runs at least one stage")
+        if len(self.requests) > 1 and any(r.segment is not None for r in self.requests):
+            raise ValueError("a fused call runs whole stages, never segments")
+
+    @classmethod
+    def of(cls, *requests: AnyStageRequest) -> Call:
+        """The call of ``requests``, in job order."""
+        return cls(tuple(requests))
+
+    @property
+    def head(self) -> AnyStageRequest:
+        """Its first stage's request (the one that reads the call's input)."""
+        return self.requests[0]
+
+    @property
+    def last(self) -> AnyStageRequest:
+        """Its last stage's request (the one that writes the call's video)."""
+        return self.requests[-1]
+
+    @property
+    def stages(self) -> tuple[StageName, ...]:
+        """The stages it runs, in order."""
+        return tuple(r.stage for r in self.requests)
+
+    @property
+    def label(self) -> str:
+        """Its stages' names joined: ``framing+overlay`` (its logs and scratch folder)."""
+        return "+".join(name.value for name in self.stages)
+
+    @property
+    def segment(self) -> Segment | None:
+        """The frame range it covers; None: the whole clip."""
+        return self.head.segment
+
+    @property
+    def share(self) -> ProgressShare:
+        """Its part of the job's progress bar (its stages advance together: one pass)."""
+        if len(self.requests) == 1:
+            return self.head.share
+        return ProgressShare.spanning(self.head.share, self.last.share)
+
+    def split(self, segments: Sequence[Segment]) -> list[Call]:
+        """A call of one stage, as one call per segment of its frames."""
+        if len(self.requests) != 1:
+            raise ValueError("only a call of one stage is split into segments")
+        return [Call.of(dataclasses.replace(self.head, segment=s)) for s in segments]
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ overlay that ran in an earlier call (its choice of frame is in that call's recor
 
 Example::
 
-    result = execute(bucket, settings, request, progress)
-    results = execute_group(bucket, settings, [framing, overlay], progress)
+    [result] = execute(bucket, settings, Call.of(request), progress)
+    results = execute(bucket, settings, Call.of(framing, overlay), progress)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pipeline.core.errors import ReelpipeError, bounded_message
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
 from pipeline.media.previews import POSTER_NAME, PREVIEW_NAME, PREVIEWS_FOLDER, cut_previews
-from pipeline.stages.base import AnyStageRequest, ProgressFn, StageContext, StageResult
+from pipeline.stages.base import AnyStageRequest, Call, ProgressFn, StageContext, StageResult
 from pipeline.stages.fused import run_fused
 from pipeline.stages.registry import stage_for
 from pipeline.stages.table import Artifact
@@ -40,35 +40,22 @@ log = structlog.get_logger(__name__)
 
 
 def execute(
-    bucket: Bucket, settings: Settings, request: AnyStageRequest, progress: ProgressFn
-) -> StageResult:
-    """Run ``request``'s stage here, in scratch space under the settings' scratch dir
-    (removed afterwards)."""
-    scratch = settings.scratch_dir / request.job_id / request.stage.value
-    if request.segment is not None:
-        scratch = scratch / f"segment-{request.segment.index:03d}"
-    scratch.mkdir(parents=True, exist_ok=True)
-    ctx = StageContext(bucket, settings, scratch, progress)
-    try:
-        result = stage_for(request.stage).run(ctx, request)
-        return with_previews(ctx, [request], [result])[0]
-    finally:
-        ctx.cleanup()
-
-
-def execute_group(
-    bucket: Bucket,
-    settings: Settings,
-    requests: Sequence[AnyStageRequest],
-    progress: ProgressFn,
+    bucket: Bucket, settings: Settings, call: Call, progress: ProgressFn
 ) -> list[StageResult]:
-    """Run adjacent stages as one fused pass here; one result per stage, in order."""
-    names = "+".join(r.stage.value for r in requests)
-    scratch = settings.scratch_dir / requests[0].job_id / names
+    """Run ``call`` here, in scratch space under the settings' scratch dir (removed
+    afterwards): one stage on its own, or adjacent stages as one fused pass; one result
+    per stage, in order."""
+    scratch = settings.scratch_dir / call.head.job_id / call.label
+    if call.segment is not None:
+        scratch = scratch / f"segment-{call.segment.index:03d}"
     scratch.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(bucket, settings, scratch, progress)
     try:
-        return with_previews(ctx, requests, run_fused(ctx, requests))
+        if len(call.requests) > 1:
+            results = run_fused(ctx, call.requests)
+        else:
+            results = [stage_for(call.head.stage).run(ctx, call.head)]
+        return with_previews(ctx, call.requests, results)
     finally:
         ctx.cleanup()
 

@@ -8,57 +8,50 @@ stale worker stops at once.
 
 Example::
 
-    sink = ProgressSink(store.update, request, interval_s=1.0)
-    sink(0.42)        # the stage (or its segment) is 42% done
+    sink = ProgressSink(store.update, call, interval_s=1.0)
+    sink(0.42)        # the call (a stage, a fused group, a segment) is 42% done
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import structlog
 
 from pipeline.core.errors import LeaseLost, ReelpipeError, bounded_message
 from pipeline.manifests.status import StatusManifest
-from pipeline.stages.base import AnyStageRequest, ProgressShare
+from pipeline.stages.base import Call
 from pipeline.status.store import Mutation
-from pipeline.status.transitions import group_progress, segment_progress, stage_progress
+from pipeline.status.transitions import call_progress
 
 log = structlog.get_logger(__name__)
 
 
 class ProgressSink:
-    """Throttled, best-effort progress writes for one stage request, or for the stages of a
-    fused group (they advance together: one pass)."""
+    """Throttled, best-effort progress writes for one call (its stages advance together:
+    one pass)."""
 
     def __init__(
         self,
         write: Callable[[Mutation], StatusManifest],
-        request: AnyStageRequest | Sequence[AnyStageRequest],
+        call: Call,
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._write = write
-        self._request = request
+        self._call = call
         self._interval_s = interval_s
         self._clock = clock
         self._last = float("-inf")
 
     def __call__(self, fraction: float) -> None:
-        """Record that the stage (or its segment) is ``fraction`` done, if it is time to."""
+        """Record that the call is ``fraction`` done, if it is time to."""
         now = self._clock()
         if now - self._last < self._interval_s:
             return
         self._last = now
-        request = self._request
-        if isinstance(request, Sequence):
-            share = ProgressShare.spanning(request[0].share, request[-1].share)
-            mutation = group_progress([r.stage for r in request], share, fraction)
-        elif request.segment is None:
-            mutation = stage_progress(request.stage, request.share, fraction)
-        else:
-            mutation = segment_progress(request.stage, request.share, request.segment, fraction)
+        mutation = call_progress(self._call, fraction)
         try:
             self._write(mutation)
         except LeaseLost:

@@ -38,7 +38,7 @@ from pipeline.manifests.status import (
     StatusManifest,
     utc_now,
 )
-from pipeline.stages.base import ProgressShare, Segment, StageResult
+from pipeline.stages.base import Call, ProgressShare, StageResult
 from pipeline.status.store import Mutation
 
 SETUP_SHARE, STAGES_SHARE = 3.0, 95.0  # percent of the bar before and during the stages
@@ -314,39 +314,24 @@ def stage_attempted(name: StageName) -> Mutation:
     return mutate
 
 
-def stage_progress(name: StageName, share: ProgressShare, fraction: float) -> Mutation:
-    """Stage ``name`` is ``fraction`` done."""
+def call_progress(call: Call, fraction: float) -> Mutation:
+    """The stages of ``call`` are ``fraction`` done (one pass: they advance together, on
+    their joint part of the bar); a segment's call moves its own part, and its stage's
+    progress is the mean over the stage's segments."""
+    segment = call.segment
 
     def mutate(s: StatusManifest) -> StatusManifest:
-        s = with_stage(s, name, progress=round(100 * fraction, 1))
-        return _changed(s, progress=overall_progress(share, fraction, name))
-
-    return mutate
-
-
-def group_progress(names: Sequence[StageName], share: ProgressShare, fraction: float) -> Mutation:
-    """The stages of a fused pass are ``fraction`` done (``share``: their joint part)."""
-
-    def mutate(s: StatusManifest) -> StatusManifest:
-        for name in names:
-            s = with_stage(s, name, progress=round(100 * fraction, 1))
-        return _changed(s, progress=overall_progress(share, fraction, *names))
-
-    return mutate
-
-
-def segment_progress(
-    name: StageName, share: ProgressShare, segment: Segment, fraction: float
-) -> Mutation:
-    """One segment's progress; the stage's is the mean over its segments."""
-
-    def mutate(s: StatusManifest) -> StatusManifest:
-        parts = list(s.stages[name].segments)
-        parts += [0.0] * (segment.count - len(parts))
-        parts[segment.index] = round(100 * fraction, 1)
-        done = sum(parts) / len(parts) / 100
-        s = with_stage(s, name, segments=parts, progress=round(100 * done, 1))
-        return _changed(s, progress=overall_progress(share, done, name))
+        done = fraction
+        for name in call.stages:
+            if segment is None:
+                s = with_stage(s, name, progress=round(100 * fraction, 1))
+                continue
+            parts = list(s.stages[name].segments)
+            parts += [0.0] * (segment.count - len(parts))
+            parts[segment.index] = round(100 * fraction, 1)
+            done = sum(parts) / len(parts) / 100
+            s = with_stage(s, name, segments=parts, progress=round(100 * done, 1))
+        return _changed(s, progress=overall_progress(call.share, done, *call.stages))
 
     return mutate
 

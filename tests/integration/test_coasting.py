@@ -16,7 +16,7 @@ from pipeline.manifests.detections import Detections, Row
 from pipeline.manifests.job import DetectParams, Highlight, StageName
 from pipeline.media.sample import POST_X, SampleTruth, Scene
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import StageRequest
+from pipeline.stages.base import Call, StageRequest
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
 from tests.integration.test_track_highlight import truth_detections
@@ -128,7 +128,7 @@ def test_the_rings_centre_moves_smoothly_on_the_motion_backends_boxes(
         params=DetectParams.model_validate({"backend": "motion", "stride": 1}),
         final=False,
     )
-    result = LocalRunner(bucket, settings).run_stage(request, lambda f: None)
+    [result] = LocalRunner(bucket, settings).run(Call.of(request), lambda f: None)
     doc = Detections.model_validate(bucket.get_json(result.outputs["detections"]).data)
     x, y, w, h = truth.boxes[30, 0]
     picked = pick_track(doc, Highlight(frame=30, x=float(x + w / 2), y=float(y + h / 2)))

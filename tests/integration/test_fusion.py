@@ -165,9 +165,9 @@ def test_a_fused_group_is_reused_whole_and_keyed_on_every_stage(
     calls: list[list[StageName]] = []
 
     class Counting(LocalRunner):
-        def run_group(self, requests: Any, progress: Any) -> list[StageResult]:
-            calls.append([r.stage for r in requests])
-            return super().run_group(requests, progress)
+        def run(self, call: Any, progress: Any) -> list[StageResult]:
+            calls.append(list(call.stages))
+            return super().run(call, progress)
 
     from pipeline.jobs.claim import ClaimedJob
     from pipeline.jobs.lease import new_lease

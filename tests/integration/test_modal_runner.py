@@ -21,7 +21,7 @@ from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.runners.base import Runner
 from pipeline.runners.local import LocalRunner
 from pipeline.runners.modal import STAGE_FUNCTIONS, ModalRunner
-from pipeline.runners.stage_call import execute_stage
+from pipeline.runners.stage_call import execute_call
 from pipeline.stages import registry
 from pipeline.stages.base import Stage, StageContext, StageRequest, StageResult
 from pipeline.stages.table import STAGE_TABLE
@@ -58,7 +58,7 @@ class InProcessCall:
 
 
 class InProcessFunctions:
-    """A registry of the app's stage functions, executing ``execute_stage`` here."""
+    """A registry of the app's stage functions, executing ``execute_call`` here."""
 
     def __init__(self, bucket: Bucket, settings: Settings) -> None:
         self.calls: dict[str, InProcessCall] = {}
@@ -71,7 +71,7 @@ class InProcessFunctions:
         return self.calls.setdefault(
             name,
             InProcessCall(
-                lambda wire: execute_stage(wire, self.bucket, self.settings, machine=machine),
+                lambda wire: execute_call(wire, self.bucket, self.settings, machine=machine),
                 spec.retries,
             ),
         )

@@ -18,7 +18,7 @@ from pipeline.jobs.orchestrator import Orchestrator
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState, LeaseKind, StageState, StatusManifest
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.stages.base import Call, ProgressFn, StageResult
 from pipeline.status.transitions import requeued
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
@@ -186,11 +186,11 @@ class FlakyRunner:
         self.machine = "cpu"
         self.retries_calls = False
 
-    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
-        if request.stage not in self.failed:
-            self.failed.add(request.stage)
+    def run(self, call: Call, progress: ProgressFn) -> list[StageResult]:
+        if call.head.stage not in self.failed:
+            self.failed.add(call.head.stage)
             raise self.error
-        return self.inner.run_stage(request, progress)
+        return self.inner.run(call, progress)
 
 
 def test_transient_errors_are_retried(bucket: Bucket, settings: Settings, tmp_path: Path) -> None:
@@ -225,11 +225,11 @@ class SlowRunner:
     machine = "cpu"
     retries_calls = False
 
-    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+    def run(self, call: Call, progress: ProgressFn) -> list[StageResult]:
         for i in range(40):
             time.sleep(0.05)
             progress((i + 1) / 40)
-        return StageResult(outputs={"video": request.video_key}, frames=40, backend="test")
+        return [StageResult(outputs={"video": call.head.video_key}, frames=40, backend="test")]
 
 
 def test_progress_writes_are_throttled(bucket: Bucket, settings: Settings, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import JobState
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import ProgressFn, StageRequest, StageResult
+from pipeline.stages.base import Call, ProgressFn, StageResult
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 
@@ -25,7 +25,7 @@ class BrokenEncoder:
     machine = "cpu"
     retries_calls = False
 
-    def run_stage(self, request: StageRequest, progress: ProgressFn) -> StageResult:
+    def run(self, call: Call, progress: ProgressFn) -> list[StageResult]:
         raise EncoderCrashed("x264 segfaulted")
 
 

@@ -8,7 +8,7 @@ from pipeline.core.settings import Settings
 from pipeline.manifests.detections import TRACK, Detections
 from pipeline.manifests.job import DetectParams, StageName
 from pipeline.runners.local import LocalRunner
-from pipeline.stages.base import StageRequest
+from pipeline.stages.base import Call, StageRequest
 from pipeline.storage.bucket import Bucket
 from tests.factories import clip_with_a_cut
 from tests.stage_runs import JOB_ID, upload
@@ -25,7 +25,7 @@ def test_the_detect_stage_records_the_cut_and_no_track_crosses_it(
         params=DetectParams.model_validate({"backend": "motion", "stride": 1}),
         final=False,
     )
-    result = LocalRunner(bucket, settings).run_stage(request, lambda f: None)
+    [result] = LocalRunner(bucket, settings).run(Call.of(request), lambda f: None)
     doc = Detections.model_validate(bucket.get_json(result.outputs["detections"]).data)
     assert doc.shots == [45]
     before = {int(r[TRACK]) for f in range(45) for r in doc.rows(f) if r[TRACK] >= 0}

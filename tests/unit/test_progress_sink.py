@@ -7,17 +7,19 @@ import pytest
 from pipeline.core.errors import LeaseLost, StorageUnavailable
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.status import StatusManifest
-from pipeline.stages.base import ProgressShare, Segment, StageRequest
+from pipeline.stages.base import Call, ProgressShare, Segment, StageRequest
 from pipeline.status.progress import ProgressSink
 from pipeline.status.store import Mutation
 from pipeline.status.transitions import with_stage
 
 
-def request(segment: Segment | None = None) -> StageRequest:
+def request(segment: Segment | None = None) -> Call:
     params = OverlayParams.model_validate({"highlight": {"track_id": 1}})
-    return StageRequest(
-        "u", "j", StageName.OVERLAY, "in.mp4", params, final=True,
-        share=ProgressShare(0.0, 1.0), segment=segment,
+    return Call.of(
+        StageRequest(
+            "u", "j", StageName.OVERLAY, "in.mp4", params, final=True,
+            share=ProgressShare(0.0, 1.0), segment=segment,
+        )
     )  # fmt: skip
 
 

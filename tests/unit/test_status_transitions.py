@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from pipeline.core.errors import ErrorKind
 from pipeline.core.settings import Rates
-from pipeline.manifests.job import StageName
+from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.status import (
     ErrorInfo,
     JobState,
@@ -19,15 +19,22 @@ from pipeline.manifests.status import (
     StatusManifest,
     utc_now,
 )
-from pipeline.stages.base import ProgressShare, Segment, StageResult, progress_shares
+from pipeline.stages.base import (
+    Call,
+    ProgressShare,
+    Segment,
+    StageRequest,
+    StageResult,
+    progress_shares,
+)
 from pipeline.status.transitions import (
+    call_progress,
     failed,
     handed_back,
     leased,
     overall_progress,
     requeued,
     running,
-    segment_progress,
     stage_finished,
     stage_started,
     succeeded,
@@ -43,12 +50,21 @@ def overlay_running(workers: int) -> StatusManifest:
     return stage_started(StageName.OVERLAY, SECOND_HALF, workers=workers)(status)
 
 
+def overlay_part(segment: Segment) -> Call:
+    params = OverlayParams.model_validate({"highlight": {"track_id": 1}})
+    request = StageRequest(
+        "u", "j", StageName.OVERLAY, "in.mp4", params, final=True,
+        share=SECOND_HALF, segment=segment,
+    )  # fmt: skip
+    return Call.of(request)
+
+
 def test_stage_progress_is_the_mean_of_its_segments() -> None:
     """Parts report independently; the stage and the bar follow their mean."""
     status = overlay_running(4)
     assert status.stages[StageName.OVERLAY].segments == [0.0] * 4
-    status = segment_progress(StageName.OVERLAY, SECOND_HALF, Segment(2, 4, 50, 75), 1.0)(status)
-    status = segment_progress(StageName.OVERLAY, SECOND_HALF, Segment(0, 4, 0, 25), 0.5)(status)
+    status = call_progress(overlay_part(Segment(2, 4, 50, 75)), 1.0)(status)
+    status = call_progress(overlay_part(Segment(0, 4, 0, 25)), 0.5)(status)
     overlay = status.stages[StageName.OVERLAY]
     assert overlay.segments == [50.0, 0.0, 100.0, 0.0]
     assert overlay.progress == pytest.approx(37.5)

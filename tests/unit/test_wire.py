@@ -9,17 +9,19 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.core.errors import JobCancelled, LeaseLost, StageInterrupted
-from pipeline.manifests.job import FramingParams, StageName
+from pipeline.manifests.job import FramingParams, OverlayParams, StageName
 from pipeline.manifests.status import Fence
 from pipeline.runners.wire import (
+    call_from_wire,
+    call_to_wire,
     error_to_wire,
     is_failure,
     request_from_wire,
     request_to_wire,
-    result_from_wire,
-    result_to_wire,
+    results_from_wire,
+    results_to_wire,
 )
-from pipeline.stages.base import ProgressShare, Segment, StageRequest, StageResult
+from pipeline.stages.base import Call, ProgressShare, Segment, StageRequest, StageResult
 from pipeline.stages.table import Artifact
 
 
@@ -46,13 +48,28 @@ def test_parameters_are_validated_by_the_stage_model() -> None:
         request_from_wire(wire)
 
 
-def test_a_result_round_trips() -> None:
+def test_a_fused_call_round_trips_as_one_shape() -> None:
+    """A call of one stage and a fused call cross the boundary the same way."""
+    framing = StageRequest("u", "j", StageName.FRAMING, "k", FramingParams(), final=False)
+    overlay = StageRequest(
+        "u", "j", StageName.OVERLAY, "k",
+        OverlayParams.model_validate({"highlight": {"track_id": 1}}), final=True,
+        share=ProgressShare(0.5, 0.5),
+    )  # fmt: skip
+    for call in (Call.of(framing), Call.of(framing, overlay)):
+        back = call_from_wire(json.loads(json.dumps(call_to_wire(call))))
+        assert back == call
+        assert [type(r.params) for r in back.requests] == [type(r.params) for r in call.requests]
+
+
+def test_results_round_trip() -> None:
     result = StageResult(
         outputs={Artifact.VIDEO: "k"}, frames=90, backend="pyav-x264", gpu_seconds=1.5,
         warnings=("trim clamped",), details={"picked": {"track_id": 3}},
     )  # fmt: skip
-    assert result_from_wire(json.loads(json.dumps(result_to_wire(result)))) == result
-    assert not is_failure(result_to_wire(result))
+    wire = results_to_wire([result, result])
+    assert results_from_wire(json.loads(json.dumps(wire))) == [result, result]
+    assert not is_failure(wire)
 
 
 @pytest.mark.parametrize(
@@ -70,4 +87,4 @@ def test_a_stop_a_cancel_and_a_lost_lease_come_back_as_themselves(
     wire = json.loads(json.dumps(error_to_wire(error)))
     assert is_failure(wire)
     with pytest.raises(kind, match=str(error)):
-        result_from_wire(wire)
+        results_from_wire(wire)
