@@ -73,7 +73,7 @@ class Score:
     cut_pans: int
 
 
-def motion_detections(clip: Path, work: Path, stride: int = 1) -> Detections:
+def motion_detections(clip: Path, work: Path, stride: int | None = None) -> Detections:
     """The motion backend's tracked detections of ``clip`` (a W x H generated game)."""
     return tracked_detections(clip, work, stride)
 
@@ -169,9 +169,10 @@ def row(name: str, scores: list[Score]) -> str:
     )
 
 
-def real_footage(only: list[str] | None = None) -> None:
+def real_footage(only: list[str] | None = None, stride: int | None = None) -> None:
     """The real-footage table: each ground truth whose clip is installed, followed and
-    scored; the goals each one misses."""
+    scored (detected every ``stride``-th frame; None: the detect stage's default); the
+    goals each one misses."""
     print(HEADER)
     missed: dict[str, list[str]] = {}
     truths = {path.stem: load_truth(path) for path in truth_files()}
@@ -183,7 +184,7 @@ def real_footage(only: list[str] | None = None) -> None:
             print(f"| {name} | skipped: install {truth.source.package()} |" + " |" * 10)
             continue
         others = [o for key, o in truths.items() if key != name and o.clip == truth.clip]
-        result = measure_clip(name, truth, clip, others)
+        result = measure_clip(name, truth, clip, others, stride)
         print(real_row(result), flush=True)
         missed[name] = goals_missed(result)
     for name, misses in missed.items():
@@ -193,7 +194,9 @@ def real_footage(only: list[str] | None = None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--stride", type=int, default=1, help="detect every Nth frame")
+    parser.add_argument(
+        "--stride", type=int, help="detect every Nth frame (default: the detect stage's)"
+    )
     parser.add_argument("--real-only", action="store_true", help="only the real footage")
     parser.add_argument("--clip", action="append", help="only this ground truth (a file stem)")
     args = parser.parse_args()
@@ -213,7 +216,7 @@ def main() -> None:
             print(row(f"{name}: blobs", scene_scores(doc, truth, scene)), flush=True)
             print(row(f"{name}: blobs + look", scene_scores(doc, truth, scene, clip)), flush=True)
         print()
-    real_footage(args.clip)
+    real_footage(args.clip, args.stride)
 
 
 if __name__ == "__main__":

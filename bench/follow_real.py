@@ -218,12 +218,19 @@ class ClipResult:
         return sum(self.run.seconds.values()) / self.decode_s
 
 
-def measure_clip(name: str, truth: Truth, clip: Path, others: Sequence[Truth] = ()) -> ClipResult:
+def measure_clip(
+    name: str,
+    truth: Truth,
+    clip: Path,
+    others: Sequence[Truth] = (),
+    stride: int | None = None,
+) -> ClipResult:
     """``truth``'s click followed through ``clip`` as a job does, and scored (``others``:
-    the other people annotated on the clip)."""
+    the other people annotated on the clip; ``stride``: detect every Nth frame, None for
+    the detect stage's default)."""
     click = Highlight(frame=truth.click.frame, x=truth.click.x, y=truth.click.y)
     decode = decode_seconds(clip)
-    run = follow_click(clip, click)
+    run = follow_click(clip, click, stride)
     score = score_follow(
         truth, run.strength, run.centres, run.window_x, run.window_w, run.doc, others
     )

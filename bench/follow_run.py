@@ -59,11 +59,16 @@ from pipeline.stages.table import Artifact
 DETECTIONS_KEY = "detect/detections.json"
 
 
-def tracked_detections(clip: Path, work: Path | None = None, stride: int = 1) -> Detections:
+def tracked_detections(
+    clip: Path, work: Path | None = None, stride: int | None = None
+) -> Detections:
     """The motion backend's tracked detections of ``clip``, with its shot boundaries, on
-    every ``stride``-th frame (filled in between), as the detect stage makes them."""
+    every ``stride``-th frame (filled in between; by default the stride a job's detect
+    stage takes with the motion backend), as the detect stage makes them."""
     info = probe(clip)
     shots = ShotCuts(float(info.fps))
+    if stride is None:
+        stride = DetectParams().stride_for(MotionDetector.name)
     found = detect_frames(
         clip, info, MotionDetector(), tracker=tracking(), shots=shots, stride=stride
     )
@@ -175,11 +180,12 @@ class FollowRun:
         return lit
 
 
-def follow_click(clip: Path, click: Highlight) -> FollowRun:
-    """``click`` followed through ``clip`` (see the module docstring), timed."""
+def follow_click(clip: Path, click: Highlight, stride: int | None = None) -> FollowRun:
+    """``click`` followed through ``clip`` (see the module docstring), timed; detected on
+    every ``stride``-th frame (None: the detect stage's default)."""
     info = probe(clip)
     t0 = time.perf_counter()
-    doc = tracked_detections(clip)
+    doc = tracked_detections(clip, stride=stride)
     t1 = time.perf_counter()
     doc = with_look(doc, clip, click)
     t2 = time.perf_counter()
