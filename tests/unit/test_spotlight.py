@@ -128,3 +128,60 @@ def test_the_spotlight_moves_inside_rather_than_being_cut() -> None:
     assert frame.y[2, 320] == 180 and frame.y[98, 320] == 180
     lit_rows = np.where(frame.y[:, 320] == 180)[0]
     assert lit_rows.min() == 0
+
+
+def test_the_soft_mask_is_the_textbook_ellipse() -> None:
+    """The in-place mask equals ``clip((1 + edge - r) / edge, 0, 1)`` of the elliptic radius,
+    at fractional centres and radii."""
+    from pipeline.render.spotlight import SOFT_EDGE, _soft_ellipse
+
+    for height, width, cx, cy, a, b in [
+        (660, 444, 222.3, 330.7, 164.0, 244.5),
+        (41, 30, 3.9, 40.2, 7.5, 11.0),
+    ]:
+        ys = (np.arange(height) - cy) / b
+        xs = (np.arange(width) - cx) / a
+        r = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
+        expected = np.clip((1.0 + SOFT_EDGE - r) / SOFT_EDGE, 0.0, 1.0)
+        got = _soft_ellipse(height, width, cx, cy, a, b)
+        assert got.shape == (height, width)
+        assert np.abs(got - expected).max() < 1e-5
+
+
+def test_the_blend_rounds_as_the_float_formula() -> None:
+    """The vectorised blend gives exactly ``dark + (original - dark) * mask + 0.5``, truncated."""
+    from pipeline.render.spotlight import _blend, _lut
+
+    rng = np.random.default_rng(7)
+    original = rng.integers(0, 256, (300, 200), dtype=np.uint8)
+    dark = _lut(16, 0.4)[original]
+    mask = rng.random((300, 200), dtype=np.float32)
+    mask[:50] = 1.0
+    mask[50:100] = 0.0
+    d, o = dark.astype(np.float32), original.astype(np.float32)
+    expected = (d + (o - d) * mask + np.float32(0.5)).astype(np.uint8)
+    plane = dark.copy()
+    _blend(plane, original, mask)
+    assert np.array_equal(plane, expected)
+
+
+def test_a_reused_mask_draws_what_a_fresh_one_does() -> None:
+    """One spotlight drawing a player who stands, moves and stands again draws each frame
+    as a new spotlight would (the cached mask never outlives its geometry)."""
+    rng = np.random.default_rng(3)
+    boxes = [Box(400, 200, 60, 150)] * 3 + [
+        Box(400 + 7.3 * i, 200.5, 60 + i, 150) for i in range(4)
+    ]
+    boxes += [Box(430, 210, 64, 150)] * 2
+    kept = Spotlight(dim=0.4)
+    for box in boxes:
+        y = rng.integers(16, 236, (540, 960), dtype=np.uint8)
+        c = rng.integers(16, 241, (270, 480), dtype=np.uint8)
+        reused, fresh = (
+            YuvFrame.from_planes(0, y, c, c.copy()),
+            YuvFrame.from_planes(0, y, c, c.copy()),
+        )
+        kept.annotate(reused, box)
+        Spotlight(dim=0.4).annotate(fresh, box)
+        for plane in ("y", "u", "v"):
+            assert np.array_equal(getattr(reused, plane), getattr(fresh, plane))
