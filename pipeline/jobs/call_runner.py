@@ -1,0 +1,194 @@
+"""Running one call of a job: reused by its cache key, else attempted (retried), its
+stages' records kept.
+
+A call whose every stage already ran with the call's cache key, outputs still there,
+is not run again (a resumed or reprocessed job redoes only what changed). Otherwise
+each attempt writes its stages' start, runs the call through the runner (a splittable
+stage as parallel segments, :mod:`pipeline.jobs.segments`) with the run's frame
+boundary, and writes each stage's result and its seconds of the call. A RetryableError
+is retried with backoff here, unless the platform retries calls itself (Modal): one
+retry owner.
+
+Example::
+
+    calls = CallRunner(bucket, settings, runner)
+    results = calls.run(job_run, call)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import structlog
+
+from pipeline.core.errors import RetryableError, bounded_message
+from pipeline.core.settings import Settings
+from pipeline.jobs.cache import stage_cache_key
+from pipeline.jobs.job_run import JobRun
+from pipeline.jobs.segments import plan_stage_segments, run_segmented
+from pipeline.manifests.job import StageName
+from pipeline.manifests.status import StageState
+from pipeline.runners.base import Runner
+from pipeline.runners.frame_boundary import Interrupted
+from pipeline.stages.base import Call, Segment, StageResult
+from pipeline.stages.registry import stage_for
+from pipeline.stages.table import Artifact
+from pipeline.status.transitions import (
+    overall_progress,
+    progressed,
+    stage_finished,
+    stage_started,
+)
+from pipeline.storage.bucket import Bucket
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class CallRunner:
+    """Runs a job's calls through ``runner``, reusing and retrying them."""
+
+    def __init__(
+        self,
+        bucket: Bucket,
+        settings: Settings,
+        runner: Runner,
+        *,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 1.0,
+    ) -> None:
+        self.bucket = bucket
+        self.settings = settings
+        self.runner = runner
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+
+    def run(self, run: JobRun, call: Call) -> list[StageResult]:
+        """``call``'s results: reused when every stage of it ran with the call's key."""
+        key = self.cache_key(call)
+        reused = [self._reusable(run, name, key) for name in call.stages]
+        if all(r is not None for r in reused):
+            last = call.last
+            log.info("stage_cached", stage=last.stage.value, cache_key=key, fused=len(reused))
+            run.write(lambda s: progressed(s, overall_progress(last.share, 1.0, last.stage)))
+            return [r for r in reused if r is not None]
+        with structlog.contextvars.bound_contextvars(stage=call.label):
+            return self._with_retries(run, lambda: self._attempt(run, call, key))
+
+    def cache_key(self, call: Call) -> str:
+        """The cache key of running ``call`` on its input: for a fused call, each stage's
+        key takes the previous one's as its input, so the last covers the whole call."""
+        head = call.head
+        input_etag = self.bucket.head(head.video_key).etag
+        side_etags = {
+            f"{stage.value}.{label}": self.bucket.head(k).etag
+            for stage, outputs in head.upstream.items()
+            for label, k in outputs.items()
+            if k != head.video_key and label != Artifact.VIDEO
+        }
+        key = ""
+        for request in call.requests:
+            s = self.settings
+            profile = s.final_encode if request.final else s.intermediate_encode
+            version = stage_for(request.stage).version
+            etag = f"fused:{key}" if key else input_etag
+            key = stage_cache_key(request, version, etag, profile, side_etags, s.video_encoder)
+        return key
+
+    def _reusable(self, run: JobRun, name: StageName, key: str) -> StageResult | None:
+        """Stage ``name``'s recorded result when it ran with ``key`` and its outputs remain."""
+        done = run.store.latest.stages.get(name)
+        if (
+            done is None
+            or done.state is not StageState.SUCCEEDED
+            or done.cache_key != key
+            or not all(self.bucket.exists(k) for k in done.outputs.values())
+        ):
+            return None
+        return StageResult(
+            outputs={Artifact(k): v for k, v in done.outputs.items()},
+            frames=done.frames or 0,
+            backend=done.backend or "",
+        )
+
+    def _with_retries(self, run: JobRun, attempt_once: Callable[[], T]) -> T:
+        """``attempt_once()``, retried with backoff on a RetryableError."""
+        # One retry owner: the platform when it retries calls itself, else this loop.
+        tries = 1 if self.runner.retries_calls else self.max_attempts
+        for attempt in range(1, tries + 1):
+            try:
+                return attempt_once()
+            except RetryableError as exc:
+                if attempt == tries:
+                    raise
+                delay = self.retry_backoff_s * 2 ** (attempt - 1)
+                log.warning(
+                    "stage_retry", attempt=attempt, delay_s=delay, error=bounded_message(str(exc))
+                )
+                _sleep_unless(run.interrupted, delay)
+                run.stop_if_told("between stage attempts")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _segments(self, call: Call) -> list[Segment]:
+        """The segments a call of one splittable stage runs as; none for the others."""
+        if len(call.requests) > 1:
+            return []
+        return plan_stage_segments(
+            self.bucket, self.settings, call.head, capacity=self.runner.max_workers
+        )
+
+    def _attempt(self, run: JobRun, call: Call, cache_key: str) -> list[StageResult]:
+        """One attempt at ``call``: its stages' records start, advance and finish together,
+        each with its own seconds of the call."""
+        segments = self._segments(call)
+        counted = not self.runner.retries_calls  # else the call's body counts its attempts
+        for name in call.stages:
+            run.write(stage_started(name, call.share, len(segments) or 1, counted=counted))
+        run.activity.beat()
+        boundary = run.frame_boundary(call)
+        began = time.monotonic()
+        if segments:
+            joined = run_segmented(
+                self.bucket, self.settings, self.runner, call.head, segments, boundary
+            )
+            results = [joined]
+        else:
+            results = self.runner.run(call, boundary)
+        wall = time.monotonic() - began
+        run.stop_if_told(f"after {call.label}, before recording it")
+        for request, result, seconds in zip(
+            call.requests, results, _durations(wall, results), strict=True
+        ):
+            fps = result.frames / seconds if seconds > 0 else None
+            log.info(
+                "stage_finished",
+                stage=request.stage.value,
+                call=call.label,
+                duration_s=round(seconds, 3),
+                frames=result.frames,
+                fps=round(fps, 1) if fps else None,
+                backend=result.backend,
+            )
+            run.stages_cpu += result.cpu_seconds
+            rates = self.settings.rates
+            run.write(stage_finished(request.stage, call.share, result, seconds, cache_key, rates))
+        return results
+
+
+def _durations(wall: float, results: Sequence[StageResult]) -> list[float]:
+    """Each stage's seconds of a call of ``wall`` seconds: in proportion to its own
+    seconds of the pass (the whole call for a call of one)."""
+    busy = sum(r.busy_s or 0.0 for r in results)
+    if busy <= 0:
+        return [wall / len(results)] * len(results)
+    return [wall * (r.busy_s or 0.0) / busy for r in results]
+
+
+def _sleep_unless(interrupted: Interrupted, seconds: float) -> None:
+    """Sleep ``seconds`` unless told to stop first."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and not interrupted():
+        time.sleep(min(left, 0.1))
