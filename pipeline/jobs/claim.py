@@ -18,6 +18,9 @@ Order of writes, each safe to repeat:
    (:mod:`pipeline.jobs.inbox`): a manifest overwritten meanwhile stays for the next
    scan. Nothing uploaded is lost before it is copied.
 
+A claim's writes may stop part way (its claimer died): the job's first run finishes
+them (:func:`finish_claim`, :func:`claimed_manifest`).
+
 A claim that loses because the job already exists (the same manifest
 uploaded again, byte for byte, after it was claimed) retires the inbox copy
 once the job holds its own copy, so it is not listed by every scan forever.
@@ -32,7 +35,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from pipeline.core.errors import AlreadyExists, ObjectNotFound, PreconditionFailed
+from pipeline.core.errors import (
+    AlreadyExists,
+    InvalidManifest,
+    ObjectNotFound,
+    PreconditionFailed,
+)
 from pipeline.core.keys import job_id_for, parse_inbox_key
 from pipeline.core.settings import Settings
 from pipeline.jobs.inbox import reject_inbox_object, retire_inbox_copy
@@ -167,6 +175,46 @@ def write_request_pointer(bucket: Bucket, status: StatusManifest) -> bool:
     except AlreadyExists:
         return False
     return True
+
+
+def finish_claim(bucket: Bucket, job: ClaimedJob) -> None:
+    """Finish the claim's own writes on the job's first run (its claimer may have died
+    between any two of them): the request pointer. The manifest's copy is finished as it
+    is read (:func:`claimed_manifest`)."""
+    latest = job.status.latest
+    if latest.runs.epoch <= 1:
+        write_request_pointer(bucket, latest)
+
+
+def claimed_manifest(bucket: Bucket, job: ClaimedJob, *, conditional_delete: bool) -> bytes:
+    """The job's manifest, as its run reads it. When the job has no copy (its claimer
+    died before making it), the copy is made now from the inbox, from the very version
+    the job is named after, and the inbox entry retired; InvalidManifest when that
+    version is gone."""
+    try:
+        body, _ = bucket.get_bytes(job.manifest_key)
+    except ObjectNotFound:
+        body = _recover_manifest(bucket, job, conditional_delete)
+    return body
+
+
+def _recover_manifest(bucket: Bucket, job: ClaimedJob, conditional_delete: bool) -> bytes:
+    """The claimer died before copying the manifest: finish its copy from the inbox."""
+    request_key = job.status.latest.request_key
+    missing = InvalidManifest(
+        "the manifest was replaced or removed while it was being claimed; upload it again"
+    )
+    if request_key is None:
+        raise missing
+    try:
+        body, etag = bucket.get_bytes(request_key)
+    except ObjectNotFound:
+        raise missing from None
+    if job_id_for(request_key, etag) != job.job_id:
+        raise missing
+    bucket.put_bytes(job.manifest_key, body, content_type="application/json")
+    retire_inbox_copy(bucket, request_key, etag, conditional=conditional_delete)
+    return body
 
 
 def _copy_listed_version(bucket: Bucket, source: str, etag: str, dest: str) -> bool:

@@ -31,20 +31,17 @@ from pipeline.core.errors import (
     JobError,
     LeaseLost,
     LimitExceeded,
-    ObjectNotFound,
     ReelpipeError,
     RetryableError,
     StageInterrupted,
     bounded_message,
 )
-from pipeline.core.keys import job_id_for
 from pipeline.core.public_text import public_message
 from pipeline.core.settings import Settings
 from pipeline.core.usage import metered
 from pipeline.jobs.call_runner import CallRunner
-from pipeline.jobs.claim import ClaimedJob, write_request_pointer
+from pipeline.jobs.claim import ClaimedJob, claimed_manifest, finish_claim
 from pipeline.jobs.fusion import fusion_groups
-from pipeline.jobs.inbox import retire_inbox_copy
 from pipeline.jobs.job_run import JobRun, StatusListener
 from pipeline.jobs.lease import Activity
 from pipeline.jobs.plan import plan_job, stage_seconds
@@ -141,11 +138,12 @@ class Orchestrator:
         )
 
     def _run(self, job: ClaimedJob, run: JobRun) -> StatusManifest:
-        """Claim finished, manifest read and planned, then one call after another."""
-        if run.store.latest.runs.epoch <= 1:
-            write_request_pointer(self.bucket, run.store.latest)  # its claimer may have died
+        """The claim finished, the manifest read and planned, then one call after another."""
+        finish_claim(self.bucket, job)
         try:
-            body = self._manifest_body(job)
+            body = claimed_manifest(
+                self.bucket, job, conditional_delete=self.settings.uses_conditional_delete
+            )
             if is_reel_document(body):
                 return self._run_reel(run, body)
             manifest = parse_job_manifest(body, max_bytes=self.settings.max_manifest_bytes)
@@ -179,33 +177,6 @@ class Orchestrator:
         return run.succeed(run.previews or self._previews(run))
 
     # -- steps ------------------------------------------------------------------
-
-    def _manifest_body(self, job: ClaimedJob) -> bytes:
-        try:
-            body, _ = self.bucket.get_bytes(job.manifest_key)
-        except ObjectNotFound:
-            body = self._recover_manifest(job)
-        return body
-
-    def _recover_manifest(self, job: ClaimedJob) -> bytes:
-        """The claimer died before copying the manifest: finish its copy from the inbox."""
-        request_key = job.status.latest.request_key
-        missing = InvalidManifest(
-            "the manifest was replaced or removed while it was being claimed; upload it again"
-        )
-        if request_key is None:
-            raise missing
-        try:
-            body, etag = self.bucket.get_bytes(request_key)
-        except ObjectNotFound:
-            raise missing from None
-        if job_id_for(request_key, etag) != job.job_id:
-            raise missing
-        self.bucket.put_bytes(job.manifest_key, body, content_type="application/json")
-        retire_inbox_copy(
-            self.bucket, request_key, etag, conditional=self.settings.uses_conditional_delete
-        )
-        return body
 
     def _run_reel(self, run: JobRun, body: bytes) -> StatusManifest:
         """One pass of a reel (:mod:`pipeline.jobs.reel_job`): its clips' jobs submitted

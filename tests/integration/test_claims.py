@@ -120,3 +120,28 @@ def test_a_manifest_replaced_after_the_listing_is_never_lost(
     Scanner(bucket, settings, claimed.append).scan_once()
     assert len(claimed) == 1 and claimed[0].job_id != stale.job_id
     assert bucket.get_json(claimed[0].manifest_key).data == job_manifest(framing={"aspect": "9:16"})
+
+
+def test_a_claim_its_claimer_left_half_done_is_finished_by_the_claim(
+    bucket: Bucket, settings: Settings
+) -> None:
+    """The claimer died after creating the status: the job's first run finishes the claim
+    (the request pointer, the manifest copied from the very version in the inbox, the
+    inbox entry retired) before it reads the manifest."""
+    from pipeline.jobs.claim import claim, claimed_manifest, finish_claim
+
+    submitted = submit_manifest(bucket, "u", job_manifest(framing={}), request_id="half")
+    body, _ = bucket.get_bytes(submitted.inbox_key)
+    job = claim(bucket, submitted.inbox_key)
+    assert job is not None
+    pointer = bucket.layout.request_key("u", "half")
+    # Undo what the claimer did after the status: as if it had died right there.
+    for key in (pointer, job.manifest_key):
+        bucket.delete(key)
+    bucket.put_bytes(submitted.inbox_key, body, content_type="application/json")
+
+    finish_claim(bucket, job)
+    assert bucket.get_json(pointer).data["job_id"] == job.job_id
+    read = claimed_manifest(bucket, job, conditional_delete=settings.uses_conditional_delete)
+    assert read == body == bucket.get_bytes(job.manifest_key)[0]
+    assert not bucket.exists(submitted.inbox_key)
