@@ -22,8 +22,17 @@ from typing import Any
 
 from pipeline.detect.moments import FoundMoment, MomentOptions, find_moments, fit_within
 from pipeline.jobs.job_edit import EXPORT_LABELS
-from pipeline.manifests.job import Follow, FramingParams
-from pipeline.manifests.reel import Reel, ReelClip, ReelClipStatus, ReelPieceStatus, ReelStatus
+from pipeline.jobs.reel_player import PlayerFrames, offers_in, player_look, player_moments
+from pipeline.manifests.detections import Detections
+from pipeline.manifests.job import Follow, FramingParams, Highlight
+from pipeline.manifests.reel import (
+    PlayerOffer,
+    Reel,
+    ReelClip,
+    ReelClipStatus,
+    ReelPieceStatus,
+    ReelStatus,
+)
 from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.loudness import LoudnessTarget
@@ -53,6 +62,8 @@ class RenderedClip:
     timeline: FramingTimeline | None
     status: ReelClipStatus
     coverage: tuple[str, ...] = ()  # per second of the file: the lit player found/coasted/lost
+    detections: Detections | None = None  # its job's detect, when it ran
+    highlight: Highlight | None = None  # the player it lights (see Reel.highlight_of)
 
 
 def player_coverage(status: StatusManifest) -> tuple[str, ...]:
@@ -65,21 +76,38 @@ def player_coverage(status: StatusManifest) -> tuple[str, ...]:
     return ()
 
 
-def stages_for(clip: ReelClip, reel: Reel) -> dict[str, Any] | None:
-    """The clip's job's stages: its own, framed to the reel's aspect when it names one
-    and the clip has no framing of its own (the window following the lit player when
-    the clip lights one, the action when it detects, else the centre); None when there
-    is nothing to run."""
+def stages_for(reel: Reel, index: int) -> dict[str, Any] | None:
+    """Clip ``index``'s job's stages: its own; an overlay lighting the reel's player where
+    the clip has him (the reel's click on it, or a confirmed track); a detect where a
+    player's reel does not know him yet (its tracks are offered); framed to the reel's
+    aspect when it names one and the clip has no framing of its own (the window
+    following the lit player, else the action when it detects, else the centre). None
+    when there is nothing to run."""
+    clip = reel.clips[index]
     stages = clip.stages.model_dump(mode="json", exclude_none=True) if clip.stages else {}
+    highlight = reel.highlight_of(index)
+    if highlight is not None and "overlay" not in stages:
+        stages["overlay"] = {"highlight": highlight.model_dump(mode="json", exclude_none=True)}
+    elif highlight is None and reel.player is not None and "detect" not in stages:
+        stages["detect"] = {}
     if reel.aspect is not None and "framing" not in stages:
         follow = None
-        if clip.stages is not None and clip.stages.overlay is not None:
+        if "overlay" in stages:
             follow = Follow.PLAYER  # the manifest gives framing the overlay's highlight
-        elif clip.stages is not None and clip.stages.detect is not None:
+        elif "detect" in stages:
             follow = Follow.ACTION
         framing = FramingParams(aspect=reel.aspect, follow=follow)
         stages["framing"] = framing.model_dump(mode="json", exclude_none=True)
     return stages or None
+
+
+def detections_of(bucket: Bucket, status: StatusManifest) -> Detections | None:
+    """The detections the clip's job made (None when it did not detect)."""
+    for record in status.stages.values():
+        key = record.outputs.get("detections")
+        if key:
+            return Detections.model_validate(bucket.get_json(key).data)
+    return None
 
 
 def timeline_of(bucket: Bucket, status: StatusManifest) -> FramingTimeline | None:
@@ -95,12 +123,18 @@ def _moments(done: RenderedClip, reel: Reel) -> list[FoundMoment]:
     through framing), or the best found by themselves."""
     length = done.info.frame_count / float(done.info.fps)
     if done.clip.moments == "auto":
-        if not done.coverage:
+        lit = done.highlight is not None and done.detections is not None
+        if not lit and not done.coverage:
+            if reel.player is not None:
+                return []  # a player's reel: he is not known in this clip (see its offers)
             options = MomentOptions(moment_s=reel.moment_s, max_moments=reel.max_moments)
             return find_moments(done.path, done.info, options)
         # A player's clip: more candidates, then only those he is in, ranked up by it.
         options = MomentOptions(moment_s=reel.moment_s, max_moments=3 * reel.max_moments)
         found = find_moments(done.path, done.info, options)
+        if done.highlight is not None and done.detections is not None:
+            frames = PlayerFrames.of(done.detections, done.highlight)
+            return player_moments(found, frames, done.timeline)[: reel.max_moments]
         return moments_with_the_player(found, done.coverage)[: reel.max_moments]
     out = []
     for moment in done.clip.moments:
@@ -196,8 +230,12 @@ def assemble_rendered(
         start = round(moment.start_s * fps)
         end = min(round(moment.end_s * fps), round(done.info.frame_count * fps / done.info.fps))
         pieces.append(Piece(done.path, start, end, done.info.has_audio))
-        marker = (EditMarker(start, "moment"),)
-        note = {"score": None if math.isinf(moment.score) else round(moment.score, 3)}
+        why = "; ".join(moment.reasons)
+        marker = (EditMarker(start, f"moment: {why}" if why else "moment"),)
+        note: dict[str, Any] = {
+            "score": None if math.isinf(moment.score) else round(moment.score, 3),
+            "reasons": list(moment.reasons),
+        }
         whole = round(done.info.frame_count * fps / done.info.fps)
         edit.append(
             EditPiece(
@@ -236,8 +274,27 @@ def assemble_rendered(
         loudness_lufs=reel.loudness_lufs,
         cost_usd=round(sum(r.status.cost_usd or 0.0 for r in rendered), 6),
         timings={"clips_s": round(clips_s, 3), "assembly_s": round(time.monotonic() - started, 3)},
+        player_offers=player_offers(rendered, reel),
     )
     return finish_reel(status, out_dir, paths)
+
+
+def player_offers(rendered: list[RenderedClip], reel: Reel) -> list[PlayerOffer]:
+    """A player's reel: the tracks of its other clips (those that do not light him) that
+    look like him, for the user to confirm; none in any other reel."""
+    if reel.player is None:
+        return []
+    clicked = rendered[reel.player.clip]
+    if clicked.detections is None or clicked.highlight is None:
+        return []
+    look = player_look(clicked.detections, clicked.highlight)
+    if look is None:
+        return []
+    offers = []
+    for index, done in enumerate(rendered):
+        if done.highlight is None and done.detections is not None:
+            offers += offers_in(index, done.detections, look)
+    return offers
 
 
 def _previews(output: Path, duration_s: float, middle: float, out_dir: Path) -> dict[str, Path]:

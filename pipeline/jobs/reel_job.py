@@ -46,6 +46,7 @@ from pipeline.jobs.lease import new_lease
 from pipeline.jobs.reel_cut import (
     RenderedClip,
     assemble_rendered,
+    detections_of,
     player_coverage,
     stages_for,
     timeline_of,
@@ -92,7 +93,7 @@ class ReelJob:
         for index, clip in enumerate(reel.clips):
             if clip.input_key is None:
                 raise StageParamsInvalid(f"reel.clips[{index}]: input_key is missing")
-            stages = stages_for(clip, reel) or {"framing": {}}  # as it is: re-encoded alike
+            stages = stages_for(reel, index) or {"framing": {}}  # as it is: re-encoded alike
             manifest = {"input_key": clip.input_key, "stages": stages}
             with contextlib.suppress(AlreadyExists):  # submitted by an earlier pass
                 submit_manifest(
@@ -239,6 +240,8 @@ class ReelJob:
                         timeline_of(self.bucket, status),
                         summary,
                         player_coverage(status),
+                        detections_of(self.bucket, status),
+                        reel.highlight_of(index),
                     )
                 )
             made = assemble_rendered(rendered, reel, scratch / "reel", 0.0)

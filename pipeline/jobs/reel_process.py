@@ -26,6 +26,7 @@ from pipeline.jobs.reel_cut import (
     ProcessedReel,
     RenderedClip,
     assemble_rendered,
+    detections_of,
     failed_reel,
     finish_reel,
     player_coverage,
@@ -103,7 +104,7 @@ def _render(
     """The clip as it goes into the reel: its job's output, or the clip itself."""
     user, index, clip, path = which
     assert clip.input_key is not None
-    stages = stages_for(clip, reel)
+    stages = stages_for(reel, index)
     if stages is None:
         status = ReelClipStatus(input_key=clip.input_key, state=JobState.SUCCEEDED.value)
         key = bucket.layout.user_key(user, clip.input_key)
@@ -127,4 +128,14 @@ def _render(
     local = bucket.download_file(finished.output_key, scratch / f"clip-{index}.mp4")
     timeline = timeline_of(bucket, finished)
     coverage = player_coverage(finished)
-    return RenderedClip(clip, local, probe(local), finished.output_key, timeline, status, coverage)
+    return RenderedClip(
+        clip,
+        local,
+        probe(local),
+        finished.output_key,
+        timeline,
+        status,
+        coverage,
+        detections_of(bucket, finished),
+        reel.highlight_of(index),
+    )

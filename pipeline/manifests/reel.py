@@ -11,12 +11,18 @@ overlay with a click, upscale); then what holds for the whole reel.
                         {"input_key": "clips/b.mp4", "moments": "auto"}],
               "aspect": "9:16", "transition": {"kind": "crossfade", "duration_s": 0.5},
               "max_duration_s": 30, "loudness_lufs": -14}}
+
+A player's reel names the click once (``"player": {"clip": 0, "frame": 40, "x": 300,
+"y": 200}``): that clip lights and follows him, every clip is detected, the moments
+kept are those he is in and part of, and the status offers the tracks of the other
+clips that look like him (``player_offers``). An app asks its user, and a new upload
+with a clip's ``"player": {"confirmed_track": {...offer...}}`` follows him there too.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -28,7 +34,7 @@ from pipeline.manifests.bounded_json import (
     JsonRefused,
     loads_bounded,
 )
-from pipeline.manifests.job import Aspect, ClipKey, Notify, Stages, TimeRange
+from pipeline.manifests.job import Aspect, ClipKey, Highlight, Notify, Stages, TimeRange
 
 MAX_CLIPS = 50
 MAX_REEL_S = 600.0
@@ -53,6 +59,43 @@ class Transition(WireModel):
         return self.duration_s if self.kind is TransitionKind.CROSSFADE else 0.0
 
 
+BoxField = Annotated[
+    tuple[float, float, float, float], Field(description="[x, y, width, height], source pixels")
+]
+
+
+class ConfirmedTrack(WireModel):
+    """An offered track the user confirmed is the reel's player (the offer, as given)."""
+
+    track_id: int = Field(ge=0, description="the offer's track id in this clip's detections")
+    frame: int = Field(ge=0, description="a source frame the track is seen on")
+    box: BoxField
+    score: float | None = Field(None, description="the offer's score (kept as given)")
+
+    def click(self) -> Highlight:
+        """A click on the track's box (the follow then keeps him whatever his ids)."""
+        x, y, w, h = self.box
+        return Highlight(frame=self.frame, x=max(0.0, x + w / 2), y=max(0.0, y + h / 2))
+
+
+class ClipPlayer(WireModel):
+    """Who the reel's player is in this clip: a track offered and confirmed."""
+
+    confirmed_track: ConfirmedTrack
+
+
+class ReelPlayer(WireModel):
+    """The reel's player: a click on him in one of its clips (source pixels and frame)."""
+
+    clip: int = Field(ge=0, description="the clip clicked in, by position in reel.clips")
+    frame: int = Field(ge=0)
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+
+    def click(self) -> Highlight:
+        return Highlight(frame=self.frame, x=self.x, y=self.y)
+
+
 class ReelClip(WireModel):
     """One clip of the reel: where it is, the moments kept of it, its stages."""
 
@@ -64,6 +107,9 @@ class ReelClip(WireModel):
     )
     stages: Stages | None = Field(
         None, description="the clip's stages (none: its moments are cut from it as it is)"
+    )
+    player: ClipPlayer | None = Field(
+        None, description="the reel's player in this clip, once an offer is confirmed"
     )
 
     @field_validator("moments")
@@ -89,6 +135,38 @@ class Reel(WireModel):
     true_peak_db: float = Field(-1.0, ge=-9, le=0, description="the true peak's ceiling, dBTP")
     max_moments: int = Field(5, ge=1, le=50, description="moments found per 'auto' clip")
     moment_s: float = Field(6.0, ge=1.0, le=30.0, description="an 'auto' moment's length")
+    player: ReelPlayer | None = Field(
+        None, description="a player's reel: the click on him (only his moments are kept)"
+    )
+
+    def highlight_of(self, index: int) -> Highlight | None:
+        """The player clip ``index`` lights: its overlay's, the reel's click when it is
+        that clip's, or its confirmed track; None when it lights nobody."""
+        clip = self.clips[index]
+        if clip.stages is not None and clip.stages.overlay is not None:
+            return clip.stages.overlay.highlight
+        if self.player is not None and self.player.clip == index:
+            return self.player.click()
+        if clip.player is not None:
+            return clip.player.confirmed_track.click()
+        return None
+
+    @model_validator(mode="after")
+    def _player_named_once(self) -> Reel:
+        if self.player is not None and self.player.clip >= len(self.clips):
+            raise ValueError(
+                f"player.clip {self.player.clip}: the reel has {len(self.clips)} clips "
+                "(count from 0)"
+            )
+        for i, clip in enumerate(self.clips):
+            lit = clip.stages is not None and clip.stages.overlay is not None
+            clicked = self.player is not None and self.player.clip == i
+            if sum((lit, clicked, clip.player is not None)) > 1:
+                raise ValueError(
+                    f"clips[{i}]: the player is named twice (give one of the clip's overlay "
+                    "highlight, reel.player on it, or its confirmed_track)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _moments_outlast_the_crossfade(self) -> Reel:
@@ -143,6 +221,17 @@ class ReelPieceStatus(WireModel):
     reasons: list[str] = Field(default_factory=list)
 
 
+class PlayerOffer(WireModel):
+    """A track of another clip that looks like the reel's player: for the user to confirm
+    (put it back as that clip's ``player.confirmed_track``), never followed unasked."""
+
+    clip: int = Field(description="the clip, by position in reel.clips")
+    track_id: int
+    score: float = Field(description="how alike their colours are: 1 the same, 0 nothing shared")
+    frame: int = Field(description="the source frame the track looks most like him on")
+    box: BoxField
+
+
 class ReelStatus(WireModel):
     """``status.json`` of a reel: its state, each clip's job, the pieces and the cost."""
 
@@ -155,6 +244,9 @@ class ReelStatus(WireModel):
     loudness_lufs: float
     cost_usd: float = 0.0
     timings: dict[str, float] = Field(default_factory=dict)
+    player_offers: list[PlayerOffer] = Field(
+        default_factory=list, description="a player's reel: other clips' tracks like him"
+    )
     error: str | None = None
 
 

@@ -28,14 +28,43 @@ def test_a_clip_is_framed_to_the_reel(
     if stages is not None:
         clip["stages"] = stages
     reel = parse_reel_manifest({"reel": {"clips": [clip], "aspect": "9:16"}}).reel
-    made = stages_for(reel.clips[0], reel)
+    made = stages_for(reel, 0)
     assert made is not None
     assert {k: v for k, v in made["framing"].items() if k in ("aspect", "follow")} == framing
 
 
 def test_a_clip_without_stages_in_a_reel_without_a_shape_runs_nothing() -> None:
     reel = parse_reel_manifest({"reel": {"clips": [{"input_key": "clips/a.mp4"}]}}).reel
-    assert stages_for(reel.clips[0], reel) is None
+    assert stages_for(reel, 0) is None
+
+
+def test_a_players_reel_lights_him_where_he_is_known_and_detects_the_other_clips() -> None:
+    """The clicked clip lights him, a confirmed clip lights the confirmed track (a click
+    on its box), a clip that does not know him yet detects (its tracks are offered)."""
+    box = {"track_id": 4, "frame": 12, "box": [100, 50, 20, 60], "score": 0.9}
+    reel = parse_reel_manifest(
+        {
+            "reel": {
+                "clips": [
+                    {"input_key": "clips/a.mp4"},
+                    {"input_key": "clips/b.mp4"},
+                    {"input_key": "clips/c.mp4", "player": {"confirmed_track": box}},
+                ],
+                "aspect": "9:16",
+                "player": {"clip": 0, "frame": 40, "x": 300, "y": 200},
+            }
+        }
+    ).reel
+    clicked, unknown, confirmed = (stages_for(reel, i) for i in range(3))
+    assert clicked is not None and unknown is not None and confirmed is not None
+    assert clicked["overlay"]["highlight"] == {"frame": 40, "x": 300, "y": 200}
+    assert confirmed["overlay"]["highlight"] == {"frame": 12, "x": 110, "y": 80}
+    assert "overlay" not in unknown and unknown["detect"] == {}
+    assert [s["framing"]["follow"] for s in (clicked, unknown, confirmed)] == [
+        "player",
+        "action",
+        "player",
+    ]
 
 
 def test_a_players_moments_are_those_he_is_in_ranked_up_by_it() -> None:

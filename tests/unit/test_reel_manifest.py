@@ -59,6 +59,15 @@ def _with(**changes: object) -> dict[str, object]:
         (_with(clips=[{"input_key": "a.mp4", "moments": [{"start_s": 5, "end_s": 2}]}]), "end_s"),
         (_with(transitions={"kind": "cut"}), "transition"),  # a typo: did you mean
         ({"schema_version": 1, "stages": {}}, "'reel' block"),
+        (_with(player={"clip": 2, "frame": 0, "x": 1, "y": 1}), r"player.clip 2: the reel has 2"),
+        (  # clip 0 lights its own overlay's player already
+            _with(player={"clip": 0, "frame": 0, "x": 1, "y": 1}),
+            r"clips\[0\]: the player is named twice",
+        ),
+        (
+            _with(clips=[{"input_key": "a.mp4", "player": {"confirmed_track": {"track_id": 1}}}]),
+            "confirmed_track",
+        ),
     ],
 )
 def test_a_bad_reel_says_what_is_wrong(doc: dict[str, object], says: str) -> None:
@@ -70,3 +79,10 @@ def test_the_reel_schema_is_published() -> None:
     schema = json_schemas()["reel"]
     assert "reel" in schema["properties"]
     assert "Reel" in schema["$defs"] and "ReelClip" in schema["$defs"]
+
+
+def test_a_players_reel_and_its_confirmed_track_are_in_the_schema() -> None:
+    defs = json_schemas()["reel"]["$defs"]
+    assert "player" in defs["Reel"]["properties"] and "ReelPlayer" in defs
+    assert "player" in defs["ReelClip"]["properties"]
+    assert set(defs["ConfirmedTrack"]["required"]) == {"track_id", "frame", "box"}
