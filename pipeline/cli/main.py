@@ -103,6 +103,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     server = EmbeddedS3Process().start() if settings.embedded else None
     try:
         from pipeline.cli.progress_bar import ProgressBar
+        from pipeline.cli.stage_timing import timing_lines
         from pipeline.jobs.compose import with_logging
         from pipeline.jobs.process import process_clip
 
@@ -124,6 +125,8 @@ def cmd_process(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
     print(f"{'job:':<12}{done.status.job_id} {done.status.state.value}")
+    for line in timing_lines(done.status):
+        print(line)
     labels = ("output", "poster", "preview", "timeline", "detections", "edit", "fcp_xml", "edl")
     for label in (*labels, "status"):
         if label in done.paths:
@@ -202,7 +205,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     print(f"{args.clip.name}: {info.frame_count} frames, {info.duration_s:.1f} s")
-    print(f"{'stage':<10}{'machine':<8}{'workers':>8}{'wall s':>9}{'cost $':>10}  alternatives")
+    print(
+        f"{'stage':<10}{'machine':<8}{'workers':>8}{'wall s':>9}{'cost $':>10}{'here s':>9}"
+        "  alternatives"
+    )
     for stage in plan.stages:
         others = ", ".join(
             f"{e.workers}: {e.wall_s:.1f} s ${e.cost_usd:.4f}" for e in stage.alternatives
@@ -210,9 +216,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         chosen = stage.chosen
         print(
             f"{stage.stage.value:<10}{stage.machine:<8}{chosen.workers:>8}"
-            f"{chosen.wall_s:>9.1f}{chosen.cost_usd:>10.4f}  {others or '-'}"
+            f"{chosen.wall_s:>9.1f}{chosen.cost_usd:>10.4f}{stage.local_s:>9.1f}  {others or '-'}"
         )
-    print(f"total: {plan.total_wall_s:.1f} s, ${plan.total_cost_usd:.4f} ({args.objective} first)")
+    print(
+        f"total: {plan.total_wall_s:.1f} s, ${plan.total_cost_usd:.4f} on Modal "
+        f"({args.objective} first); {plan.total_local_s:.1f} s here (reelpipe process)"
+    )
     print(
         "rates: "
         + ", ".join(

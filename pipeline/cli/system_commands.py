@@ -27,6 +27,7 @@ from pipeline.cli.common import (
     stop_on_signals,
 )
 from pipeline.cli.progress_bar import ProgressBar
+from pipeline.cli.stage_timing import stage_timing
 from pipeline.client.app_client import JobNotFound, JobTimeout, ReelpipeClient
 from pipeline.core.keys import validate_job_id
 from pipeline.core.listening import Wanted, listen_on_all
@@ -181,10 +182,9 @@ def _describe(status: StatusManifest) -> str:
         f"state:    {status.state.value}  {progress.percent:.0f}%  {progress.message}",
     ]
     for name, stage in status.stages.items():
-        timing = f" {stage.duration_s:.1f}s" if stage.duration_s is not None else ""
-        if stage.plan_s is not None:
-            timing += f" (plan {stage.plan_s:.1f}s)"
-        lines.append(f"  {name.value:<8} {stage.state.value:<9} {stage.progress:5.1f}%{timing}")
+        timing = stage_timing(stage)
+        line = f"  {name.value:<8} {stage.state.value:<9} {stage.progress:5.1f}%"
+        lines.append(f"{line}  {timing}" if timing else line)
     if status.output_key:
         lines.append(f"output:   {status.output_key}")
     for label in ("poster", "preview"):

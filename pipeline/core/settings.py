@@ -69,12 +69,36 @@ Thresholds = tuple[tuple[float, int], ...]
 DEFAULT_THRESHOLDS: Thresholds = ((30.0, 1), (90.0, 2), (180.0, 4), (float("inf"), 8))
 
 
+class PassCost(BaseModel):
+    """One stage's seconds inside a pass on one machine, as measured there.
+
+    A pass decodes its input once, runs each stage's step and encodes once: the stage
+    heading it pays ``start_s`` (processes, probe, upload) and the decode of the frames it
+    reads; each stage pays its step per frame and per megapixel it hands on; the stage
+    ending it pays the encode of what it writes. A stage run on its own is a pass of one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start_s: float = Field(0.0, ge=0, description="once per pass, paid by its head")
+    decode_s_per_mpx: float = Field(0.0, ge=0, description="per megapixel decoded (head)")
+    step_s_per_frame: float = Field(0.0, ge=0, description="per frame the stage handles")
+    step_s_per_mpx: float = Field(0.0, ge=0, description="per megapixel the stage hands on")
+    encode_s_per_mpx: float = Field(0.0, ge=0, description="per megapixel encoded (end)")
+
+
 class ComputeProfile(BaseModel):
     """One machine type in the planner: start-up and throughput (prices: :class:`Rates`).
 
     The overheads measured in production: one worker pays ``startup_s`` (cold start); N
     parallel workers pay ``parallel_startup_s`` each and start producing
     frames ``parallel_wall_s`` after the call (coordination included).
+
+    Throughput is either ``fps`` (frames a second per stage, measured on frames of
+    ``reference_pixels``; other sizes are scaled by their pixels), or, where measured,
+    ``passes``: each stage's :class:`PassCost` by stage and mode (``"upscale"``,
+    ``"upscale:model"``, ``"detect:yolo"``; a mode not listed uses its stage's), with
+    ``interpolation_s_per_mpx`` for each megapixel a slowed piece writes, by mode.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -83,14 +107,53 @@ class ComputeProfile(BaseModel):
     parallel_startup_s: float = Field(7.0, ge=0)
     parallel_wall_s: float = Field(12.0, ge=0)
     fps: dict[str, float] = Field(description="frames a second per stage on this machine")
+    reference_pixels: int = Field(
+        1920 * 1080, gt=0, description="the frame size (pixels) ``fps`` was measured at"
+    )
+    passes: dict[str, PassCost] = Field(
+        default_factory=dict, description="per-pixel costs by stage[:mode], where measured"
+    )
+    interpolation_s_per_mpx: dict[str, float] = Field(
+        default_factory=dict, description="seconds per megapixel of slowed output, by mode"
+    )
 
     def fps_for(self, stage: str) -> float:
         """Throughput of ``stage``; the overlay's rate for stages not measured."""
         return self.fps.get(stage) or self.fps.get("overlay") or 30.0
 
+    def pass_cost(self, stage: str, mode: str = "") -> PassCost | None:
+        """The per-pixel costs of ``stage`` in ``mode`` (else its stage's); None when this
+        machine is planned by ``fps``."""
+        return self.passes.get(f"{stage}:{mode}") or self.passes.get(stage)
+
 
 # Measured in production on Modal: 60 fps overlay on a T4.
 MEASURED_T4 = ComputeProfile(fps={"overlay": 60.0, "detect": 60.0, "upscale": 6.0})
+
+# The local machine's per-pixel costs, measured by ``python -m bench.plan_accuracy``
+# (bench/README.md, "Honest estimates"): x264 at the final profile, ffmpeg for framing
+# and PyAV for the frame stages; motion-compensated slow motion is the costly mode.
+MEASURED_CPU_PASSES: dict[str, PassCost] = {
+    "framing": PassCost(
+        start_s=1.0, decode_s_per_mpx=0.001, step_s_per_mpx=0.0, encode_s_per_mpx=0.0095
+    ),
+    "overlay": PassCost(
+        start_s=1.0,
+        decode_s_per_mpx=0.001,
+        step_s_per_frame=0.0024,
+        step_s_per_mpx=0.0015,
+        encode_s_per_mpx=0.0055,
+    ),
+    "upscale": PassCost(
+        start_s=1.0, decode_s_per_mpx=0.001, step_s_per_mpx=0.027, encode_s_per_mpx=0.0055
+    ),
+    "upscale:model": PassCost(
+        start_s=3.0, decode_s_per_mpx=0.001, step_s_per_mpx=1.0, encode_s_per_mpx=0.0055
+    ),
+    "detect": PassCost(start_s=1.0, decode_s_per_mpx=0.004, step_s_per_frame=0.01),
+    "detect:yolo": PassCost(start_s=3.0, decode_s_per_mpx=0.004, step_s_per_frame=0.25),
+}
+MEASURED_CPU_INTERPOLATION = {"blend": 0.002, "motion": 0.23}
 
 # Throughputs not measured there are estimates (relative to the T4) until
 # bench/gpu.py runs on such a machine; replace them through settings.
@@ -103,6 +166,8 @@ DEFAULT_COMPUTE: dict[str, ComputeProfile] = {
         parallel_startup_s=3.0,
         parallel_wall_s=6.0,
         fps={"overlay": 40.0, "framing": 60.0, "detect": 8.0, "upscale": 2.0},
+        passes=MEASURED_CPU_PASSES,
+        interpolation_s_per_mpx=MEASURED_CPU_INTERPOLATION,
     ),
 }
 

@@ -49,10 +49,13 @@ def estimate(
     profile: ComputeProfile = MEASURED_T4,
     stage: str = "overlay",
     usd_per_second: float = T4_BILLED_USD_PER_S,
+    work_s: float | None = None,
 ) -> Estimate:
     """The model for ``frames`` frames of ``stage`` on ``workers`` machines that each
-    cost ``usd_per_second`` (the T4's billed figure unless given)."""
-    work = frames / profile.fps_for(stage)
+    cost ``usd_per_second`` (the T4's billed figure unless given); ``work_s``: the
+    frames' seconds on one machine where the caller priced them by their pixels (see
+    :mod:`pipeline.jobs.pass_model`), else ``frames`` over the stage's rate."""
+    work = work_s if work_s is not None else frames / profile.fps_for(stage)
     if workers == 1:
         wall, busy = profile.startup_s + work, profile.startup_s + work
     else:

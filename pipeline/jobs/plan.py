@@ -2,16 +2,20 @@
 
 Detect, overlay and upscale may be split across workers; the count
 comes from the clip length and the thresholds, as the orchestrator would pick
-it on Modal. Framing changes how many frames later stages see (trim, speed).
+it on Modal. Framing changes how many frames later stages see (trim, speed, crop),
+and each stage is priced by the pixels it decodes and encodes
+(:mod:`pipeline.jobs.pass_model`). Beside the Modal plan, each stage carries its
+time here (``local_s``): the job as the local runner runs it, fused groups as one pass.
 
 Example::
 
     plan = plan_job(manifest.stages, probe(clip), settings)
-    plan.total_cost_usd, [s.workers for s in plan.stages]
+    plan.total_cost_usd, [s.workers for s in plan.stages], plan.total_local_s
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -19,6 +23,7 @@ from typing import Any
 from pipeline.core.settings import ComputeProfile, Settings
 from pipeline.jobs.cost_model import WORKER_OPTIONS, Estimate, estimate, workers_for
 from pipeline.jobs.fusion import fusion_groups
+from pipeline.jobs.pass_model import StageShape, pass_seconds, stage_shapes
 from pipeline.manifests.job import FramingParams, StageName, Stages
 from pipeline.media.probe import VideoInfo
 from pipeline.render.framing_plan import plan_timeline
@@ -35,6 +40,7 @@ class StagePlan:
     frames: int
     chosen: Estimate
     alternatives: list[Estimate] = field(default_factory=list)
+    local_s: float = 0.0  # its seconds where the local runner runs the job
 
     def as_json(self) -> dict[str, Any]:
         """The ``reelpipe plan --json`` shape of this stage."""
@@ -45,6 +51,7 @@ class StagePlan:
             "frames": self.frames,
             "est_wall_s": round(self.chosen.wall_s, 2),
             "est_cost_usd": round(self.chosen.cost_usd, 5),
+            "est_local_s": round(self.local_s, 2),
             "alternatives": [
                 {
                     "workers": e.workers,
@@ -72,12 +79,18 @@ class JobPlan:
         """Estimated wall time of the job."""
         return sum(s.chosen.wall_s for s in self.stages)
 
+    @property
+    def total_local_s(self) -> float:
+        """Estimated wall time of the job run here (the local runner)."""
+        return sum(s.local_s for s in self.stages)
+
     def as_json(self) -> dict[str, Any]:
         """The ``reelpipe plan --json`` document."""
         return {
             "stages": [s.as_json() for s in self.stages],
             "total_cost_usd": round(self.total_cost_usd, 5),
             "total_wall_s": round(self.total_wall_s, 2),
+            "total_local_s": round(self.total_local_s, 2),
         }
 
 
@@ -118,16 +131,52 @@ def stage_usd_per_second(settings: Settings, stage: StageName) -> float:
     )
 
 
+LOCAL_MACHINE = "cpu"  # the profile the local runner's stages run on
+
+
 def stage_seconds(
     stages: Stages, info: VideoInfo, settings: Settings, *, machine: str | None = None
 ) -> list[float]:
-    """Each stage's estimated processing time, in order: its frames over its rate on
-    ``machine`` (None: the machine the settings give each stage)."""
-    seconds = []
-    for name, frames, _ in stage_frames(stages, info):
-        profile = settings.compute[machine] if machine else stage_machine(settings, name)[1]
-        seconds.append(frames / profile.fps_for(name.value))
+    """Each stage's estimated time, in order, by the pixels it handles.
+
+    ``machine`` names the one machine every stage runs on (the local runner's): its
+    fused groups are one pass each, shared among their stages as the pass's clock
+    shares it, and a stage split into the settings' local workers runs over this
+    machine's cores. None: each stage alone on the machine the settings give it,
+    without start-ups (the cost model adds those)."""
+    shapes = stage_shapes(stages, info, settings)
+    if machine is None:
+        return [pass_seconds([s], stage_machine(settings, s.stage)[1])[0] for s in shapes]
+    profile = settings.compute[machine]
+    groups = fusion_groups(stages.requested(), settings, machine=machine)
+    seconds: list[float] = []
+    for group in groups:
+        members = shapes[len(seconds) : len(seconds) + len(group)]
+        parts = pass_seconds(members, profile)
+        if len(members) == 1:
+            parts = [_split_here(members[0], parts[0], settings, profile)]
+        seconds.extend(parts)
     return seconds
+
+
+def _split_here(
+    shape: StageShape, seconds: float, settings: Settings, profile: ComputeProfile
+) -> float:
+    """A stage alone split over the local workers (as the orchestrator splits it): each
+    part starts its own pass and the parts share this machine's cores. Not measured
+    here: the bench's jobs run whole (one local worker, the default)."""
+    if not spec_for(shape.stage).splits:
+        return seconds
+    workers = settings.segment_workers or min(
+        workers_for(shape.frames_in / shape.fps, settings.segment_thresholds),
+        settings.local_workers,
+    )
+    if workers <= 1:
+        return seconds
+    cost = profile.pass_cost(shape.stage.value, shape.mode)
+    start = cost.start_s if cost else 0.0
+    lanes = min(workers, os.cpu_count() or 1)
+    return 2 * start + (seconds - start) / lanes
 
 
 class Objective(StrEnum):
@@ -146,8 +195,10 @@ def plan_job(
     check_limits(info, settings.limits)
     groups = fusion_groups(stages.requested(), settings, machine=None)
     fused_into = {name: group[0] for group in groups if len(group) > 1 for name in group}
+    work = _modal_work(groups, stage_shapes(stages, info, settings), settings)
+    local = stage_seconds(stages, info, settings, machine=LOCAL_MACHINE)
     plans = []
-    for name, frames, fps in stage_frames(stages, info):
+    for (name, frames, fps), local_s in zip(stage_frames(stages, info), local, strict=True):
         machine, profile = stage_machine(settings, name)
         if name in fused_into:
             options, chosen = [1], 1
@@ -162,7 +213,10 @@ def plan_job(
         else:
             options, chosen = [1], 1
         price = stage_usd_per_second(settings, name)
-        estimates = {w: estimate(frames, w, profile, name.value, price) for w in {*options, chosen}}
+        estimates = {
+            w: estimate(frames, w, profile, name.value, price, work_s=work[name])
+            for w in {*options, chosen}
+        }
         if objective is Objective.TIME and settings.segment_workers is None:
             chosen = min(estimates, key=lambda w: (estimates[w].wall_s, w))
         plans.append(
@@ -172,6 +226,25 @@ def plan_job(
                 frames=frames,
                 chosen=estimates[chosen],
                 alternatives=[estimates[w] for w in sorted(estimates) if w != chosen],
+                local_s=local_s,
             )
         )
     return JobPlan(plans)
+
+
+def _modal_work(
+    groups: list[list[StageName]], shapes: list[StageShape], settings: Settings
+) -> dict[StageName, float]:
+    """Each stage's seconds of work on its Modal machine, without start-ups: a fused
+    group's stages their parts of one pass."""
+    work: dict[StageName, float] = {}
+    done = 0
+    for group in groups:
+        members = shapes[done : done + len(group)]
+        done += len(group)
+        profile = stage_machine(settings, group[0])[1]
+        parts = pass_seconds(members, profile)
+        head = profile.pass_cost(members[0].stage.value, members[0].mode)
+        parts[0] = max(0.0, parts[0] - (head.start_s if head else 0.0))  # the call's start-up
+        work.update(zip(group, parts, strict=True))
+    return work
