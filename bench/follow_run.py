@@ -4,9 +4,9 @@ A bench that re-implements the follow measures its own copy; this module calls
 the product's own pieces in the order a job does, so what lands in
 ``pipeline/`` shows in the figures:
 
-1. detect (the detect stage's pass): the motion backend detects every frame,
-   our tracker tracks, the shots are cut, and the clicked player is followed by
-   his look (:func:`pipeline.stages.detect.follow_clicks`);
+1. detect (the detect stage's pass, :func:`pipeline.stages.detect.detect_pass`):
+   the motion backend detects every frame, our tracker tracks, the shots are cut,
+   and the clicked player is followed by his look in the same decode;
 2. the overlay: :meth:`OverlayStage.open_step` picks and follows the click
    from those detections (the one place a click becomes a lit track); the
    bench reads, per frame, the box the step draws and its strength;
@@ -33,12 +33,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.errors import StageParamsInvalid
-from pipeline.detect.assemble import assemble
-from pipeline.detect.clip_detection import detect_frames, tracking
 from pipeline.detect.motion import MotionDetector
-from pipeline.detect.shots import ShotCuts
 from pipeline.follow.camera_path import window_size
-from pipeline.manifests.detections import Detections, VideoFacts
+from pipeline.manifests.detections import Detections
 from pipeline.manifests.job import (
     Click,
     DetectParams,
@@ -51,7 +48,7 @@ from pipeline.media.codec import VIDEO_CODEC, even
 from pipeline.media.frames import FrameReader
 from pipeline.media.probe import VideoInfo, probe
 from pipeline.stages.base import StageRequest
-from pipeline.stages.detect import follow_clicks
+from pipeline.stages.detect import PassPlan, detect_pass, follow_clicks
 from pipeline.stages.framing import FramingStage
 from pipeline.stages.overlay import OverlayStage, OverlayStep
 from pipeline.stages.table import Artifact
@@ -60,35 +57,19 @@ DETECTIONS_KEY = "detect/detections.json"
 
 
 def tracked_detections(
-    clip: Path, work: Path | None = None, stride: int | None = None
+    clip: Path,
+    work: Path | None = None,
+    stride: int | None = None,
+    clicks: list[Click] | None = None,
 ) -> Detections:
     """The motion backend's tracked detections of ``clip``, with its shot boundaries, on
     every ``stride``-th frame (filled in between; by default the stride a job's detect
-    stage takes with the motion backend), as the detect stage makes them."""
+    stage takes with the motion backend), as the detect stage makes them, with the
+    ``clicks`` followed by their look in the same pass."""
     info = probe(clip)
-    shots = ShotCuts(float(info.fps))
-    if stride is None:
-        stride = DetectParams().stride_for(MotionDetector.name)
-    found = detect_frames(
-        clip, info, MotionDetector(), tracker=tracking(), shots=shots, stride=stride
-    )
-    params = DetectParams()
-    video = VideoFacts(
-        width=even(info.display_width),
-        height=even(info.display_height),
-        fps=float(info.fps),
-        frame_count=info.frame_count,
-    )
-    return assemble(
-        found,
-        video,
-        backend="motion",
-        classes=MotionDetector.classes,
-        stride=stride,
-        ball_confidence=params.ball_confidence,
-        max_ball_gap=round(params.max_ball_gap_s * float(info.fps)),
-        cuts=shots.cuts,
-    )
+    params = DetectParams(stride=stride)
+    plan = PassPlan(0, info.frame_count, clicks=list(clicks or []))
+    return detect_pass(clip, info, MotionDetector(), params, plan)
 
 
 def with_look(doc: Detections, clip: Path | None, click: Highlight) -> Detections:
@@ -184,11 +165,11 @@ def follow_click(clip: Path, click: Highlight, stride: int | None = None) -> Fol
     """``click`` followed through ``clip`` (see the module docstring), timed; detected on
     every ``stride``-th frame (None: the detect stage's default)."""
     info = probe(clip)
+    assert click.frame is not None and click.x is not None and click.y is not None
+    at = Click(frame=click.frame, x=round(click.x), y=round(click.y))
     t0 = time.perf_counter()
-    doc = tracked_detections(clip, stride=stride)
-    t1 = time.perf_counter()
-    doc = with_look(doc, clip, click)
-    t2 = time.perf_counter()
+    doc = tracked_detections(clip, stride=stride, clicks=[at])
+    t1 = t2 = time.perf_counter()  # the look is followed in the detect pass
     n, width, height = doc.video.frame_count, doc.video.width, doc.video.height
     try:
         step = overlay_step(doc, click)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from av.video.reformatter import VideoReformatter
@@ -27,6 +28,24 @@ SHORT_CLIP_FRAMES = 900  # decoded through for a background sample; longer: keyf
 
 ProgressFn = Callable[[float], None]
 TrackerFactory = Callable[[float], Tracker | None]
+
+
+class FrameWatcher(Protocol):
+    """Something more that a detect pass's decode feeds (the looks of clicked players:
+    :class:`pipeline.follow.look_in_pass.LooksInPass`)."""
+
+    def see(
+        self,
+        frame: YuvFrame,
+        rgb: np.ndarray | None,
+        found: dict[int, FrameDetections],
+        cuts: list[int],
+    ) -> None:
+        """The pass's next frame (``rgb``: the detector's copy, when it detects on it),
+        with what was found and the cuts so far."""
+
+    def finish(self, found: dict[int, FrameDetections], cuts: list[int]) -> None:
+        """The pass is over."""
 
 
 def tracking(config: TrackerConfig | None = None) -> TrackerFactory:
@@ -94,11 +113,13 @@ def detect_frames(
     tracker: TrackerFactory = no_tracking,
     progress: ProgressFn = lambda fraction: None,
     shots: ShotCuts | None = None,
+    looks: FrameWatcher | None = None,
 ) -> dict[int, FrameDetections]:
     """Detections on frames ``start, start + stride, ...`` (and the last) of ``[start, end)``,
     in source pixels, with track ids on the players when a tracker is given and each
     box's colours (:mod:`pipeline.detect.appearance`); every
-    frame of the range is shown to ``shots`` (the cuts, found in the same decode)."""
+    frame of the range is shown to ``shots`` (the cuts, found in the same decode), then
+    to ``looks`` (the clicked players followed by their look in the same decode)."""
     end = info.frame_count if end is None else end
     found: dict[int, FrameDetections] = {}
     track = tracker(float(info.fps) / stride)
@@ -139,10 +160,16 @@ def detect_frames(
                 continue
             if shots is not None:
                 shots.add(frame)
+            small = None
             if (frame.index - start) % stride == 0 or frame.index == end - 1:
-                pending.append((frame.index, scaled_rgb(frame, detector.input_width, scaler)))
+                small = scaled_rgb(frame, detector.input_width, scaler)
+                pending.append((frame.index, small))
                 if len(pending) == batch_size:
                     flush()
+            if looks is not None:
+                looks.see(frame, small, found, [] if shots is None else shots.cuts)
             progress(min(1.0, (frame.index - start + 1) / total))
         flush()
+    if looks is not None:
+        looks.finish(found, [] if shots is None else shots.cuts)
     return found

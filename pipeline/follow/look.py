@@ -33,13 +33,15 @@ from pipeline.core.boxes import Box
 from pipeline.detect.appearance import describe
 from pipeline.detect.clip_detection import scaled_rgb
 from pipeline.manifests.detections import APPEARANCE_BINS
-from pipeline.media.frames import FrameReader
+from pipeline.media.frames import FrameReader, YuvFrame
 from pipeline.media.probe import VideoInfo
 
 SEARCH = 0.6  # the search window: this much of the box's width on each side (half of height)
 MIN_SCORE = 0.5  # a weaker match: he is hidden, the last place is kept
 REFRESH_SCORE = 0.7  # a stronger match refreshes the template
 REFRESH_GAIN = 0.1  # how much of the new patch goes into the template
+LOOK_WIDTH = 320  # px: the frames the look is followed on
+BACK_S = 10.0  # s: how far before the click it is followed back
 
 
 class TemplateFollower:
@@ -95,26 +97,67 @@ class LookSeed:
     span: tuple[int, int]
 
 
+class LookFollow:
+    """The follow of one ``seed``, fed the frames of its span in order, from ``start``:
+    each as BGR at the look's width, with ``scale`` source pixels to one of its pixels.
+    :func:`follow_look` feeds it from a decode of its own; a detect pass that decodes
+    the clip anyway feeds it the same frames (:mod:`pipeline.follow.look_in_pass`).
+
+    ``boxes`` (frame_count, 4) ``[x, y, w, h]`` in source pixels, NaN where he was not
+    found, and ``colours`` (frame_count, BINS) of each box found, fill in as it goes.
+    A seed box too small to follow raises ValueError when its frame is fed."""
+
+    def __init__(self, seed: LookSeed, frame_count: int, back_frames: int) -> None:
+        self.seed = seed
+        self.start = max(seed.span[0], seed.frame - back_frames)
+        self.boxes = np.full((frame_count, 4), np.nan)
+        self.colours = np.zeros((frame_count, APPEARANCE_BINS))
+        self.boxes[seed.frame] = seed.box.xywh
+        self._held: list[np.ndarray] = []  # the frames before the click, for the backward pass
+        self._follower: TemplateFollower | None = None
+
+    def add(self, index: int, image: np.ndarray, scale: float) -> None:
+        """Follow him into frame ``index`` (the next of the span)."""
+        frame = self.seed.frame
+        if index < frame:
+            self._held.append(image)
+        elif index == frame:
+            scaled = Box(*(v / scale for v in self.seed.box.xywh))
+            _backwards(image, self._held, scaled, (self.boxes, self.colours), frame, scale)
+            self._held.clear()
+            self._follower = TemplateFollower(image, scaled)
+            self.colours[frame] = _colours(image, self._follower.box)
+        elif self._follower is not None:
+            found = self._follower.update(image)
+            if found is not None:
+                self.boxes[index] = [v * scale for v in found]
+                self.colours[index] = _colours(image, found)
+
+
+def look_image(
+    decoded: YuvFrame, width: int, scaler: VideoReformatter, rgb: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """The frame as the look follows it: BGR at ``width`` (from ``rgb`` when the caller
+    has it at that width already), and the source pixels to one of its pixels."""
+    small = rgb if rgb is not None else scaled_rgb(decoded, width, scaler)
+    image = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+    return image, decoded.av_frame.width / image.shape[1]
+
+
 def follow_look(
     path: Path,
     info: VideoInfo,
     seed: LookSeed,
     *,
-    width: int = 320,
-    back_s: float = 10.0,
+    width: int = LOOK_WIDTH,
+    back_s: float = BACK_S,
     progress: Callable[[float], None] = lambda fraction: None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(frame_count, 4) boxes ``[x, y, w, h]`` (source pixels) of the player ``seed``
     names, followed by his look through its span, NaN where he was not found; and
     (frame_count, BINS) the colours of each box found (:mod:`pipeline.detect.appearance`)."""
-    frame, box = seed.frame, seed.box.xywh
-    start, end = max(seed.span[0], frame - round(back_s * float(info.fps))), seed.span[1]
-    out = np.full((info.frame_count, 4), np.nan)
-    colours = np.zeros((info.frame_count, APPEARANCE_BINS))
-    out[frame] = box
-    held: list[np.ndarray] = []  # the frames before the click, for the backward pass
-    follower: TemplateFollower | None = None
-    scale = 1.0
+    follow = LookFollow(seed, info.frame_count, round(back_s * float(info.fps)))
+    start, end = follow.start, seed.span[1]
     seek = start > 0 and info.constant_rate
     scaler = VideoReformatter()
     with FrameReader(path, info) as reader:
@@ -125,23 +168,9 @@ def follow_look(
                 break
             if index < start:
                 continue
-            image = cv2.cvtColor(scaled_rgb(decoded, width, scaler), cv2.COLOR_RGB2BGR)
-            scale = decoded.av_frame.width / image.shape[1]
-            if index < frame:
-                held.append(image)
-            elif index == frame:
-                scaled = Box(*(v / scale for v in box))
-                _backwards(image, held, scaled, (out, colours), frame, scale)
-                held.clear()
-                follower = TemplateFollower(image, scaled)
-                colours[frame] = _colours(image, follower.box)
-            elif follower is not None:
-                found = follower.update(image)
-                if found is not None:
-                    out[index] = [v * scale for v in found]
-                    colours[index] = _colours(image, found)
+            follow.add(index, *look_image(decoded, width, scaler))
             progress(min(1.0, (index - start + 1) / max(1, end - start)))
-    return out, colours
+    return follow.boxes, follow.colours
 
 
 def _backwards(

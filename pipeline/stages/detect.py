@@ -10,20 +10,21 @@ through untouched: the next stage reads the same input.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import structlog
 
-from pipeline.core.boxes import Box
-from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.assemble import assemble
 from pipeline.detect.backends import select_detector
 from pipeline.detect.clip_detection import detect_frames, tracking
+from pipeline.detect.contract import Detector, FrameDetections
 from pipeline.detect.shots import ShotCuts
-from pipeline.follow.look import LookSeed, follow_look
-from pipeline.follow.pick import player_at
+from pipeline.follow.look import follow_look
+from pipeline.follow.look_in_pass import LooksInPass
+from pipeline.follow.look_seed import look_seed
 from pipeline.manifests.detections import Detections, FollowedLook, VideoFacts, encode_look
 from pipeline.manifests.job import Click, DetectParams, StageName
 from pipeline.media.codec import even
@@ -35,7 +36,6 @@ log = structlog.get_logger(__name__)
 
 
 LOOK_SHARE = 0.15  # of the stage's progress: following the clicked players by their look
-SEED_ASPECT = 0.45  # the template: the picked box's height, at most this much as wide
 
 
 def _follow_click(
@@ -44,24 +44,21 @@ def _follow_click(
     doc: Detections,
     click: Click,
     progress: Callable[[float], None],
-) -> FollowedLook | None:
-    """The clicked player followed by his look through his shot (None: no player there;
-    the stage that uses the click says so)."""
-    try:
-        hit = player_at(doc, click.frame, click.x, click.y)
-    except StageParamsInvalid:
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The clicked player's boxes and colours, followed by his look through his shot by
+    a decode of its own (None: no player there; the stage that uses the click says so)."""
+    seed = look_seed(doc, click)
+    if seed is None:
         return None
-    frame, height = hit.frame, hit.box.h
-    width = min(hit.box.w, SEED_ASPECT * height)
-    # Centred on the click (on the player): the box under or near it may hold others too.
-    seed = LookSeed(
-        frame, Box(click.x - width / 2, click.y - height / 2, width, height), doc.shot_of(frame)
-    )
     try:
-        boxes, colours = follow_look(source, info, seed, progress=progress)
+        return follow_look(source, info, seed, progress=progress)
     except ValueError as exc:  # too small a box to follow by its look
         log.info("look_follow_skipped", reason=str(exc))
         return None
+
+
+def _followed_look(click: Click, boxes: np.ndarray, colours: np.ndarray) -> FollowedLook:
+    """The detections' record of a click followed by its look."""
     found = np.flatnonzero(~np.isnan(boxes[:, 0]))
     rows = [(int(f), *(round(float(v), 1) for v in boxes[f])) for f in found]
     looks = [encode_look(colours[f]) for f in found]
@@ -74,20 +71,91 @@ def follow_clicks(
     doc: Detections,
     clicks: list[Click],
     progress: Callable[[float], None] = lambda fraction: None,
+    in_pass: LooksInPass | None = None,
 ) -> list[FollowedLook]:
-    """Each clicked player (with a plausible box under the click) followed by his look."""
+    """Each clicked player (with a plausible box under the click) followed by his look:
+    as ``in_pass`` followed him in the detect pass's own decode where it could, else
+    by a decode of the click's shot (the same boxes either way)."""
     followed = []
     for i, click in enumerate(clicks):
         share = ProgressShare(i / len(clicks), 1 / len(clicks))
-        look = _follow_click(source, info, doc, click, _part_of(progress, share))
-        if look is not None:
-            followed.append(look)
+        found = None if in_pass is None else in_pass.result(i, doc)
+        if found is None:
+            found = _follow_click(source, info, doc, click, _part_of(progress, share))
+        if found is not None:
+            followed.append(_followed_look(click, *found))
     return followed
 
 
 def _part_of(progress: Callable[[float], None], part: ProgressShare) -> Callable[[float], None]:
     """A progress callback for one ``part`` of what ``progress`` reports."""
     return lambda fraction: progress(part.at(fraction))
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """What one detect pass covers: frames ``[start, end)``, detected in batches of
+    ``batch_size``, and the ``clicks`` whose players it also follows by their look."""
+
+    start: int
+    end: int
+    batch_size: int = 8
+    clicks: list[Click] = field(default_factory=list)
+
+
+def detect_pass(
+    source: Path,
+    info: VideoInfo,
+    detector: Detector,
+    params: DetectParams,
+    plan: PassPlan,
+    progress: Callable[[float], None] = lambda fraction: None,
+) -> Detections:
+    """The detections of ``plan``'s frames: one decode detects (every ``stride``-th
+    frame), tracks, cuts the shots and follows the clicked players by their look
+    (:mod:`pipeline.follow.look_in_pass`); a click it could not follow there is
+    followed after it by a decode of its shot."""
+    shots = ShotCuts(float(info.fps))
+    stride = params.stride_for(detector.name)
+    share = LOOK_SHARE if plan.clicks else 0.0
+    video = VideoFacts(
+        width=even(info.display_width),
+        height=even(info.display_height),
+        fps=float(info.fps),
+        frame_count=info.frame_count,
+    )
+
+    def draft(found: dict[int, FrameDetections]) -> Detections:
+        """The detections of what was found so far (the cuts so far)."""
+        return assemble(
+            found,
+            video,
+            backend=detector.name,
+            classes=detector.classes,
+            stride=stride,
+            ball_confidence=params.ball_confidence,
+            max_ball_gap=round(params.max_ball_gap_s * float(info.fps)),
+            cuts=shots.cuts,
+        )
+
+    in_pass = LooksInPass(plan.clicks, info, draft) if plan.clicks else None
+    found = detect_frames(
+        source,
+        info,
+        detector,
+        start=plan.start,
+        end=plan.end,
+        stride=stride,
+        batch_size=plan.batch_size,
+        tracker=tracking(),
+        progress=lambda fraction: progress((1 - share) * fraction),
+        shots=shots,
+        looks=in_pass,
+    )
+    doc = draft(found)
+    part = _part_of(progress, ProgressShare(1 - share, share))
+    followed = follow_clicks(source, info, doc, plan.clicks, part, in_pass=in_pass)
+    return doc.model_copy(update={"looks_followed": followed})
 
 
 class DetectStage:
@@ -106,41 +174,9 @@ class DetectStage:
         start, end = request.frame_window(info)
         if request.segment is not None:  # from ``overlap`` frames early, to stitch tracks
             start = max(0, start - request.segment.overlap)
-        shots = ShotCuts(float(info.fps))
-        stride = params.stride_for(detector.name)
-        looks = params.follow if request.segment is None else []
-        share = LOOK_SHARE if looks else 0.0
-        found = detect_frames(
-            source,
-            info,
-            detector,
-            start=start,
-            end=end,
-            stride=stride,
-            batch_size=ctx.settings.detect_batch,
-            tracker=tracking(),
-            progress=lambda fraction: ctx.progress((1 - share) * fraction),
-            shots=shots,
-        )
-        video = VideoFacts(
-            width=even(info.display_width),
-            height=even(info.display_height),
-            fps=float(info.fps),
-            frame_count=info.frame_count,
-        )
-        doc = assemble(
-            found,
-            video,
-            backend=detector.name,
-            classes=detector.classes,
-            stride=stride,
-            ball_confidence=params.ball_confidence,
-            max_ball_gap=round(params.max_ball_gap_s * float(info.fps)),
-            cuts=shots.cuts,
-        )
-        part = ProgressShare(1 - share, share)
-        followed = follow_clicks(source, info, doc, looks, _part_of(ctx.progress, part))
-        doc = doc.model_copy(update={"looks_followed": followed})
+        clicks = params.follow if request.segment is None else []
+        plan = PassPlan(start, end, ctx.settings.detect_batch, clicks)
+        doc = detect_pass(source, info, detector, params, plan, ctx.progress)
         name = "detections.json"
         if request.segment is not None:
             name = request.segment.artifact_named(name)
