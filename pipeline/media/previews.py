@@ -26,11 +26,15 @@ from typing import Any
 
 import av
 import cv2
+import structlog
 
 from pipeline.core.errors import InvalidMedia
 from pipeline.core.usage import adopting_threads, sample_threads
 from pipeline.media.ffmpeg_run import run_ffmpeg
+from pipeline.media.pass_previews import PASS_PREVIEWS, HeldPreviews
 from pipeline.media.untrusted_input import ffmpeg_input
+
+log = structlog.get_logger(__name__)
 
 # previews/run-{epoch}/poster.jpg and preview.mp4 in the job's folder.
 PREVIEWS_FOLDER = "previews"
@@ -117,7 +121,6 @@ def write_preview(
     """A silent H.264 MP4 (faststart) of ``source`` from ``start_s``, at most
     ``spec.preview_seconds`` long."""
     start, length = start_s, min(length_s, spec.preview_seconds)
-    rate = spec.preview_maxrate_kbps
     run_ffmpeg(
         [
             *_input(source, start, read_timeout_s),
@@ -128,28 +131,21 @@ def write_preview(
             "-dn",
             "-vf",
             fit_within(spec.preview_max_side),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "28",
-            "-maxrate",
-            f"{rate}k",
-            "-bufsize",
-            f"{rate * 2}k",
-            "-pix_fmt",
-            "yuv420p",
-            "-profile:v",
-            "main",
-            "-movflags",
-            "+faststart",
-            "-f",
-            "mp4",
+            *_preview_codec(spec),
             str(out),
         ]
     )
     return out
+
+
+def _preview_codec(spec: PreviewSpec) -> list[str]:
+    """The preview's encoder and container arguments (silent x264, capped rate, faststart)."""
+    rate = spec.preview_maxrate_kbps
+    return [
+        *["-c:v", "libx264", "-preset", "veryfast", "-crf", "28"],
+        *["-maxrate", f"{rate}k", "-bufsize", f"{rate * 2}k"],
+        *["-pix_fmt", "yuv420p", "-profile:v", "main", "-movflags", "+faststart", "-f", "mp4"],
+    ]
 
 
 def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -214,6 +210,12 @@ def cut_previews(
         fps = float(stream.average_rate or 30)
         tb = stream.time_base or Fraction(1, 90_000)
         frames = stream.frames or round(float((stream.duration or 0) * tb) * fps)
+        held = PASS_PREVIEWS.take(video, (frame, window), max(frames, 1))
+        if held is not None:  # the pass that wrote it made them: nothing decoded again
+            held.poster.replace(poster)
+            held.preview.replace(preview)
+            log.info("previews_cut", decoded=0, frame=held.cut.frame)
+            return held.cut
         cut = preview_frames(frame, window, max(frames, 1), fps, spec)
         first = min(cut.frame, cut.start)
         base = stream.start_time or 0
@@ -222,6 +224,7 @@ def cut_previews(
         container.seek(base + round(first / fps / tb), stream=stream, backward=True)
         writer: _PreviewWriter | None = None
         wrote_poster = False
+        decoded_count = 0
         try:
             for decoded in container.decode(stream):
                 if decoded.pts is None:
@@ -236,6 +239,7 @@ def cut_previews(
                             preview, decoded, Fraction(fps).limit_denominator(1001), spec
                         )
                     writer.write(decoded)
+                decoded_count += 1
                 if index >= max(cut.end, cut.frame + 1) - 1:
                     break
         finally:
@@ -244,7 +248,35 @@ def cut_previews(
                 writer.close()
     if not wrote_poster or writer is None:
         raise InvalidMedia(f"no frame {cut.frame} in {video.name} to make a poster of")
+    log.info("previews_cut", decoded=decoded_count, frame=cut.frame)
     return cut
+
+
+def graph_previews(
+    label: str, video: Path, frames: int, fps: float, spec: PreviewSpec = PreviewSpec()
+) -> tuple[str, str, list[str], HeldPreviews]:
+    """The poster and preview of ``video`` (``frames`` frames at ``fps``, its poster in the
+    middle) made by the ffmpeg graph that writes it: filters that split the graph's
+    ``label`` into the main video and the two (``[label]`` is consumed), the main video's
+    new label, the two outputs' arguments, and what to :meth:`~PassPreviews.remember`
+    once ffmpeg has written them."""
+    cut = preview_frames(None, None, frames, fps, spec)
+    poster = video.with_name(f"{video.stem}-poster.jpg")
+    preview = video.with_name(f"{video.stem}-preview.mp4")
+    name = label.strip("[]")
+    main, still, moving = f"[{name}_main]", f"[{name}_poster]", f"[{name}_preview]"
+    filters = (
+        f";{label}split=3{main}[{name}_still][{name}_short]"
+        f";[{name}_still]select='eq(n,{cut.frame})',{fit_within(spec.poster_max_side)}{still}"
+        f";[{name}_short]trim=start_frame={cut.start}:end_frame={cut.end},setpts=PTS-STARTPTS,"
+        f"{fit_within(spec.preview_max_side)}{moving}"
+    )
+    outputs = [
+        *["-map", still, "-q:v", "3", "-update", "1", "-f", "image2", str(poster)],
+        *["-map", moving, "-an", "-sn", "-dn", *_preview_codec(spec), str(preview)],
+    ]
+    held = HeldPreviews(video, (None, None), frames, cut, poster, preview)
+    return filters, main, outputs, held
 
 
 def _write_jpeg(frame: Any, path: Path, max_side: int) -> None:

@@ -33,6 +33,8 @@ from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.frame_pipe import FramePipe
 from pipeline.media.frame_size import decoder_cap_args, size_guard
 from pipeline.media.frames import check_complete, check_within_budget
+from pipeline.media.pass_previews import PASS_PREVIEWS, HeldPreviews
+from pipeline.media.previews import graph_previews
 from pipeline.media.probe import VideoInfo
 from pipeline.media.untrusted_input import ffmpeg_input
 from pipeline.render.framing_plan import (
@@ -93,12 +95,22 @@ class FramingStage:
         timeline, info = plan.timeline, plan.info
         profile = ctx.encode_profile(request)
         output = ctx.scratch / "framed.mp4"
-        args = [*plan.inputs, "-map", "[v]", *ffmpeg_video_args(profile, ctx.encoder)]
+        inputs, label = plan.inputs, "[v]"
+        previews: list[str] = []
+        held: HeldPreviews | None = None
+        if request.final and request.segment is None:
+            # The job's last video: its poster and preview come out of this graph too.
+            fps = float(info.fps)
+            filters, label, previews, held = graph_previews(
+                "[v]", output, max(1, timeline.output_frames), fps
+            )
+            inputs = [*inputs[:-1], inputs[-1] + filters]
+        args = [*inputs, "-map", label, *ffmpeg_video_args(profile, ctx.encoder)]
         if info.has_audio:
             args += ["-map", "[a]", *ffmpeg_audio_args(profile)]
         else:
             args += ["-an"]
-        args += ["-metadata:s:v:0", "rotate=0", str(output)]
+        args += ["-metadata:s:v:0", "rotate=0", str(output), *previews]
         total = max(1, timeline.output_frames)
         written = [0]
 
@@ -110,6 +122,8 @@ class FramingStage:
         run_ffmpeg(args, on_frames=on_frames)
         frames = written[0]
         check_complete(frames, timeline.output_frames)
+        if held is not None and held.frames == frames:  # else the cut decodes them as before
+            PASS_PREVIEWS.remember(held)
         outputs = {
             Artifact.VIDEO: ctx.publish(output, request, "video.mp4"),
             Artifact.TIMELINE: self._publish_timeline(ctx, request, timeline),

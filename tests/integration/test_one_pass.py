@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 import pytest
+from structlog.testing import capture_logs
 
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
@@ -121,3 +122,33 @@ def test_a_segmented_job_cuts_its_previews_from_the_joined_file(
     at_best = read_frame(output, best, width, height).mean(axis=2)
     at_start = read_frame(output, 0, width, height).mean(axis=2)
     assert psnr(picture, at_best) > psnr(picture, at_start) + 3
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [{"framing": FRAMING}],
+    ids=["framing"],
+)
+def test_the_last_pass_makes_the_poster_and_preview_without_decoding_its_output(
+    bucket: Bucket, settings: Settings, tmp_path: Path, stages: dict[str, object]
+) -> None:
+    """The pass that writes the job's video makes its poster and preview from the frames it
+    already has: the cut after it decodes no frame of the output, and what it hands on is
+    the poster it was asked for (the frame shown) and a short silent preview."""
+    clip, _ = make_clip(tmp_path, "pass-previews.mp4", duration_s=2.0, audio=True)
+    with capture_logs() as logs:
+        status = run_job(bucket, settings, clip, job_manifest(**stages), "pass-previews")
+    cuts = [entry for entry in logs if entry["event"] == "previews_cut"]
+    assert [entry["decoded"] for entry in cuts] == [0], cuts
+    output = fetch_output(bucket, status, tmp_path / "out.mp4")
+    facts = inspect(output)
+    frame = cuts[0]["frame"]
+    poster = bucket.download_file(status.outputs["poster"], tmp_path / "poster.jpg")
+    with av.open(str(poster)) as image:
+        picture = next(image.decode(video=0)).to_ndarray(format="rgb24").mean(axis=2)
+    width, height = facts.video.width, facts.video.height
+    assert picture.shape == (height, width)
+    shown = read_frame(output, frame, width, height).mean(axis=2)
+    assert psnr(picture, shown) > 30
+    preview = inspect(bucket.download_file(status.outputs["preview"], tmp_path / "p.mp4"))
+    assert preview.audio is None and 0.5 < preview.video.duration_s <= 2.05
