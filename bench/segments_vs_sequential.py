@@ -13,6 +13,7 @@ Runs are interleaved; best and median of N. Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -22,7 +23,6 @@ from bench.overlay_vs_ffmpeg import PROFILE, bare_ffmpeg
 from pipeline.core.keys import DEFAULT_LAYOUT
 from pipeline.core.settings import Settings
 from pipeline.jobs.cost_model import estimate, split_frames
-from pipeline.jobs.segments import join_segment_outputs
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.status import StatusManifest
 from pipeline.media.probe import probe
@@ -38,6 +38,12 @@ USER, JOB = "bench", "1" * 20
 def run_parts(runner: LocalRunner, parts: list[Call]) -> list[str]:
     """Run the parts; the keys of the videos they wrote."""
     return [r.outputs["video"] for rs in runner.map(parts, lambda f: None) for r in rs]
+
+
+def join_of(request: StageRequest, keys: list[str]) -> Call:
+    """The join call of the parts ``keys``: the parts joined and the audio muxed, no poster
+    or preview cut (what this bench has always timed as the join)."""
+    return Call.of(dataclasses.replace(request, final=False)).joining(keys, {})
 
 
 def main() -> None:
@@ -81,9 +87,7 @@ def main() -> None:
             timings["a"].append(time_call(lambda: whole.run(Call.of(request), lambda f: None)))
             keys: list[str] = []
             ran = time_call(lambda: keys.extend(run_parts(pool, parts)))  # noqa: B023
-            joined = time_call(
-                lambda: join_segment_outputs(bucket, pool_settings, request, keys)  # noqa: B023
-            )
+            joined = time_call(lambda: pool.run(join_of(request, keys), lambda f: None))  # noqa: B023
             timings["parts"].append(ran)
             timings["join"].append(joined)
             timings["b"].append(Timing(ran.wall_s + joined.wall_s, ran.cpu_s + joined.cpu_s))

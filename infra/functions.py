@@ -54,6 +54,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "apply_upscale": FunctionSpec(
         Image.UPSCALE, (*_STAGE_CALL, "pipeline.stages.warm"), warm=StageName.UPSCALE
     ),
+    # The join of a split stage's video parts (the stage table's JOIN): the same call body.
+    "join_segments": FunctionSpec(Image.BASE, _STAGE_CALL, snapshot=True),
     # The interactive calls an app makes while its user picks a player.
     "detect_players_modal": FunctionSpec(
         Image.YOLO, ("pipeline.stages.interactive", "pipeline.stages.warm"), warm=StageName.DETECT

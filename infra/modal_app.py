@@ -45,7 +45,7 @@ from infra.functions import FUNCTION_ENV, FUNCTIONS
 from infra.lock import locked_python, pins
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
-from pipeline.stages.table import COORDINATOR, STAGE_TABLE, Image
+from pipeline.stages.table import COORDINATOR, JOIN, STAGE_TABLE, Image
 
 # Deploy-time configuration of this file (not of the pipeline, which reads no
 # environment at import), from the deploying shell's settings: the app name apps look
@@ -149,6 +149,22 @@ def stage_options(name: StageName) -> dict[str, Any]:
     return options
 
 
+def join_options() -> dict[str, Any]:
+    """``@app.function`` options of the join, from its row of the stage table (``JOIN``):
+    its machine, timeout and retries of transient failures."""
+    machine = JOIN.machine
+    return {
+        **container_options(JOIN.modal_function),
+        "timeout": JOIN.timeout_s,
+        "secrets": [r2_credentials],
+        "retries": modal.Retries(
+            max_retries=JOIN.retries, backoff_coefficient=2.0, initial_delay=5.0
+        ),
+        "cpu": machine.cpu,
+        "memory": machine.memory_mb,
+    }
+
+
 def _bucket_and_settings(**overrides: Any) -> tuple[Any, Any]:
     from pipeline.core.settings import Settings
     from pipeline.storage.bucket import open_bucket
@@ -244,6 +260,15 @@ def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
     from pipeline.runners.stage_call import execute_call
 
     return execute_call(request, *_container(), machine=_machine(StageName.UPSCALE))
+
+
+@app.function(**join_options())
+def join_segments(request: dict[str, Any]) -> dict[str, Any]:
+    """The join of a fanned-out stage's video parts (stream copy, the audio muxed once,
+    the job's poster and preview when it is the job's last video), on its own machine."""
+    from pipeline.runners.stage_call import execute_call
+
+    return execute_call(request, *_container(), machine=JOIN.machine)
 
 
 # -- the interactive calls (an app's user picks a player) ---------------------------

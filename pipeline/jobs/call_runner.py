@@ -76,7 +76,10 @@ class CallRunner:
             run.write(lambda s: progressed(s, overall_progress(last.share, 1.0, last.stage)))
             return [r for r in reused if r is not None]
         with structlog.contextvars.bound_contextvars(stage=call.label):
-            return self._with_retries(run, lambda: self._attempt(run, call, key))
+            segments = self._with_retries(run, lambda: self._segments(call))
+            if segments:  # its parts and its join are retried each on their own
+                return self._attempt(run, call, key, segments)
+            return self._with_retries(run, lambda: self._attempt(run, call, key, []))
 
     def cache_key(self, call: Call) -> str:
         """The cache key of running ``call`` on its input: for a fused call, each stage's
@@ -140,22 +143,34 @@ class CallRunner:
             self.bucket, self.settings, call.head, capacity=self.runner.max_workers
         )
 
-    def _attempt(self, run: JobRun, call: Call, cache_key: str) -> list[StageResult]:
+    def _attempt(
+        self, run: JobRun, call: Call, cache_key: str, segments: list[Segment]
+    ) -> list[StageResult]:
         """One attempt at ``call``: its stages' records start, advance and finish together,
-        each with its own seconds of the call."""
-        segments = self._segments(call)
+        each with its own seconds of the call. Split into ``segments``, the parts are
+        attempted (and their records started) again on a transient failure, then the join."""
         counted = not self.runner.retries_calls  # else the call's body counts its attempts
-        for name in call.stages:
-            run.write(stage_started(name, call.share, len(segments) or 1, counted=counted))
-        run.activity.beat()
+
+        def start() -> None:
+            for name in call.stages:
+                run.write(stage_started(name, call.share, len(segments) or 1, counted=counted))
+            run.activity.beat()
+
         boundary = run.frame_boundary(call)
         began = time.monotonic()
         if segments:
             joined = run_segmented(
-                self.bucket, self.settings, self.runner, call.head, segments, boundary
+                self.bucket,
+                self.runner,
+                call,
+                segments,
+                boundary,
+                retried=lambda attempt: self._with_retries(run, attempt),
+                started=start,
             )
             results = [joined]
         else:
+            start()
             results = self.runner.run(call, boundary)
         wall = time.monotonic() - began
         run.stop_if_told(f"after {call.label}, before recording it")

@@ -2,27 +2,26 @@
 
 Overlay and upscale treat every frame on its own, so a long clip can be cut
 into frame-exact ranges processed by several workers at once (GPUs on Modal,
-processes locally). Each worker writes its range as a video-only part; the
-orchestrator joins the parts without re-encoding, muxes the stage input's audio
-once, cuts the job's poster and preview from the joined file when it is the job's
-last video, and removes the parts. Detection splits the same way, each part starting
-``detect_overlap_s`` early so the orchestrator can stitch the track ids
-(:mod:`pipeline.detect.stitch`).
+processes locally). Each worker writes its range as a video-only part; a join call,
+on the join's own machine (:data:`pipeline.stages.table.JOIN`), joins the parts
+without re-encoding, muxes the stage input's audio once, cuts the job's poster and
+preview from the joined file when it is the job's last video, and removes the parts
+(:func:`pipeline.stages.execute.join_segments`). Detection splits the same way, each
+part starting ``detect_overlap_s`` early so the orchestrator can stitch the track ids
+(:mod:`pipeline.detect.stitch`: a small JSON, stitched where the orchestrator runs).
 
 Example::
 
     segments = plan_stage_segments(bucket, settings, request, capacity=runner.max_workers)
     if segments:
-        result = run_segmented(bucket, settings, runner, request, segments, progress)
+        result = run_segmented(bucket, runner, Call.of(request), segments, progress)
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -31,13 +30,10 @@ from pipeline.core.settings import Settings
 from pipeline.detect.stitch import stitch
 from pipeline.jobs.cost_model import plan_segments
 from pipeline.manifests.detections import Detections
-from pipeline.manifests.job import StageName
-from pipeline.media.join import join_parts
 from pipeline.media.object_relay import ObjectRelay
-from pipeline.media.probe import PROBES, VideoInfo, probe, probe_url
+from pipeline.media.probe import PROBES, VideoInfo, probe_url
 from pipeline.runners.base import Runner
 from pipeline.stages.base import AnyStageRequest, Call, ProgressFn, Segment, StageResult
-from pipeline.stages.execute import cut_job_previews
 from pipeline.stages.table import Artifact, Split, spec_for
 from pipeline.storage.bucket import Bucket
 
@@ -111,40 +107,64 @@ def probe_stage_input(bucket: Bucket, key: str, settings: Settings) -> VideoInfo
             raise
 
 
+T = TypeVar("T")
+
+
+class Retried(Protocol):
+    """How the caller retries one call: ``retried(attempt)`` runs ``attempt()`` until it
+    returns or its retries run out."""
+
+    def __call__(self, attempt: Callable[[], T], /) -> T:
+        """``attempt()``'s answer, retried on a transient failure."""
+        ...
+
+
+def _once(attempt: Callable[[], T]) -> T:
+    return attempt()
+
+
+def _nothing() -> None:
+    return None
+
+
 def run_segmented(
     bucket: Bucket,
-    settings: Settings,
     runner: Runner,
-    request: AnyStageRequest,
+    call: Call,
     segments: list[Segment],
     progress: ProgressFn,
+    *,
+    retried: Retried = _once,
+    started: Callable[[], None] = _nothing,
 ) -> StageResult:
-    """Run ``request`` as ``segments`` through ``runner``, then join the parts."""
+    """Run ``call`` (one stage) as ``segments`` through ``runner``, then join the parts:
+    videos in a join call on the join's own machine, detections stitched here (a small
+    JSON). The parts and the join are each ``retried`` as the caller retries calls, the
+    parts after ``started()`` (the stage's record, once an attempt)."""
+    request = call.head
+
+    def run_parts() -> list[StageResult]:
+        started()
+        return [r for rs in runner.map(call.split(segments), progress) for r in rs]
+
     began = time.monotonic()
-    results = [r for rs in runner.map(Call.of(request).split(segments), progress) for r in rs]
+    results = retried(run_parts)
     ran = time.monotonic() - began
     details = _joined_details([dict(r.details) for r in results], [r.frames for r in results])
-    previews: dict[str, str] = {}
-
-    def cut_previews_of(joined: Path) -> None:
-        # The job's last video, still on this machine: its poster and preview from it
-        # (unless the overlay's choice of frame is in an earlier stage's record).
-        if request.final and (
-            request.stage is StageName.OVERLAY or StageName.OVERLAY not in request.upstream
-        ):
-            shown = details if request.stage is StageName.OVERLAY else {}
-            previews.update(cut_job_previews(bucket, request, joined, shown))
-
+    used = list(results)
     if spec_for(request.stage).frame_local:
         keys = [r.outputs[Artifact.VIDEO] for r in results]
-        outputs = {
-            Artifact.VIDEO: join_segment_outputs(
-                bucket, settings, request, keys, then=cut_previews_of
-            )
+        shown: dict[str, Any] = {
+            k: details[k] for k in ("best_frame", "preview_window") if k in details
         }
+        join = call.joining(keys, shown)
+        [joined] = retried(lambda: runner.run(join, progress))
+        outputs, previews = dict(joined.outputs), dict(joined.previews)
+        used.append(joined)
     else:
         keys = [r.outputs[Artifact.DETECTIONS] for r in results]
         outputs = {Artifact.DETECTIONS: join_detections(bucket, request, keys, segments)}
+        previews = {}
     log.info(
         "segments_joined",
         segments=len(segments),
@@ -155,11 +175,11 @@ def run_segmented(
         outputs=outputs,
         frames=sum(s.frames for s in segments),
         backend=f"{results[0].backend} x{len(segments)}",
-        gpu_seconds=round(sum(r.gpu_seconds for r in results), 3),
+        gpu_seconds=round(sum(r.gpu_seconds for r in used), 3),
         gpu=results[0].gpu,
-        cpu_seconds=round(sum(r.cpu_seconds for r in results), 3),
-        memory_gib_seconds=round(sum(r.memory_gib_seconds for r in results), 3),
-        startup_s=round(sum(r.startup_s for r in results), 3),
+        cpu_seconds=round(sum(r.cpu_seconds for r in used), 3),
+        memory_gib_seconds=round(sum(r.memory_gib_seconds for r in used), 3),
+        startup_s=round(sum(r.startup_s for r in used), 3),
         warnings=tuple(dict.fromkeys(w for r in results for w in r.warnings)),
         details=details,
         previews=previews,
@@ -194,45 +214,6 @@ def join_detections(
     joined = stitch(parts, [s.start for s in segments])
     key = request.artifact_key(bucket.layout, "detections.json")
     bucket.put_json(key, joined.model_dump(mode="json"))
-    for part in part_keys:
-        bucket.delete(part)
-    return key
-
-
-def join_segment_outputs(
-    bucket: Bucket,
-    settings: Settings,
-    request: AnyStageRequest,
-    part_keys: list[str],
-    *,
-    then: Callable[[Path], None] | None = None,
-) -> str:
-    """Download the parts and the stage input, join, upload ``video.mp4``; parts removed.
-    ``then`` is handed the joined file before it is removed (the job's previews)."""
-    scratch = settings.scratch_dir / request.job_id / request.stage.value / "join"
-    scratch.mkdir(parents=True, exist_ok=True)
-    try:
-        parts = [
-            bucket.download_file(key, scratch / f"part-{i:03d}.mp4")
-            for i, key in enumerate(part_keys)
-        ]
-        source = bucket.download_file(request.video_key, scratch / "source.mp4")
-        output = scratch / "video.mp4"
-        heard = probe(source)
-        join_parts(
-            parts,
-            output,
-            audio_source=source,
-            audio_codec=heard.audio_codec,
-            audio_bitrate=settings.final_encode.audio_bitrate,
-            audio_rate=heard.audio_sample_rate,
-        )
-        key = request.artifact_key(bucket.layout, "video.mp4")
-        bucket.upload_file(output, key, content_type="video/mp4")
-        if then is not None:
-            then(output)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     for part in part_keys:
         bucket.delete(part)
     return key

@@ -57,7 +57,7 @@ def execute_call(
         store = store.fenced(head.fence)
     boundary = FrameBoundary(store.update, store, call, interrupted, settings.progress_interval_s)
     try:
-        if call.segment is None:  # each run of whole stages is an attempt (retries too)
+        if call.attempts_stages:  # each run of whole stages is an attempt (retries too)
             for name in call.stages:
                 store.update(stage_attempted(name))
     except LeaseLost as exc:

@@ -22,11 +22,12 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from pipeline.core.errors import ErrorKind, JobCancelled, JobError, LeaseLost, StageInterrupted
-from pipeline.stages.base import AnyStageRequest, Call, StageResult
+from pipeline.stages.base import AnyStageRequest, Call, Join, StageResult
 from pipeline.stages.table import spec_for
 
 _REQUEST: TypeAdapter[AnyStageRequest] = TypeAdapter(AnyStageRequest)
 _RESULT: TypeAdapter[StageResult] = TypeAdapter(StageResult)
+_JOIN: TypeAdapter[Join] = TypeAdapter(Join)
 
 
 def request_to_wire(request: AnyStageRequest) -> dict[str, Any]:
@@ -44,13 +45,17 @@ def request_from_wire(wire: dict[str, Any]) -> AnyStageRequest:
 
 
 def call_to_wire(call: Call) -> dict[str, Any]:
-    """A call as one JSON object."""
-    return {"call": [request_to_wire(r) for r in call.requests]}
+    """A call as one JSON object (its join, when it is one, beside its requests)."""
+    wire: dict[str, Any] = {"call": [request_to_wire(r) for r in call.requests]}
+    if call.join is not None:
+        wire["join"] = _JOIN.dump_python(call.join, mode="json")
+    return wire
 
 
 def call_from_wire(wire: dict[str, Any]) -> Call:
     """The call back from JSON, each request validated as :func:`request_from_wire`."""
-    return Call(tuple(request_from_wire(r) for r in wire["call"]))
+    join = _JOIN.validate_python(wire["join"]) if "join" in wire else None
+    return Call(tuple(request_from_wire(r) for r in wire["call"]), join=join)
 
 
 def results_to_wire(results: Sequence[StageResult]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ APP_FUNCTIONS = (
     "process_framing",
     "render_overlay",
     "apply_upscale",
+    "join_segments",
     "detect_players_modal",
     "detect_ball_modal",
     "orchestrate_job",

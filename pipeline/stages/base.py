@@ -140,11 +140,23 @@ AnyStageRequest = StageRequest[Any]  # a request whose stage is known only at ru
 
 
 @dataclass(frozen=True)
+class Join:
+    """What a join call does instead of running its stage: join the video ``parts`` its
+    segments wrote (in order) into the stage's output; ``shown`` places the job's poster
+    and preview (the segments' ``best_frame`` and ``preview_window``)."""
+
+    parts: tuple[str, ...]
+    shown: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Call:
     """Work on one machine: one or more adjacent stages of a job over one frame range.
 
     A single stage is a call of one, a fused group a call of several (one decode, one
-    encode), a segment a call of one stage over its frame range. Runners run calls,
+    encode), a segment a call of one stage over its frame range, and a join
+    (:class:`Join`) a call of one stage that joins its segments' parts on the join's own
+    machine (:data:`pipeline.stages.table.JOIN`). Runners run calls,
     :func:`pipeline.stages.execute.execute` executes them, and their progress is one
     transition, whatever their shape::
 
@@ -154,12 +166,15 @@ class Call:
     """
 
     requests: tuple[AnyStageRequest, ...]
+    join: Join | None = None  # the parts this call joins, instead of running its stage
 
     def __post_init__(self) -> None:
         if not self.requests:
             raise ValueError("a call runs at least one stage")
         if len(self.requests) > 1 and any(r.segment is not None for r in self.requests):
             raise ValueError("a fused call runs whole stages, never segments")
+        if self.join is not None and (len(self.requests) > 1 or self.segment is not None):
+            raise ValueError("a join call joins the parts of one whole stage")
 
     @classmethod
     def of(cls, *requests: AnyStageRequest) -> Call:
@@ -197,6 +212,16 @@ class Call:
         if len(self.requests) == 1:
             return self.head.share
         return ProgressShare.spanning(self.head.share, self.last.share)
+
+    @property
+    def attempts_stages(self) -> bool:
+        """Whether running it is an attempt at its stages (a segment or a join is part of
+        one)."""
+        return self.segment is None and self.join is None
+
+    def joining(self, parts: Sequence[str], shown: Mapping[str, Any]) -> Call:
+        """The join of this call of one stage's segment ``parts``."""
+        return Call(self.requests, join=Join(tuple(parts), dict(shown)))
 
     def split(self, segments: Sequence[Segment]) -> list[Call]:
         """A call of one stage, as one call per segment of its frames."""

@@ -6,7 +6,7 @@ as one pass (:mod:`pipeline.stages.fused`).
 The call that writes the job's last video also cuts its poster and preview from it,
 while it is still in scratch (:func:`pipeline.media.previews.cut_previews`): the
 orchestrator neither probes nor reads the output again. A segment leaves them to
-the join (:mod:`pipeline.jobs.segments`, the same cut from the joined file); the
+the join, a call of its own (:func:`join_segments`, the same cut from the joined file); the
 orchestrator cuts them from the stored output when neither can: no video, or an
 overlay that ran in an earlier call (its choice of frame is in that call's record).
 
@@ -29,8 +29,17 @@ import structlog
 from pipeline.core.errors import ReelpipeError, bounded_message
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
+from pipeline.media.join import join_parts
 from pipeline.media.previews import POSTER_NAME, PREVIEW_NAME, PREVIEWS_FOLDER, cut_previews
-from pipeline.stages.base import AnyStageRequest, Call, ProgressFn, StageContext, StageResult
+from pipeline.media.probe import probe
+from pipeline.stages.base import (
+    AnyStageRequest,
+    Call,
+    Join,
+    ProgressFn,
+    StageContext,
+    StageResult,
+)
 from pipeline.stages.fused import run_fused
 from pipeline.stages.registry import stage_for
 from pipeline.stages.table import Artifact
@@ -43,14 +52,18 @@ def execute(
     bucket: Bucket, settings: Settings, call: Call, progress: ProgressFn
 ) -> list[StageResult]:
     """Run ``call`` here, in scratch space under the settings' scratch dir (removed
-    afterwards): one stage on its own, or adjacent stages as one fused pass; one result
-    per stage, in order."""
+    afterwards): one stage on its own, adjacent stages as one fused pass, or the join of
+    a stage's segments; one result per stage, in order."""
     scratch = settings.scratch_dir / call.head.job_id / call.label
     if call.segment is not None:
         scratch = scratch / f"segment-{call.segment.index:03d}"
+    if call.join is not None:
+        scratch = scratch / "join"
     scratch.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(bucket, settings, scratch, progress)
     try:
+        if call.join is not None:
+            return [join_segments(ctx, call.head, call.join)]
         if len(call.requests) > 1:
             results = run_fused(ctx, call.requests)
         else:
@@ -58,6 +71,37 @@ def execute(
         return with_previews(ctx, call.requests, results)
     finally:
         ctx.cleanup()
+
+
+def join_segments(ctx: StageContext, request: AnyStageRequest, join: Join) -> StageResult:
+    """Join the video parts of ``request``'s segments into its ``video.mp4`` without
+    re-encoding, the stage input's audio muxed once; when it is the job's last video
+    (and no earlier call holds the overlay's choice of frame), the job's poster and
+    preview are cut from the joined file. The parts are removed once it is stored."""
+    bucket, settings = ctx.bucket, ctx.settings
+    parts = [
+        bucket.download_file(key, ctx.scratch / f"part-{i:03d}.mp4")
+        for i, key in enumerate(join.parts)
+    ]
+    source = bucket.download_file(request.video_key, ctx.scratch / "source.mp4")
+    output = ctx.scratch / "video.mp4"
+    heard = probe(source)
+    join_parts(
+        parts,
+        output,
+        audio_source=source,
+        audio_codec=heard.audio_codec,
+        audio_bitrate=settings.final_encode.audio_bitrate,
+        audio_rate=heard.audio_sample_rate,
+    )
+    key = ctx.publish(output, request, "video.mp4")
+    previews: dict[str, str] = {}
+    overlay = request.stage is StageName.OVERLAY
+    if request.final and (overlay or StageName.OVERLAY not in request.upstream):
+        previews = cut_job_previews(bucket, request, output, join.shown if overlay else {})
+    for part in join.parts:
+        bucket.delete(part)
+    return StageResult(outputs={Artifact.VIDEO: key}, frames=0, backend="join", previews=previews)
 
 
 def with_previews(

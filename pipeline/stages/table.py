@@ -8,7 +8,8 @@ validation, the orchestrator's segments, both runners, the cost model's
 defaults and ``infra/modal_app.py`` read it; ``tests/unit/test_stage_table.py``
 checks that each of them sees every stage. Adding a stage means one module
 under ``pipeline/stages/``, one row here and its class in
-:mod:`pipeline.stages.registry`.
+:mod:`pipeline.stages.registry`. The calls that serve a stage without being one (the
+join of its segments) are declared here too (:class:`StepSpec`).
 
 The table is light (enums and dataclasses): the Modal app imports it anywhere.
 
@@ -191,6 +192,32 @@ STAGE_TABLE: dict[StageName, StageSpec] = {
 }
 
 assert list(STAGE_TABLE) == list(STAGE_ORDER), "the table lists every stage, in job order"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A call a job makes that is no stage of its manifest, declared like one: the
+    machine it is sized for, its Modal function, timeout and retries. Its use is charged
+    to the stage it serves (that stage's line in the ledger), and its output is that
+    stage's, kept under the stage call's cache key: a reused stage reuses its step."""
+
+    name: str
+    machine: Machine
+    modal_function: str
+    timeout_s: int
+    retries: int = 2
+
+
+# The join of a split stage's video parts (:mod:`pipeline.jobs.segments`): a stream copy
+# of the parts, the input's audio muxed once, the job's poster and preview cut from the
+# joined file when it is the job's last video. Download, mux and a 3 s preview encode
+# keep two cores busy; the parts never sit in memory (files in scratch).
+JOIN = StepSpec(
+    name="join",
+    machine=Machine(gpu=None, image=Image.BASE, cpu=2.0, memory_mb=2048),
+    modal_function="join_segments",
+    timeout_s=900,
+)
 
 
 def spec_for(name: StageName) -> StageSpec:

@@ -24,7 +24,7 @@ from pipeline.runners.modal import STAGE_FUNCTIONS, ModalRunner
 from pipeline.runners.stage_call import execute_call
 from pipeline.stages import registry
 from pipeline.stages.base import Stage, StageContext, StageRequest, StageResult
-from pipeline.stages.table import STAGE_TABLE
+from pipeline.stages.table import JOIN, STAGE_TABLE
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, psnr, read_frame
@@ -39,6 +39,7 @@ class InProcessCall:
         self.retries = retries
         self.calls = 0
         self.mapped = 0
+        self.answers: list[dict[str, Any]] = []  # what each call answered
 
     def remote(self, wire: dict[str, Any]) -> dict[str, Any]:
         self.calls += 1
@@ -49,7 +50,9 @@ class InProcessCall:
             except Exception:
                 if attempt == self.retries:
                     raise
-        return json.loads(json.dumps(result))
+        answer: dict[str, Any] = json.loads(json.dumps(result))
+        self.answers.append(answer)
+        return answer
 
     def map(self, wires: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One call per input, as Modal's ``.map`` (results in input order)."""
@@ -58,21 +61,25 @@ class InProcessCall:
 
 
 class InProcessFunctions:
-    """A registry of the app's stage functions, executing ``execute_call`` here."""
+    """A registry of the app's call functions (the stages' and the join's), executing
+    ``execute_call`` here on the machine each reserves."""
 
     def __init__(self, bucket: Bucket, settings: Settings) -> None:
         self.calls: dict[str, InProcessCall] = {}
         self.bucket, self.settings = bucket, settings
 
     def lookup(self, name: str) -> InProcessCall:
-        assert name in STAGE_FUNCTIONS.values(), name
-        (spec,) = [s for s in STAGE_TABLE.values() if s.modal_function == name]
-        machine = spec.machine_for(self.settings.video_encoder)
+        if name == JOIN.modal_function:
+            machine, retries = JOIN.machine, JOIN.retries
+        else:
+            assert name in STAGE_FUNCTIONS.values(), name
+            (spec,) = [s for s in STAGE_TABLE.values() if s.modal_function == name]
+            machine, retries = spec.machine_for(self.settings.video_encoder), spec.retries
         return self.calls.setdefault(
             name,
             InProcessCall(
                 lambda wire: execute_call(wire, self.bucket, self.settings, machine=machine),
-                spec.retries,
+                retries,
             ),
         )
 
