@@ -24,10 +24,22 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pipeline.media.previews import PreviewCut
+
+@dataclass(frozen=True)
+class PreviewCut:
+    """Which frames the poster and the preview show (output frame numbers)."""
+
+    frame: int
+    start: int
+    end: int
+    fps: float
+
+    @property
+    def at_s(self) -> float:
+        """The poster's moment in the output."""
+        return round(self.frame / self.fps, 3)
+
 
 Asked = tuple[int | None, tuple[int, int] | None]  # the poster frame and preview window asked
 

@@ -31,7 +31,7 @@ import structlog
 from pipeline.core.errors import InvalidMedia
 from pipeline.core.usage import adopting_threads, sample_threads
 from pipeline.media.ffmpeg_run import run_ffmpeg
-from pipeline.media.pass_previews import PASS_PREVIEWS, HeldPreviews
+from pipeline.media.pass_previews import PASS_PREVIEWS, HeldPreviews, PreviewCut
 from pipeline.media.untrusted_input import ffmpeg_input
 
 log = structlog.get_logger(__name__)
@@ -154,21 +154,6 @@ def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     w = min(width, max_side * width // longest) // 2 * 2
     h = min(height, max_side * height // longest) // 2 * 2
     return max(w, 2), max(h, 2)
-
-
-@dataclass(frozen=True)
-class PreviewCut:
-    """Which frames the poster and the preview show (output frame numbers)."""
-
-    frame: int
-    start: int
-    end: int
-    fps: float
-
-    @property
-    def at_s(self) -> float:
-        """The poster's moment in the output."""
-        return round(self.frame / self.fps, 3)
 
 
 def preview_frames(
