@@ -74,7 +74,8 @@ def test_a_reused_request_id_keeps_naming_its_first_job(
 def test_a_job_in_the_apps_own_layout_keeps_everything_under_the_users_folder(
     settings: Settings, tmp_path: Path
 ) -> None:
-    """``{user_id}/``: the seed app's layout, input_key relative to the user's folder."""
+    """``{user_id}/``: an app that keeps each user's files at the bucket's top level, input_key
+    relative to the user's folder."""
     own = settings.model_copy(update={"user_root": "{user_id}/"})
     bucket = Bucket(make_s3_client(own), own.bucket, layout=Layout(own.user_root))
     bucket.ensure_exists(own.region)

@@ -1,4 +1,5 @@
-"""The client's progress phases follow real stage progress (the seed's phases)."""
+"""The client's progress phases (queued, starting, processing, saving, complete) follow real
+stage progress."""
 
 from __future__ import annotations
 

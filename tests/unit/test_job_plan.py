@@ -1,4 +1,5 @@
-"""Job plans: the seed's cost model per stage, and ``reelpipe plan``."""
+"""Job plans: the cost model per stage (a GPU-second by kind, reserved cores and memory, a
+container's start), and ``reelpipe plan``."""
 
 from __future__ import annotations
 
