@@ -156,6 +156,11 @@ def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(w, 2), max(h, 2)
 
 
+def preview_length(fps: float, spec: PreviewSpec = PreviewSpec()) -> int:
+    """How many frames a preview shows at most at ``fps``."""
+    return max(1, round(spec.preview_seconds * fps))
+
+
 def preview_frames(
     frame: int | None,
     window: tuple[int, int] | None,
@@ -167,7 +172,7 @@ def preview_frames(
     when given, else ``spec.preview_seconds`` around the poster, inside the output)."""
     last = max(frames - 1, 0)
     poster = min(max(frame if frame is not None else last // 2, 0), last)
-    length = max(1, min(round(spec.preview_seconds * fps), frames))
+    length = max(1, min(preview_length(fps, spec), frames))
     if window is not None:
         start = min(max(window[0], 0), last)
         end = min(max(window[1], start + 1), start + length, frames)

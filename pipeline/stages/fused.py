@@ -32,7 +32,7 @@ from pipeline.media.remux import mux_audio
 from pipeline.stages.base import AnyStageRequest, StageContext, StageResult
 from pipeline.stages.frame_pass import FrameStep, Geometry, PassClock, run_pass
 from pipeline.stages.framing import FramingStage
-from pipeline.stages.overlay import OverlayStage
+from pipeline.stages.overlay import OverlayStage, OverlayStep
 from pipeline.stages.table import Artifact, PassRole, spec_for
 from pipeline.stages.upscale import UpscaleStage
 
@@ -104,6 +104,9 @@ def run_fused(ctx: StageContext, requests: Sequence[AnyStageRequest]) -> list[St
                 step = _STEPS[request.stage].open_step(ctx, request, timeline, geometry)
             geometry = step.output_geometry(geometry)
             steps.append(step)
+        tail = steps[-1]
+        if last.final and isinstance(tail, OverlayStep):  # it draws the job's last frames
+            tail.keep_previews(total, float(geometry.fps))
         clock.add(head.stage, time.perf_counter() - began)
         writer = FrameWriter(
             video_only if framed is not None and framed.audio is not None else output,
@@ -137,6 +140,8 @@ def run_fused(ctx: StageContext, requests: Sequence[AnyStageRequest]) -> list[St
     # audio ffmpeg filtered in the same pass is muxed here, without another ffmpeg.
     if framed is not None and framed.audio is not None:
         mux_audio(video_only, framed.audio, output)
+    if isinstance(tail, OverlayStep):
+        tail.hold_previews(output, written, float(geometry.fps))
     outputs[last.stage][Artifact.VIDEO] = ctx.publish(output, last, "video.mp4")
     clock.add(last.stage, time.perf_counter() - tail_began)
     fps = float(geometry.fps)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import av
 import cv2
-import numpy as np
+import structlog
 
 from pipeline.core.boxes import Box, Keyframe
-from pipeline.core.errors import StageParamsInvalid
+from pipeline.core.errors import ReelpipeError, StageParamsInvalid, bounded_message
 from pipeline.core.settings import EncodeProfile
 from pipeline.detect.shots import scan_cuts
 from pipeline.follow.highlight_track import HighlightTrack
@@ -26,7 +27,8 @@ from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.timeline import FramingTimeline
 from pipeline.media.codec import VIDEO_CODEC
 from pipeline.media.frames import FrameReader, FrameWriter, YuvFrame
-from pipeline.media.previews import PREVIEW_SECONDS
+from pipeline.media.preview_keeper import PosterScore, PreviewKeeper, best_poster
+from pipeline.media.previews import preview_length
 from pipeline.media.probe import VideoInfo
 from pipeline.render.spotlight import Spotlight
 from pipeline.stages.base import (
@@ -38,6 +40,8 @@ from pipeline.stages.base import (
 )
 from pipeline.stages.frame_pass import FrameStep, Geometry, PassClock, pass_backend, run_pass
 from pipeline.stages.table import Artifact
+
+log = structlog.get_logger(__name__)
 
 
 class OverlayStep:
@@ -64,6 +68,10 @@ class OverlayStep:
         # Source frames where a new camera shot begins (the track's own when not given).
         self.cuts = tuple(cuts) if cuts else tuple(track.cuts)
         self._shown: dict[int, _Shown] = {}  # output frame -> how the player was lit there
+        self._shots: dict[int, int] = {}  # output frame -> its camera shot (see _shot_of)
+        # Set when this pass writes the job's last video: it keeps what the poster and
+        # preview may show, so they need no decode of the output afterwards.
+        self.keeper: PreviewKeeper | None = None
 
     def output_geometry(self, incoming: Geometry) -> Geometry:
         """The same frames: it draws on them."""
@@ -80,7 +88,36 @@ class OverlayStep:
         if box is not None and strength > 0:
             self._shown[frame.index] = _Shown(box.w * box.h, strength, _sharpness(frame, box))
         self.spotlight.annotate(frame, box, strength)
+        if self.keeper is not None:
+            if self._lit(frame.index):
+                shown = self._poster_score(frame.index)
+                self.keeper.offer(frame, base=shown.base, sharpness=shown.sharpness)
+            else:
+                self.keeper.offer(frame, base=0.0, sharpness=None)
         return (frame,)
+
+    def keep_previews(self, frames: int, fps: float) -> None:
+        """This pass writes the job's last video (``frames`` frames from 0): keep what
+        its poster and preview may show while drawing, so they need no decode of it."""
+        length = preview_length(fps)
+        self.keeper = PreviewKeeper(fps, lambda best: self.shot_window(best, 0, frames, length))
+
+    def hold_previews(self, video: Path, frames: int, fps: float) -> bool:
+        """Make the poster and preview that :meth:`details` names (over ``frames`` frames
+        from 0) from the frames kept during the pass, for the cut of ``video`` to take
+        (False: it decodes them)."""
+        keeper, self.keeper = self.keeper, None
+        if keeper is None:
+            return False
+        best = self.best_frame(0, frames)
+        if best is None:
+            return False
+        window = self.shot_window(best, 0, frames, preview_length(fps))
+        try:
+            return keeper.hold(video, frames, best, window)
+        except (ReelpipeError, av.FFmpegError, OSError) as exc:  # the cut decodes them
+            log.warning("pass_previews_failed", error=bounded_message(str(exc), 300))
+            return False
 
     def flush(self) -> Sequence[YuvFrame]:
         """Nothing is held."""
@@ -94,8 +131,7 @@ class OverlayStep:
         best = self.best_frame(first, frames)
         shown: dict[str, object] = {}
         if best is not None:
-            length = max(1, round(PREVIEW_SECONDS * fps))
-            window = self.shot_window(best, first, frames, length)
+            window = self.shot_window(best, first, frames, preview_length(fps))
             shown = {"best_frame": best, "preview_window": list(window)}
         indices = range(first, first + frames)
         lit = sum(1 for i in indices if self._lit(i))
@@ -130,17 +166,21 @@ class OverlayStep:
         shot_of = self._shot_of
         here = shot_of(best)
         low, high = best, best + 1
-        while low > first and shot_of(low - 1) == here:
+        # Looking further than ``length`` either way changes nothing.
+        while low > max(first, best - length) and shot_of(low - 1) == here:
             low -= 1
-        while high < first + frames and shot_of(high) == here:
+        while high < min(first + frames, best + length) and shot_of(high) == here:
             high += 1
         start = min(max(best - length // 2, low), max(high - length, low))
         return start, min(start + length, high)
 
     def _shot_of(self, output_frame: int) -> int:
         """How many cuts come at or before the source frame shown at ``output_frame``."""
-        source = self.track.source_frame(output_frame)
-        return sum(1 for cut in self.cuts if cut <= source)
+        shot = self._shots.get(output_frame)
+        if shot is None:
+            source = self.track.source_frame(output_frame)
+            shot = self._shots[output_frame] = sum(1 for cut in self.cuts if cut <= source)
+        return shot
 
     def best_frame(self, first: int, frames: int) -> int | None:
         """The output frame where the player is best seen: lit (never a frame where the
@@ -149,21 +189,18 @@ class OverlayStep:
         (up to twice as much), so a large blurred box does not beat a slightly smaller
         sharp one, nor a tiny sharp one a large box."""
         lit = [i for i in range(first, first + frames) if self._lit(i)]
-        if not lit:
-            return None
-        usual = float(np.median([self._shown[i].sharpness for i in lit])) or 1.0
-        best, best_score = None, 0.0
-        for i in lit:
-            shown = self._shown[i]
-            if self.picked is None:
-                found = self.track.near_keyframe(i)
-            else:
-                found = FOUND_WEIGHT.get(self._state(i), 0.0)
-            sharp = min(shown.sharpness / usual, 2.0)
-            score = shown.area * shown.strength * found * (0.5 + 0.5 * sharp)
-            if score > best_score:
-                best, best_score = i, score
-        return best
+        return best_poster([self._poster_score(i) for i in lit])
+
+    def _poster_score(self, output_frame: int) -> PosterScore:
+        """What a lit frame brings to the poster's choice, known as it is drawn: the
+        player's area x strength x how surely he was found there, and his sharpness (it
+        weighs in at the end, against the clip's median)."""
+        shown = self._shown[output_frame]
+        if self.picked is None:
+            found = self.track.near_keyframe(output_frame)
+        else:
+            found = FOUND_WEIGHT.get(self._state(output_frame), 0.0)
+        return PosterScore(output_frame, shown.area * shown.strength * found, shown.sharpness)
 
 
 RING_STRENGTH = 0.5  # the spotlight draws the ring from this strength (it is lit)
@@ -202,6 +239,8 @@ class OverlayStage:
         step = self.open_step(ctx, request, self.timeline(ctx, request), source=(source, info))
         output = ctx.scratch / "overlay.mp4"
         window = request.frame_window(info) if request.segment else None
+        if request.final and request.segment is None:
+            step.keep_previews(info.frame_count, float(info.fps))
         frames = render_highlight(
             source,
             output,
@@ -212,8 +251,9 @@ class OverlayStage:
             window=window,
             encoder=ctx.encoder,
         )
-        outputs = {Artifact.VIDEO: ctx.publish(output, request, request.output_name())}
+        step.hold_previews(output, frames, float(info.fps))
         start, _ = request.frame_window(info)
+        outputs = {Artifact.VIDEO: ctx.publish(output, request, request.output_name())}
         details = step.details(start, frames, float(info.fps))
         return StageResult(outputs=outputs, frames=frames, backend=step.backend, details=details)
 

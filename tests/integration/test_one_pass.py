@@ -14,6 +14,8 @@ from structlog.testing import capture_logs
 
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
+from pipeline.media.pass_previews import PASS_PREVIEWS
+from pipeline.media.previews import cut_previews
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, inspect, psnr, read_frame
@@ -126,8 +128,8 @@ def test_a_segmented_job_cuts_its_previews_from_the_joined_file(
 
 @pytest.mark.parametrize(
     "stages",
-    [{"framing": FRAMING}],
-    ids=["framing"],
+    [{"framing": FRAMING}, {"overlay": BOXES}, {"framing": FRAMING, "overlay": BOXES}],
+    ids=["framing", "overlay", "fused"],
 )
 def test_the_last_pass_makes_the_poster_and_preview_without_decoding_its_output(
     bucket: Bucket, settings: Settings, tmp_path: Path, stages: dict[str, object]
@@ -150,5 +152,31 @@ def test_the_last_pass_makes_the_poster_and_preview_without_decoding_its_output(
     assert picture.shape == (height, width)
     shown = read_frame(output, frame, width, height).mean(axis=2)
     assert psnr(picture, shown) > 30
-    preview = inspect(bucket.download_file(status.outputs["preview"], tmp_path / "p.mp4"))
+    preview_path = bucket.download_file(status.outputs["preview"], tmp_path / "p.mp4")
+    preview = inspect(preview_path)
     assert preview.audio is None and 0.5 < preview.video.duration_s <= 2.05
+
+    # The same two files as the cut makes by decoding the output, asked the same.
+    overlay = status.stages.get(StageName.OVERLAY)
+    details = overlay.details if overlay is not None else {}
+    window = details.get("preview_window")
+    PASS_PREVIEWS.clear()
+    decoded = cut_previews(
+        output,
+        tmp_path / "cut-poster.jpg",
+        tmp_path / "cut-preview.mp4",
+        frame=details.get("best_frame"),
+        window=(window[0], window[1]) if window else None,
+    )
+    assert decoded.frame == frame
+    with av.open(str(tmp_path / "cut-poster.jpg")) as image:
+        cut_picture = next(image.decode(video=0)).to_ndarray(format="rgb24").mean(axis=2)
+    assert psnr(picture, cut_picture) > 30
+    cut_preview = inspect(tmp_path / "cut-preview.mp4")
+    assert preview.video == cut_preview.video
+    assert (preview.video.codec, preview.video.pix_fmt) == ("h264", "yuv420p")
+    with av.open(str(preview_path)) as held, av.open(str(tmp_path / "cut-preview.mp4")) as cut:
+        assert held.streams.video[0].profile == cut.streams.video[0].profile == "Main"
+        pairs = zip(held.decode(video=0), cut.decode(video=0), strict=True)
+        for a, b in pairs:
+            assert psnr(a.to_ndarray(format="gray"), b.to_ndarray(format="gray")) > 30
