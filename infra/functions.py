@@ -56,6 +56,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
     # The join of a split stage's video parts (the stage table's JOIN): the same call body.
     "join_segments": FunctionSpec(Image.BASE, _STAGE_CALL, snapshot=True),
+    # The job's poster and preview from its stored output, when no call could cut them
+    # (the stage table's PREVIEWS).
+    "cut_previews": FunctionSpec(Image.BASE, _STAGE_CALL, snapshot=True),
     # The interactive calls an app makes while its user picks a player.
     "detect_players_modal": FunctionSpec(
         Image.YOLO, ("pipeline.stages.interactive", "pipeline.stages.warm"), warm=StageName.DETECT

@@ -45,7 +45,7 @@ from infra.functions import FUNCTION_ENV, FUNCTIONS
 from infra.lock import locked_python, pins
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
-from pipeline.stages.table import COORDINATOR, JOIN, STAGE_TABLE, Image
+from pipeline.stages.table import COORDINATOR, JOIN, PREVIEWS, STAGE_TABLE, Image, StepSpec
 
 # Deploy-time configuration of this file (not of the pipeline, which reads no
 # environment at import), from the deploying shell's settings: the app name apps look
@@ -149,16 +149,17 @@ def stage_options(name: StageName) -> dict[str, Any]:
     return options
 
 
-def join_options() -> dict[str, Any]:
-    """``@app.function`` options of the join, from its row of the stage table (``JOIN``):
-    its machine, timeout and retries of transient failures."""
-    machine = JOIN.machine
+def step_options(step: StepSpec) -> dict[str, Any]:
+    """``@app.function`` options of a call that serves a stage (the join, the previews),
+    from its row of the stage table: its machine, timeout and retries of transient
+    failures."""
+    machine = step.machine
     return {
-        **container_options(JOIN.modal_function),
-        "timeout": JOIN.timeout_s,
+        **container_options(step.modal_function),
+        "timeout": step.timeout_s,
         "secrets": [r2_credentials],
         "retries": modal.Retries(
-            max_retries=JOIN.retries, backoff_coefficient=2.0, initial_delay=5.0
+            max_retries=step.retries, backoff_coefficient=2.0, initial_delay=5.0
         ),
         "cpu": machine.cpu,
         "memory": machine.memory_mb,
@@ -262,13 +263,22 @@ def apply_upscale(request: dict[str, Any]) -> dict[str, Any]:
     return execute_call(request, *_container(), machine=_machine(StageName.UPSCALE))
 
 
-@app.function(**join_options())
+@app.function(**step_options(JOIN))
 def join_segments(request: dict[str, Any]) -> dict[str, Any]:
     """The join of a fanned-out stage's video parts (stream copy, the audio muxed once,
     the job's poster and preview when it is the job's last video), on its own machine."""
     from pipeline.runners.stage_call import execute_call
 
     return execute_call(request, *_container(), machine=JOIN.machine)
+
+
+@app.function(**step_options(PREVIEWS))
+def cut_previews(request: dict[str, Any]) -> dict[str, Any]:
+    """The job's poster and preview cut from its stored output, when the call that wrote
+    it could not cut them (no video stage, the overlay in an earlier call)."""
+    from pipeline.runners.stage_call import execute_call
+
+    return execute_call(request, *_container(), machine=PREVIEWS.machine)
 
 
 # -- the interactive calls (an app's user picks a player) ---------------------------

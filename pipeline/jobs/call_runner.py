@@ -2,12 +2,14 @@
 stages' records kept.
 
 A call whose every stage already ran with the call's cache key, outputs still there,
-is not run again (a resumed or reprocessed job redoes only what changed). Otherwise
+is not run again (a resumed or reprocessed job redoes only what changed); when it ends
+the job, the poster and preview its first run made are kept too. Otherwise
 each attempt writes its stages' start, runs the call through the runner (a splittable
 stage as parallel segments, :mod:`pipeline.jobs.segments`) with the run's frame
 boundary, and writes each stage's result and its seconds of the call. A RetryableError
 is retried with backoff here, unless the platform retries calls itself (Modal): one
-retry owner.
+retry owner. A previews call (the job's poster and preview cut from its stored output)
+is retried the same way and charged to the stage it serves.
 
 Example::
 
@@ -17,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -40,6 +43,7 @@ from pipeline.status.transitions import (
     progressed,
     stage_finished,
     stage_started,
+    step_charged,
 )
 from pipeline.storage.bucket import Bucket
 
@@ -74,12 +78,27 @@ class CallRunner:
             last = call.last
             log.info("stage_cached", stage=last.stage.value, cache_key=key, fused=len(reused))
             run.write(lambda s: progressed(s, overall_progress(last.share, 1.0, last.stage)))
-            return [r for r in reused if r is not None]
+            return self._kept_previews(run, call, [r for r in reused if r is not None])
         with structlog.contextvars.bound_contextvars(stage=call.label):
             segments = self._with_retries(run, lambda: self._segments(call))
             if segments:  # its parts and its join are retried each on their own
                 return self._attempt(run, call, key, segments)
             return self._with_retries(run, lambda: self._attempt(run, call, key, []))
+
+    def cut(self, run: JobRun, call: Call) -> StageResult:
+        """A previews call (:meth:`~pipeline.stages.base.Call.cutting`) run after its stage
+        was recorded: on its own machine, retried alone as a join is, never an attempt at
+        its stage, its use charged to that stage's line in the ledger."""
+
+        def alive(fraction: float) -> None:  # its stage's record is finished: no progress
+            run.stop_if_told("while cutting the previews")
+            run.activity.beat()
+
+        with structlog.contextvars.bound_contextvars(stage=call.label, step="previews"):
+            [result] = self._with_retries(run, lambda: self.runner.run(call, alive))
+        run.stages_cpu += result.cpu_seconds
+        run.write(step_charged(call.head.stage, result, self.settings.rates))
+        return result
 
     def cache_key(self, call: Call) -> str:
         """The cache key of running ``call`` on its input: for a fused call, each stage's
@@ -116,6 +135,20 @@ class CallRunner:
             frames=done.frames or 0,
             backend=done.backend or "",
         )
+
+    def _kept_previews(
+        self, run: JobRun, call: Call, results: list[StageResult]
+    ) -> list[StageResult]:
+        """A reused call that ends the job keeps the poster and preview the job's status
+        names, while they are still there: its output is the one they were cut from (the
+        cache key covers everything before it), so no previews call cuts them again."""
+        outputs = run.store.latest.outputs
+        kept: dict[str, str] = {k: outputs[k] for k in ("poster", "preview") if k in outputs}
+        if not call.last.final or len(kept) < 2:
+            return results
+        if not all(self.bucket.exists(key) for key in kept.values()):
+            return results
+        return [*results[:-1], dataclasses.replace(results[-1], previews=kept)]
 
     def _with_retries(self, run: JobRun, attempt_once: Callable[[], T]) -> T:
         """``attempt_once()``, retried with backoff on a RetryableError."""

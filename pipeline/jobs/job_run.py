@@ -160,6 +160,8 @@ class JobRun:
             if Artifact.VIDEO in result.outputs:
                 self.video_key = result.outputs[Artifact.VIDEO]
                 self.previews = dict(result.previews)
+            elif result.previews:  # a reused last call without video (detection) kept them
+                self.previews = dict(result.previews)
 
     @property
     def outputs(self) -> dict[str, str]:

@@ -21,6 +21,7 @@ both cases the orchestrator returns without writing anything more.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
@@ -45,7 +46,6 @@ from pipeline.jobs.fusion import fusion_groups
 from pipeline.jobs.job_run import JobRun, StatusListener
 from pipeline.jobs.lease import Activity
 from pipeline.jobs.plan import plan_job, stage_seconds
-from pipeline.jobs.previews import PreviewTarget, publish_previews
 from pipeline.jobs.reel_job import ReelJob
 from pipeline.jobs.segments import probe_stage_input
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
@@ -53,7 +53,7 @@ from pipeline.manifests.reel import is_reel_document, parse_reel_manifest
 from pipeline.manifests.status import JobState, Progress, StatusManifest
 from pipeline.runners.base import Runner
 from pipeline.runners.frame_boundary import Interrupted, never
-from pipeline.stages.base import ProgressShare, progress_shares
+from pipeline.stages.base import Call, ProgressShare, progress_shares
 from pipeline.stages.table import Machine
 from pipeline.status.transitions import (
     cancelled,
@@ -155,11 +155,12 @@ class Orchestrator:
             return run.fail(exc)
         run.start(manifest, input_key, estimated_cost_usd=estimated, plan_s=planned)
         stages = manifest.stages.requested()
+        last: Call | None = None
         for group in fusion_groups(stages, self.settings, machine=self.runner.machine):
             run.stop_if_told(f"before stage {group[0].value}")
             if run.cancel_asked:
                 return run.cancel()
-            call = run.call_for(group, manifest, shares)
+            call = last = run.call_for(group, manifest, shares)
             try:
                 run.record(call, self.calls.run(run, call))
             except (StageInterrupted, LeaseLost):
@@ -174,7 +175,13 @@ class Orchestrator:
                 return run.fail(exc, group[0])
         if run.cancel_asked:  # asked before the job was done
             return run.cancel()
-        return run.succeed(run.previews or self._previews(run))
+        if run.previews or last is None:
+            return run.succeed(run.previews)
+        try:
+            previews = self._previews(run, last)
+        except JobCancelled:
+            return run.cancel()
+        return run.succeed(previews)
 
     # -- steps ------------------------------------------------------------------
 
@@ -242,30 +249,28 @@ class Orchestrator:
         planned = dict(zip(manifest.stages.requested(), seconds, strict=True))
         return round(cost, 6), progress_shares(seconds), planned
 
-    def _previews(self, run: JobRun) -> dict[str, str]:
-        """The output's poster and preview (``outputs.poster``, ``outputs.preview``); none,
-        with a warning in the status, when they cannot be made: the output itself is good."""
-        store, latest = run.store, run.store.latest
-        overlay = latest.stages.get(StageName.OVERLAY)
+    def _previews(self, run: JobRun, last: Call) -> dict[str, str]:
+        """The output's poster and preview (``outputs.poster``, ``outputs.preview``) when
+        the call that wrote it could not cut them: a previews call of the stored output,
+        on its own machine, retried alone and charged to the last stage's line. None, with
+        a warning in the status, when they cannot be made: the output itself is good."""
+        overlay = run.store.latest.stages.get(StageName.OVERLAY)
         details = overlay.details if overlay is not None else {}
-        best, window = details.get("best_frame"), details.get("preview_window")
-        fence = store.fence
-        target = PreviewTarget(latest.user_id, latest.job_id, fence.epoch if fence else None)
+        shown: dict[str, Any] = {
+            k: details[k] for k in ("best_frame", "preview_window") if k in details
+        }
         try:
-            made = publish_previews(
-                self.bucket,
-                self.settings,
-                target,
-                run.video_key,
-                best_frame=best if isinstance(best, int) else None,
-                window=(window[0], window[1]) if isinstance(window, list) else None,
-            )
-        except (JobError, RetryableError) as exc:
+            made = self.calls.cut(run, last.cutting(run.video_key, shown))
+        except (StageInterrupted, LeaseLost, JobCancelled):
+            raise
+        except Exception as exc:
+            if not isinstance(exc, ReelpipeError):
+                log.exception("previews_crashed")
             message = bounded_message(f"no poster or preview: {exc}", 300)
             log.warning("previews_failed", error=message)
             run.write(lambda s: warned(s, public_message(message)))
             return {}
-        return {"poster": made.poster_key, "preview": made.preview_key}
+        return dict(made.previews)
 
 
 def _blamed(exc: ReelpipeError, group: Sequence[StageName]) -> StageName:

@@ -25,7 +25,7 @@ from pipeline.core.settings import DEFAULT_MODAL_APP
 from pipeline.manifests.job import StageName
 from pipeline.runners.wire import call_to_wire, results_from_wire
 from pipeline.stages.base import Call, ProgressFn, StageResult
-from pipeline.stages.table import JOIN, STAGE_TABLE
+from pipeline.stages.table import JOIN, PREVIEWS, STAGE_TABLE
 
 DEFAULT_APP_NAME = DEFAULT_MODAL_APP
 
@@ -109,8 +109,10 @@ class ModalRunner:
 
 
 def function_for(call: Call) -> str:
-    """The deployed function that runs ``call``: the join's for a join, else its first
-    stage's."""
+    """The deployed function that runs ``call``: the join's for a join, the previews' for
+    a cut, else its first stage's."""
     if call.join is not None:
         return JOIN.modal_function
+    if call.cut is not None:
+        return PREVIEWS.modal_function
     return STAGE_FUNCTIONS[call.head.stage]

@@ -22,12 +22,13 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from pipeline.core.errors import ErrorKind, JobCancelled, JobError, LeaseLost, StageInterrupted
-from pipeline.stages.base import AnyStageRequest, Call, Join, StageResult
+from pipeline.stages.base import AnyStageRequest, Call, Cut, Join, StageResult
 from pipeline.stages.table import spec_for
 
 _REQUEST: TypeAdapter[AnyStageRequest] = TypeAdapter(AnyStageRequest)
 _RESULT: TypeAdapter[StageResult] = TypeAdapter(StageResult)
 _JOIN: TypeAdapter[Join] = TypeAdapter(Join)
+_CUT: TypeAdapter[Cut] = TypeAdapter(Cut)
 
 
 def request_to_wire(request: AnyStageRequest) -> dict[str, Any]:
@@ -45,17 +46,21 @@ def request_from_wire(wire: dict[str, Any]) -> AnyStageRequest:
 
 
 def call_to_wire(call: Call) -> dict[str, Any]:
-    """A call as one JSON object (its join, when it is one, beside its requests)."""
+    """A call as one JSON object (its join or its cut, when it is one, beside its
+    requests)."""
     wire: dict[str, Any] = {"call": [request_to_wire(r) for r in call.requests]}
     if call.join is not None:
         wire["join"] = _JOIN.dump_python(call.join, mode="json")
+    if call.cut is not None:
+        wire["cut"] = _CUT.dump_python(call.cut, mode="json")
     return wire
 
 
 def call_from_wire(wire: dict[str, Any]) -> Call:
     """The call back from JSON, each request validated as :func:`request_from_wire`."""
     join = _JOIN.validate_python(wire["join"]) if "join" in wire else None
-    return Call(tuple(request_from_wire(r) for r in wire["call"]), join=join)
+    cut = _CUT.validate_python(wire["cut"]) if "cut" in wire else None
+    return Call(tuple(request_from_wire(r) for r in wire["call"]), join=join, cut=cut)
 
 
 def results_to_wire(results: Sequence[StageResult]) -> dict[str, Any]:

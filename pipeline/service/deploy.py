@@ -33,6 +33,7 @@ APP_FUNCTIONS = (
     "render_overlay",
     "apply_upscale",
     "join_segments",
+    "cut_previews",
     "detect_players_modal",
     "detect_ball_modal",
     "orchestrate_job",

@@ -40,8 +40,8 @@ ProgressFn = Callable[[float], None]
 class Segment:
     """Frames ``[start, end)`` of a stage's input: part ``index`` of ``count``.
 
-    A segment's worker writes video only (``artifact``); the orchestrator joins
-    the parts without re-encoding and muxes the audio once.
+    A segment's worker writes video only (``artifact``); a join call joins the
+    parts without re-encoding and muxes the audio once.
     """
 
     index: int
@@ -150,13 +150,25 @@ class Join:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """What a previews call does instead of running its stage: cut the job's poster and
+    preview from its stored video ``video_key``, placed by ``shown`` (the overlay's
+    ``best_frame`` and ``preview_window``; else the middle)."""
+
+    video_key: str
+    shown: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Call:
     """Work on one machine: one or more adjacent stages of a job over one frame range.
 
     A single stage is a call of one, a fused group a call of several (one decode, one
     encode), a segment a call of one stage over its frame range, and a join
     (:class:`Join`) a call of one stage that joins its segments' parts on the join's own
-    machine (:data:`pipeline.stages.table.JOIN`). Runners run calls,
+    machine (:data:`pipeline.stages.table.JOIN`); a previews call (:class:`Cut`) cuts the
+    job's poster and preview from its stored output (:data:`~pipeline.stages.table.PREVIEWS`).
+    Runners run calls,
     :func:`pipeline.stages.execute.execute` executes them, and their progress is one
     transition, whatever their shape::
 
@@ -167,14 +179,18 @@ class Call:
 
     requests: tuple[AnyStageRequest, ...]
     join: Join | None = None  # the parts this call joins, instead of running its stage
+    cut: Cut | None = None  # the stored video it cuts previews from, instead of running it
 
     def __post_init__(self) -> None:
         if not self.requests:
             raise ValueError("a call runs at least one stage")
         if len(self.requests) > 1 and any(r.segment is not None for r in self.requests):
             raise ValueError("a fused call runs whole stages, never segments")
-        if self.join is not None and (len(self.requests) > 1 or self.segment is not None):
-            raise ValueError("a join call joins the parts of one whole stage")
+        step = self.join is not None or self.cut is not None
+        if step and (len(self.requests) > 1 or self.segment is not None):
+            raise ValueError("a join or previews call serves one whole stage")
+        if self.join is not None and self.cut is not None:
+            raise ValueError("a call joins parts or cuts previews, not both")
 
     @classmethod
     def of(cls, *requests: AnyStageRequest) -> Call:
@@ -217,11 +233,15 @@ class Call:
     def attempts_stages(self) -> bool:
         """Whether running it is an attempt at its stages (a segment or a join is part of
         one)."""
-        return self.segment is None and self.join is None
+        return self.segment is None and self.join is None and self.cut is None
 
     def joining(self, parts: Sequence[str], shown: Mapping[str, Any]) -> Call:
         """The join of this call of one stage's segment ``parts``."""
         return Call(self.requests, join=Join(tuple(parts), dict(shown)))
+
+    def cutting(self, video_key: str, shown: Mapping[str, Any]) -> Call:
+        """The previews call of ``video_key``, for this call's last stage's job and run."""
+        return Call((self.last,), cut=Cut(video_key, dict(shown)))
 
     def split(self, segments: Sequence[Segment]) -> list[Call]:
         """A call of one stage, as one call per segment of its frames."""
@@ -247,7 +267,7 @@ class StageResult:
     # Inside a fused pass: this stage's own seconds of it (None: the whole call was its own).
     busy_s: float | None = None
     # The job's poster and preview, when the call that wrote its last video made them
-    # (``{"poster": key, "preview": key}``; empty: the orchestrator cuts them).
+    # (``{"poster": key, "preview": key}``; empty: a previews call cuts them).
     previews: Mapping[str, str] = field(default_factory=dict)
 
 

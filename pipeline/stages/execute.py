@@ -6,9 +6,10 @@ as one pass (:mod:`pipeline.stages.fused`).
 The call that writes the job's last video also cuts its poster and preview from it,
 while it is still in scratch (:func:`pipeline.media.previews.cut_previews`): the
 orchestrator neither probes nor reads the output again. A segment leaves them to
-the join, a call of its own (:func:`join_segments`, the same cut from the joined file); the
-orchestrator cuts them from the stored output when neither can: no video, or an
-overlay that ran in an earlier call (its choice of frame is in that call's record).
+the join, a call of its own (:func:`join_segments`, the same cut from the joined file);
+when neither can (no video, or an overlay that ran in an earlier call: its choice of
+frame is in that call's record), a previews call of their own cuts them from the
+stored output (:func:`cut_stored_previews`, on the stage table's PREVIEWS machine).
 
 Example::
 
@@ -26,7 +27,7 @@ from typing import Any
 import av
 import structlog
 
-from pipeline.core.errors import ReelpipeError, bounded_message
+from pipeline.core.errors import InvalidMedia, ReelpipeError, bounded_message
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
 from pipeline.media.join import join_parts
@@ -35,6 +36,7 @@ from pipeline.media.probe import probe
 from pipeline.stages.base import (
     AnyStageRequest,
     Call,
+    Cut,
     Join,
     ProgressFn,
     StageContext,
@@ -57,13 +59,15 @@ def execute(
     scratch = settings.scratch_dir / call.head.job_id / call.label
     if call.segment is not None:
         scratch = scratch / f"segment-{call.segment.index:03d}"
-    if call.join is not None:
-        scratch = scratch / "join"
+    if call.join is not None or call.cut is not None:
+        scratch = scratch / ("join" if call.join is not None else "previews")
     scratch.mkdir(parents=True, exist_ok=True)
     ctx = StageContext(bucket, settings, scratch, progress)
     try:
         if call.join is not None:
             return [join_segments(ctx, call.head, call.join)]
+        if call.cut is not None:
+            return [cut_stored_previews(ctx, call.head, call.cut)]
         if len(call.requests) > 1:
             results = run_fused(ctx, call.requests)
         else:
@@ -104,6 +108,18 @@ def join_segments(ctx: StageContext, request: AnyStageRequest, join: Join) -> St
     return StageResult(outputs={Artifact.VIDEO: key}, frames=0, backend="join", previews=previews)
 
 
+def cut_stored_previews(ctx: StageContext, request: AnyStageRequest, cut: Cut) -> StageResult:
+    """The job's poster and preview cut from its stored video (no call could cut them from
+    the file it wrote: a job without video stages, an overlay in an earlier call). A video
+    that cannot be cut is InvalidMedia: the job keeps its output, with a warning."""
+    path = ctx.fetch(cut.video_key, "video" + (Path(cut.video_key).suffix or ".mp4"))
+    try:
+        keys = upload_previews(ctx.bucket, request, path, cut.shown)
+    except (av.FFmpegError, OSError) as exc:
+        raise InvalidMedia(f"the output cannot be cut into a poster: {exc}") from exc
+    return StageResult(outputs={}, frames=0, backend="previews", previews=keys)
+
+
 def with_previews(
     ctx: StageContext, requests: Sequence[AnyStageRequest], results: list[StageResult]
 ) -> list[StageResult]:
@@ -132,20 +148,28 @@ def cut_job_previews(
     """Cut the job's poster and preview from ``path`` (its last video, a file on this
     machine) at the overlay's ``best_frame`` and ``preview_window`` in ``details`` (else
     the middle), upload them under ``previews/run-{epoch}/``; their keys (``{}``: they
-    could not be cut, and the orchestrator cuts them from the stored output instead)."""
-    best, window = details.get("best_frame"), details.get("preview_window")
-    poster, preview = path.with_name(POSTER_NAME), path.with_name(PREVIEW_NAME)
+    could not be cut, and a previews call cuts them from the stored output instead)."""
     try:
-        cut = cut_previews(
-            path,
-            poster,
-            preview,
-            frame=best if isinstance(best, int) else None,
-            window=(window[0], window[1]) if isinstance(window, list) else None,
-        )
+        return upload_previews(bucket, request, path, details)
     except (ReelpipeError, av.FFmpegError, OSError) as exc:
         log.warning("previews_deferred", error=bounded_message(str(exc), 300))
         return {}
+
+
+def upload_previews(
+    bucket: Bucket, request: AnyStageRequest, path: Path, details: Mapping[str, Any]
+) -> dict[str, str]:
+    """Cut the poster and preview of ``path`` placed by ``details`` and upload them under
+    the job's ``previews/run-{epoch}/``; their keys (errors raised)."""
+    best, window = details.get("best_frame"), details.get("preview_window")
+    poster, preview = path.with_name(POSTER_NAME), path.with_name(PREVIEW_NAME)
+    cut = cut_previews(
+        path,
+        poster,
+        preview,
+        frame=best if isinstance(best, int) else None,
+        window=(window[0], window[1]) if isinstance(window, list) else None,
+    )
     epoch = request.fence.epoch if request.fence is not None else None
     keys = {}
     for label, file, content_type in (

@@ -219,6 +219,18 @@ JOIN = StepSpec(
     timeout_s=900,
 )
 
+# The job's poster and preview cut from its stored output, when the call that wrote it
+# could not cut them (no video stage, or the overlay's choice of frame in an earlier
+# call): a download, one seek, one decode of the frames shown, a 3 s preview encode.
+PREVIEWS = StepSpec(
+    name="previews",
+    machine=Machine(gpu=None, image=Image.BASE, cpu=1.0, memory_mb=1024),
+    modal_function="cut_previews",
+    timeout_s=600,
+)
+
+STEPS: dict[str, StepSpec] = {step.modal_function: step for step in (JOIN, PREVIEWS)}
+
 
 def spec_for(name: StageName) -> StageSpec:
     """The table's row for ``name``."""

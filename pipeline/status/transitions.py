@@ -386,6 +386,37 @@ def stage_finished(
     return mutate
 
 
+def step_charged(name: StageName, result: StageResult, rates: Rates | None = None) -> Mutation:
+    """A step that served finished stage ``name`` after its record was written (the
+    previews call): its use priced at ``rates``, added to that stage's line and to the
+    job's totals."""
+    rates = rates or Rates()
+    cost = rates.price(
+        result.gpu, result.gpu_seconds, result.cpu_seconds, result.memory_gib_seconds
+    )
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        line = s.stages[name]
+        s = with_stage(
+            s,
+            name,
+            gpu_seconds=round(line.gpu_seconds + result.gpu_seconds, 3),
+            cpu_seconds=round(line.cpu_seconds + result.cpu_seconds, 3),
+            memory_gib_seconds=round(line.memory_gib_seconds + result.memory_gib_seconds, 3),
+            startup_s=round(line.startup_s + result.startup_s, 3),
+            cost_usd=round(line.cost_usd + cost, 6),
+        )
+        return _changed(
+            s,
+            gpu_seconds=round(s.gpu_seconds + result.gpu_seconds, 3),
+            cpu_seconds=round(s.cpu_seconds + result.cpu_seconds, 3),
+            memory_gib_seconds=round(s.memory_gib_seconds + result.memory_gib_seconds, 3),
+            cost_usd=round(s.cost_usd + cost, 6),
+        )
+
+    return mutate
+
+
 def orchestrator_charged(
     status: StatusManifest, *, cpu_seconds: float, memory_gib_seconds: float, cost_usd: float
 ) -> StatusManifest:

@@ -24,7 +24,7 @@ from pipeline.runners.modal import STAGE_FUNCTIONS, ModalRunner
 from pipeline.runners.stage_call import execute_call
 from pipeline.stages import registry
 from pipeline.stages.base import Stage, StageContext, StageRequest, StageResult
-from pipeline.stages.table import JOIN, STAGE_TABLE
+from pipeline.stages.table import STAGE_TABLE, STEPS
 from pipeline.storage.bucket import Bucket
 from tests.factories import job_manifest, make_clip
 from tests.media_checks import assert_playable_everywhere, psnr, read_frame
@@ -69,8 +69,8 @@ class InProcessFunctions:
         self.bucket, self.settings = bucket, settings
 
     def lookup(self, name: str) -> InProcessCall:
-        if name == JOIN.modal_function:
-            machine, retries = JOIN.machine, JOIN.retries
+        if name in STEPS:
+            machine, retries = STEPS[name].machine, STEPS[name].retries
         else:
             assert name in STAGE_FUNCTIONS.values(), name
             (spec,) = [s for s in STAGE_TABLE.values() if s.modal_function == name]

@@ -231,7 +231,13 @@ class SlowRunner:
         for i in range(40):
             time.sleep(0.05)
             progress((i + 1) / 40)
-        return [StageResult(outputs={"video": call.head.video_key}, frames=40, backend="test")]
+        # As the pass that writes a job's last video does, it names its poster and preview.
+        previews = {"poster": "previews/poster.jpg", "preview": "previews/preview.mp4"}
+        return [
+            StageResult(
+                outputs={"video": call.head.video_key}, frames=40, backend="test", previews=previews
+            )
+        ]
 
 
 def test_progress_writes_are_throttled(bucket: Bucket, settings: Settings, tmp_path: Path) -> None:

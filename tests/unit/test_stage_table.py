@@ -14,7 +14,7 @@ from pipeline.manifests.job import STAGE_ORDER, StageName, Stages, parse_job_man
 from pipeline.media.probe import VideoInfo
 from pipeline.runners.modal import STAGE_FUNCTIONS
 from pipeline.stages.registry import stage_for
-from pipeline.stages.table import JOIN, STAGE_TABLE, Split
+from pipeline.stages.table import JOIN, PREVIEWS, STAGE_TABLE, STEPS, Split, StepSpec
 
 modal = pytest.importorskip("modal")
 
@@ -52,20 +52,27 @@ def test_the_modal_runner_and_app_call_the_table_function_on_its_machine(
     assert info.max_retries == spec.retries == 2  # with the first run: 3 at most, as locally
 
 
-def test_the_join_is_a_function_of_the_app_on_its_table_machine() -> None:
-    """The join of a split stage's parts is sized where the stages are: its own function,
-    its machine (no GPU), timeout and retries from the table's JOIN row."""
+@pytest.mark.parametrize("step", list(STEPS.values()), ids=lambda step: step.name)
+def test_each_step_is_a_function_of_the_app_on_its_table_machine(step: StepSpec) -> None:
+    """The join of a split stage's parts and the previews call are sized where the stages
+    are: each its own function, its machine (no GPU), timeout and retries from its row
+    of the table (JOIN, PREVIEWS); the runner calls that function for that kind of call."""
     from pipeline.runners.modal import function_for
     from pipeline.stages.base import Call, StageRequest
 
     request = StageRequest("u", "j", StageName.OVERLAY, "k", None, final=True)
-    assert function_for(Call.of(request).joining(["p0", "p1"], {})) == JOIN.modal_function
+    kinds = {
+        JOIN.modal_function: Call.of(request).joining(["p0", "p1"], {}),
+        PREVIEWS.modal_function: Call.of(request).cutting("users/u/jobs/j/video.mp4", {}),
+    }
+    assert set(kinds) == set(STEPS)
+    assert function_for(kinds[step.modal_function]) == step.modal_function
     assert function_for(Call.of(request)) == STAGE_FUNCTIONS[StageName.OVERLAY]
-    info = getattr(modal_app, JOIN.modal_function).info()
+    info = getattr(modal_app, step.modal_function).info()
     assert list(info.gpus) == []
-    assert (info.cpu, info.memory_mib) == (JOIN.machine.cpu, JOIN.machine.memory_mb)
-    assert info.timeout == JOIN.timeout_s
-    assert info.max_retries == JOIN.retries == 2
+    assert (info.cpu, info.memory_mib) == (step.machine.cpu, step.machine.memory_mb)
+    assert info.timeout == step.timeout_s
+    assert info.max_retries == step.retries == 2
 
 
 @pytest.mark.parametrize("name", EVERY_STAGE)

@@ -62,6 +62,29 @@ def test_a_fused_call_round_trips_as_one_shape() -> None:
         assert [type(r.params) for r in back.requests] == [type(r.params) for r in call.requests]
 
 
+def test_a_previews_call_round_trips_with_its_cut() -> None:
+    """A previews call crosses as its stage's request and the video it cuts, placed where
+    the overlay chose; its cut comes back as a cut (the join's stays absent), so the far
+    side runs the cut and not the stage."""
+    overlay = StageRequest(
+        "u", "j", StageName.OVERLAY, "k",
+        OverlayParams.model_validate({"highlight": {"track_id": 1}}), final=True,
+        fence=Fence("w", 2),
+    )  # fmt: skip
+    shown = {"best_frame": 41, "preview_window": [20, 65]}
+    call = Call.of(overlay).cutting("users/u/jobs/j/upscale/video.mp4", shown)
+    wire = json.loads(json.dumps(call_to_wire(call)))
+    assert "join" not in wire
+    back = call_from_wire(wire)
+    assert back == call
+    assert back.cut is not None and back.join is None
+    assert back.cut.video_key == "users/u/jobs/j/upscale/video.mp4"
+    assert back.cut.shown == shown
+    assert not back.attempts_stages
+    whole = call_from_wire(json.loads(json.dumps(call_to_wire(Call.of(overlay)))))
+    assert whole.cut is None and whole.attempts_stages
+
+
 def test_results_round_trip() -> None:
     result = StageResult(
         outputs={Artifact.VIDEO: "k"}, frames=90, backend="pyav-x264", gpu_seconds=1.5,
