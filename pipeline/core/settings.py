@@ -84,6 +84,7 @@ class PassCost(BaseModel):
     decode_s_per_mpx: float = Field(0.0, ge=0, description="per megapixel decoded (head)")
     step_s_per_frame: float = Field(0.0, ge=0, description="per frame the stage handles")
     step_s_per_mpx: float = Field(0.0, ge=0, description="per megapixel the stage hands on")
+    encode_s_per_frame: float = Field(0.0, ge=0, description="per frame encoded (end)")
     encode_s_per_mpx: float = Field(0.0, ge=0, description="per megapixel encoded (end)")
 
 
@@ -130,30 +131,33 @@ class ComputeProfile(BaseModel):
 # Measured in production on Modal: 60 fps overlay on a T4.
 MEASURED_T4 = ComputeProfile(fps={"overlay": 60.0, "detect": 60.0, "upscale": 6.0})
 
-# The local machine's per-pixel costs, measured by ``python -m bench.plan_accuracy``
+# The local machine's per-pixel costs, fitted to ``python -m bench.plan_accuracy``
 # (bench/README.md, "Honest estimates"): x264 at the final profile, ffmpeg for framing
 # and PyAV for the frame stages; motion-compensated slow motion is the costly mode.
+# PyAV decodes on its own threads beside the encode (its decode mostly hidden); inside a
+# pass the encoder's thread counts for the stage ending it: the overlay's step per
+# megapixel holds the encode of what it draws. Detect is not in the bench.
 MEASURED_CPU_PASSES: dict[str, PassCost] = {
     "framing": PassCost(
-        start_s=1.0, decode_s_per_mpx=0.001, step_s_per_mpx=0.0, encode_s_per_mpx=0.0095
+        start_s=0.17, decode_s_per_mpx=0.0006, encode_s_per_frame=0.0018, encode_s_per_mpx=0.0058
     ),
     "overlay": PassCost(
-        start_s=1.0,
-        decode_s_per_mpx=0.001,
-        step_s_per_frame=0.0024,
-        step_s_per_mpx=0.0015,
-        encode_s_per_mpx=0.0055,
+        start_s=0.6,
+        decode_s_per_mpx=0.0004,
+        step_s_per_frame=0.0012,
+        step_s_per_mpx=0.007,
+        encode_s_per_mpx=0.0002,
     ),
     "upscale": PassCost(
-        start_s=1.0, decode_s_per_mpx=0.001, step_s_per_mpx=0.027, encode_s_per_mpx=0.0055
+        start_s=1.0, decode_s_per_mpx=0.0004, step_s_per_mpx=0.0037, encode_s_per_mpx=0.0002
     ),
     "upscale:model": PassCost(
-        start_s=3.0, decode_s_per_mpx=0.001, step_s_per_mpx=1.0, encode_s_per_mpx=0.0055
+        start_s=2.0, decode_s_per_mpx=0.0004, step_s_per_mpx=2.5, encode_s_per_mpx=0.0002
     ),
-    "detect": PassCost(start_s=1.0, decode_s_per_mpx=0.004, step_s_per_frame=0.01),
-    "detect:yolo": PassCost(start_s=3.0, decode_s_per_mpx=0.004, step_s_per_frame=0.25),
+    "detect": PassCost(start_s=0.3, decode_s_per_mpx=0.0047, step_s_per_frame=0.006),
+    "detect:yolo": PassCost(start_s=2.0, decode_s_per_mpx=0.0047, step_s_per_frame=0.036),
 }
-MEASURED_CPU_INTERPOLATION = {"blend": 0.002, "motion": 0.23}
+MEASURED_CPU_INTERPOLATION = {"blend": 0.0004, "motion": 0.14}
 
 # Throughputs not measured there are estimates (relative to the T4) until
 # bench/gpu.py runs on such a machine; replace them through settings.

@@ -131,6 +131,7 @@ def pass_seconds(shapes: Sequence[StageShape], profile: ComputeProfile) -> list[
         if i == 0:
             own += cost.start_s + cost.decode_s_per_mpx * shape.mpx_in
         if i == len(shapes) - 1:  # detect writes detections, not video: its figure is 0
+            own += cost.encode_s_per_frame * shape.frames_out
             own += cost.encode_s_per_mpx * shape.mpx_out
         seconds.append(own)
     return seconds

@@ -55,6 +55,7 @@ def test_a_fused_local_job_is_planned_as_one_pass_not_the_sum() -> None:
     assert framing_cost is not None and overlay_cost is not None
     saved = (
         framing_cost.encode_s_per_mpx * framing.mpx_out
+        + framing_cost.encode_s_per_frame * framing.frames_out
         + overlay_cost.start_s
         + overlay_cost.decode_s_per_mpx * overlay.mpx_in
     )
@@ -81,7 +82,7 @@ def test_a_larger_frame_is_planned_proportionally_slower(
     cost = settings.compute[LOCAL_MACHINE].pass_cost(stage)
     assert cost is not None
     frames = clip_info().frame_count
-    fixed = cost.start_s + cost.step_s_per_frame * frames
+    fixed = cost.start_s + (cost.step_s_per_frame + cost.encode_s_per_frame) * frames
     small = local_seconds(stages, clip_info(960, 540), settings)[0] - fixed
     large = local_seconds(stages, clip_info(1920, 1080), settings)[0] - fixed
     assert small > 0
