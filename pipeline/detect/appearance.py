@@ -40,8 +40,10 @@ def describe(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     if not len(boxes):
         return out
     height, width = image.shape[:2]
-    common = _bins(image[::4, ::4])[0]
-    frame = np.bincount(common, minlength=BINS) / max(1, common.size)
+    # Only the pixels used are converted: every 4th for the frame's colours, then each
+    # box's middle (a dozen boxes are a fraction of a 1080p frame).
+    common = _bins(_hsv(image[::4, ::4]))
+    frame = np.bincount(common.ravel(), minlength=BINS) / max(1, common.size)
     rarity = np.minimum(1.0, COMMON / np.maximum(frame, 1e-9))
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=np.float64)):
         w, h = x2 - x1, y2 - y1
@@ -51,30 +53,36 @@ def describe(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         by = int(np.clip(y1 + INNER[3] * h, 0, height))
         if bx - ax < 2 or by - ay < 2:
             continue
-        hist = _histogram(image[ay:by, ax:bx]) * rarity
+        hist = _histogram(_bins(_hsv(image[ay:by, ax:bx]))) * rarity
         total = hist.sum()
         out[i] = hist / total if total > 0 else hist
     return out
 
 
-def _bins(patch: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """Each pixel's bin, flattened, and the patch's (rows, cols)."""
-    hsv = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2HSV).reshape(-1, 3)
-    h, s, v = (hsv[:, k].astype(np.int64) for k in range(3))
+def _hsv(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` in OpenCV's HSV (hue 0-179): the space the bins are cut in."""
+    hsv: np.ndarray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
+    return hsv
+
+
+def _bins(hsv: np.ndarray) -> np.ndarray:
+    """Each pixel's bin, (rows, cols), of an HSV patch."""
+    h, s, v = (hsv[..., k].astype(np.int32) for k in range(3))
     coloured = (s >= MIN_SATURATION) & (v >= MIN_VALUE)
     hue_bin = np.minimum(h * HUES // 180, HUES - 1)
     sat_bin = np.minimum((s - MIN_SATURATION) * SATURATIONS // (256 - MIN_SATURATION), 2)
     grey_bin = HUES * SATURATIONS + np.minimum(v * GREYS // 256, GREYS - 1)
     index: np.ndarray = np.where(coloured, hue_bin * SATURATIONS + sat_bin, grey_bin)
-    return index, (patch.shape[0], patch.shape[1])
+    return index
 
 
-def _histogram(patch: np.ndarray) -> np.ndarray:
-    index, (rows, cols) = _bins(patch)
-    yy, xx = np.mgrid[0:rows, 0:cols]
-    r2 = ((xx - (cols - 1) / 2) / (cols / 2)) ** 2 + ((yy - (rows - 1) / 2) / (rows / 2)) ** 2
+def _histogram(index: np.ndarray) -> np.ndarray:
+    rows, cols = index.shape
+    across = ((np.arange(cols) - (cols - 1) / 2) / (cols / 2)) ** 2
+    down = ((np.arange(rows) - (rows - 1) / 2) / (rows / 2)) ** 2
+    r2 = across[None, :] + down[:, None]
     weight = np.clip(1.0 - r2, 0.05, None).reshape(-1)  # Epanechnikov: the centre counts most
-    hist = np.bincount(index, weights=weight, minlength=BINS).astype(np.float64)
+    hist = np.bincount(index.ravel(), weights=weight, minlength=BINS).astype(np.float64)
     total = hist.sum()
     return hist / total if total > 0 else hist
 
