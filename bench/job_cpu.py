@@ -1,38 +1,75 @@
-"""What a job is charged (``cpu_seconds``) alone and beside another, as ``serve --workers 1``
-and ``--workers 2`` run them: jobs on threads of one process, with the embedded store.
+"""What a job costs inside a worker (``serve --workers 1`` and ``--workers 2``: jobs on
+threads of one process, with the embedded store), against bare ffmpeg doing the same
+work, and what it is charged (``cpu_seconds``) alone and beside another.
 
-The same job (a 1080p30 clip with audio, x264 fast CRF 23) runs alone, then twice at
-once; each run's charge is printed with the process's own CPU over the same time, so the
-two can be compared. An honest charge is about the same in both rows.
+Each repetition runs, for 1 and then 2 workers, the reelpipe job (1 or 2 at once) and
+then bare ffmpeg doing the same graph (1 or 2 at once), so both sides see the same
+neighbours; the table gives the ratio of the medians. Jobs (1920x1080 30 fps with
+audio, x264 fast CRF 23):
+
+- ``overlay``: the spotlight on box keyframes, against a bare re-encode applying the
+  same dim outside a soft ellipse in ffmpeg's filters (:mod:`bench.bare_spotlight`),
+  the audio copied;
+- ``framing``: trim 1 s off each end, 9:16 crop, 0.5x over the middle 2 s, against
+  ffmpeg running framing's own graph with one encode;
+- ``fused``: framing + overlay in one pass, against that graph + the same spotlight;
+- ``second``: the overlay on a 1 s clip (its poster and preview included), against the
+  bare spotlight on that second: the fixed cost of a job, in seconds over bare.
 
 Usage (from the repository root, or from another checkout to measure its code):
-python -m bench.job_cpu [--seconds 10] [--runs 2] [--job overlay|fused]
+python -m bench.job_cpu [--seconds 10] [--runs 3] [--jobs overlay,framing,fused,second]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import statistics
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import SecretStr
 
+from bench.bare_spotlight import looped, masked_dim, spotlight_mask
 from pipeline.client.submit import submit_manifest, upload_clip
 from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.worker import Worker
+from pipeline.manifests.job import FramingParams
 from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
+from pipeline.render.framing_plan import filter_graph, plan_timeline
 from pipeline.runners.local import LocalRunner
 from pipeline.storage.bucket import Bucket, make_s3_client
 from pipeline.storage.embedded import EmbeddedS3
 from pipeline.storage.sigv4 import KeyPair
 
 KEYS = KeyPair("bench-access-key", "bench-secret-key")
+X264 = ["-c:v", "libx264", "-preset", "fast", "-crf", "23", "-pix_fmt", "yuv420p"]
+
+
+def framing_for(seconds: float) -> dict[str, Any]:
+    """Trim 1 s off each end, 9:16 crop, 0.5x over the 2 s in the middle."""
+    middle = seconds / 2
+    return {
+        "trim": {"start_s": 1.0, "end_s": seconds - 1.0},
+        "aspect": "9:16",
+        "speed": [{"start_s": middle - 1.0, "end_s": middle + 1.0, "factor": 0.5}],
+    }
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _process_cpu() -> float:
@@ -41,19 +78,71 @@ def _process_cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One side of one repetition: each job's CPU seconds and the wall time of the lot."""
+
+    cpu_s: float  # per job (the charge on reelpipe's side, the rusage on bare's)
+    wall_s: float
+    process_cpu_s: float = 0.0  # reelpipe's side: the whole process (store included)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One kind of job: its stages and clip, and the bare ffmpeg command doing its work."""
+
+    name: str
+    stages: dict[str, Any]
+    clip: str  # the uploaded clip's key
+    bare: Callable[[Path], list[str]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--job", choices=("overlay", "fused"), default="overlay")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", default="overlay,framing,fused,second")
     args = parser.parse_args()
+    print(f"load average (1, 5, 15 min) before: {_load()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="reelpipe-job-cpu-"))
     clip = work / "game-1080p.mp4"
     truth = write_sample_clip(clip, width=1920, height=1080, duration_s=args.seconds)
+    second = work / "second.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-t", "1", *X264, "-c:a", "aac",
+         str(second)],
+        check=True,
+    )  # fmt: skip
+    info = probe(clip)
+    framing = framing_for(args.seconds)
+    timeline = plan_timeline(FramingParams.model_validate(framing), info)
+    player = tuple(float(np.median(truth.boxes[:, 0, i])) for i in (2, 3))
+    full_mask = spotlight_mask(work / "mask.png", info.width, info.height, (player[0], player[1]))
+    crop = timeline.crop
+    framed_mask = spotlight_mask(
+        work / "mask-framed.png", crop.width, crop.height, (player[0], player[1])
+    )
+    graph = filter_graph(timeline, f"{info.fps.numerator}/{info.fps.denominator}", True)
+    first, last = timeline.pieces[0].source_start_s, timeline.pieces[-1].source_end_s
+    framed_in = ["-ss", f"{first}", "-t", f"{last - first}", "-i", str(clip)]
+    aac = ["-c:a", "aac", "-b:a", "192k"]
+    faststart = ["-movflags", "+faststart"]
+
+    def reencode(source: Path) -> Callable[[Path], list[str]]:
+        lit = masked_dim("[0:v]", "[out]")
+        return lambda out: ["-i", str(source), *looped(full_mask, info.fps), "-filter_complex", lit,
+                            "-map", "[out]", "-map", "0:a", *X264, "-c:a", "copy", *faststart,
+                            str(out)]  # fmt: skip
+
+    def framed(lit: bool) -> Callable[[Path], list[str]]:
+        full = graph.replace(
+            "[v]", "[framed];" + masked_dim("[framed]", "[out]") if lit else "[out]"
+        )
+        masks = looped(framed_mask, info.fps) if lit else []
+        return lambda out: [*framed_in, *masks, "-filter_complex", full, "-map", "[out]",
+                            "-map", "[a]", *X264, *aac, *faststart, str(out)]  # fmt: skip
+
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=10)}}
-    stages: dict[str, Any] = {"overlay": overlay}
-    if args.job == "fused":
-        stages["framing"] = {"trim": {"start_s": 0.0, "end_s": args.seconds}, "aspect": "9:16"}
     with EmbeddedS3(keys=KEYS) as server:
         settings = Settings(
             endpoint_url=server.endpoint_url,
@@ -66,42 +155,108 @@ def main() -> None:
         bucket = Bucket(make_s3_client(settings), settings.bucket)
         bucket.ensure_exists(settings.region)
         worker = Worker(bucket, settings, LocalRunner(bucket, settings))
-        relative = upload_clip(bucket, "u", clip)
+        whole, short = upload_clip(bucket, "u", clip), upload_clip(bucket, "u", second)
+        jobs = {
+            "overlay": Job("overlay", {"overlay": overlay}, whole, reencode(clip)),
+            "framing": Job("framing", {"framing": framing}, whole, framed(False)),
+            "fused": Job("fused", {"framing": framing, "overlay": overlay}, whole, framed(True)),
+            "second": Job(
+                "second",
+                {"overlay": {"highlight": {"boxes": truth.keyframes(0, every=10)[:4]}}},
+                short,
+                reencode(second),
+            ),
+        }
         count = 0
 
-        def job() -> ClaimedJob:
+        def claimed_job(job: Job) -> ClaimedJob:
             nonlocal count
             count += 1
-            doc = {"schema_version": 1, "input_key": relative, "stages": stages}
+            doc = {"schema_version": 1, "input_key": job.clip, "stages": job.stages}
             inbox = submit_manifest(bucket, "u", doc, request_id=f"r{count}").inbox_key
             claimed = claim(bucket, inbox)
             assert isinstance(claimed, ClaimedJob)
             return claimed
 
-        def run(claimed: ClaimedJob) -> tuple[StatusManifest, float, float]:
-            began = time.perf_counter()
+        def run_job(claimed: ClaimedJob) -> StatusManifest:
             status = worker.run(claimed)
             assert status is not None and status.state is JobState.SUCCEEDED, status
-            return status, began, time.perf_counter()
+            return status
 
-        print(f"job: {args.job}, 1920x1080 30 fps {args.seconds:g} s with audio")
-        print("| workers | run | job cpu_seconds | process CPU s over the run | wall s | overlap |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        for repetition in range(args.runs):
-            for workers in (1, 2):
-                claimed = [job() for _ in range(workers)]
-                cpu0, t0 = _process_cpu(), time.perf_counter()
-                with ThreadPoolExecutor(workers) as pool:
-                    done = list(pool.map(run, claimed))
-                wall, cpu = time.perf_counter() - t0, _process_cpu() - cpu0
-                charged = ", ".join(f"{s.cpu_seconds:.2f}" for s, _, _ in done)
-                # The share of the shorter job's time that the other job ran beside it.
-                overlap = 1.0
-                if workers == 2:
-                    (_, a0, a1), (_, b0, b1) = done
-                    overlap = max(0.0, min(a1, b1) - max(a0, b0)) / min(a1 - a0, b1 - b0)
-                row = f"| {workers} | {repetition + 1} | {charged} | {cpu:.2f} | {wall:.2f} |"
-                print(f"{row} {overlap:.0%} |")
+        def reelpipe(job: Job, workers: int) -> Sample:
+            claimed = [claimed_job(job) for _ in range(workers)]
+            cpu0, t0 = _process_cpu(), time.perf_counter()
+            with ThreadPoolExecutor(workers) as pool:
+                done = list(pool.map(run_job, claimed))
+            wall, cpu = time.perf_counter() - t0, _process_cpu() - cpu0
+            charged = statistics.mean(s.cpu_seconds for s in done)
+            return Sample(charged, wall, cpu / workers)
+
+        def bare(job: Job, workers: int) -> Sample:
+            cmds = [
+                ["ffmpeg", "-v", "error", "-y", *job.bare(work / f"bare-{i}.mp4")]
+                for i in range(workers)
+            ]
+            cpu0, t0 = _process_cpu(), time.perf_counter()
+            procs = [subprocess.Popen(cmd) for cmd in cmds]
+            for proc in procs:
+                if proc.wait() != 0:
+                    raise SystemExit(f"bare ffmpeg failed: {proc.args}")
+            return Sample((_process_cpu() - cpu0) / workers, time.perf_counter() - t0)
+
+        wanted = [jobs[name] for name in args.jobs.split(",")]
+        results: dict[tuple[str, int, str], list[Sample]] = {}
+        for _ in range(args.runs):
+            for job in wanted:
+                for workers in (1, 2):
+                    for side, call in (("reelpipe", reelpipe), ("bare", bare)):
+                        results.setdefault((job.name, workers, side), []).append(call(job, workers))
+        _report(args, wanted, results, timeline.output_frames)
+        (work / "results.json").write_text(
+            json.dumps({"|".join(map(str, k)): [s.__dict__ for s in v] for k, v in results.items()})
+        )
+
+
+def _report(
+    args: argparse.Namespace,
+    jobs: list[Job],
+    results: dict[tuple[str, int, str], list[Sample]],
+    framed_frames: int,
+) -> None:
+    print(
+        f"load average (1, 5, 15 min) after: {_load()}; "
+        f"1920x1080 30 fps {args.seconds:g} s with audio (framed: {framed_frames} frames), "
+        f"x264 fast CRF 23, median of {args.runs} alternating runs, inside one worker process"
+    )
+    print(
+        "| job | workers | reelpipe CPU s a job (charged) | process CPU s a job | bare CPU s "
+        "| CPU x bare | reelpipe wall s | bare wall s | wall x bare |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for job in jobs:
+        for workers in (1, 2):
+            own, base = (
+                results[(job.name, workers, "reelpipe")],
+                results[(job.name, workers, "bare")],
+            )
+
+            def median(samples: list[Sample], field: str) -> float:
+                return statistics.median(getattr(s, field) for s in samples)
+
+            cpu, process, bare_cpu = (
+                median(own, "cpu_s"),
+                median(own, "process_cpu_s"),
+                median(base, "cpu_s"),
+            )
+            wall, bare_wall = median(own, "wall_s"), median(base, "wall_s")
+            if job.name == "second":
+                ratio_cpu, ratio_wall = f"{cpu - bare_cpu:+.2f} s", f"{wall - bare_wall:+.2f} s"
+            else:
+                ratio_cpu, ratio_wall = f"{cpu / bare_cpu:.2f}x", f"{wall / bare_wall:.2f}x"
+            print(
+                f"| {job.name} | {workers} | {cpu:.2f} | {process:.2f} | {bare_cpu:.2f} | "
+                f"{ratio_cpu} | {wall:.2f} | {bare_wall:.2f} | {ratio_wall} |"
+            )
 
 
 if __name__ == "__main__":
