@@ -6,16 +6,17 @@ embedded S3 server, upload, claim, the stages, status writes, download.
 
 Rows, each against its own limit (a bare ffmpeg run writing the same output with
 the same x264 settings, fast CRF 23):
-- overlay only, against a bare re-encode of the clip (audio copied);
+- overlay only, against a bare re-encode of the clip applying the same dim outside a
+  soft ellipse in ffmpeg's filters (:mod:`bench.bare_spotlight`; audio copied);
 - framing (trim 2-18 s, 9:16 crop, 0.5x over 8-10 s) + overlay, fused (the default)
   and as separate stages (REELPIPE_FUSE=0), against ffmpeg running framing's own
-  filter graph with one encode;
+  filter graph and that spotlight with one encode;
 - the same + a classical x2 upscale, against that graph + ``scale=iw*2:ih*2:flags=lanczos``
   and, the same work as the classical upscaler, that + ``unsharp`` on the luma;
 - framing only, against the same graph with one encode;
 - the fixed overhead: ``process`` of a 3-frame clip (the normalising encode only),
   against ffmpeg re-encoding that clip, and of a 1 s clip with the overlay (its poster
-  and preview included), against a bare re-encode of that second.
+  and preview included), against the bare spotlight on that second.
 
 Usage (from the repository root):
 python -m bench.process_e2e [--runs 3] [--seconds 20] [--only overlay,chain,framing,second]
@@ -34,6 +35,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from bench.bare_spotlight import looped, masked_dim, spotlight_mask
 from bench.measure import HEADER, Timing, run, time_call
 from bench.measure import row as table_row
 from pipeline.manifests.job import FramingParams
@@ -91,7 +95,8 @@ def main() -> None:
     def bare(
         inputs: list[str], graph: str | None, out: str, audio: str = "aac"
     ) -> Callable[[], None]:
-        maps = ["-filter_complex", graph, "-map", "[out]", "-map", "[a]"] if graph else []
+        sound = "0:a" if audio == "copy" else "[a]"
+        maps = ["-filter_complex", graph, "-map", "[out]", "-map", sound] if graph else []
         codec = ["-c:a", "copy"] if audio == "copy" else ["-c:a", "aac", "-b:a", "192k"]
         cmd = ["ffmpeg", "-v", "error", "-y", *inputs, *maps, *X264, *codec,
                "-movflags", "+faststart", str(work / out)]  # fmt: skip
@@ -108,14 +113,21 @@ def main() -> None:
         return lambda: _run_in(cmd, environment, cwd)
 
     framed_graph = graph.replace("[v]", "[out]")
+    # The spotlight, by ffmpeg's filters: the same dim outside a soft ellipse.
+    player = (float(np.median(truth.boxes[:, 0, 2])), float(np.median(truth.boxes[:, 0, 3])))
+    crop = timeline.crop
+    lit_mask = looped(spotlight_mask(work / "mask.png", info.width, info.height, player), info.fps)
+    framed_mask = spotlight_mask(work / "mask-framed.png", crop.width, crop.height, player)
+    lit_framed_graph = graph.replace("[v]", "[framed];" + masked_dim("[framed]", "[out]"))
+    lit_graph = masked_dim("[0:v]", "[out]")
     upscaled_graph = graph.replace("[v]", "[v0]") + ";[v0]scale=iw*2:ih*2:flags=lanczos[out]"
     # The classical upscaler is Lanczos + a mild unsharp mask on luma: the same work.
     sharpened_graph = upscaled_graph.replace("[out]", ",unsharp=5:5:0.35:3:3:0[out]")
     clip_in, tiny_in, second_in = ["-i", str(src)], ["-i", str(tiny)], ["-i", str(second)]
     rows: dict[str, tuple[str, Callable[[], None], str]] = {
         "limit-clip": (
-            "bare ffmpeg re-encode of the clip",
-            bare(clip_in, None, "a.mp4", "copy"),
+            "bare ffmpeg re-encode of the clip with the spotlight's dim and mask",
+            bare([*clip_in, *lit_mask], lit_graph, "a.mp4", "copy"),
             "limit-clip",
         ),
         "overlay": ("reelpipe process, overlay only", process("overlay"), "limit-clip"),
@@ -125,11 +137,20 @@ def main() -> None:
             "limit-framed",
         ),
         "framing": ("reelpipe process, framing only", process("framing"), "limit-framed"),
-        "chain": ("reelpipe process, framing + overlay (fused)", process("chain"), "limit-framed"),
+        "limit-framed-lit": (
+            "bare ffmpeg, framing's graph + the spotlight's dim and mask, one encode",
+            bare([*framed_input, *looped(framed_mask, info.fps)], lit_framed_graph, "g.mp4"),
+            "limit-framed-lit",
+        ),
+        "chain": (
+            "reelpipe process, framing + overlay (fused)",
+            process("chain"),
+            "limit-framed-lit",
+        ),
         "chain-apart": (
             "reelpipe process, framing + overlay (REELPIPE_FUSE=0)",
             process("chain", REELPIPE_FUSE="0"),
-            "limit-framed",
+            "limit-framed-lit",
         ),
         "limit-upscaled": (
             "bare ffmpeg, framing's graph + lanczos x2",
@@ -162,8 +183,8 @@ def main() -> None:
             "limit-tiny",
         ),
         "limit-second": (
-            "bare ffmpeg re-encode of a 1 s clip",
-            bare(second_in, None, "f.mp4", "copy"),
+            "bare ffmpeg re-encode of a 1 s clip with the spotlight's dim and mask",
+            bare([*second_in, *lit_mask], lit_graph, "f.mp4", "copy"),
             "limit-second",
         ),
         "second": (
