@@ -123,7 +123,7 @@ def _moments(done: RenderedClip, reel: Reel) -> list[FoundMoment]:
     through framing), or the best found by themselves."""
     length = done.info.frame_count / float(done.info.fps)
     if done.clip.moments == "auto":
-        lit = done.highlight is not None and done.detections is not None
+        lit = _followed(done)
         if not lit and not done.coverage:
             if reel.player is not None:
                 return []  # a player's reel: he is not known in this clip (see its offers)
@@ -132,7 +132,7 @@ def _moments(done: RenderedClip, reel: Reel) -> list[FoundMoment]:
         # A player's clip: more candidates, then only those he is in, ranked up by it.
         options = MomentOptions(moment_s=reel.moment_s, max_moments=3 * reel.max_moments)
         found = find_moments(done.path, done.info, options)
-        if done.highlight is not None and done.detections is not None:
+        if done.highlight is not None and done.detections is not None and lit:
             frames = PlayerFrames.of(done.detections, done.highlight)
             return player_moments(found, frames, done.timeline)[: reel.max_moments]
         return moments_with_the_player(found, done.coverage)[: reel.max_moments]
@@ -145,6 +145,16 @@ def _moments(done: RenderedClip, reel: Reel) -> list[FoundMoment]:
         if end > start:
             out.append(FoundMoment(start, end, math.inf, ("asked for",)))
     return out
+
+
+def _followed(done: RenderedClip) -> bool:
+    """Whether the clip's lit player can be followed through its detections (a click or
+    a track id; box keyframes name no track)."""
+    return (
+        done.highlight is not None
+        and done.highlight.needs_detections
+        and done.detections is not None
+    )
 
 
 PLAYER_IN = 0.5  # of a moment's seconds: he must be found (or coasted) on this many
@@ -285,7 +295,7 @@ def player_offers(rendered: list[RenderedClip], reel: Reel) -> list[PlayerOffer]
     if reel.player is None:
         return []
     clicked = rendered[reel.player.clip]
-    if clicked.detections is None or clicked.highlight is None:
+    if not _followed(clicked) or clicked.detections is None or clicked.highlight is None:
         return []
     look = player_look(clicked.detections, clicked.highlight)
     if look is None:

@@ -193,6 +193,8 @@ class ReelJob:
         """This reel runs again after failing on a clip: that clip's job goes back to the
         queue (the scan runs it at once) when its failure was transient; a failure not
         reported yet, or one for good, is left for the reel to fail on."""
+        if not any(s is not None and s.state is JobState.FAILED for s in statuses):
+            return statuses
         reported = self._reported()
         out = []
         for status in statuses:
