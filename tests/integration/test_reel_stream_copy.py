@@ -55,6 +55,15 @@ def _ordered(path: Path) -> list[bytes]:
         return [bytes(p) for p in sorted(c.demux(video=0), key=lambda p: p.pts or 0) if p.size]
 
 
+def _times(path: Path) -> list[Fraction]:
+    """Each picture's presentation time in seconds, in presentation order."""
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        assert stream.time_base is not None
+        pts = sorted(p.pts for p in c.demux(stream) if p.size and p.pts is not None)
+    return [Fraction(t) * stream.time_base for t in pts]
+
+
 def _slices(packet: bytes) -> list[bytes]:
     """The coded picture NAL units (types 1 and 5) of an MP4 H.264 packet."""
     out, at = [], 0
@@ -79,6 +88,9 @@ def test_keyframe_cuts_are_joined_by_stream_copy(clips: list[Path], tmp_path: Pa
     # bit (a join's keyframe may carry the parameter sets beside its picture).
     got, source = _ordered(made.path), _ordered(quiet)[15:45] + _ordered(loud)
     assert [_slices(g) for g in got] == [_slices(s) for s in source]
+    # Each picture in its place: one frame of the reel's rate after the one before.
+    times = _times(made.path)
+    assert [t - times[0] for t in times] == [Fraction(i, 30) for i in range(90)]
     # The sound still went through the loudness pass: the quiet piece is brought up.
     assert measure(made.path, start_s=0.0, end_s=1.0).integrated == pytest.approx(-16.0, abs=1.5)
     assert measure(made.path, start_s=1.0, end_s=3.0).integrated == pytest.approx(-16.0, abs=1.5)
@@ -115,3 +127,35 @@ def test_the_coded_facts_are_read_from_the_packets(clips: list[Path]) -> None:
     coded = CodedVideo.of(clips[0])
     assert coded is not None and coded.fits(FMT)
     assert sorted(coded.keyframes) == [0, 15, 30, 45] and coded.frames == 60
+
+
+def test_a_piece_of_another_size_is_encoded_once_with_the_others(
+    clips: list[Path], tmp_path: Path
+) -> None:
+    quiet, _ = clips
+    big = tmp_path / "big.mp4"
+    ffmpeg(
+        "-i", str(quiet), "-vf", f"scale={2 * W}:{2 * H}", "-c:v", "libx264",
+        "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "copy", str(big),
+    )  # fmt: skip
+    made = assemble([Piece(quiet, 0, 60, True), Piece(big, 0, 60, True)], tmp_path / "r.mp4", FMT)
+    assert not made.copied
+    frames, audio_s, video_s = _frames(made.path)
+    assert frames == made.frames == 60 + 60
+    assert abs(audio_s - video_s) <= 0.025
+    with av.open(str(made.path)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (W, H)
+    assert [_slices(g) for g in _ordered(made.path)[:60]] != [_slices(s) for s in _ordered(quiet)]
+
+
+def test_a_crossfade_is_encoded_once_and_ends_with_its_sound(
+    clips: list[Path], tmp_path: Path
+) -> None:
+    quiet, loud = clips
+    fmt = ReelFormat(W, H, Fraction(30), crossfade_s=0.2, loudness=LoudnessTarget(integrated=-16.0))
+    made = assemble([Piece(quiet, 0, 60, True), Piece(loud, 0, 60, True)], tmp_path / "r.mp4", fmt)
+    assert not made.copied
+    frames, audio_s, video_s = _frames(made.path)
+    assert frames == made.frames == 60 + 60 - fmt.crossfade_frames()
+    assert abs(audio_s - video_s) <= 0.025
+    assert measure(made.path, start_s=0.0, end_s=1.8).integrated == pytest.approx(-16.0, abs=1.5)
