@@ -10,9 +10,16 @@ each (``--seconds`` long), crossfaded 0.5 s into one reel:
     encode, its loudness normalised in one dynamic pass (``loudnorm`` with no
     measurements: what a hand-written command does).
 
+Then the same three clips whole, joined by cuts (``--case cuts``): they are already
+in the reel's format, so (a) copies their pictures (the concat demuxer) and only
+encodes the sound; against (b) one ffmpeg command with the ``concat`` filter and
+one encode (what a hand-written reel does), and (c) one ffmpeg command with the
+concat demuxer, ``-c:v copy`` and one-pass ``loudnorm`` (the least a copy costs).
+
 Runs alternate (a, b, a, b, ...); best and median of ``--runs`` are reported, and
 the reel's frames and loudness are checked on (a).
-Usage (from the repository root): python -m bench.reel_assembly [--runs 3] [--seconds 4]
+Usage (from the repository root):
+python -m bench.reel_assembly [--runs 3] [--seconds 4] [--case both|crossfade|cuts]
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from bench.measure import HEADER, Timing, row, run, time_call
+from bench.measure import HEADER, Timing, median, row, run, time_call
 from pipeline.core.settings import EncodeProfile
 from pipeline.media.codec import ffmpeg_video_args
 from pipeline.media.loudness import measure
+from pipeline.media.probe import probe
 from pipeline.media.reel_assembly import Piece, ReelFormat, assemble
 
 PROFILE = EncodeProfile(preset="fast", crf=23)
@@ -81,13 +89,72 @@ def bare(clips: list[Path], pieces: list[Piece], fade: int, out: Path) -> None:
     )  # fmt: skip
 
 
+LOUDNORM = "loudnorm=I=-14:TP=-1:LRA=11,aresample=48000,aformat=channel_layouts=stereo"
+
+
+def bare_concat(clips: list[Path], out: Path) -> None:
+    """(b) whole clips cut together by one ffmpeg command: ``concat`` and one encode."""
+    streams = "".join(f"[{i}:v][{i}:a]" for i in range(len(clips)))
+    graph = f"{streams}concat=n={len(clips)}:v=1:a=1[v][a];[a]{LOUDNORM}[aout]"
+    inputs = [arg for c in clips for arg in ("-i", str(c))]
+    run(
+        [
+            "ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph,
+            "-map", "[v]", "-map", "[aout]", *ffmpeg_video_args(PROFILE),
+            "-c:a", "aac", "-b:a", "192k", str(out),
+        ]
+    )  # fmt: skip
+
+
+def bare_copy(clips: list[Path], out: Path) -> None:
+    """(c) whole clips by the concat demuxer: the pictures copied, the sound in one pass."""
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{c}'\n" for c in clips))
+    run(
+        [
+            "ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+            "-af", LOUDNORM, "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
+            "-movflags", "+faststart", str(out),
+        ]
+    )  # fmt: skip
+
+
+def cuts(clips: list[Path], work: Path, runs: int) -> None:
+    """The whole clips joined by cuts: (a) against (b) and (c), alternating."""
+    frames_each = probe(clips[0]).frame_count
+    pieces = [Piece(c, 0, frames_each, has_audio=True) for c in clips]
+    reel = ReelFormat(W, H, Fraction(FPS), encode=PROFILE)
+    ours: list[Timing] = []
+    encoded: list[Timing] = []
+    copied: list[Timing] = []
+    for _ in range(runs):
+        ours.append(time_call(lambda: assemble(pieces, work / "cuts.mp4", reel)))
+        encoded.append(time_call(lambda: bare_concat(clips, work / "bare-cuts.mp4")))
+        copied.append(time_call(lambda: bare_copy(clips, work / "bare-copy.mp4")))
+    made = assemble(pieces, work / "cuts.mp4", reel)
+    frames = probe(made.path).frame_count
+    assert made.copied and frames == made.frames == len(clips) * frames_each
+    print(f"\n{len(clips)} whole clips of {frames_each} frames at {W}x{H}, cuts: {frames} frames")
+    print(HEADER)
+    print(row("reel_assembly.assemble (measure + picture copied)", ours, frames, encoded))
+    print(row("one ffmpeg command (concat filter, one encode)", encoded, frames, encoded))
+    print(row("one ffmpeg command (concat demuxer, copy)", copied, frames, encoded))
+    ratio = median(ours).wall_s / median(copied).wall_s
+    print(f"\nassemble against the copying command (median): {ratio:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--case", choices=("both", "crossfade", "cuts"), default="both")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="reelpipe-bench-reel-"))
     clips = make_clips(work, args.seconds)
+    if args.case != "crossfade":
+        cuts(clips, work, args.runs)
+    if args.case == "cuts":
+        return
     length = round(args.seconds * FPS)
     pieces = [Piece(c, 15, 15 + length, has_audio=True) for c in clips]
     reel = ReelFormat(W, H, Fraction(FPS), crossfade_s=0.5, encode=PROFILE)
