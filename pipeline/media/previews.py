@@ -1,13 +1,14 @@
 """A poster (JPEG) and a preview (a short silent H.264 loop) of a finished video.
 
 Both are cut where the output is shown best (a frame the caller picks, e.g. where the
-highlighted player is largest). Where the job's last pass wrote the output on this
-machine, :func:`cut_previews` makes both in this process from one seek and one decode
-of the seconds they show, before the output leaves: no ffmpeg, no probe, no download.
-So does the join of a segmented stage, from the joined file. Otherwise (the overlay's
-choice of frame is in an earlier call's record) they are cut from the stored output by
-ffmpeg with a seek (:func:`write_poster`, :func:`write_preview`). Either way
-only the few seconds shown are decoded, so a 60 s output costs what a 3 s one does.
+highlighted player is largest). A pass that already held those frames makes them itself
+(:mod:`pipeline.media.pass_previews`); else :func:`cut_previews` makes both in this
+process from one seek and one decode of the seconds they show: on the machine that wrote
+the output, before it leaves; after a segmented stage, from the joined file; and in the
+previews call, from the stored output it downloaded, when the call that wrote it could
+not cut them. A reel's poster and preview are cut by ffmpeg with a seek
+(:func:`write_poster`, :func:`write_preview`). Either way only the few seconds shown
+are decoded, so a 60 s output costs what a 3 s one does.
 
 Example::
 
