@@ -59,7 +59,7 @@ def main() -> None:
             secret_access_key=SecretStr(KEYS.secret_access_key),
         )
         bucket = Bucket(make_s3_client(settings), "bench")
-        bucket.ensure_exists(settings.region)
+        bucket.ensure_exists(settings.storage.region)
         bucket.put_bytes("clips/one-kb.bin", b"x" * 1024)
         request = _signed(f"{server.endpoint_url}/bench/clips/one-kb.bin")
         verdict = verify(request, KEYS)

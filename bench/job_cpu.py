@@ -152,8 +152,8 @@ def main() -> None:
             scratch_dir=work / "scratch",
             final_encode=EncodeProfile(preset="fast", crf=23),
         )
-        bucket = Bucket(make_s3_client(settings), settings.bucket)
-        bucket.ensure_exists(settings.region)
+        bucket = Bucket(make_s3_client(settings), settings.storage.bucket)
+        bucket.ensure_exists(settings.storage.region)
         worker = Worker(bucket, settings, LocalRunner(bucket, settings))
         whole, short = upload_clip(bucket, "u", clip), upload_clip(bucket, "u", second)
         jobs = {

@@ -39,7 +39,7 @@ def _bucket(server: EmbeddedS3, name: str) -> Bucket:
         secret_access_key=SecretStr(KEYS.secret_access_key),
     )
     bucket = Bucket(make_s3_client(settings), name)
-    bucket.ensure_exists(settings.region)
+    bucket.ensure_exists(settings.storage.region)
     return bucket
 
 

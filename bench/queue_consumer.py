@@ -136,8 +136,8 @@ def main() -> None:
             access_key_id=SecretStr(KEYS.access_key_id),
             secret_access_key=SecretStr(KEYS.secret_access_key),
         )
-        bucket = Bucket(make_s3_client(settings), settings.bucket)
-        bucket.ensure_exists(settings.region)
+        bucket = Bucket(make_s3_client(settings), settings.storage.bucket)
+        bucket.ensure_exists(settings.storage.region)
         with served(settings) as url:
             print("forward latency, put on the queue -> job claimed (ms)")
             print("| max_batch_timeout | n | median | p90 | max |")

@@ -80,7 +80,7 @@ def main() -> None:
             final=True,
         )
         whole = LocalRunner(bucket, conn.settings)
-        pool_settings = conn.settings.model_copy(update={"local_workers": args.workers})
+        pool_settings = conn.settings.replace(local_workers=args.workers)
         pool = LocalRunner(bucket, pool_settings)
         parts = Call.of(request).split(segments)
         for _ in range(args.runs):
@@ -114,14 +114,14 @@ def main() -> None:
     )
     print("\n| planner (machine, workers) | est wall s | est cost $ | measured wall s (best) |")
     print("| --- | --- | --- | --- |")
-    cpu = settings.compute["cpu"]
+    cpu = settings.costs.compute["cpu"]
     for machine, workers, measured in (
         ("cpu", 1, best(a).wall_s),
         ("cpu", args.workers, best(b).wall_s),
         ("T4", 1, None),
         ("T4", args.workers, None),
     ):
-        profile = cpu if machine == "cpu" else settings.compute[machine]
+        profile = cpu if machine == "cpu" else settings.costs.compute[machine]
         e = estimate(info.frame_count, workers, profile, "overlay")
         shown = f"{measured:.2f}" if measured is not None else "(no GPU here)"
         print(f"| {machine}, {workers} | {e.wall_s:.1f} | {e.cost_usd:.4f} | {shown} |")

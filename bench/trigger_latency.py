@@ -168,7 +168,7 @@ def main() -> None:
         print("| --- | --- | --- | --- |")
         seeded = 0
         for history in (0, 1_000, 10_000):
-            seed_history(s.bucket, seeded, history - seeded)
+            seed_history(s.storage.bucket, seeded, history - seeded)
             seeded = history
             requests, lists, seconds = scan_cost(bucket, s, 10)
             print(f"| {history:,} | {requests} | {lists} | {seconds:.3f} |")

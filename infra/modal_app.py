@@ -51,10 +51,10 @@ from pipeline.stages.table import COORDINATOR, JOIN, PREVIEWS, STAGE_TABLE, Imag
 # environment at import), from the deploying shell's settings: the app name apps look
 # functions up by, the encoder, and how the interactive containers stay warm.
 DEPLOY = Settings.from_env(os.environ)
-APP_NAME = DEPLOY.modal_app
+APP_NAME = DEPLOY.modal.app
 VIDEO_ENCODER = DEPLOY.video_encoder
-INTERACTIVE_SCALEDOWN_S = DEPLOY.interactive_scaledown_s
-INTERACTIVE_MIN_CONTAINERS = DEPLOY.interactive_min_containers
+INTERACTIVE_SCALEDOWN_S = DEPLOY.modal.interactive_scaledown_s
+INTERACTIVE_MIN_CONTAINERS = DEPLOY.modal.interactive_min_containers
 WEIGHTS_DIR = "/weights"
 
 # The functions that only coordinate: a fraction of a core and a little memory.
@@ -353,7 +353,7 @@ def orchestrate_job(user_id: str, job_id: str) -> str:
     from pipeline.runners.modal import ModalFunctions, ModalRunner
 
     bucket, settings = _container()
-    runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
+    runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.costs.max_segment_workers)
     notifier = Notifier(bucket, settings, _SpawnedCallbacks())
     worker = Worker(bucket, settings, runner, machine=COORDINATOR, on_status=notifier)
     status = worker.run(ClaimedJob.existing(bucket, user_id, job_id))
@@ -405,7 +405,7 @@ def scan_inbox() -> dict[str, int]:
     from pipeline.jobs.scan import Scanner
 
     bucket, settings = _container()
-    scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.claim_concurrency)
+    scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.leases.claim_concurrency)
     report = scanner.scan_once()
     return {"claimed": len(report.claimed), "resumed": len(report.resumed)}
 
@@ -422,18 +422,24 @@ def webhook() -> Any:
     from pipeline.service.webhook_app import create_app
 
     bucket, settings = _container()
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.claim_concurrency)
+    secret = (
+        settings.security.webhook_secret.get_secret_value()
+        if settings.security.webhook_secret
+        else ""
+    )
+    scanner = Scanner(bucket, settings, _spawn, claim_concurrency=settings.leases.claim_concurrency)
     return create_app(
         secret,
         scanner.claim_key,
-        max_body_bytes=settings.webhook_max_body_bytes,
-        claim_queue=settings.webhook_claim_queue,
+        max_body_bytes=settings.security.webhook_max_body_bytes,
+        claim_queue=settings.security.webhook_claim_queue,
         bucket=bucket,
-        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+        api_token=settings.security.api_token.get_secret_value()
+        if settings.security.api_token
+        else None,
         # Public and token-only, so no Host check unless REELPIPE_ALLOWED_HOSTS names the
         # web URL's host (<workspace>--<app>-webhook.modal.run).
-        served_hosts=ServedHosts.listed(settings.allowed_hosts),
+        served_hosts=ServedHosts.listed(settings.security.allowed_hosts),
     )
 
 
@@ -454,7 +460,7 @@ def nightly_reprocess() -> dict[str, int]:
     from pipeline.runners.modal import ModalFunctions, ModalRunner
 
     bucket, settings = _container()
-    runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.max_segment_workers)
+    runner = ModalRunner(ModalFunctions(APP_NAME), max_workers=settings.costs.max_segment_workers)
 
     def run_remotely(job: Any) -> Any:
         state = orchestrate_job.remote(job.user_id, job.job_id)
@@ -464,7 +470,7 @@ def nightly_reprocess() -> dict[str, int]:
         bucket,
         Worker(bucket, settings, runner),
         max_jobs=500,
-        concurrency=settings.reprocess_concurrency,
+        concurrency=settings.leases.reprocess_concurrency,
         run_job=run_remotely,
     )
     return {"succeeded": len(report.succeeded), "failed": len(report.failed)}

@@ -91,6 +91,6 @@ def settings(s3_server: EmbeddedS3, tmp_path: Path) -> Settings:
 @pytest.fixture
 def bucket(settings: Settings) -> Bucket:
     """An empty bucket on the test server."""
-    b = Bucket(make_s3_client(settings), settings.bucket, multipart_threshold=5 * 1024**2)
-    b.ensure_exists(settings.region)
+    b = Bucket(make_s3_client(settings), settings.storage.bucket, multipart_threshold=5 * 1024**2)
+    b.ensure_exists(settings.storage.region)
     return b

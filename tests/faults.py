@@ -116,8 +116,8 @@ def worker_env(settings: Settings, endpoint: str | None = None, **extra: str) ->
     """The environment of a reelpipe process against the test bucket (or a proxy of it)."""
     env = {
         **os.environ,
-        "REELPIPE_ENDPOINT_URL": endpoint or str(settings.endpoint_url),
-        "REELPIPE_BUCKET": settings.bucket,
+        "REELPIPE_ENDPOINT_URL": endpoint or str(settings.storage.endpoint_url),
+        "REELPIPE_BUCKET": settings.storage.bucket,
         "AWS_ACCESS_KEY_ID": "test-access-key",
         "AWS_SECRET_ACCESS_KEY": "test-secret-key-do-not-log",
         "REELPIPE_SCRATCH_DIR": str(settings.scratch_dir),

@@ -147,17 +147,15 @@ def app_settings(args: argparse.Namespace) -> Settings:
     a local ``serve`` at its default address, signing with the secret key it keeps in its
     data directory (readable by its own user only)."""
     settings = settings_from(args)
-    endpoint = settings.endpoint_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    endpoint = settings.storage.endpoint_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     local = urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
-    if settings.secret_access_key is not None or not local:
+    if settings.storage.secret_access_key is not None or not local:
         return settings
     kept = read_kept_secret(default_data_dir(settings), S3_SECRET_FILE) or ""
-    return settings.model_copy(
-        update={
-            "endpoint_url": endpoint,
-            "access_key_id": settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY),
-            "secret_access_key": SecretStr(kept),
-        }
+    return settings.replace(
+        endpoint_url=endpoint,
+        access_key_id=settings.storage.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY),
+        secret_access_key=SecretStr(kept),
     )
 
 

@@ -49,7 +49,8 @@ from pipeline.cli.interactive_commands import add_detect_commands
 from pipeline.cli.lazy import later
 from pipeline.cli.termination import Terminated, raise_on_termination
 from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
-from pipeline.core.settings import DEFAULT_MODAL_APP, Settings
+from pipeline.core.setting_groups import DEFAULT_MODAL_APP
+from pipeline.core.settings import Settings
 
 DESCRIPTION = (
     "Sports highlight clips through detect, framing, overlay and upscale, over an S3 bucket.\n"
@@ -87,7 +88,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return EXIT_USAGE
-    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+    manifest = load_manifest(args.manifest, settings.security.max_manifest_bytes)
     if manifest is not None and "reel" in manifest:
         return cmd_process_reel(args, settings, manifest)
     if len(args.clips) > 1:
@@ -131,7 +132,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     for label in (*labels, "status"):
         if label in done.paths:
             print(f"{label + ':':<12}{done.paths[label].resolve()}")
-    print(f"{'bucket:':<12}s3://{settings.bucket}/{done.status_key}")
+    print(f"{'bucket:':<12}s3://{settings.storage.bucket}/{done.status_key}")
     print_warnings(done.status)
     return exit_for(done.status)
 
@@ -142,7 +143,7 @@ def cmd_process_reel(args: argparse.Namespace, settings: Settings, manifest: dic
     from pipeline.jobs.reel_process import process_reel
     from pipeline.manifests.reel import parse_reel_manifest
 
-    reel = parse_reel_manifest(manifest, max_bytes=settings.max_manifest_bytes)
+    reel = parse_reel_manifest(manifest, max_bytes=settings.security.max_manifest_bytes)
     settings = with_logging(settings, json_logs=True if args.json_logs else None)
     out_dir = args.out or Path("reelpipe-out") / "reel"
     done = process_reel(settings, list(args.clips), reel, user=args.user, out_dir=out_dir)
@@ -195,7 +196,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     raw = load_manifest(args.manifest) or REENCODE_MANIFEST
     manifest = parse_job_manifest(raw)
     plan = plan_job(manifest.stages, info, settings, Objective(args.objective))
-    rates = settings.rates.provenance()
+    rates = settings.costs.rates.provenance()
     if args.json:
         doc = plan.as_json()
         doc["objective"] = args.objective

@@ -48,9 +48,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: --workers must be at least 1 (got {args.workers})", file=sys.stderr)
         return EXIT_USAGE
     settings = with_logging(settings_from(args), json_logs=True if args.json_logs else None)
-    if "callback_allow_private" not in settings.model_fields_set:
+    if "allow_private" not in settings.callbacks.model_fields_set:
         # On a laptop the app under development listens on loopback: call it there.
-        settings = settings.model_copy(update={"callback_allow_private": "loopback"})
+        settings = settings.replace(callback_allow_private="loopback")
     stop = stop_on_signals()
     data_dir = None if args.in_memory else (args.data_dir or default_data_dir(settings))
     options = ServeOptions(
@@ -82,7 +82,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    manifest = load_manifest(args.manifest, settings.max_manifest_bytes)
+    manifest = load_manifest(args.manifest, settings.security.max_manifest_bytes)
     if manifest is None:
         manifest = REENCODE_MANIFEST
     with connect(settings) as conn:
@@ -215,7 +215,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                         f"ignored {len(report.ignored)}"
                     )
                     return EXIT_OK
-                if wait_for_event(stop, conn.settings.scan_period_s):
+                if wait_for_event(stop, conn.settings.leases.scan_period_s):
                     return EXIT_OK
         finally:
             worker.close()
@@ -235,7 +235,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
                 max_jobs=args.max_jobs,
                 since=since,
                 # Local jobs share this machine's cores: more at once than cores only queue.
-                concurrency=min(conn.settings.reprocess_concurrency, os.cpu_count() or 1),
+                concurrency=min(conn.settings.leases.reprocess_concurrency, os.cpu_count() or 1),
             )
         finally:
             worker.close()

@@ -1,7 +1,7 @@
 """The interactive detection calls, for an app's async backend: deployed on Modal or run
 here, with the same requests and answers either way, and the project's errors.
 
-With ``settings.modal`` (``REELPIPE_MODAL=1``) each call goes to the deployed function
+With ``settings.modal.enabled`` (``REELPIPE_MODAL=1``) each call goes to the deployed function
 (``detect_players_modal`` / ``detect_ball_modal`` of ``REELPIPE_MODAL_APP``), looked up
 once per process with ``modal.Function.from_name``; otherwise the same code runs in this
 process against the bucket. Either way the blocking work runs in a thread
@@ -45,8 +45,8 @@ async def detect_players(
 ) -> dict[str, Any]:
     """The players on one frame: ``{"status": "success", "detections": [...], ...}``."""
     args = (user_id, input_key, frame_number, confidence_threshold)
-    if settings.modal:
-        return await _remote(settings.modal_app, PLAYERS_FUNCTION, *args)
+    if settings.modal.enabled:
+        return await _remote(settings.modal.app, PLAYERS_FUNCTION, *args)
     target = bucket or open_bucket(settings)
     return await asyncio.to_thread(interactive.detect_players, target, settings, *args)
 
@@ -63,8 +63,8 @@ async def detect_ball(
 ) -> dict[str, Any]:
     """The ball on each frame of a range: ``{"status": "success", "ball_positions": ...}``."""
     args = (user_id, input_key, start_frame, end_frame, confidence_threshold)
-    if settings.modal:
-        return await _remote(settings.modal_app, BALL_FUNCTION, *args)
+    if settings.modal.enabled:
+        return await _remote(settings.modal.app, BALL_FUNCTION, *args)
     target = bucket or open_bucket(settings)
     return await asyncio.to_thread(interactive.detect_ball, target, settings, *args)
 

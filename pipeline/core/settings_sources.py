@@ -8,8 +8,8 @@ Modal app pass their own, and records each field's origin for ``reelpipe config`
 Example::
 
     loaded = load_settings(Settings, {"REELPIPE_BUCKET": "clips"}, env_file=Path(".env"))
-    loaded.settings.bucket         # 'clips'
-    loaded.origins["bucket"]       # Origin.ENVIRONMENT
+    loaded.settings.storage.bucket # 'clips'
+    loaded.origins["bucket"]       # Origin.ENVIRONMENT (by the setting's public name)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource
 from pydantic_settings.sources.utils import parse_env_vars
 
 from pipeline.core.errors import ConfigError
+from pipeline.core.setting_groups import SettingsGroup, group_models, grouped
 
 S = TypeVar("S", bound=BaseSettings)
 ENV_PREFIX = "REELPIPE_"
@@ -96,24 +97,21 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
 ) -> LoadedSettings[S]:
     """Settings from defaults < ``env_file`` < ``env`` < ``overrides`` (``None`` ignored)."""
-    by_key = {_field_key(name, f): name for name, f in cls.model_fields.items()}
     layers: list[tuple[Origin, dict[str, Any]]] = []
     if env_file is not None:
         file_vars = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
         _refuse_unknown(cls, file_vars, env_file)
-        layers.append((Origin.ENV_FILE, _GivenEnvironment(cls, _renamed(file_vars))()))
-    layers.append((Origin.ENVIRONMENT, _GivenEnvironment(cls, _renamed(env))()))
+        layers.append((Origin.ENV_FILE, _read(cls, file_vars)))
+    layers.append((Origin.ENVIRONMENT, _read(cls, env)))
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layers.append((Origin.ARGUMENT, grouped(cls, given)))
     values: dict[str, Any] = {}
-    origins = {name: Origin.DEFAULT for name in cls.model_fields}
+    origins = {row.name: Origin.DEFAULT for row in setting_rows(cls)}
     for origin, layer in layers:
-        for key, value in layer.items():
-            name = by_key.get(key.lower(), key)
+        for name, value in layer.items():
             values[name] = _merged(values.get(name), value)
-            origins[name] = origin
-    for name, value in given.items():
-        values[name] = value
-        origins[name] = Origin.ARGUMENT
+            for row_name in _given_names(cls, name, value):
+                origins[row_name] = origin
     try:
         settings = cls.model_validate(values)
     except ValidationError as exc:
@@ -124,9 +122,41 @@ def load_settings(
     return LoadedSettings(settings, origins, env_file)
 
 
-def _field_key(name: str, field: FieldInfo) -> str:
-    alias = field.validation_alias
-    return alias.lower() if isinstance(alias, str) else name
+def _given_names(cls: type[BaseSettings], name: str, value: Any) -> list[str]:
+    """The rows' names that ``value`` for the field ``name`` sets."""
+    fields = value.model_fields_set if isinstance(value, BaseModel) else value
+    model = group_models(cls).get(name)
+    if model is not None:
+        return [model.public_name(field) for field in fields]
+    if _plain_model(cls.model_fields[name].annotation) is not None and isinstance(
+        fields, dict | set
+    ):
+        return [f"{name}.{field}" for field in fields]
+    return [name]
+
+
+def _read(cls: type[BaseSettings], env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings ``env`` gives, grouped as the model is."""
+    return _GivenEnvironment(cls, _as_nested(cls, _renamed(env)))()
+
+
+def _as_nested(cls: type[BaseSettings], env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with each grouped setting's variable (``REELPIPE_LEASE_TTL_S``) spelled as
+    pydantic-settings reads a nested field (``REELPIPE_LEASES__TTL_S``)."""
+    by_variable = {
+        variable_of(model, field): f"{ENV_PREFIX}{group.upper()}{NESTED}{field.upper()}"
+        for group, model in group_models(cls).items()
+        for field in model.model_fields
+    }
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        out[by_variable.get(key.upper(), key)] = value
+    return out
+
+
+def variable_of(model: type[SettingsGroup], field: str) -> str:
+    """The environment variable of a group's field."""
+    return model.variables.get(field) or ENV_PREFIX + model.public_name(field).upper()
 
 
 def _renamed(env: Mapping[str, str]) -> dict[str, str]:
@@ -165,22 +195,37 @@ def _refuse_unknown(cls: type[BaseSettings], file_vars: Mapping[str, str], path:
 class SettingRow:
     """One variable of the configuration table."""
 
-    field: str  # dotted: ``limits.max_pixels``
+    field: str  # dotted: ``storage.bucket``, ``limits.max_pixels``
     variable: str
     default: str
     description: str
+    name: str  # what ``reelpipe config`` and the origins call it: ``bucket``, ``limits.max_pixels``
     also: str | None = None  # a short name that works too
 
 
 def setting_rows(cls: type[BaseSettings]) -> list[SettingRow]:
-    """Every variable, in the model's order: nested blocks of plain values one by one."""
+    """Every variable, in the model's order: groups and blocks of plain values one by one."""
     short = {long: s for s, long in RENAMED.items()}
+    groups = group_models(cls)
     rows: list[SettingRow] = []
     for name, field in cls.model_fields.items():
-        variable = _variable(name, field)
+        default = field.get_default(call_default_factory=True)
+        model = groups.get(name)
+        if model is not None:
+            for sub, sub_field in model.model_fields.items():
+                rows.append(
+                    SettingRow(
+                        f"{name}.{sub}",
+                        variable_of(model, sub),
+                        _shown(getattr(default, sub), sub_field),
+                        sub_field.description or "",
+                        model.public_name(sub),
+                    )
+                )
+            continue
+        variable = ENV_PREFIX + name.upper()
         nested = _plain_model(field.annotation)
         if nested is not None:
-            default = field.get_default(call_default_factory=True)
             for sub, sub_field in nested.model_fields.items():
                 long = f"{variable}{NESTED}{sub.upper()}"
                 rows.append(
@@ -189,30 +234,26 @@ def setting_rows(cls: type[BaseSettings]) -> list[SettingRow]:
                         long,
                         _shown(getattr(default, sub), sub_field),
                         sub_field.description or "",
+                        f"{name}.{sub}",
                         short.get(long),
                     )
                 )
             continue
         rows.append(
-            SettingRow(
-                name,
-                variable,
-                _shown(field.get_default(call_default_factory=True), field),
-                field.description or "",
-            )
+            SettingRow(name, variable, _shown(default, field), field.description or "", name)
         )
     return rows
 
 
 def effective_rows(loaded: LoadedSettings[Any]) -> Iterator[tuple[str, str, str, Origin]]:
-    """``(field, variable, value, origin)`` of every setting in effect, secrets masked."""
+    """``(name, variable, value, origin)`` of every setting in effect, secrets masked."""
     settings = loaded.settings
     for row in setting_rows(type(settings)):
         top, _, sub = row.field.partition(".")
         value = getattr(settings, top)
         if sub:
             value = getattr(value, sub)
-        yield row.field, row.variable, _display(value), loaded.origins[top]
+        yield row.name, row.variable, _display(value), loaded.origins[row.name]
 
 
 def markdown_table(cls: type[BaseSettings]) -> str:
@@ -225,11 +266,6 @@ def markdown_table(cls: type[BaseSettings]) -> str:
             default = row.default
         lines.append(f"| {name} | {default} | {row.description.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
-
-
-def _variable(name: str, field: FieldInfo) -> str:
-    alias = field.validation_alias
-    return alias if isinstance(alias, str) else ENV_PREFIX + name.upper()
 
 
 def _plain_model(annotation: Any) -> type[BaseModel] | None:

@@ -12,7 +12,7 @@ Example::
 
     for job_id in results_of(pending):
         ...
-    if wait_for_event(stop, settings.scan_period_s):
+    if wait_for_event(stop, settings.leases.scan_period_s):
         return
 """
 

@@ -12,11 +12,11 @@ def select_detector(settings: Settings, params: DetectParams) -> Detector:
     """``yolo`` (weights required), ``motion``, or ``auto``: yolo when weights are set."""
     backend = params.backend
     if backend is DetectBackend.AUTO:
-        backend = DetectBackend.YOLO if settings.yolo_weights else DetectBackend.MOTION
+        backend = DetectBackend.YOLO if settings.models.yolo_weights else DetectBackend.MOTION
     if backend is DetectBackend.MOTION:
         return MotionDetector()
     from pipeline.detect.yolo import YoloDetector, load_yolo
 
-    model = load_yolo(settings.yolo_weights, settings.scratch_dir / "ultralytics")
+    model = load_yolo(settings.models.yolo_weights, settings.scratch_dir / "ultralytics")
     confidence = min(params.confidence, params.ball_confidence)
-    return YoloDetector(model, imgsz=settings.yolo_imgsz, confidence=confidence)
+    return YoloDetector(model, imgsz=settings.models.yolo_imgsz, confidence=confidence)

@@ -97,7 +97,7 @@ class CallRunner:
         with structlog.contextvars.bound_contextvars(stage=call.label, step="previews"):
             [result] = self._with_retries(run, lambda: self.runner.run(call, alive))
         run.stages_cpu += result.cpu_seconds
-        run.write(step_charged(call.head.stage, result, self.settings.rates))
+        run.write(step_charged(call.head.stage, result, self.settings.costs.rates))
         return result
 
     def cache_key(self, call: Call) -> str:
@@ -221,7 +221,7 @@ class CallRunner:
                 backend=result.backend,
             )
             run.stages_cpu += result.cpu_seconds
-            rates = self.settings.rates
+            rates = self.settings.costs.rates
             run.write(stage_finished(request.stage, call.share, result, seconds, cache_key, rates))
         return results
 

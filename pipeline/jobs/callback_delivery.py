@@ -122,8 +122,8 @@ def headers_for(delivery: Delivery, webhook: Webhook, now: datetime) -> dict[str
 
 def retry_waits(settings: Settings, attempts: int | None = None) -> list[float]:
     """The nominal waits between tries: first_retry_s, doubling (no jitter)."""
-    count = (attempts or settings.callback_attempts) - 1
-    return [settings.callback_first_retry_s * 2**i for i in range(count)]
+    count = (attempts or settings.callbacks.attempts) - 1
+    return [settings.callbacks.first_retry_s * 2**i for i in range(count)]
 
 
 Sleep = Callable[[float], bool]  # sleeps; True when told to stop early
@@ -140,8 +140,8 @@ def deliver(
 ) -> Notification:
     """Try ``delivery`` until a 2xx or ``attempts`` tries; each try recorded in the status.
     A target that is refused (see :func:`check_target`) is not tried again."""
-    assert settings.callback_secret is not None, "callbacks are sent only with a secret"
-    webhook = signer(settings.callback_secret)
+    assert settings.callbacks.secret is not None, "callbacks are sent only with a secret"
+    webhook = signer(settings.callbacks.secret)
     waits = retry_waits(settings, attempts)
     pause = sleep or _sleeper(threading.Event())
     record = Notification(event=delivery.event, webhook_id=delivery.webhook_id)
@@ -180,12 +180,12 @@ def _try_once(
     try:
         target = check_target(
             delivery.url,
-            allow=settings.callback_allow_private,
+            allow=settings.callbacks.allow_private,
             refused_ports=refused_ports,
-            timeout_s=settings.callback_timeout_s,
+            timeout_s=settings.callbacks.timeout_s,
         )
         headers = headers_for(delivery, webhook, utc_now())
-        code = post(target, body, headers, settings.callback_timeout_s)
+        code = post(target, body, headers, settings.callbacks.timeout_s)
     except CallbackRefused as exc:  # refused now is refused on every retry
         return record.model_copy(
             update={"attempts": attempts, "last_error": str(exc), "gave_up": True}

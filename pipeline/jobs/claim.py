@@ -89,9 +89,9 @@ class ClaimPolicy:
         """The policy the settings describe, for claims made by ``owner``."""
         return cls(
             owner=owner,
-            lease_ttl_s=settings.lease_ttl_s,
-            max_manifest_bytes=settings.max_manifest_bytes,
-            conditional_delete=settings.uses_conditional_delete,
+            lease_ttl_s=settings.leases.ttl_s,
+            max_manifest_bytes=settings.security.max_manifest_bytes,
+            conditional_delete=settings.storage.uses_conditional_delete,
         )
 
 

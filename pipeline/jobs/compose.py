@@ -39,7 +39,7 @@ def local_worker(
     worker = Worker(
         bucket, settings, LocalRunner(bucket, settings, stop=stop), stop=stop, on_status=notifier
     )
-    worker.closing.append(lambda: dispatcher.close(settings.callback_timeout_s + 1.0))
+    worker.closing.append(lambda: dispatcher.close(settings.callbacks.timeout_s + 1.0))
     return worker
 
 

@@ -13,8 +13,8 @@ the frames themselves (``F / fps`` GPU-seconds; 60 fps on a T4, as measured in p
 Short clips run on one GPU (faster *and* cheaper below ~28 s); the default
 thresholds pick 2 workers for 30-90 s, 4 for 90-180 s and 8 above (the cost
 objective); the time objective takes the fastest count. Start-up seconds and
-frame rates live in :attr:`Settings.compute <pipeline.core.settings.Settings.compute>`,
-prices in :attr:`Settings.rates <pipeline.core.settings.Settings.rates>`.
+frame rates live in ``settings.costs.compute``, prices in ``settings.costs.rates``
+(:class:`pipeline.core.setting_groups.CostSettings`).
 
 Example::
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from pipeline.core.settings import DEFAULT_THRESHOLDS, MEASURED_T4, ComputeProfile, Thresholds
+from pipeline.core.machines import DEFAULT_THRESHOLDS, MEASURED_T4, ComputeProfile, Thresholds
 
 WORKER_OPTIONS = (1, 2, 4, 8)
 T4_BILLED_USD_PER_S = 0.000463  # a T4 GPU-second as billed in production, all in

@@ -224,7 +224,7 @@ class JobRun:
         now = utc_now()
         since = self.store.latest.waiting_since or now
         waited = (now - since).total_seconds()
-        limit = self.settings.input_wait_s
+        limit = self.settings.leases.input_wait_s
         if waited >= limit:
             gone = InputNotFound(f"{missing} (waited {limit:.0f} s for it; REELPIPE_INPUT_WAIT_S)")
             return self.fail(gone, charged=False)
@@ -242,7 +242,7 @@ class JobRun:
         else:
             billed = self.seconds + _FIRST_RUN.startup_s()
             cpu, memory = machine.cpu * billed, machine.memory_mb / 1024 * billed
-        cost = self.settings.rates.price(None, 0.0, cpu, memory)
+        cost = self.settings.costs.rates.price(None, 0.0, cpu, memory)
         return lambda s: orchestrator_charged(
             s, cpu_seconds=cpu, memory_gib_seconds=memory, cost_usd=cost
         )

@@ -147,7 +147,7 @@ class Notifier:
         now = time.monotonic()
         with self._lock:
             last = self._last_progress.get(status.job_id)
-            if last is not None and now - last < self.settings.callback_progress_interval_s:
+            if last is not None and now - last < self.settings.callbacks.progress_interval_s:
                 return
             self._last_progress[status.job_id] = now
         self._send(status, CallbackEvent.PROGRESS)
@@ -155,7 +155,7 @@ class Notifier:
     def _send(self, status: StatusManifest, event: CallbackEvent) -> None:
         key = self.bucket.layout.status_key(status.user_id, status.job_id)
         delivery = Delivery.for_status(status, event, key)
-        if self.settings.callback_secret is None:
+        if self.settings.callbacks.secret is None:
             record = Notification(
                 event=event, webhook_id=delivery.webhook_id, gave_up=True, last_error=NO_SECRET
             )

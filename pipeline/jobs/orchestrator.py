@@ -142,11 +142,11 @@ class Orchestrator:
         finish_claim(self.bucket, job)
         try:
             body = claimed_manifest(
-                self.bucket, job, conditional_delete=self.settings.uses_conditional_delete
+                self.bucket, job, conditional_delete=self.settings.storage.uses_conditional_delete
             )
             if is_reel_document(body):
                 return self._run_reel(run, body)
-            manifest = parse_job_manifest(body, max_bytes=self.settings.max_manifest_bytes)
+            manifest = parse_job_manifest(body, max_bytes=self.settings.security.max_manifest_bytes)
             input_key = self._resolve_input(job.user_id, manifest)
             estimated, shares, planned = self._plan(manifest, input_key)
         except InputNotFound as exc:
@@ -191,7 +191,9 @@ class Orchestrator:
         made the reel stays running, handed back, and the scan looks again."""
         store = run.store
         try:
-            reel = parse_reel_manifest(body, max_bytes=self.settings.max_manifest_bytes).reel
+            reel = parse_reel_manifest(
+                body, max_bytes=self.settings.security.max_manifest_bytes
+            ).reel
             latest = store.latest
             if latest.state is not JobState.RUNNING:
                 first = reel.clips[0].input_key or ""

@@ -11,7 +11,7 @@ second (the Modal GPUs) scales those by pixels relative to the size they were me
 Example::
 
     shapes = stage_shapes(manifest.stages, probe(clip), settings)
-    pass_seconds(shapes, settings.compute["cpu"])      # one fused pass, per stage
+    pass_seconds(shapes, settings.costs.compute["cpu"])      # one fused pass, per stage
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from pipeline.core.settings import ComputeProfile, Settings
+from pipeline.core.machines import ComputeProfile
+from pipeline.core.settings import Settings
 from pipeline.manifests.job import (
     DetectBackend,
     DetectParams,
@@ -104,13 +105,13 @@ def _framing_shape(params: FramingParams, info: VideoInfo) -> StageShape:
 
 def _upscale_mode(params: UpscaleParams, settings: Settings) -> str:
     if params.backend is UpscaleBackend.AUTO:
-        return "model" if settings.upscale_weights else "classical"
+        return "model" if settings.models.upscale_weights else "classical"
     return params.backend.value
 
 
 def _detect_mode(params: DetectParams, settings: Settings) -> str:
     if params.backend is DetectBackend.AUTO:
-        return "yolo" if settings.yolo_weights else "motion"
+        return "yolo" if settings.models.yolo_weights else "motion"
     return params.backend.value
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pipeline.core.settings import ComputeProfile, Settings
+from pipeline.core.machines import ComputeProfile
+from pipeline.core.settings import Settings
 from pipeline.jobs.cost_model import WORKER_OPTIONS, Estimate, estimate, workers_for
 from pipeline.jobs.fusion import fusion_groups
 from pipeline.jobs.pass_model import StageShape, pass_seconds, stage_shapes
@@ -112,8 +113,10 @@ def stage_frames(stages: Stages, info: VideoInfo) -> list[tuple[StageName, int, 
 def stage_machine(settings: Settings, stage: StageName) -> tuple[str, ComputeProfile]:
     """The machine ``stage`` runs on in the cost model (the stage table's, unless the
     settings say otherwise) and its profile."""
-    name = settings.stage_compute.get(stage.value) or deployed_machine(settings, stage).compute
-    return name, settings.compute[name]
+    name = (
+        settings.costs.stage_compute.get(stage.value) or deployed_machine(settings, stage).compute
+    )
+    return name, settings.costs.compute[name]
 
 
 def deployed_machine(settings: Settings, stage: StageName) -> Machine:
@@ -126,7 +129,7 @@ def stage_usd_per_second(settings: Settings, stage: StageName) -> float:
     and memory its function reserves, at the settings' rates."""
     name, _ = stage_machine(settings, stage)
     machine = deployed_machine(settings, stage)
-    return settings.rates.per_second(
+    return settings.costs.rates.per_second(
         None if name == "cpu" else name, machine.cpu, machine.memory_mb
     )
 
@@ -147,7 +150,7 @@ def stage_seconds(
     shapes = stage_shapes(stages, info, settings)
     if machine is None:
         return [pass_seconds([s], stage_machine(settings, s.stage)[1])[0] for s in shapes]
-    profile = settings.compute[machine]
+    profile = settings.costs.compute[machine]
     groups = fusion_groups(stages.requested(), settings, machine=machine)
     seconds: list[float] = []
     for group in groups:
@@ -167,8 +170,8 @@ def _split_here(
     here: the bench's jobs run whole (one local worker, the default)."""
     if not spec_for(shape.stage).splits:
         return seconds
-    workers = settings.segment_workers or min(
-        workers_for(shape.frames_in / shape.fps, settings.segment_thresholds),
+    workers = settings.costs.segment_workers or min(
+        workers_for(shape.frames_in / shape.fps, settings.costs.segment_thresholds),
         settings.local_workers,
     )
     if workers <= 1:
@@ -205,10 +208,10 @@ def plan_job(
             if fused_into[name] is not name:  # the call's start is paid by its first stage
                 profile = profile.model_copy(update={"startup_s": 0.0})
         elif spec_for(name).splits:
-            options = [w for w in WORKER_OPTIONS if w <= settings.max_segment_workers]
-            chosen = settings.segment_workers or min(
-                workers_for(frames / fps, settings.segment_thresholds),
-                settings.max_segment_workers,
+            options = [w for w in WORKER_OPTIONS if w <= settings.costs.max_segment_workers]
+            chosen = settings.costs.segment_workers or min(
+                workers_for(frames / fps, settings.costs.segment_thresholds),
+                settings.costs.max_segment_workers,
             )
         else:
             options, chosen = [1], 1
@@ -217,7 +220,7 @@ def plan_job(
             w: estimate(frames, w, profile, name.value, price, work_s=work[name])
             for w in {*options, chosen}
         }
-        if objective is Objective.TIME and settings.segment_workers is None:
+        if objective is Objective.TIME and settings.costs.segment_workers is None:
             chosen = min(estimates, key=lambda w: (estimates[w].wall_s, w))
         plans.append(
             StagePlan(

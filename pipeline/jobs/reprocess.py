@@ -142,7 +142,7 @@ def reprocess(
                 continue
             job = ClaimedJob.existing(bucket, candidate.user_id, candidate.job_id)
             try:
-                requeue(bucket, job, worker.owner, worker.settings.lease_ttl_s)
+                requeue(bucket, job, worker.owner, worker.settings.leases.ttl_s)
             except (NotACandidate, LeaseHeld):
                 report.skipped.append(candidate.job_id)
                 continue

@@ -136,7 +136,7 @@ class Scanner:
             # A claimer that died before creating the status: the inbox entry is
             # still there and the next scan claims it again.
             age = (now - item.last_modified).total_seconds() if item.last_modified else 0
-            if age > self.settings.lease_ttl_s:
+            if age > self.settings.leases.ttl_s:
                 self.bucket.delete(item.key)
                 report.retired.append(item.key)
             return
@@ -160,7 +160,7 @@ class Scanner:
         """Move an object that cannot be a manifest out of the inbox (logged once)."""
         try:
             reject_inbox_object(
-                self.bucket, key, etag, reason, self.settings.uses_conditional_delete
+                self.bucket, key, etag, reason, self.settings.storage.uses_conditional_delete
             )
         except StorageError as exc:  # e.g. a key S3 cannot copy: listed again next scan
             log.error("inbox_reject_failed", inbox_key=key, error=str(exc))

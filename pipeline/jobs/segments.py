@@ -45,25 +45,25 @@ def plan_stage_segments(
 ) -> list[Segment]:
     """The segments ``request`` is split into; empty when it runs whole.
 
-    ``settings.segment_workers`` forces a count; otherwise the clip length
-    picks one from ``settings.segment_thresholds``, capped at ``capacity``
+    ``settings.costs.segment_workers`` forces a count; otherwise the clip length
+    picks one from ``settings.costs.segment_thresholds``, capped at ``capacity``
     (what the runner can run at once). Only constant-rate inputs are split:
     their frame numbers follow from timestamps, so a part can seek to its start.
     """
     spec = spec_for(request.stage)
     if not spec.splits:
         return []
-    if settings.segment_workers is None and capacity <= 1:
+    if settings.costs.segment_workers is None and capacity <= 1:
         return []
     info = probe_stage_input(bucket, request.video_key, settings)
     if not info.constant_rate:
         log.info("segments_skipped", reason="variable frame rate")
         return []
-    if settings.segment_workers is not None:
-        workers = settings.segment_workers
+    if settings.costs.segment_workers is not None:
+        workers = settings.costs.segment_workers
     else:
         planned = plan_segments(
-            info.frame_count, float(info.fps), thresholds=settings.segment_thresholds
+            info.frame_count, float(info.fps), thresholds=settings.costs.segment_thresholds
         )
         workers = min(planned.workers, capacity)
     ranges = plan_segments(info.frame_count, float(info.fps), workers=workers).segments
@@ -89,7 +89,7 @@ def probe_stage_input(bucket: Bucket, key: str, settings: Settings) -> VideoInfo
     size = head.size
     # The relay answers within the store's own bounds (read timeout x attempts); ffprobe
     # waits that long for it before it calls a read stalled.
-    upstream_s = settings.s3_read_timeout_s * settings.s3_max_attempts + 1
+    upstream_s = settings.storage.read_timeout_s * settings.storage.max_attempts + 1
     with ObjectRelay(bucket, key) as relay:
         try:
             info = probe_url(

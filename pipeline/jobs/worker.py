@@ -71,7 +71,7 @@ class Worker:
         worker is stopping, and takes nothing new)."""
         if self.stop.is_set():
             return None
-        ttl = self.settings.lease_ttl_s
+        ttl = self.settings.leases.ttl_s
         try:
             status = acquire(job.status, self.owner, ttl)
         except LeaseHeld:
@@ -84,7 +84,7 @@ class Worker:
             return status
         fence = Fence(self.owner, status.runs.epoch)
         job = dataclasses.replace(job, status=job.status.fenced(fence))
-        limit = self.settings.max_job_attempts
+        limit = self.settings.leases.max_job_attempts
         if status.runs.deaths >= limit:
             return self._give_up(job, WorkerLost(_too_often(status.runs.deaths, "died", limit)))
         if status.runs.crashes >= limit:
@@ -96,7 +96,7 @@ class Worker:
             job.status,
             self.owner,
             ttl,
-            stall_limit_s=self.settings.stall_limit_s,
+            stall_limit_s=self.settings.leases.stall_limit_s,
             activity=activity,
         )
         crashed = False

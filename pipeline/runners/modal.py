@@ -21,7 +21,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pipeline.core.settings import DEFAULT_MODAL_APP
+from pipeline.core.setting_groups import DEFAULT_MODAL_APP
 from pipeline.manifests.job import StageName
 from pipeline.runners.wire import call_to_wire, results_from_wire
 from pipeline.stages.base import Call, ProgressFn, StageResult
@@ -92,7 +92,7 @@ class ModalRunner:
 
     @property
     def max_workers(self) -> int:
-        """Containers one stage may fan out to (``Settings.max_segment_workers``)."""
+        """Containers one stage may fan out to (``settings.costs.max_segment_workers``)."""
         return self._max_workers
 
     def run(self, call: Call, progress: ProgressFn) -> list[StageResult]:

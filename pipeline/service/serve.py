@@ -98,16 +98,20 @@ def serve(
 
     settings = conn.settings
     kept = options.data_dir if conn.embedded else None
-    if settings.webhook_secret:
-        webhook_secret, generated = settings.webhook_secret.get_secret_value(), False
+    if settings.security.webhook_secret:
+        webhook_secret, generated = settings.security.webhook_secret.get_secret_value(), False
     else:
         webhook_secret, generated = kept_secret(kept, WEBHOOK_SECRET_FILE), True
-    if settings.api_token:
-        api_token, token_generated = settings.api_token.get_secret_value(), False
+    if settings.security.api_token:
+        api_token, token_generated = settings.security.api_token.get_secret_value(), False
     else:
         api_token, token_generated = kept_secret(kept, API_TOKEN_FILE), True
     # Generated ones are not in the settings the logging was set up with.
-    s3_secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else ""
+    s3_secret = (
+        settings.storage.secret_access_key.get_secret_value()
+        if settings.storage.secret_access_key
+        else ""
+    )
     mask_secrets(webhook_secret, api_token, s3_secret)
     worker = local_worker(
         conn.bucket, settings, stop=stop, callback_refused_ports=own_ports(conn, options)
@@ -118,16 +122,18 @@ def serve(
         settings,
         pool.dispatch,
         owner=worker.owner,
-        claim_concurrency=settings.claim_concurrency,
+        claim_concurrency=settings.leases.claim_concurrency,
     )
     app = create_app(
         webhook_secret,
         scanner.claim_key,
-        max_body_bytes=settings.webhook_max_body_bytes,
-        claim_queue=settings.webhook_claim_queue,
+        max_body_bytes=settings.security.webhook_max_body_bytes,
+        claim_queue=settings.security.webhook_claim_queue,
         bucket=conn.bucket,
         api_token=api_token,
-        served_hosts=ServedHosts.bound(options.host, options.webhook_port, settings.allowed_hosts),
+        served_hosts=ServedHosts.bound(
+            options.host, options.webhook_port, settings.security.allowed_hosts
+        ),
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     web = threading.Thread(
@@ -147,7 +153,7 @@ def serve(
                 scanner.scan_once()
             except Exception as exc:  # noqa: BLE001 - the watcher keeps running
                 log.error("scan_failed", error=str(exc))
-            wait_for_event(stop, settings.scan_period_s)
+            wait_for_event(stop, settings.leases.scan_period_s)
     finally:
         log.info("stopping", workers=options.workers)
         server.should_exit = True
@@ -168,8 +174,8 @@ def own_ports(conn: Connection, options: ServeOptions) -> frozenset[int]:
     which no callback may name: from there a manifest's URL would be a loopback client of
     reelpipe itself."""
     ports = {options.webhook_port}
-    if conn.embedded and conn.settings.endpoint_url:
-        s3_port = urlsplit(conn.settings.endpoint_url).port
+    if conn.embedded and conn.settings.storage.endpoint_url:
+        s3_port = urlsplit(conn.settings.storage.endpoint_url).port
         if s3_port is not None:
             ports.add(s3_port)
     return frozenset(ports)
@@ -191,17 +197,21 @@ def _announce(
 ) -> None:
     s = conn.settings
     lines = [
-        f"S3 endpoint:  {s.endpoint_url}",
-        f"bucket:       {s.bucket}",
+        f"S3 endpoint:  {s.storage.endpoint_url}",
+        f"bucket:       {s.storage.bucket}",
     ]
     if conn.embedded:
         # Local-only credentials of the embedded server: a secret made here is printed
         # (once, as the webhook key is); a configured one stays where it was configured.
-        key = s.access_key_id.get_secret_value() if s.access_key_id else ""
+        key = s.storage.access_key_id.get_secret_value() if s.storage.access_key_id else ""
         secret = "(AWS_SECRET_ACCESS_KEY)"
-        if conn.secret_generated and s.secret_access_key is not None:
-            secret = s.secret_access_key.get_secret_value()
-        lines += [f"access key:   {key}", f"secret key:   {secret}", f"region:       {s.region}"]
+        if conn.secret_generated and s.storage.secret_access_key is not None:
+            secret = s.storage.secret_access_key.get_secret_value()
+        lines += [
+            f"access key:   {key}",
+            f"secret key:   {secret}",
+            f"region:       {s.storage.region}",
+        ]
         store = str(options.data_dir) if options.data_dir else "in memory (lost at exit)"
         lines.append(f"data dir:     {store}")
     lines.append(f"webhook:      http://{options.host}:{options.webhook_port}/events")
@@ -215,6 +225,6 @@ def _announce(
     if webhook_secret is not None:
         # Generated here (no REELPIPE_WEBHOOK_SECRET): senders need it to sign.
         lines.append(f"webhook key:  {webhook_secret}")
-    lines.append(f"workers:      {options.workers}, scan every {s.scan_period_s:g} s")
+    lines.append(f"workers:      {options.workers}, scan every {s.leases.scan_period_s:g} s")
     out.write("\n".join(lines) + "\n")
     out.flush()

@@ -175,7 +175,7 @@ class DetectStage:
         if request.segment is not None:  # from ``overlap`` frames early, to stitch tracks
             start = max(0, start - request.segment.overlap)
         clicks = params.follow if request.segment is None else []
-        plan = PassPlan(start, end, ctx.settings.detect_batch, clicks)
+        plan = PassPlan(start, end, ctx.settings.models.detect_batch, clicks)
         doc = detect_pass(source, info, detector, params, plan, ctx.progress)
         name = "detections.json"
         if request.segment is not None:

@@ -142,7 +142,7 @@ def _check_frames(info: VideoInfo, start: int, end: int) -> None:
 def _chosen(backend: DetectBackend, settings: Settings) -> DetectBackend:
     """``auto`` made concrete: yolo when weights are set, else motion."""
     if backend is DetectBackend.AUTO:
-        return DetectBackend.YOLO if settings.yolo_weights else DetectBackend.MOTION
+        return DetectBackend.YOLO if settings.models.yolo_weights else DetectBackend.MOTION
     return backend
 
 
@@ -156,7 +156,7 @@ def _detect(
     detector = select_detector(settings, DetectParams(backend=backend, confidence=0.05))
     start, end = span
     return detect_frames(
-        path, info, detector, start=start, end=end, batch_size=settings.detect_batch
+        path, info, detector, start=start, end=end, batch_size=settings.models.detect_batch
     )
 
 

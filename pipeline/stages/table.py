@@ -78,7 +78,7 @@ class Machine:
 
     @property
     def compute(self) -> str:
-        """Its name in the cost model (``Settings.compute``): the GPU kind, or ``cpu``."""
+        """Its name in the cost model (``settings.costs.compute``): the GPU kind, or ``cpu``."""
         return self.gpu or "cpu"
 
 

@@ -123,4 +123,4 @@ class UpscaleStage:
                 f"{out_w}x{out_h}, over the {limit} pixel limit (REELPIPE_MAX_OUTPUT_PIXELS)"
             )
         upscaler = select_backend(ctx.settings, scale, request.params.backend.value)
-        return UpscaleStep(upscaler, ctx.settings.upscale_batch)
+        return UpscaleStep(upscaler, ctx.settings.models.upscale_batch)

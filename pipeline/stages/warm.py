@@ -21,14 +21,14 @@ def warm_models(settings: Settings, stage: StageName) -> tuple[str, ...]:
     (nothing when no weights are configured: the motion detector and the classical
     upscaler load none)."""
     loaded: list[str] = []
-    if stage is StageName.DETECT and settings.yolo_weights is not None:
+    if stage is StageName.DETECT and settings.models.yolo_weights is not None:
         from pipeline.detect.yolo import load_yolo
 
-        load_yolo(settings.yolo_weights, settings.scratch_dir / "ultralytics")
-        loaded.append(f"yolo:{settings.yolo_weights.name}")
-    if stage is StageName.UPSCALE and settings.upscale_weights is not None:
+        load_yolo(settings.models.yolo_weights, settings.scratch_dir / "ultralytics")
+        loaded.append(f"yolo:{settings.models.yolo_weights.name}")
+    if stage is StageName.UPSCALE and settings.models.upscale_weights is not None:
         from pipeline.superres.backends import load_model, preferred_device
 
-        load_model(settings.upscale_weights, preferred_device())
-        loaded.append(f"srvgg:{settings.upscale_weights.name}")
+        load_model(settings.models.upscale_weights, preferred_device())
+        loaded.append(f"srvgg:{settings.models.upscale_weights.name}")
     return tuple(loaded)

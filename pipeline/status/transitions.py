@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import ErrorKind, TransitionRefused
-from pipeline.core.settings import Rates
+from pipeline.core.machines import Rates
 from pipeline.manifests.job import CallbackEvent, Notify, StageName
 from pipeline.manifests.status import (
     ErrorInfo,

@@ -7,7 +7,7 @@ by hand.
 
 Example::
 
-    bucket = Bucket(make_s3_client(settings), settings.bucket)
+    bucket = Bucket(make_s3_client(settings), settings.storage.bucket)
     etag = bucket.put_json("users/a/x.json", {"n": 1}, if_none_match=True)
     doc = bucket.get_json("users/a/x.json")
     bucket.put_json("users/a/x.json", {"n": 2}, if_match=doc.etag)
@@ -64,23 +64,27 @@ _UNAVAILABLE = {
 def make_s3_client(settings: Settings) -> S3Client:
     """An S3 client for the configured endpoint, with retries configured for 5xx/throttling."""
     config = Config(
-        region_name=settings.region,
+        region_name=settings.storage.region,
         signature_version="s3v4",
-        retries={"total_max_attempts": settings.s3_max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": settings.storage.max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"},
-        connect_timeout=settings.s3_connect_timeout_s,
-        read_timeout=settings.s3_read_timeout_s,
+        connect_timeout=settings.storage.connect_timeout_s,
+        read_timeout=settings.storage.read_timeout_s,
         # One connection per concurrent claim (the scan's pool), and a few for the rest.
-        max_pool_connections=settings.claim_concurrency + 8,
+        max_pool_connections=settings.leases.claim_concurrency + 8,
     )
     return boto3.client(
         "s3",
-        endpoint_url=settings.endpoint_url,
+        endpoint_url=settings.storage.endpoint_url,
         aws_access_key_id=(
-            settings.access_key_id.get_secret_value() if settings.access_key_id else None
+            settings.storage.access_key_id.get_secret_value()
+            if settings.storage.access_key_id
+            else None
         ),
         aws_secret_access_key=(
-            settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
+            settings.storage.secret_access_key.get_secret_value()
+            if settings.storage.secret_access_key
+            else None
         ),
         config=config,
     )
@@ -90,9 +94,9 @@ def open_bucket(settings: Settings) -> Bucket:
     """The configured bucket through a new client (the endpoint must be known)."""
     return Bucket(
         make_s3_client(settings),
-        settings.bucket,
-        multipart_threshold=settings.multipart_threshold_bytes,
-        layout=Layout(settings.user_root),
+        settings.storage.bucket,
+        multipart_threshold=settings.storage.multipart_threshold_bytes,
+        layout=Layout(settings.storage.user_root),
     )
 
 

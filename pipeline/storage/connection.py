@@ -51,7 +51,7 @@ def connect(
         return
     keys = embedded_keys(settings, data_dir)
     with server or EmbeddedS3(host, port, data_dir=data_dir, keys=keys) as running:
-        generated = server is None and settings.secret_access_key is None
+        generated = server is None and settings.storage.secret_access_key is None
         yield _embedded_connection(settings, running.endpoint_url, running.keys, generated)
 
 
@@ -60,9 +60,9 @@ def embedded_keys(settings: Settings, data_dir: Path | None = None) -> KeyPair:
     one, else ``reelpipe-local`` and the secret kept in ``data_dir`` (made if there is
     none; a fresh one each start without a data directory). Never a secret anyone could
     read in the source."""
-    key_id = settings.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY)
-    if settings.secret_access_key is not None:
-        secret = settings.secret_access_key.get_secret_value()
+    key_id = settings.storage.access_key_id or SecretStr(EMBEDDED_ACCESS_KEY)
+    if settings.storage.secret_access_key is not None:
+        secret = settings.storage.secret_access_key.get_secret_value()
     else:
         secret = kept_secret(data_dir, S3_SECRET_FILE)
     return KeyPair(key_id.get_secret_value(), secret)
@@ -72,13 +72,11 @@ def _embedded_connection(
     settings: Settings, endpoint_url: str, keys: KeyPair, generated: bool = False
 ) -> Connection:
     """The embedded store's connection: its endpoint and the key pair it accepts."""
-    local = settings.model_copy(
-        update={
-            "endpoint_url": endpoint_url,
-            "access_key_id": SecretStr(keys.access_key_id),
-            "secret_access_key": SecretStr(keys.secret_access_key),
-        }
+    local = settings.replace(
+        endpoint_url=endpoint_url,
+        access_key_id=SecretStr(keys.access_key_id),
+        secret_access_key=SecretStr(keys.secret_access_key),
     )
     bucket = open_bucket(local)
-    bucket.ensure_exists(local.region)
+    bucket.ensure_exists(local.storage.region)
     return Connection(bucket, local, embedded=True, secret_generated=generated)

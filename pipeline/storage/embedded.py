@@ -17,7 +17,7 @@ point reelpipe at MinIO, S3 or R2 (``--endpoint-url``).
 Example::
 
     with EmbeddedS3(keys=KeyPair("reelpipe-local", secret)) as server:
-        settings = settings.model_copy(update={"endpoint_url": server.endpoint_url})
+        settings = settings.replace(endpoint_url=server.endpoint_url)
 """
 
 from __future__ import annotations

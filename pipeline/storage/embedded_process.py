@@ -17,7 +17,7 @@ Example::
 
     server = EmbeddedS3Process().start()         # returns at once
     ...                                          # imports, hashing, probing
-    settings = settings.model_copy(update={"endpoint_url": server.endpoint_url})
+    settings = settings.replace(endpoint_url=server.endpoint_url)
     server.stop()
 """
 

@@ -139,9 +139,9 @@ def _to_planes(rgb: np.ndarray) -> Planes:
 
 def select_backend(settings: Settings, scale: int, backend: str = "auto") -> Upscaler:
     """The model when weights are configured (or asked for), else the classical one."""
-    weights = settings.upscale_weights
+    weights = settings.models.upscale_weights
     if backend == "classical" or (backend == "auto" and weights is None):
         return ClassicalUpscaler(scale)
     if weights is None:
         raise ConfigError("upscale backend 'model' needs REELPIPE_UPSCALE_WEIGHTS")
-    return ModelUpscaler(weights, scale, tile=settings.upscale_tile)
+    return ModelUpscaler(weights, scale, tile=settings.models.upscale_tile)

@@ -86,8 +86,8 @@ def test_corrupt_clip_fails_clearly_and_keeps_the_upload(
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x20ftypisom" + os.urandom(50_000))
     env = {
-        "REELPIPE_ENDPOINT_URL": str(settings.endpoint_url),
-        "REELPIPE_BUCKET": settings.bucket,
+        "REELPIPE_ENDPOINT_URL": str(settings.storage.endpoint_url),
+        "REELPIPE_BUCKET": settings.storage.bucket,
         "AWS_ACCESS_KEY_ID": "test-access-key",
         "AWS_SECRET_ACCESS_KEY": "test-secret-key-do-not-log",
     }

@@ -23,7 +23,12 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-access-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key-do-not-log")
     monkeypatch.chdir(tmp_path)
-    return ["--endpoint-url", str(settings.endpoint_url), "--bucket", settings.bucket]
+    return [
+        "--endpoint-url",
+        str(settings.storage.endpoint_url),
+        "--bucket",
+        settings.storage.bucket,
+    ]
 
 
 def _done_job(bucket: Bucket, settings: Settings, tmp_path: Path, tag: str) -> StatusManifest:

@@ -272,10 +272,12 @@ def test_a_manifest_overwritten_during_its_claim_is_never_lost(
             return Delay(0.3)
         return None
 
-    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), hold_inbox_deletes)
+    proxy = FaultyProxy(
+        int(str(settings.storage.endpoint_url).rsplit(":", 1)[1]), hold_inbox_deletes
+    )
     try:
-        proxied_settings = settings.model_copy(update={"endpoint_url": proxy.endpoint_url})
-        proxied = Bucket(make_s3_client(proxied_settings), settings.bucket)
+        proxied_settings = settings.replace(endpoint_url=proxy.endpoint_url)
+        proxied = Bucket(make_s3_client(proxied_settings), settings.storage.bucket)
         policy = ClaimPolicy.from_settings(settings, "claimer")
         for attempt in range(20):
             request = f"r{attempt}"
@@ -328,7 +330,7 @@ def test_a_stalled_store_fails_the_job_within_the_stall_limit(
     def stall_clip_reads(line: str) -> Stall | None:
         return Stall() if line.startswith("GET ") and ".mp4" in line else None
 
-    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), stall_clip_reads)
+    proxy = FaultyProxy(int(str(settings.storage.endpoint_url).rsplit(":", 1)[1]), stall_clip_reads)
     env = worker_env(
         settings,
         proxy.endpoint_url,
@@ -503,7 +505,7 @@ def _bucket_of(announced: dict[str, str]) -> Bucket:
         },
         bucket=announced["bucket"],
     )
-    return Bucket(make_s3_client(settings), settings.bucket)
+    return Bucket(make_s3_client(settings), settings.storage.bucket)
 
 
 def test_the_embedded_store_survives_a_restart(tmp_path: Path) -> None:
@@ -555,7 +557,9 @@ def test_progress_writes_that_fail_never_abort_the_stage(
         writing = line.startswith("PUT ") and "status.json" in line
         return Stall() if writing and failing.is_set() else None
 
-    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), stall_status_writes)
+    proxy = FaultyProxy(
+        int(str(settings.storage.endpoint_url).rsplit(":", 1)[1]), stall_status_writes
+    )
     env = worker_env(
         settings,
         proxy.endpoint_url,
@@ -612,10 +616,10 @@ def test_no_signed_url_reaches_a_command_line(
     def slow_clip_reads(line: str) -> Delay | None:
         return Delay(0.3) if line.startswith("GET ") and ".mp4" in line else None
 
-    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), slow_clip_reads)
+    proxy = FaultyProxy(int(str(settings.storage.endpoint_url).rsplit(":", 1)[1]), slow_clip_reads)
     proxied = Bucket(
-        make_s3_client(settings.model_copy(update={"endpoint_url": proxy.endpoint_url})),
-        settings.bucket,
+        make_s3_client(settings.replace(endpoint_url=proxy.endpoint_url)),
+        settings.storage.bucket,
     )
     seen: list[str] = []
     probing = threading.Thread(target=probe_stage_input, args=(proxied, key, settings))

@@ -29,8 +29,8 @@ PYTHON_CLI = [sys.executable, "-m", "pipeline.cli.main"]
 def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "REELPIPE_ENDPOINT_URL": str(settings.endpoint_url),
-        "REELPIPE_BUCKET": settings.bucket,
+        "REELPIPE_ENDPOINT_URL": str(settings.storage.endpoint_url),
+        "REELPIPE_BUCKET": settings.storage.bucket,
         "AWS_ACCESS_KEY_ID": "test-access-key",
         "AWS_SECRET_ACCESS_KEY": "test-secret-key-do-not-log",
         "REELPIPE_SCRATCH_DIR": str(settings.scratch_dir),
@@ -212,7 +212,7 @@ def test_serve_against_an_existing_bucket_runs_jobs_and_hides_its_keys(
             *PYTHON_CLI,
             "serve",
             "--endpoint-url",
-            str(settings.endpoint_url),
+            str(settings.storage.endpoint_url),
             "--webhook-port",
             str(free_ports()[0]),
         ],
@@ -231,5 +231,5 @@ def test_serve_against_an_existing_bucket_runs_jobs_and_hides_its_keys(
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
-    assert str(settings.endpoint_url) in out
+    assert str(settings.storage.endpoint_url) in out
     assert "test-secret-key-do-not-log" not in out + err

@@ -57,8 +57,8 @@ def served(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> I
         secret_access_key=SecretStr(TEST_KEYS.secret_access_key),
         scratch_dir=tmp_path_factory.mktemp("scratch"),
     )
-    bucket = Bucket(make_s3_client(settings), settings.bucket)
-    bucket.ensure_exists(settings.region)
+    bucket = Bucket(make_s3_client(settings), settings.storage.bucket)
+    bucket.ensure_exists(settings.storage.region)
     port = free_ports()[0]
     env = worker_env(settings, REELPIPE_SCAN_PERIOD_S="3600", REELPIPE_WEBHOOK_SECRET=SECRET)
     sentinel = submit_manifest(bucket, "sentinel", job_manifest(), request_id="first-scan")

@@ -26,8 +26,8 @@ def snippet() -> str:
 def test_the_snippet_is_short_and_runs(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     code = snippet()
     assert len([line for line in code.splitlines() if line.strip()]) <= 16
-    monkeypatch.setenv("REELPIPE_ENDPOINT_URL", str(settings.endpoint_url))
-    monkeypatch.setenv("REELPIPE_BUCKET", settings.bucket)
+    monkeypatch.setenv("REELPIPE_ENDPOINT_URL", str(settings.storage.endpoint_url))
+    monkeypatch.setenv("REELPIPE_BUCKET", settings.storage.bucket)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-access-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key-do-not-log")
     namespace: dict[str, object] = {}

@@ -114,7 +114,7 @@ def test_the_marker_follows_the_state_and_goes_with_the_job(
 ) -> None:
     """Claimed: queued. Its clip missing: waiting_for_input, with the run's epoch. Its clip
     there: the job runs and is retired, and its marker is gone."""
-    waiting = settings.model_copy(update={"input_wait_s": 600.0})
+    waiting = settings.replace(input_wait_s=600.0)
     job = claim(bucket, _submit(bucket, None, "r1"))
     assert isinstance(job, ClaimedJob)
     assert _said(bucket, job.job_id) is JobState.QUEUED

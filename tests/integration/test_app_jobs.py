@@ -76,9 +76,9 @@ def test_a_job_in_the_apps_own_layout_keeps_everything_under_the_users_folder(
 ) -> None:
     """``{user_id}/``: an app that keeps each user's files at the bucket's top level, input_key
     relative to the user's folder."""
-    own = settings.model_copy(update={"user_root": "{user_id}/"})
-    bucket = Bucket(make_s3_client(own), own.bucket, layout=Layout(own.user_root))
-    bucket.ensure_exists(own.region)
+    own = settings.replace(user_root="{user_id}/")
+    bucket = Bucket(make_s3_client(own), own.storage.bucket, layout=Layout(own.storage.user_root))
+    bucket.ensure_exists(own.storage.region)
     clip, _ = make_clip(tmp_path, duration_s=1.0)
     bucket.upload_file(clip, f"{USER}/uploads/game.mp4")
     doc = {"input_key": "uploads/game.mp4", **job_manifest(overlay=GROWING)}
@@ -241,7 +241,7 @@ def test_a_running_job_stops_at_a_frame_boundary_and_keeps_finished_stages(
     bucket: Bucket, settings: Settings, tmp_path: Path
 ) -> None:
     """Framing finishes; the overlay is cancelled mid-clip; the clip is untouched."""
-    unfused = settings.model_copy(update={"fuse": False, "progress_interval_s": 0.0})
+    unfused = settings.replace(fuse=False, progress_interval_s=0.0)
     clip, _ = make_clip(tmp_path, duration_s=3.0)
     inbox = _submit(bucket, clip, "c3", framing={"aspect": "1:1"}, overlay=GROWING)
     client = ReelpipeClient(bucket, USER)

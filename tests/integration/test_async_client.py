@@ -82,6 +82,6 @@ def test_modal_unreachable_is_a_clear_error(
     for var in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "none.toml"))
-    remote = settings.model_copy(update={"modal": True, "modal_app": "reelpipe-test-absent"})
+    remote = settings.replace(modal=True, modal_app="reelpipe-test-absent")
     with pytest.raises(client.RemoteUnavailable, match="detect_ball_modal"):
         asyncio.run(client.detect_ball(remote, "u", "clips/a.mp4"))

@@ -80,13 +80,11 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def signed(settings: Settings) -> Settings:
     """Callbacks on, a fast retry schedule, loopback receivers allowed (as ``serve`` does)."""
-    return settings.model_copy(
-        update={
-            "callback_secret": SecretStr(SECRET),
-            "callback_allow_private": "loopback",
-            "callback_first_retry_s": 0.05,
-            "callback_timeout_s": 5.0,
-        }
+    return settings.replace(
+        callback_secret=SecretStr(SECRET),
+        callback_allow_private="loopback",
+        callback_first_retry_s=0.05,
+        callback_timeout_s=5.0,
     )
 
 
@@ -271,7 +269,7 @@ def test_public_https_targets_pass_and_http_needs_a_private_allowance() -> None:
 def test_a_private_target_is_refused_in_the_status_and_the_job_still_succeeds(
     bucket: Bucket, signed: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
-    strict = signed.model_copy(update={"callback_allow_private": "no"})
+    strict = signed.replace(callback_allow_private="no")
     clip, _ = make_clip(tmp_path, duration_s=1.0)
     status = _job(bucket, strict, clip, {"url": receiver.url}, "cb-private")
     assert status.state is JobState.SUCCEEDED
@@ -309,7 +307,7 @@ def test_a_hanging_receiver_does_not_hold_the_job(
 def test_without_a_secret_callbacks_are_not_sent_and_the_status_says_why(
     bucket: Bucket, settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
-    unsigned = settings.model_copy(update={"callback_allow_private": "loopback"})
+    unsigned = settings.replace(callback_allow_private="loopback")
     clip, _ = make_clip(tmp_path, duration_s=1.0)
     status = _job(bucket, unsigned, clip, {"url": receiver.url}, "cb-nosecret")
     (record,) = _status(bucket, status).notifications
@@ -320,7 +318,7 @@ def test_without_a_secret_callbacks_are_not_sent_and_the_status_says_why(
 def test_progress_callbacks_are_throttled(
     bucket: Bucket, signed: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
-    throttled = signed.model_copy(update={"callback_progress_interval_s": 3600.0})
+    throttled = signed.replace(callback_progress_interval_s=3600.0)
     clip, _ = make_clip(tmp_path, duration_s=2.0)
     notify = {"url": receiver.url, "events": ["progress", "succeeded"]}
     status = _job(bucket, throttled, clip, notify, "cb-progress")

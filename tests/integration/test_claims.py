@@ -22,13 +22,11 @@ THREADS_PER_PROCESS = 5
 def _race(settings_json: str, inbox_key: str, start_at: float, results: object) -> None:
     """A claimer process: several threads claim at the same instant; report the wins."""
     settings = Settings.model_validate_json(settings_json)
-    settings = settings.model_copy(
-        update={
-            "access_key_id": SecretStr("test-access-key"),
-            "secret_access_key": SecretStr("test-secret-key-do-not-log"),
-        }
+    settings = settings.replace(
+        access_key_id=SecretStr("test-access-key"),
+        secret_access_key=SecretStr("test-secret-key-do-not-log"),
     )
-    bucket = Bucket(make_s3_client(settings), settings.bucket)
+    bucket = Bucket(make_s3_client(settings), settings.storage.bucket)
     won: list[str] = []
     scanner = Scanner(bucket, settings, lambda job: won.append(job.job_id), owner="proc")
 
@@ -86,7 +84,7 @@ def test_an_inbox_object_too_large_for_a_manifest_is_moved_aside(
     """A 1 MB object at a manifest key is never read whole: it goes to rejected/ with why."""
     key = "inbox/u/huge.json"
     bucket.put_bytes(key, b" " * (1024 * 1024))
-    small = settings.model_copy(update={"max_manifest_bytes": 64 * 1024})
+    small = settings.replace(max_manifest_bytes=64 * 1024)
     claimed: list[ClaimedJob] = []
     report = Scanner(bucket, small, claimed.append).scan_once()
     assert claimed == [] and report.claimed == []
@@ -142,6 +140,8 @@ def test_a_claim_its_claimer_left_half_done_is_finished_by_the_claim(
 
     finish_claim(bucket, job)
     assert bucket.get_json(pointer).data["job_id"] == job.job_id
-    read = claimed_manifest(bucket, job, conditional_delete=settings.uses_conditional_delete)
+    read = claimed_manifest(
+        bucket, job, conditional_delete=settings.storage.uses_conditional_delete
+    )
     assert read == body == bucket.get_bytes(job.manifest_key)[0]
     assert not bucket.exists(submitted.inbox_key)

@@ -47,7 +47,7 @@ def test_the_stage_refuses_a_clip_over_the_limit(
     variable: str,
 ) -> None:
     """The stage's own fetch refuses too (a stage run on its own, on Modal)."""
-    low = settings.model_copy(update={"limits": limits})
+    low = settings.replace(limits=limits)
     with pytest.raises(LimitExceeded) as refused:
         run_stage(bucket, low, StageName.FRAMING, {}, upload(bucket, fast_clip))
     assert figure in str(refused.value) and variable in str(refused.value)
@@ -68,7 +68,7 @@ def test_the_job_fails_before_its_first_stage(
     bucket: Bucket, settings: Settings, fast_clip: Path
 ) -> None:
     """The orchestrator's planning refuses the clip: ``limit_exceeded``, no stage ran."""
-    low = settings.model_copy(update={"limits": Limits(max_decoded_pixels=1_000_000)})
+    low = settings.replace(limits=Limits(max_decoded_pixels=1_000_000))
     relative = upload_clip(bucket, "u", fast_clip)
     inbox = submit_manifest(bucket, "u", {"input_key": relative, "stages": {"framing": {}}})
     status = run_claimed(bucket, low, inbox.inbox_key)

@@ -55,9 +55,9 @@ def test_it_serves_s3_and_stops_with_the_connection(tmp_path: object) -> None:
     with connect(Settings(bucket="child-bucket"), server=server) as conn:
         conn.bucket.put_json("users/u/x.json", {"n": 1})
         assert conn.bucket.get_json("users/u/x.json").data == {"n": 1}
-        endpoint = conn.settings.endpoint_url
-        assert conn.settings.access_key_id == SecretStr(server.keys.access_key_id)
-        assert conn.settings.secret_access_key == SecretStr(server.keys.secret_access_key)
+        endpoint = conn.settings.storage.endpoint_url
+        assert conn.settings.storage.access_key_id == SecretStr(server.keys.access_key_id)
+        assert conn.settings.storage.secret_access_key == SecretStr(server.keys.secret_access_key)
     assert endpoint is not None and refuses(endpoint)
     assert EmbeddedS3Process().keys != server.keys  # a fresh pair for each store
 

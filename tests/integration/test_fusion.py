@@ -77,7 +77,7 @@ def run_both(
 ) -> tuple[Path, Path]:
     """The job fused and as separate stages; their outputs."""
     fused = run_job(bucket, settings, clip, manifest, "fused")
-    chained = run_job(bucket, settings.model_copy(update={"fuse": False}), clip, manifest, "chain")
+    chained = run_job(bucket, settings.replace(fuse=False), clip, manifest, "chain")
     return (
         fetch_output(bucket, fused, tmp_path / "fused.mp4"),
         fetch_output(bucket, chained, tmp_path / "chained.mp4"),
@@ -116,7 +116,7 @@ def test_the_fused_pass_matches_the_chain_of_stages(
     CRF 12 (the setting here); on 1080p at the default CRF 23, 47 dB and up."""
     clip, truth = make_clip(tmp_path)
     final = EncodeProfile(preset="veryfast", crf=12)
-    settings = settings.model_copy(update={"final_encode": final})
+    settings = settings.replace(final_encode=final)
     a, b = run_both(bucket, settings, clip, reel_manifest(truth), tmp_path)
     facts_a, facts_b = assert_playable_everywhere(a), assert_playable_everywhere(b)
     size_a = (facts_a.video.width, facts_a.video.height)

@@ -94,7 +94,7 @@ def test_the_wait_for_a_clip_runs_out_into_a_failure(bucket: Bucket, settings: S
     run = JobRun(store, settings)
     first = run.wait_for_input(InputNotFound("clips/a.mp4: not yet"))
     assert first.state is JobState.WAITING_FOR_INPUT
-    past = utc_now() - timedelta(seconds=settings.input_wait_s + 1)
+    past = utc_now() - timedelta(seconds=settings.leases.input_wait_s + 1)
     store.update(lambda s: s.model_copy(update={"waiting_since": past}))
     final = run.wait_for_input(InputNotFound("clips/a.mp4: not yet"))
     assert final.state is JobState.FAILED

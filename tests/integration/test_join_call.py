@@ -71,7 +71,7 @@ def test_the_join_runs_on_its_own_machine_and_is_charged_to_its_stage(
     use plus the join's, and the job's poster and preview come from the join."""
     clip, manifest = overlay_manifest(tmp_path)
     functions = InProcessFunctions(bucket, settings)
-    split = settings.model_copy(update={"segment_workers": 2})
+    split = settings.replace(segment_workers=2)
     job = submit(bucket, clip, manifest, "join-ledger")
     status = Orchestrator(bucket, ModalRunner(functions), split).run(job)
     assert status.state is JobState.SUCCEEDED, status.error
@@ -90,7 +90,7 @@ def test_the_join_runs_on_its_own_machine_and_is_charged_to_its_stage(
         expected = sum(p[use] for p in parts) + joined[use]
         assert getattr(overlay, use) == pytest.approx(expected, abs=0.005), use
     assert overlay.cost_usd == pytest.approx(
-        settings.rates.price(None, 0.0, overlay.cpu_seconds, overlay.memory_gib_seconds),
+        settings.costs.rates.price(None, 0.0, overlay.cpu_seconds, overlay.memory_gib_seconds),
         abs=1e-6,
     )
     assert {"poster", "preview"} <= set(status.outputs)
@@ -117,7 +117,7 @@ def test_a_failed_join_is_retried_alone_at_most_three_times(
     joins = CrashingJoins(failures)
     monkeypatch.setattr("pipeline.stages.execute.join_parts", joins)
     clip, manifest = overlay_manifest(tmp_path)
-    split = settings.model_copy(update={"segment_workers": 2})
+    split = settings.replace(segment_workers=2)
     job = submit(bucket, clip, manifest, f"join-retry-{platform}-{failures}")
     functions = InProcessFunctions(bucket, split)
     local = CountingRunner(bucket, split)

@@ -221,7 +221,7 @@ def test_the_ledger_prices_every_stage_and_the_orchestrator(
     )
     assert isinstance(status, StatusManifest) and status.state is JobState.SUCCEEDED
     stages = list(status.stages.values())
-    rates = settings.rates
+    rates = settings.costs.rates
     for record in stages:  # 4 reserved cores and 4 GiB: core-s and GiB-s match
         assert record.cost_usd == pytest.approx(
             rates.price(None, 0.0, record.cpu_seconds, record.memory_gib_seconds), abs=1e-6

@@ -107,7 +107,7 @@ def test_a_segmented_job_cuts_its_previews_from_the_joined_file(
     """An overlay split in 2 segments: the join (one ffmpeg) also cuts the poster, at the
     joined details' best frame, and the preview; nothing probes or reads the output."""
     clip, _ = make_clip(tmp_path, "segmented.mp4", duration_s=2.0, audio=True)
-    split = settings.model_copy(update={"segment_workers": 2})
+    split = settings.replace(segment_workers=2)
     status = run_job(bucket, split, clip, job_manifest(overlay=BOXES), "segmented")
     assert status.stages[StageName.OVERLAY].workers == 2, status.stages
     commands = spawned.read_text().splitlines()

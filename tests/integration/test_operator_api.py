@@ -57,7 +57,7 @@ def _submit(bucket: Bucket, clip: Path, user: str, tag: str, **doc: object) -> s
 @pytest.fixture
 def jobs(bucket: Bucket, settings: Settings, tmp_path: Path) -> dict[str, StatusManifest]:
     clip, _ = make_clip(tmp_path, duration_s=1.0)
-    settings = settings.model_copy(update={"input_wait_s": 0.0})  # a missing clip fails
+    settings = settings.replace(input_wait_s=0.0)  # a missing clip fails
     done = {
         "a-ok": run_claimed(bucket, settings, _submit(bucket, clip, "ann", "r1")),
         "b-ok": run_claimed(bucket, settings, _submit(bucket, clip, "bob", "r2")),

@@ -108,7 +108,7 @@ def test_missing_clip_waits_then_fails_with_input_not_found(
     status = Orchestrator(bucket, LocalRunner(bucket, settings), settings).run(job)
     assert status.state is JobState.WAITING_FOR_INPUT
     assert status.waiting_since is not None and status.error is None
-    impatient = settings.model_copy(update={"input_wait_s": 0.0})
+    impatient = settings.replace(input_wait_s=0.0)
     status = Orchestrator(bucket, LocalRunner(bucket, impatient), impatient).run(job)
     assert status.state is JobState.FAILED
     assert status.error is not None and status.error.kind is ErrorKind.INPUT_NOT_FOUND
@@ -251,7 +251,7 @@ def test_progress_writes_are_throttled(bucket: Bucket, settings: Settings, tmp_p
             writes.append(params["Key"])
 
     bucket.client.meta.events.register("provide-client-params.s3.PutObject", count)
-    throttled = settings.model_copy(update={"progress_interval_s": 1.0})
+    throttled = settings.replace(progress_interval_s=1.0)
     started = time.monotonic()
     status = Orchestrator(bucket, SlowRunner(), throttled).run(job)
     elapsed = time.monotonic() - started
@@ -311,7 +311,7 @@ def test_the_bar_is_shared_by_estimated_stage_time(
     is shared as the planner shares their time (the upscale writes four times the
     pixels), not 50/50, when framing ends, and it never goes back. (Fused, they share
     one bar that moves as one.)"""
-    settings = settings.model_copy(update={"fuse": False})
+    settings = settings.replace(fuse=False)
     clip, _ = make_clip(tmp_path, duration_s=1.0)
     job = submit(bucket, clip, job_manifest(framing={}, upscale={"backend": "classical"}))
     seen: list[StatusManifest] = []

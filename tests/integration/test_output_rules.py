@@ -68,7 +68,7 @@ def test_joined_segments_encode_non_aac_audio_too(
     """A stage split into segments muxes the source's PCM audio once, as AAC."""
     clip, truth = make_clip(tmp_path, duration_s=2.0)
     source = with_audio(clip, tmp_path / "src.mov", "pcm_s16le")
-    split = settings.model_copy(update={"segment_workers": 2})
+    split = settings.replace(segment_workers=2)
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=15)}}
     status = run(bucket, split, source, job_manifest(overlay=overlay))
     assert status.state is JobState.SUCCEEDED, status.error

@@ -32,9 +32,7 @@ def test_each_stage_records_its_plan_beside_its_wall_time(
         assert record.plan_s == round(seconds, 3) and record.plan_s > 0, name
         assert record.duration_s is not None and record.duration_s > 0
     # The two run fused here: what is recorded is the one pass, not the stages apart.
-    apart = stage_seconds(
-        stages, probe(clip), settings.model_copy(update={"fuse": False}), machine="cpu"
-    )
+    apart = stage_seconds(stages, probe(clip), settings.replace(fuse=False), machine="cpu")
     assert sum(s.plan_s or 0.0 for s in status.stages.values()) < sum(apart) - 0.5
     shown = spawn("status", status.job_id, "--user", "u", env=worker_env(settings))
     out, err = shown.communicate(timeout=60)

@@ -115,7 +115,7 @@ def test_a_detect_only_job_gets_its_previews_from_a_call_on_its_own_machine(
     for use in ("cpu_seconds", "memory_gib_seconds", "gpu_seconds"):
         expected = detected[use] + cut[use]
         assert getattr(line, use) == pytest.approx(expected, abs=0.005), use
-    rates = settings.rates
+    rates = settings.costs.rates
     priced = rates.price(
         detected["gpu"], detected["gpu_seconds"], detected["cpu_seconds"],
         detected["memory_gib_seconds"],

@@ -114,7 +114,7 @@ def test_a_reel_whose_clip_never_arrives_fails_naming_it(
     (a,) = _clips(tmp_path, "a")
     missing = "clips/never-uploaded.mp4"
     submit_manifest(bucket, USER, _reel([upload_clip(bucket, USER, a), missing]), request_id="r")
-    final = _until_done(bucket, settings.model_copy(update={"input_wait_s": 0.0}), "r")
+    final = _until_done(bucket, settings.replace(input_wait_s=0.0), "r")
     assert final.state is JobState.FAILED and final.error is not None
     assert f"reel clip 1 ({missing}) failed" in final.error.message
     assert "no such clip" in final.error.message
@@ -155,7 +155,7 @@ def test_a_reel_run_again_after_a_clip_failed_reuses_the_finished_clip(
     job = ClaimedJob.existing(bucket, USER, reel.job_id)
     night = local_worker(bucket, settings)
     try:
-        requeue(bucket, job, night.owner, settings.lease_ttl_s)
+        requeue(bucket, job, night.owner, settings.leases.ttl_s)
         night.run(job)
     finally:
         night.close()

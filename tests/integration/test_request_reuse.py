@@ -76,10 +76,12 @@ def test_a_request_claimed_while_it_is_looked_up_is_found(
             return Delay(1.0)
         return None
 
-    proxy = FaultyProxy(int(str(settings.endpoint_url).rsplit(":", 1)[1]), hold_the_inbox_read)
+    proxy = FaultyProxy(
+        int(str(settings.storage.endpoint_url).rsplit(":", 1)[1]), hold_the_inbox_read
+    )
     try:
-        proxied = settings.model_copy(update={"endpoint_url": proxy.endpoint_url})
-        client = ReelpipeClient(Bucket(make_s3_client(proxied), settings.bucket), USER)
+        proxied = settings.replace(endpoint_url=proxy.endpoint_url)
+        client = ReelpipeClient(Bucket(make_s3_client(proxied), settings.storage.bucket), USER)
         claimer = threading.Thread(
             target=lambda: looking.wait(10) and claim(bucket, pending.inbox_key)
         )

@@ -57,7 +57,7 @@ def test_scan_requests_do_not_grow_with_history(bucket: Bucket, settings: Settin
     without_history = len(counter.operations)
     for job in claimed:  # finish them, as workers would
         bucket.delete(active_key(job.user_id, job.job_id))
-    seed_history(settings.bucket, 5000)
+    seed_history(settings.storage.bucket, 5000)
     pending(bucket, 10, "after")
     counter.reset()
     report = scanner.scan_once()

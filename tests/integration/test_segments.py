@@ -38,7 +38,7 @@ def test_sixty_second_overlay_in_four_segments_equals_sequential(
         update={"final_encode": EncodeProfile(crf=18), "progress_interval_s": 0.5}
     )
     sequential = run_job(bucket, fine, clip, manifest, "sequential")
-    split = fine.model_copy(update={"segment_workers": 4})
+    split = fine.replace(segment_workers=4)
     segmented = run_job(bucket, split, clip, manifest, "segmented")
 
     overlay = segmented.stages[StageName.OVERLAY]
@@ -68,7 +68,7 @@ def test_segments_run_in_local_worker_processes(
     """Two spawned processes each render a part; the joined clip has every frame."""
     clip, truth = make_clip(tmp_path, duration_s=3.0)
     manifest = job_manifest(overlay={"highlight": {"boxes": truth.keyframes(0, every=15)}})
-    parallel = settings.model_copy(update={"segment_workers": 2, "local_workers": 2})
+    parallel = settings.replace(segment_workers=2, local_workers=2)
     status = run_job(bucket, parallel, clip, manifest, "processes")
     assert status.stages[StageName.OVERLAY].workers == 2
     facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "out.mp4"))
@@ -86,7 +86,7 @@ def test_modal_runner_fans_segments_out_with_map(
         framing={"trim": {"start_s": 0.5, "end_s": 3.0}}, upscale={"backend": "classical"}
     )
     functions = InProcessFunctions(bucket, settings)
-    split = settings.model_copy(update={"segment_workers": 3})
+    split = settings.replace(segment_workers=3)
     status = run_job(bucket, split, clip, manifest, "modal", ModalRunner(functions))
     assert functions.calls["apply_upscale"].mapped == 3
     assert functions.calls["process_framing"].mapped == 0  # framing is never split
@@ -101,7 +101,7 @@ def test_sequential_runs_are_not_split_by_default(
     """One local worker: a clip the planner would split still runs whole."""
     clip, truth = make_clip(tmp_path, duration_s=2.0)
     manifest = job_manifest(overlay={"highlight": {"boxes": truth.keyframes(0, every=15)}})
-    long_clip_rules = settings.model_copy(update={"segment_thresholds": ((0.5, 1), (1e9, 4))})
+    long_clip_rules = settings.replace(segment_thresholds=((0.5, 1), (1e9, 4)))
     status = run_job(bucket, long_clip_rules, clip, manifest, "whole")
     assert status.stages[StageName.OVERLAY].workers == 1
     assert status.stages[StageName.OVERLAY].backend == "pyav-x264"
@@ -118,7 +118,7 @@ def test_detection_splits_into_segments_and_stitches(
         framing={"aspect": "9:16", "follow": "action"},
         overlay={"highlight": {"frame": 100, "x": float(x + w / 2), "y": float(y + h / 2)}},
     )
-    split = settings.model_copy(update={"segment_workers": 2})
+    split = settings.replace(segment_workers=2)
     status = run_job(bucket, split, clip, manifest, "split-detect")
     detect = status.stages[StageName.DETECT]
     assert detect.workers == 2 and detect.frames == 120
@@ -135,7 +135,7 @@ def test_upscale_splits_into_segments_too(
 ) -> None:
     """The classical x2 upscale in 3 parts: every frame, twice the size, audio kept."""
     clip, _ = make_clip(tmp_path, duration_s=2.0)
-    split = settings.model_copy(update={"segment_workers": 3})
+    split = settings.replace(segment_workers=3)
     status = run_job(bucket, split, clip, job_manifest(upscale={"scale": 2}), "upscale")
     assert status.stages[StageName.UPSCALE].workers == 3
     facts = assert_playable_everywhere(fetch_output(bucket, status, tmp_path / "up.mp4"))

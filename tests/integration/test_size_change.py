@@ -104,6 +104,6 @@ def test_every_stage_path_fails_invalid_media(
     """With the second size over ``max_pixels`` (or under the first), the job fails as
     the clip's fault, saying why."""
     limits = Limits(max_pixels=max(first[0] * first[1], 320 * 240))
-    run = settings.model_copy(update={"limits": limits, "fuse": fuse})
+    run = settings.replace(limits=limits, fuse=fuse)
     message = _fails(bucket, run, clip_changing_size(tmp_path, first, then), stages)
     assert SIZE_CHANGES in message

@@ -89,7 +89,7 @@ def test_missing_keys_and_buckets_raise_project_errors(bucket: Bucket, settings:
 
 def test_unreachable_endpoint_is_retryable(settings: Settings) -> None:
     """A dead endpoint is StorageUnavailable (retry later), not a crash."""
-    dead = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "s3_max_attempts": 1})
+    dead = settings.replace(endpoint_url="http://127.0.0.1:9", s3_max_attempts=1)
     with pytest.raises(StorageUnavailable):
         Bucket(make_s3_client(dead), "b").head("x")
 
@@ -136,6 +136,6 @@ def test_get_prefix_never_reads_more_than_the_limit(bucket: Bucket, size: int, l
 def test_r2_endpoints_use_the_checked_delete() -> None:
     """R2 does not honour If-Match on DeleteObject: the read-back comparison is used there."""
     r2 = Settings(endpoint_url="https://acct.r2.cloudflarestorage.com")
-    assert not r2.uses_conditional_delete
-    assert Settings(endpoint_url="http://127.0.0.1:9000").uses_conditional_delete
-    assert r2.model_copy(update={"conditional_delete": True}).uses_conditional_delete
+    assert not r2.storage.uses_conditional_delete
+    assert Settings(endpoint_url="http://127.0.0.1:9000").storage.uses_conditional_delete
+    assert r2.replace(conditional_delete=True).storage.uses_conditional_delete

@@ -69,7 +69,7 @@ def test_model_backend_runs_in_the_stage(
     torch.manual_seed(0)
     weights = tmp_path / "tiny-x4.pth"
     torch.save({"params_ema": SRVGGNetCompact(num_feat=8, num_conv=2).state_dict()}, weights)
-    with_model = settings.model_copy(update={"upscale_weights": weights, "upscale_tile": 64})
+    with_model = settings.replace(upscale_weights=weights, upscale_tile=64)
     clip, _ = make_clip(tmp_path, width=160, height=90, duration_s=0.5)
     result = run_stage(bucket, with_model, StageName.UPSCALE, {"scale": 2}, upload(bucket, clip))
     assert result.backend == "srvgg-x4:tiny-x4.pth"
@@ -83,6 +83,6 @@ def test_output_over_the_limit_is_refused(
 ) -> None:
     """x4 of a 320x180 clip under a 640x360 limit fails clearly, naming the setting."""
     clip, _ = make_clip(tmp_path, duration_s=0.5)
-    small_limit = settings.model_copy(update={"max_output_pixels": 640 * 360})
+    small_limit = settings.replace(max_output_pixels=640 * 360)
     with pytest.raises(LimitExceeded, match="REELPIPE_MAX_OUTPUT_PIXELS"):
         run_stage(bucket, small_limit, StageName.UPSCALE, {"scale": 4}, upload(bucket, clip))

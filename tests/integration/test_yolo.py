@@ -38,7 +38,7 @@ def test_the_loader_runs_a_saved_model_without_the_network(
 ) -> None:
     """Loaded from the configured path, batched over strided frames; nothing downloaded."""
     clip, _ = make_clip(tmp_path, width=320, height=180, duration_s=1.0, audio=False)
-    configured = settings.model_copy(update={"yolo_weights": yolo_weights})
+    configured = settings.replace(yolo_weights=yolo_weights)
     detector = select_detector(configured, DetectParams(backend=DetectBackend.YOLO))
     assert detector.name == "yolo"
     found = detect_frames(clip, probe(clip), detector, stride=5, batch_size=4)
@@ -55,7 +55,7 @@ def test_missing_weights_name_the_setting(settings: Settings, tmp_path: Path) ->
     yolo = DetectParams(backend=DetectBackend.YOLO)
     with pytest.raises(ConfigError, match="REELPIPE_YOLO_WEIGHTS"):
         select_detector(settings, yolo)
-    missing = settings.model_copy(update={"yolo_weights": tmp_path / "nope.pt"})
+    missing = settings.replace(yolo_weights=tmp_path / "nope.pt")
     with pytest.raises(ConfigError, match=r"REELPIPE_YOLO_WEIGHTS: no weights file"):
         select_detector(missing, yolo)
     assert select_detector(settings, DetectParams()).name == "motion"  # auto without weights
@@ -67,7 +67,7 @@ def test_interactive_calls_answer_in_the_seeds_shapes(
     """detect_players / detect_ball: status, detections or ball positions, video size."""
     clip, _ = make_clip(tmp_path, width=320, height=180, duration_s=1.0, audio=False)
     key = upload_clip(bucket, "u", clip)
-    configured = settings.model_copy(update={"yolo_weights": yolo_weights})
+    configured = settings.replace(yolo_weights=yolo_weights)
     players = detect_players(
         bucket, configured, "u", key, frame_number=12, confidence_threshold=0.0
     )
@@ -104,7 +104,7 @@ def test_the_clients_async_calls_answer_the_same_off_the_event_loop(
 
     clip, _ = make_clip(tmp_path, width=320, height=180, duration_s=1.0, audio=False)
     key = upload_clip(bucket, "u", clip)
-    configured = settings.model_copy(update={"yolo_weights": yolo_weights})
+    configured = settings.replace(yolo_weights=yolo_weights)
 
     async def both() -> tuple[dict[str, object], dict[str, object], int]:
         ticks = 0

@@ -43,7 +43,7 @@ def test_a_sixty_second_overlay_gets_two_t4s_as_in_the_seed() -> None:
     (overlay,) = plan.stages
     assert (overlay.stage, overlay.machine, overlay.chosen.workers) == (StageName.OVERLAY, "T4", 2)
     assert (overlay.chosen.wall_s, overlay.chosen.gpu_s) == pytest.approx((27.0, 44.0))
-    rates = settings.rates
+    rates = settings.costs.rates
     per_second = (
         rates.gpu_usd_per_s["T4"] + 2 * rates.cpu_core_usd_per_s + 4 * (rates.memory_gib_usd_per_s)
     )
@@ -75,7 +75,7 @@ def test_fused_stages_are_planned_as_one_call() -> None:
     # Inside the pass it neither starts a container nor decodes: less than alone on one.
     alone = plan_job(Stages.model_validate({"overlay": BOXES}), clip_info(60), Settings())
     one = next(e for e in [alone.stages[0].chosen, *alone.stages[0].alternatives] if e.workers == 1)
-    assert overlay.chosen.wall_s < one.wall_s - Settings().compute["cpu"].startup_s
+    assert overlay.chosen.wall_s < one.wall_s - Settings().costs.compute["cpu"].startup_s
 
 
 def test_framing_changes_the_frames_later_stages_see() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.core.errors import ConfigError
-from pipeline.core.settings import Rates
+from pipeline.core.machines import Rates
 from pipeline.core.usage import FirstCall, cpu_seconds, process_age_s
 from pipeline.manifests.job import StageName
 from pipeline.manifests.status import StatusManifest

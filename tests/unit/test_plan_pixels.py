@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.core.settings import ComputeProfile, Settings
+from pipeline.core.machines import ComputeProfile
+from pipeline.core.settings import Settings
 from pipeline.jobs.pass_model import stage_shapes
 from pipeline.jobs.plan import LOCAL_MACHINE, plan_job, stage_seconds
 from pipeline.manifests.job import StageName, Stages
@@ -49,7 +50,7 @@ def test_a_fused_local_job_is_planned_as_one_pass_not_the_sum() -> None:
     info = clip_info()
     fused = local_seconds(stages, info, Settings())
     apart = local_seconds(stages, info, Settings(fuse=False))
-    cpu = Settings().compute[LOCAL_MACHINE]
+    cpu = Settings().costs.compute[LOCAL_MACHINE]
     framing, overlay = stage_shapes(Stages.model_validate(stages), info, Settings())
     framing_cost, overlay_cost = cpu.pass_cost("framing"), cpu.pass_cost("overlay")
     assert framing_cost is not None and overlay_cost is not None
@@ -79,7 +80,7 @@ def test_a_larger_frame_is_planned_proportionally_slower(
     """Four times the pixels, the same frames: four times the per-pixel seconds (the
     pass's start and per-frame work stay)."""
     settings = Settings()
-    cost = settings.compute[LOCAL_MACHINE].pass_cost(stage)
+    cost = settings.costs.compute[LOCAL_MACHINE].pass_cost(stage)
     assert cost is not None
     frames = clip_info().frame_count
     fixed = cost.start_s + (cost.step_s_per_frame + cost.encode_s_per_frame) * frames

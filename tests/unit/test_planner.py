@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pipeline.core.settings import MEASURED_T4, ComputeProfile
+from pipeline.core.machines import MEASURED_T4, ComputeProfile
 from pipeline.jobs.cost_model import (
     estimate,
     plan_segments,

@@ -50,9 +50,9 @@ def test_an_allowed_host_that_is_not_one_is_a_config_error(entry: str) -> None:
 
 def test_allowed_hosts_are_comma_separated_and_none_means_no_host_check() -> None:
     settings = Settings.from_env({"REELPIPE_ALLOWED_HOSTS": "Reel.example.com, box.lan:9001"})
-    assert settings.allowed_hosts == ("reel.example.com", "box.lan:9001")
-    assert ServedHosts.listed(Settings().allowed_hosts) is None
-    listed = ServedHosts.listed(settings.allowed_hosts)
+    assert settings.security.allowed_hosts == ("reel.example.com", "box.lan:9001")
+    assert ServedHosts.listed(Settings().security.allowed_hosts) is None
+    listed = ServedHosts.listed(settings.security.allowed_hosts)
     assert listed is not None and listed.allows("reel.example.com")
     assert not listed.allows("127.0.0.1:9001")
 

@@ -14,7 +14,7 @@ def test_no_endpoint_means_embedded() -> None:
     """With nothing configured, reelpipe serves its own S3."""
     settings = Settings.from_env({})
     assert settings.embedded
-    assert settings.bucket == "reelpipe"
+    assert settings.storage.bucket == "reelpipe"
 
 
 def test_environment_is_read() -> None:
@@ -31,7 +31,7 @@ def test_environment_is_read() -> None:
     }
     settings = Settings.from_env(env)
     assert not settings.embedded
-    assert (settings.bucket, settings.region) == ("clips", "auto")
+    assert (settings.storage.bucket, settings.storage.region) == ("clips", "auto")
     assert settings.scratch_dir == Path("/var/tmp/rp")
     assert settings.limits.max_duration_s == 90
     assert settings.final_encode.crf == 20
@@ -41,7 +41,7 @@ def test_environment_is_read() -> None:
 def test_overrides_win_and_none_is_ignored() -> None:
     """CLI flags override the environment; unset flags (None) do not."""
     settings = Settings.from_env({"REELPIPE_BUCKET": "a"}, bucket="b", endpoint_url=None)
-    assert settings.bucket == "b"
+    assert settings.storage.bucket == "b"
     assert settings.embedded
 
 

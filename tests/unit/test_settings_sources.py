@@ -26,20 +26,20 @@ from pipeline.core.settings_sources import (
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Values for the settings a type alone does not give a valid non-default for.
 SAMPLES: dict[str, str] = {
-    "endpoint_url": "http://127.0.0.1:1",
-    "bucket": "other-bucket",
-    "region": "auto",
-    "user_root": "{user_id}/",
-    "modal_app": "another-app",
+    "storage.endpoint_url": "http://127.0.0.1:1",
+    "storage.bucket": "other-bucket",
+    "storage.region": "auto",
+    "storage.user_root": "{user_id}/",
+    "modal.app": "another-app",
     "final_encode.preset": "slow",
     "intermediate_encode.preset": "veryfast",
     "final_encode.audio_bitrate": "128k",
     "intermediate_encode.audio_bitrate": "96k",
-    "compute": '{"cpu": {"fps": {"overlay": 3}}}',
-    "rates": '{"cpu_core_usd_per_s": 0.5}',
-    "stage_compute": '{"upscale": "A10G"}',
-    "segment_thresholds": "[[10, 1], [1e9, 2]]",
-    "allowed_hosts": "reel.example.com, box.lan:9001",
+    "costs.compute": '{"cpu": {"fps": {"overlay": 3}}}',
+    "costs.rates": '{"cpu_core_usd_per_s": 0.5}',
+    "costs.stage_compute": '{"upscale": "A10G"}',
+    "costs.segment_thresholds": "[[10, 1], [1e9, 2]]",
+    "security.allowed_hosts": "reel.example.com, box.lan:9001",
 }
 
 
@@ -88,7 +88,7 @@ def test_every_setting_is_set_by_its_variable(row: Any, tmp_path: Path) -> None:
     value = _sample(row.field, default, tmp_path)
     loaded = load_settings(Settings, {row.variable: value})
     assert _field(loaded.settings, row.field) != default, row.variable
-    assert loaded.origins[row.field.partition(".")[0]] is Origin.ENVIRONMENT
+    assert loaded.origins[row.name] is Origin.ENVIRONMENT
     assert row.description, f"{row.field} has no description for the README"
 
 
@@ -109,13 +109,15 @@ def test_a_dotenv_file_sits_between_defaults_and_the_environment(tmp_path: Path)
         overrides={"region": "eu-west-1", "scratch_dir": None},
     )
     s = loaded.settings
-    assert (s.bucket, s.region) == ("from-env", "eu-west-1")
+    assert (s.storage.bucket, s.storage.region) == ("from-env", "eu-west-1")
     assert (s.limits.max_pixels, s.limits.max_duration_s) == (1_000_000, 30)
-    assert s.secret_access_key is not None and "file-secret" in s.secret_values()
+    assert s.storage.secret_access_key is not None and "file-secret" in s.secret_values()
     origins = loaded.origins
     assert origins["bucket"] is Origin.ENVIRONMENT and origins["region"] is Origin.ARGUMENT
     assert origins["secret_access_key"] is Origin.ENV_FILE
-    assert origins["limits"] is Origin.ENVIRONMENT and origins["scratch_dir"] is Origin.DEFAULT
+    assert origins["limits.max_pixels"] is Origin.ENV_FILE
+    assert origins["limits.max_duration_s"] is Origin.ENVIRONMENT
+    assert origins["limits.max_fps"] is Origin.DEFAULT and origins["scratch_dir"] is Origin.DEFAULT
 
 
 def test_a_misspelt_variable_in_the_dotenv_file_is_named(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from pipeline.core.settings import DEFAULT_COMPUTE, Settings
+from pipeline.core.machines import DEFAULT_COMPUTE
+from pipeline.core.settings import Settings
 from pipeline.jobs.plan import stage_machine, stage_seconds
 from pipeline.manifests.job import STAGE_ORDER, StageName, Stages, parse_job_manifest
 from pipeline.media.probe import VideoInfo

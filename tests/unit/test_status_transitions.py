@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.core.errors import ErrorKind
-from pipeline.core.settings import Rates
+from pipeline.core.machines import Rates
 from pipeline.manifests.job import OverlayParams, StageName
 from pipeline.manifests.status import (
     ErrorInfo,

@@ -24,5 +24,5 @@ def test_batches_fit_the_queue_limits_and_requests_fit_the_webhook_claim_queue()
     assert 1 <= consumer["max_retries"] <= 100
     assert 0 <= consumer["max_batch_timeout"] <= 60
     per_request = int(config["vars"]["MAX_KEYS_PER_REQUEST"])
-    assert per_request <= Settings().webhook_claim_queue
+    assert per_request <= Settings().security.webhook_claim_queue
     assert "WEBHOOK_SECRET" not in config["vars"]  # a Worker secret, never a plain var
