@@ -6,7 +6,8 @@
 3. upscale frames/s in fp16, 720p in, 1440p out (the realesr-animevideov3 shape,
    random weights: speed does not depend on them), batch 1, 4 and 8.
 
-It ends with the ``fps`` entries to put in ``settings.costs.compute`` (``REELPIPE_COMPUTE``) for this GPU kind.
+It ends with the ``fps`` entries to put in ``settings.costs.compute``
+(``REELPIPE_COMPUTE``) for this GPU kind.
 Models are built from their configs; nothing is downloaded.
 
 Usage: python -m bench.gpu [--seconds 10] [--kind T4]
