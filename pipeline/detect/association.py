@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 FORBIDDEN = 1e6  # the cost of a pair no gate allows
 SKIP = 0.55  # leaving a track or a box unmatched: any allowed pair (cost <= 1) beats both
@@ -137,6 +136,9 @@ def assign(
     extended[:rows, cols:][np.diag_indices(rows)] = skip
     extended[rows:, :cols][np.diag_indices(cols)] = skip
     extended[rows:, cols:] = 0.0
+    # scipy loads in about 0.45 s: imported where used, so a job that never needs it does not pay
+    from scipy.optimize import linear_sum_assignment
+
     chosen_rows, chosen_cols = linear_sum_assignment(extended)
     matches = [
         (int(r), int(c))

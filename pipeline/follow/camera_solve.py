@@ -27,10 +27,12 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from scipy.linalg import solveh_banded
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 # Penalties, against a jerk of 1 px per frame cubed costing 1: large enough that a
 # bound holds to a small fraction of a pixel, small enough that the banded system
@@ -63,6 +65,8 @@ def solve_axis(
     ``prefer``: where it would best be; ``lo``/``hi``: where it must be (``-inf``/``inf``
     where anything goes); ``motion``: how it may move.
     """
+    from scipy import sparse  # loads in about 0.45 s: only where a path is solved
+
     dead, speed, accel, scale = motion.dead, motion.speed, motion.accel, motion.scale
     n = len(prefer)
     prefer = prefer.astype(np.float64)
@@ -139,6 +143,8 @@ class _Active:
 
 def _difference(n: int, order: int) -> sparse.csr_matrix:
     """The ``order``-th forward difference as an ``(n - order, n)`` matrix."""
+    from scipy import sparse  # loads in about 0.45 s: only where a path is solved
+
     coefficients = np.diff(np.eye(order + 1), order, axis=0)[0]
     offsets = list(range(order + 1))
     op: sparse.csr_matrix = sparse.diags(
@@ -149,6 +155,8 @@ def _difference(n: int, order: int) -> sparse.csr_matrix:
 
 def _solve_banded(matrix: sparse.csr_matrix, rhs: np.ndarray, bandwidth: int) -> np.ndarray:
     """Solve a symmetric positive definite banded system given as a sparse matrix."""
+    from scipy.linalg import solveh_banded
+
     n = matrix.shape[0]
     bands = np.zeros((bandwidth + 1, n))
     for k in range(bandwidth + 1):

@@ -29,7 +29,6 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from pipeline.core.boxes import Keyframe
 
@@ -73,6 +72,9 @@ def _gaussian(values: np.ndarray, sigma: float) -> np.ndarray:
     head = 2 * values[0] - values[pad:0:-1]
     tail = 2 * values[-1] - values[-2 : -pad - 2 : -1]
     padded = np.concatenate([head, values, tail])
+    # scipy loads in about 0.45 s: imported where used, so a job that never needs it does not pay
+    from scipy.ndimage import gaussian_filter1d
+
     smooth: np.ndarray = gaussian_filter1d(padded, sigma, axis=0, mode="nearest")
     return smooth[pad : pad + len(values)]
 
