@@ -59,6 +59,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # The job's poster and preview from its stored output, when no call could cut them
     # (the stage table's PREVIEWS).
     "cut_previews": FunctionSpec(Image.BASE, _STAGE_CALL, snapshot=True),
+    # A reel cut from its clips' outputs (the stage table's REEL_ASSEMBLY).
+    "assemble_reel": FunctionSpec(
+        Image.BASE, (*_STAGE_CALL, "pipeline.jobs.reel_assembly_call"), snapshot=True
+    ),
     # The interactive calls an app makes while its user picks a player.
     "detect_players_modal": FunctionSpec(
         Image.YOLO, ("pipeline.stages.interactive", "pipeline.stages.warm"), warm=StageName.DETECT

@@ -45,7 +45,15 @@ from infra.functions import FUNCTION_ENV, FUNCTIONS
 from infra.lock import locked_python, pins
 from pipeline.core.settings import Settings
 from pipeline.manifests.job import StageName
-from pipeline.stages.table import COORDINATOR, JOIN, PREVIEWS, STAGE_TABLE, Image, StepSpec
+from pipeline.stages.table import (
+    COORDINATOR,
+    JOIN,
+    PREVIEWS,
+    REEL_ASSEMBLY,
+    STAGE_TABLE,
+    Image,
+    StepSpec,
+)
 
 # Deploy-time configuration of this file (not of the pipeline, which reads no
 # environment at import), from the deploying shell's settings: the app name apps look
@@ -150,8 +158,8 @@ def stage_options(name: StageName) -> dict[str, Any]:
 
 
 def step_options(step: StepSpec) -> dict[str, Any]:
-    """``@app.function`` options of a call that serves a stage (the join, the previews),
-    from its row of the stage table: its machine, timeout and retries of transient
+    """``@app.function`` options of a call that is no stage (the join, the previews, a
+    reel's assembly), from its row of the stage table: its machine, timeout and retries of transient
     failures."""
     machine = step.machine
     return {
@@ -279,6 +287,15 @@ def cut_previews(request: dict[str, Any]) -> dict[str, Any]:
     from pipeline.runners.stage_call import execute_call
 
     return execute_call(request, *_container(), machine=PREVIEWS.machine)
+
+
+@app.function(**step_options(REEL_ASSEMBLY))
+def assemble_reel(request: dict[str, Any]) -> dict[str, Any]:
+    """A reel cut from its clips' outputs (the moments chosen, loudness matched, one encode
+    or a stream copy, its edit, poster and preview), on its own machine."""
+    from pipeline.runners.stage_call import execute_call
+
+    return execute_call(request, *_container(), machine=REEL_ASSEMBLY.machine)
 
 
 # -- the interactive calls (an app's user picks a player) ---------------------------

@@ -9,7 +9,8 @@ stage as parallel segments, :mod:`pipeline.jobs.segments`) with the run's frame
 boundary, and writes each stage's result and its seconds of the call. A RetryableError
 is retried with backoff here, unless the platform retries calls itself (Modal): one
 retry owner. A previews call (the job's poster and preview cut from its stored output)
-is retried the same way and charged to the stage it serves.
+is retried the same way and charged to the stage it serves; a reel's assembly call too,
+on its own line.
 
 Example::
 
@@ -44,6 +45,7 @@ from pipeline.status.transitions import (
     stage_finished,
     stage_started,
     step_charged,
+    step_recorded,
 )
 from pipeline.storage.bucket import Bucket
 
@@ -98,6 +100,19 @@ class CallRunner:
             [result] = self._with_retries(run, lambda: self.runner.run(call, alive))
         run.stages_cpu += result.cpu_seconds
         run.write(step_charged(call.head.stage, result, self.settings.costs.rates))
+        return result
+
+    def assemble(self, run: JobRun, call: Call) -> StageResult:
+        """A reel's assembly call (:meth:`~pipeline.stages.base.Call.assembling`): on its
+        own machine, retried alone, its progress the reel's bar, its use the reel's own
+        line in the ledger (``steps.assembly``)."""
+        boundary = run.frame_boundary(call)
+        began = time.monotonic()
+        with structlog.contextvars.bound_contextvars(step=call.label):
+            [result] = self._with_retries(run, lambda: self.runner.run(call, boundary))
+        seconds = time.monotonic() - began
+        run.stages_cpu += result.cpu_seconds
+        run.write(step_recorded(call.label, result, seconds, self.settings.costs.rates))
         return result
 
     def cache_key(self, call: Call) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from pipeline.core.errors import (
+    ClipNotUploaded,
     InputNotFound,
     InvalidManifest,
     JobCancelled,
@@ -50,16 +51,15 @@ from pipeline.jobs.reel_job import ReelJob
 from pipeline.jobs.segments import probe_stage_input
 from pipeline.manifests.job import JobManifest, StageName, parse_job_manifest
 from pipeline.manifests.reel import is_reel_document, parse_reel_manifest
-from pipeline.manifests.status import JobState, Progress, StatusManifest
+from pipeline.manifests.status import JobKind, JobState, Progress, StatusManifest, utc_now
 from pipeline.runners.base import Runner
 from pipeline.runners.frame_boundary import Interrupted, never
 from pipeline.stages.base import Call, ProgressShare, progress_shares
 from pipeline.stages.table import Machine
 from pipeline.status.transitions import (
-    cancelled,
     progressed,
     running,
-    succeeded,
+    waiting_for_input,
     warned,
 )
 from pipeline.storage.bucket import Bucket
@@ -187,9 +187,12 @@ class Orchestrator:
 
     def _run_reel(self, run: JobRun, body: bytes) -> StatusManifest:
         """One pass of a reel (:mod:`pipeline.jobs.reel_job`): its clips' jobs submitted
-        or looked at, the reel assembled once they are all done. While they are being
-        made the reel stays running, handed back, and the scan looks again."""
+        or looked at, the reel assembled by a call of its own once they are all done.
+        While they are being made the reel stays running, handed back, and the scan looks
+        again; while a clip is not uploaded, it waits for input (the clip's own job says
+        when that wait has run out, and the reel then fails naming it)."""
         store = run.store
+        waited_since = store.latest.waiting_since  # the running state below clears it
         try:
             reel = parse_reel_manifest(
                 body, max_bytes=self.settings.security.max_manifest_bytes
@@ -197,26 +200,38 @@ class Orchestrator:
             latest = store.latest
             if latest.state is not JobState.RUNNING:
                 first = reel.clips[0].input_key or ""
-                run.write(lambda s: running(s, input_key=first, stages=[], estimated_cost_usd=None))
+                run.write(
+                    lambda s: running(
+                        s, input_key=first, stages=[], estimated_cost_usd=None, kind=JobKind.REEL
+                    )
+                )
             epoch = store.fence.epoch if store.fence else latest.runs.epoch
-            asked = store.latest.cancel_requested_at is not None
-            made = ReelJob(self.bucket, self.settings, store.latest).run(reel, epoch, asked)
+            reel_job = ReelJob(
+                self.bucket,
+                store.latest,
+                lambda call: self.calls.assemble(run, call),
+                fence=store.fence,
+            )
+            made = reel_job.run(reel, epoch, run.cancel_asked)
+        except ClipNotUploaded as exc:
+            missing = str(exc)
+            log.info("reel_waiting_for_input", reason=missing)
+            since = waited_since or utc_now()
+            return run.write(lambda s: waiting_for_input(s, since=since, missing=missing))
         except InputNotFound as exc:
             log.info("reel_waiting", reason=str(exc))
             progress = Progress(percent=store.latest.progress.percent, message=str(exc))
             return run.write(lambda s: progressed(s, progress))
+        except JobCancelled as exc:
+            log.info("reel_cancelled", at=str(exc))
+            return run.cancel()
         except (JobError, RetryableError) as exc:
             return run.fail(exc)
-        seconds = run.seconds
         if made.cancelled:
-            return run.write(lambda s: cancelled(s, outputs={}, duration_s=seconds))
+            return run.cancel()
         assert made.output_key is not None
-        key = made.output_key
-        final = run.write(
-            lambda s: succeeded(s, outputs=made.outputs, output_key=key, duration_s=seconds)
-        )
-        log.info("reel_succeeded", output_key=key)
-        return final
+        run.video_key = made.output_key
+        return run.succeed(made.outputs)
 
     def _resolve_input(self, user_id: str, manifest: JobManifest) -> str:
         if manifest.input_key is None:

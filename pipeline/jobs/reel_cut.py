@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -217,8 +218,15 @@ def _chosen(rendered: list[RenderedClip], reel: Reel) -> list[tuple[int, FoundMo
 
 
 def assemble_rendered(
-    rendered: list[RenderedClip], reel: Reel, out_dir: Path, clips_s: float
+    rendered: list[RenderedClip],
+    reel: Reel,
+    out_dir: Path,
+    clips_s: float,
+    *,
+    progress: Callable[[float], None] | None = None,
 ) -> ProcessedReel:
+    """The reel cut from ``rendered`` into ``out_dir`` (its status, the reel, its edit,
+    poster and preview); ``progress(fraction)`` as the reel's frames are written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     chosen = _chosen(rendered, reel)
@@ -253,7 +261,9 @@ def assemble_rendered(
             )
         )
     output = out_dir / "output.mp4"
-    made = assemble(pieces, output, fmt)
+    expected = max(1, sum(p.frames for p in pieces) - fmt.crossfade_frames() * (len(pieces) - 1))
+    on_frames = None if progress is None else lambda n: progress(min(n / expected, 1.0))
+    made = assemble(pieces, output, fmt, on_frames=on_frames)
     timeline_path = out_dir / "timeline.otio"
     timeline = reel_timeline(out_dir.name, edit, fps, fmt.crossfade_frames())
     write(timeline, timeline_path)

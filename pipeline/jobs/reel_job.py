@@ -16,19 +16,18 @@ clip whose failure the reel already reported (``reel/failed-clips.json`` under
 the reel's job) is given another run when that failure was transient, and the
 reel waits for it; one that failed for good fails the reel again at once.
 
-When all have succeeded, the reel is assembled here
-(:func:`pipeline.jobs.reel_process.assemble_rendered`) and its files written
-under the reel's job (``reel/run-{epoch}/``): the reel, its edit (OTIO, FCP
-XML, EDL), its poster and preview.
+When all have succeeded, the reel is assembled by a call of its own on its sized
+machine (:mod:`pipeline.jobs.reel_assembly_call`, run with ``assemble_with``: the
+orchestrator's runner, retried and charged as a step), which writes its files under
+the reel's job (``reel/run-{epoch}/``): the reel, its edit (OTIO, FCP XML, EDL), its
+poster and preview.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.client.app_client import ReelpipeClient
 from pipeline.client.submit import submit_manifest
@@ -41,32 +40,15 @@ from pipeline.core.errors import (
     StageParamsInvalid,
 )
 from pipeline.core.keys import inbox_key
-from pipeline.core.settings import Settings
 from pipeline.jobs.lease import new_lease
-from pipeline.jobs.reel_cut import (
-    RenderedClip,
-    assemble_rendered,
-    detections_of,
-    player_coverage,
-    stages_for,
-    timeline_of,
-)
-from pipeline.manifests.reel import Reel, ReelClipStatus
-from pipeline.manifests.status import JobState, LeaseKind, StatusManifest
-from pipeline.media.probe import probe
+from pipeline.jobs.reel_cut import stages_for
+from pipeline.manifests.reel import Reel
+from pipeline.manifests.status import Fence, JobState, LeaseKind, StatusManifest
+from pipeline.stages.base import Assembly, Call, StageResult
 from pipeline.status.marker import put_marker
 from pipeline.status.store import StatusStore
 from pipeline.status.transitions import requeued
 from pipeline.storage.bucket import Bucket
-
-CONTENT_TYPES = {
-    ".mp4": "video/mp4",
-    ".otio": "application/json",
-    ".xml": "application/xml",
-    ".edl": "text/plain",
-    ".jpg": "image/jpeg",
-    ".json": "application/json",
-}
 
 
 @dataclass(frozen=True)
@@ -81,8 +63,15 @@ class ReelOutcome:
 class ReelJob:
     """One pass of a reel's run (see the module docstring)."""
 
-    def __init__(self, bucket: Bucket, settings: Settings, status: StatusManifest) -> None:
-        self.bucket, self.settings, self.status = bucket, settings, status
+    def __init__(
+        self,
+        bucket: Bucket,
+        status: StatusManifest,
+        assemble_with: Callable[[Call], StageResult],
+        fence: Fence | None = None,
+    ) -> None:
+        self.bucket, self.status, self.fence = bucket, status, fence
+        self.assemble_with = assemble_with  # runs the assembly call (the orchestrator's runner)
         self.client = ReelpipeClient(bucket, status.user_id)
 
     def request_id(self, index: int) -> str:
@@ -220,50 +209,18 @@ class ReelJob:
         return store.update(lambda s: requeued(s, claim) if s.state is JobState.FAILED else s)
 
     def _assemble(self, reel: Reel, statuses: list[StatusManifest], epoch: int) -> ReelOutcome:
-        scratch = self.settings.scratch_dir / "reels" / f"{self.status.job_id}-{time.time_ns()}"
-        try:
-            rendered = []
-            for index, (clip, status) in enumerate(zip(reel.clips, statuses, strict=True)):
-                assert status.output_key is not None
-                local = self.bucket.download_file(status.output_key, scratch / f"clip-{index}.mp4")
-                summary = ReelClipStatus(
-                    input_key=clip.input_key or "",
-                    job_id=status.job_id,
-                    state=status.state.value,
-                    output_key=status.output_key,
-                    cost_usd=status.cost_usd,
-                )
-                rendered.append(
-                    RenderedClip(
-                        clip,
-                        local,
-                        probe(local),
-                        status.output_key,
-                        timeline_of(self.bucket, status),
-                        summary,
-                        player_coverage(status),
-                        detections_of(self.bucket, status),
-                        reel.highlight_of(index),
-                    )
-                )
-            made = assemble_rendered(rendered, reel, scratch / "reel", 0.0)
-            if made.status.state != JobState.SUCCEEDED.value:
-                raise StageParamsInvalid(made.status.error or "the reel could not be made")
-            return self._upload(made.paths, epoch)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-
-    def _upload(self, paths: dict[str, Path], epoch: int) -> ReelOutcome:
-        """The reel's files under its job, this run's epoch in the key (a later run never
-        overwrites what an earlier one wrote)."""
-        layout = self.bucket.layout
-        root = layout.status_key(self.status.user_id, self.status.job_id).rsplit("/", 1)[0]
-        outputs = {}
-        for label, path in paths.items():
-            key = f"{root}/reel/run-{epoch}/{path.name}"
-            content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-            self.bucket.upload_file(path, key, content_type=content_type)
-            outputs[label if label in ("poster", "preview") else f"reel.{label}"] = key
+        """The reel's assembly call (:mod:`pipeline.jobs.reel_assembly_call`), on its own
+        machine; what it stored."""
+        assembly = Assembly(
+            user_id=self.status.user_id,
+            job_id=self.status.job_id,
+            reel=reel.model_dump(mode="json"),
+            clips=tuple(s.model_dump(mode="json") for s in statuses),
+            fence=self.fence,
+            epoch=epoch,
+        )
+        made = self.assemble_with(Call.assembling(assembly))
+        outputs = {str(k): str(v) for k, v in made.details["outputs"].items()}
         return ReelOutcome(outputs, outputs.get("reel.output"))
 
 

@@ -40,6 +40,13 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
+class JobKind(StrEnum):
+    """What a job makes: one clip's output, or a reel cut from the jobs of its clips."""
+
+    CLIP = "clip"
+    REEL = "reel"
+
+
 class StageState(StrEnum):
     """Where one stage of a job is."""
 
@@ -104,6 +111,17 @@ class StageStatus(WireModel):
     )
 
 
+class StepStatus(WireModel):
+    """The ledger line of a call that serves no stage (a reel's assembly)."""
+
+    duration_s: float = Field(0.0, description="the call's wall time, its attempts together")
+    gpu_seconds: float = 0.0
+    cpu_seconds: float = Field(0.0, description="core-seconds: reserved on Modal, used locally")
+    memory_gib_seconds: float = Field(0.0, description="reserved memory x seconds")
+    startup_s: float = Field(0.0, description="container start billed with the call")
+    cost_usd: float = Field(0.0, description="its GPU, CPU and memory at the rates")
+
+
 class Notification(WireModel):
     """One callback event's delivery: how many tries, the receiver's last answer."""
 
@@ -164,9 +182,16 @@ class StatusManifest(WireModel):
     )
     manifest_key: str
     input_key: str | None = None
+    kind: JobKind = Field(
+        JobKind.CLIP, description="reel: a reel's job, its clips made by jobs of their own"
+    )
     state: JobState = JobState.QUEUED
     progress: Progress = Progress(percent=0.0, message="queued")
     stages: dict[StageName, StageStatus] = Field(default_factory=dict)
+    steps: dict[str, StepStatus] = Field(
+        default_factory=dict,
+        description="calls that serve no stage, each with its ledger line: a reel's assembly",
+    )
     outputs: dict[str, str] = Field(default_factory=dict)
     output_key: str | None = None
     error: ErrorInfo | None = None

@@ -21,9 +21,9 @@ from pipeline.core.usage import metered
 from pipeline.core.waiting import wait_all
 from pipeline.runners.ledger import busy_shares, charged
 from pipeline.runners.segment_process import listen_for_stop, run_in_worker_process
+from pipeline.runners.stage_call import execute_here
 from pipeline.runners.wire import call_to_wire, is_failure, raise_carried, results_from_wire
 from pipeline.stages.base import Call, ProgressFn, StageResult
-from pipeline.stages.execute import execute
 from pipeline.storage.bucket import Bucket
 
 
@@ -58,7 +58,7 @@ class LocalRunner:
         job's threads and children, never another job's)."""
         with metered() as meter:
             began = meter.seconds()
-            results = execute(self.bucket, self.settings, call, progress)
+            results = execute_here(self.bucket, self.settings, call, progress)
             used = meter.seconds() - began
         return [
             charged(r, None, seconds=0.0, startup_s=0.0, cpu_used=used, share=share)

@@ -25,7 +25,7 @@ from pipeline.core.setting_groups import DEFAULT_MODAL_APP
 from pipeline.manifests.job import StageName
 from pipeline.runners.wire import call_to_wire, results_from_wire
 from pipeline.stages.base import Call, ProgressFn, StageResult
-from pipeline.stages.table import JOIN, PREVIEWS, STAGE_TABLE
+from pipeline.stages.table import JOIN, PREVIEWS, REEL_ASSEMBLY, STAGE_TABLE
 
 DEFAULT_APP_NAME = DEFAULT_MODAL_APP
 
@@ -110,7 +110,9 @@ class ModalRunner:
 
 def function_for(call: Call) -> str:
     """The deployed function that runs ``call``: the join's for a join, the previews' for
-    a cut, else its first stage's."""
+    a cut, the reel assembly's for an assembly, else its first stage's."""
+    if call.assembly is not None:
+        return REEL_ASSEMBLY.modal_function
     if call.join is not None:
         return JOIN.modal_function
     if call.cut is not None:

@@ -2,9 +2,10 @@
 process): JSON in, JSON out.
 
 It rebuilds the call from JSON, runs it through the one execution body
-(:func:`pipeline.stages.execute.execute`), and writes its progress into the job's
-status itself through the one frame boundary (:mod:`pipeline.runners.frame_boundary`:
-throttled, fenced by the caller's lease, best effort): the caller only waits.
+(:func:`execute_here`: a reel's assembly, else :func:`pipeline.stages.execute.execute`),
+and writes its progress into the job's status itself through the one frame boundary
+(:mod:`pipeline.runners.frame_boundary`: throttled, fenced by the caller's lease, best
+effort): the caller only waits.
 Job errors, a lost lease, a cancel request and a stop heard (``interrupted()``
 turned true: the call stops at the next frame) come back as data; transient
 errors are raised,
@@ -23,9 +24,11 @@ import structlog
 from pipeline.core.errors import JobCancelled, JobError, LeaseLost, StageInterrupted
 from pipeline.core.settings import Settings
 from pipeline.core.usage import FirstCall, metered
+from pipeline.jobs.reel_assembly_call import assemble_reel
 from pipeline.runners.frame_boundary import FrameBoundary, Interrupted, never
 from pipeline.runners.ledger import busy_shares, charged
 from pipeline.runners.wire import call_from_wire, error_to_wire, results_to_wire
+from pipeline.stages.base import Call, ProgressFn, StageResult
 from pipeline.stages.execute import execute
 from pipeline.stages.table import Machine
 from pipeline.status.store import StatusStore
@@ -51,10 +54,9 @@ def execute_call(
     the ledger; None: this computer's measured CPU), stopping at the next frame once
     ``interrupted()`` is true."""
     call = call_from_wire(wire)
-    head = call.head
-    store = StatusStore(bucket, bucket.layout.status_key(head.user_id, head.job_id))
-    if head.fence is not None:
-        store = store.fenced(head.fence)
+    store = StatusStore(bucket, bucket.layout.status_key(call.user_id, call.job_id))
+    if call.fence is not None:
+        store = store.fenced(call.fence)
     boundary = FrameBoundary(store.update, store, call, interrupted, settings.progress_interval_s)
     try:
         if call.attempts_stages:  # each run of whole stages is an attempt (retries too)
@@ -66,7 +68,7 @@ def execute_call(
     with metered() as meter:
         started, cpu_began = time.monotonic(), meter.seconds()
         try:
-            results = execute(bucket, settings, call, boundary)
+            results = execute_here(bucket, settings, call, boundary)
         except (JobError, LeaseLost, JobCancelled, StageInterrupted) as exc:
             return error_to_wire(exc)
         seconds = round(time.monotonic() - started, 3)
@@ -76,3 +78,13 @@ def execute_call(
         for r, share in zip(results, busy_shares(results), strict=True)
     ]
     return {**results_to_wire(results), "seconds": seconds}
+
+
+def execute_here(
+    bucket: Bucket, settings: Settings, call: Call, progress: ProgressFn
+) -> list[StageResult]:
+    """Run ``call`` on this machine: a reel's assembly, else its stages (one result per
+    stage, in order)."""
+    if call.assembly is not None:
+        return [assemble_reel(bucket, settings, call.assembly, progress)]
+    return execute(bucket, settings, call, progress)

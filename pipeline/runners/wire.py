@@ -1,7 +1,8 @@
 """Calls as plain JSON: what crosses a process or a Modal function boundary.
 
-One shape for every call (a single stage, a fused group, a segment, a join):
-``{"call": [request, ...]}`` in, ``{"results": [result, ...]}`` out. Requests and results
+One shape for every call (a single stage, a fused group, a segment, a join, a reel's
+assembly): ``{"call": [request, ...]}`` (with its ``join``, ``cut`` or ``assembly``) in,
+``{"results": [result, ...]}`` out. Requests and results
 carry keys and parameters only, never media. A job error raised remotely comes back as
 data (so the platform does not retry it) and is raised again, as the same type, on the
 caller's side; so does a lost lease (the run must stop, and retrying it elsewhere would
@@ -22,13 +23,14 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from pipeline.core.errors import ErrorKind, JobCancelled, JobError, LeaseLost, StageInterrupted
-from pipeline.stages.base import AnyStageRequest, Call, Cut, Join, StageResult
+from pipeline.stages.base import AnyStageRequest, Assembly, Call, Cut, Join, StageResult
 from pipeline.stages.table import spec_for
 
 _REQUEST: TypeAdapter[AnyStageRequest] = TypeAdapter(AnyStageRequest)
 _RESULT: TypeAdapter[StageResult] = TypeAdapter(StageResult)
 _JOIN: TypeAdapter[Join] = TypeAdapter(Join)
 _CUT: TypeAdapter[Cut] = TypeAdapter(Cut)
+_ASSEMBLY: TypeAdapter[Assembly] = TypeAdapter(Assembly)
 
 
 def request_to_wire(request: AnyStageRequest) -> dict[str, Any]:
@@ -46,13 +48,15 @@ def request_from_wire(wire: dict[str, Any]) -> AnyStageRequest:
 
 
 def call_to_wire(call: Call) -> dict[str, Any]:
-    """A call as one JSON object (its join or its cut, when it is one, beside its
-    requests)."""
+    """A call as one JSON object (its join, its cut or its assembly, when it is one,
+    beside its requests)."""
     wire: dict[str, Any] = {"call": [request_to_wire(r) for r in call.requests]}
     if call.join is not None:
         wire["join"] = _JOIN.dump_python(call.join, mode="json")
     if call.cut is not None:
         wire["cut"] = _CUT.dump_python(call.cut, mode="json")
+    if call.assembly is not None:
+        wire["assembly"] = _ASSEMBLY.dump_python(call.assembly, mode="json")
     return wire
 
 
@@ -60,7 +64,9 @@ def call_from_wire(wire: dict[str, Any]) -> Call:
     """The call back from JSON, each request validated as :func:`request_from_wire`."""
     join = _JOIN.validate_python(wire["join"]) if "join" in wire else None
     cut = _CUT.validate_python(wire["cut"]) if "cut" in wire else None
-    return Call(tuple(request_from_wire(r) for r in wire["call"]), join=join, cut=cut)
+    assembly = _ASSEMBLY.validate_python(wire["assembly"]) if "assembly" in wire else None
+    requests = tuple(request_from_wire(r) for r in wire["call"])
+    return Call(requests, join=join, cut=cut, assembly=assembly)
 
 
 def results_to_wire(results: Sequence[StageResult]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ APP_FUNCTIONS = (
     "apply_upscale",
     "join_segments",
     "cut_previews",
+    "assemble_reel",
     "detect_players_modal",
     "detect_ball_modal",
     "orchestrate_job",

@@ -160,6 +160,21 @@ class Cut:
 
 
 @dataclass(frozen=True)
+class Assembly:
+    """What a reel's assembly call does (it runs no stage): cut the reel ``reel`` (the
+    reel block of its manifest, as JSON) from its clips' finished jobs ``clips`` (their
+    statuses as JSON, in the reel's order), and write its files under the reel's job
+    ``job_id``, in the run of the reel's lease ``fence`` (their keys under its ``epoch``)."""
+
+    user_id: str
+    job_id: str
+    reel: Mapping[str, Any]
+    clips: tuple[Mapping[str, Any], ...]
+    fence: Fence | None = None
+    epoch: int = 0
+
+
+@dataclass(frozen=True)
 class Call:
     """Work on one machine: one or more adjacent stages of a job over one frame range.
 
@@ -167,8 +182,9 @@ class Call:
     encode), a segment a call of one stage over its frame range, and a join
     (:class:`Join`) a call of one stage that joins its segments' parts on the join's own
     machine (:data:`pipeline.stages.table.JOIN`); a previews call (:class:`Cut`) cuts the
-    job's poster and preview from its stored output (:data:`~pipeline.stages.table.PREVIEWS`).
-    Runners run calls,
+    job's poster and preview from its stored output (:data:`~pipeline.stages.table.PREVIEWS`),
+    and an assembly call (:class:`Assembly`, no stage: ``requests`` is empty) cuts a reel
+    from its clips' outputs (:data:`~pipeline.stages.table.REEL_ASSEMBLY`). Runners run calls,
     :func:`pipeline.stages.execute.execute` executes them, and their progress is one
     transition, whatever their shape::
 
@@ -180,8 +196,13 @@ class Call:
     requests: tuple[AnyStageRequest, ...]
     join: Join | None = None  # the parts this call joins, instead of running its stage
     cut: Cut | None = None  # the stored video it cuts previews from, instead of running it
+    assembly: Assembly | None = None  # the reel it assembles from its clips' outputs
 
     def __post_init__(self) -> None:
+        if self.assembly is not None:
+            if self.requests or self.join is not None or self.cut is not None:
+                raise ValueError("an assembly call runs no stage, join or cut")
+            return
         if not self.requests:
             raise ValueError("a call runs at least one stage")
         if len(self.requests) > 1 and any(r.segment is not None for r in self.requests):
@@ -197,10 +218,32 @@ class Call:
         """The call of ``requests``, in job order."""
         return cls(tuple(requests))
 
+    @classmethod
+    def assembling(cls, assembly: Assembly) -> Call:
+        """The assembly call of a reel."""
+        return cls((), assembly=assembly)
+
     @property
     def head(self) -> AnyStageRequest:
         """Its first stage's request (the one that reads the call's input)."""
+        if not self.requests:
+            raise ValueError("an assembly call runs no stage")
         return self.requests[0]
+
+    @property
+    def user_id(self) -> str:
+        """The user whose job it works for."""
+        return self.assembly.user_id if self.assembly is not None else self.head.user_id
+
+    @property
+    def job_id(self) -> str:
+        """The job it works for (the reel's, for an assembly)."""
+        return self.assembly.job_id if self.assembly is not None else self.head.job_id
+
+    @property
+    def fence(self) -> Fence | None:
+        """The lease of the run it works for: its writes are fenced by it."""
+        return self.assembly.fence if self.assembly is not None else self.head.fence
 
     @property
     def last(self) -> AnyStageRequest:
@@ -215,16 +258,21 @@ class Call:
     @property
     def label(self) -> str:
         """Its stages' names joined: ``framing+overlay`` (its logs and scratch folder)."""
+        if self.assembly is not None:
+            return "assembly"
         return "+".join(name.value for name in self.stages)
 
     @property
     def segment(self) -> Segment | None:
-        """The frame range it covers; None: the whole clip."""
-        return self.head.segment
+        """The frame range it covers; None: the whole clip (or no clip: an assembly)."""
+        return self.head.segment if self.requests else None
 
     @property
     def share(self) -> ProgressShare:
-        """Its part of the job's progress bar (its stages advance together: one pass)."""
+        """Its part of the job's progress bar (its stages advance together: one pass; an
+        assembly is the whole of its reel's bar once the clips are made)."""
+        if not self.requests:
+            return ProgressShare()
         if len(self.requests) == 1:
             return self.head.share
         return ProgressShare.spanning(self.head.share, self.last.share)
@@ -232,8 +280,9 @@ class Call:
     @property
     def attempts_stages(self) -> bool:
         """Whether running it is an attempt at its stages (a segment or a join is part of
-        one)."""
-        return self.segment is None and self.join is None and self.cut is None
+        one; an assembly is no stage's)."""
+        steps = (self.join, self.cut, self.assembly)
+        return self.segment is None and all(step is None for step in steps)
 
     def joining(self, parts: Sequence[str], shown: Mapping[str, Any]) -> Call:
         """The join of this call of one stage's segment ``parts``."""

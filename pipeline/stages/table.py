@@ -199,7 +199,8 @@ class StepSpec:
     """A call a job makes that is no stage of its manifest, declared like one: the
     machine it is sized for, its Modal function, timeout and retries. Its use is charged
     to the stage it serves (that stage's line in the ledger), and its output is that
-    stage's, kept under the stage call's cache key: a reused stage reuses its step."""
+    stage's, kept under the stage call's cache key: a reused stage reuses its step. A
+    reel's assembly serves no stage: it has its own line (the status's ``steps``)."""
 
     name: str
     machine: Machine
@@ -229,7 +230,17 @@ PREVIEWS = StepSpec(
     timeout_s=600,
 )
 
-STEPS: dict[str, StepSpec] = {step.modal_function: step for step in (JOIN, PREVIEWS)}
+# A reel cut from its clips' outputs (:mod:`pipeline.jobs.reel_assembly_call`): the
+# clips downloaded, their loudness measured, the reel encoded once (x264 on every core
+# reserved) or its picture stream-copied, its poster, preview and edit written.
+REEL_ASSEMBLY = StepSpec(
+    name="assembly",
+    machine=Machine(gpu=None, image=Image.BASE, cpu=4.0, memory_mb=4096),
+    modal_function="assemble_reel",
+    timeout_s=1800,
+)
+
+STEPS: dict[str, StepSpec] = {step.modal_function: step for step in (JOIN, PREVIEWS, REEL_ASSEMBLY)}
 
 
 def spec_for(name: StageName) -> StageSpec:

@@ -28,6 +28,7 @@ from pipeline.core.machines import Rates
 from pipeline.manifests.job import CallbackEvent, Notify, StageName
 from pipeline.manifests.status import (
     ErrorInfo,
+    JobKind,
     JobState,
     Lease,
     Notification,
@@ -36,6 +37,7 @@ from pipeline.manifests.status import (
     StageState,
     StageStatus,
     StatusManifest,
+    StepStatus,
     utc_now,
 )
 from pipeline.stages.base import Call, ProgressShare, StageResult
@@ -88,9 +90,11 @@ def running(
     estimated_cost_usd: float | None,
     notify: Notify | None = None,
     plan_s: Mapping[StageName, float] | None = None,
+    kind: JobKind = JobKind.CLIP,
 ) -> StatusManifest:
     """A run of the job begins (again): its stages listed, stages already done kept, each
-    with the planner's estimate of its time (``plan_s``) when there is one."""
+    with the planner's estimate of its time (``plan_s``) when there is one; ``kind``
+    says whether it makes a clip's output or a reel."""
     _leaving(status, "running")
     planned = plan_s or {}
 
@@ -103,6 +107,7 @@ def running(
     return _changed(
         status,
         notify=notify,
+        kind=kind,
         state=JobState.RUNNING,
         input_key=input_key,
         attempts=status.attempts + 1,
@@ -206,11 +211,13 @@ def warned(status: StatusManifest, message: str) -> StatusManifest:
 
 def cancel_requested(status: StatusManifest) -> StatusManifest:
     """The owner asks to cancel: a job not started yet is cancelled at once; a running one
-    is marked, and its worker stops at the next frame boundary; a finished one is left."""
+    is marked, and its worker stops at the next frame boundary; a finished one is left. A
+    reel waiting for a clip is marked too: its next pass cancels its clips' jobs first."""
     if status.state.finished or status.cancel_requested_at is not None:
         return status
     now = utc_now()
-    if status.state is JobState.RUNNING:
+    reel_waiting = status.kind is JobKind.REEL and status.state is JobState.WAITING_FOR_INPUT
+    if status.state is JobState.RUNNING or reel_waiting:
         return _changed(status, cancel_requested_at=now)
     return _changed(
         cancelled(status, outputs={}, duration_s=0.0), cancel_requested_at=now, lease=None
@@ -319,6 +326,10 @@ def call_progress(call: Call, fraction: float) -> Mutation:
     their joint part of the bar); a segment's call moves its own part, and its stage's
     progress is the mean over the stage's segments."""
     segment = call.segment
+    if call.assembly is not None:
+        percent = round(min(SETUP_SHARE + STAGES_SHARE * fraction, 99.0), 1)
+        message = f"assembling the reel {round(100 * fraction)}%"
+        return lambda s: _changed(s, progress=Progress(percent=percent, message=message))
 
     def mutate(s: StatusManifest) -> StatusManifest:
         done = fraction
@@ -408,6 +419,37 @@ def step_charged(name: StageName, result: StageResult, rates: Rates | None = Non
         )
         return _changed(
             s,
+            gpu_seconds=round(s.gpu_seconds + result.gpu_seconds, 3),
+            cpu_seconds=round(s.cpu_seconds + result.cpu_seconds, 3),
+            memory_gib_seconds=round(s.memory_gib_seconds + result.memory_gib_seconds, 3),
+            cost_usd=round(s.cost_usd + cost, 6),
+        )
+
+    return mutate
+
+
+def step_recorded(
+    name: str, result: StageResult, duration_s: float, rates: Rates | None = None
+) -> Mutation:
+    """A call that serves no stage (a reel's assembly, ``name``) finished: its own line in
+    the ledger, its use priced at ``rates`` and added to the job's totals."""
+    rates = rates or Rates()
+    cost = rates.price(
+        result.gpu, result.gpu_seconds, result.cpu_seconds, result.memory_gib_seconds
+    )
+    line = StepStatus(
+        duration_s=round(duration_s, 3),
+        gpu_seconds=result.gpu_seconds,
+        cpu_seconds=result.cpu_seconds,
+        memory_gib_seconds=result.memory_gib_seconds,
+        startup_s=result.startup_s,
+        cost_usd=round(cost, 6),
+    )
+
+    def mutate(s: StatusManifest) -> StatusManifest:
+        return _changed(
+            s,
+            steps={**s.steps, name: line},
             gpu_seconds=round(s.gpu_seconds + result.gpu_seconds, 3),
             cpu_seconds=round(s.cpu_seconds + result.cpu_seconds, 3),
             memory_gib_seconds=round(s.memory_gib_seconds + result.memory_gib_seconds, 3),

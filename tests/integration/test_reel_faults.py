@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from pipeline.client.app_client import ReelpipeClient
 from pipeline.client.submit import clip_key_for, submit_manifest, upload_clip
 from pipeline.core.errors import ErrorKind
@@ -18,7 +16,7 @@ from pipeline.jobs.compose import local_worker
 from pipeline.jobs.lease import acquire
 from pipeline.jobs.reprocess import reason_to_reprocess, requeue
 from pipeline.jobs.scan import Scanner
-from pipeline.manifests.status import ErrorInfo, JobState, StatusManifest
+from pipeline.manifests.status import ErrorInfo, JobKind, JobState, StatusManifest
 from pipeline.status.transitions import failed
 from pipeline.storage.bucket import Bucket
 from tests.factories import make_clip
@@ -95,16 +93,12 @@ def test_a_reel_waits_for_a_clip_not_uploaded_yet_and_runs_once_it_arrives(
     assert _child(bucket, final, 1).state is JobState.SUCCEEDED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the orchestrator's reel pass writes every ClipsBeingMade as progress of a running "
-    "reel; routing ClipNotUploaded to its input wait (as a job's missing clip) makes it pass",
-)
 def test_a_reel_whose_clip_is_not_uploaded_is_waiting_for_input(
     settings: Settings, bucket: Bucket, tmp_path: Path
 ) -> None:
     reel, _ = _waiting_reel(bucket, settings, tmp_path, "late-state")
     assert reel.state is JobState.WAITING_FOR_INPUT
+    assert reel.kind is JobKind.REEL and _child(bucket, reel, 0).kind is JobKind.CLIP
 
 
 def test_a_reel_whose_clip_never_arrives_fails_naming_it(

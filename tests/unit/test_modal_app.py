@@ -126,10 +126,10 @@ def test_a_container_imports_its_modules_and_loads_its_model_before_any_request(
 
 
 def test_cpu_functions_are_restored_from_a_memory_snapshot_and_gpu_ones_are_not() -> None:
-    """Framing, overlay, the join, the previews, the orchestrator, the callback, the scan,
-    the webhook and the nightly run take a memory snapshot after their imports; the GPU
-    functions load their model onto the GPU at start instead (a CPU snapshot is taken with
-    no GPU attached)."""
+    """Framing, overlay, the join, the previews, a reel's assembly, the orchestrator, the
+    callback, the scan, the webhook and the nightly run take a memory snapshot after their
+    imports; the GPU functions load their model onto the GPU at start instead (a CPU
+    snapshot is taken with no GPU attached)."""
     from infra.functions import FUNCTIONS
 
     snapshotted = {name for name, spec in FUNCTIONS.items() if spec.snapshot}
@@ -138,6 +138,7 @@ def test_cpu_functions_are_restored_from_a_memory_snapshot_and_gpu_ones_are_not(
         "render_overlay",
         "join_segments",
         "cut_previews",
+        "assemble_reel",
         "orchestrate_job",
         "deliver_callback",
         "scan_inbox",

@@ -15,7 +15,15 @@ from pipeline.manifests.job import STAGE_ORDER, StageName, Stages, parse_job_man
 from pipeline.media.probe import VideoInfo
 from pipeline.runners.modal import STAGE_FUNCTIONS
 from pipeline.stages.registry import stage_for
-from pipeline.stages.table import JOIN, PREVIEWS, STAGE_TABLE, STEPS, Split, StepSpec
+from pipeline.stages.table import (
+    JOIN,
+    PREVIEWS,
+    REEL_ASSEMBLY,
+    STAGE_TABLE,
+    STEPS,
+    Split,
+    StepSpec,
+)
 
 modal = pytest.importorskip("modal")
 
@@ -55,16 +63,18 @@ def test_the_modal_runner_and_app_call_the_table_function_on_its_machine(
 
 @pytest.mark.parametrize("step", list(STEPS.values()), ids=lambda step: step.name)
 def test_each_step_is_a_function_of_the_app_on_its_table_machine(step: StepSpec) -> None:
-    """The join of a split stage's parts and the previews call are sized where the stages
-    are: each its own function, its machine (no GPU), timeout and retries from its row
-    of the table (JOIN, PREVIEWS); the runner calls that function for that kind of call."""
+    """The join of a split stage's parts, the previews call and a reel's assembly are sized
+    where the stages are: each its own function, its machine (no GPU), timeout and
+    retries from its row of the table (JOIN, PREVIEWS, REEL_ASSEMBLY); the runner calls
+    that function for that kind of call."""
     from pipeline.runners.modal import function_for
-    from pipeline.stages.base import Call, StageRequest
+    from pipeline.stages.base import Assembly, Call, StageRequest
 
     request = StageRequest("u", "j", StageName.OVERLAY, "k", None, final=True)
     kinds = {
         JOIN.modal_function: Call.of(request).joining(["p0", "p1"], {}),
         PREVIEWS.modal_function: Call.of(request).cutting("users/u/jobs/j/video.mp4", {}),
+        REEL_ASSEMBLY.modal_function: Call.assembling(Assembly("u", "reel", {}, ())),
     }
     assert set(kinds) == set(STEPS)
     assert function_for(kinds[step.modal_function]) == step.modal_function

@@ -10,9 +10,10 @@ import pytest
 
 from pipeline.core.errors import ErrorKind, TransitionRefused
 from pipeline.jobs.lease import new_lease
-from pipeline.manifests.status import ErrorInfo, JobState, LeaseKind, StatusManifest
+from pipeline.manifests.status import ErrorInfo, JobKind, JobState, LeaseKind, StatusManifest
 from pipeline.status.transitions import (
     LEAVES,
+    cancel_requested,
     cancelled,
     failed,
     requeued,
@@ -66,3 +67,30 @@ def test_a_cancelled_job_is_never_succeeded() -> None:
     done = cancelled(in_state(JobState.RUNNING), outputs={}, duration_s=1.0)
     with pytest.raises(TransitionRefused):
         succeeded(done, outputs={}, output_key="out.mp4", duration_s=1.0)
+
+
+# The owner's cancel, by kind of job and state: cancelled at once, marked for the worker
+# (which stops it, and a reel's clips, at its next pass or frame), or left as it is.
+AT_ONCE, MARKED, LEFT = "cancelled at once", "marked", "left"
+CANCEL = {
+    (JobKind.CLIP, JobState.QUEUED): AT_ONCE,
+    (JobKind.CLIP, JobState.WAITING_FOR_INPUT): AT_ONCE,
+    (JobKind.CLIP, JobState.RUNNING): MARKED,
+    (JobKind.REEL, JobState.QUEUED): AT_ONCE,  # no clip of it submitted yet
+    (JobKind.REEL, JobState.WAITING_FOR_INPUT): MARKED,  # its clips' jobs exist
+    (JobKind.REEL, JobState.RUNNING): MARKED,
+}
+
+
+@pytest.mark.parametrize("state", list(JobState))
+@pytest.mark.parametrize("kind", list(JobKind))
+def test_a_cancel_request_by_kind_and_state(kind: JobKind, state: JobState) -> None:
+    status = in_state(state).model_copy(update={"kind": kind})
+    after = cancel_requested(status)
+    expected = CANCEL.get((kind, state), LEFT)
+    if expected == LEFT:
+        assert after is status
+    elif expected == MARKED:
+        assert after.state is state and after.cancel_requested_at is not None
+    else:
+        assert after.state is JobState.CANCELLED and after.cancel_requested_at is not None
