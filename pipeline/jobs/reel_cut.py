@@ -40,7 +40,7 @@ from pipeline.media.loudness import LoudnessTarget
 from pipeline.media.otio_edit import EditMarker, EditPiece, reel_timeline, write, write_exports
 from pipeline.media.previews import PREVIEW_SECONDS, preview_window, write_poster, write_preview
 from pipeline.media.probe import VideoInfo
-from pipeline.media.reel_assembly import Piece, ReelFormat, assemble
+from pipeline.media.reel_assembly import Piece, ReelFormat, Shown, assemble
 from pipeline.storage.bucket import Bucket
 
 
@@ -261,20 +261,25 @@ def assemble_rendered(
             )
         )
     output = out_dir / "output.mp4"
+    # The poster and the preview show the reel's best moment (one asked for first, else
+    # the best found), in its middle: a player's moment shows him lit.
+    best = max(range(len(chosen)), key=lambda k: chosen[k][1].score)
+    shown = _shown(pieces, best, fmt)
     expected = max(1, sum(p.frames for p in pieces) - fmt.crossfade_frames() * (len(pieces) - 1))
     on_frames = None if progress is None else lambda n: progress(min(n / expected, 1.0))
-    made = assemble(pieces, output, fmt, on_frames=on_frames)
+    made = assemble(pieces, output, fmt, on_frames=on_frames, shown=shown)
     timeline_path = out_dir / "timeline.otio"
     timeline = reel_timeline(out_dir.name, edit, fps, fmt.crossfade_frames())
     write(timeline, timeline_path)
     exports = write_exports(timeline, timeline_path)
     paths = {"output": output, "timeline": timeline_path}
     paths |= {EXPORT_LABELS[name]: path for name, path in exports.items()}
-    # The poster and the preview show the reel's best moment (one asked for first, else
-    # the best found), in its middle: a player's moment shows him lit.
-    best = max(range(len(chosen)), key=lambda k: chosen[k][1].score)
-    middle = (made.starts[best] + pieces[best].frames / 2) / float(fps)
-    paths |= _previews(output, made.duration_s, middle, out_dir)
+    if made.previews is not None:  # made by the encode, from its frames
+        paths["poster"] = made.previews[0].rename(out_dir / "poster.jpg")
+        paths["preview"] = made.previews[1].rename(out_dir / "preview.mp4")
+    else:  # the picture was copied, never decoded: cut from the file
+        middle = (made.starts[best] + pieces[best].frames / 2) / float(fps)
+        paths |= _previews(output, made.duration_s, middle, out_dir)
     placed = [
         ReelPieceStatus(
             clip=i,
@@ -297,6 +302,18 @@ def assemble_rendered(
         player_offers=player_offers(rendered, reel),
     )
     return finish_reel(status, out_dir, paths)
+
+
+def _shown(pieces: list[Piece], best: int, fmt: ReelFormat) -> Shown:
+    """The reel's poster in the middle of piece ``best`` and its preview inside that
+    piece (at most the preview's length, around the poster)."""
+    fade = fmt.crossfade_frames()
+    start = sum(p.frames for p in pieces[:best]) - fade * best
+    frames = pieces[best].frames
+    poster = start + frames // 2
+    length = min(round(PREVIEW_SECONDS * float(fmt.fps)), frames)
+    first = min(max(poster - length // 2, start), start + frames - length)
+    return Shown(poster, (first, first + length))
 
 
 def player_offers(rendered: list[RenderedClip], reel: Reel) -> list[PlayerOffer]:

@@ -244,14 +244,22 @@ def cut_previews(
 
 
 def graph_previews(
-    label: str, video: Path, frames: int, fps: float, spec: PreviewSpec = PreviewSpec()
+    label: str,
+    video: Path,
+    frames: int,
+    fps: float,
+    spec: PreviewSpec = PreviewSpec(),
+    *,
+    frame: int | None = None,
+    window: tuple[int, int] | None = None,
 ) -> tuple[str, str, list[str], HeldPreviews]:
-    """The poster and preview of ``video`` (``frames`` frames at ``fps``, its poster in the
-    middle) made by the ffmpeg graph that writes it: filters that split the graph's
-    ``label`` into the main video and the two (``[label]`` is consumed), the main video's
-    new label, the two outputs' arguments, and what to :meth:`~PassPreviews.remember`
-    once ffmpeg has written them."""
-    cut = preview_frames(None, None, frames, fps, spec)
+    """The poster and preview of ``video`` (``frames`` frames at ``fps``; its poster at
+    ``frame``, else the middle; its preview ``window``, else around the poster) made by
+    the ffmpeg graph that writes it: filters that split the graph's ``label`` into the
+    main video and the two (``[label]`` is consumed), the main video's new label, the two
+    outputs' arguments, and what to :meth:`~PassPreviews.remember` once ffmpeg has
+    written them."""
+    cut = preview_frames(frame, window, frames, fps, spec)
     poster = video.with_name(f"{video.stem}-poster.jpg")
     preview = video.with_name(f"{video.stem}-preview.mp4")
     name = label.strip("[]")

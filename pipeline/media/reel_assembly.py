@@ -48,6 +48,7 @@ from pipeline.core.settings import EncodeProfile
 from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, ffmpeg_video_args
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.loudness import RATE, Loudness, LoudnessTarget, measure, normalise_filter
+from pipeline.media.previews import graph_previews
 from pipeline.media.untrusted_input import FORMAT_WHITELIST, ffmpeg_input, pyav_open_args
 
 CHANNELS = "stereo"
@@ -105,6 +106,17 @@ class AssembledReel:
     starts: tuple[int, ...]
     loudness: tuple[Loudness | None, ...]  # each piece's, as measured (None: no sound)
     copied: bool = False  # the picture joined by stream copy, not encoded again
+    # The reel's poster and preview, when the encode that wrote it made them (a copied
+    # picture is never decoded: they are cut from the file afterwards).
+    previews: tuple[Path, Path] | None = None
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Where the reel's poster is (a reel frame) and the frames its preview covers."""
+
+    poster_frame: int
+    preview: tuple[int, int]
 
 
 def plan(pieces: Sequence[Piece], reel: ReelFormat, levels: Sequence[Loudness | None]) -> ReelPlan:
@@ -133,24 +145,41 @@ def assemble(
     reel: ReelFormat,
     *,
     on_frames: Callable[[int], None] | None = None,
+    shown: Shown | None = None,
 ) -> AssembledReel:
     """Measure each piece's loudness, then encode the reel to ``output`` (H.264 +
     AAC, the output rules of :mod:`pipeline.media.codec`) in one pass; its picture
-    stream-copied instead when :func:`copy_spans` allows it."""
+    stream-copied instead when :func:`copy_spans` allows it. With ``shown``, the encode
+    also writes the reel's poster and preview from the same frames (``split`` in the
+    graph)."""
     levels = [
         _measured(p, reel) if p.has_audio else None
         for p in pieces  # the first pass, one piece at a time
     ]
     made = plan(pieces, reel, levels)
     spans = copy_spans(pieces, reel)
+    extra: list[str] = []
+    previews = None
     if spans is not None:
         args = _copy_args(pieces, reel, levels, spans, output)
     else:
+        graph, video = made.filter_graph, "[vout]"
+        if shown is not None:
+            filters, video, extra, held = graph_previews(
+                "[vout]",
+                output,
+                made.frames,
+                float(reel.fps),
+                frame=shown.poster_frame,
+                window=shown.preview,
+            )
+            graph += filters
+            previews = (held.poster, held.preview)
         inputs = [arg for p in pieces for arg in ffmpeg_input(p.path)]
-        args = [*inputs, "-filter_complex", made.filter_graph, "-map", "[vout]", "-map", "[aout]"]
+        args = [*inputs, "-filter_complex", graph, "-map", video, "-map", "[aout]"]
         args += [*ffmpeg_video_args(reel.encode), "-r", str(reel.fps)]
     args += ["-c:a", AUDIO_CODEC, "-b:a", reel.encode.audio_bitrate, "-ar", str(RATE)]
-    args.append(str(output))
+    args += [str(output), *extra]
     run_ffmpeg(args, on_frames=on_frames)
     return AssembledReel(
         output,
@@ -159,6 +188,7 @@ def assemble(
         made.starts,
         tuple(levels),
         copied=spans is not None,
+        previews=previews,
     )
 
 

@@ -135,3 +135,40 @@ def test_a_piece_no_longer_than_the_crossfade_is_refused(clips: dict[str, Path])
     pieces = [Piece(clips["quiet"], 0, 10, True), Piece(clips["loud"], 0, 30, True)]
     with pytest.raises(ValueError, match="no longer than the crossfade"):
         assemble(pieces, Path("unused.mp4"), ReelFormat(W, H, Fraction(30), crossfade_s=0.5))
+
+
+def test_an_encoded_reel_writes_its_poster_and_preview_from_the_same_pass(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ffmpeg run writes the reel, its poster (the reel's frame asked for, scaled) and
+    its silent preview (the frames asked for): nothing decodes the reel again."""
+    from pipeline.media import ffmpeg_run, reel_assembly
+    from pipeline.media.reel_assembly import Shown
+    from tests.media_checks import psnr, read_frame
+
+    runs: list[int] = []
+    real = ffmpeg_run.run_ffmpeg
+
+    def counted(*args: object, **kwargs: object) -> None:
+        runs.append(1)
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reel_assembly, "run_ffmpeg", counted)
+    pieces = [Piece(clips["quiet"], 0, 45, True), Piece(clips["mute"], 0, 40, False)]
+    reel = ReelFormat(W, H, Fraction(30), crossfade_s=0.2)
+    made = assemble(pieces, tmp_path / "reel.mp4", reel, shown=Shown(60, (50, 70)))
+    assert len(runs) == 1 and not made.copied and made.previews is not None
+    poster, preview = made.previews
+    with av.open(str(poster)) as image:
+        still = next(image.decode(video=0)).to_ndarray(format="rgb24")
+    assert still.shape == (H, W, 3)
+    assert psnr(still, read_frame(made.path, 60, W, H)) > 30
+    assert psnr(still, read_frame(made.path, 20, W, H)) < psnr(
+        still, read_frame(made.path, 60, W, H)
+    )
+    with av.open(str(preview)) as video:
+        assert video.streams.video[0].codec_context.name == "h264" and not video.streams.audio
+        first = next(video.decode(video=0)).to_ndarray(format="rgb24")
+        count = 1 + sum(1 for _ in video.decode(video=0))
+    assert count == 20
+    assert psnr(first, read_frame(made.path, 50, W, H)) > 28
