@@ -27,9 +27,10 @@ from typing import TypeVar
 
 import structlog
 
+from pipeline import PIPELINE_VERSION
 from pipeline.core.errors import RetryableError, bounded_message
 from pipeline.core.settings import Settings
-from pipeline.jobs.cache import stage_cache_key
+from pipeline.jobs.cache import assembly_cache_key, stage_cache_key
 from pipeline.jobs.job_run import JobRun
 from pipeline.jobs.segments import plan_stage_segments, run_segmented
 from pipeline.manifests.job import StageName
@@ -103,17 +104,50 @@ class CallRunner:
         return result
 
     def assemble(self, run: JobRun, call: Call) -> StageResult:
-        """A reel's assembly call (:meth:`~pipeline.stages.base.Call.assembling`): on its
+        """A reel's assembly call (:meth:`~pipeline.stages.base.Call.assembling`): reused
+        when the reel's last assembly had the same key and its files remain, else on its
         own machine, retried alone, its progress the reel's bar, its use the reel's own
         line in the ledger (``steps.assembly``)."""
+        key = self.assembly_key(call)
+        reused = self._reusable_step(run, call.label, key)
+        if reused is not None:
+            log.info("step_cached", step=call.label, cache_key=key)
+            return reused
         boundary = run.frame_boundary(call)
         began = time.monotonic()
         with structlog.contextvars.bound_contextvars(step=call.label):
             [result] = self._with_retries(run, lambda: self.runner.run(call, boundary))
         seconds = time.monotonic() - began
+        run.stop_if_told(f"after {call.label}, before recording it")
         run.stages_cpu += result.cpu_seconds
-        run.write(step_recorded(call.label, result, seconds, self.settings.costs.rates))
+        rates = self.settings.costs.rates
+        run.write(step_recorded(call.label, result, seconds, key, rates))
         return result
+
+    def assembly_key(self, call: Call) -> str:
+        """The cache key of an assembly call: its reel block, the ETags of its clips'
+        outputs, the final encode and the pipeline's version."""
+        assert call.assembly is not None
+        outputs = [str(clip.get("output_key") or "") for clip in call.assembly.clips]
+        etags = [self.bucket.head(key).etag if key else "" for key in outputs]
+        profile = self.settings.final_encode
+        return assembly_cache_key(call.assembly.reel, etags, profile, PIPELINE_VERSION)
+
+    def _reusable_step(self, run: JobRun, name: str, key: str) -> StageResult | None:
+        """Step ``name``'s recorded result when it ran with ``key`` and its files remain
+        (a reel resumed after its assembly, or run again with nothing changed)."""
+        done = run.store.latest.steps.get(name)
+        if done is None or done.cache_key != key or "reel.output" not in done.outputs:
+            return None
+        if not all(self.bucket.exists(k) for k in done.outputs.values()):
+            return None
+        outputs = dict(done.outputs)
+        return StageResult(
+            outputs={Artifact.VIDEO: outputs["reel.output"]},
+            frames=0,
+            backend="cached",
+            details={"outputs": outputs},
+        )
 
     def cache_key(self, call: Call) -> str:
         """The cache key of running ``call`` on its input: for a fused call, each stage's

@@ -57,6 +57,7 @@ from pipeline.runners.frame_boundary import Interrupted, never
 from pipeline.stages.base import Call, ProgressShare, progress_shares
 from pipeline.stages.table import Machine
 from pipeline.status.transitions import (
+    as_reel,
     progressed,
     running,
     waiting_for_input,
@@ -201,10 +202,12 @@ class Orchestrator:
             if latest.state is not JobState.RUNNING:
                 first = reel.clips[0].input_key or ""
                 run.write(
-                    lambda s: running(
-                        s, input_key=first, stages=[], estimated_cost_usd=None, kind=JobKind.REEL
+                    lambda s: as_reel(
+                        running(s, input_key=first, stages=[], estimated_cost_usd=None)
                     )
                 )
+            elif latest.kind is not JobKind.REEL:  # a reel running since before kinds
+                run.write(as_reel)
             epoch = store.fence.epoch if store.fence else latest.runs.epoch
             reel_job = ReelJob(
                 self.bucket,

@@ -264,7 +264,7 @@ def assemble_rendered(
     # The poster and the preview show the reel's best moment (one asked for first, else
     # the best found), in its middle: a player's moment shows him lit.
     best = max(range(len(chosen)), key=lambda k: chosen[k][1].score)
-    shown = _shown(pieces, best, fmt)
+    shown = shown_in(pieces, best, fmt)
     expected = max(1, sum(p.frames for p in pieces) - fmt.crossfade_frames() * (len(pieces) - 1))
     on_frames = None if progress is None else lambda n: progress(min(n / expected, 1.0))
     made = assemble(pieces, output, fmt, on_frames=on_frames, shown=shown)
@@ -304,16 +304,18 @@ def assemble_rendered(
     return finish_reel(status, out_dir, paths)
 
 
-def _shown(pieces: list[Piece], best: int, fmt: ReelFormat) -> Shown:
+def shown_in(pieces: list[Piece], best: int, fmt: ReelFormat) -> Shown:
     """The reel's poster in the middle of piece ``best`` and its preview inside that
-    piece (at most the preview's length, around the poster)."""
+    piece's own frames (its crossfades with its neighbours left out): at most the
+    preview's length, around the poster."""
     fade = fmt.crossfade_frames()
     start = sum(p.frames for p in pieces[:best]) - fade * best
-    frames = pieces[best].frames
-    poster = start + frames // 2
-    length = min(round(PREVIEW_SECONDS * float(fmt.fps)), frames)
-    first = min(max(poster - length // 2, start), start + frames - length)
-    return Shown(poster, (first, first + length))
+    first = start + (fade if best > 0 else 0)
+    last = start + pieces[best].frames - (fade if best < len(pieces) - 1 else 0)
+    poster = (first + last) // 2
+    length = min(round(PREVIEW_SECONDS * float(fmt.fps)), last - first)
+    begin = min(max(poster - length // 2, first), last - length)
+    return Shown(poster, (begin, begin + length))
 
 
 def player_offers(rendered: list[RenderedClip], reel: Reel) -> list[PlayerOffer]:

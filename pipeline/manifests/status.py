@@ -120,6 +120,10 @@ class StepStatus(WireModel):
     memory_gib_seconds: float = Field(0.0, description="reserved memory x seconds")
     startup_s: float = Field(0.0, description="container start billed with the call")
     cost_usd: float = Field(0.0, description="its GPU, CPU and memory at the rates")
+    cache_key: str | None = Field(
+        None, description="what it was made from: equal keys mean its outputs can be reused"
+    )
+    outputs: dict[str, str] = Field(default_factory=dict, description="what it wrote, by label")
 
 
 class Notification(WireModel):

@@ -6,8 +6,10 @@ highlighted player is largest). A pass that already held those frames makes them
 process from one seek and one decode of the seconds they show: on the machine that wrote
 the output, before it leaves; after a segmented stage, from the joined file; and in the
 previews call, from the stored output it downloaded, when the call that wrote it could
-not cut them. A reel's poster and preview are cut by ffmpeg with a seek
-(:func:`write_poster`, :func:`write_preview`). Either way only the few seconds shown
+not cut them. An ffmpeg graph that encodes the output makes them with a ``split``
+(:func:`graph_previews`: framing, a reel's encode); a reel whose picture was copied,
+never decoded, has them cut by ffmpeg with a seek (:func:`write_poster`,
+:func:`write_preview`). Either way only the few seconds shown
 are decoded, so a 60 s output costs what a 3 s one does.
 
 Example::
@@ -244,22 +246,13 @@ def cut_previews(
 
 
 def graph_previews(
-    label: str,
-    video: Path,
-    frames: int,
-    fps: float,
-    spec: PreviewSpec = PreviewSpec(),
-    *,
-    frame: int | None = None,
-    window: tuple[int, int] | None = None,
+    label: str, video: Path, frames: int, cut: PreviewCut, spec: PreviewSpec = PreviewSpec()
 ) -> tuple[str, str, list[str], HeldPreviews]:
-    """The poster and preview of ``video`` (``frames`` frames at ``fps``; its poster at
-    ``frame``, else the middle; its preview ``window``, else around the poster) made by
-    the ffmpeg graph that writes it: filters that split the graph's ``label`` into the
-    main video and the two (``[label]`` is consumed), the main video's new label, the two
-    outputs' arguments, and what to :meth:`~PassPreviews.remember` once ffmpeg has
-    written them."""
-    cut = preview_frames(frame, window, frames, fps, spec)
+    """The poster and preview of ``video`` (``frames`` frames; its poster and preview
+    where ``cut`` says: :func:`preview_frames`) made by the ffmpeg graph that writes it:
+    filters that split the graph's ``label`` into the main video and the two (``[label]``
+    is consumed), the main video's new label, the two outputs' arguments, and what to
+    :meth:`~PassPreviews.remember` once ffmpeg has written them."""
     poster = video.with_name(f"{video.stem}-poster.jpg")
     preview = video.with_name(f"{video.stem}-preview.mp4")
     name = label.strip("[]")

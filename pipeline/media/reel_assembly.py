@@ -48,7 +48,7 @@ from pipeline.core.settings import EncodeProfile
 from pipeline.media.codec import AUDIO_CODEC, PIX_FMT, ffmpeg_video_args
 from pipeline.media.ffmpeg_run import run_ffmpeg
 from pipeline.media.loudness import RATE, Loudness, LoudnessTarget, measure, normalise_filter
-from pipeline.media.previews import graph_previews
+from pipeline.media.previews import graph_previews, preview_frames
 from pipeline.media.untrusted_input import FORMAT_WHITELIST, ffmpeg_input, pyav_open_args
 
 CHANNELS = "stereo"
@@ -165,14 +165,8 @@ def assemble(
     else:
         graph, video = made.filter_graph, "[vout]"
         if shown is not None:
-            filters, video, extra, held = graph_previews(
-                "[vout]",
-                output,
-                made.frames,
-                float(reel.fps),
-                frame=shown.poster_frame,
-                window=shown.preview,
-            )
+            cut = preview_frames(shown.poster_frame, shown.preview, made.frames, float(reel.fps))
+            filters, video, extra, held = graph_previews("[vout]", output, made.frames, cut)
             graph += filters
             previews = (held.poster, held.preview)
         inputs = [arg for p in pieces for arg in ffmpeg_input(p.path)]

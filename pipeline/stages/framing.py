@@ -34,7 +34,7 @@ from pipeline.media.frame_pipe import FramePipe
 from pipeline.media.frame_size import decoder_cap_args, size_guard
 from pipeline.media.frames import check_complete, check_within_budget
 from pipeline.media.pass_previews import PASS_PREVIEWS, HeldPreviews
-from pipeline.media.previews import graph_previews
+from pipeline.media.previews import graph_previews, preview_frames
 from pipeline.media.probe import VideoInfo
 from pipeline.media.untrusted_input import ffmpeg_input
 from pipeline.render.framing_plan import (
@@ -101,9 +101,9 @@ class FramingStage:
         if request.final and request.segment is None:
             # The job's last video: its poster and preview come out of this graph too.
             fps = float(info.fps)
-            filters, label, previews, held = graph_previews(
-                "[v]", output, max(1, timeline.output_frames), fps
-            )
+            frames = max(1, timeline.output_frames)
+            cut = preview_frames(None, None, frames, fps)
+            filters, label, previews, held = graph_previews("[v]", output, frames, cut)
             inputs = [*inputs[:-1], inputs[-1] + filters]
         args = [*inputs, "-map", label, *ffmpeg_video_args(profile, ctx.encoder)]
         if info.has_audio:

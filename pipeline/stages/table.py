@@ -237,7 +237,9 @@ REEL_ASSEMBLY = StepSpec(
     name="assembly",
     machine=Machine(gpu=None, image=Image.BASE, cpu=4.0, memory_mb=4096),
     modal_function="assemble_reel",
-    timeout_s=1800,
+    # Three tries of 900 s fit inside the orchestrator's hour that waits for them (a 60 s
+    # 1080p reel encodes in about a minute on these cores).
+    timeout_s=900,
 )
 
 STEPS: dict[str, StepSpec] = {step.modal_function: step for step in (JOIN, PREVIEWS, REEL_ASSEMBLY)}

@@ -90,11 +90,9 @@ def running(
     estimated_cost_usd: float | None,
     notify: Notify | None = None,
     plan_s: Mapping[StageName, float] | None = None,
-    kind: JobKind = JobKind.CLIP,
 ) -> StatusManifest:
     """A run of the job begins (again): its stages listed, stages already done kept, each
-    with the planner's estimate of its time (``plan_s``) when there is one; ``kind``
-    says whether it makes a clip's output or a reel."""
+    with the planner's estimate of its time (``plan_s``) when there is one."""
     _leaving(status, "running")
     planned = plan_s or {}
 
@@ -107,7 +105,6 @@ def running(
     return _changed(
         status,
         notify=notify,
-        kind=kind,
         state=JobState.RUNNING,
         input_key=input_key,
         attempts=status.attempts + 1,
@@ -119,6 +116,13 @@ def running(
         stages={name: listed(name) for name in stages},
         progress=Progress(percent=SETUP_SHARE, message="starting"),
     )
+
+
+def as_reel(status: StatusManifest) -> StatusManifest:
+    """The job makes a reel (its clips made by jobs of their own): said in its status."""
+    if status.kind is JobKind.REEL:
+        return status
+    return _changed(status, kind=JobKind.REEL)
 
 
 def superseded(status: StatusManifest, job_id: str) -> StatusManifest:
@@ -429,10 +433,11 @@ def step_charged(name: StageName, result: StageResult, rates: Rates | None = Non
 
 
 def step_recorded(
-    name: str, result: StageResult, duration_s: float, rates: Rates | None = None
+    name: str, result: StageResult, duration_s: float, cache_key: str, rates: Rates | None = None
 ) -> Mutation:
     """A call that serves no stage (a reel's assembly, ``name``) finished: its own line in
-    the ledger, its use priced at ``rates`` and added to the job's totals."""
+    the ledger (with its ``cache_key`` and what it wrote, for a rerun to reuse), its use
+    priced at ``rates`` and added to the job's totals."""
     rates = rates or Rates()
     cost = rates.price(
         result.gpu, result.gpu_seconds, result.cpu_seconds, result.memory_gib_seconds
@@ -444,6 +449,8 @@ def step_recorded(
         memory_gib_seconds=result.memory_gib_seconds,
         startup_s=result.startup_s,
         cost_usd=round(cost, 6),
+        cache_key=cache_key,
+        outputs={str(k): str(v) for k, v in result.details.get("outputs", {}).items()},
     )
 
     def mutate(s: StatusManifest) -> StatusManifest:

@@ -14,10 +14,11 @@ import pytest
 
 from pipeline.client.app_client import ReelpipeClient
 from pipeline.client.submit import submit_manifest, upload_clip
-from pipeline.core.errors import EncoderCrashed
+from pipeline.core.errors import EncoderCrashed, StageInterrupted
 from pipeline.core.settings import Settings
 from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.compose import local_worker
+from pipeline.jobs.job_run import JobRun
 from pipeline.jobs.scan import Scanner
 from pipeline.jobs.worker import Worker
 from pipeline.manifests.status import JobKind, JobState, StatusManifest
@@ -32,6 +33,7 @@ from tests.integration.test_modal_runner import InProcessFunctions
 
 USER = "reeler"
 REAL_ASSEMBLE = reel_assembly.assemble
+REAL_SUCCEED = JobRun.succeed
 
 
 def _reel_request(bucket: Bucket, tmp_path: Path, request_id: str) -> None:
@@ -56,6 +58,14 @@ def _run_until_done(
         if status is not None and status.state.finished:
             return status
     raise AssertionError(f"{request_id} did not finish: {status}")
+
+
+def _scan_while(scanner: Scanner, going: Callable[[], bool], passes: int = 20) -> None:
+    for _ in range(passes):
+        if not going():
+            return
+        scanner.scan_once()
+    raise AssertionError(f"still going after {passes} scans")
 
 
 def _assert_reel_file(bucket: Bucket, key: str, tmp_path: Path) -> None:
@@ -163,6 +173,48 @@ def test_a_cancel_during_the_assembly_stops_it_at_a_frame(
     for index in range(2):
         child = client.status_for_request(f"{reel.job_id}-clip{index}")
         assert child is not None and child.state is JobState.SUCCEEDED
+
+
+def test_a_reel_stopped_after_its_assembly_reuses_it_while_its_files_remain(
+    bucket: Bucket, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reel's worker stops (a handback) after its assembly was recorded but before its
+    success was written, twice: the next pass finds the assembly's key and its files and
+    encodes nothing; once its reel file is gone, the pass after assembles it again."""
+    encodes: list[int] = []
+    stops = [1, 1]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        encodes.append(1)
+        return REAL_ASSEMBLE(*args, **kwargs)
+
+    def succeed_or_stop(run: JobRun, previews: dict[str, str]) -> StatusManifest:
+        if run.store.latest.kind is JobKind.REEL and stops:
+            stops.pop()
+            raise StageInterrupted("stopping before the reel's success is written")
+        return REAL_SUCCEED(run, previews)
+
+    monkeypatch.setattr("pipeline.jobs.reel_cut.assemble", counted)
+    monkeypatch.setattr(JobRun, "succeed", succeed_or_stop)
+    client = ReelpipeClient(bucket, USER)
+    worker = local_worker(bucket, settings)
+    scanner = Scanner(bucket, settings, dispatch=worker.run)
+    _reel_request(bucket, tmp_path, "stopped-reel")
+    try:
+        _scan_while(scanner, lambda: len(stops) == 2)
+        reel = client.status_for_request("stopped-reel")
+        assert reel is not None and reel.state is JobState.RUNNING and len(encodes) == 1
+        made = reel.steps["assembly"].outputs["reel.output"]
+        _scan_while(scanner, lambda: bool(stops))
+        assert len(encodes) == 1  # the second pass reused it
+        bucket.delete(made)
+        final = _run_until_done(bucket, settings, worker.run, "stopped-reel")
+    finally:
+        worker.close()
+    assert final.state is JobState.SUCCEEDED, final.error
+    assert len(encodes) == 2
+    assert final.output_key == final.steps["assembly"].outputs["reel.output"] != made
+    _assert_reel_file(bucket, final.outputs["reel.output"], tmp_path)
 
 
 def test_an_assembly_moves_the_reels_bar_and_no_stage() -> None:

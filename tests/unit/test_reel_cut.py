@@ -80,3 +80,28 @@ def test_a_players_moments_are_those_he_is_in_ranked_up_by_it() -> None:
     assert [(m.start_s, m.end_s) for m in kept] == [(0.0, 2.0), (3.0, 5.0)]
     assert kept[0].reasons == ("onsets", "the player in it 100%")
     assert kept[0].score == pytest.approx(0.5 + 2.0)
+
+
+@pytest.mark.parametrize(
+    ("frames", "best", "poster", "preview"),
+    [
+        # three 90-frame pieces crossfaded over 6 frames: they start at 0, 84, 168
+        ((90, 90, 90), 0, 42, (0, 84)),  # the first: up to where the next fades in
+        ((90, 90, 90), 1, 129, (90, 168)),  # the middle: both crossfades left out
+        ((90, 90, 90), 2, 216, (174, 258)),  # the last: from where it is alone to its end
+        ((90, 300, 90), 1, 234, (189, 279)),  # a long piece: 3 s around its middle
+    ],
+)
+def test_the_poster_and_preview_stay_inside_the_best_piece(
+    frames: tuple[int, ...], best: int, poster: int, preview: tuple[int, int]
+) -> None:
+    from fractions import Fraction
+    from pathlib import Path
+
+    from pipeline.jobs.reel_cut import shown_in
+    from pipeline.media.reel_assembly import Piece, ReelFormat
+
+    pieces = [Piece(Path(f"{i}.mp4"), 0, n, True) for i, n in enumerate(frames)]
+    fmt = ReelFormat(320, 180, Fraction(30), crossfade_s=0.2)
+    shown = shown_in(pieces, best, fmt)
+    assert (shown.poster_frame, shown.preview) == (poster, preview)

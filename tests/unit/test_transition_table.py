@@ -76,7 +76,7 @@ CANCEL = {
     (JobKind.CLIP, JobState.QUEUED): AT_ONCE,
     (JobKind.CLIP, JobState.WAITING_FOR_INPUT): AT_ONCE,
     (JobKind.CLIP, JobState.RUNNING): MARKED,
-    (JobKind.REEL, JobState.QUEUED): AT_ONCE,  # no clip of it submitted yet
+    (JobKind.REEL, JobState.QUEUED): AT_ONCE,  # not started, or re-queued once finished
     (JobKind.REEL, JobState.WAITING_FOR_INPUT): MARKED,  # its clips' jobs exist
     (JobKind.REEL, JobState.RUNNING): MARKED,
 }
