@@ -48,6 +48,8 @@ CONTENT_TYPES = {
     ".json": "application/json",
 }
 
+REEL_FOLDER = "reel"  # under the reel's job: reel/run-{epoch}/output.mp4 ...
+
 # The reel's bar during its assembly: the clips' downloads, then the encode, then uploads.
 DOWNLOADED, ENCODED = 0.1, 0.9
 
@@ -124,11 +126,11 @@ def _downloaded(
 
 def _uploaded(bucket: Bucket, assembly: Assembly, paths: dict[str, Path]) -> dict[str, str]:
     """The reel's files under its job's ``reel/run-{epoch}/``; their keys by label."""
-    layout = bucket.layout
-    root = layout.status_key(assembly.user_id, assembly.job_id).rsplit("/", 1)[0]
     outputs = {}
     for label, path in paths.items():
-        key = f"{root}/reel/run-{assembly.epoch}/{path.name}"
+        key = bucket.layout.stage_key(
+            assembly.user_id, assembly.job_id, REEL_FOLDER, path.name, epoch=assembly.epoch
+        )
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         bucket.upload_file(path, key, content_type=content_type)
         outputs[label if label in ("poster", "preview") else f"reel.{label}"] = key
