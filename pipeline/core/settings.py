@@ -32,7 +32,6 @@ from pipeline.core.setting_groups import (
     route,
 )
 
-EMBEDDED_HOST = "127.0.0.1"  # the embedded S3 server listens on loopback only
 EMBEDDED_ACCESS_KEY = "reelpipe-local"
 
 

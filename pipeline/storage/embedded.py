@@ -26,17 +26,22 @@ import logging
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.kept_secrets import make_private_dir
 from pipeline.core.listening import listen_on
-from pipeline.core.settings import EMBEDDED_HOST
 from pipeline.storage.sigv4 import KeyPair
 from pipeline.storage.sigv4_gate import SigV4Gate
-from pipeline.storage.snapshot import PeriodicSaver, Snapshot
+
+if TYPE_CHECKING:
+    from pipeline.storage.snapshot import PeriodicSaver
 
 __all__ = ["EMBEDDED_HOST", "EmbeddedS3", "KeyPair"]
+# The embedded S3 server listens on loopback only. Defined here, not with the settings:
+# the child process that serves ``reelpipe process``'s store imports this module and
+# nothing of the settings or logging libraries, so it is ready sooner.
+EMBEDDED_HOST = "127.0.0.1"
 # How often the serving loop checks for shutdown: stopping costs at most this long.
 POLL_INTERVAL_S = 0.05
 
@@ -99,6 +104,9 @@ class EmbeddedS3:
             )
         self.port = int(server.server_address[1])
         if self.data_dir is not None:
+            # Only a store kept on disk (``serve``) needs it, and it brings the logging.
+            from pipeline.storage.snapshot import PeriodicSaver, Snapshot
+
             snapshot = Snapshot(self.data_dir)
             snapshot.load()
             self._saver = PeriodicSaver(snapshot)

@@ -30,10 +30,9 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.request
 
 from pipeline.core.errors import ConfigError
-from pipeline.core.settings import EMBEDDED_HOST
+from pipeline.storage.embedded import EMBEDDED_HOST
 from pipeline.storage.sigv4 import KeyPair
 
 START_TIMEOUT_S = 30.0
@@ -154,6 +153,8 @@ def _warm(endpoint_url: str, keys: KeyPair) -> None:
     """Answer one signed request before saying we are ready: moto builds its S3 service on
     the first one (a third of a second), which would otherwise land on the parent's first
     call. Unsigned, the gate would refuse it before moto."""
+    import urllib.request
+
     from botocore.auth import S3SigV4Auth  # moto's own dependency: already loaded here
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
