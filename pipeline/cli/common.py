@@ -21,18 +21,18 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from pydantic import SecretStr
 
 from pipeline.core.errors import InvalidManifest
 from pipeline.core.kept_secrets import S3_SECRET_FILE, read_kept_secret
-from pipeline.core.settings import EMBEDDED_ACCESS_KEY, Settings
-from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
-from pipeline.manifests.job import parse_job_manifest
-from pipeline.manifests.reel import parse_reel_manifest
-from pipeline.manifests.status import JobState, StatusManifest
+
+# The settings and manifest libraries (pydantic, and numpy under the manifests) are
+# imported where they are used: ``reelpipe process`` starts its embedded store's child
+# before it loads them, so they load while the child starts on the other core.
+if TYPE_CHECKING:
+    from pipeline.core.settings import Settings
+    from pipeline.manifests.status import StatusManifest
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED = 130, 141
@@ -60,6 +60,8 @@ def flag_overrides(args: argparse.Namespace, **more: Any) -> dict[str, Any]:
 
 
 def settings_from(args: argparse.Namespace, **more: Any) -> Settings:
+    from pipeline.core.settings import Settings
+
     return Settings.from_env(os.environ, env_file=env_file(), **flag_overrides(args, **more))
 
 
@@ -92,6 +94,10 @@ def load_manifest(path: Path | None, max_bytes: int = 256 * 1024) -> dict[str, A
     """
     if path is None:
         return None
+    from pipeline.manifests.bounded_json import MAX_JSON_DEPTH, JsonRefused, loads_bounded
+    from pipeline.manifests.job import parse_job_manifest
+    from pipeline.manifests.reel import parse_reel_manifest
+
     try:
         with path.open("rb") as fh:
             raw = fh.read(max_bytes + 1)
@@ -127,6 +133,8 @@ def print_warnings(status: StatusManifest) -> None:
 
 
 def exit_for(status: StatusManifest) -> int:
+    from pipeline.manifests.status import JobState
+
     if status.state is JobState.SUCCEEDED:
         return EXIT_OK
     if status.state is JobState.FAILED:
@@ -146,6 +154,10 @@ def app_settings(args: argparse.Namespace) -> Settings:
     """Settings for commands that talk to a running system: with no endpoint configured,
     a local ``serve`` at its default address, signing with the secret key it keeps in its
     data directory (readable by its own user only)."""
+    from pydantic import SecretStr
+
+    from pipeline.core.settings import EMBEDDED_ACCESS_KEY
+
     settings = settings_from(args)
     endpoint = settings.storage.endpoint_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     local = urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1")

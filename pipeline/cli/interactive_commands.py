@@ -23,9 +23,9 @@ from pipeline.cli.common import (
     clip_problem,
     settings_from,
 )
-from pipeline.core.settings import Settings
 
 if TYPE_CHECKING:
+    from pipeline.core.settings import Settings
     from pipeline.storage.bucket import Bucket
 
 
@@ -33,7 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings_from(args, yolo_weights=args.weights)
 
 
-Call = Callable[["Bucket", Settings, str, str, argparse.Namespace], dict[str, Any]]
+Call = Callable[["Bucket", "Settings", str, str, argparse.Namespace], dict[str, Any]]
 
 
 def _on_local_clip(args: argparse.Namespace, call: Call) -> int:

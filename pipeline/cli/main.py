@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pipeline import __version__
 from pipeline.cli.app_parsers import add_app_commands
@@ -50,7 +50,10 @@ from pipeline.cli.lazy import later
 from pipeline.cli.termination import Terminated, raise_on_termination
 from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
 from pipeline.core.setting_groups import DEFAULT_MODAL_APP
-from pipeline.core.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.core.settings import Settings
+    from pipeline.storage.embedded_process import EmbeddedS3Process
 
 DESCRIPTION = (
     "Sports highlight clips through detect, framing, overlay and upscale, over an S3 bucket.\n"
@@ -68,7 +71,7 @@ SCHEMA_NAMES = ("job", "reel", "status", "framing-timeline", "detections")
 MODAL_INSTALL = "pip install -e '.[modal]' (or pip install 'reelpipe[modal]')"
 
 # Each command imports what it uses when it runs: `reelpipe process` starts its
-# embedded S3 server first, and the server's start overlaps these imports.
+# embedded S3 server's child first, and the child's start overlaps these imports.
 
 
 cmd_serve = later("pipeline.cli.system_commands", "cmd_serve")
@@ -81,8 +84,36 @@ cmd_reindex = later("pipeline.cli.system_commands", "cmd_reindex")
 
 def cmd_process(args: argparse.Namespace) -> int:
     """Run one clip end to end and download the output and status (or, with a reel
-    manifest, many clips into one reel)."""
+    manifest, many clips into one reel).
+
+    The embedded store's child is started before anything else is loaded (the settings,
+    the manifests, the pipeline): it boots on the other core meanwhile. It is let go
+    again when the settings name an endpoint after all, or nothing is to run."""
+    from pipeline.storage.embedded_process import EmbeddedS3Process
+
+    server = EmbeddedS3Process().start() if _may_embed(args) else None
+    try:
+        return _process_command(args, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _may_embed(args: argparse.Namespace) -> bool:
+    """Whether ``process`` will likely use the embedded store: no endpoint on the command
+    line or in the environment (the settings, a ``.env`` file included, decide)."""
+    named = any(
+        key.upper() == "REELPIPE_ENDPOINT_URL" and value for key, value in os.environ.items()
+    )
+    return args.endpoint_url is None and not named
+
+
+def _process_command(args: argparse.Namespace, server: EmbeddedS3Process | None) -> int:
+    """:func:`cmd_process` once its store's child, if any, is starting."""
     settings = settings_from(args)
+    if server is not None and not settings.embedded:
+        server.stop()  # an endpoint is configured (a .env file): no embedded store
+        server = None
     for clip in args.clips:
         problem = clip_problem(clip)
         if problem is not None:
@@ -90,6 +121,8 @@ def cmd_process(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     manifest = load_manifest(args.manifest, settings.security.max_manifest_bytes)
     if manifest is not None and "reel" in manifest:
+        if server is not None:
+            server.stop()  # a reel's run starts its own store
         return cmd_process_reel(args, settings, manifest)
     if len(args.clips) > 1:
         print(
@@ -99,32 +132,25 @@ def cmd_process(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     clip = args.clips[0] if args.clips else None
-    from pipeline.storage.embedded_process import EmbeddedS3Process
+    from pipeline.cli.progress_bar import ProgressBar
+    from pipeline.cli.stage_timing import timing_lines
+    from pipeline.jobs.compose import with_logging
+    from pipeline.jobs.process import process_clip
 
-    server = EmbeddedS3Process().start() if settings.embedded else None
+    settings = with_logging(settings, json_logs=True if args.json_logs else None)
+    bar = ProgressBar()
     try:
-        from pipeline.cli.progress_bar import ProgressBar
-        from pipeline.cli.stage_timing import timing_lines
-        from pipeline.jobs.compose import with_logging
-        from pipeline.jobs.process import process_clip
-
-        settings = with_logging(settings, json_logs=True if args.json_logs else None)
-        bar = ProgressBar()
-        try:
-            done = process_clip(
-                settings,
-                clip,
-                manifest,
-                user=args.user,
-                out_dir=args.out,
-                on_status=bar.update,
-                server=server,
-            )
-        finally:
-            bar.close()
+        done = process_clip(
+            settings,
+            clip,
+            manifest,
+            user=args.user,
+            out_dir=args.out,
+            on_status=bar.update,
+            server=server,
+        )
     finally:
-        if server is not None:
-            server.stop()
+        bar.close()
     print(f"{'job:':<12}{done.status.job_id} {done.status.state.value}")
     for line in timing_lines(done.status):
         print(line)
@@ -182,6 +208,7 @@ def cmd_moments(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the cost model's plan for a clip and a manifest (nothing runs)."""
+    from pipeline.core.settings import Settings
     from pipeline.jobs.plan import Objective, plan_job
     from pipeline.jobs.sample_reel import REENCODE_MANIFEST
     from pipeline.manifests.job import parse_job_manifest

@@ -24,7 +24,6 @@ import structlog
 from pipeline.core.errors import JobCancelled, JobError, LeaseLost, StageInterrupted
 from pipeline.core.settings import Settings
 from pipeline.core.usage import FirstCall, metered
-from pipeline.jobs.reel_assembly_call import assemble_reel
 from pipeline.runners.frame_boundary import FrameBoundary, Interrupted, never
 from pipeline.runners.ledger import busy_shares, charged
 from pipeline.runners.wire import call_from_wire, error_to_wire, results_to_wire
@@ -86,5 +85,9 @@ def execute_here(
     """Run ``call`` on this machine: a reel's assembly, else its stages (one result per
     stage, in order)."""
     if call.assembly is not None:
+        # Imported here: a reel's assembly brings OpenCV, PyAV and the moment finder,
+        # which a clip's job started by ``reelpipe process`` need not load.
+        from pipeline.jobs.reel_assembly_call import assemble_reel
+
         return [assemble_reel(bucket, settings, call.assembly, progress)]
     return execute(bucket, settings, call, progress)
