@@ -1,5 +1,9 @@
 """One pass over a clip: decode, scale, detect in batches every ``stride`` frames, track.
 
+The clip is decoded once: a detector with a background model to prime (the motion
+backend) is primed from the pass's own first frames
+(:mod:`pipeline.detect.background_window`), which are detected after it.
+
 Example::
 
     found = detect_frames(path, info, MotionDetector(), stride=2)
@@ -10,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from pipeline.detect.appearance import describe
+from pipeline.detect.background_window import BackgroundWindow, WindowConfig
 from pipeline.detect.camera_motion import CameraSteps
 from pipeline.detect.contract import PLAYER, Detector, FrameDetections
 from pipeline.detect.shots import ShotCuts
@@ -24,10 +29,19 @@ from pipeline.media.codec import even
 from pipeline.media.frames import FrameReader, YuvFrame
 from pipeline.media.probe import VideoInfo
 
-SHORT_CLIP_FRAMES = 900  # decoded through for a background sample; longer: keyframes
-
 ProgressFn = Callable[[float], None]
 TrackerFactory = Callable[[float], Tracker | None]
+
+
+@runtime_checkable
+class Primed(Protocol):
+    """A detector whose background model starts from several frames of the clip (the
+    motion backend): the pass primes it from its first ones."""
+
+    prime_window: WindowConfig
+
+    def prime(self, samples: list[np.ndarray]) -> None:
+        """Start the background from ``samples`` (RGB at the detector's width)."""
 
 
 class FrameWatcher(Protocol):
@@ -81,26 +95,6 @@ def scaled_rgb(
     return rgb
 
 
-def sample_frames(path: Path, info: VideoInfo, width: int, count: int = 25) -> list[np.ndarray]:
-    """About ``count`` frames spread over the clip, RGB at ``width`` (for a background).
-
-    A short clip is decoded through, keeping every k-th frame; a long one gives
-    its keyframes (only those are decoded), thinned to ``count``.
-    """
-    scaler = VideoReformatter()
-    with FrameReader(path, info) as reader:
-        if info.frame_count > SHORT_CLIP_FRAMES:
-            keys = [scaled_rgb(f, width, scaler) for f in reader.keyframes()]
-            if len(keys) >= count // 3:
-                step = max(1, len(keys) // count)
-                return keys[::step][:count]
-    step = max(1, info.frame_count // count)
-    with FrameReader(path, info) as reader:
-        return [scaled_rgb(f, width, scaler) for f in reader.frames() if f.index % step == 0][
-            :count
-        ]
-
-
 def detect_frames(
     path: Path,
     info: VideoInfo,
@@ -119,7 +113,9 @@ def detect_frames(
     in source pixels, with track ids on the players when a tracker is given and each
     box's colours (:mod:`pipeline.detect.appearance`); every
     frame of the range is shown to ``shots`` (the cuts, found in the same decode), then
-    to ``looks`` (the clicked players followed by their look in the same decode)."""
+    to ``looks`` (the clicked players followed by their look in the same decode). A
+    detector with a background to prime (:class:`Primed`) is primed from the pass's
+    first frames, as many as its ``prime_window`` says."""
     end = info.frame_count if end is None else end
     found: dict[int, FrameDetections] = {}
     track = tracker(float(info.fps) / stride)
@@ -128,11 +124,9 @@ def detect_frames(
     total = max(1, end - start)
     shape = (even(info.display_height), even(info.display_width))
 
-    def flush() -> None:
-        if not pending:
-            return
-        results = detector.detect([image for _, image in pending])
-        for (index, image), det in zip(pending, results, strict=True):
+    def detect(batch: list[tuple[int, np.ndarray]]) -> None:
+        results = detector.detect([image for _, image in batch])
+        for (index, image), det in zip(batch, results, strict=True):
             det.appearance = describe(image, det.xyxy)
             if track is not None and det.camera is None:
                 det.camera = camera(image)
@@ -143,32 +137,53 @@ def detect_frames(
                 ids[players] = track.update(det.of_class(PLAYER), shape)
                 det.track_ids = ids
             found[index] = det
+
+    def flush() -> None:
+        for first in range(0, len(pending), batch_size):
+            detect(pending[first : first + batch_size])
         pending.clear()
 
+    window, last = None, end
+    if isinstance(detector, Primed):
+        last = detector.prime_window.last((start, end), float(info.fps), info.frame_count)
+        window = BackgroundWindow(detector.prime, (start, last), detector.prime_window)
     scaler = VideoReformatter()
-    prime = getattr(detector, "prime", None)
-    if prime is not None:
-        prime(sample_frames(path, info, detector.input_width))
     with FrameReader(path, info) as reader:
         # A constant-rate clip seeks to ``start``; any other is decoded from the top.
         seek = start > 0 and info.constant_rate
-        frames = reader.frames(start=start, end=end) if seek else reader.frames()
+        frames = reader.frames(start=start, end=last) if seek else reader.frames()
         for frame in frames:
-            if frame.index >= end:
+            if frame.index >= last:
                 break
             if frame.index < start:
                 continue
-            if shots is not None:
+            in_range = frame.index < end
+            if shots is not None and in_range:
                 shots.add(frame)
+            cuts = [] if shots is None else shots.cuts
+            on_stride = (frame.index - start) % stride == 0
+            detected = in_range and (on_stride or frame.index == end - 1)
+            held = window is not None and window.open and (on_stride or detected)
             small = None
-            if (frame.index - start) % stride == 0 or frame.index == end - 1:
+            if detected or held:
                 small = scaled_rgb(frame, detector.input_width, scaler)
+            if window is not None and window.open:
+                if held:
+                    assert small is not None
+                    window.hold(frame.index, small, detect=detected)
+                if window.full(frame.index):
+                    pending.extend(window.close())
+            elif detected:
+                assert small is not None
                 pending.append((frame.index, small))
-                if len(pending) == batch_size:
-                    flush()
-            if looks is not None:
-                looks.see(frame, small, found, [] if shots is None else shots.cuts)
-            progress(min(1.0, (frame.index - start + 1) / total))
+            if len(pending) >= batch_size:
+                flush()
+            if looks is not None and in_range:
+                looks.see(frame, small if detected else None, found, cuts)
+            if in_range:
+                progress(min(1.0, (frame.index - start + 1) / total))
+        if window is not None and window.open:  # the clip ended before the window did
+            pending.extend(window.close())
         flush()
     if looks is not None:
         looks.finish(found, [] if shots is None else shots.cuts)

@@ -4,9 +4,10 @@ Background subtraction (OpenCV's MOG2) on a small, blurred colour copy of
 each frame (colour: a red shirt on green grass is as bright as the grass);
 the foreground mask is grown and closed (a person's head, shirt and legs join
 into one blob) and split into blobs.
-The background model starts from the median of frames sampled across the whole
-clip (:meth:`MotionDetector.prime`), so players are found from the first frame,
-whole, and leave no ghosts where they stood; it then adapts slowly (light).
+The background model starts from the median of the pass's first few seconds
+(:meth:`MotionDetector.prime`, fed by :mod:`pipeline.detect.background_window`
+from the pass's own decode), so players are found from the first frame, whole,
+and leave no ghosts where they stood; it then adapts slowly (light).
 The action centre is the centroid of all moving pixels, so a camera that
 follows it follows the play.
 
@@ -28,6 +29,7 @@ import itertools
 import cv2
 import numpy as np
 
+from pipeline.detect.background_window import WindowConfig
 from pipeline.detect.camera_motion import IDENTITY, camera_step, compose, invert, moved
 from pipeline.detect.contract import PLAYER, FrameDetections
 from pipeline.detect.person_shape import PersonShape, upright_groups
@@ -52,8 +54,10 @@ class MotionDetector:
         learning_rate: float = 0.01,
         shape: PersonShape | None = None,
         hold: HoldConfig | None = None,
+        prime_window: WindowConfig | None = None,
     ) -> None:
         self.input_width = input_width
+        self.prime_window = prime_window or WindowConfig()  # the frames prime() is given
         self.min_area_fraction = min_area_fraction
         self.shape = shape or PersonShape()  # how a person's fragments join into one box
         self._hold = StillHold(hold)  # who stopped moving, found again by his look
