@@ -7,13 +7,16 @@ from pathlib import Path
 
 from pipeline.cli.common import add_connection_args
 from pipeline.cli.lazy import later
-from pipeline.manifests.status import JobState
 
 COMMANDS = "pipeline.cli.app_commands"
 
 
 def add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``jobs``, ``cancel``, ``url``, ``download`` and ``config``."""
+    # Imported when the parser is built, not with this module: ``reelpipe process``
+    # starts its store's child before the manifests (pydantic, numpy) load.
+    from pipeline.manifests.status import JobState
+
     p = sub.add_parser("jobs", help="list a user's jobs, newest first")
     p.add_argument("--state", choices=[s.value for s in JobState])
     p.add_argument("--since", help="only jobs created since this date (ISO)")

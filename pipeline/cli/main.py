@@ -49,7 +49,6 @@ from pipeline.cli.interactive_commands import add_detect_commands
 from pipeline.cli.lazy import later
 from pipeline.cli.termination import Terminated, raise_on_termination
 from pipeline.core.errors import AccessDenied, BucketNotFound, ReelpipeError, StorageUnavailable
-from pipeline.core.setting_groups import DEFAULT_MODAL_APP
 
 if TYPE_CHECKING:
     from pipeline.core.settings import Settings
@@ -91,7 +90,9 @@ def cmd_process(args: argparse.Namespace) -> int:
     again when the settings name an endpoint after all, or nothing is to run."""
     from pipeline.storage.embedded_process import EmbeddedS3Process
 
-    server = EmbeddedS3Process().start() if _may_embed(args) else None
+    server: EmbeddedS3Process | None = getattr(args, "early_store", None)
+    if server is None and args.endpoint_url is None and not _endpoint_in_environment():
+        server = EmbeddedS3Process().start()
     try:
         return _process_command(args, server)
     finally:
@@ -99,13 +100,25 @@ def cmd_process(args: argparse.Namespace) -> int:
             server.stop()
 
 
-def _may_embed(args: argparse.Namespace) -> bool:
-    """Whether ``process`` will likely use the embedded store: no endpoint on the command
-    line or in the environment (the settings, a ``.env`` file included, decide)."""
-    named = any(
+def early_store(argv: Sequence[str]) -> EmbeddedS3Process | None:
+    """``reelpipe process``'s embedded store's child, started before even the parser is
+    built (it loads the manifests and the settings library): None for another command, a
+    help request, or an endpoint on the command line or in the environment. The settings
+    decide in the end (:func:`cmd_process` lets it go when they name an endpoint)."""
+    if not argv or argv[0] != "process" or _endpoint_in_environment():
+        return None
+    if any(a in ("-h", "--help") or a.startswith("--endpoint") for a in argv):
+        return None
+    from pipeline.storage.embedded_process import EmbeddedS3Process
+
+    return EmbeddedS3Process().start()
+
+
+def _endpoint_in_environment() -> bool:
+    """Whether the environment names an endpoint (``.env`` files are the settings' to read)."""
+    return any(
         key.upper() == "REELPIPE_ENDPOINT_URL" and value for key, value in os.environ.items()
     )
-    return args.endpoint_url is None and not named
 
 
 def _process_command(args: argparse.Namespace, server: EmbeddedS3Process | None) -> int:
@@ -323,6 +336,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``reelpipe``."""
+    # Imported here, not with this module (it brings the settings library): see main().
+    from pipeline.core.setting_groups import DEFAULT_MODAL_APP
+
     parser = argparse.ArgumentParser(
         prog="reelpipe",
         description=DESCRIPTION,
@@ -454,8 +470,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``reelpipe`` console script: one line and an exit code for
-    every mistake and failure (see ``pipeline.cli.common`` for the codes), no traceback."""
+    every mistake and failure (see ``pipeline.cli.common`` for the codes), no traceback.
+
+    ``reelpipe process`` starts its embedded store's child first of all
+    (:func:`early_store`): it boots on the other core while the parser, the settings and
+    the pipeline load here."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    store = early_store(words)
+    try:
+        return _run_command(words, store)
+    finally:
+        if store is not None:
+            store.stop()
+
+
+def _run_command(argv: list[str], store: EmbeddedS3Process | None) -> int:
+    """:func:`main` once ``process``'s store, if any, is starting."""
     args = build_parser().parse_args(argv)
+    if store is not None:
+        args.early_store = store
     try:
         code: int = args.func(args)
         sys.stdout.flush()

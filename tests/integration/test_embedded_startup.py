@@ -19,8 +19,13 @@ from tests.factories import make_clip
 # What the store's child must not load: the settings (pydantic-settings) and the logging
 # (structlog, and rich under it). moto, werkzeug and botocore are what it needs.
 HEAVY_FOR_THE_CHILD = ("pipeline.core.settings", "pydantic_settings", "structlog", "rich")
-# What ``process`` loads only once its store's child is started.
+# What ``process`` loads only once its store's child is started: the parser's own
+# imports (the manifests, pydantic, numpy, the settings library) and the pipeline's.
 LOADED_AFTER_THE_CHILD = (
+    "pydantic",
+    "pydantic_settings",
+    "numpy",
+    "pipeline.manifests.status",
     "pipeline.core.settings",
     "pipeline.jobs.compose",
     "pipeline.jobs.process",
