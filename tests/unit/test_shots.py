@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -61,6 +62,40 @@ def test_a_pan_and_a_flash_are_not_cuts() -> None:
     """A steady pan changes every frame a little; a one-frame flash comes back."""
     frames = [frame(i, gradient(3 * i)) for i in range(40)]
     frames[15] = frame(15, np.full((H, W), 250, np.uint8))
+    assert cuts_of(frames) == []
+
+
+def test_a_jump_cut_between_two_look_alike_shots_is_found() -> None:
+    """One still scene, then the same scene with its one bright object moved across
+    (a jump cut on a fixed camera): the same colours and a layout change under its
+    threshold, but many times the still shot's own (sensor noise only)."""
+    noise = np.random.default_rng(3)
+    before = np.full((H, W), 90, np.uint8)
+    before[30:60, 10:50] = 200
+    after = np.full((H, W), 90, np.uint8)
+    after[30:60, 110:150] = 200
+
+    def noisy(luma: np.ndarray) -> np.ndarray:
+        return np.clip(luma + noise.integers(-2, 3, luma.shape), 0, 255).astype(np.uint8)
+
+    frames = [frame(i, noisy(before)) for i in range(20)]
+    frames += [frame(20 + i, noisy(after)) for i in range(20)]
+    assert cuts_of(frames) == [20]
+
+
+def test_a_still_camera_that_starts_a_whip_pan_is_not_cut() -> None:
+    """Still for 15 frames, then 16 pixels a frame (a tenth of the width): the first
+    moving frame is unlike the still ones by far, but the next moves as much again; a
+    cut changes once."""
+    texture = np.random.default_rng(7).integers(0, 256, (H, 6 * W)).astype(np.float32)
+    texture = cv2.GaussianBlur(texture, (0, 0), 6)
+    scene = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+
+    def view(x: int) -> np.ndarray:
+        return np.ascontiguousarray(scene[:, x : x + W])
+
+    frames = [frame(i, view(20)) for i in range(15)]
+    frames += [frame(15 + i, view(20 + 16 * (i + 1))) for i in range(30)]
     assert cuts_of(frames) == []
 
 
