@@ -16,10 +16,14 @@ the same x264 settings, fast CRF 23):
 - framing only, against the same graph with one encode;
 - the fixed overhead: ``process`` of a 3-frame clip (the normalising encode only),
   against ffmpeg re-encoding that clip, and of a 1 s clip with the overlay (its poster
-  and preview included), against the bare spotlight on that second.
+  and preview included), against the bare spotlight on that second;
+- two parts of that start-up (``--only startup``), against a bare interpreter
+  (``python -c pass``): the imports ``process`` makes before its job runs, and its
+  embedded store's child, from its start until it serves.
 
 Usage (from the repository root):
-python -m bench.process_e2e [--runs 3] [--seconds 20] [--only overlay,chain,framing,second]
+python -m bench.process_e2e [--runs 3] [--seconds 20]
+    [--only overlay,chain,framing,second,tiny,startup]
     [--before DIR]   # also each reelpipe row from another checkout (git archive), interleaved
 """
 
@@ -46,6 +50,16 @@ from pipeline.media.sample import write_sample_clip
 from pipeline.render.framing_plan import filter_graph, plan_timeline
 
 X264 = ["-c:v", "libx264", "-preset", "fast", "-crf", "23", "-pix_fmt", "yuv420p"]
+# What ``process`` imports before its job runs (the command, its progress bar, the worker
+# and the local run), and its store's child from its start until it serves.
+STARTUP_IMPORTS = (
+    "import pipeline.cli.main, pipeline.cli.progress_bar, pipeline.cli.stage_timing, "
+    "pipeline.jobs.compose, pipeline.jobs.process"
+)
+STORE_CHILD = (
+    "from pipeline.storage.embedded_process import EmbeddedS3Process; "
+    "server = EmbeddedS3Process().start(); server.endpoint_url; server.stop()"
+)
 FRAMING = {
     "trim": {"start_s": 2.0, "end_s": 18.0},
     "aspect": "9:16",
@@ -111,6 +125,9 @@ def main() -> None:
         cmd += ["--out", str(work / f"out-{name}")]
         environment = {**os.environ, "REELPIPE_SCRATCH_DIR": str(work / "scratch"), **env}
         return lambda: _run_in(cmd, environment, cwd)
+
+    def python(code: str, cwd: Path | None = None) -> Callable[[], None]:
+        return lambda: _run_in([sys.executable, "-c", code], dict(os.environ), cwd)
 
     framed_graph = graph.replace("[v]", "[out]")
     # The spotlight, by ffmpeg's filters: the same dim outside a soft ellipse.
@@ -192,9 +209,22 @@ def main() -> None:
             process("second", second),
             "limit-second",
         ),
+        "limit-python": ("bare interpreter (python -c pass)", python("pass"), "limit-python"),
+        "imports": (
+            "the imports process makes before its job",
+            python(STARTUP_IMPORTS),
+            "limit-python",
+        ),
+        "child": (
+            "its store's child, from its module's import until it serves",
+            python(STORE_CHILD),
+            "limit-python",
+        ),
     }
+    startup = ("limit-python", "imports", "child")
     if args.only:
         wanted = set(args.only.split(","))
+        wanted |= set(startup) if "startup" in wanted else set()
         wanted |= {rows[k][2] for k in wanted if k in rows}
         rows = {k: v for k, v in rows.items() if k in wanted}
     if args.before is not None:
@@ -210,6 +240,14 @@ def main() -> None:
                 label, _, limit = rows[key]
                 call = process(name, clip, cwd=args.before.resolve())
                 rows[f"{key}-before"] = (f"{label}, before", call, limit)
+        for key, code in (("imports", STARTUP_IMPORTS), ("child", STORE_CHILD)):
+            if key in rows:
+                label, _, limit = rows[key]
+                rows[f"{key}-before"] = (
+                    f"{label}, before",
+                    python(code, args.before.resolve()),
+                    limit,
+                )
     results: dict[str, list[Timing]] = {key: [] for key in rows}
     for _ in range(args.runs):
         for key, (_, call, _) in rows.items():
@@ -223,8 +261,9 @@ def main() -> None:
         f"{timeline.crop.height}), {os.cpu_count()} cores, best and median of "
         f"{args.runs} interleaved runs"
     )
-    print(HEADER)
-    for key, (label, _, limit) in rows.items():
+    jobs = {k: v for k, v in rows.items() if k.removesuffix("-before") not in startup}
+    print(HEADER if jobs else "")
+    for key, (label, _, limit) in jobs.items():
         whole = key.removesuffix("-before") in ("limit-clip", "overlay")
         frames = truth.frames if whole else timeline.output_frames
         frames = 3 if "tiny" in key else frames
@@ -232,11 +271,13 @@ def main() -> None:
         print(table_row(label, results[key], frames, results[limit]))
     # CPU seconds (this process's children: ffmpeg, or reelpipe and its own children) are
     # what a neighbour's load disturbs least: on 2 busy cores they are the cost.
-    print("\n| path | median CPU s | x limit's CPU (median) |\n| --- | --- | --- |")
-    for key, (label, _, limit) in rows.items():
+    if jobs:
+        print("\n| path | median CPU s | x limit's CPU (median) |\n| --- | --- | --- |")
+    for key, (label, _, limit) in jobs.items():
         own_cpu = statistics.median(t.cpu_s for t in results[key])
         limit_cpu = statistics.median(t.cpu_s for t in results[limit])
         print(f"| {label} | {own_cpu:.2f} | {own_cpu / limit_cpu:.2f}x |")
+    _print_startup(rows, results)
     overheads = [("tiny", "limit-tiny"), ("second", "limit-second")]
     overheads += [(f"{short}-before", limit) for short, limit in overheads]
     for short, limit in overheads:
@@ -248,6 +289,26 @@ def main() -> None:
                 f"\nfixed overhead of process, {short} (best / median): "
                 f"{own[0] - bare_runs[0]:.2f} / {own[mid] - bare_runs[mid]:.2f} s over bare"
             )
+
+
+def _print_startup(rows: dict[str, tuple[str, Callable[[], None], str]],
+                   results: dict[str, list[Timing]]) -> None:  # fmt: skip
+    """The start-up parts: each one's wall and CPU over a bare interpreter's (medians)."""
+    parts = [key for key in rows if key.removesuffix("-before") in ("imports", "child")]
+    if not parts:
+        return
+    bare_wall = statistics.median(t.wall_s for t in results["limit-python"])
+    bare_cpu = statistics.median(t.cpu_s for t in results["limit-python"])
+    print(f"\nbare interpreter: {bare_wall:.3f} s wall, {bare_cpu:.3f} CPU s (medians)")
+    print("| start-up part | median wall s over bare | best | median CPU s over bare |")
+    print("| --- | --- | --- | --- |")
+    for key in parts:
+        walls = [t.wall_s for t in results[key]]
+        cpu = statistics.median(t.cpu_s for t in results[key])
+        print(
+            f"| {rows[key][0]} | {statistics.median(walls) - bare_wall:.3f} | "
+            f"{min(walls) - bare_wall:.3f} | {cpu - bare_cpu:.3f} |"
+        )
 
 
 def _run_in(cmd: list[str], env: dict[str, str], cwd: Path | None) -> None:
