@@ -132,6 +132,7 @@ class BuiltClip(BaseModel):
 
     name: str
     kind: str  # similar_shots, fast_motion or gradual
+    set: int  # 1, 2 or 3: when it was built (see the file's rule)
     source: Source
     native: str  # the native clip whose labelled cuts carry over into its ranges
     what_it_is: str
@@ -300,6 +301,7 @@ def frame_count(path: Path) -> int:
 class BenchClip:
     name: str
     kind: str
+    set: int  # 0 for a clip as its package ships it
     path: Path
     frames: int
     minutes: float
@@ -321,7 +323,7 @@ def native_clips(labels: NativeLabels) -> list[BenchClip]:
             ignore=[g.frame for g in clip.ignore],
             gradual=[(g.first, g.last) for g in clip.gradual],
         )
-        clips.append(BenchClip(clip.name, "native", path, frames, minutes(path), truth))
+        clips.append(BenchClip(clip.name, "native", 0, path, frames, minutes(path), truth))
     return clips
 
 
@@ -343,7 +345,7 @@ def built_clips(labels: BuiltLabels, natives: NativeLabels, out: Path) -> list[B
         if frames != expected:
             raise ValueError(f"{clip.name}: built {frames} frames, its ranges give {expected}")
         truth = Truth(cuts=cuts, ignore=[], gradual=[(g.first, g.last) for g in clip.gradual])
-        clips.append(BenchClip(clip.name, clip.kind, path, frames, minutes(path), truth))
+        clips.append(BenchClip(clip.name, clip.kind, clip.set, path, frames, minutes(path), truth))
     return clips
 
 
@@ -454,10 +456,12 @@ def quality_table(
         "| F1 +-3 | gradual found |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    groups = [("all", clips)] + [
+    groups = [("all", clips)]
+    groups += [
         (kind, [c for c in clips if c.kind == kind])
         for kind in ("native", "similar_shots", "fast_motion", "gradual")
     ]
+    groups += [(f"built, set {n}", [c for c in clips if c.set == n]) for n in (1, 2, 3)]
     for group, members in groups:
         if not members:
             continue
@@ -514,7 +518,7 @@ def main() -> None:
                 cores[name].extend(t.cores_busy for t in timings)
             if measured.neural_decode_s:
                 neural_decode += statistics.median(measured.neural_decode_s)
-            print(f"{clip.name} ({clip.kind}, {clip.frames} frames): truth {clip.truth.cuts}")
+            print(f"{clip.name} ({clip.kind} {clip.set}, {clip.frames} frames): {clip.truth.cuts}")
             if clip.truth.gradual:
                 print(f"  gradual {clip.truth.gradual}")
             for name in detectors:
