@@ -2,10 +2,10 @@
 
 Two label files:
 
-- ``bench/data/shot_cuts.json``: clips that installed packages ship, with every
+- ``bench/data/shot_cuts/native.json``: clips that installed packages ship, with every
   hard cut labelled by hand (the first frame of each new shot), frames to ignore
   (a black lead-in frame) and gradual transitions, if any, as spans;
-- ``bench/data/shot_cuts_built.json``: clips built here from those by ffmpeg
+- ``bench/data/shot_cuts/built.json``: clips built here from those by ffmpeg
   (frame ranges of one source joined, kept every ``every``-th frame, or moved by a
   frame-wise camera filter), whose cuts follow from the recipe: a known truth. Each
   recipe lists its cuts too, and the bench refuses a recipe whose listed cuts differ
@@ -64,8 +64,8 @@ from pipeline.media.frames import FrameReader
 from pipeline.media.probe import probe
 
 DATA = Path(__file__).parent / "data"
-NATIVE = DATA / "shot_cuts.json"
-BUILT = DATA / "shot_cuts_built.json"
+NATIVE = DATA / "shot_cuts" / "native.json"
+BUILT = DATA / "shot_cuts" / "built.json"
 TOLERANCES = (1, 3)
 NEURAL_THRESHOLD = 0.5  # the library's default
 NEURAL_SIZE = (48, 27)  # what the network takes
