@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import SecretStr
 
 from bench.bare_spotlight import looped, masked_dim, spotlight_mask
+from bench.embedded_bench import ready_bucket, store_settings
 from pipeline.client.submit import submit_manifest, upload_clip
-from pipeline.core.settings import EncodeProfile, Settings
+from pipeline.core.settings import EncodeProfile
 from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import FramingParams
@@ -50,7 +50,6 @@ from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.render.framing_plan import filter_graph, plan_timeline
 from pipeline.runners.local import LocalRunner
-from pipeline.storage.bucket import Bucket, make_s3_client
 from pipeline.storage.embedded import EmbeddedS3
 from pipeline.storage.sigv4 import KeyPair
 
@@ -144,16 +143,13 @@ def main() -> None:
 
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=10)}}
     with EmbeddedS3(keys=KEYS) as server:
-        settings = Settings(
-            endpoint_url=server.endpoint_url,
-            bucket="bench",
-            access_key_id=SecretStr(KEYS.access_key_id),
-            secret_access_key=SecretStr(KEYS.secret_access_key),
+        settings = store_settings(
+            server,
+            KEYS,
             scratch_dir=work / "scratch",
             final_encode=EncodeProfile(preset="fast", crf=23),
         )
-        bucket = Bucket(make_s3_client(settings), settings.storage.bucket)
-        bucket.ensure_exists(settings.storage.region)
+        bucket = ready_bucket(settings)
         worker = Worker(bucket, settings, LocalRunner(bucket, settings))
         whole, short = upload_clip(bucket, "u", clip), upload_clip(bucket, "u", second)
         jobs = {

@@ -33,8 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import SecretStr
-
+from bench.embedded_bench import ready_bucket, store_settings
 from bench.measure import run
 from bench.reel_assembly import FPS, PROFILE, bare, make_clips
 from pipeline.client.app_client import ReelpipeClient
@@ -47,7 +46,7 @@ from pipeline.manifests.status import JobState, StatusManifest
 from pipeline.media.codec import ffmpeg_video_args
 from pipeline.media.reel_assembly import Piece
 from pipeline.runners.local import LocalRunner
-from pipeline.storage.bucket import Bucket, make_s3_client
+from pipeline.storage.bucket import Bucket
 from pipeline.storage.embedded import EmbeddedS3
 from pipeline.storage.sigv4 import KeyPair
 
@@ -129,17 +128,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="reelpipe-bench-reel-inbox-"))
     clips = make_clips(work, args.seconds)
     with EmbeddedS3(keys=KEYS) as server:
-        settings = Settings(
-            endpoint_url=server.endpoint_url,
-            bucket="bench",
-            access_key_id=SecretStr(KEYS.access_key_id),
-            secret_access_key=SecretStr(KEYS.secret_access_key),
+        settings = store_settings(
+            server,
+            KEYS,
             scratch_dir=work / "scratch",
             final_encode=EncodeProfile(preset=PROFILE.preset, crf=PROFILE.crf),
             scan_period_s=0.2,
         )
-        bucket = Bucket(make_s3_client(settings), settings.storage.bucket)
-        bucket.ensure_exists(settings.storage.region)
+        bucket = ready_bucket(settings)
         ours: list[ReelRun] = []
         limit: list[float] = []
         for n in range(args.runs):
