@@ -12,7 +12,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -154,6 +154,8 @@ def detect_frames(
         frames = reader.frames(start=start, end=last) if seek else reader.frames()
         for frame in frames:
             if frame.index >= last:
+                if frame.index >= info.frame_count:
+                    _read_to_the_end(frames)
                 break
             if frame.index < start:
                 continue
@@ -188,3 +190,11 @@ def detect_frames(
     if looks is not None:
         looks.finish(found, [] if shots is None else shots.cuts)
     return found
+
+
+def _read_to_the_end(frames: Iterator[YuvFrame]) -> None:
+    """The clip holds more frames than it declares: read on, so that one holding far more
+    (a forged duration hiding a long stream) is stopped by the reader's frame budget as
+    InvalidMedia, and one a few frames long (an honest variable rate) just ends."""
+    for _ in frames:
+        pass
