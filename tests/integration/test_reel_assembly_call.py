@@ -60,6 +60,17 @@ def _run_until_done(
     raise AssertionError(f"{request_id} did not finish: {status}")
 
 
+def _reel_made_by(
+    worker: Worker, bucket: Bucket, settings: Settings, tmp_path: Path, request_id: str
+) -> StatusManifest:
+    """The two-clip reel submitted as ``request_id`` and run by ``worker`` (closed after)."""
+    _reel_request(bucket, tmp_path, request_id)
+    try:
+        return _run_until_done(bucket, settings, worker.run, request_id)
+    finally:
+        worker.close()
+
+
 def _scan_while(scanner: Scanner, going: Callable[[], bool], passes: int = 20) -> None:
     for _ in range(passes):
         if not going():
@@ -88,11 +99,7 @@ def test_on_modal_a_reel_is_assembled_by_one_call_on_its_machine_and_billed_on_i
 ) -> None:
     functions = InProcessFunctions(bucket, settings)
     worker = Worker(bucket, settings, ModalRunner(functions))
-    _reel_request(bucket, tmp_path, "modal-reel")
-    try:
-        reel = _run_until_done(bucket, settings, worker.run, "modal-reel")
-    finally:
-        worker.close()
+    reel = _reel_made_by(worker, bucket, settings, tmp_path, "modal-reel")
     assert reel.state is JobState.SUCCEEDED, reel.error
     assert reel.kind is JobKind.REEL and reel.stages == {}
     _assert_reel_file(bucket, reel.outputs["reel.output"], tmp_path)
@@ -128,12 +135,7 @@ def test_a_transient_failure_of_the_assembly_is_retried_alone(
         return REAL_ASSEMBLE(*args, **kwargs)
 
     monkeypatch.setattr("pipeline.jobs.reel_cut.assemble", crashing_once)
-    worker = local_worker(bucket, settings)
-    _reel_request(bucket, tmp_path, "retried-reel")
-    try:
-        reel = _run_until_done(bucket, settings, worker.run, "retried-reel")
-    finally:
-        worker.close()
+    reel = _reel_made_by(local_worker(bucket, settings), bucket, settings, tmp_path, "retried-reel")
     assert reel.state is JobState.SUCCEEDED, reel.error
     assert len(encodes) == 2
     client = ReelpipeClient(bucket, USER)
@@ -161,12 +163,7 @@ def test_a_cancel_during_the_assembly_stops_it_at_a_frame(
 
     monkeypatch.setattr("pipeline.jobs.reel_cut.assemble", cancelled_while_encoding)
     quick = settings.replace(progress_interval_s=0.0)
-    worker = local_worker(bucket, quick)
-    _reel_request(bucket, tmp_path, "cancelled-reel")
-    try:
-        reel = _run_until_done(bucket, quick, worker.run, "cancelled-reel")
-    finally:
-        worker.close()
+    reel = _reel_made_by(local_worker(bucket, quick), bucket, quick, tmp_path, "cancelled-reel")
     assert reel.state is JobState.CANCELLED
     assert "reel.output" not in reel.outputs
     assert seen and seen[0].startswith("assembling the reel")
