@@ -148,7 +148,7 @@ def detect_frames(
         last = detector.prime_window.last((start, end), float(info.fps), info.frame_count)
         window = BackgroundWindow(detector.prime, (start, last), detector.prime_window)
     scaler = VideoReformatter()
-    with FrameReader(path, info) as reader:
+    with FrameReader(path, info, writable=False) as reader:  # frames only read here
         # A constant-rate clip seeks to ``start``; any other is decoded from the top.
         seek = start > 0 and info.constant_rate
         frames = reader.frames(start=start, end=last) if seek else reader.frames()
