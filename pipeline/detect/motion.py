@@ -25,10 +25,12 @@ close to the camera) does not.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
+from pipeline.core.usage import adopting_threads, sample_threads
 from pipeline.detect.background_window import WindowConfig
 from pipeline.detect.camera_motion import IDENTITY, camera_step, compose, invert, moved
 from pipeline.detect.contract import PLAYER, FrameDetections
@@ -94,27 +96,45 @@ class MotionDetector:
         self._frames_seen = max(self._frames_seen, 1)
 
     def detect(self, images: list[np.ndarray]) -> list[FrameDetections]:
-        """One result per image, in order (the background model learns as it goes)."""
-        return [self._one(image) for image in images]
+        """One result per image, in order (the background model learns as it goes).
+
+        The camera's step from each frame to the next depends on the two frames
+        alone, not on the model: it is measured on a thread of its own, a frame or more
+        ahead, while this one subtracts the background (OpenCV lets go of the
+        interpreter while it works), so the two share the machine's cores."""
+        greys = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in images]
+        pairs = zip([self._previous, *greys][: len(greys)], greys, strict=True)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="camera-steps") as pool:
+            with adopting_threads():  # the pool's thread starts at the first submit
+                steps = [pool.submit(_step_between, previous, grey) for previous, grey in pairs]
+            try:
+                return [
+                    self._one(image, grey, step.result())
+                    for image, grey, step in zip(images, greys, steps, strict=True)
+                ]
+            finally:
+                for step in steps:
+                    step.cancel()
+                sample_threads()  # the pool's thread ends with the pool: read its CPU now
 
     @staticmethod
     def _grey(image: np.ndarray) -> np.ndarray:  # the frame the background model sees
         blurred: np.ndarray = cv2.GaussianBlur(image, (5, 5), 0)
         return blurred
 
-    def _follow_camera(self, image: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    def _follow_camera(
+        self, grey: np.ndarray, frame: np.ndarray, step: np.ndarray | None
+    ) -> np.ndarray:
         """``frame`` as the background model sees it: warped onto its view when the
-        camera has moved (the background fills what the frame does not cover)."""
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        previous, self._previous = self._previous, grey
+        camera has moved (the background fills what the frame does not cover);
+        ``step``: the camera's motion from the last frame to this one, ``grey``."""
+        self._previous = grey
         size = (frame.shape[1], frame.shape[0])
-        if previous is not None:
-            step = camera_step(previous, grey)
-            if step is not None and np.abs(step - self._last_step)[:, 2].max() > MAX_PAN_CHANGE:
-                step = None  # something large moving through, not the camera
-            self._last_step = step if step is not None else IDENTITY.copy()
-            if step is not None and moved(step, size):
-                self._to_background = compose(invert(step), self._to_background)
+        if step is not None and np.abs(step - self._last_step)[:, 2].max() > MAX_PAN_CHANGE:
+            step = None  # something large moving through, not the camera
+        self._last_step = step if step is not None else IDENTITY.copy()
+        if step is not None and moved(step, size):
+            self._to_background = compose(invert(step), self._to_background)
         if not moved(self._to_background, size):
             return frame
         background = self._subtractor.getBackgroundImage()
@@ -152,9 +172,9 @@ class MotionDetector:
         self._subtractor.apply(frame, learningRate=1.0)
         self._to_background = IDENTITY.copy()
 
-    def _one(self, image: np.ndarray) -> FrameDetections:
+    def _one(self, image: np.ndarray, grey: np.ndarray, step: np.ndarray | None) -> FrameDetections:
         frame = self._grey(image)
-        view = self._follow_camera(image, frame)
+        view = self._follow_camera(grey, frame, step)
         rate = 1.0 if self._frames_seen == 0 else self.learning_rate
         self._frames_seen += 1
         mask = self._subtractor.apply(view, learningRate=rate)
@@ -201,6 +221,12 @@ class MotionDetector:
             action,
             camera=self._last_step.copy(),  # measured anyway: the tracker compensates it
         )
+
+
+def _step_between(previous: np.ndarray | None, grey: np.ndarray) -> np.ndarray | None:
+    """The camera's step from ``previous`` to ``grey`` (None: none found, or no frame
+    before: the first frame has no motion to measure)."""
+    return None if previous is None else camera_step(previous, grey)
 
 
 def _scores(boxes: np.ndarray, pixels: np.ndarray, parts: np.ndarray) -> np.ndarray:
