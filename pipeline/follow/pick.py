@@ -25,6 +25,7 @@ from pipeline.core.boxes import Box, Boxes, Keyframe
 from pipeline.core.errors import StageParamsInvalid
 from pipeline.detect.contract import PLAYER
 from pipeline.follow import highlight_path
+from pipeline.follow.close_up import close_up_extent
 from pipeline.follow.player import BY_LOOK, FILLED, LOST, SEEN, FollowStart, follow_player
 from pipeline.manifests.detections import (
     APPEARANCE_BINS,
@@ -214,15 +215,32 @@ def _followed(doc: Detections, hit: Hit, click: _Click, timing: Timing) -> Picke
     for a, b in highlight_path.runs(followed.seen == FILLED, doc.shots):
         if a > 0 and highlight_path.at_edge(followed.boxes[a - 1], width, height, EDGE * width):
             boxes[a:b] = np.nan
+    seen = followed.seen
+    looks = _look_boxes(click.looked, n)
+    anchors = np.where(np.isnan(looks).any(axis=1, keepdims=True), boxes, looks)
+    extent = close_up_extent(doc, anchors, start.frame)
+    picked = start.box.inside(width, height) or start.box
+    if extent is not None:  # he fills the frame: light the whole of him, not the part followed
+        boxes = extent
+        seen = np.where(np.isnan(looks).any(axis=1), followed.seen, SEEN)
+        picked = Box.of(extent[start.frame])
     boxes = _drawn_path(doc, boxes)
     present = np.flatnonzero(~np.isnan(boxes).any(axis=1))
-    seen = np.where(np.isnan(boxes).any(axis=1), LOST, followed.seen)
+    seen = np.where(np.isnan(boxes).any(axis=1), LOST, seen)
     keyframes = highlight_path.held_keyframes(boxes, 0)
     gone = highlight_path.exits(boxes, width, height, EDGE * width)
     fade = timing.fade_s * doc.video.fps
     strength = highlight_path.strength(present.tolist(), n, 0, fade, doc.shots, gone)
-    picked = start.box.inside(width, height) or start.box
     return PickedTrack(hit.track, keyframes, strength, start.frame, picked, seen)
+
+
+def _look_boxes(looked: FollowedLook | None, n: int) -> np.ndarray:
+    """(n, 4) where the detect pass found the clicked player by his look, NaN elsewhere."""
+    out = np.full((n, 4), np.nan)
+    for f, x, y, w, h in [] if looked is None else looked.boxes:
+        if 0 <= f < n:
+            out[f] = (x, y, w, h)
+    return out
 
 
 def _looks_found(
