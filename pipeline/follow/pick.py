@@ -8,11 +8,14 @@ followed through the detections whatever their ids
 times a second, the player does not. Only a plausible player
 counts: a box no wider than half the frame, of a person's shape (taller than
 wide, within reason) and size. A click on nothing of the kind fails with a
-message saying what was near it, never a frame-sized "spotlight". The track
-becomes box keyframes plus a strength per frame: short gaps are bridged at
-full strength, a longer loss fades the spotlight out (and back in when the
-player returns). What was picked, and where the player was seen, filled in
-or lost, is reported for the status.
+message saying what was near it, never a frame-sized "spotlight". A clicked
+person who fills the frame himself (a close-up: his head and shoulders) is then
+lit by his whole extent, not by the part of him that moved
+(:mod:`pipeline.follow.close_up`). The track becomes box keyframes plus a
+strength per frame: short gaps are bridged at full strength, a longer loss
+fades the spotlight out (and back in when the player returns). What was
+picked, and where the player was seen, filled in or lost, is reported for the
+status.
 """
 
 from __future__ import annotations
@@ -181,7 +184,9 @@ def _drawn_path(doc: Detections, boxes: np.ndarray) -> np.ndarray:
 def _followed(doc: Detections, hit: Hit, click: _Click, timing: Timing) -> PickedTrack:
     """The clicked player followed through every plausible box, whatever its id
     (:mod:`pipeline.follow.player`), from the box picked at the click; where
-    the detect pass followed him by his look, that box is one more candidate."""
+    the detect pass followed him by his look, that box is one more candidate. A person
+    who fills the frame (a close-up, :mod:`pipeline.follow.close_up`) is lit by his whole
+    extent, not by the part of him followed."""
     n, width, height = doc.video.frame_count, doc.video.width, doc.video.height
     candidates = []
     for i in range(n):
