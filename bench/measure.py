@@ -23,7 +23,8 @@ class Timing:
         return self.cpu_s / self.wall_s if self.wall_s else 0.0
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children it has waited for."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
@@ -31,9 +32,9 @@ def _cpu() -> float:
 
 def time_call(fn: Callable[[], object]) -> Timing:
     """Time ``fn()``."""
-    cpu0, t0 = _cpu(), time.perf_counter()
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
     fn()
-    return Timing(time.perf_counter() - t0, _cpu() - cpu0)
+    return Timing(time.perf_counter() - t0, cpu_seconds() - cpu0)
 
 
 def run(cmd: Sequence[str], env: dict[str, str] | None = None) -> None:

@@ -25,6 +25,10 @@ Usage (from the repository root):
 python -m bench.process_e2e [--runs 3] [--seconds 20]
     [--only overlay,chain,framing,second,tiny,startup]
     [--before DIR]   # also each reelpipe row from another checkout (git archive), interleaved
+    [--warm]         # also each reelpipe row through a warm worker (bench.warm_runs)
+
+Without ``--warm`` every ``process`` runs cold (``REELPIPE_WARM=off``): a fresh
+interpreter, imports, a store of its own.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import numpy as np
 from bench.bare_spotlight import looped, masked_dim, spotlight_mask
 from bench.measure import HEADER, Timing, run, time_call
 from bench.measure import row as table_row
+from bench.warm_runs import start_worker, timed_warm, warm_environment
 from pipeline.manifests.job import FramingParams
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
@@ -77,6 +82,7 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, help="a checkout of earlier code: its rows run interleaved too"
     )
+    parser.add_argument("--warm", action="store_true", help="also through a warm worker")
     args = parser.parse_args()
     # Each checkout's bytecode is written first: where PYTHONDONTWRITEBYTECODE is set, a
     # fresh checkout would otherwise compile every module on each run (about 0.3 s).
@@ -128,6 +134,7 @@ def main() -> None:
         cmd = [*reelpipe, str(clip), "--manifest", str(work / f"{name}.json")]
         cmd += ["--out", str(work / f"out-{name}")]
         environment = {**os.environ, "REELPIPE_SCRATCH_DIR": str(work / "scratch"), **env}
+        environment.setdefault("REELPIPE_WARM", "off")
         return lambda: _run_in(cmd, environment, cwd)
 
     def python(code: str, cwd: Path | None = None) -> Callable[[], None]:
@@ -252,10 +259,27 @@ def main() -> None:
                     python(code, args.before.resolve()),
                     limit,
                 )
+    warm_calls: dict[str, Callable[[], Timing]] = {}
+    if args.warm:
+        warm_env = warm_environment(
+            work, {**os.environ, "REELPIPE_SCRATCH_DIR": str(work / "scratch")}
+        )
+        pid = start_worker([*reelpipe, str(tiny), "--out", str(work / "out-start")], warm_env)
+        for key, (name, clip) in {"overlay": ("overlay", src), "framing": ("framing", src),
+                                  "chain": ("chain", src), "second": ("second", second),
+                                  "tiny": ("tiny", tiny)}.items():  # fmt: skip
+            if key in rows:
+                label, _, limit = rows[key]
+                cmd = [*reelpipe, str(clip), "--manifest", str(work / f"{name}.json"),
+                       "--out", str(work / f"out-{name}-warm")]  # fmt: skip
+                warm_calls[f"{key}-warm"] = lambda c=cmd: timed_warm(c, warm_env, pid)
+                rows[f"{key}-warm"] = (f"{label}, warm worker", lambda: None, limit)
     results: dict[str, list[Timing]] = {key: [] for key in rows}
     for _ in range(args.runs):
         for key, (_, call, _) in rows.items():
-            if key != "upscaled-vs-sharpened":
+            if key in warm_calls:
+                results[key].append(warm_calls[key]())
+            elif key != "upscaled-vs-sharpened":
                 results[key].append(time_call(call))
     if "upscaled-vs-sharpened" in rows:
         results["upscaled-vs-sharpened"] = results["upscaled"]
@@ -268,7 +292,7 @@ def main() -> None:
     jobs = {k: v for k, v in rows.items() if k.removesuffix("-before") not in startup}
     print(HEADER if jobs else "")
     for key, (label, _, limit) in jobs.items():
-        whole = key.removesuffix("-before") in ("limit-clip", "overlay")
+        whole = key.removesuffix("-before").removesuffix("-warm") in ("limit-clip", "overlay")
         frames = truth.frames if whole else timeline.output_frames
         frames = 3 if "tiny" in key else frames
         frames = round(float(truth.fps)) if "second" in key else frames
@@ -283,7 +307,8 @@ def main() -> None:
         print(f"| {label} | {own_cpu:.2f} | {own_cpu / limit_cpu:.2f}x |")
     _print_startup(rows, results)
     overheads = [("tiny", "limit-tiny"), ("second", "limit-second")]
-    overheads += [(f"{short}-before", limit) for short, limit in overheads]
+    overheads += [(f"{short}-{kind}", limit) for short, limit in overheads
+                  for kind in ("before", "warm")]  # fmt: skip
     for short, limit in overheads:
         if short in results:
             own = sorted(t.wall_s for t in results[short])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -11,11 +12,17 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
+from pipeline.cli.warm_place import WARM_VARIABLE
 from pipeline.core.settings import EncodeProfile, Settings
 from pipeline.detect.offline import offline_environment
 from pipeline.storage.bucket import Bucket, make_s3_client
 from pipeline.storage.embedded import EmbeddedS3
 from pipeline.storage.sigv4 import KeyPair
+
+# Every `reelpipe process` a test starts runs cold in its own process, as the test
+# asserts on that process (its children, its signals, its exit); the warm worker's tests
+# turn it on, each in a runtime folder of its own.
+os.environ.setdefault(WARM_VARIABLE, "off")
 
 TEST_BUCKET = "reelpipe-test"
 TEST_KEYS = KeyPair("test-access-key", "test-secret-key-do-not-log")

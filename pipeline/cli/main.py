@@ -11,6 +11,7 @@
     reelpipe deploy [--dry-run] / reelpipe verify           the Modal app
     reelpipe schema [NAME]                                  print the JSON Schemas
     reelpipe sample OUT.mp4                                 write the sample clip
+    reelpipe warm [--stop]                                  process's warm worker
 
 The commands that talk to a running system live in ``pipeline.cli.system_commands``.
 """
@@ -100,15 +101,22 @@ def cmd_process(args: argparse.Namespace) -> int:
             server.stop()
 
 
-def early_store(argv: Sequence[str]) -> EmbeddedS3Process | None:
+def early_store(
+    argv: Sequence[str], started: EmbeddedS3Process | None = None
+) -> EmbeddedS3Process | None:
     """``reelpipe process``'s embedded store's child, started before even the parser is
     built (it loads the manifests and the settings library): None for another command, a
     help request, or an endpoint on the command line or in the environment. The settings
-    decide in the end (:func:`cmd_process` lets it go when they name an endpoint)."""
-    if not argv or argv[0] != "process" or _endpoint_in_environment():
-        return None
-    if any(a in ("-h", "--help") or a.startswith("--endpoint") for a in argv):
-        return None
+    decide in the end (:func:`cmd_process` lets it go when they name an endpoint).
+    ``started``: one a warm worker started ahead, used instead (or stopped when none is
+    wanted)."""
+    wanted = bool(argv) and argv[0] == "process" and not _endpoint_in_environment()
+    if wanted and any(a in ("-h", "--help") or a.startswith("--endpoint") for a in argv):
+        wanted = False
+    if started is not None and not wanted:
+        started.stop()
+    if not wanted or started is not None:
+        return started if wanted else None
     from pipeline.storage.embedded_process import EmbeddedS3Process
 
     return EmbeddedS3Process().start()
@@ -334,6 +342,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_warm(args: argparse.Namespace) -> int:
+    """Say whether a warm worker keeps ``process`` loaded for this code (or stop it)."""
+    from pipeline.cli.warm_client import ask_warm_worker
+
+    state = ask_warm_worker(os.environ, stop=args.stop)
+    if state is None:
+        print("no warm worker runs for this code")
+    elif args.stop:
+        print(f"the warm worker (pid {state['pid']}) stops once its {state['jobs']} jobs end")
+    else:
+        print(
+            f"a warm worker (pid {state['pid']}) runs {state['jobs']} jobs; it ends after"
+            f" {state['idle_s']:g} s without one"
+        )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``reelpipe``."""
     # Imported here, not with this module (it brings the settings library): see main().
@@ -456,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", choices=SCHEMA_NAMES, help="one schema (default: all)")
     p.set_defaults(func=cmd_schema)
 
+    p = sub.add_parser("warm", help="whether `process` has a warm worker (--stop: stop it)")
+    p.add_argument("--stop", action="store_true", help="stop it once its running jobs end")
+    p.set_defaults(func=cmd_warm)
     p = sub.add_parser("sample", help="write the deterministic sample clip")
     p.add_argument("out", type=Path)
     p.add_argument("--width", type=int, default=1280)
@@ -468,15 +496,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, store: EmbeddedS3Process | None = None) -> int:
     """Entry point of the ``reelpipe`` console script: one line and an exit code for
     every mistake and failure (see ``pipeline.cli.common`` for the codes), no traceback.
 
     ``reelpipe process`` starts its embedded store's child first of all
     (:func:`early_store`): it boots on the other core while the parser, the settings and
-    the pipeline load here."""
+    the pipeline load here. ``store``: one a warm worker started ahead, used instead."""
     words = list(sys.argv[1:] if argv is None else argv)
-    store = early_store(words)
+    store = early_store(words, store)
     try:
         return _run_command(words, store)
     finally:
@@ -512,19 +540,35 @@ def _run_command(argv: list[str], store: EmbeddedS3Process | None) -> int:
 
 
 def run() -> NoReturn:
-    """The console script: :func:`main`, then leave at once.
+    """The console script: :func:`main` (handed to a warm worker when one runs for this
+    code: :mod:`pipeline.cli.warm_client`), then leave at once.
 
     Every command has finished its work, closed its files and stopped its threads
     when ``main`` returns; what remains is the interpreter tearing down every module
     the pipeline loaded (a third of a second after ``reelpipe process``), which
     nobody waits for. SIGTERM and SIGHUP are made to stop it as Ctrl-C does
     (:mod:`pipeline.cli.termination`) here rather than in ``main``, which tests call in
-    their own process."""
-    raise_on_termination()
-    code = main()
+    their own process. A ``process`` run here starts a warm worker for the next one."""
+    from pipeline.cli.warm_client import run_warm, start_warm_worker
+
+    words = sys.argv[1:]
+    environ = dict(os.environ)  # as it came: imports add to it (OpenCV its library path)
+    code = run_warm(words, environ)
+    if code is None:
+        code = run_command(words)
+        if code in (EXIT_OK, EXIT_JOB_FAILED):
+            start_warm_worker(words, environ)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run_command(argv: Sequence[str], store: EmbeddedS3Process | None = None) -> int:
+    """:func:`main` as the console script runs it: SIGTERM and SIGHUP stop it as Ctrl-C
+    does. A warm worker's fork runs its client's command through this, with the store it
+    started ahead."""
+    raise_on_termination()
+    return main(argv, store=store)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+from typing import IO
 
 from pipeline.core.errors import ConfigError
 from pipeline.storage.embedded import EMBEDDED_HOST
@@ -90,6 +91,25 @@ class EmbeddedS3Process:
             )
         self._endpoint = endpoint
         return endpoint
+
+    def output(self) -> IO[str]:
+        """The child's output, readable once it has said where it serves (for a selector
+        that waits for it: :attr:`endpoint_url` then reads that line at once)."""
+        if self._proc is None or self._proc.stdout is None:
+            raise ConfigError("the embedded S3 server is not running")
+        return self._proc.stdout
+
+    def hand_over(self) -> subprocess.Popen[str]:
+        """After a fork that took this store (and will stop it): close this process's
+        ends of the child's pipes, so that the child ends once the fork has, and return
+        the child for this process to reap."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            raise ConfigError("the embedded S3 server is not running")
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        return proc
 
     def stop(self) -> None:
         """End the child at once: its store is in memory, there is nothing to save (and

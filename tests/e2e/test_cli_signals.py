@@ -26,6 +26,7 @@ def one_line(err: str) -> str:
 def local_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """A user's environment with nothing configured: the embedded store, scratch here."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REELPIPE_", "AWS_"))}
+    env["REELPIPE_WARM"] = "off"  # each command in its own process (the warm tests: their own)
     return {
         **env,
         "HOME": str(tmp_path),

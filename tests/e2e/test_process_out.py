@@ -17,6 +17,7 @@ def process(clip: Path, manifest: dict[str, object], out: Path, tmp_path: Path) 
     doc = tmp_path / "job.json"
     doc.write_text(json.dumps(manifest))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REELPIPE_", "AWS_"))}
+    env["REELPIPE_WARM"] = "off"  # each command in its own process (the warm tests: their own)
     env |= {"REELPIPE_SCRATCH_DIR": str(tmp_path / "scratch"), "REELPIPE_X264_PRESET": "veryfast"}
     proc = spawn("process", str(clip), "--manifest", str(doc), "--out", str(out), env=env)
     stdout, err = proc.communicate(timeout=180)

@@ -71,6 +71,7 @@ def test_the_inbox_upload_snippet_runs_as_written(tmp_path: Path) -> None:
     s3_port, webhook_port = free_ports(2)
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REELPIPE_", "AWS_"))}
+    env["REELPIPE_WARM"] = "off"  # each command in its own process (the warm tests: their own)
     env |= {
         "HOME": str(home),
         "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",

@@ -19,6 +19,7 @@ def test_serve_makes_keeps_and_shares_its_secret_key(tmp_path: Path) -> None:
     secret is refused; the local commands sign with the kept key by themselves."""
     port, web_port = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REELPIPE_"))}
+    env["REELPIPE_WARM"] = "off"  # each command in its own process (the warm tests: their own)
     env |= {"XDG_DATA_HOME": str(tmp_path / "xdg"), "REELPIPE_SCRATCH_DIR": str(tmp_path)}
     args = ("serve", "--port", str(port), "--webhook-port", str(web_port))
     with reaped(spawn(*args, env=env)) as server:

@@ -60,6 +60,7 @@ def test_narrowband_audio_becomes_aac_at_48_khz_ending_with_the_video(
     manifest = tmp_path / "job.json"
     manifest.write_text(json.dumps({"schema_version": 1, "stages": stages}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REELPIPE_", "AWS_"))}
+    env["REELPIPE_WARM"] = "off"  # each command in its own process (the warm tests: their own)
     env |= {"REELPIPE_SCRATCH_DIR": str(tmp_path / "scratch"), "REELPIPE_X264_PRESET": "veryfast"}
     out = tmp_path / "out"
     proc = spawn("process", str(clip), "--manifest", str(manifest), "--out", str(out), env=env)
