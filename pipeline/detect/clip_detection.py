@@ -2,7 +2,10 @@
 
 The clip is decoded once: a detector with a background model to prime (the motion
 backend) is primed from the pass's own first frames
-(:mod:`pipeline.detect.background_window`), which are detected after it.
+(:mod:`pipeline.detect.background_window`), which are detected after it. The
+decode, and the detector's small copy of each frame it detects, run on a thread
+of their own a few frames ahead (:class:`DecodeAhead`): PyAV and libswscale let go
+of the interpreter while they work, so they share the cores with the detector.
 
 Example::
 
@@ -12,6 +15,9 @@ Example::
 
 from __future__ import annotations
 
+import contextvars
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -19,6 +25,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from pipeline.core.usage import adopting_threads, sample_threads
 from pipeline.detect.appearance import describe
 from pipeline.detect.background_window import BackgroundWindow, WindowConfig
 from pipeline.detect.camera_motion import CameraSteps
@@ -147,43 +154,46 @@ def detect_frames(
     if isinstance(detector, Primed):
         last = detector.prime_window.last((start, end), float(info.fps), info.frame_count)
         window = BackgroundWindow(detector.prime, (start, last), detector.prime_window)
-    scaler = VideoReformatter()
+    scaler = VideoReformatter()  # used on the decode's thread alone
+
+    def small_copy(frame: YuvFrame) -> np.ndarray | None:
+        """The detector's copy of a frame it detects, or may hold for its window."""
+        on_stride = (frame.index - start) % stride == 0
+        if frame.index < start or not (on_stride or frame.index == end - 1):
+            return None
+        return scaled_rgb(frame, detector.input_width, scaler)
+
     with FrameReader(path, info, writable=False) as reader:  # frames only read here
         # A constant-rate clip seeks to ``start``; any other is decoded from the top.
         seek = start > 0 and info.constant_rate
         frames = reader.frames(start=start, end=last) if seek else reader.frames()
-        for frame in frames:
-            if frame.index >= last:
-                if frame.index >= info.frame_count:
-                    _read_to_the_end(frames)
-                break
-            if frame.index < start:
-                continue
-            in_range = frame.index < end
-            if shots is not None and in_range:
-                shots.add(frame)
-            cuts = [] if shots is None else shots.cuts
-            on_stride = (frame.index - start) % stride == 0
-            detected = in_range and (on_stride or frame.index == end - 1)
-            held = window is not None and window.open and (on_stride or detected)
-            small = None
-            if detected or held:
-                small = scaled_rgb(frame, detector.input_width, scaler)
-            if window is not None and window.open:
-                if held:
+        with DecodeAhead(frames, (last, info.frame_count), small_copy) as ahead:
+            for frame, copied in ahead:
+                if frame.index < start:
+                    continue
+                in_range = frame.index < end
+                if shots is not None and in_range:
+                    shots.add(frame)
+                cuts = [] if shots is None else shots.cuts
+                on_stride = (frame.index - start) % stride == 0
+                detected = in_range and (on_stride or frame.index == end - 1)
+                held = window is not None and window.open and (on_stride or detected)
+                small = copied if detected or held else None
+                if window is not None and window.open:
+                    if held:
+                        assert small is not None
+                        window.hold(frame.index, small, detect=detected)
+                    if window.full(frame.index):
+                        pending.extend(window.close())
+                elif detected:
                     assert small is not None
-                    window.hold(frame.index, small, detect=detected)
-                if window.full(frame.index):
-                    pending.extend(window.close())
-            elif detected:
-                assert small is not None
-                pending.append((frame.index, small))
-            if len(pending) >= batch_size:
-                flush()
-            if looks is not None and in_range:
-                looks.see(frame, small if detected else None, found, cuts)
-            if in_range:
-                progress(min(1.0, (frame.index - start + 1) / total))
+                    pending.append((frame.index, small))
+                if len(pending) >= batch_size:
+                    flush()
+                if looks is not None and in_range:
+                    looks.see(frame, small if detected else None, found, cuts)
+                if in_range:
+                    progress(min(1.0, (frame.index - start + 1) / total))
         if window is not None and window.open:  # the clip ended before the window did
             pending.extend(window.close())
         flush()
@@ -198,3 +208,80 @@ def _read_to_the_end(frames: Iterator[YuvFrame]) -> None:
     InvalidMedia, and one a few frames long (an honest variable rate) just ends."""
     for _ in frames:
         pass
+
+
+Copied = Callable[[YuvFrame], np.ndarray | None]
+Decoded = tuple[YuvFrame, np.ndarray | None]
+
+
+class DecodeAhead:
+    """A pass's frames, with the detector's copy of each it needs, decoded on a thread of
+    its own up to ``DEPTH`` frames ahead of the pass.
+
+    ``frames`` is read on that thread alone, up to the frame before ``last``; a clip
+    that holds more frames than its ``frame_count`` is read to its end there (see
+    :func:`_read_to_the_end`). An error of the decode is raised to the pass at the frame
+    it stopped at; a pass that stops early (its own error) stops the decode on leaving
+    the ``with`` block, before the reader is closed. The thread's CPU is the job's.
+
+    Example::
+
+        with DecodeAhead(reader.frames(), (last, info.frame_count), copy) as ahead:
+            for frame, small in ahead:
+                ...
+    """
+
+    DEPTH = 4  # decoded frames waiting at most: the decoder kept busy, little memory
+
+    def __init__(self, frames: Iterator[YuvFrame], bounds: tuple[int, int], copied: Copied):
+        self._frames, (self._last, self._frame_count), self._copied = frames, bounds, copied
+        # A frame, the decode's error, or None: the decode is over (after its error).
+        self._queue: queue.Queue[Decoded | BaseException | None] = queue.Queue(self.DEPTH)
+        self._stop = threading.Event()
+        self._ended = False
+        context = contextvars.copy_context()  # the job's meter, for its clock reads
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run,), name="decode-ahead", daemon=True
+        )
+        with adopting_threads():  # its CPU is the job's
+            self._thread.start()
+
+    def __iter__(self) -> Iterator[Decoded]:
+        while not self._ended:
+            item = self._queue.get()
+            if item is None:
+                self._ended = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames:
+                if self._stop.is_set():
+                    return
+                if frame.index >= self._last:
+                    if frame.index >= self._frame_count:
+                        _read_to_the_end(self._frames)
+                    return
+                self._queue.put((frame, self._copied(frame)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the pass, raised there
+            self._queue.put(exc)
+        finally:
+            sample_threads()  # the thread ends here: its CPU is read before it goes
+            self._queue.put(None)
+
+    def close(self) -> None:
+        """Stop the decode (the frames it has made are dropped) and wait for its thread."""
+        self._stop.set()
+        while not self._ended:
+            if self._queue.get() is None:
+                self._ended = True
+        self._thread.join()
+
+    def __enter__(self) -> DecodeAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
