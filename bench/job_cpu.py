@@ -11,7 +11,8 @@ audio, x264 fast CRF 23):
   same dim outside a soft ellipse in ffmpeg's filters (:mod:`bench.bare_spotlight`),
   the audio copied;
 - ``framing``: trim 1 s off each end, 9:16 crop, 0.5x over the middle 2 s, against
-  ffmpeg running framing's own graph with one encode;
+  ffmpeg running framing's own graph with one encode, and with the job's poster and
+  preview split off that graph as framing makes them (the same deliverables);
 - ``fused``: framing + overlay in one pass, against that graph + the same spotlight;
 - ``second``: the overlay on a 1 s clip (its poster and preview included), against the
   bare spotlight on that second: the fixed cost of a job, in seconds over bare.
@@ -46,6 +47,7 @@ from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import FramingParams
 from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.media.previews import graph_previews, preview_frames
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.render.framing_plan import filter_graph, plan_timeline
@@ -94,6 +96,8 @@ class Job:
     stages: dict[str, Any]
     clip: str  # the uploaded clip's key
     bare: Callable[[Path], list[str]]
+    # The same, with the job's poster and preview split off its graph (framing's own way).
+    bare_previews: Callable[[Path], list[str]] | None = None
 
 
 def main() -> None:
@@ -133,13 +137,23 @@ def main() -> None:
                             "-map", "[out]", "-map", "0:a", *X264, "-c:a", "copy", *faststart,
                             str(out)]  # fmt: skip
 
-    def framed(lit: bool) -> Callable[[Path], list[str]]:
+    def framed(lit: bool, previews: bool = False) -> Callable[[Path], list[str]]:
         full = graph.replace(
             "[v]", "[framed];" + masked_dim("[framed]", "[out]") if lit else "[out]"
         )
         masks = looped(framed_mask, info.fps) if lit else []
-        return lambda out: [*framed_in, *masks, "-filter_complex", full, "-map", "[out]",
-                            "-map", "[a]", *X264, *aac, *faststart, str(out)]  # fmt: skip
+
+        def command(out: Path) -> list[str]:
+            shown, label, extra = full, "[out]", []
+            if previews:  # the job's poster and preview, split off the same graph
+                frames = max(1, timeline.output_frames)
+                cut = preview_frames(None, None, frames, float(info.fps))
+                filters, label, extra, _ = graph_previews("[out]", out, frames, cut)
+                shown = full + filters
+            return [*framed_in, *masks, "-filter_complex", shown, "-map", label,
+                    "-map", "[a]", *X264, *aac, *faststart, str(out), *extra]  # fmt: skip
+
+        return command
 
     overlay = {"highlight": {"boxes": truth.keyframes(0, every=10)}}
     with EmbeddedS3(keys=KEYS) as server:
@@ -154,8 +168,16 @@ def main() -> None:
         whole, short = upload_clip(bucket, "u", clip), upload_clip(bucket, "u", second)
         jobs = {
             "overlay": Job("overlay", {"overlay": overlay}, whole, reencode(clip)),
-            "framing": Job("framing", {"framing": framing}, whole, framed(False)),
-            "fused": Job("fused", {"framing": framing, "overlay": overlay}, whole, framed(True)),
+            "framing": Job(
+                "framing", {"framing": framing}, whole, framed(False), framed(False, True)
+            ),
+            "fused": Job(
+                "fused",
+                {"framing": framing, "overlay": overlay},
+                whole,
+                framed(True),
+                framed(True, True),
+            ),
             "second": Job(
                 "second",
                 {"overlay": {"highlight": {"boxes": truth.keyframes(0, every=10)[:4]}}},
@@ -188,9 +210,10 @@ def main() -> None:
             charged = statistics.mean(s.cpu_seconds for s in done)
             return Sample(charged, wall, cpu / workers)
 
-        def bare(job: Job, workers: int) -> Sample:
+        def bare(job: Job, workers: int, previews: bool = False) -> Sample:
+            make = job.bare_previews if previews and job.bare_previews else job.bare
             cmds = [
-                ["ffmpeg", "-v", "error", "-y", *job.bare(work / f"bare-{i}.mp4")]
+                ["ffmpeg", "-v", "error", "-y", *make(work / f"bare-{i}.mp4")]
                 for i in range(workers)
             ]
             cpu0, t0 = _process_cpu(), time.perf_counter()
@@ -207,6 +230,9 @@ def main() -> None:
                 for workers in (1, 2):
                     for side, call in (("reelpipe", reelpipe), ("bare", bare)):
                         results.setdefault((job.name, workers, side), []).append(call(job, workers))
+                    if job.bare_previews is not None:
+                        sample = bare(job, workers, previews=True)
+                        results.setdefault((job.name, workers, "bare+previews"), []).append(sample)
         _report(args, wanted, results, timeline.output_frames)
         (work / "results.json").write_text(
             json.dumps({"|".join(map(str, k)): [s.__dict__ for s in v] for k, v in results.items()})
@@ -253,6 +279,14 @@ def _report(
                 f"| {job.name} | {workers} | {cpu:.2f} | {process:.2f} | {bare_cpu:.2f} | "
                 f"{ratio_cpu} | {wall:.2f} | {bare_wall:.2f} | {ratio_wall} |"
             )
+            full = results.get((job.name, workers, "bare+previews"))
+            if full:
+                full_cpu, full_wall = median(full, "cpu_s"), median(full, "wall_s")
+                print(
+                    f"| {job.name}, against bare with its poster and preview | {workers} | "
+                    f"{cpu:.2f} | {process:.2f} | {full_cpu:.2f} | {cpu / full_cpu:.2f}x | "
+                    f"{wall:.2f} | {full_wall:.2f} | {wall / full_wall:.2f}x |"
+                )
 
 
 if __name__ == "__main__":
