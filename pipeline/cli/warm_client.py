@@ -38,6 +38,7 @@ CONNECT_TIMEOUT_S = 2.0
 START_TIMEOUT_S = 10.0  # from the request to the job's process id (a fork)
 MAX_MESSAGE = 1 << 20
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXIT_INTERRUPTED = 130  # pipeline.cli.common's, not imported here: it loads the settings
 WARM_COMMANDS = frozenset({"process"})
 
 
@@ -55,6 +56,17 @@ def run_warm(argv: Sequence[str], environ: Mapping[str, str]) -> int | None:
     except OSError:  # none listens (or a stale socket): run it here
         conn.close()
         return None
+    try:
+        return _handed_over(conn, argv, environ)
+    except KeyboardInterrupt:  # a second signal while the job stops: leave now
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _handed_over(
+    conn: socket.socket, argv: Sequence[str], environ: Mapping[str, str]
+) -> int | None:
+    """:func:`run_warm` once connected: the request, then the job's code."""
     with conn, _ForwardedSignals() as signals:
         request = {
             "kind": "run",
@@ -70,8 +82,8 @@ def run_warm(argv: Sequence[str], environ: Mapping[str, str]) -> int | None:
                 return None
         conn.settimeout(START_TIMEOUT_S)
         started = _receive(conn)
-        if started is None or "pid" not in started:
-            return None  # the worker went before starting it: nothing ran yet
+        if started is None or "pid" not in started:  # the worker went: nothing ran yet
+            return signals.interrupted()  # run here, unless a signal asked to stop
         signals.send_to(int(started["pid"]))
         conn.settimeout(None)  # the job takes as long as it takes; its end closes the socket
         done = _receive(conn)
@@ -211,7 +223,13 @@ class _ForwardedSignals:
             self._kill(signum)
         self._pending.clear()
 
+    def interrupted(self) -> int | None:
+        """128 + the first signal that came before the job's process was known, if any."""
+        return 128 + self._pending[0] if self._pending else None
+
     def _forward(self, signum: int, _frame: FrameType | None) -> None:
+        # A second one is for this process: it leaves at once (the job has the first).
+        signal.signal(signum, signal.default_int_handler)
         if self._pid is None:
             self._pending.append(signum)
         else:

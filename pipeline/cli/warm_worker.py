@@ -202,9 +202,7 @@ class WarmWorker:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the command's process
-            self._selector.close()
-            self._listener.close()
-            conn.close()
+            self._let_go_in_fork(conn)
             _run_command(request, fds, spare)  # never returns
         for fd in fds:
             os.close(fd)
@@ -217,6 +215,27 @@ class WarmWorker:
         self._selector.register(conn, selectors.EVENT_READ, ("client", pid))
         with contextlib.suppress(OSError):
             conn.send(json.dumps({"pid": pid}).encode())
+
+    def _let_go_in_fork(self, conn: socket.socket) -> None:
+        """In a fork: close what belongs to the worker (its sockets, the other commands'
+        sockets and pidfds, the pipes of a store it did not take, which would otherwise
+        keep that store alive as long as this fork)."""
+        self._selector.close()
+        self._listener.close()
+        conn.close()
+        for job in self._jobs.values():
+            job.conn.close()
+            os.close(job.pidfd)
+        if self._spare is not None:
+            self._spare.hand_over()
+
+    def stop_jobs(self, signum: int, _frame: object) -> None:
+        """SIGTERM to the worker: no new command, and each running one is stopped as its
+        own SIGTERM would stop it; their codes still go back, then the worker ends."""
+        self._stopping = True
+        for pid in self._jobs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     def _status(self) -> dict[str, Any]:
         """What ``reelpipe warm`` prints (and a bench waits for: no job, the store ready)."""
@@ -283,8 +302,8 @@ def _run_command(request: dict[str, Any], fds: list[int], store: EmbeddedS3Proce
     """In the fork: become the client's command, run it, and leave with its code."""
     code = 1
     try:
-        for sig in (signal.SIGINT,):
-            signal.signal(sig, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the command's own, from here on
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -338,7 +357,9 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     _preload()
-    WarmWorker(place, idle_seconds(environ)).serve()
+    worker = WarmWorker(place, idle_seconds(environ))
+    signal.signal(signal.SIGTERM, worker.stop_jobs)
+    worker.serve()
     return 0
 
 

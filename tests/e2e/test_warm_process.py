@@ -147,12 +147,12 @@ def test_a_warm_failure_exits_as_a_cold_one(
     assert ask_warm_worker(env)["served"] == 1  # type: ignore[index]
 
 
-def test_ctrl_c_reaches_the_warm_job_and_a_killed_command_stops_it(
+def test_signals_reach_the_warm_job_and_a_killed_command_stops_it(
     tmp_path: Path, stopped_after: list[dict[str, str]]
 ) -> None:
     """Ctrl-C to the command is sent on to its job: "interrupted" and 130, as cold. A
     command killed outright (SIGKILL, nothing sent on) has its job stopped by the worker,
-    its ffmpeg with it."""
+    its ffmpeg with it; so has each job of a worker stopped by SIGTERM."""
     env = warm_env(tmp_path, REELPIPE_X264_PRESET="placebo")  # an encode far longer
     stopped_after.append(env)
     state = warm_worker(tmp_path, {**env, "REELPIPE_X264_PRESET": "veryfast"})
@@ -188,6 +188,23 @@ def test_ctrl_c_reaches_the_warm_job_and_a_killed_command_stops_it(
         _, alive = psutil.wait_procs(ffmpeg, timeout=30)
         assert not alive
         wait_until(lambda: ready(env), timeout_s=60, what="the worker idle again")
+    # SIGTERM to the worker itself (a shutdown): its job stops as on its own SIGTERM, the
+    # command says so with 143, and the worker is gone.
+    client = subprocess.Popen(
+        [*COMMAND, "process", str(clip), "--out", str(tmp_path / "out-worker-stopped")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ffmpeg = wait_until(running, timeout_s=90, what="the warm job's ffmpeg")
+    worker.send_signal(signal.SIGTERM)
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 143, err
+    assert "terminated (SIGTERM)" in err
+    _, alive = psutil.wait_procs([worker, *ffmpeg], timeout=30)
+    assert not alive
 
 
 def test_an_idle_worker_ends_itself_and_off_starts_none(tmp_path: Path) -> None:
