@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,13 @@ def _process(
         manifest = manifest if manifest is not None else sample_manifest(truth)
     manifest = dict(manifest if manifest is not None else REENCODE_MANIFEST)
     key = clip_key_for(clip)  # hashed while the store starts
-    info = _probe_or_none(clip)
+    prober = ThreadPoolExecutor(1, thread_name_prefix="probe")
+    probed = prober.submit(_probe_or_none, clip)  # ffprobe runs while the clip uploads
+    prober.shutdown(wait=False)  # its one task runs on; result() waits for it
     with connect(settings, server=server) as conn:
         bucket = conn.bucket
         relative, etag = upload_clip_version(bucket, user, clip, key)
+        info = probed.result()
         identity = (bucket.name, bucket.layout.user_key(user, relative), etag)
         LOCAL_FILES.remember(identity, clip)  # the stage reads it here, not a download
         if info is not None:  # the planner and the stage need not probe it again
