@@ -56,6 +56,18 @@ def process(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Compl
     )
 
 
+def started(tmp_path: Path, env: dict[str, str], clip: Path, out: str) -> subprocess.Popen[str]:
+    """`reelpipe process CLIP --out OUT` started, its output piped."""
+    return subprocess.Popen(
+        [*COMMAND, "process", str(clip), "--out", str(tmp_path / out)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def ready(env: dict[str, str]) -> dict[str, Any] | None:
     """The worker's state once it serves with its next store started, else None."""
     state = ask_warm_worker(env)
@@ -93,14 +105,7 @@ def test_the_next_process_runs_in_the_warm_worker(
     before = warm_worker(tmp_path, env)
     assert before["served"] == 0
     clip, _ = make_clip(tmp_path, "second.mp4", duration_s=2.0)
-    with subprocess.Popen(
-        [*COMMAND, "process", str(clip), "--out", str(tmp_path / "warm")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as client:
+    with started(tmp_path, env, clip, "warm") as client:
         stores = []
         while client.poll() is None:
             stores += [c for c in _children(client.pid) if "embedded_process" in c]
@@ -170,14 +175,7 @@ def test_signals_reach_the_warm_job_and_a_killed_command_stops_it(
         return found
 
     for signum, code in ((signal.SIGINT, 130), (signal.SIGKILL, -9)):
-        client = subprocess.Popen(
-            [*COMMAND, "process", str(clip), "--out", str(tmp_path / f"out-{signum}")],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        client = started(tmp_path, env, clip, f"out-{signum}")
         ffmpeg = wait_until(running, timeout_s=90, what="the warm job's ffmpeg")
         client.send_signal(signum)
         _, err = client.communicate(timeout=60)
@@ -190,14 +188,7 @@ def test_signals_reach_the_warm_job_and_a_killed_command_stops_it(
         wait_until(lambda: ready(env), timeout_s=60, what="the worker idle again")
     # SIGTERM to the worker itself (a shutdown): its job stops as on its own SIGTERM, the
     # command says so with 143, and the worker is gone.
-    client = subprocess.Popen(
-        [*COMMAND, "process", str(clip), "--out", str(tmp_path / "out-worker-stopped")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    client = started(tmp_path, env, clip, "out-worker-stopped")
     ffmpeg = wait_until(running, timeout_s=90, what="the warm job's ffmpeg")
     worker.send_signal(signal.SIGTERM)
     _, err = client.communicate(timeout=60)
