@@ -48,7 +48,7 @@ import numpy as np
 from bench.bare_spotlight import looped, masked_dim, spotlight_mask
 from bench.measure import HEADER, Timing, run, time_call
 from bench.measure import row as table_row
-from bench.warm_runs import start_worker, timed_warm, warm_environment
+from bench.warm_runs import start_worker, stop_worker, timed_warm, warm_environment
 from pipeline.manifests.job import FramingParams
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
@@ -281,6 +281,8 @@ def main() -> None:
                 results[key].append(warm_calls[key]())
             elif key != "upscaled-vs-sharpened":
                 results[key].append(time_call(call))
+    if args.warm:
+        stop_worker(warm_env)
     if "upscaled-vs-sharpened" in rows:
         results["upscaled-vs-sharpened"] = results["upscaled"]
     print(

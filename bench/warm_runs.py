@@ -59,6 +59,11 @@ def start_worker(cmd: list[str], env: dict[str, str]) -> int:
     return int(settled(env)["pid"])
 
 
+def stop_worker(env: dict[str, str]) -> None:
+    """Stop the bench's worker (it would otherwise idle for its whole idle time)."""
+    ask_warm_worker(env, stop=True)
+
+
 def timed_warm(cmd: list[str], env: dict[str, str], pid: int) -> Timing:
     """One warm command: its wall, and its CPU with the worker's share."""
     before = worker_cpu(pid)
