@@ -134,7 +134,7 @@ def main() -> None:
         cmd = [*reelpipe, str(clip), "--manifest", str(work / f"{name}.json")]
         cmd += ["--out", str(work / f"out-{name}")]
         environment = {**os.environ, "REELPIPE_SCRATCH_DIR": str(work / "scratch"), **env}
-        environment.setdefault("REELPIPE_WARM", "off")
+        environment["REELPIPE_WARM"] = "off"  # each in a process of its own (--warm: not)
         return lambda: _run_in(cmd, environment, cwd)
 
     def python(code: str, cwd: Path | None = None) -> Callable[[], None]:

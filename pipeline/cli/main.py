@@ -113,10 +113,12 @@ def early_store(
     wanted = bool(argv) and argv[0] == "process" and not _endpoint_in_environment()
     if wanted and any(a in ("-h", "--help") or a.startswith("--endpoint") for a in argv):
         wanted = False
-    if started is not None and not wanted:
-        started.stop()
-    if not wanted or started is not None:
-        return started if wanted else None
+    if not wanted:
+        if started is not None:
+            started.stop()
+        return None
+    if started is not None:
+        return started
     from pipeline.storage.embedded_process import EmbeddedS3Process
 
     return EmbeddedS3Process().start()

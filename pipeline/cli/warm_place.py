@@ -28,10 +28,15 @@ WARM_VARIABLE = "REELPIPE_WARM"  # "off" (or 0, false, no): never use nor start 
 IDLE_VARIABLE = "REELPIPE_WARM_IDLE_S"
 DEFAULT_IDLE_S = 600.0
 OFF_WORDS = frozenset({"off", "0", "false", "no"})
-# What modules read when they are imported (which code, which libraries, their thread
-# pools) and what the S3 library's default session reads when the worker makes it: a
-# worker started under other values would not be the process a cold start makes.
-IMPORT_TIME_VARIABLES = ("PYTHON", "LD_", "OMP_", "OPENBLAS_", "MKL_", "OPENCV_", "PATH", "AWS_")
+# What is read once, when the worker starts, and kept: which code and libraries its
+# imports load and their thread pools, the locale and time zone, the temporary folder, the
+# home folder (the S3 library's config files). A worker started under other values would
+# not be the process a cold start makes; these (and no secret) are also all the
+# environment a worker and its stores hold: a command's own goes to its fork only.
+WORKER_VARIABLES = (
+    "PYTHON", "LD_", "OMP_", "OPENBLAS_", "MKL_", "OPENCV_", "PATH", "LANG", "LC_", "TZ",
+    "TMPDIR", "HOME", "XDG_RUNTIME_DIR", "REELPIPE_WARM",
+)  # fmt: skip
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SHORT_ADDRESS = 100  # bytes; a Unix socket's address holds at most 107
 
@@ -90,13 +95,24 @@ def warm_place(environ: Mapping[str, str]) -> WarmPlace:
     return WarmPlace(folder / f"worker-{code_digest(environ)}.sock")
 
 
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``environ`` a worker starts with (:data:`WORKER_VARIABLES`)."""
+    return {k: v for k, v in environ.items() if k.startswith(WORKER_VARIABLES)}
+
+
 def code_digest(environ: Mapping[str, str]) -> str:
-    """A digest of what a worker's imports depend on (see the module's docstring)."""
+    """A digest of what a worker's start depends on (see the module's docstring): the
+    interpreter, the worker's environment, every module file of the package, and the
+    library folders on ``sys.path`` (installing or upgrading one changes its folder's
+    time)."""
     digest = hashlib.sha256()
     digest.update(f"{sys.executable}\0{sys.version}\0{PACKAGE_DIR}\0".encode())
-    for name in sorted(environ):
-        if name.startswith(IMPORT_TIME_VARIABLES):
-            digest.update(f"{name}={environ[name]}\0".encode())
+    for name, value in sorted(worker_environment(environ).items()):
+        if name != IDLE_VARIABLE:
+            digest.update(f"{name}={value}\0".encode())
+    for folder in sys.path[1:]:  # the first is the script's or the working folder
+        with contextlib.suppress(OSError):
+            digest.update(f"{folder}\0{os.stat(folder or '.').st_mtime_ns}\0".encode())
     for path, size, mtime in _module_files(PACKAGE_DIR):
         digest.update(f"{path}\0{size}\0{mtime}\0".encode())
     return digest.hexdigest()[:20]

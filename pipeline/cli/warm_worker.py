@@ -3,51 +3,55 @@
 ``python -m pipeline.cli.warm_worker`` (started in the background by a cold
 ``reelpipe process``: :func:`pipeline.cli.warm_client.start_warm_worker`) imports what
 ``process`` imports, starts an embedded store's child ahead of time, and listens on its
-socket (:mod:`pipeline.cli.warm_place`). For each command it forks: the fork takes the
-client's standard streams, working folder, environment and umask, and the store started
-ahead (a fresh, private one, exactly as a cold command starts its own), and runs
-:func:`pipeline.cli.main.main` as the command's own process would, so its settings, its
-output and its exit code are the cold command's. Once no fork runs, the next store is
-started ahead.
+socket (:mod:`pipeline.cli.warm_place`). For each command of its own user whose process
+attributes are its own (:mod:`pipeline.cli.warm_peer`; else it refuses and the command
+runs itself) it forks: the fork (:mod:`pipeline.cli.warm_fork`) takes the client's
+standard streams, working folder, environment and umask, and the store started ahead (a
+fresh, private one, exactly as a cold command starts its own), and runs the command as
+its own process would, so its settings, its output and its exit code are the cold
+command's. Once no fork runs, the next store is started ahead.
 
 One thread, one selector: the listening socket, each client's socket (closed by the
 client: the job is stopped with SIGTERM, as the command's own death would stop it) and
 each fork's pidfd (its end: its exit code goes back to the client). Nothing runs on a
-second thread, so a fork inherits no lock another thread held.
+second thread, so a fork inherits no lock another thread held. A request whose handling
+fails is dropped with a line on the worker's stderr (its log file); the loop goes on.
 
-It ends after ``REELPIPE_WARM_IDLE_S`` (600) seconds without a command, when asked
-(``{"kind": "stop"}``), or when the package it loaded is no longer on disk. A second
-worker for the same code finds the start lock taken and leaves at once.
+It ends after ``REELPIPE_WARM_IDLE_S`` (600) seconds without a command, an hour after it
+started once idle, when asked (``{"kind": "stop"}``), on SIGTERM (its running jobs are
+stopped as their own SIGTERM would stop them, and their codes still go back), or when
+the package it loaded is no longer on disk. A second worker for the same code finds the
+start lock taken and leaves at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
+import functools
 import json
 import os
+import select
 import selectors
 import signal
 import socket
-import struct
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from pipeline.cli.warm_place import (
-    PACKAGE_DIR,
-    WarmPlace,
-    idle_seconds,
-    socket_address,
-    warm_place,
-)
+from pipeline.cli.warm_client import peer_credentials
+from pipeline.cli.warm_fork import FORK_SIGNALS, run_forked
+from pipeline.cli.warm_peer import differs
+from pipeline.cli.warm_place import PACKAGE_DIR, WarmPlace, idle_seconds, socket_address, warm_place
 from pipeline.core.errors import ConfigError
 from pipeline.storage.embedded_process import EmbeddedS3Process
 
 TICK_S = 1.0
-REQUEST_TIMEOUT_S = 5.0
+REQUEST_TIMEOUT_S = 2.0
+MAX_LIFETIME_S = 3600.0  # then it ends once idle: a long-lived one would miss upgrades
 MAX_MESSAGE = 1 << 20
 # What `reelpipe process` imports on its way to a job's first frame (the rest is
 # imported by the fork, as a cold command would).
@@ -81,12 +85,14 @@ class WarmWorker:
 
     place: WarmPlace
     idle_s: float
+    lock: IO[str]  # the start lock, held for the worker's life (closed in each fork)
     _listener: socket.socket = field(init=False)
     _selector: selectors.BaseSelector = field(init=False)
     _spare: EmbeddedS3Process | None = None
     _spare_ready: bool = False
     _handed: list[Any] = field(default_factory=list)  # stores given to forks, reaped here
     _jobs: dict[int, _Job] = field(default_factory=dict)
+    _started: float = field(default_factory=time.monotonic)
     _last_used: float = field(default_factory=time.monotonic)
     _stopping: bool = False
     _served: int = 0
@@ -100,7 +106,7 @@ class WarmWorker:
         self._listener.listen(16)
         self._listener.setblocking(False)
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._listener, selectors.EVENT_READ, "accept")
+        self._selector.register(self._listener, selectors.EVENT_READ, self._accept)
 
     def serve(self) -> None:
         """Serve until idle, asked to stop, or the package is gone."""
@@ -114,20 +120,17 @@ class WarmWorker:
             self._close()
 
     def _done(self) -> bool:
-        if not (PACKAGE_DIR / "__init__.py").exists():
-            return True
-        idle = not self._jobs and time.monotonic() - self._last_used > self.idle_s
-        return (self._stopping or idle) and not self._jobs
+        if self._jobs:
+            return False
+        now = time.monotonic()
+        idle = now - self._last_used > self.idle_s or now - self._started > MAX_LIFETIME_S
+        return self._stopping or idle or not (PACKAGE_DIR / "__init__.py").exists()
 
-    def _dispatch(self, what: Any) -> None:
-        if what == "accept":
-            self._accept()
-        elif what == "spare":
-            self._spare_said_ready()
-        elif what[0] == "ended":
-            self._ended(what[1])
-        elif what[0] == "client":
-            self._client_spoke(what[1])
+    def _dispatch(self, handler: Callable[[], None]) -> None:
+        try:
+            handler()
+        except Exception:  # noqa: BLE001 - one request's failure must not end the worker
+            traceback.print_exc(file=sys.stderr)
 
     # -- the store started ahead ----------------------------------------------------
 
@@ -138,9 +141,9 @@ class WarmWorker:
             return
         self._spare = EmbeddedS3Process().start()
         self._spare_ready = False
-        self._selector.register(self._spare.output(), selectors.EVENT_READ, "spare")
+        self._selector.register(self._spare.output(), selectors.EVENT_READ, self._spare_said)
 
-    def _spare_said_ready(self) -> None:
+    def _spare_said(self) -> None:
         assert self._spare is not None
         self._selector.unregister(self._spare.output())
         try:
@@ -150,12 +153,11 @@ class WarmWorker:
             self._spare = None
 
     def _take_spare(self) -> EmbeddedS3Process | None:
-        spare, ready = self._spare, self._spare_ready
-        if spare is None:
+        """The store started ahead, once it serves (one still starting is left: a fork
+        would wait for it no less than for its own)."""
+        if self._spare is None or not self._spare_ready:
             return None
-        if not ready:  # still starting: a fork would wait for it no less than for its own
-            return None
-        self._spare, self._spare_ready = None, False
+        spare, self._spare, self._spare_ready = self._spare, None, False
         return spare
 
     def _reap_handed(self) -> None:
@@ -170,29 +172,39 @@ class WarmWorker:
             return
         conn.settimeout(REQUEST_TIMEOUT_S)
         fds: list[int] = []
+        forked = False
         try:
-            if _peer_uid(conn) != os.getuid():
-                conn.close()
+            if peer_credentials(conn)[1] != os.getuid():
                 return
             data, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 3)
             request = json.loads(data)
-        except (OSError, ValueError):
-            for fd in fds:
-                os.close(fd)
-            conn.close()
-            return
-        if request.get("kind") in ("stop", "status"):
-            self._stopping = self._stopping or request["kind"] == "stop"
-            with contextlib.suppress(OSError):
+            if not isinstance(request, dict):
+                return
+            if request.get("kind") in ("stop", "status"):
+                self._stopping = self._stopping or request["kind"] == "stop"
                 conn.send(json.dumps(self._status()).encode())
-            conn.close()
+            elif request.get("kind") == "run" and len(fds) == 3:
+                refused = self._refusal(conn)
+                if refused is None:
+                    self._fork(request, fds, conn)
+                    forked = True  # its socket is the job's now
+                else:
+                    conn.send(json.dumps({"refused": refused}).encode())
+        except (OSError, ValueError):
             return
-        if request.get("kind") != "run" or len(fds) != 3 or self._stopping:
+        finally:
             for fd in fds:
                 os.close(fd)
-            conn.close()
-            return
-        self._fork(request, fds, conn)
+            if not forked:
+                conn.close()
+
+    def _refusal(self, conn: socket.socket) -> str | None:
+        """Why this command is not run here (it then runs itself), or None."""
+        if self._stopping:
+            return "the worker is stopping"
+        if _hung_up(conn):
+            return "the command is gone"
+        return differs(peer_credentials(conn)[0])
 
     def _fork(self, request: dict[str, Any], fds: list[int], conn: socket.socket) -> None:
         self._last_used = time.monotonic()
@@ -200,28 +212,35 @@ class WarmWorker:
         spare = self._take_spare()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the command's process
-            self._let_go_in_fork(conn)
-            _run_command(request, fds, spare)  # never returns
-        for fd in fds:
-            os.close(fd)
-        if spare is not None:
-            self._handed.append(spare.hand_over())
-        pidfd = os.pidfd_open(pid)
-        self._jobs[pid] = _Job(pid, conn, pidfd)
-        conn.setblocking(False)
-        self._selector.register(pidfd, selectors.EVENT_READ, ("ended", pid))
-        self._selector.register(conn, selectors.EVENT_READ, ("client", pid))
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORK_SIGNALS)  # none before its handlers
+        try:
+            pid = os.fork()
+            if pid == 0:  # the command's process: it never comes back from here
+                try:
+                    self._let_go_in_fork(conn)
+                finally:
+                    run_forked(request, fds, spare)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_SIGNALS)
         with contextlib.suppress(OSError):
             conn.send(json.dumps({"pid": pid}).encode())
+        if spare is not None:
+            self._handed.append(spare.hand_over())
+        pidfd = os.pidfd_open(pid)  # checked to work when the worker started
+        self._jobs[pid] = _Job(pid, conn, pidfd)
+        conn.setblocking(False)
+        self._selector.register(pidfd, selectors.EVENT_READ, functools.partial(self._ended, pid))
+        self._selector.register(
+            conn, selectors.EVENT_READ, functools.partial(self._client_spoke, pid)
+        )
 
     def _let_go_in_fork(self, conn: socket.socket) -> None:
-        """In a fork: close what belongs to the worker (its sockets, the other commands'
-        sockets and pidfds, the pipes of a store it did not take, which would otherwise
-        keep that store alive as long as this fork)."""
+        """In a fork: close what belongs to the worker (its sockets and start lock, the
+        other commands' sockets and pidfds, the pipes of a store it did not take, which
+        would otherwise keep that store alive as long as this fork)."""
         self._selector.close()
         self._listener.close()
+        self.lock.close()
         conn.close()
         for job in self._jobs.values():
             job.conn.close()
@@ -233,9 +252,9 @@ class WarmWorker:
         """SIGTERM to the worker: no new command, and each running one is stopped as its
         own SIGTERM would stop it; their codes still go back, then the worker ends."""
         self._stopping = True
-        for pid in self._jobs:
+        for job in self._jobs.values():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
+                signal.pidfd_send_signal(job.pidfd, signum)
 
     def _status(self) -> dict[str, Any]:
         """What ``reelpipe warm`` prints (and a bench waits for: no job, the store ready)."""
@@ -262,7 +281,7 @@ class WarmWorker:
         if not data:
             self._selector.unregister(job.conn)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                signal.pidfd_send_signal(job.pidfd, signal.SIGTERM)
 
     def _ended(self, pid: int) -> None:
         job = self._jobs.pop(pid)
@@ -271,10 +290,12 @@ class WarmWorker:
             self._selector.unregister(job.conn)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
+        killed = -code if code < 0 else None
         with contextlib.suppress(OSError):
             job.conn.setblocking(True)
             job.conn.settimeout(REQUEST_TIMEOUT_S)
-            job.conn.send(json.dumps({"exit": code if code >= 0 else 128 - code}).encode())
+            ended = {"exit": 128 + killed if killed else code, "signal": killed}
+            job.conn.send(json.dumps(ended).encode())
         job.conn.close()
         os.close(job.pidfd)
         self._last_used = time.monotonic()
@@ -291,58 +312,11 @@ class WarmWorker:
                 proc.wait(timeout=1)
 
 
-def _peer_uid(conn: socket.socket) -> int:
-    """The user id of the process at the other end (SO_PEERCRED: pid, uid, gid)."""
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
-
-
-def _run_command(request: dict[str, Any], fds: list[int], store: EmbeddedS3Process | None) -> None:
-    """In the fork: become the client's command, run it, and leave with its code."""
-    code = 1
-    try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the command's own, from here on
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-            os.close(fd)
-        os.chdir(request["cwd"])
-        os.umask(int(request["umask"]))
-        os.environ.clear()
-        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
-        _reopen_standard_streams()
-        argv = [str(word) for word in request["argv"]]
-        sys.argv = ["reelpipe", *argv]
-        from pipeline.cli.main import run_command
-
-        code = run_command(argv, store)
-    except BaseException as exc:  # noqa: BLE001 - the fork must never return into the loop
-        with contextlib.suppress(Exception):
-            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
-
-
-def _reopen_standard_streams() -> None:
-    """sys.stdin, stdout and stderr over the client's descriptors, buffered as the
-    interpreter buffers them at start: stdout by line on a terminal, stderr by line."""
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
-
-    def stream(fd: int, mode: str, line: bool) -> IO[str]:
-        raw = os.fdopen(fd, mode + "b", closefd=False)
-        errors = "backslashreplace" if fd == 2 else "strict"
-        return io.TextIOWrapper(
-            raw, encoding="utf-8", errors=errors, line_buffering=line, write_through=unbuffered
-        )
-
-    sys.stdin = stream(0, "r", False)
-    sys.stdout = stream(1, "w", os.isatty(1))
-    sys.stderr = stream(2, "w", True)
+def _hung_up(conn: socket.socket) -> bool:
+    """Whether the client closed its end before its request was served."""
+    poller = select.poll()
+    poller.register(conn, select.POLLHUP)
+    return any(event & select.POLLHUP for _, event in poller.poll(0))
 
 
 def main() -> int:
@@ -354,10 +328,11 @@ def main() -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another worker for this code is starting or serving
+    os.close(os.pidfd_open(os.getpid()))  # the loop needs pidfds (Linux 5.3): fail now
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     _preload()
-    worker = WarmWorker(place, idle_seconds(environ))
+    worker = WarmWorker(place, idle_seconds(environ), lock)
     signal.signal(signal.SIGTERM, worker.stop_jobs)
     worker.serve()
     return 0

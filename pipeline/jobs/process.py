@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,30 +92,33 @@ def _process(
     prober = ThreadPoolExecutor(1, thread_name_prefix="probe")
     probed = prober.submit(_probe_or_none, clip)  # ffprobe runs while the clip uploads
     prober.shutdown(wait=False)  # its one task runs on; result() waits for it
-    with connect(settings, server=server) as conn:
-        bucket = conn.bucket
-        relative, etag = upload_clip_version(bucket, user, clip, key)
-        info = probed.result()
-        identity = (bucket.name, bucket.layout.user_key(user, relative), etag)
-        LOCAL_FILES.remember(identity, clip)  # the stage reads it here, not a download
-        if info is not None:  # the planner and the stage need not probe it again
-            PROBES.put(identity, info)
-        manifest.setdefault("input_key", relative)
-        worker = local_worker(bucket, conn.settings, on_status=on_status)
-        inbox = submit_manifest(bucket, user, manifest).inbox_key
-        job = claim(bucket, inbox, ClaimPolicy.from_settings(conn.settings, worker.owner))
-        if job is None:  # pragma: no cover - nobody else can claim in a private store
-            raise ConflictError("the job was claimed by another worker")
-        try:
-            status = worker.run(job)
-        finally:
-            worker.close()
-        assert status is not None
-        paths = _download_results(bucket, status, out_dir or Path("reelpipe-out") / job.job_id)
-        if "output" in paths and info is not None:
-            folder = paths["status"].parent
-            source = bucket.layout.user_key(user, relative)
-            paths |= write_job_edit(folder, job.job_id, source, info, paths.get("timeline"))
+    try:
+        with connect(settings, server=server) as conn:
+            bucket = conn.bucket
+            relative, etag = upload_clip_version(bucket, user, clip, key)
+            info = probed.result()
+            identity = (bucket.name, bucket.layout.user_key(user, relative), etag)
+            LOCAL_FILES.remember(identity, clip)  # the stage reads it here, not a download
+            if info is not None:  # the planner and the stage need not probe it again
+                PROBES.put(identity, info)
+            manifest.setdefault("input_key", relative)
+            worker = local_worker(bucket, conn.settings, on_status=on_status)
+            inbox = submit_manifest(bucket, user, manifest).inbox_key
+            job = claim(bucket, inbox, ClaimPolicy.from_settings(conn.settings, worker.owner))
+            if job is None:  # pragma: no cover - nobody else can claim in a private store
+                raise ConflictError("the job was claimed by another worker")
+            try:
+                status = worker.run(job)
+            finally:
+                worker.close()
+            assert status is not None
+            paths = _download_results(bucket, status, out_dir or Path("reelpipe-out") / job.job_id)
+            if "output" in paths and info is not None:
+                folder = paths["status"].parent
+                source = bucket.layout.user_key(user, relative)
+                paths |= write_job_edit(folder, job.job_id, source, info, paths.get("timeline"))
+    finally:
+        wait([probed])  # its ffprobe is never left running on a failure or Ctrl-C
     return Processed(status, paths, job.status.key)
 
 

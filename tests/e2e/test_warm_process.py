@@ -56,7 +56,9 @@ def process(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Compl
     )
 
 
-def started(tmp_path: Path, env: dict[str, str], clip: Path, out: str) -> subprocess.Popen[str]:
+def started(
+    tmp_path: Path, env: dict[str, str], clip: Path, out: str, **popen: Any
+) -> subprocess.Popen[str]:
     """`reelpipe process CLIP --out OUT` started, its output piped."""
     return subprocess.Popen(
         [*COMMAND, "process", str(clip), "--out", str(tmp_path / out)],
@@ -65,6 +67,7 @@ def started(tmp_path: Path, env: dict[str, str], clip: Path, out: str) -> subpro
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
 
 
@@ -90,7 +93,7 @@ def warm_worker(tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
     clip, _ = make_clip(tmp_path, "first.mp4", duration_s=1.0)
     cold = process(tmp_path, env, str(clip), "--out", str(tmp_path / "cold"))
     assert cold.returncode == 0, cold.stderr
-    assert "stays loaded" in cold.stderr
+    assert "starts a warm worker" in cold.stderr
     return wait_until(lambda: ready(env), timeout_s=90, what="the warm worker")
 
 
@@ -113,7 +116,7 @@ def test_the_next_process_runs_in_the_warm_worker(
         out, err = client.communicate(timeout=180)
     assert client.returncode == 0, err
     assert stores == []
-    assert "stays loaded" not in err
+    assert "starts a warm worker" not in err
     after = wait_until(lambda: ready(env), timeout_s=60, what="the worker ready again")
     assert after["served"] == 1 and after["pid"] == before["pid"]
     assert f"output:     {tmp_path / 'warm' / 'output.mp4'}" in out
@@ -165,14 +168,7 @@ def test_signals_reach_the_warm_job_and_a_killed_command_stops_it(
     worker = psutil.Process(state["pid"])
 
     def running() -> list[psutil.Process]:
-        found = []
-        for child in worker.children(recursive=True):
-            try:
-                if child.name() == "ffmpeg":
-                    found.append(child)
-            except psutil.NoSuchProcess:
-                continue
-        return found
+        return _ffmpeg_under(worker)
 
     for signum, code in ((signal.SIGINT, 130), (signal.SIGKILL, -9)):
         client = started(tmp_path, env, clip, f"out-{signum}")
@@ -209,7 +205,7 @@ def test_an_idle_worker_ends_itself_and_off_starts_none(tmp_path: Path) -> None:
     clip, _ = make_clip(tmp_path, "off.mp4", duration_s=1.0)
     off = process(tmp_path, {**env, "REELPIPE_WARM": "off"}, str(clip), "--out", "off")
     assert off.returncode == 0, off.stderr
-    assert "stays loaded" not in off.stderr
+    assert "starts a warm worker" not in off.stderr
     assert ask_warm_worker(env) is None
 
 
@@ -238,3 +234,68 @@ def test_the_socket_is_per_code_and_private(
     (open_folder / "reelpipe").chmod(0o777)
     with pytest.raises(UnsafePlace):
         warm_place({**env, "XDG_RUNTIME_DIR": str(open_folder)})
+
+
+def test_usage_errors_and_refusals_end_as_cold_runs(
+    tmp_path: Path, stopped_after: list[dict[str, str]]
+) -> None:
+    """An unknown option: exit 2 and argparse's own lines, as cold. A command under
+    another niceness is refused (its job would run with the worker's) and runs itself."""
+    env = warm_env(tmp_path)
+    stopped_after.append(env)
+    warm_worker(tmp_path, env)
+    warm = process(tmp_path, env, "--no-such-option")
+    cold = process(tmp_path, {**env, "REELPIPE_WARM": "off"}, "--no-such-option")
+    assert warm.returncode == cold.returncode == 2
+    assert warm.stderr == cold.stderr
+    clip, _ = make_clip(tmp_path, "nice.mp4", duration_s=1.0)
+    served = ask_warm_worker(env)["served"]  # type: ignore[index]
+    niced = subprocess.run(
+        ["nice", "-n", "5", *COMMAND, "process", str(clip), "--out", str(tmp_path / "nice")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert niced.returncode == 0, niced.stderr
+    assert ask_warm_worker(env)["served"] == served  # type: ignore[index]
+
+
+def test_a_closed_stdin_or_a_dead_worker_never_leaves_a_job_running(
+    tmp_path: Path, stopped_after: list[dict[str, str]]
+) -> None:
+    """A command started with its stdin closed and then killed: its job is stopped (the
+    socket never stands in for the closed stream). A worker killed outright mid-job: the
+    command stops the job itself, says so, and exits 1."""
+    env = warm_env(tmp_path, REELPIPE_X264_PRESET="placebo")
+    stopped_after.append(env)
+    state = warm_worker(tmp_path, {**env, "REELPIPE_X264_PRESET": "veryfast"})
+    worker = psutil.Process(state["pid"])
+    clip, _ = make_clip(tmp_path, "long.mp4", width=640, height=360, duration_s=6.0)
+    client = started(tmp_path, env, clip, "closed-stdin", preexec_fn=lambda: os.close(0))
+    ffmpeg = wait_until(lambda: _ffmpeg_under(worker), timeout_s=90, what="the job's ffmpeg")
+    client.kill()
+    client.communicate(timeout=60)
+    _, alive = psutil.wait_procs(ffmpeg, timeout=30)
+    assert not alive
+    wait_until(lambda: ready(env), timeout_s=60, what="the worker idle again")
+    client = started(tmp_path, env, clip, "dead-worker")
+    ffmpeg = wait_until(lambda: _ffmpeg_under(worker), timeout_s=90, what="the job's ffmpeg")
+    worker.kill()
+    _, err = client.communicate(timeout=90)
+    assert client.returncode == 1, err
+    assert "the warm worker ended during the job" in err
+    _, alive = psutil.wait_procs(ffmpeg, timeout=30)
+    assert not alive
+
+
+def _ffmpeg_under(worker: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in worker.children(recursive=True):
+        try:
+            if child.name() == "ffmpeg":
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
