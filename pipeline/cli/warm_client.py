@@ -11,7 +11,8 @@ Once the request is sent, the command never runs here as well: the worker either
 refuses, or forks the job and names its pid, and the job's end is its exit code (a job
 killed by a signal ends this process by the same signal). Ctrl-C, SIGTERM and SIGHUP are
 sent on to the job's process, through a pidfd, and stop it as they stop a cold command
-(a repeated SIGTERM or SIGHUP is ignored, a second Ctrl-C leaves at once). If this
+(a repeated SIGTERM or SIGHUP is ignored, a second Ctrl-C leaves at once); Ctrl-Z stops
+the job with this process and ``fg`` resumes both. If this
 process is killed, the worker sees its socket close and stops the job; if the worker
 dies, this process stops the job and says so.
 
@@ -272,7 +273,22 @@ class _ForwardedSignals:
     def __enter__(self) -> _ForwardedSignals:
         for sig in FORWARDED:
             self._previous[sig] = signal.signal(sig, self._forward)
+        self._previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, self._suspend)
+        self._previous[signal.SIGCONT] = signal.signal(signal.SIGCONT, self._resume)
         return self
+
+    def _suspend(self, signum: int, _frame: FrameType | None) -> None:
+        """Ctrl-Z: the job stops too, then this process stops as the shell expects."""
+        if self._job is not None:
+            self._job.signal(signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)
+
+    def _resume(self, signum: int, _frame: FrameType | None) -> None:
+        """``fg`` or ``bg``: the job goes on with this process."""
+        signal.signal(signal.SIGTSTP, self._suspend)
+        if self._job is not None:
+            self._job.signal(signal.SIGCONT)
 
     def send_to(self, job: _Job) -> None:
         self._job = job
