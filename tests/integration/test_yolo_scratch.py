@@ -44,6 +44,7 @@ def test_a_yolo_detect_job_leaves_no_settings_file(tmp_path: Path, weights: Path
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "PYTHONPATH": str(REPO),
         "REELPIPE_YOLO_WEIGHTS": str(weights),
+        "REELPIPE_WARM": "off",  # a warm worker would leave its socket in the temp folder
     }
     command = [sys.executable, "-m", "pipeline.cli.main", "process", str(clip)]
     run = subprocess.run(
