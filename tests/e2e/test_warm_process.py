@@ -45,9 +45,12 @@ def warm_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def process(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def process(
+    tmp_path: Path, env: dict[str, str], *args: str, under: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`reelpipe process ARGS` run to its end (``under``: a command it runs under)."""
     return subprocess.run(
-        [*COMMAND, "process", *args],
+        [*under, *COMMAND, "process", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -250,14 +253,7 @@ def test_usage_errors_and_refusals_end_as_cold_runs(
     assert warm.stderr == cold.stderr
     clip, _ = make_clip(tmp_path, "nice.mp4", duration_s=1.0)
     served = ask_warm_worker(env)["served"]  # type: ignore[index]
-    niced = subprocess.run(
-        ["nice", "-n", "5", *COMMAND, "process", str(clip), "--out", str(tmp_path / "nice")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    niced = process(tmp_path, env, str(clip), "--out", "nice", under=("nice", "-n", "5"))
     assert niced.returncode == 0, niced.stderr
     assert ask_warm_worker(env)["served"] == served  # type: ignore[index]
 
