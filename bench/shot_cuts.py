@@ -54,12 +54,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from scipy.optimize import linear_sum_assignment
 
 from bench.follow_truth import Source
 from bench.measure import Timing, time_call
 from pipeline.detect.shots import scan_cuts
+from pipeline.manifests.base import WireModel
 from pipeline.media.frames import FrameReader
 from pipeline.media.probe import probe
 
@@ -72,38 +72,30 @@ NEURAL_SIZE = (48, 27)  # what the network takes
 UNMATCHABLE = 10**6  # the cost of a pair further apart than the tolerance
 
 
-class Cut(BaseModel):
+class Cut(WireModel):
     """A hard cut: the first frame of the new shot."""
-
-    model_config = ConfigDict(extra="forbid")
 
     frame: int
     what: str = ""
 
 
-class Ignored(BaseModel):
+class Ignored(WireModel):
     """A frame where a found cut is neither true nor false (a black lead-in)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     frame: int
     why: str
 
 
-class Gradual(BaseModel):
+class Gradual(WireModel):
     """A gradual transition: its first and last mixed frames."""
-
-    model_config = ConfigDict(extra="forbid")
 
     first: int
     last: int
     what: str = ""
 
 
-class NativeClip(BaseModel):
+class NativeClip(WireModel):
     """A clip as its package ships it, labelled by hand."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     source: Source
@@ -114,21 +106,17 @@ class NativeClip(BaseModel):
     gradual: list[Gradual] = []
 
 
-class NativeLabels(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NativeLabels(WireModel):
     version: int
     labelling_rule: str
     labeller: str
     clips: list[NativeClip]
 
 
-class BuiltClip(BaseModel):
+class BuiltClip(WireModel):
     """A clip built from one source: its frame ranges (inclusive) joined in order,
     every ``every``-th frame of each kept, ``vf`` (a filter giving one frame per
     frame) applied after, or two ranges joined by a dissolve of ``dissolve_frames``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     kind: str  # similar_shots, fast_motion or gradual
@@ -144,9 +132,7 @@ class BuiltClip(BaseModel):
     gradual: list[Gradual] = []
 
 
-class BuiltLabels(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BuiltLabels(WireModel):
     version: int
     rule: str
     clips: list[BuiltClip]
