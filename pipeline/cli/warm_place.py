@@ -5,8 +5,9 @@ the pipeline and started an embedded store, so a ``reelpipe process`` handed to 
 starts its job at once instead of spending a second and more on the interpreter's
 imports. It listens on a Unix socket in a directory only this user may enter, one
 socket per installed code: the socket's name is a digest of the interpreter, every
-module file of the package (path, size, modification time) and the few environment
-variables read when modules are imported, so an upgraded checkout, another virtual
+module file of the package (path, size, modification time), the library folders on
+``sys.path`` and the environment variables a worker reads once at its start
+(:data:`WORKER_VARIABLES`), so an upgraded checkout or library, another virtual
 environment or another ``PYTHONPATH`` never meets a worker that loaded something else.
 
 Only the standard library is imported here: the client checks for a worker before
