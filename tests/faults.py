@@ -33,7 +33,15 @@ class Stall:
     """Never forward the request (the connection stays open until the client gives up)."""
 
 
-Action = Delay | Stall | None
+@dataclass(frozen=True)
+class Cut:
+    """Forward the request, then only the first ``after_bytes`` of its response (headers
+    included), and hang up: a stream cut mid-body."""
+
+    after_bytes: int
+
+
+Action = Delay | Stall | Cut | None
 Rule = Callable[[str], Action]
 
 
@@ -41,8 +49,8 @@ class FaultyProxy:
     """A loopback TCP proxy in front of an S3 endpoint.
 
     ``rule`` sees each request line (``"DELETE /bucket/inbox/u/r.json HTTP/1.1"``)
-    and returns None (forward), :class:`Delay` or :class:`Stall`. Responses are
-    forwarded untouched.
+    and returns None (forward), :class:`Delay`, :class:`Stall` or :class:`Cut`. Other
+    responses are forwarded untouched.
     """
 
     def __init__(self, upstream_port: int, rule: Rule) -> None:
@@ -54,6 +62,7 @@ class FaultyProxy:
         self.port = int(self._listener.getsockname()[1])
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
+        self._cut_after: dict[socket.socket, int] = {}  # a client's response to cut short
         threading.Thread(target=self._accept, daemon=True, name="proxy").start()
 
     @property
@@ -84,6 +93,8 @@ class FaultyProxy:
                         return
                     if isinstance(action, Delay):
                         time.sleep(action.seconds)
+                    if isinstance(action, Cut):
+                        self._cut_after[client] = action.after_bytes
                 upstream.sendall(data)
         except OSError:
             pass
@@ -93,6 +104,12 @@ class FaultyProxy:
     def _pump(self, source: socket.socket, dest: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                left = self._cut_after.get(dest)
+                if left is not None and len(data) >= left:
+                    dest.sendall(data[:left])
+                    return  # the finally hangs up on both
+                if left is not None:
+                    self._cut_after[dest] = left - len(data)
                 dest.sendall(data)
         except OSError:
             pass

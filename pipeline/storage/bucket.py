@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
     from pipeline.core.settings import Settings
 
+DOWNLOAD_ATTEMPTS = 2  # botocore retries each request; this is for a stream cut mid-body
+_CHUNK = 1024 * 1024
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412"}
 _CONFLICT = {"ConditionalRequestConflict", "409"}
@@ -144,6 +147,10 @@ def _translate(exc: ClientError | BotoCoreError, action: str, key: str) -> Excep
     return StorageError(f"{action} {key!r}: {code or status} {error.get('Message', '')}".strip())
 
 
+class _StreamCut(Exception):
+    """A download's body stopped before its end (the cause is botocore's error)."""
+
+
 class _TranslatingBody:
     """A streaming body whose read errors are the project's (a stalled read is retryable)."""
 
@@ -181,8 +188,7 @@ class Bucket:
             multipart_threshold=multipart_threshold,
             multipart_chunksize=max(8 * 1024**2, multipart_threshold // 8),
             use_threads=True,
-            # botocore already retries each request; this is for a stream cut mid-body.
-            num_download_attempts=2,
+            num_download_attempts=DOWNLOAD_ATTEMPTS,
         )
 
     def ensure_exists(self, region: str) -> None:
@@ -328,7 +334,19 @@ class Bucket:
         )
 
     def upload_file(self, path: Path, key: str, *, content_type: str = "video/mp4") -> str:
-        """Upload a file (multipart above the threshold). Returns the ETag."""
+        """Upload a file (multipart above the threshold). Returns the ETag.
+
+        Below the threshold it is one PUT whose answer carries the ETag (a poster, a
+        preview, most clips: a HEAD and a transfer thread fewer)."""
+        if path.stat().st_size < self._transfer.multipart_threshold:
+            with path.open("rb") as body:
+                try:
+                    resp = self.client.put_object(
+                        Bucket=self.name, Key=key, Body=body, ContentType=content_type
+                    )
+                except (ClientError, BotoCoreError) as exc:
+                    raise _translate(exc, "upload", key) from exc
+            return resp["ETag"]
         try:
             self.client.upload_file(
                 str(path),
@@ -347,8 +365,20 @@ class Bucket:
         return self.head(key).etag
 
     def download_file(self, key: str, path: Path) -> Path:
-        """Download ``key`` to ``path`` (parallel ranged GETs for large objects)."""
+        """Download ``key`` to ``path``: one GET streamed to a file beside it, renamed
+        once whole (a stream cut or stalled mid-body is read again once); an object over
+        the multipart threshold by parallel ranged GETs instead."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            try:
+                if self._download_whole(key, path):
+                    return path
+                break  # a large object: the transfer manager's ranged GETs
+            except _StreamCut as cut:
+                if attempt == DOWNLOAD_ATTEMPTS - 1:
+                    raise StorageUnavailable(
+                        f"download {key!r}: the S3 endpoint stopped sending ({cut.__cause__})"
+                    ) from cut.__cause__
         try:
             self.client.download_file(self.name, key, str(path), Config=self._transfer)
         except (ClientError, BotoCoreError) as exc:
@@ -358,6 +388,32 @@ class Bucket:
                 f"download {key!r}: the S3 endpoint stopped sending ({exc.__context__ or exc})"
             ) from exc
         return path
+
+    def _download_whole(self, key: str, path: Path) -> bool:
+        """``key`` into ``path`` by one GET; False, nothing written, for an object over the
+        multipart threshold. A read that fails mid-body raises :class:`_StreamCut`."""
+        try:
+            resp = self.client.get_object(Bucket=self.name, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, "download", key) from exc
+        body = resp["Body"]
+        if int(resp["ContentLength"]) > self._transfer.multipart_threshold:
+            body.close()
+            return False
+        part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        try:
+            with part.open("wb") as out:
+                try:
+                    for chunk in iter(lambda: body.read(_CHUNK), b""):
+                        out.write(chunk)
+                except BotoCoreError as exc:  # cut, stalled, or shorter than it said
+                    raise _StreamCut() from exc
+                finally:
+                    body.close()
+            part.replace(path)
+        finally:
+            part.unlink(missing_ok=True)
+        return True
 
     def delete(self, key: str) -> None:
         """Delete ``key`` (no error if it is already gone)."""

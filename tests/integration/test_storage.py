@@ -18,6 +18,7 @@ from pipeline.core.errors import (
 )
 from pipeline.core.settings import Settings
 from pipeline.storage.bucket import Bucket, make_s3_client
+from tests.faults import Cut, FaultyProxy
 
 
 def test_json_round_trip_returns_etags(bucket: Bucket) -> None:
@@ -103,6 +104,67 @@ def test_large_uploads_are_multipart_and_download_intact(bucket: Bucket, tmp_pat
     assert etag.strip('"').endswith("-2") or etag.strip('"').endswith("-3")
     back = bucket.download_file("users/u/big.bin", tmp_path / "back.bin")
     assert back.read_bytes() == data
+
+
+def test_a_small_upload_is_one_put_whose_etag_is_the_stored_one(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    """Below the multipart threshold: a single part (no ``-N`` suffix), the ETag the store
+    reports afterwards, the content type kept, the bytes intact."""
+    data = os.urandom(300_000)
+    src = tmp_path / "poster.jpg"
+    src.write_bytes(data)
+    etag = bucket.upload_file(src, "users/u/poster.jpg", content_type="image/jpeg")
+    stored = bucket.client.head_object(Bucket=bucket.name, Key="users/u/poster.jpg")
+    assert etag == stored["ETag"] and "-" not in etag
+    assert stored["ContentType"] == "image/jpeg"
+    assert bucket.get_bytes("users/u/poster.jpg") == (data, etag)
+
+
+def _cut_downloads(settings: Settings, key: str, times: int) -> tuple[FaultyProxy, Bucket]:
+    """A bucket whose first ``times`` GETs of ``key`` are cut 20 KB into the response."""
+    cuts = [times]
+
+    def cut_gets(line: str) -> Cut | None:
+        if line.startswith("GET ") and key in line and cuts[0] > 0:
+            cuts[0] -= 1
+            return Cut(20_000)
+        return None
+
+    port = int(str(settings.storage.endpoint_url).rsplit(":", 1)[1])
+    proxy = FaultyProxy(port, cut_gets)
+    proxied = settings.replace(endpoint_url=proxy.endpoint_url, s3_max_attempts=1)
+    return proxy, Bucket(make_s3_client(proxied), settings.storage.bucket)
+
+
+def test_a_download_cut_mid_body_is_read_again(
+    settings: Settings, bucket: Bucket, tmp_path: Path
+) -> None:
+    """The first GET's body stops at 20 KB of 400 KB: the second read gives the whole
+    object, and only the finished file is left in the folder."""
+    data = os.urandom(400_000)
+    bucket.put_bytes("users/u/out.mp4", data)
+    proxy, cut = _cut_downloads(settings, "users/u/out.mp4", times=1)
+    try:
+        got = cut.download_file("users/u/out.mp4", tmp_path / "out" / "output.mp4")
+    finally:
+        proxy.close()
+    assert got.read_bytes() == data
+    assert [p.name for p in got.parent.iterdir()] == ["output.mp4"]
+
+
+def test_a_download_cut_each_time_is_unavailable_and_writes_nothing(
+    settings: Settings, bucket: Bucket, tmp_path: Path
+) -> None:
+    """Cut on both reads: a retryable StorageUnavailable, no file and no part left."""
+    bucket.put_bytes("users/u/out.mp4", os.urandom(400_000))
+    proxy, cut = _cut_downloads(settings, "users/u/out.mp4", times=2)
+    try:
+        with pytest.raises(StorageUnavailable, match="stopped sending"):
+            cut.download_file("users/u/out.mp4", tmp_path / "out" / "output.mp4")
+    finally:
+        proxy.close()
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_presigned_get_serves_the_object(bucket: Bucket) -> None:
