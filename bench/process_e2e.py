@@ -14,6 +14,9 @@ the same x264 settings, fast CRF 23):
 - the same + a classical x2 upscale, against that graph + ``scale=iw*2:ih*2:flags=lanczos``
   and, the same work as the classical upscaler, that + ``unsharp`` on the luma;
 - framing only, against the same graph with one encode;
+- each job row again against bare ffmpeg writing the same three outputs: the same graph
+  with the job's poster (a JPEG) and 3 s preview (x264) split off it, as the job makes
+  them (:func:`~pipeline.media.previews.graph_previews`): the same deliverables;
 - the fixed overhead: ``process`` of a 3-frame clip (the normalising encode only),
   against ffmpeg re-encoding that clip, and of a 1 s clip with the overlay (its poster
   and preview included), against the bare spotlight on that second;
@@ -50,6 +53,7 @@ from bench.measure import HEADER, Timing, run, time_call
 from bench.measure import row as table_row
 from bench.warm_runs import start_worker, stop_worker, timed_warm, warm_environment
 from pipeline.manifests.job import FramingParams
+from pipeline.media.previews import graph_previews, preview_frames
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.render.framing_plan import filter_graph, plan_timeline
@@ -65,6 +69,14 @@ STORE_CHILD = (
     "from pipeline.storage.embedded_process import EmbeddedS3Process; "
     "server = EmbeddedS3Process().start(); server.endpoint_url; server.stop()"
 )
+# Each job row's bare limit writing the same three outputs as the job.
+SAME_OUTPUTS = {
+    "overlay": "limit-clip-outputs",
+    "framing": "limit-framed-outputs",
+    "chain": "limit-framed-lit-outputs",
+    "chain-apart": "limit-framed-lit-outputs",
+    "second": "limit-second-outputs",
+}
 FRAMING = {
     "trim": {"start_s": 2.0, "end_s": 18.0},
     "aspect": "9:16",
@@ -117,13 +129,24 @@ def main() -> None:
     framed_input = ["-ss", f"{first}", "-t", f"{last - first}", "-i", str(src)]
 
     def bare(
-        inputs: list[str], graph: str | None, out: str, audio: str = "aac"
+        inputs: list[str],
+        graph: str | None,
+        out: str,
+        audio: str = "aac",
+        previews: int = 0,
     ) -> Callable[[], None]:
+        """ffmpeg writing ``graph``'s ``[out]``; with ``previews`` (its frame count), the
+        job's poster and preview split off that graph too."""
         sound = "0:a" if audio == "copy" else "[a]"
-        maps = ["-filter_complex", graph, "-map", "[out]", "-map", sound] if graph else []
+        label, extra = "[out]", []
+        if previews and graph:
+            cut = preview_frames(None, None, previews, float(info.fps))
+            filters, label, extra, _ = graph_previews("[out]", work / out, previews, cut)
+            graph += filters
+        maps = ["-filter_complex", graph, "-map", label, "-map", sound] if graph else []
         codec = ["-c:a", "copy"] if audio == "copy" else ["-c:a", "aac", "-b:a", "192k"]
         cmd = ["ffmpeg", "-v", "error", "-y", *inputs, *maps, *X264, *codec,
-               "-movflags", "+faststart", str(work / out)]  # fmt: skip
+               "-movflags", "+faststart", str(work / out), *extra]  # fmt: skip
         return lambda: run(cmd)
 
     reelpipe = [sys.executable, "-m", "pipeline.cli.main", "process"]
@@ -220,6 +243,31 @@ def main() -> None:
             process("second", second),
             "limit-second",
         ),
+        "limit-clip-outputs": (
+            "bare ffmpeg, that re-encode + the job's poster and preview off its graph",
+            bare([*clip_in, *lit_mask], lit_graph, "a3.mp4", "copy", truth.frames),
+            "limit-clip-outputs",
+        ),
+        "limit-framed-outputs": (
+            "bare ffmpeg, framing's graph + the job's poster and preview off it",
+            bare(framed_input, framed_graph, "b3.mp4", previews=timeline.output_frames),
+            "limit-framed-outputs",
+        ),
+        "limit-framed-lit-outputs": (
+            "bare ffmpeg, framing's graph + the spotlight + the job's poster and preview",
+            bare(
+                [*framed_input, *looped(framed_mask, info.fps)],
+                lit_framed_graph,
+                "g3.mp4",
+                previews=timeline.output_frames,
+            ),
+            "limit-framed-lit-outputs",
+        ),
+        "limit-second-outputs": (
+            "bare ffmpeg, the 1 s re-encode + the job's poster and preview off its graph",
+            bare([*second_in, *lit_mask], lit_graph, "f3.mp4", "copy", round(float(truth.fps))),
+            "limit-second-outputs",
+        ),
         "limit-python": ("bare interpreter (python -c pass)", python("pass"), "limit-python"),
         "imports": (
             "the imports process makes before its job",
@@ -237,6 +285,7 @@ def main() -> None:
         wanted = set(args.only.split(","))
         wanted |= set(startup) if "startup" in wanted else set()
         wanted |= {rows[k][2] for k in wanted if k in rows}
+        wanted |= {SAME_OUTPUTS[k] for k in wanted if k in SAME_OUTPUTS}
         rows = {k: v for k, v in rows.items() if k in wanted}
     if args.before is not None:
         earlier = {
@@ -299,6 +348,15 @@ def main() -> None:
         frames = 3 if "tiny" in key else frames
         frames = round(float(truth.fps)) if "second" in key else frames
         print(table_row(label, results[key], frames, results[limit]))
+    outputs_rows = [key for key in jobs if _job(key) in SAME_OUTPUTS]
+    if outputs_rows:
+        print("\nThe same, against bare ffmpeg writing the same three outputs (video, poster, "
+              "preview):\n" + HEADER)  # fmt: skip
+    for key in outputs_rows:
+        label, limit = jobs[key][0], SAME_OUTPUTS[_job(key)]
+        frames = truth.frames if _job(key) == "overlay" else timeline.output_frames
+        frames = round(float(truth.fps)) if _job(key) == "second" else frames
+        print(table_row(label, results[key], frames, results[limit]))
     # CPU seconds (this process's children: ffmpeg, or reelpipe and its own children) are
     # what a neighbour's load disturbs least: on 2 busy cores they are the cost.
     if jobs:
@@ -306,20 +364,32 @@ def main() -> None:
     for key, (label, _, limit) in jobs.items():
         own_cpu = statistics.median(t.cpu_s for t in results[key])
         limit_cpu = statistics.median(t.cpu_s for t in results[limit])
-        print(f"| {label} | {own_cpu:.2f} | {own_cpu / limit_cpu:.2f}x |")
+        same = SAME_OUTPUTS.get(_job(key))
+        also = ""
+        if same is not None and same in results:
+            also = f" ({own_cpu / statistics.median(t.cpu_s for t in results[same]):.2f}x "
+            also += "the same three outputs)"
+        print(f"| {label} | {own_cpu:.2f} | {own_cpu / limit_cpu:.2f}x{also} |")
     _print_startup(rows, results)
     overheads = [("tiny", "limit-tiny"), ("second", "limit-second")]
     overheads += [(f"{short}-{kind}", limit) for short, limit in overheads
                   for kind in ("before", "warm")]  # fmt: skip
+    overheads += [(short, "limit-second-outputs") for short, limit in overheads
+                  if _job(short) == "second"]  # fmt: skip
     for short, limit in overheads:
-        if short in results:
+        if short in results and limit in results:
             own = sorted(t.wall_s for t in results[short])
             bare_runs = sorted(t.wall_s for t in results[limit])
             mid = len(own) // 2
             print(
-                f"\nfixed overhead of process, {short} (best / median): "
+                f"\nfixed overhead of process, {short}, against {limit} (best / median): "
                 f"{own[0] - bare_runs[0]:.2f} / {own[mid] - bare_runs[mid]:.2f} s over bare"
             )
+
+
+def _job(key: str) -> str:
+    """A row's job, whichever code or worker ran it."""
+    return key.removesuffix("-before").removesuffix("-warm")
 
 
 def _print_startup(rows: dict[str, tuple[str, Callable[[], None], str]],
