@@ -342,21 +342,25 @@ def main() -> None:
     )
     jobs = {k: v for k, v in rows.items() if k.removesuffix("-before") not in startup}
     print(HEADER if jobs else "")
+
+    def frames_of(key: str) -> int:
+        """The frames a row's output has: the whole clip, framing's, or a short clip's."""
+        if "tiny" in key:
+            return 3
+        if "second" in key:
+            return round(float(truth.fps))
+        whole = _job(key) in ("limit-clip", "limit-clip-outputs", "overlay")
+        return truth.frames if whole else timeline.output_frames
+
     for key, (label, _, limit) in jobs.items():
-        whole = key.removesuffix("-before").removesuffix("-warm") in ("limit-clip", "overlay")
-        frames = truth.frames if whole else timeline.output_frames
-        frames = 3 if "tiny" in key else frames
-        frames = round(float(truth.fps)) if "second" in key else frames
-        print(table_row(label, results[key], frames, results[limit]))
+        print(table_row(label, results[key], frames_of(key), results[limit]))
     outputs_rows = [key for key in jobs if _job(key) in SAME_OUTPUTS]
     if outputs_rows:
         print("\nThe same, against bare ffmpeg writing the same three outputs (video, poster, "
               "preview):\n" + HEADER)  # fmt: skip
     for key in outputs_rows:
         label, limit = jobs[key][0], SAME_OUTPUTS[_job(key)]
-        frames = truth.frames if _job(key) == "overlay" else timeline.output_frames
-        frames = round(float(truth.fps)) if _job(key) == "second" else frames
-        print(table_row(label, results[key], frames, results[limit]))
+        print(table_row(label, results[key], frames_of(key), results[limit]))
     # CPU seconds (this process's children: ffmpeg, or reelpipe and its own children) are
     # what a neighbour's load disturbs least: on 2 busy cores they are the cost.
     if jobs:

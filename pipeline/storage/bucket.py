@@ -390,14 +390,15 @@ class Bucket:
         return path
 
     def _download_whole(self, key: str, path: Path) -> bool:
-        """``key`` into ``path`` by one GET; False, nothing written, for an object over the
-        multipart threshold. A read that fails mid-body raises :class:`_StreamCut`."""
+        """``key`` into ``path`` by one GET; False, nothing written, for an object at or over
+        the multipart threshold (as an upload of that size goes up in parts). A read that
+        fails mid-body raises :class:`_StreamCut`."""
         try:
             resp = self.client.get_object(Bucket=self.name, Key=key)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "download", key) from exc
         body = resp["Body"]
-        if int(resp["ContentLength"]) > self._transfer.multipart_threshold:
+        if int(resp["ContentLength"]) >= self._transfer.multipart_threshold:
             body.close()
             return False
         part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
