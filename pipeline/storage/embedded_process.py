@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import secrets
 import signal
@@ -148,6 +149,9 @@ def serve_until_stdin_closes(host: str) -> None:
         print(f"error: {exc}", flush=True)
         return
     _warm(server.endpoint_url, keys)
+    # moto and its S3 service are built for good: full collections while serving skip
+    # them (one over that heap holds a request up for 20 to 60 ms).
+    gc.freeze()
     print(server.endpoint_url, flush=True)
     try:
         sys.stdin.read()
@@ -170,22 +174,25 @@ def _read_keys(line: str) -> KeyPair:
 
 
 def _warm(endpoint_url: str, keys: KeyPair) -> None:
-    """Answer one signed request before saying we are ready: moto builds its S3 service on
-    the first one (a third of a second), which would otherwise land on the parent's first
-    call. Unsigned, the gate would refuse it before moto."""
+    """Answer signed requests before saying we are ready: moto builds its S3 service on
+    the first one (a third of a second), and its error answers on the first object it
+    cannot find (25 ms), both of which would otherwise land on the parent's calls (a job's
+    first look at a rollup that is not there yet). Unsigned, the gate would refuse them
+    before moto. The store is empty: the second names a bucket it does not hold."""
     import urllib.request
 
     from botocore.auth import S3SigV4Auth  # moto's own dependency: already loaded here
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    request = AWSRequest(method="GET", url=endpoint_url + "/")
-    S3SigV4Auth(
-        Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1"
-    ).add_auth(request)
-    signed = urllib.request.Request(endpoint_url + "/", headers=dict(request.headers.items()))
-    with contextlib.suppress(OSError):  # any answer (even an error status) built the service
-        urllib.request.urlopen(signed, timeout=10).close()
+    signer = S3SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1")
+    for url in (endpoint_url + "/", endpoint_url + "/reelpipe-warm/missing"):
+        request = AWSRequest(method="GET", url=url)
+        signer.add_auth(request)
+        signed = urllib.request.Request(url, headers=dict(request.headers.items()))
+        # Any answer (even an error status) built what it was sent for.
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(signed, timeout=10).close()
 
 
 if __name__ == "__main__":
