@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -133,10 +134,12 @@ def test_a_claim_its_claimer_left_half_done_is_finished_by_the_claim(
     job = claim(bucket, submitted.inbox_key)
     assert job is not None
     pointer = bucket.layout.request_key("u", "half")
-    # Undo what the claimer did after the status: as if it had died right there.
+    # Undo what the claimer did after the status: as if it had died right there, and a
+    # scan found the job again.
     for key in (pointer, job.manifest_key):
         bucket.delete(key)
     bucket.put_bytes(submitted.inbox_key, body, content_type="application/json")
+    job = ClaimedJob.existing(bucket, "u", job.job_id)
 
     finish_claim(bucket, job)
     assert bucket.get_json(pointer).data["job_id"] == job.job_id
@@ -145,3 +148,34 @@ def test_a_claim_its_claimer_left_half_done_is_finished_by_the_claim(
     )
     assert read == body == bucket.get_bytes(job.manifest_key)[0]
     assert not bucket.exists(submitted.inbox_key)
+
+
+def test_a_job_run_where_it_was_claimed_neither_writes_its_claim_again_nor_reads_it_back(
+    bucket: Bucket, settings: Settings, tmp_path: Path
+) -> None:
+    """The claim hands its run what it wrote: the request pointer is not created a second
+    time (a refused write, 15 to 30 ms) and the manifest it copied is not read back; the
+    pointer and the copy are still there, written once."""
+    from pipeline.client.submit import upload_clip
+    from pipeline.jobs.claim import claim
+    from pipeline.jobs.worker import Worker
+    from pipeline.runners.local import LocalRunner
+    from tests.factories import make_clip
+
+    sent: list[tuple[str, str]] = []
+    bucket.client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append((request.method, request.url))
+    )
+    clip = upload_clip(bucket, "u", make_clip(tmp_path, duration_s=0.5)[0])
+    submitted = submit_manifest(
+        bucket, "u", {"input_key": clip, **job_manifest(framing={})}, request_id="once"
+    )
+    job = claim(bucket, submitted.inbox_key)
+    assert job is not None
+    status = Worker(bucket, settings, LocalRunner(bucket, settings)).run(job)
+    assert status is not None and status.state.value == "succeeded", status
+    pointer = bucket.layout.request_key("u", "once")
+    assert [m for m, url in sent if url.split("?")[0].endswith(pointer)] == ["PUT"]
+    assert [m for m, url in sent if url.split("?")[0].endswith(job.manifest_key)] == ["PUT"]
+    assert bucket.get_json(pointer).data["job_id"] == job.job_id
+    assert job.manifest_body == bucket.get_bytes(job.manifest_key)[0]
