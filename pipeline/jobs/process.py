@@ -96,17 +96,17 @@ def _process(
         with connect(settings, server=server) as conn:
             bucket = conn.bucket
             relative, etag = upload_clip_version(bucket, user, clip, key)
-            info = probed.result()
             identity = (bucket.name, bucket.layout.user_key(user, relative), etag)
             LOCAL_FILES.remember(identity, clip)  # the stage reads it here, not a download
-            if info is not None:  # the planner and the stage need not probe it again
-                PROBES.put(identity, info)
             manifest.setdefault("input_key", relative)
             worker = local_worker(bucket, conn.settings, on_status=on_status)
             inbox = submit_manifest(bucket, user, manifest).inbox_key
             job = claim(bucket, inbox, ClaimPolicy.from_settings(conn.settings, worker.owner))
             if job is None:  # pragma: no cover - nobody else can claim in a private store
                 raise ConflictError("the job was claimed by another worker")
+            info = probed.result()  # ffprobe ran while the clip went up and was claimed
+            if info is not None:  # the planner and the stage need not probe it again
+                PROBES.put(identity, info)
             try:
                 status = worker.run(job)
             finally:

@@ -52,7 +52,10 @@ def connect(
     keys = embedded_keys(settings, data_dir)
     with server or EmbeddedS3(host, port, data_dir=data_dir, keys=keys) as running:
         generated = server is None and settings.storage.secret_access_key is None
-        yield _embedded_connection(settings, running.endpoint_url, running.keys, generated)
+        empty = data_dir is None  # nothing kept across starts: the bucket is new
+        yield _embedded_connection(
+            settings, running.endpoint_url, running.keys, generated, empty=empty
+        )
 
 
 def embedded_keys(settings: Settings, data_dir: Path | None = None) -> KeyPair:
@@ -69,14 +72,20 @@ def embedded_keys(settings: Settings, data_dir: Path | None = None) -> KeyPair:
 
 
 def _embedded_connection(
-    settings: Settings, endpoint_url: str, keys: KeyPair, generated: bool = False
+    settings: Settings,
+    endpoint_url: str,
+    keys: KeyPair,
+    generated: bool = False,
+    *,
+    empty: bool = False,
 ) -> Connection:
-    """The embedded store's connection: its endpoint and the key pair it accepts."""
+    """The embedded store's connection: its endpoint and the key pair it accepts (its
+    bucket created; ``empty``: a store that keeps nothing across starts)."""
     local = settings.replace(
         endpoint_url=endpoint_url,
         access_key_id=SecretStr(keys.access_key_id),
         secret_access_key=SecretStr(keys.secret_access_key),
     )
     bucket = open_bucket(local)
-    bucket.ensure_exists(local.storage.region)
+    bucket.ensure_exists(local.storage.region, likely_new=empty)
     return Connection(bucket, local, embedded=True, secret_generated=generated)

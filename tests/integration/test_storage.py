@@ -88,6 +88,26 @@ def test_missing_keys_and_buckets_raise_project_errors(bucket: Bucket, settings:
         other.get_bytes("x")
 
 
+def test_a_bucket_likely_new_is_created_in_one_request_and_an_existing_one_kept(
+    bucket: Bucket, settings: Settings
+) -> None:
+    """A store started empty gets its bucket by one CreateBucket, not a refused HEAD
+    first; asked the same of a bucket that exists, it is left as it is."""
+    sent: list[str] = []
+    fresh = Bucket(make_s3_client(settings), "made-at-once")
+    fresh.client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append(request.method)
+    )
+    fresh.ensure_exists(settings.storage.region, likely_new=True)
+    assert sent == ["PUT"]
+    fresh.put_json("k.json", {"kept": True})
+    fresh.ensure_exists(settings.storage.region, likely_new=True)
+    assert fresh.get_json("k.json").data == {"kept": True}
+    sent.clear()
+    fresh.ensure_exists(settings.storage.region)
+    assert sent == ["HEAD"]
+
+
 def test_unreachable_endpoint_is_retryable(settings: Settings) -> None:
     """A dead endpoint is StorageUnavailable (retry later), not a crash."""
     dead = settings.replace(endpoint_url="http://127.0.0.1:9", s3_max_attempts=1)
