@@ -24,6 +24,7 @@ python -m bench.job_cpu [--seconds 10] [--runs 3] [--jobs overlay,framing,fused,
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -166,6 +167,7 @@ def main() -> None:
         bucket = ready_bucket(settings)
         worker = Worker(bucket, settings, LocalRunner(bucket, settings))
         whole, short = upload_clip(bucket, "u", clip), upload_clip(bucket, "u", second)
+        gc.freeze()  # as serve does once it has started
         jobs = {
             "overlay": Job("overlay", {"overlay": overlay}, whole, reencode(clip)),
             "framing": Job(

@@ -20,6 +20,7 @@ address (and ``REELPIPE_ALLOWED_HOSTS``), and callbacks never go to serve's own 
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -147,6 +148,9 @@ def serve(
         api_token if token_generated else None,
         out,
     )
+    # What starting built (the imports, the store, the app) stays for good: a full
+    # collection then walks only what jobs made, not a pause of 0.1 s on every thread.
+    gc.freeze()
     try:
         while not stop.is_set():
             try:
@@ -162,6 +166,7 @@ def serve(
         app.state.claims.shutdown()
         web.join(timeout=10)
         listener.close()
+        gc.unfreeze()  # a caller that goes on (a test) collects it again
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
