@@ -31,7 +31,7 @@ small, and pinning a server-side copy to an ETag is not honoured everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -64,10 +64,11 @@ class ClaimedJob:
     manifest_key: str
     status: StatusStore
     # Left by the claim that made the job, for its run in the same process: the request
-    # pointer is written (the run need not make sure: a second create is a refused write,
-    # 15 to 30 ms), and the manifest it copied into the job folder (not read back).
+    # pointer is settled (written, or found naming an earlier job: the run need not make
+    # sure, a second create being a refused write of 15 to 30 ms), and the manifest it
+    # copied into the job folder (not read back).
     pointer_written: bool = False
-    manifest_body: bytes | None = None
+    manifest_body: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def existing(cls, bucket: Bucket, user_id: str, job_id: str) -> ClaimedJob:
@@ -155,7 +156,8 @@ def claim(
     else:
         if not _copy_listed_version(bucket, inbox_key, etag, job.manifest_key):
             log.warning("claimed_version_gone", inbox_key=inbox_key, job_id=job_id)
-            return job  # its run finds no copy and fails clearly; the inbox is untouched
+            # Its run finds no copy and fails clearly; the inbox is untouched.
+            return replace(job, pointer_written=True)
     retire_inbox_copy(bucket, inbox_key, etag, conditional=policy.conditional_delete)
     log.info("claimed", inbox_key=inbox_key, job_id=job_id)
     return replace(job, pointer_written=True, manifest_body=body)

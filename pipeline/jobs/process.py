@@ -104,7 +104,9 @@ def _process(
             job = claim(bucket, inbox, ClaimPolicy.from_settings(conn.settings, worker.owner))
             if job is None:  # pragma: no cover - nobody else can claim in a private store
                 raise ConflictError("the job was claimed by another worker")
-            info = probed.result()  # ffprobe ran while the clip went up and was claimed
+            # ffprobe ran while the clip went up and was claimed (a probe that could not
+            # even start raises here, once the job is claimed).
+            info = probed.result()
             if info is not None:  # the planner and the stage need not probe it again
                 PROBES.put(identity, info)
             try:

@@ -52,7 +52,9 @@ def connect(
     keys = embedded_keys(settings, data_dir)
     with server or EmbeddedS3(host, port, data_dir=data_dir, keys=keys) as running:
         generated = server is None and settings.storage.secret_access_key is None
-        empty = data_dir is None  # nothing kept across starts: the bucket is new
+        # Likely new without a data folder (an existing one is kept: its owner's
+        # CreateBucket is answered, not refused).
+        empty = data_dir is None
         yield _embedded_connection(
             settings, running.endpoint_url, running.keys, generated, empty=empty
         )
