@@ -4,8 +4,9 @@ work, and what it is charged (``cpu_seconds``) alone and beside another.
 
 Each repetition runs, for 1 and then 2 workers, the reelpipe job (1 or 2 at once) and
 then bare ffmpeg doing the same graph (1 or 2 at once), so both sides see the same
-neighbours; the table gives the ratio of the medians. Jobs (1920x1080 30 fps with
-audio, x264 fast CRF 23):
+neighbours; the table gives the ratio of the medians, and the median of each run's
+ratio to the bare run beside it (paired: what the box's drift between runs moves
+least). Jobs (1920x1080 30 fps with audio, x264 fast CRF 23):
 
 - ``overlay``: the spotlight on box keyframes, against a bare re-encode applying the
   same dim outside a soft ellipse in ffmpeg's filters (:mod:`bench.bare_spotlight`),
@@ -254,9 +255,9 @@ def _report(
     )
     print(
         "| job | workers | reelpipe CPU s a job (charged) | process CPU s a job | bare CPU s "
-        "| CPU x bare | reelpipe wall s | bare wall s | wall x bare |"
+        "| CPU x bare | reelpipe wall s | bare wall s | wall x bare | wall x bare, paired |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for job in jobs:
         for workers in (1, 2):
             own, base = (
@@ -275,20 +276,31 @@ def _report(
             wall, bare_wall = median(own, "wall_s"), median(base, "wall_s")
             if job.name == "second":
                 ratio_cpu, ratio_wall = f"{cpu - bare_cpu:+.2f} s", f"{wall - bare_wall:+.2f} s"
+                pair = f"{_paired(own, base, lambda a, b: a - b):+.2f} s"
             else:
                 ratio_cpu, ratio_wall = f"{cpu / bare_cpu:.2f}x", f"{wall / bare_wall:.2f}x"
+                pair = f"{_paired(own, base, lambda a, b: a / b):.2f}x"
             print(
                 f"| {job.name} | {workers} | {cpu:.2f} | {process:.2f} | {bare_cpu:.2f} | "
-                f"{ratio_cpu} | {wall:.2f} | {bare_wall:.2f} | {ratio_wall} |"
+                f"{ratio_cpu} | {wall:.2f} | {bare_wall:.2f} | {ratio_wall} | {pair} |"
             )
             full = results.get((job.name, workers, "bare+previews"))
             if full:
                 full_cpu, full_wall = median(full, "cpu_s"), median(full, "wall_s")
+                pair = f"{_paired(own, full, lambda a, b: a / b):.2f}x"
                 print(
                     f"| {job.name}, against bare with its poster and preview | {workers} | "
                     f"{cpu:.2f} | {process:.2f} | {full_cpu:.2f} | {cpu / full_cpu:.2f}x | "
-                    f"{wall:.2f} | {full_wall:.2f} | {wall / full_wall:.2f}x |"
+                    f"{wall:.2f} | {full_wall:.2f} | {wall / full_wall:.2f}x | {pair} |"
                 )
+
+
+def _paired(
+    own: list[Sample], base: list[Sample], compare: Callable[[float, float], float]
+) -> float:
+    """The median of each run's job against the bare run beside it (walls): where the
+    box's speed drifts between runs, the runs side by side still see the same box."""
+    return statistics.median(compare(a.wall_s, b.wall_s) for a, b in zip(own, base, strict=True))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -55,16 +56,20 @@ def median(runs: list[Timing]) -> Timing:
 
 HEADER = (
     "| path | best wall s | median wall s | fps (best) | cores busy | x limit (best) "
-    "| x limit (median) |\n| --- | --- | --- | --- | --- | --- | --- |"
+    "| x limit (median) | x limit (paired) |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
 def row(name: str, runs: list[Timing], frames: int, limit: list[Timing]) -> str:
     """One table row. Ratios use the best runs (this machine's neighbours are noisy)
-    and, for comparison, the medians."""
+    and, for comparison, the medians; paired: the median of each run's ratio to the
+    limit's run of the same round (runs interleaved round by round), which the box's
+    drift between rounds moves least."""
     b, m = best(runs), median(runs)
+    pairs = [a.wall_s / c.wall_s for a, c in zip(runs, limit, strict=False)]
+    paired = f"{statistics.median(pairs):.2f}x" if len(runs) == len(limit) else "-"
     return (
         f"| {name} | {b.wall_s:.2f} | {m.wall_s:.2f} | {frames / b.wall_s:.1f} | "
         f"{b.cores_busy:.2f} | {b.wall_s / best(limit).wall_s:.2f}x | "
-        f"{m.wall_s / median(limit).wall_s:.2f}x |"
+        f"{m.wall_s / median(limit).wall_s:.2f}x | {paired} |"
     )
