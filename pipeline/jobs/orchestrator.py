@@ -54,7 +54,7 @@ from pipeline.manifests.reel import is_reel_document, parse_reel_manifest
 from pipeline.manifests.status import JobKind, JobState, Progress, StatusManifest, utc_now
 from pipeline.runners.base import Runner
 from pipeline.runners.frame_boundary import Interrupted, never
-from pipeline.stages.base import Call, ProgressShare, progress_shares
+from pipeline.stages.base import Call, ProgressShare, StageResult, progress_shares
 from pipeline.stages.table import Machine
 from pipeline.status.transitions import (
     as_reel,
@@ -194,27 +194,34 @@ class Orchestrator:
         when that wait has run out, and the reel then fails naming it)."""
         store = run.store
         waited_since = store.latest.waiting_since  # the running state below clears it
+        waiting = store.latest.state is JobState.WAITING_FOR_INPUT
         try:
             reel = parse_reel_manifest(
                 body, max_bytes=self.settings.security.max_manifest_bytes
             ).reel
-            latest = store.latest
-            if latest.state is not JobState.RUNNING:
-                first = reel.clips[0].input_key or ""
-                run.write(
-                    lambda s: as_reel(
-                        running(s, input_key=first, stages=[], estimated_cost_usd=None)
+            first = reel.clips[0].input_key or ""
+
+            def start() -> None:
+                """The reel's run begins, said once (a reel waiting for a clip says so only
+                once that wait is over: not running for a moment on every scan)."""
+                latest = store.latest
+                if latest.state is not JobState.RUNNING:
+                    run.write(
+                        lambda s: as_reel(
+                            running(s, input_key=first, stages=[], estimated_cost_usd=None)
+                        )
                     )
-                )
-            elif latest.kind is not JobKind.REEL:  # a reel running since before kinds
-                run.write(as_reel)
-            epoch = store.fence.epoch if store.fence else latest.runs.epoch
-            reel_job = ReelJob(
-                self.bucket,
-                store.latest,
-                lambda call: self.calls.assemble(run, call),
-                fence=store.fence,
-            )
+                elif latest.kind is not JobKind.REEL:  # a reel running since before kinds
+                    run.write(as_reel)
+
+            def assemble(call: Call) -> StageResult:
+                start()
+                return self.calls.assemble(run, call)
+
+            if not waiting:
+                start()
+            epoch = store.fence.epoch if store.fence else store.latest.runs.epoch
+            reel_job = ReelJob(self.bucket, store.latest, assemble, fence=store.fence)
             made = reel_job.run(reel, epoch, run.cancel_asked)
         except ClipNotUploaded as exc:
             missing = str(exc)
@@ -223,6 +230,7 @@ class Orchestrator:
             return run.write(lambda s: waiting_for_input(s, since=since, missing=missing))
         except InputNotFound as exc:
             log.info("reel_waiting", reason=str(exc))
+            start()  # its clips are all uploaded: being made
             progress = Progress(percent=store.latest.progress.percent, message=str(exc))
             return run.write(lambda s: progressed(s, progress))
         except JobCancelled as exc:
@@ -233,6 +241,7 @@ class Orchestrator:
         if made.cancelled:
             return run.cancel()
         assert made.output_key is not None
+        start()  # said by its assembly already
         run.video_key = made.output_key
         return run.succeed(made.outputs)
 

@@ -4,8 +4,10 @@ while its clips are claimed. Real jobs on moto S3; faults injected where they ha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline.client.app_client import ReelpipeClient
 from pipeline.client.submit import clip_key_for, submit_manifest, upload_clip
@@ -99,6 +101,37 @@ def test_a_reel_whose_clip_is_not_uploaded_is_waiting_for_input(
     reel, _ = _waiting_reel(bucket, settings, tmp_path, "late-state")
     assert reel.state is JobState.WAITING_FOR_INPUT
     assert reel.kind is JobKind.REEL and _child(bucket, reel, 0).kind is JobKind.CLIP
+
+
+def test_a_reel_still_waiting_for_its_clip_is_not_started_again_by_each_scan(
+    settings: Settings, bucket: Bucket, tmp_path: Path
+) -> None:
+    """Scanned again while its clip is still not uploaded, a waiting reel stays as it was:
+    it is never said running in between (its bar going from 0 to 3% and back) and its
+    attempts do not count the scans."""
+    reel, _ = _waiting_reel(bucket, settings, tmp_path, "still-waiting")
+    key = bucket.layout.status_key(USER, reel.job_id)
+    written: list[dict[str, Any]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        if request.method == "PUT" and request.url.split("?")[0].endswith(key):
+            body = request.body
+            written.append(json.loads(body.getvalue() if hasattr(body, "getvalue") else body))
+
+    bucket.client.meta.events.register("before-send.s3", record)
+    worker = local_worker(bucket, settings)
+    try:
+        _scan(bucket, settings, worker.run, 2)
+    finally:
+        worker.close()
+    after = ReelpipeClient(bucket, USER).status_for_request("still-waiting")
+    assert after is not None and after.state is JobState.WAITING_FOR_INPUT
+    assert written, "the scans did not look at the waiting reel"
+    assert [(w["state"], w["progress"]["percent"]) for w in written] == [
+        ("waiting_for_input", 0.0)
+    ] * len(written)
+    assert after.attempts == reel.attempts
+    assert after.progress.message == reel.progress.message
 
 
 def test_a_reel_whose_clip_never_arrives_fails_naming_it(
