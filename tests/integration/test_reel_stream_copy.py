@@ -59,9 +59,10 @@ def _times(path: Path) -> list[Fraction]:
     """Each picture's presentation time in seconds, in presentation order."""
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
-        assert stream.time_base is not None
+        base = stream.time_base  # read while open: a closed container's streams refuse it
+        assert base is not None
         pts = sorted(p.pts for p in c.demux(stream) if p.size and p.pts is not None)
-    return [Fraction(t) * stream.time_base for t in pts]
+    return [Fraction(t) * base for t in pts]
 
 
 def _slices(packet: bytes) -> list[bytes]:
