@@ -66,8 +66,10 @@ def row(name: str, runs: list[Timing], frames: int, limit: list[Timing]) -> str:
     limit's run of the same round (runs interleaved round by round), which the box's
     drift between rounds moves least."""
     b, m = best(runs), median(runs)
-    pairs = [a.wall_s / c.wall_s for a, c in zip(runs, limit, strict=False)]
-    paired = f"{statistics.median(pairs):.2f}x" if len(runs) == len(limit) else "-"
+    paired = "-"  # rows of unequal run counts were not run round by round
+    if len(runs) == len(limit):
+        ratios = (a.wall_s / c.wall_s for a, c in zip(runs, limit, strict=True))
+        paired = f"{statistics.median(ratios):.2f}x"
     return (
         f"| {name} | {b.wall_s:.2f} | {m.wall_s:.2f} | {frames / b.wall_s:.1f} | "
         f"{b.cores_busy:.2f} | {b.wall_s / best(limit).wall_s:.2f}x | "

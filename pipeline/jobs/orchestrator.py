@@ -241,7 +241,6 @@ class Orchestrator:
         if made.cancelled:
             return run.cancel()
         assert made.output_key is not None
-        start()  # said by its assembly already
         run.video_key = made.output_key
         return run.succeed(made.outputs)
 
