@@ -15,14 +15,20 @@ times drift, a ratio of neighbours less), and the ratio of each pair is
 reported as its median and best. The quality columns are those of
 :mod:`bench.follow_real`, from the last run.
 
+``--stride 1,2,3,4`` follows each clip detecting every n-th frame (the manifest's
+``detect.stride``; the motion backend's default is 1) and adds the CPU ratio (the
+process's user + system time, which others' work on a shared machine inflates less
+than the wall's): what detecting less often buys, and what it costs the follow.
+
 Usage (from the repository root)::
 
-    python -m bench.follow_speed [--height 1080] [--runs 3] [--clip bikes]
+    python -m bench.follow_speed [--height 1080] [--runs 3] [--clip bikes] [--stride 1,3]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -75,17 +81,32 @@ def scaled_truth(truth: Truth, height: int) -> Truth:
     )
 
 
-def timed(name: str, truth: Truth, clip: Path, runs: int) -> tuple[ClipResult, list[float]]:
-    """``runs`` decode-then-follow pairs: the last follow scored, and each pair's ratio."""
+def process_cpu() -> float:
+    """This process's CPU seconds so far, its threads' and its waited-for children's."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(
+    name: str, truth: Truth, clip: Path, runs: int, stride: int | None = None
+) -> tuple[ClipResult, list[float], list[float]]:
+    """``runs`` decode-then-follow pairs: the last follow scored, and each pair's ratio of
+    wall time and of CPU time."""
     click = Highlight(frame=truth.click.frame, x=truth.click.x, y=truth.click.y)
-    ratios, decodes = [], []
+    ratios, cpu_ratios, decodes = [], [], []
     for _ in range(runs):
+        began = process_cpu()
         decode = decode_seconds(clip, repeat=1)
-        run = follow_click(clip, click)
+        decoded = process_cpu()
+        run = follow_click(clip, click, stride=stride)
         ratios.append(sum(run.seconds.values()) / decode)
+        cpu_ratios.append((process_cpu() - decoded) / max(1e-9, decoded - began))
         decodes.append(decode)
     score = score_follow(truth, run.strength, run.centres, run.window_x, run.window_w, run.doc)
-    return ClipResult(name, score, run, statistics.median(decodes)), ratios
+    return ClipResult(name, score, run, statistics.median(decodes)), ratios, cpu_ratios
 
 
 def main() -> None:
@@ -93,11 +114,16 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clip", action="append", help="only this ground truth (a file stem)")
+    parser.add_argument("--stride", help="detect every n-th frame: a list, e.g. 1,2,3")
     args = parser.parse_args()
+    strides: list[int | None] = [None]
+    if args.stride:
+        strides = [int(n) for n in args.stride.split(",")]
     print(
-        "| clip: person | size | on person | false light | lit after a cut | in 9:16 "
-        "| ID switches | decode ms/frame (median) | follow / decode: median | best |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| clip: person | size | stride | on person | false light | lit after a cut | in 9:16 "
+        "| ID switches | decode ms/frame (median) | follow / decode: median | best "
+        "| CPU follow / decode: median |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     for path in truth_files():
         name = path.stem
@@ -106,7 +132,7 @@ def main() -> None:
         truth = load_truth(path)
         source = truth.source.locate()
         if source is None:
-            print(f"| {name} | skipped: install {truth.source.package()} |" + " |" * 8)
+            print(f"| {name} | skipped: install {truth.source.package()} |" + " |" * 10)
             continue
         big = scaled_truth(truth, args.height)
         for size, t, clip in (
@@ -117,16 +143,19 @@ def main() -> None:
                 scaled_clip(source, big.width, big.height, truth.clip),
             ),
         ):
-            result, ratios = timed(name, t, clip, args.runs)
-            s = result.score
-            per_frame = 1000 * result.decode_s / t.frame_count
-            light = "refused" if result.run.refused else f"{s.on_person:.0%}"
-            print(
-                f"| {name} | {size} | {light} | {s.false_light} ({s.false_share:.1%}) "
-                f"| {s.after_cut} | {s.in_window:.0%} | {s.id_switches} | {per_frame:.2f} "
-                f"| {statistics.median(ratios):.2f}x | {min(ratios):.2f}x |",
-                flush=True,
-            )
+            for stride in strides:
+                result, ratios, cpu = timed(name, t, clip, args.runs, stride)
+                s = result.score
+                per_frame = 1000 * result.decode_s / t.frame_count
+                light = "refused" if result.run.refused else f"{s.on_person:.0%}"
+                print(
+                    f"| {name} | {size} | {stride or 'default'} | {light} "
+                    f"| {s.false_light} ({s.false_share:.1%}) | {s.after_cut} "
+                    f"| {s.in_window:.0%} | {s.id_switches} | {per_frame:.2f} "
+                    f"| {statistics.median(ratios):.2f}x | {min(ratios):.2f}x "
+                    f"| {statistics.median(cpu):.2f}x |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
