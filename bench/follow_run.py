@@ -161,10 +161,13 @@ class FollowRun:
         return lit
 
 
-def follow_click(clip: Path, click: Highlight, stride: int | None = None) -> FollowRun:
+def follow_click(
+    clip: Path, click: Highlight, stride: int | None = None, info: VideoInfo | None = None
+) -> FollowRun:
     """``click`` followed through ``clip`` (see the module docstring), timed; detected on
-    every ``stride``-th frame (None: the detect stage's default)."""
-    info = probe(clip)
+    every ``stride``-th frame (None: the detect stage's default). ``info``: the clip's
+    probe, where the caller has it (else probed here, before the timing starts)."""
+    info = probe(clip) if info is None else info
     assert click.frame is not None and click.x is not None and click.y is not None
     at = Click(frame=click.frame, x=round(click.x), y=round(click.y))
     t0 = time.perf_counter()
@@ -184,10 +187,11 @@ def follow_click(clip: Path, click: Highlight, stride: int | None = None) -> Fol
     return FollowRun(doc, strength, centres, path[:, 0].astype(np.float64), win_w, seconds)
 
 
-def decode_seconds(clip: Path, repeat: int = 3) -> float:
+def decode_seconds(clip: Path, repeat: int = 3, info: VideoInfo | None = None) -> float:
     """The least time of ``repeat`` decodes of every frame of ``clip`` through the
-    product's reader (the floor of any pass over the clip)."""
-    info = probe(clip)
+    product's reader (the floor of any pass over the clip); ``info`` as for
+    :func:`follow_click`."""
+    info = probe(clip) if info is None else info
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()

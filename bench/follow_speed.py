@@ -28,7 +28,6 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import subprocess
 import tempfile
@@ -37,8 +36,10 @@ from pathlib import Path
 from bench.follow_real import ClipResult, score_follow
 from bench.follow_run import decode_seconds, follow_click
 from bench.follow_truth import Click, Mark, Truth, load_truth, truth_files
+from pipeline.core.usage import cpu_seconds as process_cpu
 from pipeline.manifests.job import Highlight
 from pipeline.media.codec import even
+from pipeline.media.probe import probe
 
 
 def scaled_width(truth: Truth, height: int) -> int:
@@ -81,27 +82,19 @@ def scaled_truth(truth: Truth, height: int) -> Truth:
     )
 
 
-def process_cpu() -> float:
-    """This process's CPU seconds so far, its threads' and its waited-for children's."""
-    own, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def timed(
     name: str, truth: Truth, clip: Path, runs: int, stride: int | None = None
 ) -> tuple[ClipResult, list[float], list[float]]:
     """``runs`` decode-then-follow pairs: the last follow scored, and each pair's ratio of
     wall time and of CPU time."""
     click = Highlight(frame=truth.click.frame, x=truth.click.x, y=truth.click.y)
+    info = probe(clip)  # outside both timings, as the wall clocks leave it out
     ratios, cpu_ratios, decodes = [], [], []
     for _ in range(runs):
         began = process_cpu()
-        decode = decode_seconds(clip, repeat=1)
+        decode = decode_seconds(clip, repeat=1, info=info)
         decoded = process_cpu()
-        run = follow_click(clip, click, stride=stride)
+        run = follow_click(clip, click, stride=stride, info=info)
         ratios.append(sum(run.seconds.values()) / decode)
         cpu_ratios.append((process_cpu() - decoded) / max(1e-9, decoded - began))
         decodes.append(decode)

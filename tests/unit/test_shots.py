@@ -137,18 +137,21 @@ def test_the_camera_opens_on_the_first_target_not_the_frame_centre() -> None:
 def test_a_frames_colour_signature_counts_each_sampled_pixel_in_its_bin() -> None:
     """Every 4th pixel of each plane, in 16 (Y) and 8 (U, V) equal bins of 0-255: the
     values at a bin's edges (15 | 16 for Y, 31 | 32 for U and V) and 0 and 255 land in
-    their own bins, on a padded plane (a decoder's line size) as on a packed one."""
-    luma = np.zeros((H, W), np.uint8)
-    luma[0::4, :] = [15, 16, 255, 0] * (W // 4)  # the sampled rows, columns 0, 4, ...: 15
-    luma[0::8, 0::4] = 16  # sampled rows 0, 8, ... 88: 16 (12 of the 23 sampled rows)
-    u, v = 31, 255
-    signature = histogram(frame(0, luma, u, v))
+    their own bins, on a padded plane (a decoder's line size) as on a packed one; the
+    pixels between the samples count for nothing."""
+    luma = np.full((H, W), 200, np.uint8)  # never sampled: bin 12 stays empty
+    sampled = luma[0::4, 0::4]  # 23 rows of 40 samples
+    sampled[:, 0:10], sampled[:, 10:20], sampled[:, 20:30], sampled[:, 30:40] = 0, 15, 16, 255
+    chroma = np.full((H // 2, W // 2), 200, np.uint8)
+    u, v = chroma.copy(), chroma.copy()
+    u[0::4, 0::4], v[0::4, 0::4] = 31, 32
+    u[0::8, 0::4] = 255  # 6 of the 12 sampled chroma rows (0, 8, ... 40)
+    signature = histogram(YuvFrame(0, luma, u, v, None))
     y_bins, u_bins, v_bins = signature[:16], signature[16:24], signature[24:]
-    assert y_bins[0] == pytest.approx(11 / 23) and y_bins[1] == pytest.approx(12 / 23)
-    assert y_bins[2:].sum() == 0.0
-    assert u_bins[0] == 1.0 and u_bins[1:].sum() == 0.0  # 31: the first of 8 bins
-    assert v_bins[7] == 1.0 and v_bins[:7].sum() == 0.0  # 255: the last
+    # 0 and 15 in the first bin, 16 in the second, 255 in the last; 200 (bin 12) unseen
+    assert list(y_bins) == pytest.approx([0.5, 0.25, *[0.0] * 13, 0.25])
+    assert u_bins[0] == pytest.approx(0.5) and u_bins[7] == pytest.approx(0.5)
+    assert v_bins[1] == 1.0  # 32: the second of 8 bins
     padded = np.zeros((H, W + 32), np.uint8)[:, :W]  # a view with a longer line
     padded[:] = luma
-    planes = YuvFrame(0, padded, *(np.full((H // 2, W // 2), c, np.uint8) for c in (u, v)), None)
-    assert np.array_equal(histogram(planes), signature)
+    assert np.array_equal(histogram(YuvFrame(0, padded, u, v, None)), signature)
