@@ -75,8 +75,8 @@ def test_a_jobs_cpu_is_the_same_alone_and_beside_another(
     charged = [status.cpu_seconds for status, _, _ in runs]
     figures = (name, alone, charged, round(process, 3))
     assert min(alone) > 0.5, figures
-    # Each job's threads and children, not the process: a share, and both shares about
-    # the same; together they are most of what the process spent.
+    # Each job's threads and children, not the process: each a share of what the process
+    # spent (all of it, were a job charged the process), together most of it.
     assert all(0.2 * process <= c <= 0.55 * process for c in charged), figures
     assert 0.55 * process <= sum(charged) <= process, figures
     # The same work as alone (loosely: the box's speed moves between these runs).
