@@ -2,11 +2,17 @@
 threads of one process, with the embedded store), against bare ffmpeg doing the same
 work, and what it is charged (``cpu_seconds``) alone and beside another.
 
-Each repetition runs, for 1 and then 2 workers, the reelpipe job (1 or 2 at once) and
-then bare ffmpeg doing the same graph (1 or 2 at once), so both sides see the same
-neighbours; the table gives the ratio of the medians, and the median of each run's
-ratio to the bare run beside it (paired: what the box's drift between runs moves
-least). Jobs (1920x1080 30 fps with audio, x264 fast CRF 23):
+Each repetition runs, for 1 and then 2 workers, the reelpipe jobs through ``serve``'s own
+pool (:class:`~pipeline.service.serve.WorkerPool`: as many threads as workers, the next
+queued job taken as soon as a thread is free) and then bare ffmpeg doing the same graphs
+as many at once, so both sides see the same neighbours. Without ``--batch`` each side
+runs one job a worker, all started together and so ending together (the worst case for
+the work around each encode: both jobs' requests fall in the same moments, with a core
+idle); with ``--batch N`` each side runs N jobs (N commands through as many slots as
+workers), as ``serve`` runs a burst of uploads. The table gives the ratio of the
+medians, and the median of each run's ratio to the bare run beside it (paired: what the
+box's drift between runs moves least). Jobs (1920x1080 30 fps with audio, x264 fast
+CRF 23):
 
 - ``overlay``: the spotlight on box keyframes, against a bare re-encode applying the
   same dim outside a soft ellipse in ffmpeg's filters (:mod:`bench.bare_spotlight`),
@@ -20,6 +26,7 @@ least). Jobs (1920x1080 30 fps with audio, x264 fast CRF 23):
 
 Usage (from the repository root, or from another checkout to measure its code):
 python -m bench.job_cpu [--seconds 10] [--runs 3] [--jobs overlay,framing,fused,second]
+    [--batch N]
 """
 
 from __future__ import annotations
@@ -48,12 +55,13 @@ from pipeline.core.settings import EncodeProfile
 from pipeline.jobs.claim import ClaimedJob, claim
 from pipeline.jobs.worker import Worker
 from pipeline.manifests.job import FramingParams
-from pipeline.manifests.status import JobState, StatusManifest
+from pipeline.manifests.status import JobState
 from pipeline.media.previews import graph_previews, preview_frames
 from pipeline.media.probe import probe
 from pipeline.media.sample import write_sample_clip
 from pipeline.render.framing_plan import filter_graph, plan_timeline
 from pipeline.runners.local import LocalRunner
+from pipeline.service.serve import WorkerPool
 from pipeline.storage.embedded import EmbeddedS3
 from pipeline.storage.sigv4 import KeyPair
 
@@ -86,7 +94,7 @@ class Sample:
     """One side of one repetition: each job's CPU seconds and the wall time of the lot."""
 
     cpu_s: float  # per job (the charge on reelpipe's side, the rusage on bare's)
-    wall_s: float
+    wall_s: float  # of the lot
     process_cpu_s: float = 0.0  # reelpipe's side: the whole process (store included)
 
 
@@ -107,6 +115,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", default="overlay,framing,fused,second")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="jobs a side (default: one a worker, together)"
+    )
     args = parser.parse_args()
     print(f"load average (1, 5, 15 min) before: {_load()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="reelpipe-job-cpu-"))
@@ -199,32 +210,35 @@ def main() -> None:
             assert isinstance(claimed, ClaimedJob)
             return claimed
 
-        def run_job(claimed: ClaimedJob) -> StatusManifest:
-            status = worker.run(claimed)
-            assert status is not None and status.state is JobState.SUCCEEDED, status
-            return status
-
         def reelpipe(job: Job, workers: int) -> Sample:
-            claimed = [claimed_job(job) for _ in range(workers)]
+            count = args.batch or workers
+            claimed = [claimed_job(job) for _ in range(count)]
+            pool = WorkerPool(worker, workers)
             cpu0, t0 = _process_cpu(), time.perf_counter()
-            with ThreadPoolExecutor(workers) as pool:
-                done = list(pool.map(run_job, claimed))
+            runs = [pool.dispatch(c) for c in claimed]
+            done = [run.result() for run in runs if run is not None]
             wall, cpu = time.perf_counter() - t0, _process_cpu() - cpu0
-            charged = statistics.mean(s.cpu_seconds for s in done)
-            return Sample(charged, wall, cpu / workers)
+            pool.shutdown()
+            for status in done:
+                assert status is not None and status.state is JobState.SUCCEEDED, status
+            charged = statistics.mean(s.cpu_seconds for s in done if s is not None)
+            return Sample(charged, wall, cpu / count)
 
         def bare(job: Job, workers: int, previews: bool = False) -> Sample:
             make = job.bare_previews if previews and job.bare_previews else job.bare
+            count = args.batch or workers
             cmds = [
-                ["ffmpeg", "-v", "error", "-y", *make(work / f"bare-{i}.mp4")]
-                for i in range(workers)
+                ["ffmpeg", "-v", "error", "-y", *make(work / f"bare-{i}.mp4")] for i in range(count)
             ]
+
+            def run(cmd: list[str]) -> None:
+                if subprocess.run(cmd, check=False).returncode != 0:
+                    raise SystemExit(f"bare ffmpeg failed: {cmd}")
+
             cpu0, t0 = _process_cpu(), time.perf_counter()
-            procs = [subprocess.Popen(cmd) for cmd in cmds]
-            for proc in procs:
-                if proc.wait() != 0:
-                    raise SystemExit(f"bare ffmpeg failed: {proc.args}")
-            return Sample((_process_cpu() - cpu0) / workers, time.perf_counter() - t0)
+            with ThreadPoolExecutor(workers) as slots:
+                list(slots.map(run, cmds))
+            return Sample((_process_cpu() - cpu0) / count, time.perf_counter() - t0)
 
         wanted = [jobs[name] for name in args.jobs.split(",")]
         results: dict[tuple[str, int, str], list[Sample]] = {}
@@ -251,7 +265,8 @@ def _report(
     print(
         f"load average (1, 5, 15 min) after: {_load()}; "
         f"1920x1080 30 fps {args.seconds:g} s with audio (framed: {framed_frames} frames), "
-        f"x264 fast CRF 23, median of {args.runs} alternating runs, inside one worker process"
+        f"x264 fast CRF 23, median of {args.runs} alternating runs, inside one worker process, "
+        + (f"{args.batch} jobs a side" if args.batch else "one job a worker, started together")
     )
     print(
         "| job | workers | reelpipe CPU s a job (charged) | process CPU s a job | bare CPU s "
@@ -274,9 +289,11 @@ def _report(
                 median(base, "cpu_s"),
             )
             wall, bare_wall = median(own, "wall_s"), median(base, "wall_s")
-            if job.name == "second":
-                ratio_cpu, ratio_wall = f"{cpu - bare_cpu:+.2f} s", f"{wall - bare_wall:+.2f} s"
-                pair = f"{_paired(own, base, lambda a, b: a - b):+.2f} s"
+            if job.name == "second":  # in seconds a job a worker
+                rounds = (args.batch or workers) / workers
+                ratio_cpu = f"{cpu - bare_cpu:+.2f} s"
+                ratio_wall = f"{(wall - bare_wall) / rounds:+.2f} s"
+                pair = f"{_paired(own, base, lambda a, b: a - b) / rounds:+.2f} s"
             else:
                 ratio_cpu, ratio_wall = f"{cpu / bare_cpu:.2f}x", f"{wall / bare_wall:.2f}x"
                 pair = f"{_paired(own, base, lambda a, b: a / b):.2f}x"

@@ -39,6 +39,7 @@ from pipeline.jobs.claim import ClaimedJob
 from pipeline.jobs.compose import local_worker
 from pipeline.jobs.scan import Scanner
 from pipeline.jobs.worker import Worker
+from pipeline.manifests.status import StatusManifest
 from pipeline.storage.connection import Connection
 
 log = structlog.get_logger(__name__)
@@ -63,14 +64,16 @@ class WorkerPool:
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
 
-    def dispatch(self, job: ClaimedJob) -> None:
-        """Queue ``job`` unless it is already queued or running here."""
+    def dispatch(self, job: ClaimedJob) -> Future[StatusManifest | None] | None:
+        """Queue ``job`` unless it is already queued or running here; its run's future
+        (None when it was already here)."""
         with self._lock:
             if job.job_id in self._inflight:
-                return
+                return None
             self._inflight.add(job.job_id)
         future = self._executor.submit(self.worker.run, job)
         future.add_done_callback(lambda f: self._done(job.job_id, f))
+        return future
 
     def _done(self, job_id: str, future: Future[Any]) -> None:
         with self._lock:
