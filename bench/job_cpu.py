@@ -9,10 +9,11 @@ as many at once, so both sides see the same neighbours. Without ``--batch`` each
 runs one job a worker, all started together and so ending together (the worst case for
 the work around each encode: both jobs' requests fall in the same moments, with a core
 idle); with ``--batch N`` each side runs N jobs (N commands through as many slots as
-workers), as ``serve`` runs a burst of uploads. The table gives the ratio of the
-medians, and the median of each run's ratio to the bare run beside it (paired: what the
-box's drift between runs moves least). Jobs (1920x1080 30 fps with audio, x264 fast
-CRF 23):
+workers), as ``serve`` runs a burst of uploads. Bare's runs follow reelpipe's: its one
+encode, then (framing, fused) the same with the poster and preview split off it. The
+table gives the ratio of the medians, and the median of each run's ratio to the bare run
+of the same repetition (paired: what the box's drift between runs moves least). Jobs
+(1920x1080 30 fps with audio, x264 fast CRF 23):
 
 - ``overlay``: the spotlight on box keyframes, against a bare re-encode applying the
   same dim outside a soft ellipse in ffmpeg's filters (:mod:`bench.bare_spotlight`),
@@ -119,6 +120,8 @@ def main() -> None:
         "--batch", type=int, default=0, help="jobs a side (default: one a worker, together)"
     )
     args = parser.parse_args()
+    if args.batch < 0 or args.batch % 2:
+        parser.error("--batch: an even number of jobs a side (each worker count runs them)")
     print(f"load average (1, 5, 15 min) before: {_load()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="reelpipe-job-cpu-"))
     clip = work / "game-1080p.mp4"
@@ -211,24 +214,28 @@ def main() -> None:
             return claimed
 
         def reelpipe(job: Job, workers: int) -> Sample:
-            count = args.batch or workers
-            claimed = [claimed_job(job) for _ in range(count)]
+            a_side = args.batch or workers
+            claimed = [claimed_job(job) for _ in range(a_side)]
             pool = WorkerPool(worker, workers)
-            cpu0, t0 = _process_cpu(), time.perf_counter()
-            runs = [pool.dispatch(c) for c in claimed]
-            done = [run.result() for run in runs if run is not None]
-            wall, cpu = time.perf_counter() - t0, _process_cpu() - cpu0
-            pool.shutdown()
-            for status in done:
-                assert status is not None and status.state is JobState.SUCCEEDED, status
-            charged = statistics.mean(s.cpu_seconds for s in done if s is not None)
-            return Sample(charged, wall, cpu / count)
+            try:
+                cpu0, t0 = _process_cpu(), time.perf_counter()
+                runs = [pool.dispatch(c) for c in claimed]
+                done = [run.result() if run is not None else None for run in runs]
+                wall, cpu = time.perf_counter() - t0, _process_cpu() - cpu0
+            finally:
+                pool.shutdown()
+            succeeded = [s for s in done if s is not None and s.state is JobState.SUCCEEDED]
+            if len(succeeded) != a_side:
+                raise SystemExit(f"a {job.name} job did not succeed: {done}")
+            charged = statistics.mean(s.cpu_seconds for s in succeeded)
+            return Sample(charged, wall, cpu / a_side)
 
         def bare(job: Job, workers: int, previews: bool = False) -> Sample:
             make = job.bare_previews if previews and job.bare_previews else job.bare
-            count = args.batch or workers
+            a_side = args.batch or workers
             cmds = [
-                ["ffmpeg", "-v", "error", "-y", *make(work / f"bare-{i}.mp4")] for i in range(count)
+                ["ffmpeg", "-v", "error", "-y", *make(work / f"bare-{i}.mp4")]
+                for i in range(a_side)
             ]
 
             def run(cmd: list[str]) -> None:
@@ -238,7 +245,7 @@ def main() -> None:
             cpu0, t0 = _process_cpu(), time.perf_counter()
             with ThreadPoolExecutor(workers) as slots:
                 list(slots.map(run, cmds))
-            return Sample((_process_cpu() - cpu0) / count, time.perf_counter() - t0)
+            return Sample((_process_cpu() - cpu0) / a_side, time.perf_counter() - t0)
 
         wanted = [jobs[name] for name in args.jobs.split(",")]
         results: dict[tuple[str, int, str], list[Sample]] = {}
